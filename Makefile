@@ -1,0 +1,40 @@
+# creditline — the README's commands. Each target installs what it needs into ./.venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Creates ./var/creditline.db (SQLite), loads the demo book once, serves the API.
+run: install
+	$(BIN)/creditline db upgrade
+	$(BIN)/creditline demo --if-empty
+	$(BIN)/creditline serve --host $(HOST) --port $(PORT)
+
+# The whole suite on SQLite and on PostgreSQL (CREDITLINE_TEST_POSTGRES_URL, default the local
+# server's `test` database; each test worker makes its own database beside it).
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/ledger.py
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

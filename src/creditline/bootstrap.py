@@ -1,0 +1,44 @@
+"""Composition root: wires settings, the clock, the database and the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from creditline.config import Settings, load_settings
+from creditline.db.engine import make_engine
+from creditline.db.migrate import upgrade
+from creditline.db.unit_of_work import Database
+from creditline.kernel.clock import Clock, SystemClock
+from creditline.ledger.reconcile import Reconciler
+from creditline.ledger.service import LedgerService
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    clock: Clock
+    db: Database
+    ledger: LedgerService
+    reconciler: Reconciler
+
+    def close(self) -> None:
+        self.db.engine.dispose()
+
+
+def build(
+    settings: Settings | None = None, clock: Clock | None = None, *, migrate: bool = True
+) -> Container:
+    """Everything a shell (API, CLI, tests) needs, on the configured store."""
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    db = Database(engine)
+    return Container(
+        settings=settings,
+        clock=clock,
+        db=db,
+        ledger=LedgerService(db, clock, settings.hold_ttl),
+        reconciler=Reconciler(db),
+    )

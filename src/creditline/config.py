@@ -1,0 +1,48 @@
+"""Settings read from the environment once, at start-up, by the composition root."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+DEVELOPMENT_SIGNING_KEY = "creditline-development-key-do-not-use-in-production"
+DEFAULT_DATABASE_URL = "sqlite:///var/creditline.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    environment: str = "development"  # development | production
+    jwt_signing_key: str = DEVELOPMENT_SIGNING_KEY
+    hold_ttl: timedelta = timedelta(minutes=30)
+    sweep_interval_seconds: float = 5.0
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def uses_default_signing_key(self) -> bool:
+        return self.jwt_signing_key == DEVELOPMENT_SIGNING_KEY
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Settings from `CREDITLINE_*` environment variables, with development defaults."""
+    env = os.environ if environ is None else environ
+    return Settings(
+        database_url=env.get("CREDITLINE_DATABASE_URL", DEFAULT_DATABASE_URL),
+        environment=env.get("CREDITLINE_ENV", "development"),
+        jwt_signing_key=env.get("CREDITLINE_JWT_SIGNING_KEY", DEVELOPMENT_SIGNING_KEY),
+        hold_ttl=timedelta(seconds=int(env.get("CREDITLINE_HOLD_TTL_SECONDS", "1800"))),
+        sweep_interval_seconds=float(env.get("CREDITLINE_SWEEP_INTERVAL_SECONDS", "5")),
+    )
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file behind an SQLite URL (None for other stores or in-memory SQLite)."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix) or database_url == "sqlite:///:memory:":
+        return None
+    return Path(database_url[len(prefix) :])

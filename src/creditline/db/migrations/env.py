@@ -1,0 +1,26 @@
+"""Alembic environment: runs migrations on the connection handed in by `db.migrate`."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import creditline.ledger.tables  # noqa: F401  (registers the ledger's tables on `metadata`)
+from creditline.db.metadata import metadata
+
+target_metadata = metadata
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes["connection"]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("creditline runs migrations online only: `creditline db upgrade`")
+run_migrations_online()

@@ -1,0 +1,163 @@
+"""One use case, one transaction: `Database.run(fn)` commits once or rolls back, with bounded
+retry when the store reports a serialization failure, a deadlock or a lost race on a unique key.
+
+Services never commit; they hand a function of a `Transaction` to `run`.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+
+from creditline.db.engine import READ_ONLY_OPTION
+from creditline.db.metadata import SQLITE_TIME_FORMAT
+from creditline.kernel.errors import Busy
+
+T = TypeVar("T")
+
+RETRY_ATTEMPTS_MAX = 12
+RETRY_BACKOFF_SECONDS_MAX = 0.05
+
+# PostgreSQL SQLSTATEs after which the whole transaction may simply run again.
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+
+
+class RetryTransaction(Exception):
+    """Raised inside a transaction to roll it back and run it again from the start."""
+
+
+class Prepared:
+    """A Core statement compiled once per dialect, run on the driver's cursor.
+
+    The hot paths of the ledger run a handful of small statements per transaction; going
+    through the driver directly keeps the client's CPU per transaction close to raw SQL.
+    """
+
+    def __init__(self, statement: ClauseElement, engine: Engine) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        self.keys: tuple[str, ...] | None = (
+            tuple(compiled.positiontup or ()) if compiled.positional else None
+        )
+        # Literals in the statement (`version + 1`, `status = 'held'`) are bound parameters too.
+        self.constants = {
+            name: compiled.params[name]
+            for name, bind in compiled.binds.items()
+            if not bind.required and name in compiled.params
+        }
+
+    def bind(self, params: Mapping[str, Any]) -> Any:
+        merged = {**self.constants, **params} if self.constants else params
+        if self.keys is None:
+            return merged
+        return tuple(merged[key] for key in self.keys)
+
+
+class Transaction:
+    """What a use case sees of the store: SQLAlchemy Core plus a fast path to the driver."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect.name
+        self.cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+    def time(self, value: datetime | None) -> Any:
+        """A timestamp as the driver wants it for a column of `UtcDateTime`."""
+        if value is None or self.dialect != "sqlite":
+            return value
+        return value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+
+    @staticmethod
+    def read_time(value: Any) -> datetime | None:
+        """A timestamp read through the driver, as tz-aware UTC."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def execute(self, prepared: Prepared, params: Mapping[str, Any]) -> Any:
+        self.cursor.execute(prepared.sql, prepared.bind(params))
+        return self.cursor
+
+    def one(self, prepared: Prepared, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        self.cursor.execute(prepared.sql, prepared.bind(params))
+        row = self.cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    def rowcount(self, prepared: Prepared, params: Mapping[str, Any]) -> int:
+        self.cursor.execute(prepared.sql, prepared.bind(params))
+        return int(self.cursor.rowcount)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for errors after which running the same transaction again is correct."""
+    if isinstance(exc, RetryTransaction):
+        return True
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    if isinstance(exc, psycopg.Error):
+        return exc.sqlstate in _RETRYABLE_SQLSTATES or (
+            isinstance(exc, psycopg.errors.UniqueViolation)
+            and exc.diag.constraint_name == "pk_idempotency_keys"
+        )
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc) or "busy" in str(exc)
+    return False
+
+
+class Database:
+    """Owns the engine; runs use cases in transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._prepared: dict[str, Prepared] = {}
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def prepare(self, statement: ClauseElement) -> Prepared:
+        return Prepared(statement, self.engine)
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction with one consistent view of the store (reports, listings)."""
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(**{READ_ONLY_OPTION: True})
+            if self.dialect == "postgresql":
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+
+    def read(self, work: Callable[[Transaction], T]) -> T:
+        """Run a read-only `work` in its own consistent transaction."""
+        with self.reading() as connection:
+            return work(Transaction(connection))
+
+    def run(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work` in one transaction and commit; retry it whole on a retryable error."""
+        for attempt in range(RETRY_ATTEMPTS_MAX):
+            try:
+                with self.engine.connect() as connection, connection.begin():
+                    return work(Transaction(connection))
+            except Exception as exc:
+                if not is_retryable(exc):
+                    raise
+                if attempt == RETRY_ATTEMPTS_MAX - 1:
+                    raise Busy(
+                        "the line is busy; nothing was changed, retry the request",
+                        attempts=RETRY_ATTEMPTS_MAX,
+                    ) from exc
+                time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS_MAX) * (attempt + 1) / 4)
+        raise AssertionError("unreachable")

@@ -1,0 +1,1 @@
+"""Shared kernel: value types and helpers every capability needs. No I/O."""

@@ -1,0 +1,64 @@
+"""Injected time. The domain takes `now` as an argument; services hold a `Clock`."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, tz-aware UTC."""
+        ...
+
+
+def utc(value: datetime) -> datetime:
+    """`value` as tz-aware UTC; a naive value is refused (ambiguous)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: time must be tz-aware")
+    return value.astimezone(UTC)
+
+
+class SystemClock:
+    """Wall-clock UTC time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """Always the same instant, until moved with `set` or `advance`."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = utc(at)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._at
+
+    def set(self, at: datetime) -> None:
+        with self._lock:
+            self._at = utc(at)
+
+    def advance(self, by: timedelta) -> None:
+        with self._lock:
+            self._at += by
+
+
+class SteppingClock:
+    """Returns `start`, then moves forward by `step` on every call (strictly increasing)."""
+
+    def __init__(self, start: datetime, step: timedelta = timedelta(microseconds=1)) -> None:
+        if step <= timedelta(0):
+            raise ValueError("step must be positive")
+        self._next = utc(start)
+        self._step = step
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            at = self._next
+            self._next += self._step
+            return at

@@ -1,0 +1,113 @@
+"""Typed domain errors with stable codes.
+
+Expected rejections are `DomainError` subclasses carrying a stable `code` and the facts a caller
+needs (`details`). They know nothing about HTTP: the mapping lives in `api/problems.py`.
+A broken invariant is not a rejection; it raises `InvariantViolation` (see invariant.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """An expected rejection. Nothing was changed when one is raised."""
+
+    code: str = "domain_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+
+
+class InvalidAmount(InvalidInput):
+    code = "invalid_amount"
+
+
+class UnknownCurrency(InvalidInput):
+    code = "unknown_currency"
+
+
+class CurrencyMismatch(InvalidInput):
+    code = "currency_mismatch"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class LineNotFound(NotFound):
+    code = "line_not_found"
+
+
+class DrawdownNotFound(NotFound):
+    code = "drawdown_not_found"
+
+
+class LoanNotFound(NotFound):
+    code = "loan_not_found"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class Conflict(DomainError):
+    """The request is well-formed but the current state does not allow it."""
+
+    code = "conflict"
+
+
+class InsufficientAvailableCredit(Conflict):
+    code = "insufficient_available_credit"
+
+
+class LineFrozen(Conflict):
+    code = "line_frozen"
+
+
+class LineSuspended(Conflict):
+    code = "line_suspended"
+
+
+class LineClosed(Conflict):
+    code = "line_closed"
+
+
+class DrawdownNotHeld(Conflict):
+    code = "drawdown_not_held"
+
+
+class DrawdownExpired(Conflict):
+    code = "drawdown_expired"
+
+
+class LoanSettled(Conflict):
+    code = "loan_settled"
+
+
+class RepaymentExceedsOutstanding(Conflict):
+    code = "repayment_exceeds_outstanding"
+
+
+class LimitBelowUtilisation(Conflict):
+    code = "limit_below_utilisation"
+
+
+class InvalidLimitChange(Conflict):
+    code = "invalid_limit_change"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+class Busy(DomainError):
+    """Contention outlasted the bounded retry; the request changed nothing and may be retried."""
+
+    code = "busy"

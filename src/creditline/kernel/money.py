@@ -1,0 +1,133 @@
+"""Money as integer minor units with an ISO 4217 currency.
+
+`Decimal` is used only to parse and render. Floats are refused everywhere: a float has already
+lost the exact amount the caller meant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from creditline.kernel.errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
+
+# Currencies a lender on creditline may book, with their ISO 4217 minor-unit exponent.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "CNY": 2,
+    "HKD": 2,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "SGD": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "KWD": 3,
+}
+
+# Any single amount above this is refused: it keeps every sum of amounts far inside a signed
+# 64-bit column (9.2e18) and catches typos of many extra zeros.
+AMOUNT_MINOR_MAX = 10**15
+
+_TEXT_LENGTH_MAX = 40
+
+
+def currency_exponent(currency: str) -> int:
+    """Minor-unit exponent of `currency`; `UnknownCurrency` when it is not supported."""
+    try:
+        return CURRENCY_EXPONENTS[currency]
+    except (KeyError, TypeError):
+        raise UnknownCurrency(
+            f"unknown currency {currency!r}",
+            currency=str(currency)[:8],
+            supported=sorted(CURRENCY_EXPONENTS),
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An exact amount: `minor` units of `currency` (for CNY, fen)."""
+
+    minor: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        if type(self.minor) is not int:  # bool is an int subclass; refuse it too
+            raise InvalidAmount("amount must be an integer number of minor units")
+        currency_exponent(self.currency)
+        if abs(self.minor) > AMOUNT_MINOR_MAX:
+            raise InvalidAmount("amount is too large", amount_minor_max=AMOUNT_MINOR_MAX)
+
+    @classmethod
+    def parse(cls, text: object, currency: str) -> Money:
+        """Parse a decimal string in major units ("5000.00") exactly.
+
+        Refuses floats, non-strings, exponents, more decimals than the currency has, and
+        amounts beyond `AMOUNT_MINOR_MAX`.
+        """
+        exponent = currency_exponent(currency)
+        if not isinstance(text, str):
+            raise InvalidAmount(
+                'amount must be a decimal string such as "5000.00", not a JSON number'
+            )
+        stripped = text.strip()
+        if not stripped or len(stripped) > _TEXT_LENGTH_MAX or "e" in stripped.lower():
+            raise InvalidAmount(f"amount {text[:_TEXT_LENGTH_MAX]!r} is not a decimal string")
+        try:
+            value = Decimal(stripped)
+        except InvalidOperation:
+            raise InvalidAmount(
+                f"amount {text[:_TEXT_LENGTH_MAX]!r} is not a decimal string"
+            ) from None
+        if not value.is_finite():
+            raise InvalidAmount("amount must be finite")
+        places = -value.as_tuple().exponent if isinstance(value.as_tuple().exponent, int) else 0
+        if places > exponent:
+            raise InvalidAmount(
+                f"{currency} has {exponent} decimal places; got {places}",
+                currency=currency,
+                decimals_max=exponent,
+            )
+        return cls(int(value.scaleb(exponent)), currency)
+
+    @property
+    def exponent(self) -> int:
+        return CURRENCY_EXPONENTS[self.currency]
+
+    def to_decimal(self) -> Decimal:
+        return Decimal(self.minor).scaleb(-self.exponent)
+
+    def format(self) -> str:
+        """The amount as a decimal string in major units with all the currency's places."""
+        return f"{self.to_decimal():.{self.exponent}f}"
+
+    def __str__(self) -> str:
+        return f"{self.format()} {self.currency}"
+
+    def _same_currency(self, other: Money) -> None:
+        if self.currency != other.currency:
+            raise CurrencyMismatch(
+                f"cannot combine {self.currency} and {other.currency}",
+                expected=self.currency,
+                got=other.currency,
+            )
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.minor + other.minor, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.minor - other.minor, self.currency)
+
+    def is_positive(self) -> bool:
+        return self.minor > 0
+
+
+def round_half_up(value: Decimal) -> int:
+    """Round a Decimal amount of minor units to an integer, half away from zero."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def format_minor(minor: int, currency: str) -> str:
+    """Render `minor` units of `currency` as a decimal string in major units."""
+    return Money(minor, currency).format()

@@ -1,0 +1,419 @@
+"""The ledger's pure model: a line's state and what each command does to it.
+
+No I/O and no clock: every function takes `now` when it needs time. A command is planned as a
+`Movement` (relative deltas and, for decisions, the new status); the store applies the deltas as
+a relative UPDATE and the journal records the movement with the balances after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from creditline.kernel.errors import (
+    InsufficientAvailableCredit,
+    InvalidAmount,
+    InvalidInput,
+    InvalidLimitChange,
+    LimitBelowUtilisation,
+    LineClosed,
+    LineFrozen,
+    LineSuspended,
+    RepaymentExceedsOutstanding,
+)
+from creditline.kernel.invariant import invariant
+from creditline.kernel.money import format_minor
+from creditline.kernel.reasons import REASON_CATALOGUE, REASON_CODES_PER_DECISION_MAX
+
+TERM_MONTHS_MIN = 1
+TERM_MONTHS_MAX = 36
+FREEZE_DURATION_MAX = timedelta(days=366)
+NOTE_LENGTH_MAX = 1_000
+POLICY_VERSION_LENGTH_MAX = 64
+GENESIS_HASH = "0" * 64
+
+
+class LineStatus(StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+class Action(StrEnum):
+    INCREASE = "increase"
+    DECREASE = "decrease"
+    FREEZE = "freeze"
+    UNFREEZE = "unfreeze"
+    SUSPEND = "suspend"
+    RESTORE = "restore"
+    CLOSE = "close"
+
+
+# Actions that reduce what a borrower can draw: each needs a notice (DESIGN.md §6.5).
+ADVERSE_ACTIONS = frozenset({Action.DECREASE, Action.FREEZE, Action.SUSPEND, Action.CLOSE})
+
+# From which statuses each action may start, and the status it leaves (None: unchanged).
+_ACTION_FROM: dict[Action, frozenset[LineStatus]] = {
+    Action.INCREASE: frozenset({LineStatus.ACTIVE, LineStatus.FROZEN, LineStatus.SUSPENDED}),
+    Action.DECREASE: frozenset({LineStatus.ACTIVE, LineStatus.FROZEN, LineStatus.SUSPENDED}),
+    Action.FREEZE: frozenset({LineStatus.ACTIVE, LineStatus.FROZEN}),
+    Action.UNFREEZE: frozenset({LineStatus.FROZEN}),
+    Action.SUSPEND: frozenset({LineStatus.ACTIVE, LineStatus.FROZEN}),
+    Action.RESTORE: frozenset({LineStatus.SUSPENDED}),
+    Action.CLOSE: frozenset({LineStatus.ACTIVE, LineStatus.FROZEN, LineStatus.SUSPENDED}),
+}
+_ACTION_TO: dict[Action, LineStatus | None] = {
+    Action.INCREASE: None,
+    Action.DECREASE: None,
+    Action.FREEZE: LineStatus.FROZEN,
+    Action.UNFREEZE: LineStatus.ACTIVE,
+    Action.SUSPEND: LineStatus.SUSPENDED,
+    Action.RESTORE: LineStatus.ACTIVE,
+    Action.CLOSE: LineStatus.CLOSED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    id: str
+    borrower_id: str
+    currency: str
+    limit_minor: int
+    principal_minor: int
+    held_minor: int
+    status: LineStatus
+    frozen_until: datetime | None
+    status_decision_id: str | None
+    version: int
+    head_hash: str
+
+    @property
+    def available_minor(self) -> int:
+        """What the limit leaves after outstanding principal and live holds."""
+        return self.limit_minor - self.principal_minor - self.held_minor
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """What one command does to a line: relative deltas, and the status it leaves."""
+
+    kind: str
+    limit_delta: int = 0
+    principal_delta: int = 0
+    held_delta: int = 0
+    status: LineStatus | None = None  # None: unchanged
+    frozen_until: datetime | None = None  # the freeze's end when `status` is FROZEN
+
+
+def check_line(line: Line) -> None:
+    """DESIGN.md §6.1, checked on every state the model produces."""
+    invariant(line.limit_minor >= 0, f"line {line.id}: negative limit")
+    invariant(line.held_minor >= 0, f"line {line.id}: negative held")
+    invariant(line.principal_minor >= 0, f"line {line.id}: negative principal")
+    invariant(line.available_minor >= 0, f"line {line.id}: utilisation above limit")
+    invariant(
+        (line.status is LineStatus.FROZEN) == (line.frozen_until is not None),
+        f"line {line.id}: a freeze needs an end time and only a freeze has one",
+    )
+
+
+def apply(line: Line, movement: Movement, decision_id: str | None = None) -> Line:
+    """The line after `movement` (pure; the store applies the same deltas relatively)."""
+    status = line.status if movement.status is None else movement.status
+    moved = replace(
+        line,
+        limit_minor=line.limit_minor + movement.limit_delta,
+        principal_minor=line.principal_minor + movement.principal_delta,
+        held_minor=line.held_minor + movement.held_delta,
+        status=status,
+        frozen_until=(
+            line.frozen_until
+            if movement.status is None
+            else movement.frozen_until
+            if status is LineStatus.FROZEN
+            else None
+        ),
+        status_decision_id=line.status_decision_id if decision_id is None else decision_id,
+        version=line.version + 1,
+    )
+    check_line(moved)
+    return moved
+
+
+def require_positive(amount_minor: int) -> None:
+    if amount_minor <= 0:
+        raise InvalidAmount("amount must be greater than zero")
+
+
+def refuse_if_not_drawable(line: Line) -> None:
+    """Raise why `line` accepts no new drawdown (frozen, suspended or closed), if it does not."""
+    if line.status is LineStatus.FROZEN:
+        until = line.frozen_until
+        raise LineFrozen(
+            f"the line is frozen until {until.isoformat() if until else 'further notice'}",
+            frozen_until=until.isoformat() if until else None,
+            decision_id=line.status_decision_id,
+        )
+    if line.status is LineStatus.SUSPENDED:
+        raise LineSuspended(
+            "the line is suspended until identity or income re-verification is completed",
+            decision_id=line.status_decision_id,
+        )
+    if line.status is LineStatus.CLOSED:
+        raise LineClosed("the line is closed", decision_id=line.status_decision_id)
+
+
+def plan_hold(line: Line, amount_minor: int, term_months: int) -> Movement:
+    """Reserve `amount_minor` of available credit for a drawdown."""
+    require_positive(amount_minor)
+    if not TERM_MONTHS_MIN <= term_months <= TERM_MONTHS_MAX:
+        raise InvalidInput(
+            f"term_months must be {TERM_MONTHS_MIN}–{TERM_MONTHS_MAX}",
+            term_months_min=TERM_MONTHS_MIN,
+            term_months_max=TERM_MONTHS_MAX,
+        )
+    refuse_if_not_drawable(line)
+    if amount_minor > line.available_minor:
+        raise InsufficientAvailableCredit(
+            f"the amount exceeds available credit of "
+            f"{format_minor(line.available_minor, line.currency)} {line.currency}",
+            available=format_minor(line.available_minor, line.currency),
+            currency=line.currency,
+        )
+    return Movement("hold", held_delta=amount_minor)
+
+
+def plan_post(line: Line, held_minor: int, post_minor: int) -> Movement:
+    """Turn a hold of `held_minor` into a loan of `post_minor`; the rest is released."""
+    require_positive(post_minor)
+    if post_minor > held_minor:
+        raise InvalidAmount(
+            "cannot post more than was held",
+            held=format_minor(held_minor, line.currency),
+        )
+    refuse_if_not_drawable(line)
+    return Movement("post", principal_delta=post_minor, held_delta=-held_minor)
+
+
+def plan_release(held_minor: int) -> Movement:
+    """Give a voided or expired hold back to available credit."""
+    return Movement("release", held_delta=-held_minor)
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """How one repayment is split. Only principal restores the line."""
+
+    principal_minor: int
+
+
+def allocate_repayment(principal_outstanding_minor: int, amount_minor: int) -> Allocation:
+    """Split a repayment over what the loan owes. Today a loan owes principal only."""
+    require_positive(amount_minor)
+    if amount_minor > principal_outstanding_minor:
+        raise RepaymentExceedsOutstanding(
+            "the repayment is more than the loan owes",
+            outstanding_minor=principal_outstanding_minor,
+        )
+    return Allocation(principal_minor=amount_minor)
+
+
+def plan_repayment(allocation: Allocation) -> Movement:
+    return Movement("repay", principal_delta=-allocation.principal_minor)
+
+
+def plan_open(limit_minor: int) -> Movement:
+    if limit_minor < 0:
+        raise InvalidAmount("a limit cannot be negative")
+    return Movement("open", limit_delta=limit_minor, status=LineStatus.ACTIVE)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitChange:
+    """A decision about a line, as requested by a person, a rule or a policy."""
+
+    action: Action
+    reason_codes: tuple[str, ...]
+    limit_minor: int | None = None
+    until: datetime | None = None
+    note: str | None = None
+    policy_version: str | None = None
+
+    @property
+    def adverse(self) -> bool:
+        return self.action in ADVERSE_ACTIONS
+
+
+def validate_reasons(change: LimitChange) -> None:
+    """1–4 distinct catalogue codes that fit the direction of the change."""
+    codes = change.reason_codes
+    if not 1 <= len(codes) <= REASON_CODES_PER_DECISION_MAX or len(set(codes)) != len(codes):
+        raise InvalidInput(
+            f"a decision names 1–{REASON_CODES_PER_DECISION_MAX} distinct reason codes",
+            reason_codes_max=REASON_CODES_PER_DECISION_MAX,
+        )
+    unknown = [code for code in codes if code not in REASON_CATALOGUE]
+    if unknown:
+        raise InvalidInput(f"unknown reason codes: {', '.join(unknown)}", unknown=unknown)
+    for code in codes:
+        reason = REASON_CATALOGUE[code]
+        fits = reason.borrower_initiated or reason.adverse == change.adverse
+        if not fits:
+            raise InvalidInput(
+                f"reason {code} cannot explain a {change.action.value}",
+                reason_code=code,
+                action=change.action.value,
+            )
+
+
+def plan_limit_change(line: Line, change: LimitChange, now: datetime) -> Movement:
+    """The movement a decision makes, or the reason it cannot be made. Never clamps."""
+    validate_reasons(change)
+    _validate_decision_fields(change, now)
+    if line.status not in _ACTION_FROM[change.action]:
+        raise InvalidLimitChange(
+            f"cannot {change.action.value} a line that is {line.status.value}",
+            action=change.action.value,
+            status=line.status.value,
+        )
+    if change.action in (Action.INCREASE, Action.DECREASE):
+        return _plan_limit(line, change)
+    status = _ACTION_TO[change.action]
+    return Movement(
+        change.action.value,
+        status=status,
+        frozen_until=change.until if status is LineStatus.FROZEN else None,
+    )
+
+
+def _validate_decision_fields(change: LimitChange, now: datetime) -> None:
+    sets_limit = change.action in (Action.INCREASE, Action.DECREASE)
+    if sets_limit != (change.limit_minor is not None):
+        raise InvalidInput(
+            "a limit is given with increase and decrease, and only with them",
+            action=change.action.value,
+        )
+    if (change.action is Action.FREEZE) != (change.until is not None):
+        raise InvalidInput(
+            "a freeze needs `until`, and only a freeze takes one", action=change.action.value
+        )
+    if change.until is not None and not now < change.until <= now + FREEZE_DURATION_MAX:
+        raise InvalidInput(
+            f"`until` must be in the future and at most {FREEZE_DURATION_MAX.days} days away",
+            freeze_days_max=FREEZE_DURATION_MAX.days,
+        )
+    if change.note is not None and len(change.note) > NOTE_LENGTH_MAX:
+        raise InvalidInput(f"note is longer than {NOTE_LENGTH_MAX} characters")
+    if change.policy_version is not None and len(change.policy_version) > POLICY_VERSION_LENGTH_MAX:
+        raise InvalidInput(f"policy_version is longer than {POLICY_VERSION_LENGTH_MAX} characters")
+
+
+def _plan_limit(line: Line, change: LimitChange) -> Movement:
+    new_limit = change.limit_minor
+    invariant(new_limit is not None, "limit checked above")
+    assert new_limit is not None  # for the type checker; guarded by the invariant above
+    if new_limit < 0:
+        raise InvalidAmount("a limit cannot be negative")
+    if change.action is Action.INCREASE and new_limit <= line.limit_minor:
+        raise InvalidLimitChange("an increase must raise the limit", action="increase")
+    if change.action is Action.DECREASE and new_limit >= line.limit_minor:
+        raise InvalidLimitChange("a decrease must lower the limit", action="decrease")
+    utilised = line.principal_minor + line.held_minor
+    if new_limit < utilised:
+        raise LimitBelowUtilisation(
+            "the new limit is below what the borrower already uses; freeze the line instead",
+            utilised=format_minor(utilised, line.currency),
+            currency=line.currency,
+        )
+    return Movement(change.action.value, limit_delta=new_limit - line.limit_minor)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One append-only posting with the line's balances after it, chained by hash."""
+
+    line_id: str
+    seq: int
+    kind: str
+    limit_delta_minor: int
+    principal_delta_minor: int
+    held_delta_minor: int
+    limit_after_minor: int
+    principal_after_minor: int
+    held_after_minor: int
+    status_after: str
+    drawdown_id: str | None
+    loan_id: str | None
+    decision_id: str | None
+    created_at: datetime
+    prev_hash: str
+    hash: str
+
+
+def entry_hash(prev_hash: str, fields: tuple[object, ...]) -> str:
+    """SHA-256 over the previous hash and the entry's fields in a fixed textual form."""
+    text = "|".join(
+        [prev_hash]
+        + [
+            value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            if isinstance(value, datetime)
+            else ""
+            if value is None
+            else str(value)
+            for value in fields
+        ]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def journal_entry(
+    after: Line,
+    movement: Movement,
+    prev_hash: str,
+    created_at: datetime,
+    *,
+    drawdown_id: str | None = None,
+    loan_id: str | None = None,
+    decision_id: str | None = None,
+) -> JournalEntry:
+    """The entry that records `movement`, given the line `after` it."""
+    fields = (
+        after.id,
+        after.version,
+        movement.kind,
+        movement.limit_delta,
+        movement.principal_delta,
+        movement.held_delta,
+        after.limit_minor,
+        after.principal_minor,
+        after.held_minor,
+        after.status.value,
+        drawdown_id,
+        loan_id,
+        decision_id,
+        created_at,
+    )
+    return JournalEntry(*fields, prev_hash=prev_hash, hash=entry_hash(prev_hash, fields))  # type: ignore[arg-type]
+
+
+def entry_fields(entry: JournalEntry) -> tuple[object, ...]:
+    """The fields `entry_hash` covers, in order (used to verify a stored chain)."""
+    return (
+        entry.line_id,
+        entry.seq,
+        entry.kind,
+        entry.limit_delta_minor,
+        entry.principal_delta_minor,
+        entry.held_delta_minor,
+        entry.limit_after_minor,
+        entry.principal_after_minor,
+        entry.held_after_minor,
+        entry.status_after,
+        entry.drawdown_id,
+        entry.loan_id,
+        entry.decision_id,
+        entry.created_at,
+    )

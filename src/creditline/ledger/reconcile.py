@@ -1,0 +1,258 @@
+"""The reconciler: proves, for every line, that the ledger tells one consistent story.
+
+Checks (DESIGN.md §6):
+- the line's balances equal the sum of its journal, its version equals the number of entries,
+  and its head hash is the last entry's hash;
+- the hash chain is intact: contiguous sequence numbers, each entry's balances-after follow
+  from the previous ones, and every hash recomputes;
+- outstanding principal equals the open loans' principal, and held equals the live holds;
+- every loan's outstanding principal equals its journal (posted minus repaid), so no settled
+  loan left principal unrestored;
+- every decision entry in the journal has its decision record and its notice in the outbox.
+Aggregates are set-based SQL; the chain is streamed in order and verified in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, literal, or_, select
+
+from creditline.db.unit_of_work import Database
+from creditline.ledger.model import GENESIS_HASH, JournalEntry, entry_fields, entry_hash
+from creditline.ledger.tables import decisions, drawdowns, journal, lines, loans, outbox
+
+STREAM_BATCH_ROWS = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    line_id: str | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "line_id": self.line_id, "detail": self.detail}
+
+
+class Reconciler:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def run(self, progress: Callable[[int], None] | None = None) -> list[Finding]:
+        """Every finding on the whole book, from one consistent snapshot."""
+        with self._db.reading() as connection:
+            findings = [
+                *self._snapshot_equals_journal(connection),
+                *self._utilisation_equals_loans(connection),
+                *self._held_equals_live_holds(connection),
+                *self._loans_equal_journal(connection),
+                *self._decisions_recorded(connection),
+                *self._hash_chains(connection, progress),
+            ]
+        return findings
+
+    def count_lines(self) -> int:
+        with self._db.reading() as connection:
+            return int(connection.execute(select(func.count()).select_from(lines)).scalar_one())
+
+    @staticmethod
+    def _snapshot_equals_journal(connection: Connection) -> Iterable[Finding]:
+        sums = (
+            select(
+                journal.c.line_id,
+                func.count().label("entries"),
+                func.sum(journal.c.limit_delta_minor).label("limit_sum"),
+                func.sum(journal.c.principal_delta_minor).label("principal_sum"),
+                func.sum(journal.c.held_delta_minor).label("held_sum"),
+                func.max(journal.c.seq).label("last_seq"),
+            )
+            .group_by(journal.c.line_id)
+            .subquery()
+        )
+        last = journal.alias("last_entry")
+        query = (
+            select(lines, sums, last.c.hash.label("last_hash"))
+            .select_from(
+                lines.outerjoin(sums, sums.c.line_id == lines.c.id).outerjoin(
+                    last, and_(last.c.line_id == lines.c.id, last.c.seq == sums.c.last_seq)
+                )
+            )
+            .where(
+                or_(
+                    sums.c.entries.is_(None),
+                    sums.c.entries != lines.c.version,
+                    sums.c.limit_sum != lines.c.limit_minor,
+                    sums.c.principal_sum != lines.c.principal_outstanding_minor,
+                    sums.c.held_sum != lines.c.held_minor,
+                    last.c.hash != lines.c.head_hash,
+                )
+            )
+        )
+        for row in connection.execute(query).mappings():
+            yield Finding(
+                "snapshot_equals_journal",
+                row["id"],
+                f"line has limit={row['limit_minor']} principal="
+                f"{row['principal_outstanding_minor']} held={row['held_minor']} "
+                f"version={row['version']}; journal sums limit={row['limit_sum']} principal="
+                f"{row['principal_sum']} held={row['held_sum']} over {row['entries']} entries",
+            )
+
+    @staticmethod
+    def _utilisation_equals_loans(connection: Connection) -> Iterable[Finding]:
+        open_principal = (
+            select(loans.c.line_id, func.sum(loans.c.principal_outstanding_minor).label("owed"))
+            .where(loans.c.status == "open")
+            .group_by(loans.c.line_id)
+            .subquery()
+        )
+        owed = func.coalesce(open_principal.c.owed, literal(0))
+        query = (
+            select(lines.c.id, lines.c.principal_outstanding_minor, owed.label("owed"))
+            .select_from(lines.outerjoin(open_principal, open_principal.c.line_id == lines.c.id))
+            .where(lines.c.principal_outstanding_minor != owed)
+        )
+        for row in connection.execute(query):
+            yield Finding(
+                "utilisation_equals_open_loans",
+                row.id,
+                f"line principal {row.principal_outstanding_minor} but open loans owe {row.owed}",
+            )
+
+    @staticmethod
+    def _held_equals_live_holds(connection: Connection) -> Iterable[Finding]:
+        live = (
+            select(drawdowns.c.line_id, func.sum(drawdowns.c.amount_minor).label("live"))
+            .where(drawdowns.c.status == "held")
+            .group_by(drawdowns.c.line_id)
+            .subquery()
+        )
+        held = func.coalesce(live.c.live, literal(0))
+        query = (
+            select(lines.c.id, lines.c.held_minor, held.label("live"))
+            .select_from(lines.outerjoin(live, live.c.line_id == lines.c.id))
+            .where(lines.c.held_minor != held)
+        )
+        for row in connection.execute(query):
+            yield Finding(
+                "held_equals_live_holds",
+                row.id,
+                f"line holds {row.held_minor} but live drawdowns hold {row.live}",
+            )
+
+    @staticmethod
+    def _loans_equal_journal(connection: Connection) -> Iterable[Finding]:
+        moved = (
+            select(journal.c.loan_id, func.sum(journal.c.principal_delta_minor).label("net"))
+            .where(journal.c.loan_id.is_not(None))
+            .group_by(journal.c.loan_id)
+            .subquery()
+        )
+        net = func.coalesce(moved.c.net, literal(0))
+        query = (
+            select(
+                loans.c.id,
+                loans.c.line_id,
+                loans.c.status,
+                loans.c.principal_outstanding_minor,
+                net.label("net"),
+            )
+            .select_from(loans.outerjoin(moved, moved.c.loan_id == loans.c.id))
+            .where(loans.c.principal_outstanding_minor != net)
+        )
+        for row in connection.execute(query):
+            yield Finding(
+                "loan_principal_restored",
+                row.line_id,
+                f"loan {row.id} ({row.status}) owes {row.principal_outstanding_minor} but its "
+                f"journal nets {row.net}: repaid principal not restored to the line",
+            )
+
+    @staticmethod
+    def _decisions_recorded(connection: Connection) -> Iterable[Finding]:
+        missing_decision = (
+            select(journal.c.line_id, journal.c.seq, journal.c.decision_id)
+            .select_from(journal.outerjoin(decisions, decisions.c.id == journal.c.decision_id))
+            .where(journal.c.decision_id.is_not(None), decisions.c.id.is_(None))
+        )
+        for row in connection.execute(missing_decision):
+            yield Finding(
+                "decision_recorded",
+                row.line_id,
+                f"journal entry {row.seq} names decision {row.decision_id}, which is missing",
+            )
+        unannounced = (
+            select(decisions.c.line_id, decisions.c.id)
+            .select_from(
+                decisions.outerjoin(
+                    outbox, and_(outbox.c.ref_id == decisions.c.id, outbox.c.topic.like("notice.%"))
+                )
+            )
+            .where(outbox.c.id.is_(None))
+        )
+        for row in connection.execute(unannounced):
+            yield Finding("notice_written", row.line_id, f"decision {row.id} has no notice")
+        unannounced_settlements = (
+            select(loans.c.line_id, loans.c.id)
+            .select_from(
+                loans.outerjoin(
+                    outbox,
+                    and_(outbox.c.ref_id == loans.c.id, outbox.c.topic == "notice.loan_settled"),
+                )
+            )
+            .where(loans.c.status == "settled", outbox.c.id.is_(None))
+        )
+        for row in connection.execute(unannounced_settlements):
+            yield Finding("notice_written", row.line_id, f"settled loan {row.id} has no notice")
+
+    @staticmethod
+    def _hash_chains(
+        connection: Connection, progress: Callable[[int], None] | None
+    ) -> Iterable[Finding]:
+        rows = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH_ROWS)
+        result = rows.execute(select(journal).order_by(journal.c.line_id, journal.c.seq))
+        current: str | None = None
+        prev_hash = GENESIS_HASH
+        balances = (0, 0, 0)
+        broken: str | None = None
+        for row in result.mappings():
+            entry = JournalEntry(**row)
+            if entry.line_id != current:
+                if current is not None and progress is not None:
+                    progress(1)
+                current, prev_hash, balances, broken, expected_seq = (
+                    entry.line_id,
+                    GENESIS_HASH,
+                    (0, 0, 0),
+                    None,
+                    1,
+                )
+            else:
+                expected_seq += 1
+            if broken is not None:
+                continue  # report the first break of a chain only
+            balances = (
+                balances[0] + entry.limit_delta_minor,
+                balances[1] + entry.principal_delta_minor,
+                balances[2] + entry.held_delta_minor,
+            )
+            if entry.seq != expected_seq:
+                broken = f"entry {entry.seq} where {expected_seq} was expected"
+            elif entry.prev_hash != prev_hash:
+                broken = f"entry {entry.seq} does not chain to the entry before it"
+            elif entry.hash != entry_hash(entry.prev_hash, entry_fields(entry)):
+                broken = f"entry {entry.seq} does not match its hash"
+            elif balances != (
+                entry.limit_after_minor,
+                entry.principal_after_minor,
+                entry.held_after_minor,
+            ):
+                broken = f"entry {entry.seq} balances-after do not follow from its deltas"
+            if broken is not None:
+                yield Finding("hash_chain_intact", entry.line_id, broken)
+            prev_hash = entry.hash
+        if current is not None and progress is not None:
+            progress(1)

@@ -1,0 +1,624 @@
+"""Ledger use cases. Each public method is one transaction run by `Database.run`.
+
+Every mutating command carries an idempotency key. Inside the command's transaction the key is
+looked up first: a replay with the same request returns the stored response, the same key with
+a different request is `idempotency_key_reused`. Otherwise the command runs and its response is
+stored under the key in the same transaction, so the effect and the key commit together.
+A rejected command stores nothing: it changed nothing, and a retry is judged afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from creditline.db.unit_of_work import Database, Transaction
+from creditline.kernel.actors import SYSTEM, Actor, Role
+from creditline.kernel.clock import Clock
+from creditline.kernel.errors import (
+    DrawdownExpired,
+    DrawdownNotFound,
+    DrawdownNotHeld,
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidInput,
+    LineNotFound,
+    LoanNotFound,
+    LoanSettled,
+)
+from creditline.kernel.ids import new_id
+from creditline.kernel.money import Money, format_minor
+from creditline.kernel.reasons import REASON_CATALOGUE
+from creditline.ledger import model
+from creditline.ledger.model import (
+    GENESIS_HASH,
+    Action,
+    LimitChange,
+    Line,
+    LineStatus,
+    Movement,
+)
+from creditline.ledger.store import DrawdownRow, LedgerStore
+from creditline.ledger.tables import drawdowns, journal, lines
+from creditline.ledger.views import iso, line_document
+
+IDEMPOTENCY_KEY_LENGTH_MAX = 255
+BORROWER_ID_LENGTH_MAX = 64
+JOURNAL_PAGE_SIZE_MAX = 500
+SWEEP_BATCH_SIZE_MAX = 500
+
+_ANY_STAFF = frozenset({Role.AGENT, Role.ANALYST, Role.APPROVER, Role.ADMIN, Role.SERVICE})
+_OPERATORS = frozenset({Role.AGENT, Role.ADMIN, Role.SERVICE})
+# Who may take each limit action. Changing the limit itself needs an approver or a service.
+_DECIDERS: dict[Action, frozenset[Role]] = {
+    Action.INCREASE: frozenset({Role.APPROVER, Role.ADMIN, Role.SERVICE}),
+    Action.DECREASE: frozenset({Role.APPROVER, Role.ADMIN, Role.SERVICE}),
+    Action.CLOSE: frozenset({Role.APPROVER, Role.ADMIN, Role.SERVICE}),
+    Action.FREEZE: frozenset({Role.AGENT, Role.APPROVER, Role.ADMIN, Role.SERVICE}),
+    Action.UNFREEZE: frozenset({Role.AGENT, Role.APPROVER, Role.ADMIN, Role.SERVICE}),
+    Action.SUSPEND: frozenset({Role.AGENT, Role.APPROVER, Role.ADMIN, Role.SERVICE}),
+    Action.RESTORE: frozenset({Role.AGENT, Role.APPROVER, Role.ADMIN, Role.SERVICE}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """A command's response document; `replayed` when it was stored by an earlier request."""
+
+    document: dict[str, Any]
+    replayed: bool = False
+
+
+def request_hash(request: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+class LedgerService:
+    def __init__(self, db: Database, clock: Clock, hold_ttl: timedelta) -> None:
+        self._db = db
+        self._clock = clock
+        self._hold_ttl = hold_ttl
+        self._store = LedgerStore(db)
+
+    # --- commands ------------------------------------------------------------------------
+    def open_line(
+        self, actor: Actor, key: str, borrower_id: str, currency: str, limit: str
+    ) -> CommandResult:
+        """Open an active line for a borrower with `limit` (a decimal string) in `currency`."""
+        _require_role(actor, _OPERATORS, "open lines")
+        if not isinstance(borrower_id, str) or not 1 <= len(borrower_id) <= BORROWER_ID_LENGTH_MAX:
+            raise InvalidInput(f"borrower_id must be 1–{BORROWER_ID_LENGTH_MAX} characters")
+        limit_minor = Money.parse(limit, currency).minor
+        request = {
+            "op": "open_line",
+            "borrower_id": borrower_id,
+            "currency": currency,
+            "limit": limit,
+        }
+
+        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
+            movement = model.plan_open(limit_minor)
+            blank = Line(
+                new_id(),
+                borrower_id,
+                currency,
+                0,
+                0,
+                0,
+                LineStatus.ACTIVE,
+                None,
+                None,
+                0,
+                GENESIS_HASH,
+            )
+            line = model.apply(blank, movement)
+            entry = model.journal_entry(line, movement, GENESIS_HASH, now)
+            self._store.insert_line(tx, _with_head(line, entry.hash), now)
+            self._store.append_journal(tx, entry)
+            self._notify(tx, "event.line_opened", line, line.id, {"line": line_document(line)}, now)
+            return line_document(line)
+
+        return self._command(actor, key, request, work)
+
+    def place_hold(
+        self, actor: Actor, key: str, line_id: str, amount: str, term_months: int
+    ) -> CommandResult:
+        """Reserve credit for a drawdown; the hold expires unless posted or voided in time."""
+        if type(term_months) is not int:
+            raise InvalidInput("term_months must be a whole number")
+        request = {"op": "hold", "line_id": line_id, "amount": amount, "term_months": term_months}
+
+        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
+            line = self._locked_line(tx, actor, line_id)
+            line = self._end_freeze_if_due(tx, line, now)
+            amount_minor = Money.parse(amount, line.currency).minor
+            movement = model.plan_hold(line, amount_minor, term_months)
+            drawdown_id = new_id()
+            expires_at = now + self._hold_ttl
+            self._store.insert_drawdown(
+                tx, drawdown_id, line.id, amount_minor, term_months, expires_at, now
+            )
+            after = self._move(tx, line, movement, now, drawdown_id=drawdown_id)
+            document = {
+                "id": drawdown_id,
+                "line_id": line.id,
+                "status": "held",
+                "amount": format_minor(amount_minor, line.currency),
+                "currency": line.currency,
+                "term_months": term_months,
+                "expires_at": iso(expires_at),
+                "line": line_document(after),
+            }
+            self._notify(
+                tx, "event.hold_placed", after, drawdown_id, {"drawdown": drawdown_id}, now
+            )
+            return document
+
+        return self._command(actor, key, request, work)
+
+    def post_drawdown(
+        self, actor: Actor, key: str, drawdown_id: str, amount: str | None = None
+    ) -> CommandResult:
+        """Turn a held drawdown into a loan of `amount` (default: all of it); release the rest."""
+        request = {"op": "post", "drawdown_id": drawdown_id, "amount": amount}
+
+        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
+            line, drawdown = self._locked_drawdown(tx, actor, drawdown_id, now)
+            line = self._end_freeze_if_due(tx, line, now)
+            post_minor = (
+                drawdown.amount_minor
+                if amount is None
+                else Money.parse(amount, line.currency).minor
+            )
+            movement = model.plan_post(line, drawdown.amount_minor, post_minor)
+            loan_id = new_id()
+            self._store.resolve_drawdown(tx, drawdown.id, "posted", now, post_minor, loan_id)
+            self._store.insert_loan(tx, loan_id, line, drawdown, post_minor, now)
+            after = self._move(tx, line, movement, now, drawdown_id=drawdown.id, loan_id=loan_id)
+            self._notify(
+                tx,
+                "event.loan_opened",
+                after,
+                loan_id,
+                {
+                    "loan": loan_id,
+                    "principal": format_minor(post_minor, line.currency),
+                },
+                now,
+            )
+            return {
+                "id": drawdown.id,
+                "status": "posted",
+                "loan_id": loan_id,
+                "amount": format_minor(post_minor, line.currency),
+                "released": format_minor(drawdown.amount_minor - post_minor, line.currency),
+                "line": line_document(after),
+            }
+
+        return self._command(actor, key, request, work)
+
+    def void_drawdown(self, actor: Actor, key: str, drawdown_id: str) -> CommandResult:
+        """Release a held drawdown's credit without lending."""
+        request = {"op": "void", "drawdown_id": drawdown_id}
+
+        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
+            line, drawdown = self._locked_drawdown(tx, actor, drawdown_id, now, to_void=True)
+            after = self._release(tx, line, drawdown, "voided", now)
+            return {"id": drawdown.id, "status": "voided", "line": line_document(after)}
+
+        return self._command(actor, key, request, work)
+
+    def repay(self, actor: Actor, key: str, loan_id: str, amount: str) -> CommandResult:
+        """Apply a repayment; repaid principal is available again in the same transaction."""
+        request = {"op": "repay", "loan_id": loan_id, "amount": amount}
+
+        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
+            locked = self._store.lock_loan(tx, loan_id)
+            if locked is None or not _may_see(actor, locked[0]):
+                raise LoanNotFound("no such loan", loan_id=loan_id)
+            line, loan = locked
+            if loan.status == "settled":
+                raise LoanSettled("the loan is already settled", loan_id=loan_id)
+            amount_minor = Money.parse(amount, line.currency).minor
+            allocation = model.allocate_repayment(loan.principal_outstanding_minor, amount_minor)
+            outstanding = loan.principal_outstanding_minor - allocation.principal_minor
+            repayment_id = new_id()
+            self._store.repay_loan(tx, loan.id, allocation.principal_minor, now)
+            self._store.insert_repayment(
+                tx, repayment_id, loan.id, line.id, amount_minor, allocation.principal_minor, now
+            )
+            after = self._move(tx, line, model.plan_repayment(allocation), now, loan_id=loan.id)
+            settled = outstanding == 0
+            money = lambda minor: format_minor(minor, line.currency)  # noqa: E731
+            self._notify(
+                tx,
+                "notice.loan_settled" if settled else "event.repayment_received",
+                after,
+                loan.id,
+                {
+                    "loan": loan.id,
+                    "repaid": money(amount_minor),
+                    "available": money(after.available_minor),
+                },
+                now,
+            )
+            return {
+                "id": repayment_id,
+                "loan_id": loan.id,
+                "amount": money(amount_minor),
+                "allocation": {"principal": money(allocation.principal_minor)},
+                "loan_status": "settled" if settled else "open",
+                "principal_outstanding": money(outstanding),
+                "line": line_document(after),
+            }
+
+        return self._command(actor, key, request, work)
+
+    def change_limit(
+        self,
+        actor: Actor,
+        key: str,
+        line_id: str,
+        action: str,
+        reason_codes: list[str],
+        *,
+        limit: str | None = None,
+        until: datetime | None = None,
+        note: str | None = None,
+        policy_version: str | None = None,
+    ) -> CommandResult:
+        """Record a decision about a line and apply it: the only way a limit or status changes.
+
+        `limit` (a decimal string in the line's currency) goes with increase and decrease,
+        `until` with freeze. A decrease below what the borrower uses is refused, never clamped.
+        """
+        try:
+            parsed_action = Action(action)
+        except ValueError:
+            raise InvalidInput(
+                f"unknown action {action!r}", actions=[a.value for a in Action]
+            ) from None
+        if actor.role not in _DECIDERS[parsed_action]:
+            raise Forbidden(f"role {actor.role.value} may not {parsed_action.value} a line")
+        if not isinstance(reason_codes, list) or not all(isinstance(c, str) for c in reason_codes):
+            raise InvalidInput("reason_codes must be a list of codes")
+        request = {
+            "op": "limit_change",
+            "line_id": line_id,
+            "action": action,
+            "limit": limit,
+            "reason_codes": reason_codes,
+            "until": iso(until),
+            "note": note,
+            "policy_version": policy_version,
+        }
+
+        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
+            line = self._locked_line(tx, actor, line_id)
+            change = LimitChange(
+                action=parsed_action,
+                reason_codes=tuple(reason_codes),
+                limit_minor=None if limit is None else Money.parse(limit, line.currency).minor,
+                until=until,
+                note=note,
+                policy_version=policy_version,
+            )
+            after, decision = self._decide(tx, line, change, actor, now)
+            return {"decision": decision, "line": line_document(after)}
+
+        return self._command(actor, key, request, work)
+
+    # --- queries -------------------------------------------------------------------------
+    def get_line(self, actor: Actor, line_id: str) -> dict[str, Any]:
+        return line_document(self._db.read(lambda tx: self._visible_line(tx, actor, line_id)))
+
+    def journal(
+        self, actor: Actor, line_id: str, after_seq: int = 0, limit: int = 100
+    ) -> dict[str, Any]:
+        """A page of the line's journal in order, each entry with its hash."""
+        if not 1 <= limit <= JOURNAL_PAGE_SIZE_MAX or after_seq < 0:
+            raise InvalidInput(f"limit must be 1–{JOURNAL_PAGE_SIZE_MAX}, after_seq ≥ 0")
+
+        def read(tx: Transaction) -> dict[str, Any]:
+            line = self._visible_line(tx, actor, line_id)
+            rows = (
+                tx.connection.execute(
+                    select(journal)
+                    .where(journal.c.line_id == line.id, journal.c.seq > after_seq)
+                    .order_by(journal.c.seq)
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
+            money = lambda minor: format_minor(minor, line.currency)  # noqa: E731
+            entries = [
+                {
+                    "seq": r["seq"],
+                    "kind": r["kind"],
+                    "at": iso(r["created_at"]),
+                    "limit_delta": money(r["limit_delta_minor"]),
+                    "principal_delta": money(r["principal_delta_minor"]),
+                    "held_delta": money(r["held_delta_minor"]),
+                    "limit_after": money(r["limit_after_minor"]),
+                    "principal_after": money(r["principal_after_minor"]),
+                    "held_after": money(r["held_after_minor"]),
+                    "available_after": money(
+                        r["limit_after_minor"] - r["principal_after_minor"] - r["held_after_minor"]
+                    ),
+                    "status_after": r["status_after"],
+                    "drawdown_id": r["drawdown_id"],
+                    "loan_id": r["loan_id"],
+                    "decision_id": r["decision_id"],
+                    "prev_hash": r["prev_hash"],
+                    "hash": r["hash"],
+                }
+                for r in rows
+            ]
+            next_after = entries[-1]["seq"] if len(entries) == limit else None
+            return {"line_id": line.id, "entries": entries, "next_after_seq": next_after}
+
+        return self._db.read(read)
+
+    @staticmethod
+    def reason_codes() -> list[dict[str, Any]]:
+        return [
+            {
+                "code": r.code,
+                "adverse": r.adverse,
+                "borrower_initiated": r.borrower_initiated,
+                "text": {"en": r.text_en, "zh-CN": r.text_zh},
+            }
+            for r in REASON_CATALOGUE.values()
+        ]
+
+    # --- background work -----------------------------------------------------------------
+    def sweep(self, batch_size: int = SWEEP_BATCH_SIZE_MAX) -> dict[str, int]:
+        """Release expired holds and end freezes whose time is up; each in its own transaction."""
+        now = self._clock.now()
+        with self._db.reading() as connection:
+            expired = (
+                connection.execute(
+                    select(drawdowns.c.id)
+                    .where(drawdowns.c.status == "held", drawdowns.c.expires_at <= now)
+                    .order_by(drawdowns.c.expires_at)
+                    .limit(batch_size)
+                )
+                .scalars()
+                .all()
+            )
+            thawing = (
+                connection.execute(
+                    select(lines.c.id)
+                    .where(lines.c.status == "frozen", lines.c.frozen_until <= now)
+                    .limit(batch_size)
+                )
+                .scalars()
+                .all()
+            )
+        released = sum(self._db.run(lambda tx, d=d: self._expire(tx, d)) for d in expired)
+        unfrozen = sum(self._db.run(lambda tx, i=i: self._thaw(tx, i)) for i in thawing)
+        return {"holds_released": released, "freezes_ended": unfrozen}
+
+    def _expire(self, tx: Transaction, drawdown_id: str) -> int:
+        now = self._clock.now()
+        locked = self._store.lock_drawdown(tx, drawdown_id)
+        if locked is None or locked[1].status != "held" or locked[1].expires_at > now:
+            return 0  # posted or voided meanwhile
+        self._release(tx, locked[0], locked[1], "expired", now)
+        return 1
+
+    def _thaw(self, tx: Transaction, line_id: str) -> int:
+        now = self._clock.now()
+        line = self._store.lock_line(tx, line_id)
+        if line is None:
+            return 0
+        return int(self._end_freeze_if_due(tx, line, now) is not line)
+
+    # --- steps shared by commands ------------------------------------------------------------
+    def _command(
+        self,
+        actor: Actor,
+        key: str,
+        request: dict[str, Any],
+        work: Callable[[Transaction, datetime], dict[str, Any]],
+    ) -> CommandResult:
+        if not isinstance(key, str) or not 1 <= len(key) <= IDEMPOTENCY_KEY_LENGTH_MAX:
+            raise InvalidInput(
+                f"an idempotency key of 1–{IDEMPOTENCY_KEY_LENGTH_MAX} characters is required"
+            )
+        fingerprint = request_hash(request)
+
+        def run(tx: Transaction) -> CommandResult:
+            stored = self._store.find_idempotency(tx, actor.scope, key)
+            if stored is not None:
+                if stored[0] != fingerprint:
+                    raise IdempotencyKeyReused(
+                        "this idempotency key was used for a different request", key=key
+                    )
+                return CommandResult(json.loads(stored[1]), replayed=True)
+            now = self._clock.now()
+            document = work(tx, now)
+            self._store.save_idempotency(
+                tx, actor.scope, key, fingerprint, json.dumps(document), now
+            )
+            return CommandResult(document)
+
+        return self._db.run(run)
+
+    def _move(
+        self,
+        tx: Transaction,
+        line: Line,
+        movement: Movement,
+        now: datetime,
+        *,
+        drawdown_id: str | None = None,
+        loan_id: str | None = None,
+        decision_id: str | None = None,
+    ) -> Line:
+        after = model.apply(line, movement, decision_id)
+        entry = model.journal_entry(
+            after,
+            movement,
+            line.head_hash,
+            now,
+            drawdown_id=drawdown_id,
+            loan_id=loan_id,
+            decision_id=decision_id,
+        )
+        self._store.move_line(tx, line, after, movement, entry)
+        return _with_head(after, entry.hash)
+
+    def _release(
+        self, tx: Transaction, line: Line, drawdown: DrawdownRow, status: str, now: datetime
+    ) -> Line:
+        self._store.resolve_drawdown(tx, drawdown.id, status, now)
+        after = self._move(
+            tx, line, model.plan_release(drawdown.amount_minor), now, drawdown_id=drawdown.id
+        )
+        self._notify(
+            tx,
+            f"event.hold_{status}",
+            after,
+            drawdown.id,
+            {
+                "drawdown": drawdown.id,
+                "released": format_minor(drawdown.amount_minor, line.currency),
+            },
+            now,
+        )
+        return after
+
+    def _decide(
+        self, tx: Transaction, line: Line, change: LimitChange, actor: Actor, now: datetime
+    ) -> tuple[Line, dict[str, Any]]:
+        movement = model.plan_limit_change(line, change, now)
+        decision_id = new_id()
+        after = self._move(tx, line, movement, now, decision_id=decision_id)
+        decision = {
+            "id": decision_id,
+            "line_id": line.id,
+            "action": change.action.value,
+            "adverse": change.adverse,
+            "limit_before_minor": line.limit_minor,
+            "limit_after_minor": after.limit_minor,
+            "status_before": line.status.value,
+            "status_after": after.status.value,
+            "until": change.until,
+            "reason_codes": change.reason_codes,
+            "actor_subject": actor.subject,
+            "actor_role": actor.role.value,
+            "policy_version": change.policy_version,
+            "note": change.note,
+            "created_at": now,
+        }
+        self._store.insert_decision(tx, decision)
+        money = lambda minor: format_minor(minor, line.currency)  # noqa: E731
+        document = {
+            "id": decision_id,
+            "action": change.action.value,
+            "adverse": change.adverse,
+            "limit_before": money(line.limit_minor),
+            "limit_after": money(after.limit_minor),
+            "status_before": line.status.value,
+            "status_after": after.status.value,
+            "until": iso(change.until),
+            "reason_codes": list(change.reason_codes),
+            "reasons": [
+                {"code": c, "en": REASON_CATALOGUE[c].text_en, "zh-CN": REASON_CATALOGUE[c].text_zh}
+                for c in change.reason_codes
+            ],
+            "actor": actor.scope,
+            "policy_version": change.policy_version,
+            "note": change.note,
+            "at": iso(now),
+        }
+        topic = "notice.adverse_change" if change.adverse else "notice.line_improved"
+        self._notify(
+            tx,
+            topic,
+            after,
+            decision_id,
+            {"decision": document, "line": line_document(after)},
+            now,
+        )
+        return after, document
+
+    def _end_freeze_if_due(self, tx: Transaction, line: Line, now: datetime) -> Line:
+        """A freeze whose end has passed is lifted, with its own decision, before anything else."""
+        if line.status is not LineStatus.FROZEN or line.frozen_until is None:
+            return line
+        if line.frozen_until > now:
+            return line
+        ending = LimitChange(Action.UNFREEZE, ("freeze_ended",), note="freeze reached its end")
+        return self._decide(tx, line, ending, SYSTEM, now)[0]
+
+    def _notify(
+        self,
+        tx: Transaction,
+        topic: str,
+        line: Line,
+        ref_id: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Queue a message about `ref_id` (decision, loan or drawdown) in this transaction."""
+        self._store.insert_outbox(tx, new_id(), topic, line, ref_id, payload, now)
+
+    def _locked_line(self, tx: Transaction, actor: Actor, line_id: str) -> Line:
+        line = self._store.lock_line(tx, line_id)
+        if line is None or not _may_see(actor, line):
+            raise LineNotFound("no such line", line_id=line_id)
+        return line
+
+    def _visible_line(self, tx: Transaction, actor: Actor, line_id: str) -> Line:
+        line = self._store.read_line(tx, line_id)
+        if line is None or not _may_see(actor, line):
+            raise LineNotFound("no such line", line_id=line_id)
+        return line
+
+    def _locked_drawdown(
+        self,
+        tx: Transaction,
+        actor: Actor,
+        drawdown_id: str,
+        now: datetime,
+        to_void: bool = False,
+    ) -> tuple[Line, DrawdownRow]:
+        """The held drawdown and its locked line. An expired hold can still be voided."""
+        locked = self._store.lock_drawdown(tx, drawdown_id)
+        if locked is None or not _may_see(actor, locked[0]):
+            raise DrawdownNotFound("no such drawdown", drawdown_id=drawdown_id)
+        line, drawdown = locked
+        if drawdown.status != "held":
+            raise DrawdownNotHeld(
+                f"the drawdown is already {drawdown.status}", status=drawdown.status
+            )
+        if drawdown.expires_at <= now and not to_void:
+            raise DrawdownExpired(
+                "the hold expired; its credit is being released",
+                expired_at=iso(drawdown.expires_at),
+            )
+        return line, drawdown
+
+
+def _may_see(actor: Actor, line: Line) -> bool:
+    if actor.role is Role.BORROWER:
+        return line.borrower_id == actor.subject
+    return actor.role in _ANY_STAFF
+
+
+def _require_role(actor: Actor, roles: frozenset[Role], what: str) -> None:
+    if actor.role not in roles:
+        raise Forbidden(f"role {actor.role.value} may not {what}")
+
+
+def _with_head(line: Line, head_hash: str) -> Line:
+    return replace(line, head_hash=head_hash)

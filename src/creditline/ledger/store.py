@@ -1,0 +1,450 @@
+"""The ledger's statements, built once per database and run on the driver's cursor.
+
+Every state change to a line is one relative UPDATE guarded by the version read under the row
+lock and by the room check (`limit - principal - held >= 0` after the deltas), so a stale
+writer can never overwrite a newer balance. Reads that open a command lock the line row
+(`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already serialises writers).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, case, insert, select, update
+
+from creditline.db.unit_of_work import Database, Transaction
+from creditline.kernel.invariant import invariant
+from creditline.ledger.model import JournalEntry, Line, LineStatus, Movement
+from creditline.ledger.tables import (
+    decisions,
+    drawdowns,
+    idempotency_keys,
+    journal,
+    lines,
+    loans,
+    outbox,
+    repayments,
+)
+
+_LINE_COLUMNS = (
+    lines.c.id,
+    lines.c.borrower_id,
+    lines.c.currency,
+    lines.c.limit_minor,
+    lines.c.principal_outstanding_minor,
+    lines.c.held_minor,
+    lines.c.status,
+    lines.c.frozen_until,
+    lines.c.status_decision_id,
+    lines.c.version,
+    lines.c.head_hash,
+)
+_LINE_WIDTH = len(_LINE_COLUMNS)
+_DRAWDOWN_COLUMNS = (
+    drawdowns.c.id,
+    drawdowns.c.amount_minor,
+    drawdowns.c.term_months,
+    drawdowns.c.status,
+    drawdowns.c.expires_at,
+    drawdowns.c.posted_minor,
+    drawdowns.c.loan_id,
+)
+_LOAN_COLUMNS = (
+    loans.c.id,
+    loans.c.principal_minor,
+    loans.c.principal_outstanding_minor,
+    loans.c.status,
+    loans.c.term_months,
+    loans.c.drawdown_id,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DrawdownRow:
+    id: str
+    amount_minor: int
+    term_months: int
+    status: str
+    expires_at: datetime
+    posted_minor: int | None
+    loan_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoanRow:
+    id: str
+    principal_minor: int
+    principal_outstanding_minor: int
+    status: str
+    term_months: int
+    drawdown_id: str
+
+
+def _insert(table: Any) -> Any:
+    return insert(table).values({column.name: bindparam(column.name) for column in table.c})
+
+
+class LedgerStore:
+    """Prepared statements for one database; methods take the transaction to run in."""
+
+    def __init__(self, db: Database) -> None:
+        p = db.prepare
+        locked = select(*_LINE_COLUMNS).with_for_update()
+        self._line_locked = p(locked.where(lines.c.id == bindparam("id")))
+        self._line_read = p(select(*_LINE_COLUMNS).where(lines.c.id == bindparam("id")))
+        self._drawdown_locked = p(
+            select(*_LINE_COLUMNS, *_DRAWDOWN_COLUMNS)
+            .select_from(drawdowns.join(lines, lines.c.id == drawdowns.c.line_id))
+            .where(drawdowns.c.id == bindparam("id"))
+            .with_for_update(of=lines)
+        )
+        self._loan_locked = p(
+            select(*_LINE_COLUMNS, *_LOAN_COLUMNS)
+            .select_from(loans.join(lines, lines.c.id == loans.c.line_id))
+            .where(loans.c.id == bindparam("id"))
+            .with_for_update(of=lines)
+        )
+        delta = {name: bindparam(name) for name in ("d_limit", "d_principal", "d_held")}
+        self._line_move = p(
+            update(lines)
+            .where(
+                lines.c.id == bindparam("id"),
+                lines.c.version == bindparam("expected_version"),
+                # The room check, inside the UPDATE: the line can never go over its limit.
+                (lines.c.limit_minor + delta["d_limit"])
+                - (lines.c.principal_outstanding_minor + delta["d_principal"])
+                - (lines.c.held_minor + delta["d_held"])
+                >= 0,
+            )
+            .values(
+                limit_minor=lines.c.limit_minor + delta["d_limit"],
+                principal_outstanding_minor=lines.c.principal_outstanding_minor
+                + delta["d_principal"],
+                held_minor=lines.c.held_minor + delta["d_held"],
+                status=bindparam("status"),
+                frozen_until=bindparam("frozen_until"),
+                status_decision_id=bindparam("status_decision_id"),
+                version=lines.c.version + 1,
+                head_hash=bindparam("head_hash"),
+                updated_at=bindparam("now"),
+            )
+        )
+        self._line_insert = p(_insert(lines))
+        self._journal_insert = p(_insert(journal))
+        self._drawdown_insert = p(_insert(drawdowns))
+        self._drawdown_resolve = p(
+            update(drawdowns)
+            .where(drawdowns.c.id == bindparam("id"), drawdowns.c.status == "held")
+            .values(
+                status=bindparam("status"),
+                resolved_at=bindparam("now"),
+                posted_minor=bindparam("posted_minor"),
+                loan_id=bindparam("loan_id"),
+            )
+        )
+        self._loan_insert = p(_insert(loans))
+        remaining = loans.c.principal_outstanding_minor - bindparam("principal")
+        self._loan_repay = p(
+            update(loans)
+            .where(
+                loans.c.id == bindparam("id"),
+                loans.c.status == "open",
+                loans.c.principal_outstanding_minor >= bindparam("principal"),
+            )
+            .values(
+                principal_outstanding_minor=remaining,
+                # Settled in the same statement that repays the last of the principal.
+                status=case((remaining == 0, "settled"), else_="open"),
+                settled_at=case((remaining == 0, bindparam("now")), else_=None),
+            )
+        )
+        self._repayment_insert = p(_insert(repayments))
+        self._decision_insert = p(_insert(decisions))
+        self._outbox_insert = p(_insert(outbox))
+        self._idempotency_get = p(
+            select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
+                and_(
+                    idempotency_keys.c.scope == bindparam("scope"),
+                    idempotency_keys.c.key == bindparam("key"),
+                )
+            )
+        )
+        self._idempotency_put = p(_insert(idempotency_keys))
+
+    # --- lines ---------------------------------------------------------------------------
+    @staticmethod
+    def _line(row: tuple[Any, ...]) -> Line:
+        return Line(
+            id=row[0],
+            borrower_id=row[1],
+            currency=row[2],
+            limit_minor=row[3],
+            principal_minor=row[4],
+            held_minor=row[5],
+            status=LineStatus(row[6]),
+            frozen_until=Transaction.read_time(row[7]),
+            status_decision_id=row[8],
+            version=row[9],
+            head_hash=row[10],
+        )
+
+    def lock_line(self, tx: Transaction, line_id: str) -> Line | None:
+        row = tx.one(self._line_locked, {"id": line_id})
+        return None if row is None else self._line(row)
+
+    def read_line(self, tx: Transaction, line_id: str) -> Line | None:
+        row = tx.one(self._line_read, {"id": line_id})
+        return None if row is None else self._line(row)
+
+    def insert_line(self, tx: Transaction, line: Line, now: datetime) -> None:
+        tx.execute(
+            self._line_insert,
+            {
+                "id": line.id,
+                "borrower_id": line.borrower_id,
+                "currency": line.currency,
+                "limit_minor": line.limit_minor,
+                "principal_outstanding_minor": line.principal_minor,
+                "held_minor": line.held_minor,
+                "status": line.status.value,
+                "frozen_until": tx.time(line.frozen_until),
+                "status_decision_id": line.status_decision_id,
+                "version": line.version,
+                "head_hash": line.head_hash,
+                "created_at": tx.time(now),
+                "updated_at": tx.time(now),
+            },
+        )
+
+    def move_line(
+        self, tx: Transaction, before: Line, after: Line, movement: Movement, entry: JournalEntry
+    ) -> None:
+        """Apply `movement` to the line as a relative update and append its journal entry."""
+        changed = tx.rowcount(
+            self._line_move,
+            {
+                "id": before.id,
+                "expected_version": before.version,
+                "d_limit": movement.limit_delta,
+                "d_principal": movement.principal_delta,
+                "d_held": movement.held_delta,
+                "status": after.status.value,
+                "frozen_until": tx.time(after.frozen_until),
+                "status_decision_id": after.status_decision_id,
+                "head_hash": entry.hash,
+                "now": tx.time(entry.created_at),
+            },
+        )
+        # The row is locked and the model checked the room: a miss here is a bug, not a race.
+        invariant(changed == 1, f"line {before.id} moved under its lock (version {before.version})")
+        self.append_journal(tx, entry)
+
+    def append_journal(self, tx: Transaction, entry: JournalEntry) -> None:
+        tx.execute(
+            self._journal_insert,
+            {
+                "line_id": entry.line_id,
+                "seq": entry.seq,
+                "kind": entry.kind,
+                "limit_delta_minor": entry.limit_delta_minor,
+                "principal_delta_minor": entry.principal_delta_minor,
+                "held_delta_minor": entry.held_delta_minor,
+                "limit_after_minor": entry.limit_after_minor,
+                "principal_after_minor": entry.principal_after_minor,
+                "held_after_minor": entry.held_after_minor,
+                "status_after": entry.status_after,
+                "drawdown_id": entry.drawdown_id,
+                "loan_id": entry.loan_id,
+                "decision_id": entry.decision_id,
+                "created_at": tx.time(entry.created_at),
+                "prev_hash": entry.prev_hash,
+                "hash": entry.hash,
+            },
+        )
+
+    # --- drawdowns -----------------------------------------------------------------------
+    def lock_drawdown(self, tx: Transaction, drawdown_id: str) -> tuple[Line, DrawdownRow] | None:
+        """The drawdown and its line, with the line locked."""
+        row = tx.one(self._drawdown_locked, {"id": drawdown_id})
+        if row is None:
+            return None
+        d = row[_LINE_WIDTH:]
+        return self._line(row), DrawdownRow(
+            id=d[0],
+            amount_minor=d[1],
+            term_months=d[2],
+            status=d[3],
+            expires_at=Transaction.read_time(d[4]),  # type: ignore[arg-type]
+            posted_minor=d[5],
+            loan_id=d[6],
+        )
+
+    def insert_drawdown(
+        self,
+        tx: Transaction,
+        drawdown_id: str,
+        line_id: str,
+        amount_minor: int,
+        term_months: int,
+        expires_at: datetime,
+        now: datetime,
+    ) -> None:
+        tx.execute(
+            self._drawdown_insert,
+            {
+                "id": drawdown_id,
+                "line_id": line_id,
+                "amount_minor": amount_minor,
+                "term_months": term_months,
+                "status": "held",
+                "expires_at": tx.time(expires_at),
+                "created_at": tx.time(now),
+                "resolved_at": None,
+                "posted_minor": None,
+                "loan_id": None,
+            },
+        )
+
+    def resolve_drawdown(
+        self,
+        tx: Transaction,
+        drawdown_id: str,
+        status: str,
+        now: datetime,
+        posted_minor: int | None = None,
+        loan_id: str | None = None,
+    ) -> None:
+        changed = tx.rowcount(
+            self._drawdown_resolve,
+            {
+                "id": drawdown_id,
+                "status": status,
+                "now": tx.time(now),
+                "posted_minor": posted_minor,
+                "loan_id": loan_id,
+            },
+        )
+        invariant(changed == 1, f"drawdown {drawdown_id} changed under its line's lock")
+
+    # --- loans ---------------------------------------------------------------------------
+    def lock_loan(self, tx: Transaction, loan_id: str) -> tuple[Line, LoanRow] | None:
+        """The loan and its line, with the line locked."""
+        row = tx.one(self._loan_locked, {"id": loan_id})
+        if row is None:
+            return None
+        return self._line(row), LoanRow(*row[_LINE_WIDTH:])
+
+    def insert_loan(
+        self,
+        tx: Transaction,
+        loan_id: str,
+        line: Line,
+        drawdown: DrawdownRow,
+        principal_minor: int,
+        now: datetime,
+    ) -> None:
+        tx.execute(
+            self._loan_insert,
+            {
+                "id": loan_id,
+                "line_id": line.id,
+                "drawdown_id": drawdown.id,
+                "currency": line.currency,
+                "principal_minor": principal_minor,
+                "principal_outstanding_minor": principal_minor,
+                "term_months": drawdown.term_months,
+                "status": "open",
+                "opened_at": tx.time(now),
+                "settled_at": None,
+            },
+        )
+
+    def repay_loan(
+        self, tx: Transaction, loan_id: str, principal_minor: int, now: datetime
+    ) -> None:
+        changed = tx.rowcount(
+            self._loan_repay, {"id": loan_id, "principal": principal_minor, "now": tx.time(now)}
+        )
+        invariant(changed == 1, f"loan {loan_id} changed under its line's lock")
+
+    def insert_repayment(
+        self,
+        tx: Transaction,
+        repayment_id: str,
+        loan_id: str,
+        line_id: str,
+        amount_minor: int,
+        principal_minor: int,
+        now: datetime,
+    ) -> None:
+        tx.execute(
+            self._repayment_insert,
+            {
+                "id": repayment_id,
+                "loan_id": loan_id,
+                "line_id": line_id,
+                "amount_minor": amount_minor,
+                "principal_minor": principal_minor,
+                "created_at": tx.time(now),
+            },
+        )
+
+    # --- decisions, outbox, idempotency ----------------------------------------------------
+    def insert_decision(self, tx: Transaction, row: dict[str, Any]) -> None:
+        row = dict(row)
+        row["reason_codes"] = json.dumps(list(row["reason_codes"]))
+        row["until"] = tx.time(row["until"])
+        row["created_at"] = tx.time(row["created_at"])
+        tx.execute(self._decision_insert, row)
+
+    def insert_outbox(
+        self,
+        tx: Transaction,
+        message_id: str,
+        topic: str,
+        line: Line,
+        ref_id: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        tx.execute(
+            self._outbox_insert,
+            {
+                "id": message_id,
+                "topic": topic,
+                "line_id": line.id,
+                "borrower_id": line.borrower_id,
+                "ref_id": ref_id,
+                "payload": json.dumps(payload, sort_keys=True),
+                "created_at": tx.time(now),
+                "delivered_at": None,
+                "attempts": 0,
+            },
+        )
+
+    def find_idempotency(self, tx: Transaction, scope: str, key: str) -> tuple[str, str] | None:
+        row = tx.one(self._idempotency_get, {"scope": scope, "key": key})
+        return None if row is None else (row[0], row[1])
+
+    def save_idempotency(
+        self,
+        tx: Transaction,
+        scope: str,
+        key: str,
+        request_hash: str,
+        response: str,
+        now: datetime,
+    ) -> None:
+        tx.execute(
+            self._idempotency_put,
+            {
+                "scope": scope,
+                "key": key,
+                "request_hash": request_hash,
+                "response": response,
+                "created_at": tx.time(now),
+            },
+        )

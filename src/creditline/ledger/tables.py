@@ -1,0 +1,193 @@
+"""Ledger tables (SQLAlchemy Core). CHECK constraints repeat the model's invariants in the store."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from creditline.db.metadata import UtcDateTime, metadata
+
+ID = String(36)
+MONEY = BigInteger
+
+lines = Table(
+    "lines",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("borrower_id", String(64), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("limit_minor", MONEY, nullable=False),
+    Column("principal_outstanding_minor", MONEY, nullable=False),
+    Column("held_minor", MONEY, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("frozen_until", UtcDateTime, nullable=True),
+    Column("status_decision_id", ID, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("limit_minor >= 0", name="limit_non_negative"),
+    CheckConstraint("held_minor >= 0", name="held_non_negative"),
+    CheckConstraint("principal_outstanding_minor >= 0", name="principal_non_negative"),
+    CheckConstraint(
+        "held_minor + principal_outstanding_minor <= limit_minor", name="utilisation_within_limit"
+    ),
+    CheckConstraint("status IN ('active', 'frozen', 'suspended', 'closed')", name="status_known"),
+    CheckConstraint("(status = 'frozen') = (frozen_until IS NOT NULL)", name="frozen_has_end"),
+)
+
+drawdowns = Table(
+    "drawdowns",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("line_id", ID, ForeignKey("lines.id"), nullable=False, index=True),
+    Column("amount_minor", MONEY, nullable=False),
+    Column("term_months", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Column("posted_minor", MONEY, nullable=True),
+    Column("loan_id", ID, nullable=True),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    CheckConstraint(
+        "posted_minor IS NULL OR (posted_minor > 0 AND posted_minor <= amount_minor)",
+        name="posted_within_hold",
+    ),
+    CheckConstraint("status IN ('held', 'posted', 'voided', 'expired')", name="status_known"),
+    CheckConstraint("(status = 'posted') = (loan_id IS NOT NULL)", name="posted_has_loan"),
+)
+# The sweeper scans only live holds.
+Index(
+    "ix_drawdowns_held_expires_at",
+    drawdowns.c.expires_at,
+    postgresql_where=text("status = 'held'"),
+    sqlite_where=text("status = 'held'"),
+)
+
+loans = Table(
+    "loans",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("line_id", ID, ForeignKey("lines.id"), nullable=False, index=True),
+    Column("drawdown_id", ID, ForeignKey("drawdowns.id"), nullable=False, unique=True),
+    Column("currency", String(3), nullable=False),
+    Column("principal_minor", MONEY, nullable=False),
+    Column("principal_outstanding_minor", MONEY, nullable=False),
+    Column("term_months", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("settled_at", UtcDateTime, nullable=True),
+    CheckConstraint("principal_minor > 0", name="principal_positive"),
+    CheckConstraint(
+        "principal_outstanding_minor >= 0 AND principal_outstanding_minor <= principal_minor",
+        name="outstanding_within_principal",
+    ),
+    CheckConstraint("status IN ('open', 'settled')", name="status_known"),
+    # A loan is settled exactly when its principal is repaid (DESIGN.md §6.4).
+    CheckConstraint(
+        "(status = 'settled') = (principal_outstanding_minor = 0)", name="settled_iff_repaid"
+    ),
+)
+
+repayments = Table(
+    "repayments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("loan_id", ID, ForeignKey("loans.id"), nullable=False, index=True),
+    Column("line_id", ID, ForeignKey("lines.id"), nullable=False),
+    Column("amount_minor", MONEY, nullable=False),
+    Column("principal_minor", MONEY, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    CheckConstraint(
+        "principal_minor >= 0 AND principal_minor <= amount_minor", name="principal_within_amount"
+    ),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("line_id", ID, ForeignKey("lines.id"), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("adverse", Boolean, nullable=False),
+    Column("limit_before_minor", MONEY, nullable=False),
+    Column("limit_after_minor", MONEY, nullable=False),
+    Column("status_before", String(16), nullable=False),
+    Column("status_after", String(16), nullable=False),
+    Column("until", UtcDateTime, nullable=True),
+    Column("reason_codes", Text, nullable=False),  # JSON array of 1–4 catalogue codes
+    Column("actor_subject", String(128), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("policy_version", String(64), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+journal = Table(
+    "journal",
+    metadata,
+    Column("line_id", ID, ForeignKey("lines.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("limit_delta_minor", MONEY, nullable=False),
+    Column("principal_delta_minor", MONEY, nullable=False),
+    Column("held_delta_minor", MONEY, nullable=False),
+    Column("limit_after_minor", MONEY, nullable=False),
+    Column("principal_after_minor", MONEY, nullable=False),
+    Column("held_after_minor", MONEY, nullable=False),
+    Column("status_after", String(16), nullable=False),
+    Column("drawdown_id", ID, nullable=True),
+    Column("loan_id", ID, nullable=True),
+    Column("decision_id", ID, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    PrimaryKeyConstraint("line_id", "seq"),
+    CheckConstraint("seq >= 1", name="seq_positive"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("topic", String(64), nullable=False),
+    Column("line_id", ID, nullable=False),
+    Column("borrower_id", String(64), nullable=False),
+    # What the message is about: the decision, loan or drawdown id.
+    Column("ref_id", ID, nullable=False, index=True),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+)
+Index(
+    "ix_outbox_undelivered",
+    outbox.c.created_at,
+    postgresql_where=text("delivered_at IS NULL"),
+    sqlite_where=text("delivered_at IS NULL"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(128), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", Text, nullable=False),  # JSON, returned as-is on a replay
+    Column("created_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("scope", "key"),
+)

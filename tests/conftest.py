@@ -1,0 +1,114 @@
+"""Fixtures shared by the whole suite.
+
+Storage tests run on both stores: SQLite (a copy of a migrated template file per test) and
+PostgreSQL (one database per test worker, emptied after each test). PostgreSQL must be there:
+when it is not, these tests fail loudly rather than skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from creditline.bootstrap import Container, build
+from creditline.config import Settings
+from creditline.db.engine import make_engine, normalise_url
+from creditline.db.metadata import metadata
+from creditline.db.migrate import upgrade
+from creditline.kernel.actors import Actor, Role
+from creditline.kernel.clock import FixedClock
+
+POSTGRES_URL = os.environ.get(
+    "CREDITLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+STORES = ("sqlite", "postgresql")
+START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # closing the last connection checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> Iterator[str]:
+    """A migrated database of this worker's own, beside the configured one."""
+    admin_url = make_url(normalise_url(POSTGRES_URL))
+    name = f"{admin_url.database}_{worker_id}".replace("-", "_")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - turn any connection error into one clear failure
+        pytest.fail(f"PostgreSQL is required at {POSTGRES_URL}: {exc}", pytrace=False)
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _empty_postgres(url: str) -> None:
+    engine = create_engine(normalise_url(url))
+    names = ", ".join(table.name for table in metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names}"))
+    engine.dispose()
+
+
+@pytest.fixture(params=STORES)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """An empty, migrated database on each store in turn."""
+    if request.param == "sqlite":
+        path = tmp_path / "creditline.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    _empty_postgres(url)
+    yield url
+    _empty_postgres(url)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
+    built = build(Settings(database_url=database_url), clock, migrate=False)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def agent() -> Actor:
+    return Actor("agent-1", Role.AGENT)
+
+
+@pytest.fixture
+def approver() -> Actor:
+    return Actor("approver-1", Role.APPROVER)
+
+
+@pytest.fixture
+def borrower() -> Actor:
+    return Actor("borrower-1", Role.BORROWER)
