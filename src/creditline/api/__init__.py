@@ -1,0 +1,1 @@
+"""The HTTP shell: FastAPI app, bearer auth and RFC 9457 problem documents."""

@@ -1,0 +1,159 @@
+"""`creditline` command line (Typer). Bad input: one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from creditline.config import load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"creditline: {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema of CREDITLINE_DATABASE_URL."""
+    from creditline.db.engine import make_engine
+    from creditline.db.migrate import upgrade
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    typer.echo(f"schema is up to date on {engine.url.render_as_string(hide_password=True)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Threads serving requests.")] = 40,
+) -> None:
+    """Serve the API (and sweep expired holds and due freezes in the background)."""
+    import uvicorn
+
+    from creditline.api.app import create_app
+    from creditline.bootstrap import build
+
+    settings = load_settings()
+    if settings.uses_default_signing_key and not settings.is_development:
+        _fail(
+            "refusing to serve outside development with the default signing key: "
+            "set CREDITLINE_JWT_SIGNING_KEY"
+        )
+    container = build(settings)
+    uvicorn.run(
+        create_app(container, sweep=True, threads=workers), host=host, port=port, log_level="info"
+    )
+
+
+@app.command()
+def demo(
+    borrowers: Annotated[int, typer.Option(min=1, max=100_000)] = 300,
+    if_empty: Annotated[bool, typer.Option(help="Do nothing when lines exist.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed of the generated book.")] = 2026,
+) -> None:
+    """Load a demo book: borrowers with lines, loans, repayments, freezes and cuts."""
+    from creditline.bootstrap import build
+    from creditline.demo import load_demo_book
+
+    container = build(load_settings())
+    if if_empty and container.reconciler.count_lines() > 0:
+        typer.echo("demo book already loaded; nothing to do")
+        return
+    with _progress() as progress:
+        task = progress.add_task("loading demo book", total=borrowers)
+        summary = load_demo_book(container, borrowers, seed, lambda: progress.advance(task))
+    typer.echo(json.dumps(summary, indent=2))
+
+
+@app.command()
+def reconcile() -> None:
+    """Prove every line's books; print findings; exit 1 when there are any."""
+    from creditline.bootstrap import build
+
+    container = build(load_settings())
+    with _progress() as progress:
+        task = progress.add_task("verifying hash chains", total=container.reconciler.count_lines())
+        findings = container.reconciler.run(lambda n: progress.advance(task, n))
+    for finding in findings:
+        typer.echo(json.dumps(finding.as_dict(), ensure_ascii=False))
+    typer.echo(f"{len(findings)} findings", err=True)
+    raise typer.Exit(1 if findings else 0)
+
+
+@app.command("sweep-holds")
+def sweep_holds() -> None:
+    """Release expired holds and lift freezes whose end has passed, once."""
+    from creditline.bootstrap import build
+
+    container = build(load_settings())
+    total = {"holds_released": 0, "freezes_ended": 0}
+    while True:  # each pass takes a bounded batch
+        swept = container.ledger.sweep()
+        for key, value in swept.items():
+            total[key] += value
+        if not any(swept.values()):
+            break
+    typer.echo(json.dumps(total))
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help="borrower, agent, analyst, approver, admin, service")],
+    subject: Annotated[str, typer.Option(help="Borrower id, or staff/service name.")],
+    hours: Annotated[int, typer.Option(min=1, max=24 * 30)] = 12,
+) -> None:
+    """Print a development bearer token for ROLE and SUBJECT."""
+    from creditline.api.auth import issue_token
+    from creditline.kernel.actors import Role
+    from creditline.kernel.clock import SystemClock
+
+    settings = load_settings()
+    try:
+        parsed = Role(role)
+    except ValueError:
+        _fail(f"unknown role {role!r}; one of: {', '.join(r.value for r in Role)}")
+    if settings.uses_default_signing_key and not settings.is_development:
+        _fail("no signing key: set CREDITLINE_JWT_SIGNING_KEY")
+    try:
+        typer.echo(
+            issue_token(
+                settings.jwt_signing_key,
+                parsed,
+                subject,
+                SystemClock().now(),
+                timedelta(hours=hours),
+            )
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=not sys.stderr.isatty(),
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,165 @@
+"""A demo book: borrowers with a few months of history, loaded through the ledger service so
+that every journal entry, decision and notice is as real as in production."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from creditline.bootstrap import Container
+from creditline.kernel.actors import Actor, Role
+from creditline.kernel.clock import FixedClock
+from creditline.kernel.errors import DomainError
+from creditline.kernel.money import Money
+from creditline.ledger.service import LedgerService
+
+HISTORY_DAYS = 180
+LIMITS = ("5000.00", "10000.00", "20000.00", "30000.00", "50000.00")
+SEED_STORY_BORROWER = "demo-0001"
+
+_OPERATOR = Actor("demo-operator", Role.ADMIN)
+_RISK = Actor("risk-engine", Role.SERVICE)
+
+
+def load_demo_book(
+    container: Container, borrowers: int, seed: int, tick: Callable[[], None] = lambda: None
+) -> dict[str, Any]:
+    """Open `borrowers` lines with histories; return counts of what was made."""
+    rng = random.Random(seed)
+    now = container.clock.now()
+    clock = FixedClock(now - timedelta(days=HISTORY_DAYS))
+    ledger = LedgerService(container.db, clock, container.settings.hold_ttl)
+    counts: dict[str, int] = {}
+    for number in range(1, borrowers + 1):
+        borrower = Actor(f"demo-{number:04d}", Role.BORROWER)
+        clock.set(now - timedelta(days=HISTORY_DAYS, minutes=rng.randrange(1440)))
+        story = _seed_story if borrower.subject == SEED_STORY_BORROWER else _random_story
+        outcome = story(ledger, clock, borrower, rng, now)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        tick()
+    return {"borrowers": borrowers, "outcomes": dict(sorted(counts.items()))}
+
+
+def _open(ledger: LedgerService, borrower: Actor, limit: str) -> str:
+    key = f"demo-open-{borrower.subject}"
+    return str(ledger.open_line(_OPERATOR, key, borrower.subject, "CNY", limit).document["id"])
+
+
+def _seed_story(
+    ledger: LedgerService, clock: FixedClock, borrower: Actor, rng: random.Random, now: Any
+) -> str:
+    """The borrower from the article: two loans of 5,000.00 on a 20,000.00 line, both repaid."""
+    line_id = _open(ledger, borrower, "20000.00")
+    for n in (1, 2):
+        clock.advance(timedelta(days=20))
+        loan_id = _draw(ledger, borrower, line_id, "5000.00", f"seed-{n}")
+        clock.advance(timedelta(days=30))
+        ledger.repay(borrower, f"demo-repay-seed-{n}", loan_id, "5000.00")
+    return "settled_and_restored"
+
+
+def _draw(ledger: LedgerService, borrower: Actor, line_id: str, amount: str, tag: str) -> str:
+    hold = ledger.place_hold(borrower, f"demo-hold-{borrower.subject}-{tag}", line_id, amount, 12)
+    posted = ledger.post_drawdown(
+        borrower, f"demo-post-{borrower.subject}-{tag}", hold.document["id"]
+    )
+    return str(posted.document["loan_id"])
+
+
+def _random_story(
+    ledger: LedgerService, clock: FixedClock, borrower: Actor, rng: random.Random, now: Any
+) -> str:
+    limit = rng.choice(LIMITS)
+    line_id = _open(ledger, borrower, limit)
+    limit_minor = _minor(limit)
+    loans: list[tuple[str, int]] = []
+    for n in range(rng.randrange(0, 5)):
+        clock.advance(timedelta(days=rng.randrange(3, 30)))
+        amount_minor = rng.randrange(5, 31) * limit_minor // 100 // 100 * 100
+        try:
+            if rng.random() < 0.15:  # a drawdown the borrower abandons
+                hold = ledger.place_hold(
+                    borrower, f"demo-hold-{borrower.subject}-{n}", line_id, _major(amount_minor), 6
+                )
+                ledger.void_drawdown(
+                    borrower, f"demo-void-{borrower.subject}-{n}", hold.document["id"]
+                )
+                continue
+            loans.append(
+                (_draw(ledger, borrower, line_id, _major(amount_minor), str(n)), amount_minor)
+            )
+        except DomainError:
+            continue  # not enough credit left: the borrower draws less next time
+    for n, (loan_id, principal_minor) in enumerate(loans):
+        clock.advance(timedelta(days=rng.randrange(10, 40)))
+        share = rng.choice((1, 1, 1, 2, 4))  # most repay in full, some in part
+        ledger.repay(
+            borrower,
+            f"demo-repay-{borrower.subject}-{n}",
+            loan_id,
+            _major(principal_minor // share),
+        )
+    return _risk_event(ledger, clock, borrower, line_id, rng, now)
+
+
+def _risk_event(
+    ledger: LedgerService,
+    clock: FixedClock,
+    borrower: Actor,
+    line_id: str,
+    rng: random.Random,
+    now: Any,
+) -> str:
+    roll = rng.random()
+    key = f"demo-decision-{borrower.subject}"
+    clock.set(now - timedelta(days=rng.randrange(1, 5)))
+    try:
+        if roll < 0.08:
+            ledger.change_limit(
+                _RISK,
+                key,
+                line_id,
+                "freeze",
+                ["drawdown_velocity"],
+                until=now + timedelta(days=rng.randrange(3, 30)),
+            )
+            return "frozen"
+        if roll < 0.13:
+            ledger.change_limit(_RISK, key, line_id, "suspend", ["reverification_due"])
+            return "suspended"
+        if roll < 0.20:
+            line = ledger.get_line(_RISK, line_id)
+            floor = _minor(line["principal_outstanding"]) + _minor(line["held"])
+            target = max(floor, _minor(line["limit"]) // 2)
+            if target < _minor(line["limit"]):
+                ledger.change_limit(
+                    _RISK, key, line_id, "decrease", ["utilisation_high"], limit=_major(target)
+                )
+                return "decreased"
+        if roll < 0.30:
+            line = ledger.get_line(_RISK, line_id)
+            ledger.change_limit(
+                _RISK,
+                key,
+                line_id,
+                "increase",
+                ["good_repayment_history"],
+                limit=_major(_minor(line["limit"]) * 3 // 2),
+            )
+            return "increased"
+        if roll < 0.32:
+            ledger.change_limit(_OPERATOR, key, line_id, "close", ["account_closed_by_borrower"])
+            return "closed"
+    except DomainError:
+        pass
+    return "active"
+
+
+def _major(minor: int) -> str:
+    return Money(minor, "CNY").format()
+
+
+def _minor(major: str) -> int:
+    return Money.parse(major, "CNY").minor
