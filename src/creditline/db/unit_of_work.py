@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from creditline.db.engine import READ_ONLY_OPTION
 from creditline.db.metadata import SQLITE_TIME_FORMAT
@@ -44,7 +45,7 @@ class Prepared:
     """
 
     def __init__(self, statement: ClauseElement, engine: Engine) -> None:
-        compiled = statement.compile(dialect=engine.dialect)
+        compiled = cast(SQLCompiler, statement.compile(dialect=engine.dialect))
         self.sql = str(compiled)
         self.keys: tuple[str, ...] | None = (
             tuple(compiled.positiontup or ()) if compiled.positional else None
@@ -82,9 +83,8 @@ class Transaction:
         """A timestamp read through the driver, as tz-aware UTC."""
         if value is None:
             return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     def execute(self, prepared: Prepared, params: Mapping[str, Any]) -> Any:
         self.cursor.execute(prepared.sql, prepared.bind(params))

@@ -80,7 +80,8 @@ class Money:
             ) from None
         if not value.is_finite():
             raise InvalidAmount("amount must be finite")
-        places = -value.as_tuple().exponent if isinstance(value.as_tuple().exponent, int) else 0
+        exponent_of_value = value.as_tuple().exponent
+        places = -exponent_of_value if isinstance(exponent_of_value, int) else 0
         if places > exponent:
             raise InvalidAmount(
                 f"{currency} has {exponent} decimal places; got {places}",

@@ -396,7 +396,7 @@ def journal_entry(
         decision_id,
         created_at,
     )
-    return JournalEntry(*fields, prev_hash=prev_hash, hash=entry_hash(prev_hash, fields))  # type: ignore[arg-type]
+    return JournalEntry(*fields, prev_hash=prev_hash, hash=entry_hash(prev_hash, fields))
 
 
 def entry_fields(entry: JournalEntry) -> tuple[object, ...]:

@@ -193,8 +193,10 @@ class Reconciler:
             )
             .where(outbox.c.id.is_(None))
         )
-        for row in connection.execute(unannounced):
-            yield Finding("notice_written", row.line_id, f"decision {row.id} has no notice")
+        for decision in connection.execute(unannounced):
+            yield Finding(
+                "notice_written", decision.line_id, f"decision {decision.id} has no notice"
+            )
         unannounced_settlements = (
             select(loans.c.line_id, loans.c.id)
             .select_from(
@@ -205,8 +207,8 @@ class Reconciler:
             )
             .where(loans.c.status == "settled", outbox.c.id.is_(None))
         )
-        for row in connection.execute(unannounced_settlements):
-            yield Finding("notice_written", row.line_id, f"settled loan {row.id} has no notice")
+        for loan in connection.execute(unannounced_settlements):
+            yield Finding("notice_written", loan.line_id, f"settled loan {loan.id} has no notice")
 
     @staticmethod
     def _hash_chains(

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -46,7 +47,7 @@ from creditline.ledger.model import (
 )
 from creditline.ledger.store import DrawdownRow, LedgerStore
 from creditline.ledger.tables import drawdowns, journal, lines
-from creditline.ledger.views import iso, line_document
+from creditline.ledger.views import iso, line_document, money_of
 
 IDEMPOTENCY_KEY_LENGTH_MAX = 255
 BORROWER_ID_LENGTH_MAX = 64
@@ -235,7 +236,7 @@ class LedgerService:
             )
             after = self._move(tx, line, model.plan_repayment(allocation), now, loan_id=loan.id)
             settled = outstanding == 0
-            money = lambda minor: format_minor(minor, line.currency)  # noqa: E731
+            money = money_of(line.currency)
             self._notify(
                 tx,
                 "notice.loan_settled" if settled else "event.repayment_received",
@@ -337,7 +338,7 @@ class LedgerService:
                 .mappings()
                 .all()
             )
-            money = lambda minor: format_minor(minor, line.currency)  # noqa: E731
+            money = money_of(line.currency)
             entries = [
                 {
                     "seq": r["seq"],
@@ -402,8 +403,11 @@ class LedgerService:
                 .scalars()
                 .all()
             )
-        released = sum(self._db.run(lambda tx, d=d: self._expire(tx, d)) for d in expired)
-        unfrozen = sum(self._db.run(lambda tx, i=i: self._thaw(tx, i)) for i in thawing)
+        released = unfrozen = 0
+        for drawdown_id in expired:
+            released += self._db.run(partial(self._expire, drawdown_id=drawdown_id))
+        for line_id in thawing:
+            unfrozen += self._db.run(partial(self._thaw, line_id=line_id))
         return {"holds_released": released, "freezes_ended": unfrozen}
 
     def _expire(self, tx: Transaction, drawdown_id: str) -> int:
@@ -520,7 +524,7 @@ class LedgerService:
             "created_at": now,
         }
         self._store.insert_decision(tx, decision)
-        money = lambda minor: format_minor(minor, line.currency)  # noqa: E731
+        money = money_of(line.currency)
         document = {
             "id": decision_id,
             "action": change.action.value,

@@ -107,7 +107,7 @@ class LedgerStore:
             .where(loans.c.id == bindparam("id"))
             .with_for_update(of=lines)
         )
-        delta = {name: bindparam(name) for name in ("d_limit", "d_principal", "d_held")}
+        delta: dict[str, Any] = {n: bindparam(n) for n in ("d_limit", "d_principal", "d_held")}
         self._line_move = p(
             update(lines)
             .where(

@@ -6,6 +6,7 @@ idempotency key and returned unchanged on a replay.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +18,17 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def money_of(currency: str) -> Callable[[int], str]:
+    """A formatter of minor units of `currency` as decimal strings."""
+
+    def money(minor: int) -> str:
+        return format_minor(minor, currency)
+
+    return money
+
+
 def line_document(line: Line) -> dict[str, Any]:
-    money = lambda minor: format_minor(minor, line.currency)  # noqa: E731
+    money = money_of(line.currency)
     return {
         "id": line.id,
         "borrower_id": line.borrower_id,
