@@ -10,8 +10,10 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from typer.exceptions import TyperException
 
 from creditline.config import load_settings
+from creditline.kernel.errors import DomainError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -156,4 +158,20 @@ def _progress() -> Progress:
 
 
 def main() -> None:
-    app()
+    """Entry point: usage errors and rejected input are one line on stderr and exit code 2."""
+    args = sys.argv[1:] or ["--help"]
+    try:
+        outcome = app(args, standalone_mode=False)
+    except TyperException as exc:  # usage errors: unknown command, missing or bad option
+        err.print(f"creditline: {exc.format_message()}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except DomainError as exc:
+        err.print(f"creditline: {exc.code}: {exc.message}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(outcome if isinstance(outcome, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
