@@ -45,13 +45,14 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def postgres_url(worker_id: str) -> Iterator[str]:
     """A migrated database of this worker's own, beside the configured one."""
     admin_url = make_url(normalise_url(POSTGRES_URL))
-    name = f"{admin_url.database}_{worker_id}".replace("-", "_")
+    # The pid keeps two suites on one server (two checkouts, CI and a developer) apart.
+    name = f"{admin_url.database}_{worker_id}_{os.getpid()}".replace("-", "_")
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - turn any connection error into one clear failure
+    except Exception as exc:
         pytest.fail(f"PostgreSQL is required at {POSTGRES_URL}: {exc}", pytrace=False)
     url = admin_url.set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url)

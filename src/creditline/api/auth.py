@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 import jwt
 
 from creditline.kernel.actors import Actor, Role
-from creditline.kernel.errors import DomainError
+from creditline.kernel.errors import DomainError, InvalidInput
+from creditline.kernel.text import checked_text
 
 ALGORITHM = "HS256"
 TOKEN_TTL_DEFAULT = timedelta(hours=12)
@@ -50,6 +51,8 @@ def authenticate(authorization: str | None, signing_key: str, now: datetime) -> 
     except ValueError:
         raise Unauthenticated(f"unknown role {claims['role']!r}") from None
     subject = claims["sub"]
-    if not isinstance(subject, str) or not 1 <= len(subject) <= SUBJECT_LENGTH_MAX:
-        raise Unauthenticated("the token's subject is not valid")
+    try:
+        checked_text(subject, "subject", SUBJECT_LENGTH_MAX)
+    except InvalidInput:
+        raise Unauthenticated("the token's subject is not valid") from None
     return Actor(subject, role)

@@ -35,7 +35,7 @@ _STATUS: tuple[tuple[type[errors.DomainError], int], ...] = (
     (errors.InvalidInput, 422),
 )
 
-# Request fields whose malformed values are amounts: they get the amount error code.
+# Body fields whose malformed values are amounts: they get the amount error code.
 _AMOUNT_FIELDS = {"amount", "limit"}
 
 
@@ -92,11 +92,16 @@ def install(app: FastAPI) -> None:
                 request.url.path,
             )
         fields = [".".join(str(part) for part in p.get("loc", ())[1:]) for p in problems]
+        amounts = {
+            field
+            for field, p in zip(fields, problems, strict=True)
+            if p.get("loc", ("",))[0] == "body" and field in _AMOUNT_FIELDS
+        }
         for field, p in zip(fields, problems, strict=True):
-            if field in _AMOUNT_FIELDS and p.get("type") == "string_type":
+            if field in amounts and p.get("type") == "string_type":
                 p["msg"] = 'must be a decimal string such as "5000.00", not a JSON number'
 
-        code = "invalid_amount" if _AMOUNT_FIELDS & set(fields) else "invalid_request"
+        code = "invalid_amount" if amounts else "invalid_request"
         return problem(
             422,
             code,

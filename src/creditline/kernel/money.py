@@ -6,6 +6,7 @@ lost the exact amount the caller meant.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -29,6 +30,8 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 AMOUNT_MINOR_MAX = 10**15
 
 _TEXT_LENGTH_MAX = 40
+# Plain ASCII decimals only: Decimal() would also take "5_000", full-width digits and "1e3".
+_DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
 
 def currency_exponent(currency: str) -> int:
@@ -70,7 +73,7 @@ class Money:
                 'amount must be a decimal string such as "5000.00", not a JSON number'
             )
         stripped = text.strip()
-        if not stripped or len(stripped) > _TEXT_LENGTH_MAX or "e" in stripped.lower():
+        if len(stripped) > _TEXT_LENGTH_MAX or not _DECIMAL_TEXT.fullmatch(stripped):
             raise InvalidAmount(f"amount {text[:_TEXT_LENGTH_MAX]!r} is not a decimal string")
         try:
             value = Decimal(stripped)

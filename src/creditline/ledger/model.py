@@ -26,6 +26,7 @@ from creditline.kernel.errors import (
 from creditline.kernel.invariant import invariant
 from creditline.kernel.money import format_minor
 from creditline.kernel.reasons import REASON_CATALOGUE, REASON_CODES_PER_DECISION_MAX
+from creditline.kernel.text import checked_text
 
 TERM_MONTHS_MIN = 1
 TERM_MONTHS_MAX = 36
@@ -305,10 +306,10 @@ def _validate_decision_fields(change: LimitChange, now: datetime) -> None:
             f"`until` must be in the future and at most {FREEZE_DURATION_MAX.days} days away",
             freeze_days_max=FREEZE_DURATION_MAX.days,
         )
-    if change.note is not None and len(change.note) > NOTE_LENGTH_MAX:
-        raise InvalidInput(f"note is longer than {NOTE_LENGTH_MAX} characters")
-    if change.policy_version is not None and len(change.policy_version) > POLICY_VERSION_LENGTH_MAX:
-        raise InvalidInput(f"policy_version is longer than {POLICY_VERSION_LENGTH_MAX} characters")
+    if change.note is not None:
+        checked_text(change.note, "note", NOTE_LENGTH_MAX, multiline=True)
+    if change.policy_version is not None:
+        checked_text(change.policy_version, "policy_version", POLICY_VERSION_LENGTH_MAX)
 
 
 def _plan_limit(line: Line, change: LimitChange) -> Movement:

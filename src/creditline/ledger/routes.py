@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from creditline.api.deps import ActorDep, ContainerDep, IdempotencyKeyDep
-from creditline.ledger.service import JOURNAL_PAGE_SIZE_MAX, CommandResult
+from creditline.ledger.service import JOURNAL_PAGE_SIZE_MAX, JOURNAL_SEQ_MAX, CommandResult
 
 router = APIRouter(prefix="/v1")
 
@@ -149,7 +149,7 @@ def journal(
     line_id: str,
     c: ContainerDep,
     actor: ActorDep,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=JOURNAL_SEQ_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=JOURNAL_PAGE_SIZE_MAX)] = 100,
 ) -> dict[str, Any]:
     return c.ledger.journal(actor, line_id, after_seq, limit)

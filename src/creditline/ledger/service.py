@@ -36,6 +36,7 @@ from creditline.kernel.errors import (
 from creditline.kernel.ids import new_id
 from creditline.kernel.money import Money, format_minor
 from creditline.kernel.reasons import REASON_CATALOGUE
+from creditline.kernel.text import checked_text
 from creditline.ledger import model
 from creditline.ledger.model import (
     GENESIS_HASH,
@@ -52,10 +53,13 @@ from creditline.ledger.views import iso, line_document, money_of
 IDEMPOTENCY_KEY_LENGTH_MAX = 255
 BORROWER_ID_LENGTH_MAX = 64
 JOURNAL_PAGE_SIZE_MAX = 500
+JOURNAL_SEQ_MAX = 2**31 - 1  # journal.seq is a 32-bit column
 SWEEP_BATCH_SIZE_MAX = 500
 
 _ANY_STAFF = frozenset({Role.AGENT, Role.ANALYST, Role.APPROVER, Role.ADMIN, Role.SERVICE})
 _OPERATORS = frozenset({Role.AGENT, Role.ADMIN, Role.SERVICE})
+# Who may draw, void and repay: the borrower (own lines only) or an operator on their behalf.
+_MOVERS = _OPERATORS | {Role.BORROWER}
 # Who may take each limit action. Changing the limit itself needs an approver or a service.
 _DECIDERS: dict[Action, frozenset[Role]] = {
     Action.INCREASE: frozenset({Role.APPROVER, Role.ADMIN, Role.SERVICE}),
@@ -93,8 +97,7 @@ class LedgerService:
     ) -> CommandResult:
         """Open an active line for a borrower with `limit` (a decimal string) in `currency`."""
         _require_role(actor, _OPERATORS, "open lines")
-        if not isinstance(borrower_id, str) or not 1 <= len(borrower_id) <= BORROWER_ID_LENGTH_MAX:
-            raise InvalidInput(f"borrower_id must be 1–{BORROWER_ID_LENGTH_MAX} characters")
+        checked_text(borrower_id, "borrower_id", BORROWER_ID_LENGTH_MAX)
         limit_minor = Money.parse(limit, currency).minor
         request = {
             "op": "open_line",
@@ -131,6 +134,7 @@ class LedgerService:
         self, actor: Actor, key: str, line_id: str, amount: str, term_months: int
     ) -> CommandResult:
         """Reserve credit for a drawdown; the hold expires unless posted or voided in time."""
+        _require_role(actor, _MOVERS, "draw on a line")
         if type(term_months) is not int:
             raise InvalidInput("term_months must be a whole number")
         request = {"op": "hold", "line_id": line_id, "amount": amount, "term_months": term_months}
@@ -167,6 +171,7 @@ class LedgerService:
         self, actor: Actor, key: str, drawdown_id: str, amount: str | None = None
     ) -> CommandResult:
         """Turn a held drawdown into a loan of `amount` (default: all of it); release the rest."""
+        _require_role(actor, _MOVERS, "post a drawdown")
         request = {"op": "post", "drawdown_id": drawdown_id, "amount": amount}
 
         def work(tx: Transaction, now: datetime) -> dict[str, Any]:
@@ -206,6 +211,7 @@ class LedgerService:
 
     def void_drawdown(self, actor: Actor, key: str, drawdown_id: str) -> CommandResult:
         """Release a held drawdown's credit without lending."""
+        _require_role(actor, _MOVERS, "void a drawdown")
         request = {"op": "void", "drawdown_id": drawdown_id}
 
         def work(tx: Transaction, now: datetime) -> dict[str, Any]:
@@ -217,6 +223,7 @@ class LedgerService:
 
     def repay(self, actor: Actor, key: str, loan_id: str, amount: str) -> CommandResult:
         """Apply a repayment; repaid principal is available again in the same transaction."""
+        _require_role(actor, _MOVERS, "record a repayment")
         request = {"op": "repay", "loan_id": loan_id, "amount": amount}
 
         def work(tx: Transaction, now: datetime) -> dict[str, Any]:
@@ -323,8 +330,10 @@ class LedgerService:
         self, actor: Actor, line_id: str, after_seq: int = 0, limit: int = 100
     ) -> dict[str, Any]:
         """A page of the line's journal in order, each entry with its hash."""
-        if not 1 <= limit <= JOURNAL_PAGE_SIZE_MAX or after_seq < 0:
-            raise InvalidInput(f"limit must be 1–{JOURNAL_PAGE_SIZE_MAX}, after_seq ≥ 0")
+        if not 1 <= limit <= JOURNAL_PAGE_SIZE_MAX or not 0 <= after_seq <= JOURNAL_SEQ_MAX:
+            raise InvalidInput(
+                f"limit must be 1–{JOURNAL_PAGE_SIZE_MAX}, after_seq 0–{JOURNAL_SEQ_MAX}"
+            )
 
         def read(tx: Transaction) -> dict[str, Any]:
             line = self._visible_line(tx, actor, line_id)
@@ -433,10 +442,7 @@ class LedgerService:
         request: dict[str, Any],
         work: Callable[[Transaction, datetime], dict[str, Any]],
     ) -> CommandResult:
-        if not isinstance(key, str) or not 1 <= len(key) <= IDEMPOTENCY_KEY_LENGTH_MAX:
-            raise InvalidInput(
-                f"an idempotency key of 1–{IDEMPOTENCY_KEY_LENGTH_MAX} characters is required"
-            )
+        checked_text(key, "idempotency key", IDEMPOTENCY_KEY_LENGTH_MAX)
         fingerprint = request_hash(request)
 
         def run(tx: Transaction) -> CommandResult:

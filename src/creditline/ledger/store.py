@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, insert, select, update
 
 from creditline.db.unit_of_work import Database, Transaction
+from creditline.kernel.ids import is_id
 from creditline.kernel.invariant import invariant
 from creditline.ledger.model import JournalEntry, Line, LineStatus, Movement
 from creditline.ledger.tables import (
@@ -192,10 +193,14 @@ class LedgerStore:
         )
 
     def lock_line(self, tx: Transaction, line_id: str) -> Line | None:
+        if not is_id(line_id):
+            return None
         row = tx.one(self._line_locked, {"id": line_id})
         return None if row is None else self._line(row)
 
     def read_line(self, tx: Transaction, line_id: str) -> Line | None:
+        if not is_id(line_id):
+            return None
         row = tx.one(self._line_read, {"id": line_id})
         return None if row is None else self._line(row)
 
@@ -268,6 +273,8 @@ class LedgerStore:
     # --- drawdowns -----------------------------------------------------------------------
     def lock_drawdown(self, tx: Transaction, drawdown_id: str) -> tuple[Line, DrawdownRow] | None:
         """The drawdown and its line, with the line locked."""
+        if not is_id(drawdown_id):
+            return None
         row = tx.one(self._drawdown_locked, {"id": drawdown_id})
         if row is None:
             return None
@@ -332,6 +339,8 @@ class LedgerStore:
     # --- loans ---------------------------------------------------------------------------
     def lock_loan(self, tx: Transaction, loan_id: str) -> tuple[Line, LoanRow] | None:
         """The loan and its line, with the line locked."""
+        if not is_id(loan_id):
+            return None
         row = tx.one(self._loan_locked, {"id": loan_id})
         if row is None:
             return None
