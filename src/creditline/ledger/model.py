@@ -137,7 +137,12 @@ def apply(line: Line, movement: Movement, decision_id: str | None = None) -> Lin
             if status is LineStatus.FROZEN
             else None
         ),
-        status_decision_id=line.status_decision_id if decision_id is None else decision_id,
+        # The decision behind the current status: a limit change leaves it as it was.
+        status_decision_id=(
+            decision_id
+            if movement.status is not None and decision_id is not None
+            else line.status_decision_id
+        ),
         version=line.version + 1,
     )
     check_line(moved)
@@ -301,6 +306,8 @@ def _validate_decision_fields(change: LimitChange, now: datetime) -> None:
         raise InvalidInput(
             "a freeze needs `until`, and only a freeze takes one", action=change.action.value
         )
+    if change.until is not None and change.until.tzinfo is None:
+        raise InvalidInput("`until` needs a time zone", field="until")
     if change.until is not None and not now < change.until <= now + FREEZE_DURATION_MAX:
         raise InvalidInput(
             f"`until` must be in the future and at most {FREEZE_DURATION_MAX.days} days away",

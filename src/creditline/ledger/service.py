@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.actors import SYSTEM, Actor, Role
-from creditline.kernel.clock import Clock
+from creditline.kernel.clock import Clock, utc
 from creditline.kernel.errors import (
     DrawdownExpired,
     DrawdownNotFound,
@@ -296,6 +296,10 @@ class LedgerService:
             raise Forbidden(f"role {actor.role.value} may not {parsed_action.value} a line")
         if not isinstance(reason_codes, list) or not all(isinstance(c, str) for c in reason_codes):
             raise InvalidInput("reason_codes must be a list of codes")
+        if until is not None:
+            if until.tzinfo is None:
+                raise InvalidInput("`until` needs a time zone", field="until")
+            until = utc(until)  # stored, echoed and announced in UTC
         request = {
             "op": "limit_change",
             "line_id": line_id,
@@ -391,6 +395,8 @@ class LedgerService:
     # --- background work -----------------------------------------------------------------
     def sweep(self, batch_size: int = SWEEP_BATCH_SIZE_MAX) -> dict[str, int]:
         """Release expired holds and end freezes whose time is up; each in its own transaction."""
+        if not 1 <= batch_size <= SWEEP_BATCH_SIZE_MAX:
+            raise InvalidInput(f"batch_size must be 1–{SWEEP_BATCH_SIZE_MAX}")
         now = self._clock.now()
         with self._db.reading() as connection:
             expired = (
