@@ -1,7 +1,9 @@
 """One use case, one transaction: `Database.run(fn)` commits once or rolls back, with bounded
 retry when the store reports a serialization failure, a deadlock or a lost race on a unique key.
 
-Services never commit; they hand a function of a `Transaction` to `run`.
+Services never commit; they hand a function of a `Transaction` to `run`. Commands run on a
+pooled driver connection (SQLAlchemy's pool, no per-call execution machinery: see
+docs/decisions/0001); reads get a SQLAlchemy `Connection` as well, for Core queries.
 """
 
 from __future__ import annotations
@@ -65,18 +67,33 @@ class Prepared:
 
 
 class Transaction:
-    """What a use case sees of the store: SQLAlchemy Core plus a fast path to the driver."""
+    """What a use case sees of the store: the driver's cursor for prepared statements, and in
+    reads a SQLAlchemy `Connection` for Core queries."""
 
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.dialect = connection.dialect.name
-        self.cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    def __init__(
+        self, dbapi_connection: Any, dialect: str, connection: Connection | None = None
+    ) -> None:
+        self._connection = connection
+        self.dialect = dialect
+        self.cursor = dbapi_connection.cursor()
+        self._last_time: tuple[datetime | None, Any] = (None, None)
+
+    @property
+    def connection(self) -> Connection:
+        """The SQLAlchemy connection (reads only: commands run on the driver alone)."""
+        if self._connection is None:
+            raise RuntimeError("Core queries belong in Database.read, not in a command")
+        return self._connection
 
     def time(self, value: datetime | None) -> Any:
         """A timestamp as the driver wants it for a column of `UtcDateTime`."""
         if value is None or self.dialect != "sqlite":
             return value
-        return value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+        if self._last_time[0] is value:  # a command stamps all its rows with one `now`
+            return self._last_time[1]
+        text = value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+        self._last_time = (value, text)
+        return text
 
     @staticmethod
     def read_time(value: Any) -> datetime | None:
@@ -143,14 +160,14 @@ class Database:
     def read(self, work: Callable[[Transaction], T]) -> T:
         """Run a read-only `work` in its own consistent transaction."""
         with self.reading() as connection:
-            return work(Transaction(connection))
+            dbapi_connection = connection.connection.dbapi_connection
+            return work(Transaction(dbapi_connection, self.dialect, connection))
 
     def run(self, work: Callable[[Transaction], T]) -> T:
         """Run `work` in one transaction and commit; retry it whole on a retryable error."""
         for attempt in range(RETRY_ATTEMPTS_MAX):
             try:
-                with self.engine.connect() as connection, connection.begin():
-                    return work(Transaction(connection))
+                return self._run_once(work)
             except Exception as exc:
                 if not is_retryable(exc):
                     raise
@@ -161,3 +178,21 @@ class Database:
                     ) from exc
                 time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS_MAX) * (attempt + 1) / 4)
         raise AssertionError("unreachable")
+
+    def _run_once(self, work: Callable[[Transaction], T]) -> T:
+        pooled = self.engine.raw_connection()
+        try:
+            tx = Transaction(pooled.dbapi_connection, self.dialect)
+            if self.dialect == "sqlite":
+                # Take the write lock up front: a writer waits its turn instead of failing
+                # when it upgrades a read lock. (PostgreSQL begins on the first statement.)
+                tx.cursor.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(tx)
+            except BaseException:
+                pooled.rollback()
+                raise
+            pooled.commit()
+            return result
+        finally:
+            pooled.close()  # back to the pool

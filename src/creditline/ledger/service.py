@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -123,7 +123,7 @@ class LedgerService:
             )
             line = model.apply(blank, movement)
             entry = model.journal_entry(line, movement, GENESIS_HASH, now)
-            self._store.insert_line(tx, _with_head(line, entry.hash), now)
+            self._store.insert_line(tx, model.with_head(line, entry.hash), now)
             self._store.append_journal(tx, entry)
             self._notify(tx, "event.line_opened", line, line.id, {"line": line_document(line)}, now)
             return line_document(line)
@@ -490,7 +490,7 @@ class LedgerService:
             decision_id=decision_id,
         )
         self._store.move_line(tx, line, after, movement, entry)
-        return _with_head(after, entry.hash)
+        return model.with_head(after, entry.hash)
 
     def _release(
         self, tx: Transaction, line: Line, drawdown: DrawdownRow, status: str, now: datetime
@@ -634,7 +634,3 @@ def _may_see(actor: Actor, line: Line) -> bool:
 def _require_role(actor: Actor, roles: frozenset[Role], what: str) -> None:
     if actor.role not in roles:
         raise Forbidden(f"role {actor.role.value} may not {what}")
-
-
-def _with_head(line: Line, head_hash: str) -> Line:
-    return replace(line, head_hash=head_hash)
