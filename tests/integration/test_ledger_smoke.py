@@ -12,7 +12,11 @@ def test_settling_a_loan_restores_the_line(
     hold = ledger.place_hold(borrower, "hold-1", line["id"], "5000.00", 12).document
     posted = ledger.post_drawdown(borrower, "post-1", hold["id"]).document
     ledger.change_limit(
-        agent, "freeze-1", line["id"], "freeze", ["drawdown_velocity"],
+        agent,
+        "freeze-1",
+        line["id"],
+        "freeze",
+        ["drawdown_velocity"],
         until=container.clock.now() + timedelta(days=1),
     )
     repaid = ledger.repay(borrower, "repay-1", posted["loan_id"], "5000.00").document

@@ -23,6 +23,7 @@ from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.actors import SYSTEM, Actor, Role
 from creditline.kernel.clock import Clock, utc
 from creditline.kernel.errors import (
+    DomainError,
     DrawdownExpired,
     DrawdownNotFound,
     DrawdownNotHeld,
@@ -78,6 +79,14 @@ class CommandResult:
 
     document: dict[str, Any]
     replayed: bool = False
+
+
+class _Replay(Exception):
+    """Rolls a command back and answers with an earlier response to the same key."""
+
+    def __init__(self, result: CommandResult) -> None:
+        super().__init__("replay")
+        self.result = result
 
 
 def request_hash(request: dict[str, Any]) -> str:
@@ -451,22 +460,40 @@ class LedgerService:
         checked_text(key, "idempotency key", IDEMPOTENCY_KEY_LENGTH_MAX)
         fingerprint = request_hash(request)
 
-        def run(tx: Transaction) -> CommandResult:
+        def stored_result(tx: Transaction) -> CommandResult | None:
             stored = self._store.find_idempotency(tx, actor.scope, key)
-            if stored is not None:
-                if stored[0] != fingerprint:
-                    raise IdempotencyKeyReused(
-                        "this idempotency key was used for a different request", key=key
-                    )
-                return CommandResult(json.loads(stored[1]), replayed=True)
+            if stored is None:
+                return None
+            if stored[0] != fingerprint:
+                raise IdempotencyKeyReused(
+                    "this idempotency key was used for a different request", key=key
+                )
+            return CommandResult(json.loads(stored[1]), replayed=True)
+
+        def run(tx: Transaction) -> CommandResult:
+            replay = stored_result(tx)
+            if replay is not None:
+                return replay
             now = self._clock.now()
-            document = work(tx, now)
+            try:
+                document = work(tx, now)
+            except DomainError:
+                # A request with the same key may have won while this one waited for the lock;
+                # its effect is why this one was refused. Answer with the winner's response,
+                # and roll back whatever this attempt did.
+                replay = stored_result(tx)
+                if replay is not None:
+                    raise _Replay(replay) from None
+                raise
             self._store.save_idempotency(
                 tx, actor.scope, key, fingerprint, json.dumps(document), now
             )
             return CommandResult(document)
 
-        return self._db.run(run)
+        try:
+            return self._db.run(run)
+        except _Replay as replay:
+            return replay.result
 
     def _move(
         self,

@@ -100,13 +100,15 @@ class LedgerStore:
             select(*_LINE_COLUMNS, *_DRAWDOWN_COLUMNS)
             .select_from(drawdowns.join(lines, lines.c.id == drawdowns.c.line_id))
             .where(drawdowns.c.id == bindparam("id"))
-            .with_for_update(of=lines)
+            # Lock both rows: under READ COMMITTED a joined row that is not locked would be
+            # read as it was before the wait for the line's lock.
+            .with_for_update(of=[lines, drawdowns])
         )
         self._loan_locked = p(
             select(*_LINE_COLUMNS, *_LOAN_COLUMNS)
             .select_from(loans.join(lines, lines.c.id == loans.c.line_id))
             .where(loans.c.id == bindparam("id"))
-            .with_for_update(of=lines)
+            .with_for_update(of=[lines, loans])
         )
         delta: dict[str, Any] = {n: bindparam(n) for n in ("d_limit", "d_principal", "d_held")}
         self._line_move = p(
@@ -272,7 +274,7 @@ class LedgerStore:
 
     # --- drawdowns -----------------------------------------------------------------------
     def lock_drawdown(self, tx: Transaction, drawdown_id: str) -> tuple[Line, DrawdownRow] | None:
-        """The drawdown and its line, with the line locked."""
+        """The drawdown and its line, both locked."""
         if not is_id(drawdown_id):
             return None
         row = tx.one(self._drawdown_locked, {"id": drawdown_id})
@@ -338,7 +340,7 @@ class LedgerStore:
 
     # --- loans ---------------------------------------------------------------------------
     def lock_loan(self, tx: Transaction, loan_id: str) -> tuple[Line, LoanRow] | None:
-        """The loan and its line, with the line locked."""
+        """The loan and its line, both locked."""
         if not is_id(loan_id):
             return None
         row = tx.one(self._loan_locked, {"id": loan_id})
