@@ -1,0 +1,1063 @@
+"""Ledger throughput: the service layer against raw SQL of the very same statements.
+
+Prints holds/s and repayments/s through `LedgerService.place_hold` and `LedgerService.repay`
+(a fresh idempotency key each, actor role `service`) next to a raw-SQL baseline that sends the
+statements the service sends - the SQL strings are taken from the service's own prepared
+statements (`LedgerStore(db)._line_locked.sql`, ...) - through psycopg / sqlite3 directly, in
+the same run, and the ratio service/raw.
+
+    .venv/bin/python bench/ledger.py                         # both stores, 1, 8, 32 workers
+    .venv/bin/python bench/ledger.py --stores postgresql --workers 8 --seconds 5 --passes 3
+    .venv/bin/python bench/ledger.py --profile hold --stores sqlite   # cProfile one worker
+
+Workers are OS processes (multiprocessing, spawn), so the GIL does not cap the client; a
+threads variant (N threads in one process) and a shared-line variant (every worker on one line)
+are run once each. Each worker owns its lines (limits far above what a run can use), so the
+figures measure the per-transaction path, not lock waits. Service and raw cells alternate and
+each figure is the median of `--passes` passes. Absolute numbers on shared machines swing
+between runs (DESIGN.md §7); compare the ratios measured in the same run.
+
+It is a report, not a test: it exits 0 whatever the figures (non-zero only on a broken setup).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import platform
+import pstats
+import queue
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from creditline.bootstrap import build
+from creditline.config import Settings
+from creditline.db.engine import make_engine
+from creditline.db.metadata import SQLITE_TIME_FORMAT
+from creditline.db.unit_of_work import Database
+from creditline.kernel.actors import Actor, Role
+from creditline.kernel.clock import SystemClock
+from creditline.ledger.store import LedgerStore
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+BENCH_DATABASE = "creditline_bench"
+
+LIMIT = "1000000000000.00"  # 10^14 minor units: no run comes near it
+LOAN = "100000000000.00"  # each line's loan, repaid 1.00 at a time
+AMOUNT = "1.00"
+AMOUNT_MINOR = 100
+TERM_MONTHS = 12
+HOLD_TTL = timedelta(minutes=30)
+LINES_PER_WORKER = 4
+WARMUP_OPS = 10  # per client, before the clock starts: connect, let psycopg prepare (5)
+MAX_OPS = 10_000_000  # per client per cell; the time bound ends every real cell first
+ACTOR = Actor("bench", Role.SERVICE)
+SCOPE = ACTOR.scope
+
+# The statements the service sends, in its order (LedgerStore attribute names).
+HOLD_STATEMENTS = (
+    "_idempotency_get",
+    "_line_locked",
+    "_drawdown_insert",
+    "_line_move",
+    "_journal_insert",
+    "_outbox_insert",
+    "_idempotency_put",
+)
+REPAY_STATEMENTS = (
+    "_idempotency_get",
+    "_loan_locked",
+    "_loan_repay",
+    "_repayment_insert",
+    "_line_move",
+    "_journal_insert",
+    "_outbox_insert",
+    "_idempotency_put",
+)
+
+# Targets (DESIGN.md §7 and the ledger's performance brief).
+TARGET_PG_RATIO = 0.6
+TARGET_PG_HOLDS = 2_000
+TARGET_PG_WORKERS = 8
+TARGET_SQLITE_HOLDS = 5_000
+
+
+# --------------------------------------------------------------------------------------------
+# Stores
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Store:
+    """One database under test, as every worker needs to know it (picklable)."""
+
+    name: str  # "postgresql" | "sqlite"
+    url: str  # SQLAlchemy URL for the service
+    raw_target: str  # libpq conninfo or SQLite file path for the raw baseline
+    sql: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = field(default_factory=dict)
+    slots: list[tuple[list[str], list[str]]] = field(default_factory=list)  # (lines, loans)
+    shared: tuple[list[str], list[str]] = ([], [])
+
+
+def statements_of(url: str) -> dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]]:
+    """The service's own prepared statements: SQL text, positional keys, bound constants."""
+    engine = make_engine(url)
+    store = LedgerStore(Database(engine))
+    out = {}
+    for name in set(HOLD_STATEMENTS) | set(REPAY_STATEMENTS):
+        prepared = getattr(store, name)
+        out[name] = (prepared.sql, prepared.keys, dict(prepared.constants))
+    engine.dispose()
+    return out
+
+
+def create_postgres(admin_url: str) -> tuple[str, str]:
+    """Create `creditline_bench` beside the database of `admin_url`; its conninfo."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+    info = psycopg.conninfo.conninfo_to_dict(admin_url)
+    info["dbname"] = BENCH_DATABASE
+    params = psycopg.conninfo.make_conninfo("", **info)
+    # Back to a URL for SQLAlchemy.
+    user = info.get("user", "postgres")
+    password = f":{info['password']}" if info.get("password") else ""
+    host = info.get("host", "127.0.0.1")
+    port = info.get("port", 5432)
+    return params, f"postgresql://{user}{password}@{host}:{port}/{BENCH_DATABASE}"
+
+
+def drop_postgres(admin_url: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+
+
+def populate(store: Store, n_slots: int) -> None:
+    """Migrate, then open LINES_PER_WORKER lines per worker slot, each with one large loan,
+    and one more line for the shared-line runs - all through the service."""
+    container = build(Settings(database_url=store.url, hold_ttl=HOLD_TTL), SystemClock())
+    ledger = container.ledger
+    admin = Actor("bench-setup", Role.SERVICE)
+
+    def line_with_loan(tag: str) -> tuple[str, str]:
+        line = ledger.open_line(admin, f"open-{tag}", f"b-{tag}", "CNY", LIMIT).document
+        hold = ledger.place_hold(admin, f"hold-{tag}", line["id"], LOAN, 36).document
+        loan = ledger.post_drawdown(admin, f"post-{tag}", hold["id"]).document
+        return line["id"], loan["loan_id"]
+
+    try:
+        for w in range(n_slots):
+            pairs = [line_with_loan(f"{w}-{j}") for j in range(LINES_PER_WORKER)]
+            store.slots.append(([p[0] for p in pairs], [p[1] for p in pairs]))
+        line_id, loan_id = line_with_loan("shared")
+        store.shared = ([line_id], [loan_id])
+    finally:
+        container.close()
+    store.sql = statements_of(store.url)
+
+
+# --------------------------------------------------------------------------------------------
+# Clients: one per thread. `hold(key, i)` / `repay(key, i)` run one transaction on line/loan i.
+# --------------------------------------------------------------------------------------------
+class ServiceClient:
+    def __init__(self, ledger: Any, lines: list[str], loans: list[str]) -> None:
+        self.ledger, self.lines, self.loans = ledger, lines, loans
+
+    def hold(self, key: str, i: int) -> None:
+        self.ledger.place_hold(ACTOR, key, self.lines[i % len(self.lines)], AMOUNT, TERM_MONTHS)
+
+    def repay(self, key: str, i: int) -> None:
+        self.ledger.repay(ACTOR, key, self.loans[i % len(self.loans)], AMOUNT)
+
+    def close(self) -> None:
+        pass
+
+
+def _binder(
+    keys: tuple[str, ...] | None, constants: dict[str, Any]
+) -> Callable[[dict[str, Any]], Any]:
+    """Parameters as the driver wants them: the dict (psycopg) or a tuple in order (sqlite3)."""
+    if keys is None:
+        if constants:
+            return lambda params: {**constants, **params}
+        return lambda params: params
+    getter = itemgetter(*keys)
+    if len(keys) == 1:
+        return lambda params: (getter(params),)
+    if constants:
+        return lambda params: getter({**constants, **params})
+    return getter
+
+
+class RawClient:
+    """The same statements, in the same order, straight on the driver: the floor under the
+    service. Ids are counters, documents are fixed templates of the service's size; the journal
+    hash is still one SHA-256 per entry."""
+
+    def __init__(self, store: Store, lines: list[str], loans: list[str]) -> None:
+        self.lines, self.loans = lines, loans
+        self.sqlite = store.name == "sqlite"
+        if self.sqlite:
+            self.conn: Any = sqlite3.connect(
+                store.raw_target, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "foreign_keys=ON",
+                "busy_timeout=30000",
+            ):
+                self.conn.execute(f"PRAGMA {pragma}")
+        else:
+            self.conn = psycopg.connect(store.raw_target)
+        self.cur = self.conn.cursor()
+        self.s = {name: sql for name, (sql, _, _) in store.sql.items()}
+        self.b = {name: _binder(keys, consts) for name, (_, keys, consts) in store.sql.items()}
+        self.prefix = os.urandom(6).hex()  # 12 + 1 + 23 = 36 characters, like a UUID
+        self.n = 0
+        self.doc = json.dumps({"pad": "x" * 560}) + "%s"  # about the service's document size
+
+    def new_id(self) -> str:
+        self.n += 1
+        return f"{self.prefix}-{self.n:023d}"
+
+    def _time(self, now: datetime) -> Any:
+        return now.strftime(SQLITE_TIME_FORMAT) if self.sqlite else now
+
+    def _begin(self) -> None:
+        if self.sqlite:
+            self.cur.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        if self.sqlite:
+            self.cur.execute("COMMIT")
+        else:
+            self.conn.commit()
+
+    def _rollback(self) -> None:
+        if self.sqlite:
+            if self.conn.in_transaction:
+                self.cur.execute("ROLLBACK")
+        else:
+            self.conn.rollback()
+
+    def _tail(
+        self,
+        line: tuple[Any, ...],
+        kind: str,
+        deltas: tuple[int, int, int],
+        ref: dict[str, str],
+        key: str,
+        now: datetime,
+        t: Any,
+        topic: str,
+        payload: str,
+    ) -> None:
+        """line_move, journal insert, outbox insert, idempotency insert."""
+        s, b, cur = self.s, self.b, self.cur
+        d_limit, d_principal, d_held = deltas
+        version = line[9] + 1
+        limit_after, principal_after, held_after = line[3], line[4] + d_principal, line[5] + d_held
+        digest = hashlib.sha256(
+            f"{line[10]}|{line[0]}|{version}|{kind}|{d_principal}|{d_held}|{t}".encode()
+        ).hexdigest()
+        cur.execute(
+            s["_line_move"],
+            b["_line_move"](
+                {
+                    "id": line[0],
+                    "expected_version": line[9],
+                    "d_limit": d_limit,
+                    "d_principal": d_principal,
+                    "d_held": d_held,
+                    "status": line[6],
+                    "frozen_until": None,
+                    "status_decision_id": line[8],
+                    "head_hash": digest,
+                    "now": t,
+                }
+            ),
+        )
+        if cur.rowcount != 1:
+            raise RuntimeError("raw: line moved under its lock")
+        cur.execute(
+            s["_journal_insert"],
+            b["_journal_insert"](
+                {
+                    "line_id": line[0],
+                    "seq": version,
+                    "kind": kind,
+                    "limit_delta_minor": d_limit,
+                    "principal_delta_minor": d_principal,
+                    "held_delta_minor": d_held,
+                    "limit_after_minor": limit_after,
+                    "principal_after_minor": principal_after,
+                    "held_after_minor": held_after,
+                    "status_after": line[6],
+                    "drawdown_id": ref.get("drawdown_id"),
+                    "loan_id": ref.get("loan_id"),
+                    "decision_id": None,
+                    "created_at": t,
+                    "prev_hash": line[10],
+                    "hash": digest,
+                }
+            ),
+        )
+        ref_id = ref.get("drawdown_id") or ref["loan_id"]
+        cur.execute(
+            s["_outbox_insert"],
+            b["_outbox_insert"](
+                {
+                    "id": self.new_id(),
+                    "topic": topic,
+                    "line_id": line[0],
+                    "borrower_id": line[1],
+                    "ref_id": ref_id,
+                    "payload": payload,
+                    "created_at": t,
+                    "delivered_at": None,
+                    "attempts": 0,
+                }
+            ),
+        )
+        cur.execute(
+            s["_idempotency_put"],
+            b["_idempotency_put"](
+                {
+                    "scope": SCOPE,
+                    "key": key,
+                    "request_hash": digest,
+                    "response": self.doc % ref_id,
+                    "created_at": t,
+                }
+            ),
+        )
+
+    def hold(self, key: str, i: int) -> None:
+        s, b, cur = self.s, self.b, self.cur
+        now = datetime.now(UTC)
+        t = self._time(now)
+        try:
+            self._begin()
+            cur.execute(s["_idempotency_get"], b["_idempotency_get"]({"scope": SCOPE, "key": key}))
+            if cur.fetchone() is not None:
+                raise RuntimeError("raw: key replayed")
+            cur.execute(
+                s["_line_locked"], b["_line_locked"]({"id": self.lines[i % len(self.lines)]})
+            )
+            line = cur.fetchone()
+            drawdown_id = self.new_id()
+            cur.execute(
+                s["_drawdown_insert"],
+                b["_drawdown_insert"](
+                    {
+                        "id": drawdown_id,
+                        "line_id": line[0],
+                        "amount_minor": AMOUNT_MINOR,
+                        "term_months": TERM_MONTHS,
+                        "status": "held",
+                        "expires_at": self._time(now + HOLD_TTL),
+                        "created_at": t,
+                        "resolved_at": None,
+                        "posted_minor": None,
+                        "loan_id": None,
+                    }
+                ),
+            )
+            self._tail(
+                line,
+                "hold",
+                (0, 0, AMOUNT_MINOR),
+                {"drawdown_id": drawdown_id},
+                key,
+                now,
+                t,
+                "event.hold_placed",
+                f'{{"drawdown": "{drawdown_id}"}}',
+            )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def repay(self, key: str, i: int) -> None:
+        s, b, cur = self.s, self.b, self.cur
+        now = datetime.now(UTC)
+        t = self._time(now)
+        try:
+            self._begin()
+            cur.execute(s["_idempotency_get"], b["_idempotency_get"]({"scope": SCOPE, "key": key}))
+            if cur.fetchone() is not None:
+                raise RuntimeError("raw: key replayed")
+            loan_id = self.loans[i % len(self.loans)]
+            cur.execute(s["_loan_locked"], b["_loan_locked"]({"id": loan_id}))
+            row = cur.fetchone()
+            cur.execute(
+                s["_loan_repay"],
+                b["_loan_repay"]({"id": loan_id, "principal": AMOUNT_MINOR, "now": t}),
+            )
+            if cur.rowcount != 1:
+                raise RuntimeError("raw: loan changed under its line's lock")
+            cur.execute(
+                s["_repayment_insert"],
+                b["_repayment_insert"](
+                    {
+                        "id": self.new_id(),
+                        "loan_id": loan_id,
+                        "line_id": row[0],
+                        "amount_minor": AMOUNT_MINOR,
+                        "principal_minor": AMOUNT_MINOR,
+                        "created_at": t,
+                    }
+                ),
+            )
+            line = row[:11]
+            self._tail(
+                line,
+                "repay",
+                (0, -AMOUNT_MINOR, 0),
+                {"loan_id": loan_id},
+                key,
+                now,
+                t,
+                "event.repayment_received",
+                f'{{"available": "0.00", "loan": "{loan_id}", "repaid": "1.00"}}',
+            )
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Worker processes
+# --------------------------------------------------------------------------------------------
+class WorkerState:
+    """What one worker process keeps between cells: a container per store, raw connections."""
+
+    def __init__(self) -> None:
+        self.containers: dict[str, Any] = {}
+        self.raw: dict[tuple[str, int], RawClient] = {}
+
+    def client(self, store: Store, mode: str, slot: int, lines: list[str], loans: list[str]) -> Any:
+        if mode == "service":
+            if store.name not in self.containers:
+                self.containers[store.name] = build(
+                    Settings(database_url=store.url, hold_ttl=HOLD_TTL),
+                    SystemClock(),
+                    migrate=False,
+                )
+            return ServiceClient(self.containers[store.name].ledger, lines, loans)
+        raw = self.raw.get((store.name, slot))
+        if raw is None:
+            raw = self.raw[(store.name, slot)] = RawClient(store, lines, loans)
+        raw.lines, raw.loans = lines, loans
+        return raw
+
+    def close(self, store_name: str | None = None) -> None:
+        for name in list(self.containers):
+            if store_name in (None, name):
+                self.containers.pop(name).close()
+        for key in list(self.raw):
+            if store_name in (None, key[0]):
+                self.raw.pop(key).close()
+
+
+def run_client(client: Any, op: str, tag: str, start: float, deadline: float) -> dict[str, Any]:
+    """Run `op` until `deadline` (and at most MAX_OPS times); count what finished in time."""
+    fn = client.hold if op == "hold" else client.repay
+    counted = done = errors = 0
+    first_error = None
+    while time.monotonic() < start:
+        time.sleep(0.0005)
+    while done < MAX_OPS:
+        try:
+            fn(f"{tag}-{done}", done)
+        except Exception as exc:  # a report, not a test: count and go on
+            errors += 1
+            first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
+        done += 1
+        now = time.monotonic()
+        if now <= deadline:
+            counted += 1
+        else:
+            break
+    return {"counted": counted, "done": done, "errors": errors, "first_error": first_error}
+
+
+def run_all(
+    prepared: list[tuple[Any, str]], op: str, start: float, deadline: float
+) -> list[dict[str, Any]]:
+    """Run every client of this worker (one per thread) in the same window."""
+    if len(prepared) == 1:
+        return [run_client(prepared[0][0], op, prepared[0][1], start, deadline)]
+    outs: list[dict[str, Any]] = [{}] * len(prepared)
+
+    def one(t: int) -> None:
+        outs[t] = run_client(prepared[t][0], op, prepared[t][1], start, deadline)
+
+    threads = [threading.Thread(target=one, args=(t,)) for t in range(len(outs))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return outs
+
+
+def warm(prepared: list[tuple[Any, str]], op: str) -> None:
+    """A few uncounted transactions per client, all clients at once (so a threads cell opens
+    its pool connections now, not while the clock runs)."""
+
+    def one(client: Any, tag: str) -> None:
+        for k in range(WARMUP_OPS):
+            getattr(client, op)(f"{tag}-warm-{k}", k)
+
+    if len(prepared) == 1:
+        one(*prepared[0])
+        return
+    errors: list[BaseException] = []
+
+    def guarded(client: Any, tag: str) -> None:
+        try:
+            one(client, tag)
+        except BaseException as exc:  # re-raised in the worker below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=p) for p in prepared]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+
+
+def worker_main(index: int, commands: Any, results: Any) -> None:
+    state = WorkerState()
+    prepared: list[tuple[Any, str]] = []
+    op = ""
+    try:
+        while True:
+            cmd = commands.get()
+            kind = cmd["kind"]
+            if kind == "stop":
+                break
+            if kind == "close":
+                state.close(cmd["store"])
+                results.put({"worker": index, "kind": "closed"})
+            elif kind == "prepare":
+                store, mode, op = cmd["store"], cmd["mode"], cmd["op"]
+                prepared = []
+                try:
+                    for t, (slot, lines, loans) in enumerate(cmd["assignments"]):
+                        client = state.client(store, mode, slot, lines, loans)
+                        prepared.append((client, f"{cmd['tag']}-w{index}-t{t}"))
+                    warm(prepared, op)
+                    results.put({"worker": index, "kind": "ready"})
+                except Exception:
+                    results.put({"worker": index, "kind": "ready", "error": traceback.format_exc()})
+            elif kind == "go":
+                start, deadline = cmd["start"], cmd["deadline"]
+                cpu0 = time.process_time()
+                outs = run_all(prepared, op, start, deadline)
+                cpu = time.process_time() - cpu0
+                results.put(
+                    {
+                        "worker": index,
+                        "kind": "result",
+                        "counted": sum(o["counted"] for o in outs),
+                        "done": sum(o["done"] for o in outs),
+                        "errors": sum(o["errors"] for o in outs),
+                        "first_error": next(
+                            (o["first_error"] for o in outs if o["first_error"]), None
+                        ),
+                        "cpu": cpu,
+                    }
+                )
+    finally:
+        state.close()
+
+
+class Pool:
+    """`size` spawned worker processes, each with its own command queue."""
+
+    def __init__(self, size: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.results = ctx.Queue()
+        self.commands = [ctx.Queue() for _ in range(size)]
+        self.procs = [
+            ctx.Process(target=worker_main, args=(i, self.commands[i], self.results), daemon=True)
+            for i in range(size)
+        ]
+        for p in self.procs:
+            p.start()
+
+    def collect(self, n: int, timeout: float) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        limit = time.monotonic() + timeout
+        while len(out) < n:
+            try:
+                out.append(self.results.get(timeout=max(0.1, limit - time.monotonic())))
+            except queue.Empty:
+                raise RuntimeError(f"workers did not answer in {timeout:.0f} s") from None
+        return out
+
+    def close_store(self, name: str) -> None:
+        for q in self.commands:
+            q.put({"kind": "close", "store": name})
+        self.collect(len(self.commands), 60)
+
+    def stop(self) -> None:
+        for q in self.commands:
+            q.put({"kind": "stop"})
+        for p in self.procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+
+
+# --------------------------------------------------------------------------------------------
+# CPU accounting (Linux /proc): the server's backends, and what everyone else on the machine used
+# --------------------------------------------------------------------------------------------
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores), or NaN off Linux."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return float("nan")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / CLOCK_TICKS
+
+
+def process_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by `pids`; processes gone meanwhile count 0."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+class ServerProbe:
+    """The PostgreSQL backends serving the bench database (same machine): their CPU per cell."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conn = psycopg.connect(conninfo, autocommit=True)
+        self.own = self.conn.info.backend_pid
+
+    def backends(self) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
+            (BENCH_DATABASE, self.own),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Cells and the schedule
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Cell:
+    store: str
+    op: str
+    variant: str  # "procs" | "threads" | "shared"
+    clients: int
+    mode: str  # "service" | "raw"
+    rate: float
+    cpu_us: float  # client CPU per transaction, summed over the client processes
+    errors: int
+    first_error: str | None
+    server_us: float = float("nan")  # PostgreSQL backends' CPU per transaction
+    others: float = float("nan")  # share of the machine's CPU used by everything else
+
+
+def run_cell(
+    pool: Pool,
+    store: Store,
+    op: str,
+    mode: str,
+    clients: int,
+    variant: str,
+    seconds: float,
+    tag: str,
+    probe: ServerProbe | None = None,
+) -> Cell:
+    if variant == "threads":  # `clients` threads in worker 0, each on its own slot's lines
+        plans = {0: [(t, *store.slots[t]) for t in range(clients)]}
+    elif variant == "shared":  # `clients` processes, all on the one shared line / loan
+        plans = {w: [(w, *store.shared)] for w in range(clients)}
+    else:
+        plans = {w: [(w, *store.slots[w])] for w in range(clients)}
+    for w, assignments in plans.items():
+        pool.commands[w].put(
+            {
+                "kind": "prepare",
+                "store": store,
+                "mode": mode,
+                "op": op,
+                "assignments": assignments,
+                "tag": tag,
+            }
+        )
+    ready = pool.collect(len(plans), 300)
+    broken = [r["error"] for r in ready if r.get("error")]
+    if broken:
+        raise RuntimeError(f"worker setup failed:\n{broken[0]}")
+    backends = probe.backends() if probe is not None else []
+    server0, busy0, wall0 = process_seconds(backends), machine_busy_seconds(), time.monotonic()
+    start = wall0 + 0.05
+    deadline = start + seconds
+    for w in plans:
+        pool.commands[w].put({"kind": "go", "start": start, "deadline": deadline})
+    outs = pool.collect(len(plans), seconds + 300)
+    server = process_seconds(backends) - server0
+    busy, wall = machine_busy_seconds() - busy0, time.monotonic() - wall0
+    counted = sum(o["counted"] for o in outs)
+    done = sum(o["done"] for o in outs)
+    client = sum(o["cpu"] for o in outs)
+    return Cell(
+        store=store.name,
+        op=op,
+        variant=variant,
+        clients=clients,
+        mode=mode,
+        rate=counted / seconds,
+        cpu_us=1e6 * client / max(done, 1),
+        errors=sum(o["errors"] for o in outs),
+        first_error=next((o["first_error"] for o in outs if o["first_error"]), None),
+        server_us=1e6 * server / max(done, 1) if probe is not None else float("nan"),
+        others=max(0.0, busy - client - server) / ((os.cpu_count() or 1) * wall),
+    )
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def bench_store(pool: Pool, store: Store, args: argparse.Namespace) -> list[Cell]:
+    cells: list[Cell] = []
+    flip = 0
+    probe = ServerProbe(store.raw_target) if store.name == "postgresql" else None
+
+    def pair(op: str, clients: int, variant: str, pass_no: int) -> None:
+        nonlocal flip
+        order = ("service", "raw") if flip % 2 == 0 else ("raw", "service")
+        flip += 1
+        for mode in order:
+            tag = f"{store.name[:2]}-{op}-{variant}{clients}-p{pass_no}-{mode}"
+            cell = run_cell(pool, store, op, mode, clients, variant, args.seconds, tag, probe)
+            cells.append(cell)
+            note = f"  errors={cell.errors} ({cell.first_error})" if cell.errors else ""
+            server = f", server {cell.server_us:5,.0f}" if probe else ""
+            progress(
+                f"  {store.name:10} {op:5} {variant:7} {clients:>2} {mode:7} pass {pass_no}: "
+                f"{cell.rate:8,.0f}/s  µs CPU/txn: client {cell.cpu_us:5,.0f}{server}; "
+                f"others {100 * cell.others:3.0f}%{note}"
+            )
+
+    try:
+        for pass_no in range(args.passes):
+            for clients in args.workers:
+                for op in ("hold", "repay"):
+                    pair(op, clients, "procs", pass_no)
+        if args.threads:
+            pair("hold", args.threads, "threads", 0)
+        if args.shared:
+            pair("hold", args.shared, "shared", 0)
+    finally:
+        if probe is not None:
+            probe.close()
+    return cells
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+def median(cells: list[Cell], attr: str = "rate") -> float:
+    return statistics.median(getattr(c, attr) for c in cells) if cells else float("nan")
+
+
+def fmt_rate(value: float) -> str:
+    return "–" if value != value else f"{value:,.0f}"
+
+
+def report(cells: list[Cell], args: argparse.Namespace, meta: dict[str, str]) -> str:
+    groups: dict[tuple[str, str, str, int], dict[str, list[Cell]]] = {}
+    for c in cells:
+        groups.setdefault((c.store, c.op, c.variant, c.clients), {}).setdefault(c.mode, []).append(
+            c
+        )
+    variant_text = {
+        "procs": "{n} proc",
+        "threads": "{n} threads, 1 proc",
+        "shared": "{n} proc, 1 shared line",
+    }
+    lines = [
+        f"Ledger throughput, transactions/s: median of {args.passes} interleaved passes of "
+        f"{args.seconds:g} s (threads and shared-line rows: 1 pass). {meta['machine']}",
+        "CPU columns are µs per transaction, service / raw: the client processes, and the "
+        "PostgreSQL backends serving them. `others` is the share of the machine's CPU used by "
+        "processes outside the bench during the cells (noise).",
+        "",
+        "| store | op | clients | service | raw SQL | service/raw | by CPU | client CPU "
+        "| server CPU | others | passes service / raw |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+
+    def cpu_ratio(svc: list[Cell], raw: list[Cell]) -> float:
+        """raw CPU / service CPU per transaction (client + server): what the throughput ratio
+        tends to when the machine's CPU is the limit, and much steadier under outside load."""
+
+        def total(cells: list[Cell]) -> float:
+            server = median(cells, "server_us")
+            return median(cells, "cpu_us") + (server if server == server else 0.0)
+
+        return total(raw) / total(svc) if svc and raw else float("nan")
+
+    def pair_text(svc: list[Cell], raw: list[Cell], attr: str) -> str:
+        a, b = median(svc, attr), median(raw, attr)
+        return "–" if a != a and b != b else f"{fmt_rate(a)} / {fmt_rate(b)}"
+
+    for (store, op, variant, n), modes in groups.items():
+        svc, raw = modes.get("service", []), modes.get("raw", [])
+        s, r = median(svc), median(raw)
+        ratio = s / r if r else float("nan")
+        passes = " / ".join(" ".join(fmt_rate(c.rate) for c in cs) for cs in (svc, raw))
+        errs = sum(c.errors for c in svc + raw)
+        if errs:
+            passes += f" ({errs} errors)"
+        lines.append(
+            f"| {store} | {op} | {variant_text[variant].format(n=n)} | {fmt_rate(s)} "
+            f"| {fmt_rate(r)} | {ratio:.2f} | {cpu_ratio(svc, raw):.2f} "
+            f"| {pair_text(svc, raw, 'cpu_us')} "
+            f"| {pair_text(svc, raw, 'server_us')} | {100 * median(svc + raw, 'others'):.0f}% "
+            f"| {passes} |"
+        )
+    lines += ["", "Targets:"]
+
+    def rate_of(store: str, mode: str, clients: int, op: str = "hold") -> float:
+        modes = groups.get((store, op, "procs", clients), {})
+        return median(modes.get(mode, []))
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a (not measured)" if ok is None else ("PASS" if ok else "MISS")
+
+    pg_s = rate_of("postgresql", "service", TARGET_PG_WORKERS)
+    pg_r = rate_of("postgresql", "raw", TARGET_PG_WORKERS)
+    measured = pg_s == pg_s and pg_r == pg_r
+    ratio = pg_s / pg_r if measured and pg_r else float("nan")
+    pg_modes = groups.get(("postgresql", "hold", "procs", TARGET_PG_WORKERS), {})
+    by_cpu = cpu_ratio(pg_modes.get("service", []), pg_modes.get("raw", []))
+    lines.append(
+        f"- PostgreSQL service ≥ {TARGET_PG_RATIO}× raw at {TARGET_PG_WORKERS} workers (holds): "
+        f"{ratio:.3f}× (by CPU per transaction {by_cpu:.3f}×) → "
+        f"{verdict(ratio >= TARGET_PG_RATIO if measured else None)}"
+    )
+    lines.append(
+        f"- PostgreSQL service ≥ {TARGET_PG_HOLDS:,} holds/s at {TARGET_PG_WORKERS} workers: "
+        f"{fmt_rate(pg_s)}/s → {verdict(pg_s >= TARGET_PG_HOLDS if pg_s == pg_s else None)}"
+    )
+    sq = rate_of("sqlite", "service", 1)
+    lines.append(
+        f"- SQLite service ≥ {TARGET_SQLITE_HOLDS:,} holds/s in one process: {fmt_rate(sq)}/s → "
+        f"{verdict(sq >= TARGET_SQLITE_HOLDS if sq == sq else None)}"
+    )
+    return "\n".join(lines)
+
+
+def machine(pg_version: str | None) -> str:
+    parts = [f"{os.cpu_count()} CPUs", f"Python {platform.python_version()}"]
+    if pg_version:
+        parts.append(f"PostgreSQL {pg_version}")
+    parts.append(f"SQLite {sqlite3.sqlite_version}")
+    parts.append(f"psycopg {psycopg.__version__}")
+    return "Machine: " + ", ".join(parts) + "."
+
+
+# --------------------------------------------------------------------------------------------
+# Profile one worker
+# --------------------------------------------------------------------------------------------
+CATEGORIES = (
+    ("SQLAlchemy (pool, connection, transaction)", ("sqlalchemy",)),
+    ("psycopg (Python + C, incl. waiting on the server)", ("psycopg",)),
+    ("sqlite3 driver (C, incl. SQLite itself)", ("sqlite3.",)),
+    ("hashing (sha256)", ("_hashlib", "hashlib")),
+    ("json", ("json",)),
+    ("Decimal (money parse/format)", ("decimal", "Decimal")),
+    ("ids (uuid, urandom)", ("uuid", "urandom", "creditline/kernel/ids")),
+    ("creditline: ledger service/store/model", ("creditline/ledger",)),
+    ("creditline: db/unit_of_work", ("creditline/db",)),
+    ("creditline: kernel (money, clock, actors)", ("creditline/kernel",)),
+    ("datetime / time", ("datetime", "strftime", "time.")),
+    ("threading / locks", ("threading", "lock")),
+)
+
+
+def categorise(func: tuple[str, int, str]) -> str:
+    path, _, name = func
+    text = f"{path}:{name}"
+    for label, needles in CATEGORIES:
+        if any(n in text for n in needles):
+            return label
+    return "other (stdlib, interpreter)"
+
+
+def profile(store: Store, op: str, seconds: float, timer: str) -> str:
+    state = WorkerState()
+    client = state.client(store, "service", 0, *store.slots[0])
+    for k in range(WARMUP_OPS * 5):
+        getattr(client, op)(f"prof-warm-{timer}-{k}", k)
+    prof = cProfile.Profile(time.process_time if timer == "cpu" else time.perf_counter)
+    n = 0
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    prof.enable()
+    while n < MAX_OPS and time.perf_counter() - wall0 < seconds:
+        getattr(client, op)(f"prof-{timer}-{n}", n)
+        n += 1
+    prof.disable()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    state.close()
+    stats = pstats.Stats(prof)
+    total = sum(v[2] for v in stats.stats.values()) or 1.0  # type: ignore[attr-defined]
+    by_cat: dict[str, float] = {}
+    for func, v in stats.stats.items():  # type: ignore[attr-defined]
+        by_cat[categorise(func)] = by_cat.get(categorise(func), 0.0) + v[2]
+    out = [
+        f"{store.name} {op}, one worker, service path, cProfile ({timer} timer): {n:,} txns in "
+        f"{wall:.1f} s wall, {1e6 * cpu / n:,.0f} µs CPU/txn under the profiler "
+        f"({1e6 * wall / n:,.0f} µs wall/txn).",
+        "",
+        "| where (own time) | share | µs/txn |",
+        "|---|--:|--:|",
+    ]
+    for label, t in sorted(by_cat.items(), key=lambda kv: -kv[1]):
+        out.append(f"| {label} | {100 * t / total:.0f}% | {1e6 * t / n:,.1f} |")
+    out += ["", "Top functions by own time:", ""]
+    out += ["| function | calls/txn | µs/txn |", "|---|--:|--:|"]
+    top = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:25]  # type: ignore[attr-defined]
+    for (path, line, name), v in top:
+        short = path.split("site-packages/")[-1].split("src/")[-1]
+        out.append(f"| {short}:{line}({name}) | {v[1] / n:.1f} | {1e6 * v[2] / n:,.1f} |")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--workers", default="1,8,32", help="process counts, comma-separated")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each cell")
+    parser.add_argument("--passes", type=int, default=2, help="interleaved passes (median)")
+    parser.add_argument("--threads", type=int, default=8, help="threads variant (0: skip)")
+    parser.add_argument("--shared", type=int, default=8, help="shared-line workers (0: skip)")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--sqlite-path", default=None, help="a new file (default: a temp file)")
+    parser.add_argument("--json", default=None, help="also write the cells to this file")
+    parser.add_argument("--profile", choices=("hold", "repay"), default=None)
+    parser.add_argument("--profile-timer", choices=("cpu", "wall"), default="cpu")
+    args = parser.parse_args(argv)
+    args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    args.workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    unknown = set(args.stores) - {"sqlite", "postgresql"}
+    if unknown:
+        parser.error(f"unknown stores: {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    began = time.monotonic()
+    n_slots = max([*args.workers, args.threads, 1])
+    tmpdir = None
+    stores: list[Store] = []
+    pg_version = None
+    try:
+        for name in args.stores:
+            progress(f"setting up {name} ...")
+            if name == "postgresql":
+                conninfo, url = create_postgres(args.postgres_url)
+                with psycopg.connect(conninfo) as conn:
+                    row = conn.execute("SHOW server_version").fetchone()
+                    pg_version = str(row[0]).split()[0] if row else "?"
+                store = Store(name, url, conninfo)
+            else:
+                if args.sqlite_path:
+                    path = Path(args.sqlite_path)
+                    if path.exists():
+                        progress(f"{path} exists; give a new file for --sqlite-path")
+                        return 2
+                else:
+                    tmpdir = tempfile.mkdtemp(prefix="creditline-bench-")
+                    path = Path(tmpdir) / "bench.db"
+                store = Store(name, f"sqlite:///{path}", str(path))
+            populate(store, n_slots)
+            stores.append(store)
+
+        if args.profile:
+            for store in stores:
+                print(profile(store, args.profile, args.seconds, args.profile_timer))
+                print()
+            return 0
+
+        progress(f"starting {n_slots} worker processes ...")
+        pool = Pool(n_slots)
+        cells: list[Cell] = []
+        try:
+            for store in stores:
+                cells += bench_store(pool, store, args)
+                pool.close_store(store.name)
+        finally:
+            pool.stop()
+        meta = {"machine": machine(pg_version)}
+        print(report(cells, args, meta))
+        cmd = " ".join(["python bench/ledger.py", *(argv if argv is not None else sys.argv[1:])])
+        print(f"\nCommand: {cmd.strip()} (took {time.monotonic() - began:.0f} s)")
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps({"meta": meta, "cells": [c.__dict__ for c in cells]}, indent=1)
+            )
+        return 0
+    finally:
+        if "postgresql" in args.stores:
+            try:
+                drop_postgres(args.postgres_url)
+            except psycopg.Error as exc:
+                progress(f"could not drop {BENCH_DATABASE}: {exc}")
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
