@@ -27,11 +27,13 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, echo=echo)
+    # No pre-ping: it costs every transaction a round trip. A connection that broke while
+    # pooled fails its transaction with a retryable error instead (unit_of_work.is_retryable).
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
+        pool_recycle=1800,
         echo=echo,
     )
 

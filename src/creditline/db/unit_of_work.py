@@ -25,6 +25,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from creditline.db.engine import READ_ONLY_OPTION
 from creditline.db.metadata import SQLITE_TIME_FORMAT
 from creditline.kernel.errors import Busy
+from creditline.kernel.invariant import invariant
 
 T = TypeVar("T")
 
@@ -71,11 +72,19 @@ class Transaction:
     reads a SQLAlchemy `Connection` for Core queries."""
 
     def __init__(
-        self, dbapi_connection: Any, dialect: str, connection: Connection | None = None
+        self,
+        dbapi_connection: Any,
+        dialect: str,
+        connection: Connection | None = None,
+        pipeline: Any = None,
     ) -> None:
         self._connection = connection
+        self._dbapi_connection = dbapi_connection
         self.dialect = dialect
         self.cursor = dbapi_connection.cursor()
+        self._write_cursor = dbapi_connection.cursor()
+        self._pipeline = pipeline
+        self._expected: list[tuple[Any, str]] = []
         self._last_time: tuple[datetime | None, Any] = (None, None)
 
     @property
@@ -103,18 +112,32 @@ class Transaction:
         moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
-    def execute(self, prepared: Prepared, params: Mapping[str, Any]) -> Any:
-        self.cursor.execute(prepared.sql, prepared.bind(params))
-        return self.cursor
+    def execute(self, prepared: Prepared, params: Mapping[str, Any]) -> None:
+        """Send a write whose result nobody reads (in a pipeline it does not wait)."""
+        self._write_cursor.execute(prepared.sql, prepared.bind(params))
 
     def one(self, prepared: Prepared, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         self.cursor.execute(prepared.sql, prepared.bind(params))
         row = self.cursor.fetchone()
         return tuple(row) if row is not None else None
 
-    def rowcount(self, prepared: Prepared, params: Mapping[str, Any]) -> int:
-        self.cursor.execute(prepared.sql, prepared.bind(params))
-        return int(self.cursor.rowcount)
+    def expect_one(self, message: str, prepared: Prepared, params: Mapping[str, Any]) -> None:
+        """Send a write that must change exactly one row; checked before the commit."""
+        cursor = self._dbapi_connection.cursor() if self._pipeline else self._write_cursor
+        cursor.execute(prepared.sql, prepared.bind(params))
+        if self._pipeline is None:
+            invariant(cursor.rowcount == 1, message)
+        else:
+            self._expected.append((cursor, message))
+
+    def verify(self) -> None:
+        """Wait for the pipelined writes and check what `expect_one` promised."""
+        if not self._expected:
+            return
+        self._pipeline.sync()
+        for cursor, message in self._expected:
+            invariant(cursor.rowcount == 1, message)
+        self._expected.clear()
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -123,6 +146,8 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         exc = exc.orig
+    if isinstance(exc, psycopg.OperationalError):
+        return True  # the connection broke: a retry replays or redoes, by idempotency key
     if isinstance(exc, psycopg.Error):
         return exc.sqlstate in _RETRYABLE_SQLSTATES or (
             isinstance(exc, psycopg.errors.UniqueViolation)
@@ -158,10 +183,20 @@ class Database:
                 yield connection
 
     def read(self, work: Callable[[Transaction], T]) -> T:
-        """Run a read-only `work` in its own consistent transaction."""
-        with self.reading() as connection:
-            dbapi_connection = connection.connection.dbapi_connection
-            return work(Transaction(dbapi_connection, self.dialect, connection))
+        """Run a read-only `work` in its own consistent transaction (again, once, if the pooled
+        connection turns out to be broken)."""
+        for attempt in (1, 2):
+            try:
+                with self.reading() as connection:
+                    dbapi_connection = connection.connection.dbapi_connection
+                    return work(Transaction(dbapi_connection, self.dialect, connection))
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def run(self, work: Callable[[Transaction], T]) -> T:
         """Run `work` in one transaction and commit; retry it whole on a retryable error."""
@@ -181,18 +216,31 @@ class Database:
 
     def _run_once(self, work: Callable[[Transaction], T]) -> T:
         pooled = self.engine.raw_connection()
+        dbapi_connection = pooled.dbapi_connection
         try:
-            tx = Transaction(pooled.dbapi_connection, self.dialect)
-            if self.dialect == "sqlite":
-                # Take the write lock up front: a writer waits its turn instead of failing
-                # when it upgrades a read lock. (PostgreSQL begins on the first statement.)
-                tx.cursor.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(tx)
-            except BaseException:
-                pooled.rollback()
-                raise
+            if self.dialect == "postgresql":
+                # Pipeline mode: writes are sent without waiting for their results, so a
+                # command costs a round trip per read it needs plus one for all its writes
+                # and the COMMIT (docs/decisions/0005).
+                with dbapi_connection.pipeline() as pipeline:  # type: ignore[union-attr]
+                    tx = Transaction(dbapi_connection, self.dialect, pipeline=pipeline)
+                    result = work(tx)
+                    tx.verify()
+                    pooled.commit()
+                return result
+            tx = Transaction(dbapi_connection, self.dialect)
+            # Take SQLite's write lock up front: a writer waits its turn instead of failing
+            # when it upgrades a read lock.
+            tx.cursor.execute("BEGIN IMMEDIATE")
+            result = work(tx)
+            tx.verify()
             pooled.commit()
             return result
+        except BaseException as exc:
+            if isinstance(exc, psycopg.OperationalError):
+                pooled.invalidate()  # a broken connection never goes back to the pool
+            else:
+                pooled.rollback()
+            raise
         finally:
             pooled.close()  # back to the pool

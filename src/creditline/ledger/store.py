@@ -2,7 +2,9 @@
 
 Every state change to a line is one relative UPDATE guarded by the version read under the row
 lock and by the room check (`limit - principal - held >= 0` after the deltas), so a stale
-writer can never overwrite a newer balance. Reads that open a command lock the line row
+writer can never overwrite a newer balance. Writes that must touch exactly one row say so with
+`expect_one`: the row is locked and the model has checked the room, so a miss is a bug, and
+the transaction fails before it commits. Reads that open a command lock the line row
 (`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already serialises writers).
 """
 
@@ -17,7 +19,6 @@ from sqlalchemy import and_, bindparam, case, insert, select, update
 
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.ids import is_id
-from creditline.kernel.invariant import invariant
 from creditline.ledger.model import JournalEntry, Line, LineStatus, Movement
 from creditline.ledger.tables import (
     decisions,
@@ -230,7 +231,8 @@ class LedgerStore:
         self, tx: Transaction, before: Line, after: Line, movement: Movement, entry: JournalEntry
     ) -> None:
         """Apply `movement` to the line as a relative update and append its journal entry."""
-        changed = tx.rowcount(
+        tx.expect_one(
+            f"line {before.id} moved under its lock (version {before.version})",
             self._line_move,
             {
                 "id": before.id,
@@ -245,8 +247,6 @@ class LedgerStore:
                 "now": tx.time(entry.created_at),
             },
         )
-        # The row is locked and the model checked the room: a miss here is a bug, not a race.
-        invariant(changed == 1, f"line {before.id} moved under its lock (version {before.version})")
         self.append_journal(tx, entry)
 
     def append_journal(self, tx: Transaction, entry: JournalEntry) -> None:
@@ -326,7 +326,8 @@ class LedgerStore:
         posted_minor: int | None = None,
         loan_id: str | None = None,
     ) -> None:
-        changed = tx.rowcount(
+        tx.expect_one(
+            f"drawdown {drawdown_id} changed under its line's lock",
             self._drawdown_resolve,
             {
                 "id": drawdown_id,
@@ -336,7 +337,6 @@ class LedgerStore:
                 "loan_id": loan_id,
             },
         )
-        invariant(changed == 1, f"drawdown {drawdown_id} changed under its line's lock")
 
     # --- loans ---------------------------------------------------------------------------
     def lock_loan(self, tx: Transaction, loan_id: str) -> tuple[Line, LoanRow] | None:
@@ -376,10 +376,11 @@ class LedgerStore:
     def repay_loan(
         self, tx: Transaction, loan_id: str, principal_minor: int, now: datetime
     ) -> None:
-        changed = tx.rowcount(
-            self._loan_repay, {"id": loan_id, "principal": principal_minor, "now": tx.time(now)}
+        tx.expect_one(
+            f"loan {loan_id} changed under its line's lock",
+            self._loan_repay,
+            {"id": loan_id, "principal": principal_minor, "now": tx.time(now)},
         )
-        invariant(changed == 1, f"loan {loan_id} changed under its line's lock")
 
     def insert_repayment(
         self,
