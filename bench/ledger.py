@@ -227,6 +227,8 @@ class RawClient:
         else:
             self.conn = psycopg.connect(store.raw_target)
         self.cur = self.conn.cursor()
+        self.pipe: Any = None  # PostgreSQL: the psycopg pipeline, as the service uses it
+        self.pending: list[tuple[Any, str]] = []
         self.s = {name: sql for name, (sql, _, _) in store.sql.items()}
         self.b = {name: _binder(keys, consts) for name, (_, keys, consts) in store.sql.items()}
         self.prefix = os.urandom(6).hex()  # 12 + 1 + 23 = 36 characters, like a UUID
@@ -244,11 +246,43 @@ class RawClient:
         if self.sqlite:
             self.cur.execute("BEGIN IMMEDIATE")
 
+    def _expect_one(self, sql: str, params: Any, what: str) -> None:
+        """Like the service's `expect_one`: checked now on SQLite, before COMMIT in a pipeline."""
+        if self.pipe is None:
+            self.cur.execute(sql, params)
+            if self.cur.rowcount != 1:
+                raise RuntimeError(f"raw: {what}")
+            return
+        cursor = self.conn.cursor()
+        cursor.execute(sql, params)
+        self.pending.append((cursor, what))
+
     def _commit(self) -> None:
         if self.sqlite:
             self.cur.execute("COMMIT")
-        else:
-            self.conn.commit()
+            return
+        if self.pending:
+            self.pipe.sync()
+            for cursor, what in self.pending:
+                if cursor.rowcount != 1:
+                    raise RuntimeError(f"raw: {what}")
+            self.pending.clear()
+        self.conn.commit()
+
+    def _transaction(self, body: Any, key: str, i: int) -> None:
+        """Run `body` as the service runs a command: in a pipeline on PostgreSQL."""
+        try:
+            if self.sqlite:
+                body(key, i)
+                return
+            with self.conn.pipeline() as self.pipe:
+                body(key, i)
+        except BaseException:
+            self.pending.clear()
+            self._rollback()
+            raise
+        finally:
+            self.pipe = None
 
     def _rollback(self) -> None:
         if self.sqlite:
@@ -277,7 +311,7 @@ class RawClient:
         digest = hashlib.sha256(
             f"{line[10]}|{line[0]}|{version}|{kind}|{d_principal}|{d_held}|{t}".encode()
         ).hexdigest()
-        cur.execute(
+        self._expect_one(
             s["_line_move"],
             b["_line_move"](
                 {
@@ -293,9 +327,8 @@ class RawClient:
                     "now": t,
                 }
             ),
+            "line moved under its lock",
         )
-        if cur.rowcount != 1:
-            raise RuntimeError("raw: line moved under its lock")
         cur.execute(
             s["_journal_insert"],
             b["_journal_insert"](
@@ -350,6 +383,12 @@ class RawClient:
         )
 
     def hold(self, key: str, i: int) -> None:
+        self._transaction(self._hold, key, i)
+
+    def repay(self, key: str, i: int) -> None:
+        self._transaction(self._repay, key, i)
+
+    def _hold(self, key: str, i: int) -> None:
         s, b, cur = self.s, self.b, self.cur
         now = datetime.now(UTC)
         t = self._time(now)
@@ -396,7 +435,7 @@ class RawClient:
             self._rollback()
             raise
 
-    def repay(self, key: str, i: int) -> None:
+    def _repay(self, key: str, i: int) -> None:
         s, b, cur = self.s, self.b, self.cur
         now = datetime.now(UTC)
         t = self._time(now)
@@ -408,12 +447,11 @@ class RawClient:
             loan_id = self.loans[i % len(self.loans)]
             cur.execute(s["_loan_locked"], b["_loan_locked"]({"id": loan_id}))
             row = cur.fetchone()
-            cur.execute(
+            self._expect_one(
                 s["_loan_repay"],
                 b["_loan_repay"]({"id": loan_id, "principal": AMOUNT_MINOR, "now": t}),
+                "loan changed under its line's lock",
             )
-            if cur.rowcount != 1:
-                raise RuntimeError("raw: loan changed under its line's lock")
             cur.execute(
                 s["_repayment_insert"],
                 b["_repayment_insert"](
