@@ -264,6 +264,13 @@ def test_place_hold_on_a_frozen_line_cites_the_freeze(
     assert error.details == {
         "frozen_until": "2026-11-29T09:00:00+00:00",
         "decision_id": decision["id"],
+        "reasons": [
+            {
+                "code": "fraud_suspected",
+                "en": "Unusual activity on the account is being reviewed",
+                "zh-CN": "账户存在异常活动,正在核查",
+            }
+        ],
     }
 
 
@@ -288,7 +295,17 @@ def test_place_hold_on_a_line_not_drawable(
     caught = refused(
         container, error, lambda: container.ledger.place_hold(borrower, "h", line_id, "1.00", 12)
     )
-    assert caught.details == {"decision_id": decision["decision"]["id"]}
+    assert caught.details == {
+        "decision_id": decision["decision"]["id"],
+        "reasons": [
+            {
+                "code": code,
+                "en": REASON_CATALOGUE[code].text_en,
+                "zh-CN": REASON_CATALOGUE[code].text_zh,
+            }
+            for code in codes
+        ],
+    }
 
 
 def test_line_frozen_still_cites_the_freeze_after_a_limit_change(
@@ -1378,3 +1395,27 @@ def test_the_journal_is_append_only(
     with pytest.raises(DBAPIError, match="append-only"):
         _raw_update(container, statement)
     assert rows(container, journal) == before
+
+
+def test_a_refused_drawdown_on_a_frozen_line_names_the_freeze_reasons(
+    container: Container, agent: Actor, borrower: Actor
+) -> None:
+    ledger = container.ledger
+    line = ledger.open_line(agent, "why-open", borrower.subject, "CNY", "1000.00").document
+    until = container.clock.now() + timedelta(days=2)
+    frozen = ledger.change_limit(
+        agent,
+        "why-freeze",
+        line["id"],
+        "freeze",
+        ["multiple_lenders", "bureau_inquiries"],
+        until=until,
+    ).document
+    with pytest.raises(LineFrozen) as refused:
+        ledger.place_hold(borrower, "why-hold", line["id"], "10.00", 3)
+    details = refused.value.details
+    assert details["decision_id"] == frozen["decision"]["id"]
+    assert details["frozen_until"] == until.isoformat()
+    assert [r["code"] for r in details["reasons"]] == ["multiple_lenders", "bureau_inquiries"]
+    assert details["reasons"][0]["zh-CN"] == "在多家机构有未结清借款(多头借贷)"
+    assert "multiple_lenders" in refused.value.message

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -30,7 +31,10 @@ from creditline.kernel.errors import (
     Forbidden,
     IdempotencyKeyReused,
     InvalidInput,
+    LineClosed,
+    LineFrozen,
     LineNotFound,
+    LineSuspended,
     LoanNotFound,
     LoanSettled,
 )
@@ -87,6 +91,15 @@ class _Replay(Exception):
     def __init__(self, result: CommandResult) -> None:
         super().__init__("replay")
         self.result = result
+
+
+def reason_texts(codes: Iterable[str]) -> list[dict[str, str]]:
+    """Each catalogue code with what a borrower reads, in English and Chinese."""
+    return [
+        {"code": c, "en": REASON_CATALOGUE[c].text_en, "zh-CN": REASON_CATALOGUE[c].text_zh}
+        for c in codes
+        if c in REASON_CATALOGUE
+    ]
 
 
 def request_hash(request: dict[str, Any]) -> str:
@@ -152,7 +165,8 @@ class LedgerService:
             line = self._locked_line(tx, actor, line_id)
             line = self._end_freeze_if_due(tx, line, now)
             amount_minor = Money.parse(amount, line.currency).minor
-            movement = model.plan_hold(line, amount_minor, term_months)
+            with self._explaining_refusals(tx, line):
+                movement = model.plan_hold(line, amount_minor, term_months)
             drawdown_id = new_id()
             expires_at = now + self._hold_ttl
             self._store.insert_drawdown(
@@ -191,7 +205,8 @@ class LedgerService:
                 if amount is None
                 else Money.parse(amount, line.currency).minor
             )
-            movement = model.plan_post(line, drawdown.amount_minor, post_minor)
+            with self._explaining_refusals(tx, line):
+                movement = model.plan_post(line, drawdown.amount_minor, post_minor)
             loan_id = new_id()
             self._store.resolve_drawdown(tx, drawdown.id, "posted", now, post_minor, loan_id)
             self._store.insert_loan(tx, loan_id, line, drawdown, post_minor, now)
@@ -574,10 +589,7 @@ class LedgerService:
             "status_after": after.status.value,
             "until": iso(change.until),
             "reason_codes": list(change.reason_codes),
-            "reasons": [
-                {"code": c, "en": REASON_CATALOGUE[c].text_en, "zh-CN": REASON_CATALOGUE[c].text_zh}
-                for c in change.reason_codes
-            ],
+            "reasons": reason_texts(change.reason_codes),
             "actor": actor.scope,
             "policy_version": change.policy_version,
             "note": change.note,
@@ -602,6 +614,20 @@ class LedgerService:
             return line
         ending = LimitChange(Action.UNFREEZE, ("freeze_ended",), note="freeze reached its end")
         return self._decide(tx, line, ending, SYSTEM, now)[0]
+
+    @contextmanager
+    def _explaining_refusals(self, tx: Transaction, line: Line) -> Iterator[None]:
+        """A frozen, suspended or closed line says why: the reasons of the decision behind it."""
+        try:
+            yield
+        except (LineFrozen, LineSuspended, LineClosed) as refusal:
+            if line.status_decision_id is not None:
+                codes = self._store.decision_reasons(tx, line.status_decision_id)
+                refusal.details["reasons"] = reason_texts(codes)
+                if codes:
+                    refusal.message += "; reasons: " + ", ".join(codes)
+                    refusal.args = (refusal.message,)
+            raise
 
     def _notify(
         self,

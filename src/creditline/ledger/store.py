@@ -168,6 +168,9 @@ class LedgerStore:
         self._repayment_insert = p(_insert(repayments))
         self._decision_insert = p(_insert(decisions))
         self._outbox_insert = p(_insert(outbox))
+        self._decision_reasons = p(
+            select(decisions.c.reason_codes).where(decisions.c.id == bindparam("id"))
+        )
         self._idempotency_get = p(
             select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
                 and_(
@@ -436,6 +439,11 @@ class LedgerStore:
                 "attempts": 0,
             },
         )
+
+    def decision_reasons(self, tx: Transaction, decision_id: str) -> list[str]:
+        """The reason codes of a recorded decision."""
+        row = tx.one(self._decision_reasons, {"id": decision_id})
+        return [] if row is None else list(json.loads(row[0]))
 
     def find_idempotency(self, tx: Transaction, scope: str, key: str) -> tuple[str, str] | None:
         row = tx.one(self._idempotency_get, {"scope": scope, "key": key})
