@@ -39,10 +39,12 @@ class FixedClock:
             return self._at
 
     def set(self, at: datetime) -> None:
+        """Move to `at` (tz-aware)."""
         with self._lock:
             self._at = utc(at)
 
     def advance(self, by: timedelta) -> None:
+        """Move forward by `by`."""
         with self._lock:
             self._at += by
 

@@ -95,9 +95,11 @@ class Money:
 
     @property
     def exponent(self) -> int:
+        """The currency's number of decimal places."""
         return CURRENCY_EXPONENTS[self.currency]
 
     def to_decimal(self) -> Decimal:
+        """The exact amount in major units."""
         return Decimal(self.minor).scaleb(-self.exponent)
 
     def format(self) -> str:
@@ -124,6 +126,7 @@ class Money:
         return Money(self.minor - other.minor, self.currency)
 
     def is_positive(self) -> bool:
+        """True for an amount above zero."""
         return self.minor > 0
 
 

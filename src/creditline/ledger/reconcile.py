@@ -55,6 +55,7 @@ class Reconciler:
         return findings
 
     def count_lines(self) -> int:
+        """How many lines the book holds (for progress bars and `demo --if-empty`)."""
         with self._db.reading() as connection:
             return int(connection.execute(select(func.count()).select_from(lines)).scalar_one())
 

@@ -103,6 +103,7 @@ def reason_texts(codes: Iterable[str]) -> list[dict[str, str]]:
 
 
 def request_hash(request: dict[str, Any]) -> str:
+    """The fingerprint stored with an idempotency key: SHA-256 of the canonical request."""
     return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
 
 
@@ -352,6 +353,7 @@ class LedgerService:
 
     # --- queries -------------------------------------------------------------------------
     def get_line(self, actor: Actor, line_id: str) -> dict[str, Any]:
+        """The line's balances and status; a borrower sees only their own lines."""
         return line_document(self._db.read(lambda tx: self._visible_line(tx, actor, line_id)))
 
     def journal(
@@ -406,6 +408,7 @@ class LedgerService:
 
     @staticmethod
     def reason_codes() -> list[dict[str, Any]]:
+        """The reason-code catalogue with its borrower texts in English and Chinese."""
         return [
             {
                 "code": r.code,
