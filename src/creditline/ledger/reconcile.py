@@ -104,45 +104,27 @@ class Reconciler:
 
     @staticmethod
     def _utilisation_equals_loans(connection: Connection) -> Iterable[Finding]:
-        open_principal = (
-            select(loans.c.line_id, func.sum(loans.c.principal_outstanding_minor).label("owed"))
-            .where(loans.c.status == "open")
-            .group_by(loans.c.line_id)
-            .subquery()
+        return _line_column_mismatches(
+            connection,
+            "utilisation_equals_open_loans",
+            lines.c.principal_outstanding_minor,
+            loans.c.line_id,
+            loans.c.principal_outstanding_minor,
+            loans.c.status == "open",
+            "line principal {line} but open loans owe {children}",
         )
-        owed = func.coalesce(open_principal.c.owed, literal(0))
-        query = (
-            select(lines.c.id, lines.c.principal_outstanding_minor, owed.label("owed"))
-            .select_from(lines.outerjoin(open_principal, open_principal.c.line_id == lines.c.id))
-            .where(lines.c.principal_outstanding_minor != owed)
-        )
-        for row in connection.execute(query):
-            yield Finding(
-                "utilisation_equals_open_loans",
-                row.id,
-                f"line principal {row.principal_outstanding_minor} but open loans owe {row.owed}",
-            )
 
     @staticmethod
     def _held_equals_live_holds(connection: Connection) -> Iterable[Finding]:
-        live = (
-            select(drawdowns.c.line_id, func.sum(drawdowns.c.amount_minor).label("live"))
-            .where(drawdowns.c.status == "held")
-            .group_by(drawdowns.c.line_id)
-            .subquery()
+        return _line_column_mismatches(
+            connection,
+            "held_equals_live_holds",
+            lines.c.held_minor,
+            drawdowns.c.line_id,
+            drawdowns.c.amount_minor,
+            drawdowns.c.status == "held",
+            "line holds {line} but live drawdowns hold {children}",
         )
-        held = func.coalesce(live.c.live, literal(0))
-        query = (
-            select(lines.c.id, lines.c.held_minor, held.label("live"))
-            .select_from(lines.outerjoin(live, live.c.line_id == lines.c.id))
-            .where(lines.c.held_minor != held)
-        )
-        for row in connection.execute(query):
-            yield Finding(
-                "held_equals_live_holds",
-                row.id,
-                f"line holds {row.held_minor} but live drawdowns hold {row.live}",
-            )
 
     @staticmethod
     def _loans_equal_journal(connection: Connection) -> Iterable[Finding]:
@@ -259,3 +241,30 @@ class Reconciler:
             prev_hash = entry.hash
         if current is not None and progress is not None:
             progress(1)
+
+
+def _line_column_mismatches(
+    connection: Connection,
+    check: str,
+    line_column: Any,
+    child_line_id: Any,
+    child_amount: Any,
+    child_filter: Any,
+    detail: str,
+) -> Iterable[Finding]:
+    """Lines whose `line_column` differs from the sum of `child_amount` over their children
+    that pass `child_filter` (no children: zero)."""
+    sums = (
+        select(child_line_id.label("line_id"), func.sum(child_amount).label("total"))
+        .where(child_filter)
+        .group_by(child_line_id)
+        .subquery()
+    )
+    total = func.coalesce(sums.c.total, literal(0))
+    query = (
+        select(lines.c.id, line_column.label("line_value"), total.label("children"))
+        .select_from(lines.outerjoin(sums, sums.c.line_id == lines.c.id))
+        .where(line_column != total)
+    )
+    for row in connection.execute(query):
+        yield Finding(check, row.id, detail.format(line=row.line_value, children=row.children))
