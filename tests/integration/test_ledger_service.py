@@ -1419,3 +1419,23 @@ def test_a_refused_drawdown_on_a_frozen_line_names_the_freeze_reasons(
     assert [r["code"] for r in details["reasons"]] == ["multiple_lenders", "bureau_inquiries"]
     assert details["reasons"][0]["zh-CN"] == "在多家机构有未结清借款(多头借贷)"
     assert "multiple_lenders" in refused.value.message
+
+
+def test_lines_are_listed_for_their_borrower_only(
+    container: Container, agent: Actor, borrower: Actor
+) -> None:
+    ledger = container.ledger
+    first = ledger.open_line(agent, "list-1", borrower.subject, "CNY", "1000.00").document
+    second = ledger.open_line(agent, "list-2", borrower.subject, "USD", "50.00").document
+    ledger.open_line(agent, "list-3", "someone-else", "CNY", "9.00")
+    mine = ledger.list_lines(borrower)["lines"]
+    assert [(line["id"], line["limit"]) for line in mine] == [
+        (first["id"], "1000.00"),
+        (second["id"], "50.00"),
+    ]
+    assert ledger.list_lines(borrower, "someone-else") == {"lines": []}
+    assert [line["borrower_id"] for line in ledger.list_lines(agent, "someone-else")["lines"]] == [
+        "someone-else"
+    ]
+    with pytest.raises(InvalidInput):
+        ledger.list_lines(agent)

@@ -67,6 +67,15 @@ def open_line(
     return _reply(result, response, 201)
 
 
+@router.get("/lines")
+def list_lines(
+    c: ContainerDep,
+    actor: ActorDep,
+    borrower_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    return c.ledger.list_lines(actor, borrower_id)
+
+
 @router.get("/lines/{line_id}")
 def get_line(line_id: str, c: ContainerDep, actor: ActorDep) -> dict[str, Any]:
     return c.ledger.get_line(actor, line_id)

@@ -58,6 +58,7 @@ from creditline.ledger.views import iso, line_document, money_of
 IDEMPOTENCY_KEY_LENGTH_MAX = 255
 BORROWER_ID_LENGTH_MAX = 64
 JOURNAL_PAGE_SIZE_MAX = 500
+LINES_PER_BORROWER_LISTED_MAX = 100
 JOURNAL_SEQ_MAX = 2**31 - 1  # journal.seq is a 32-bit column
 SWEEP_BATCH_SIZE_MAX = 500
 
@@ -355,6 +356,21 @@ class LedgerService:
     def get_line(self, actor: Actor, line_id: str) -> dict[str, Any]:
         """The line's balances and status; a borrower sees only their own lines."""
         return line_document(self._db.read(lambda tx: self._visible_line(tx, actor, line_id)))
+
+    def list_lines(self, actor: Actor, borrower_id: str | None = None) -> dict[str, Any]:
+        """A borrower's lines, oldest first: a borrower lists their own, staff name the borrower."""
+        if actor.role is Role.BORROWER:
+            if borrower_id not in (None, actor.subject):
+                return {"lines": []}  # another borrower's lines: as if there were none
+            borrower_id = actor.subject
+        elif borrower_id is None:
+            raise InvalidInput("staff must name the borrower_id whose lines to list")
+        checked_text(borrower_id, "borrower_id", BORROWER_ID_LENGTH_MAX)
+
+        found = self._db.read(
+            lambda tx: self._store.lines_of_borrower(tx, borrower_id, LINES_PER_BORROWER_LISTED_MAX)
+        )
+        return {"lines": [line_document(line) for line in found]}
 
     def journal(
         self, actor: Actor, line_id: str, after_seq: int = 0, limit: int = 100

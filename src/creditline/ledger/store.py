@@ -97,6 +97,12 @@ class LedgerStore:
         locked = select(*_LINE_COLUMNS).with_for_update()
         self._line_locked = p(locked.where(lines.c.id == bindparam("id")))
         self._line_read = p(select(*_LINE_COLUMNS).where(lines.c.id == bindparam("id")))
+        self._lines_of_borrower = p(
+            select(*_LINE_COLUMNS)
+            .where(lines.c.borrower_id == bindparam("borrower_id"))
+            .order_by(lines.c.id)
+            .limit(bindparam("limit"))
+        )
         self._drawdown_locked = p(
             select(*_LINE_COLUMNS, *_DRAWDOWN_COLUMNS)
             .select_from(drawdowns.join(lines, lines.c.id == drawdowns.c.line_id))
@@ -209,6 +215,14 @@ class LedgerStore:
             return None
         row = tx.one(self._line_read, {"id": line_id})
         return None if row is None else self._line(row)
+
+    def lines_of_borrower(self, tx: Transaction, borrower_id: str, limit: int) -> list[Line]:
+        """The borrower's lines, oldest first (ids are time-ordered), at most `limit`."""
+        tx.cursor.execute(
+            self._lines_of_borrower.sql,
+            self._lines_of_borrower.bind({"borrower_id": borrower_id, "limit": limit}),
+        )
+        return [self._line(tuple(row)) for row in tx.cursor.fetchall()]
 
     def insert_line(self, tx: Transaction, line: Line, now: datetime) -> None:
         tx.execute(
