@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +15,7 @@ DEFAULT_DATABASE_URL = "sqlite:///var/creditline.db"
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     environment: str = "development"  # development | production
-    jwt_signing_key: str = DEVELOPMENT_SIGNING_KEY
+    jwt_signing_key: str = field(default=DEVELOPMENT_SIGNING_KEY, repr=False)
     hold_ttl: timedelta = timedelta(minutes=30)
     sweep_interval_seconds: float = 5.0
 
@@ -26,6 +26,25 @@ class Settings:
     @property
     def uses_default_signing_key(self) -> bool:
         return self.jwt_signing_key == DEVELOPMENT_SIGNING_KEY
+
+    def __post_init__(self) -> None:
+        if self.environment not in ("development", "production"):
+            raise ValueError("CREDITLINE_ENV must be development or production")
+        if self.hold_ttl <= timedelta(0):
+            raise ValueError("CREDITLINE_HOLD_TTL_SECONDS must be positive")
+        if self.sweep_interval_seconds <= 0:
+            raise ValueError("CREDITLINE_SWEEP_INTERVAL_SECONDS must be positive")
+
+    def refuse_unsafe_signing_key(self) -> None:
+        """Outside development, tokens must be signed with a key of our own of ≥ 32 bytes:
+        the development key is public, so anyone could mint an admin token with it."""
+        if self.is_development:
+            return
+        if self.uses_default_signing_key or len(self.jwt_signing_key.encode()) < 32:
+            raise ValueError(
+                "outside development set CREDITLINE_JWT_SIGNING_KEY to a secret of at least "
+                "32 bytes"
+            )
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

@@ -490,7 +490,7 @@ def test_void_drawdown_of_an_expired_unswept_hold(
     clock.advance(timedelta(hours=1))
     document = container.ledger.void_drawdown(borrower, "v", drawdown_id).document
     assert (document["status"], document["line"]["available"]) == ("voided", "20000.00")
-    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0}
+    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0, "failed": 0}
     assert container.ledger.get_line(borrower, line_id)["held"] == "0.00"
 
 
@@ -1125,13 +1125,13 @@ def test_sweep_releases_expired_holds_only(
     clock.advance(timedelta(minutes=10))
     live = hold(container, borrower, line_id, "500.00", key="h-live")
     clock.advance(timedelta(minutes=20))  # the first two expire exactly now
-    assert container.ledger.sweep() == {"holds_released": 2, "freezes_ended": 0}
+    assert container.ledger.sweep() == {"holds_released": 2, "freezes_ended": 0, "failed": 0}
     statuses = {row["id"]: row["status"] for row in rows(container, drawdowns)}
     assert statuses == {expiring[0]: "expired", expiring[1]: "expired", live: "held"}
     line = container.ledger.get_line(borrower, line_id)
     assert (line["held"], line["available"]) == ("500.00", "19500.00")
     assert topics(container).count("event.hold_expired") == 2
-    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0}
+    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0, "failed": 0}
 
 
 def test_sweep_respects_its_batch_size(
@@ -1151,9 +1151,9 @@ def test_sweep_lifts_a_freeze_past_its_end_with_a_decision(
     line_id = open_line(container, agent, borrower)
     freeze(container, agent, line_id, days=2)
     clock.advance(timedelta(days=2) - timedelta(microseconds=1))
-    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0}
+    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0, "failed": 0}
     clock.advance(timedelta(microseconds=1))
-    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 1}
+    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 1, "failed": 0}
     line = container.ledger.get_line(borrower, line_id)
     assert (line["status"], line["frozen_until"]) == ("active", None)
     thaw = rows(container, decisions, decisions.c.action == "unfreeze")
@@ -1177,7 +1177,7 @@ def test_a_hold_on_a_line_whose_freeze_ended_lifts_it_first(
     kinds = [e["kind"] for e in container.ledger.journal(borrower, line_id)["entries"]]
     assert kinds == ["open", "freeze", "unfreeze", "hold"]
     assert topics(container)[-2:] == ["notice.line_improved", "event.hold_placed"]
-    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0}
+    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0, "failed": 0}
 
 
 def test_posting_on_a_line_whose_freeze_ended_lifts_it_first(

@@ -683,7 +683,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def sweep(self) -> None:
         expiring, thawing = self.due()
         outcome = self.ledger.sweep()
-        assert outcome == {"holds_released": len(expiring), "freezes_ended": len(thawing)}
+        assert outcome == {
+            "holds_released": len(expiring),
+            "freezes_ended": len(thawing),
+            "failed": 0,
+        }
         for hold in expiring:
             hold.status, hold.line.held = "expired", hold.line.held - hold.amount
             hold.line.version += 1

@@ -61,6 +61,7 @@ def create_app(container: Container, *, sweep: bool = False, threads: int | None
         if sweeper:
             sweeper.stop()
 
+    container.settings.refuse_unsafe_signing_key()
     app = FastAPI(
         title="creditline",
         version=__version__,

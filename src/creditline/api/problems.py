@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -59,7 +60,14 @@ def problem(
         **extra,
     }
     headers = {"Retry-After": "1"} if status == 503 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return ProblemResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class ProblemResponse(JSONResponse):
+    """A problem document, ASCII-escaped: whatever the request echoed, it always encodes."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def _title(code: str) -> str:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from typer.exceptions import TyperException
 
-from creditline.config import load_settings
+from creditline.config import Settings, load_settings
 from creditline.kernel.errors import DomainError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -32,7 +32,7 @@ def db_upgrade() -> None:
     from creditline.db.engine import make_engine
     from creditline.db.migrate import upgrade
 
-    settings = load_settings()
+    settings = _settings()
     engine = make_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
@@ -51,12 +51,11 @@ def serve(
     from creditline.api.app import create_app
     from creditline.bootstrap import build
 
-    settings = load_settings()
-    if settings.uses_default_signing_key and not settings.is_development:
-        _fail(
-            "refusing to serve outside development with the default signing key: "
-            "set CREDITLINE_JWT_SIGNING_KEY"
-        )
+    settings = _settings()
+    try:
+        settings.refuse_unsafe_signing_key()
+    except ValueError as exc:
+        _fail(f"refusing to serve: {exc}")
     container = build(settings)
     uvicorn.run(
         create_app(container, sweep=True, threads=workers), host=host, port=port, log_level="info"
@@ -73,7 +72,7 @@ def demo(
     from creditline.bootstrap import build
     from creditline.demo import load_demo_book
 
-    container = build(load_settings())
+    container = build(_settings())
     if if_empty and container.reconciler.count_lines() > 0:
         typer.echo("demo book already loaded; nothing to do")
         return
@@ -88,7 +87,7 @@ def reconcile() -> None:
     """Prove every line's books; print findings; exit 1 when there are any."""
     from creditline.bootstrap import build
 
-    container = build(load_settings())
+    container = build(_settings())
     with _progress() as progress:
         task = progress.add_task("verifying hash chains", total=container.reconciler.count_lines())
         findings = container.reconciler.run(lambda n: progress.advance(task, n))
@@ -103,14 +102,14 @@ def sweep_holds() -> None:
     """Release expired holds and lift freezes whose end has passed, once."""
     from creditline.bootstrap import build
 
-    container = build(load_settings())
-    total = {"holds_released": 0, "freezes_ended": 0}
+    container = build(_settings())
+    total = {"holds_released": 0, "freezes_ended": 0, "failed": 0}
     while True:  # each pass takes a bounded batch
         swept = container.ledger.sweep()
         for key, value in swept.items():
             total[key] += value
-        if not any(swept.values()):
-            break
+        if not swept["holds_released"] and not swept["freezes_ended"]:
+            break  # nothing more it can do (failures are logged and stay for the next run)
     typer.echo(json.dumps(total))
 
 
@@ -125,13 +124,15 @@ def token(
     from creditline.kernel.actors import Role
     from creditline.kernel.clock import SystemClock
 
-    settings = load_settings()
+    settings = _settings()
     try:
         parsed = Role(role)
     except ValueError:
         _fail(f"unknown role {role!r}; one of: {', '.join(r.value for r in Role)}")
-    if settings.uses_default_signing_key and not settings.is_development:
-        _fail("no signing key: set CREDITLINE_JWT_SIGNING_KEY")
+    try:
+        settings.refuse_unsafe_signing_key()
+    except ValueError as exc:
+        _fail(str(exc))
     try:
         typer.echo(
             issue_token(
@@ -144,6 +145,13 @@ def token(
         )
     except ValueError as exc:
         _fail(str(exc))
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ValueError as exc:
+        _fail(f"configuration: {exc}")
 
 
 def _progress() -> Progress:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import StaticPool
 
 from creditline.config import sqlite_path
 
@@ -49,13 +48,10 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
             pool_size=8,
             max_overflow=32,
         )
-    else:  # in-memory: one shared connection, or every checkout would see a new empty database
-        engine = create_engine(
-            url,
-            echo=echo,
-            connect_args={"check_same_thread": False},
-            poolclass=StaticPool,
-        )
+    else:
+        # In-memory SQLite would need one connection shared by every thread, and concurrent
+        # commands would interleave their transactions on it.
+        raise ValueError("in-memory SQLite is not supported: give the database a file")
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

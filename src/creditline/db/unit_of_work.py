@@ -30,14 +30,12 @@ from creditline.kernel.invariant import invariant
 T = TypeVar("T")
 
 RETRY_ATTEMPTS_MAX = 12
-RETRY_BACKOFF_SECONDS_MAX = 0.05
+RETRY_BACKOFF_STEP_SECONDS = 0.0125  # attempt n sleeps a random 0 … n × step
 
 # PostgreSQL SQLSTATEs after which the whole transaction may simply run again.
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}
-
-
-class RetryTransaction(Exception):
-    """Raised inside a transaction to roll it back and run it again from the start."""
+# The server went away (class 08, or shut down by an administrator).
+_SERVER_GONE_SQLSTATES = {"57P01", "57P02", "57P03"}
 
 
 class Prepared:
@@ -140,14 +138,22 @@ class Transaction:
         self._expected.clear()
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """True for errors after which running the same transaction again is correct."""
-    if isinstance(exc, RetryTransaction):
-        return True
+def is_disconnect(exc: BaseException) -> bool:
+    """True when the connection to PostgreSQL broke (no SQLSTATE: the client lost it)."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         exc = exc.orig
-    if isinstance(exc, psycopg.OperationalError):
-        return True  # the connection broke: a retry replays or redoes, by idempotency key
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in _SERVER_GONE_SQLSTATES
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for errors after which running the same transaction again is correct."""
+    if is_disconnect(exc):
+        return True  # a retry replays (by idempotency key) or redoes what did not commit
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
     if isinstance(exc, psycopg.Error):
         return exc.sqlstate in _RETRYABLE_SQLSTATES or (
             isinstance(exc, psycopg.errors.UniqueViolation)
@@ -163,7 +169,6 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._prepared: dict[str, Prepared] = {}
 
     @property
     def dialect(self) -> str:
@@ -190,12 +195,10 @@ class Database:
                 with self.reading() as connection:
                     dbapi_connection = connection.connection.dbapi_connection
                     return work(Transaction(dbapi_connection, self.dialect, connection))
-            except DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
+            except Exception as exc:
+                if attempt == 2 or not is_disconnect(exc):
                     raise
-            except psycopg.OperationalError:
-                if attempt == 2:
-                    raise
+                self.engine.dispose(close=False)
         raise AssertionError("unreachable")
 
     def run(self, work: Callable[[Transaction], T]) -> T:
@@ -208,10 +211,11 @@ class Database:
                     raise
                 if attempt == RETRY_ATTEMPTS_MAX - 1:
                     raise Busy(
-                        "the line is busy; nothing was changed, retry the request",
+                        "the store is busy: the request may not have been applied; "
+                        "retry it with the same idempotency key",
                         attempts=RETRY_ATTEMPTS_MAX,
                     ) from exc
-                time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS_MAX) * (attempt + 1) / 4)
+                time.sleep(random.uniform(0, RETRY_BACKOFF_STEP_SECONDS * (attempt + 1)))
         raise AssertionError("unreachable")
 
     def _run_once(self, work: Callable[[Transaction], T]) -> T:
@@ -219,9 +223,9 @@ class Database:
         dbapi_connection = pooled.dbapi_connection
         try:
             if self.dialect == "postgresql":
-                # Pipeline mode: writes are sent without waiting for their results, so a
-                # command costs a round trip per read it needs plus one for all its writes
-                # and the COMMIT (docs/decisions/0005).
+                # Pipeline mode: writes are sent without waiting for their results; a command
+                # waits only for the reads it needs, its checked writes and the COMMIT
+                # (docs/decisions/0005).
                 with dbapi_connection.pipeline() as pipeline:  # type: ignore[union-attr]
                     tx = Transaction(dbapi_connection, self.dialect, pipeline=pipeline)
                     result = work(tx)
@@ -237,8 +241,11 @@ class Database:
             pooled.commit()
             return result
         except BaseException as exc:
-            if isinstance(exc, psycopg.OperationalError):
-                pooled.invalidate()  # a broken connection never goes back to the pool
+            if is_disconnect(exc):
+                # The server went away: so did every pooled connection to it. Start a fresh
+                # pool rather than spend the retries finding each stale connection.
+                pooled.invalidate()
+                self.engine.dispose(close=False)
             else:
                 pooled.rollback()
             raise

@@ -108,6 +108,7 @@ class IdempotencyKeyReused(Conflict):
 
 
 class Busy(DomainError):
-    """Contention outlasted the bounded retry; the request changed nothing and may be retried."""
+    """Contention or a lost connection outlasted the bounded retry. The outcome is unknown if
+    the last attempt failed during COMMIT: retry with the same idempotency key."""
 
     code = "busy"

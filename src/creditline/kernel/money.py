@@ -39,9 +39,11 @@ def currency_exponent(currency: str) -> int:
     try:
         return CURRENCY_EXPONENTS[currency]
     except (KeyError, TypeError):
+        # Echo only ASCII: raw input may not even encode (a lone surrogate).
+        shown = str(currency).encode("ascii", "backslashreplace").decode()[:16]
         raise UnknownCurrency(
-            f"unknown currency {currency!r}",
-            currency=str(currency)[:8],
+            f"unknown currency {shown}",
+            currency=shown,
             supported=sorted(CURRENCY_EXPONENTS),
         ) from None
 

@@ -185,7 +185,7 @@ def refuse_if_not_drawable(line: Line) -> None:
         )
     if line.status is LineStatus.SUSPENDED:
         raise LineSuspended(
-            "the line is suspended until identity or income re-verification is completed",
+            "the line is suspended pending review",
             decision_id=line.status_decision_id,
         )
     if line.status is LineStatus.CLOSED:
@@ -283,7 +283,9 @@ def validate_reasons(change: LimitChange) -> None:
         )
     unknown = [code for code in codes if code not in REASON_CATALOGUE]
     if unknown:
-        raise InvalidInput(f"unknown reason codes: {', '.join(unknown)}", unknown=unknown)
+        # Echo only ASCII: raw input may not even encode (a lone surrogate).
+        shown = [code.encode("ascii", "backslashreplace").decode()[:40] for code in unknown]
+        raise InvalidInput(f"unknown reason codes: {', '.join(shown)}", unknown=shown)
     for code in codes:
         reason = REASON_CATALOGUE[code]
         fits = reason.borrower_initiated or reason.adverse == change.adverse

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from creditline.db.unit_of_work import Database, Transaction
-from creditline.kernel.actors import SYSTEM, Actor, Role
+from creditline.kernel.actors import STAFF_ROLES, SYSTEM, Actor, Role
 from creditline.kernel.clock import Clock, utc
 from creditline.kernel.errors import (
     DomainError,
@@ -55,6 +56,8 @@ from creditline.ledger.store import DrawdownRow, LedgerStore
 from creditline.ledger.tables import drawdowns, journal, lines
 from creditline.ledger.views import iso, line_document, money_of
 
+log = logging.getLogger(__name__)
+
 IDEMPOTENCY_KEY_LENGTH_MAX = 255
 BORROWER_ID_LENGTH_MAX = 64
 JOURNAL_PAGE_SIZE_MAX = 500
@@ -62,7 +65,6 @@ LINES_PER_BORROWER_LISTED_MAX = 100
 JOURNAL_SEQ_MAX = 2**31 - 1  # journal.seq is a 32-bit column
 SWEEP_BATCH_SIZE_MAX = 500
 
-_ANY_STAFF = frozenset({Role.AGENT, Role.ANALYST, Role.APPROVER, Role.ADMIN, Role.SERVICE})
 _OPERATORS = frozenset({Role.AGENT, Role.ADMIN, Role.SERVICE})
 # Who may draw, void and repay: the borrower (own lines only) or an operator on their behalf.
 _MOVERS = _OPERATORS | {Role.BORROWER}
@@ -325,7 +327,10 @@ class LedgerService:
         if until is not None:
             if until.tzinfo is None:
                 raise InvalidInput("`until` needs a time zone", field="until")
-            until = utc(until)  # stored, echoed and announced in UTC
+            try:
+                until = utc(until)  # stored, echoed and announced in UTC
+            except (OverflowError, ValueError):
+                raise InvalidInput("`until` is out of range", field="until") from None
         request = {
             "op": "limit_change",
             "line_id": line_id,
@@ -461,12 +466,21 @@ class LedgerService:
                 .scalars()
                 .all()
             )
-        released = unfrozen = 0
+        released = unfrozen = failed = 0
+        # One item that keeps failing must not stop the others: it is logged and skipped.
         for drawdown_id in expired:
-            released += self._db.run(partial(self._expire, drawdown_id=drawdown_id))
+            try:
+                released += self._db.run(partial(self._expire, drawdown_id=drawdown_id))
+            except Exception:
+                log.exception("sweep: releasing expired hold %s failed", drawdown_id)
+                failed += 1
         for line_id in thawing:
-            unfrozen += self._db.run(partial(self._thaw, line_id=line_id))
-        return {"holds_released": released, "freezes_ended": unfrozen}
+            try:
+                unfrozen += self._db.run(partial(self._thaw, line_id=line_id))
+            except Exception:
+                log.exception("sweep: ending the freeze of line %s failed", line_id)
+                failed += 1
+        return {"holds_released": released, "freezes_ended": unfrozen, "failed": failed}
 
     def _expire(self, tx: Transaction, drawdown_id: str) -> int:
         now = self._clock.now()
@@ -700,7 +714,7 @@ class LedgerService:
 def _may_see(actor: Actor, line: Line) -> bool:
     if actor.role is Role.BORROWER:
         return line.borrower_id == actor.subject
-    return actor.role in _ANY_STAFF
+    return actor.role in STAFF_ROLES
 
 
 def _require_role(actor: Actor, roles: frozenset[Role], what: str) -> None:
