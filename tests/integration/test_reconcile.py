@@ -125,7 +125,7 @@ def test_a_limit_overwritten_outside_the_ledger_is_found(
         connection.execute(overwrite.values(limit_minor=280_000))
     [finding] = container.reconciler.run()  # ... and the reconciler catches the rest
     assert (finding.check, finding.line_id) == ("snapshot_equals_journal", book["line"])
-    assert "line has limit=280000 " in finding.detail
+    assert "line is active with limit=280000 " in finding.detail
     assert "journal sums limit=1500000 " in finding.detail
 
 
@@ -325,3 +325,29 @@ def test_findings_name_only_the_tampered_line(container: Container, book: dict[s
 
 def _as_row(entry: JournalEntry, **changes: Any) -> dict[str, Any]:
     return {**{name: getattr(entry, name) for name in JournalEntry.__slots__}, **changes}
+
+
+def test_a_silent_suspension_is_found(container: Container, book: dict[str, str]) -> None:
+    """The article's complaint: a line stops working and nothing says why."""
+    with raw(container) as connection:
+        connection.execute(
+            update(lines).where(lines.c.id == book["quiet"]).values(status="suspended")
+        )
+    assert checks(container.reconciler.run()) == {
+        ("snapshot_equals_journal", book["quiet"]),
+        ("status_explained", book["quiet"]),
+    }
+
+
+def test_a_decision_entry_without_its_decision_is_found(
+    container: Container, book: dict[str, str]
+) -> None:
+    with journal_unguarded(container) as connection:
+        connection.execute(
+            update(journal)
+            .where(journal.c.line_id == book["line"], journal.c.kind == "decrease")
+            .values(decision_id=None)
+        )
+    findings = container.reconciler.run()
+    assert ("decision_recorded", book["line"]) in checks(findings)
+    assert any("(decrease) has no decision" in f.detail for f in findings)

@@ -8,7 +8,9 @@ Checks (DESIGN.md §6):
 - outstanding principal equals the open loans' principal, and held equals the live holds;
 - every loan's outstanding principal equals its journal (posted minus repaid), so no settled
   loan left principal unrestored;
-- every decision entry in the journal has its decision record and its notice in the outbox.
+- every decision entry in the journal has its decision record and its notice in the outbox;
+- a line's status is the status its journal ends in, and a frozen, suspended or closed line
+  points at the decision that made it so (with the same end time for a freeze).
 Aggregates are set-based SQL; the chain is streamed in order and verified in Python.
 """
 
@@ -21,7 +23,13 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, literal, or_, select
 
 from creditline.db.unit_of_work import Database
-from creditline.ledger.model import GENESIS_HASH, JournalEntry, entry_fields, entry_hash
+from creditline.ledger.model import (
+    GENESIS_HASH,
+    Action,
+    JournalEntry,
+    entry_fields,
+    entry_hash,
+)
 from creditline.ledger.tables import decisions, drawdowns, journal, lines, loans, outbox
 
 STREAM_BATCH_ROWS = 5_000
@@ -89,6 +97,7 @@ class Reconciler:
                     sums.c.principal_sum != lines.c.principal_outstanding_minor,
                     sums.c.held_sum != lines.c.held_minor,
                     last.c.hash != lines.c.head_hash,
+                    last.c.status_after != lines.c.status,
                 )
             )
         )
@@ -96,7 +105,7 @@ class Reconciler:
             yield Finding(
                 "snapshot_equals_journal",
                 row["id"],
-                f"line has limit={row['limit_minor']} principal="
+                f"line is {row['status']} with limit={row['limit_minor']} principal="
                 f"{row['principal_outstanding_minor']} held={row['held_minor']} "
                 f"version={row['version']}; journal sums limit={row['limit_sum']} principal="
                 f"{row['principal_sum']} held={row['held_sum']} over {row['entries']} entries",
@@ -166,6 +175,36 @@ class Reconciler:
                 "decision_recorded",
                 row.line_id,
                 f"journal entry {row.seq} names decision {row.decision_id}, which is missing",
+            )
+        undecided = select(journal.c.line_id, journal.c.seq, journal.c.kind).where(
+            journal.c.kind.in_([action.value for action in Action]),
+            journal.c.decision_id.is_(None),
+        )
+        for row in connection.execute(undecided):
+            yield Finding(
+                "decision_recorded",
+                row.line_id,
+                f"journal entry {row.seq} ({row.kind}) has no decision",
+            )
+        # A line that cannot be drawn on must say why: the decision behind its status.
+        behind = decisions.alias("behind_status")
+        unexplained = (
+            select(lines.c.id, lines.c.status, lines.c.status_decision_id)
+            .select_from(lines.outerjoin(behind, behind.c.id == lines.c.status_decision_id))
+            .where(
+                lines.c.status != "active",
+                or_(
+                    behind.c.id.is_(None),
+                    behind.c.status_after != lines.c.status,
+                    and_(lines.c.status == "frozen", behind.c.until != lines.c.frozen_until),
+                ),
+            )
+        )
+        for row in connection.execute(unexplained):
+            yield Finding(
+                "status_explained",
+                row.id,
+                f"line is {row.status} but its decision {row.status_decision_id} does not say so",
             )
         unannounced = (
             select(decisions.c.line_id, decisions.c.id)
