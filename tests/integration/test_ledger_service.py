@@ -1439,3 +1439,12 @@ def test_lines_are_listed_for_their_borrower_only(
     ]
     with pytest.raises(InvalidInput):
         ledger.list_lines(agent)
+
+
+def test_decisions_are_append_only(container: Container, agent: Actor, borrower: Actor) -> None:
+    line = container.ledger.open_line(agent, "ao-open", borrower.subject, "CNY", "10.00").document
+    container.ledger.change_limit(agent, "ao-suspend", line["id"], "suspend", ["fraud_suspected"])
+    for statement in (update(decisions).values(note="rewritten"), delete(decisions)):
+        with pytest.raises(DBAPIError), container.db.engine.begin() as connection:
+            connection.execute(statement)
+    assert [row["note"] for row in rows(container, decisions)] == [None]
