@@ -52,17 +52,23 @@ def raw(container: Container) -> Iterator[Connection]:
 
 
 @contextmanager
-def journal_unguarded(container: Container) -> Iterator[Connection]:
-    """A transaction in which the append-only guard on the journal is off."""
+def unguarded(container: Container, table: str, operation: str) -> Iterator[Connection]:
+    """A transaction in which `table`'s append-only guard lets `operation` through (on
+    PostgreSQL the whole guard is off until it commits)."""
     with raw(container) as connection:
         if container.db.dialect == "postgresql":
             # DDL is transactional on PostgreSQL: the guard is back when this commits.
-            connection.execute(text("ALTER TABLE journal DISABLE TRIGGER USER"))
+            connection.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
             yield connection
-            connection.execute(text("ALTER TABLE journal ENABLE TRIGGER USER"))
+            connection.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         else:  # each SQLite test has its own database file
-            connection.execute(text("DROP TRIGGER journal_no_update"))
+            connection.execute(text(f"DROP TRIGGER {table}_no_{operation}"))
             yield connection
+
+
+def journal_unguarded(container: Container) -> Any:
+    """A transaction in which the append-only guard on the journal is off."""
+    return unguarded(container, "journal", "update")
 
 
 def checks(findings: list[Finding]) -> set[tuple[str, str | None]]:
@@ -286,7 +292,7 @@ def test_a_line_without_a_journal_is_found(container: Container, book: dict[str,
 
 
 def test_a_missing_decision_record_is_found(container: Container, book: dict[str, str]) -> None:
-    with raw(container) as connection:
+    with unguarded(container, "decisions", "delete") as connection:
         decision_id = connection.execute(
             select(decisions.c.id).where(decisions.c.action == "decrease")
         ).scalar_one()
