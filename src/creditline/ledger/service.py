@@ -132,7 +132,8 @@ class LedgerService:
             "limit": limit,
         }
 
-        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
+        def work(tx: Transaction) -> dict[str, Any]:
+            now = self._clock.now()
             movement = model.plan_open(limit_minor)
             blank = Line(
                 new_id(),
@@ -165,8 +166,9 @@ class LedgerService:
             raise InvalidInput("term_months must be a whole number")
         request = {"op": "hold", "line_id": line_id, "amount": amount, "term_months": term_months}
 
-        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
+        def work(tx: Transaction) -> dict[str, Any]:
             line = self._locked_line(tx, actor, line_id)
+            now = self._clock.now()  # after the lock: the wait for it is part of the past
             line = self._end_freeze_if_due(tx, line, now)
             amount_minor = Money.parse(amount, line.currency).minor
             with self._explaining_refusals(tx, line):
@@ -201,8 +203,14 @@ class LedgerService:
         _require_role(actor, _MOVERS, "post a drawdown")
         request = {"op": "post", "drawdown_id": drawdown_id, "amount": amount}
 
-        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
-            line, drawdown = self._locked_drawdown(tx, actor, drawdown_id, now)
+        def work(tx: Transaction) -> dict[str, Any]:
+            line, drawdown = self._locked_drawdown(tx, actor, drawdown_id)
+            now = self._clock.now()
+            if drawdown.expires_at <= now:
+                raise DrawdownExpired(
+                    "the hold expired; its credit is being released",
+                    expired_at=iso(drawdown.expires_at),
+                )
             line = self._end_freeze_if_due(tx, line, now)
             post_minor = (
                 drawdown.amount_minor
@@ -242,8 +250,10 @@ class LedgerService:
         _require_role(actor, _MOVERS, "void a drawdown")
         request = {"op": "void", "drawdown_id": drawdown_id}
 
-        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
-            line, drawdown = self._locked_drawdown(tx, actor, drawdown_id, now, to_void=True)
+        def work(tx: Transaction) -> dict[str, Any]:
+            # An expired hold the sweeper has not reached yet can still be voided.
+            line, drawdown = self._locked_drawdown(tx, actor, drawdown_id)
+            now = self._clock.now()
             after = self._release(tx, line, drawdown, "voided", now)
             return {"id": drawdown.id, "status": "voided", "line": line_document(after)}
 
@@ -254,11 +264,12 @@ class LedgerService:
         _require_role(actor, _MOVERS, "record a repayment")
         request = {"op": "repay", "loan_id": loan_id, "amount": amount}
 
-        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
+        def work(tx: Transaction) -> dict[str, Any]:
             locked = self._store.lock_loan(tx, loan_id)
             if locked is None or not _may_see(actor, locked[0]):
                 raise LoanNotFound("no such loan", loan_id=loan_id)
             line, loan = locked
+            now = self._clock.now()
             if loan.status == "settled":
                 raise LoanSettled("the loan is already settled", loan_id=loan_id)
             amount_minor = Money.parse(amount, line.currency).minor
@@ -342,8 +353,9 @@ class LedgerService:
             "policy_version": policy_version,
         }
 
-        def work(tx: Transaction, now: datetime) -> dict[str, Any]:
+        def work(tx: Transaction) -> dict[str, Any]:
             line = self._locked_line(tx, actor, line_id)
+            now = self._clock.now()
             change = LimitChange(
                 action=parsed_action,
                 reason_codes=tuple(reason_codes),
@@ -503,7 +515,7 @@ class LedgerService:
         actor: Actor,
         key: str,
         request: dict[str, Any],
-        work: Callable[[Transaction, datetime], dict[str, Any]],
+        work: Callable[[Transaction], dict[str, Any]],
     ) -> CommandResult:
         checked_text(key, "idempotency key", IDEMPOTENCY_KEY_LENGTH_MAX)
         fingerprint = request_hash(request)
@@ -522,9 +534,8 @@ class LedgerService:
             replay = stored_result(tx)
             if replay is not None:
                 return replay
-            now = self._clock.now()
             try:
-                document = work(tx, now)
+                document = work(tx)
             except DomainError:
                 # A request with the same key may have won while this one waited for the lock;
                 # its effect is why this one was refused. Answer with the winner's response,
@@ -534,7 +545,7 @@ class LedgerService:
                     raise _Replay(replay) from None
                 raise
             self._store.save_idempotency(
-                tx, actor.scope, key, fingerprint, json.dumps(document), now
+                tx, actor.scope, key, fingerprint, json.dumps(document), self._clock.now()
             )
             return CommandResult(document)
 
@@ -687,14 +698,9 @@ class LedgerService:
         return line
 
     def _locked_drawdown(
-        self,
-        tx: Transaction,
-        actor: Actor,
-        drawdown_id: str,
-        now: datetime,
-        to_void: bool = False,
+        self, tx: Transaction, actor: Actor, drawdown_id: str
     ) -> tuple[Line, DrawdownRow]:
-        """The held drawdown and its locked line. An expired hold can still be voided."""
+        """The held drawdown and its line, both locked."""
         locked = self._store.lock_drawdown(tx, drawdown_id)
         if locked is None or not _may_see(actor, locked[0]):
             raise DrawdownNotFound("no such drawdown", drawdown_id=drawdown_id)
@@ -702,11 +708,6 @@ class LedgerService:
         if drawdown.status != "held":
             raise DrawdownNotHeld(
                 f"the drawdown is already {drawdown.status}", status=drawdown.status
-            )
-        if drawdown.expires_at <= now and not to_void:
-            raise DrawdownExpired(
-                "the hold expired; its credit is being released",
-                expired_at=iso(drawdown.expires_at),
             )
         return line, drawdown
 
