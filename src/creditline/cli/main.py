@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -145,6 +147,71 @@ def token(
         )
     except ValueError as exc:
         _fail(str(exc))
+
+
+@app.command()
+def quote(
+    amount: Annotated[str, typer.Option(help="Principal, a decimal string: 100000.00")],
+    term: Annotated[int, typer.Option(help="Months, 1–36.")],
+    annual_rate: Annotated[str, typer.Option(help="Nominal annual rate in percent: 12.0")],
+    method: Annotated[
+        str, typer.Option(help="equal_instalment, equal_principal or interest_first")
+    ] = "equal_instalment",
+    upfront_fee: Annotated[str | None, typer.Option(help="Fee taken from the advance.")] = None,
+    start: Annotated[str | None, typer.Option(help="Drawdown date, YYYY-MM-DD (today).")] = None,
+    currency: Annotated[str, typer.Option()] = "CNY",
+    day_count: Annotated[str, typer.Option(help="ACT/365 or ACT/360")] = "ACT/365",
+) -> None:
+    """Print a loan's schedule, totals and APR as JSON (no server, no database)."""
+    from creditline.kernel.clock import SystemClock
+    from creditline.kernel.money import Money
+    from creditline.loans.quote import quote as make_quote
+    from creditline.loans.schedule import AnnualRate, DayCount, RepaymentMethod
+
+    try:
+        parsed_method = RepaymentMethod(method)
+        parsed_day_count = DayCount(day_count)
+        start_date = date.fromisoformat(start) if start else SystemClock().now().date()
+        rate = AnnualRate(_percent(annual_rate), parsed_day_count)
+    except ValueError as exc:
+        _fail(str(exc))
+    fee = Money.parse(upfront_fee, currency) if upfront_fee is not None else None
+    document = make_quote(Money.parse(amount, currency), term, parsed_method, rate, start_date, fee)
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def apr(
+    flows: Annotated[Path, typer.Option(help='JSON list of {"date", "amount"}; advances < 0.')],
+    daily: Annotated[bool, typer.Option(help="The XIRR-style daily effective rate.")] = False,
+    currency: Annotated[str, typer.Option()] = "CNY",
+) -> None:
+    """Print the APR of a cash-flow schedule (actuarial method, Reg Z Appendix J unit periods)."""
+    from creditline.kernel.money import Money
+    from creditline.loans.apr import CashFlow, apr_actuarial, apr_daily
+
+    try:
+        rows = json.loads(flows.read_text())
+        parsed = [
+            CashFlow(date.fromisoformat(row["date"]), Money.parse(row["amount"], currency).minor)
+            for row in rows
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"cannot read cash flows from {flows}: {exc}")
+    method = "daily" if daily else "actuarial"
+    value = apr_daily(parsed) if daily else apr_actuarial(parsed)
+    typer.echo(json.dumps({"apr_percent": str(value), "method": method}))
+
+
+def _percent(text: str) -> Decimal:
+    """A percentage typed on the command line as an exact fraction: "12.0" → 0.12."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a number: {text!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"not a number: {text!r}")
+    return value / 100
 
 
 def _settings() -> Settings:
