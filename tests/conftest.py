@@ -30,6 +30,10 @@ POSTGRES_URL = os.environ.get(
 )
 STORES = ("sqlite", "postgresql")
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+# Interest-free default products keep the ledger's tests about the ledger; see the file.
+TEST_PRODUCTS = Path(__file__).parent / "fixtures" / "products.toml"
+# Servers and commands the tests start in other processes read the same catalogue.
+os.environ["CREDITLINE_PRODUCTS_FILE"] = str(TEST_PRODUCTS)
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +99,9 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
-    built = build(Settings(database_url=database_url), clock, migrate=False)
+    built = build(
+        Settings(database_url=database_url, products_file=TEST_PRODUCTS), clock, migrate=False
+    )
     yield built
     built.close()
 

@@ -11,6 +11,8 @@ from creditline.db.unit_of_work import Database
 from creditline.kernel.clock import Clock, SystemClock
 from creditline.ledger.reconcile import Reconciler
 from creditline.ledger.service import LedgerService
+from creditline.loans.eod import EndOfDay
+from creditline.loans.products import Catalogue, load_catalogue
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,9 @@ class Container:
     settings: Settings
     clock: Clock
     db: Database
+    catalogue: Catalogue
     ledger: LedgerService
+    end_of_day: EndOfDay
     reconciler: Reconciler
 
     def close(self) -> None:
@@ -35,10 +39,13 @@ def build(
     if migrate:
         upgrade(engine)
     db = Database(engine)
+    catalogue = load_catalogue(settings.products_file)
     return Container(
         settings=settings,
         clock=clock,
         db=db,
-        ledger=LedgerService(db, clock, settings.hold_ttl),
+        catalogue=catalogue,
+        ledger=LedgerService(db, clock, settings.hold_ttl, catalogue),
+        end_of_day=EndOfDay(db, clock),
         reconciler=Reconciler(db),
     )

@@ -18,6 +18,7 @@ class Settings:
     jwt_signing_key: str = field(default=DEVELOPMENT_SIGNING_KEY, repr=False)
     hold_ttl: timedelta = timedelta(minutes=30)
     sweep_interval_seconds: float = 5.0
+    products_file: Path | None = None  # None: the catalogue shipped in creditline/loans
 
     @property
     def is_development(self) -> bool:
@@ -56,6 +57,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         jwt_signing_key=env.get("CREDITLINE_JWT_SIGNING_KEY", DEVELOPMENT_SIGNING_KEY),
         hold_ttl=timedelta(seconds=int(env.get("CREDITLINE_HOLD_TTL_SECONDS", "1800"))),
         sweep_interval_seconds=float(env.get("CREDITLINE_SWEEP_INTERVAL_SECONDS", "5")),
+        products_file=(
+            Path(env["CREDITLINE_PRODUCTS_FILE"]) if env.get("CREDITLINE_PRODUCTS_FILE") else None
+        ),
     )
 
 

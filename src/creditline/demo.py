@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from creditline.bootstrap import Container
@@ -14,6 +14,7 @@ from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import DomainError
 from creditline.kernel.money import Money
 from creditline.ledger.service import LedgerService
+from creditline.loans.eod import EndOfDay
 
 HISTORY_DAYS = 180
 LIMITS = ("5000.00", "10000.00", "20000.00", "30000.00", "50000.00")
@@ -30,7 +31,7 @@ def load_demo_book(
     rng = random.Random(seed)
     now = container.clock.now()
     clock = FixedClock(now - timedelta(days=HISTORY_DAYS))
-    ledger = LedgerService(container.db, clock, container.settings.hold_ttl)
+    ledger = LedgerService(container.db, clock, container.settings.hold_ttl, container.catalogue)
     counts: dict[str, int] = {}
     for number in range(1, borrowers + 1):
         borrower = Actor(f"demo-{number:04d}", Role.BORROWER)
@@ -39,6 +40,13 @@ def load_demo_book(
         outcome = story(ledger, clock, borrower, rng, now)
         counts[outcome] = counts.get(outcome, 0) + 1
         tick()
+    # Close every business date of the history, so arrears, penalties and accruals are current.
+    end_of_day = EndOfDay(container.db, clock)
+    day = (now - timedelta(days=HISTORY_DAYS)).date()
+    while day < now.date():
+        clock.set(datetime.combine(day + timedelta(days=1), time(), UTC))
+        end_of_day.run_day(day)
+        day += timedelta(days=1)
     return {"borrowers": borrowers, "outcomes": dict(sorted(counts.items()))}
 
 
@@ -56,8 +64,35 @@ def _seed_story(
         clock.advance(timedelta(days=20))
         loan_id = _draw(ledger, borrower, line_id, "5000.00", f"seed-{n}")
         clock.advance(timedelta(days=30))
-        ledger.repay(borrower, f"demo-repay-seed-{n}", loan_id, "5000.00")
+        _settle(ledger, borrower, loan_id, f"seed-{n}")
     return "settled_and_restored"
+
+
+def _settle(ledger: LedgerService, borrower: Actor, loan_id: str, tag: str) -> None:
+    """Pay what settles the loan today: principal, and interest only to date."""
+    payoff = ledger.get_loan(borrower, loan_id)["payoff_today"]["total"]
+    ledger.repay(borrower, f"demo-repay-{borrower.subject}-{tag}", loan_id, payoff)
+
+
+def _pay_instalments(
+    ledger: LedgerService,
+    clock: FixedClock,
+    borrower: Actor,
+    loan_id: str,
+    now: datetime,
+    stop_after: int | None,
+) -> None:
+    """Pay each instalment on its due date up to `now` (the first `stop_after` only)."""
+    loan = ledger.get_loan(borrower, loan_id)
+    for instalment in loan["instalments"][:stop_after]:
+        due = datetime.combine(date.fromisoformat(instalment["due_date"]), time(2), UTC)
+        if due > now:
+            return
+        clock.set(max(due, clock.now()))
+        amount = instalment["outstanding"]
+        if _minor(amount) > 0:
+            tag = f"{loan_id}-{instalment['number']}"
+            ledger.repay(borrower, f"demo-repay-{borrower.subject}-{tag}", loan_id, amount)
 
 
 def _draw(ledger: LedgerService, borrower: Actor, line_id: str, amount: str, tag: str) -> str:
@@ -92,15 +127,17 @@ def _random_story(
             )
         except DomainError:
             continue  # not enough credit left: the borrower draws less next time
-    for n, (loan_id, principal_minor) in enumerate(loans):
-        clock.advance(timedelta(days=rng.randrange(10, 40)))
-        share = rng.choice((1, 1, 1, 2, 4))  # most repay in full, some in part
-        ledger.repay(
-            borrower,
-            f"demo-repay-{borrower.subject}-{n}",
-            loan_id,
-            _major(principal_minor // share),
-        )
+    # Most settle early or pay every instalment on time; a few stop paying. Settlements go
+    # first, so that the clock (which never goes back) is still before the due dates.
+    habits = [rng.choice(("settle", "settle", "instalments", "instalments", "late")) for _ in loans]
+    for n, ((loan_id, _), habit) in enumerate(zip(loans, habits, strict=True)):
+        if habit == "settle":
+            clock.advance(timedelta(days=rng.randrange(10, 40)))
+            _settle(ledger, borrower, loan_id, str(n))
+    for (loan_id, _), habit in zip(loans, habits, strict=True):
+        if habit != "settle":
+            stop_after = 1 if habit == "late" else None
+            _pay_instalments(ledger, clock, borrower, loan_id, now, stop_after)
     return _risk_event(ledger, clock, borrower, line_id, rng, now)
 
 

@@ -37,8 +37,9 @@ from creditline.db.engine import normalise_url
 from creditline.db.metadata import metadata
 from creditline.kernel.actors import Role
 from creditline.kernel.money import format_minor
-from creditline.ledger.tables import drawdowns, idempotency_keys, journal, lines, loans, outbox
-from creditline.ledger.tables import repayments as repayments_table
+from creditline.ledger.tables import drawdowns, idempotency_keys, journal, lines, outbox
+from creditline.loans.tables import loans
+from creditline.loans.tables import repayments as repayments_table
 
 CLI = Path(sys.executable).parent / "creditline"
 SIGNING_KEY = "crash-recovery-test-signing-key-of-48-characters"
@@ -321,6 +322,8 @@ def test_kill_9_mid_run_loses_nothing_and_applies_nothing_twice(
         "CREDITLINE_ENV": "development",
         "CREDITLINE_JWT_SIGNING_KEY": SIGNING_KEY,
         "CREDITLINE_SWEEP_INTERVAL_SECONDS": "0.2",
+        # Interest-free loans: a repayment of X repays X, which the test's arithmetic needs.
+        "CREDITLINE_PRODUCTS_FILE": os.environ["CREDITLINE_PRODUCTS_FILE"],
     }
     server = Server(port, env, tmp_path / "server.log")
     run = Run(f"http://127.0.0.1:{port}", started + TEST_SECONDS_MAX - 15)

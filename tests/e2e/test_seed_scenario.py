@@ -332,7 +332,7 @@ def _check_results(borrower: Borrower) -> None:
         assert results[f"post-{n}"]["amount"] == DRAW
         repaid = results[f"repay-{n}"]
         assert repaid["loan_id"] == results[f"post-{n}"]["loan_id"]
-        assert repaid["allocation"] == {"principal": DRAW}
+        assert repaid["allocation"]["principal"] == DRAW
         assert repaid["loan_status"] == "settled"
         assert repaid["principal_outstanding"] == "0.00"
         # Made while frozen, and still the repaid principal is available at once.

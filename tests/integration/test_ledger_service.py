@@ -30,13 +30,13 @@ from creditline.kernel.errors import (
     LineSuspended,
     LoanNotFound,
     LoanSettled,
-    RepaymentExceedsOutstanding,
     UnknownCurrency,
 )
 from creditline.kernel.reasons import REASON_CATALOGUE
 from creditline.ledger.model import GENESIS_HASH
 from creditline.ledger.service import CommandResult
-from creditline.ledger.tables import decisions, drawdowns, journal, lines, loans, outbox
+from creditline.ledger.tables import decisions, drawdowns, journal, lines, outbox
+from creditline.loans.tables import loans
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 OTHER = Actor("borrower-2", Role.BORROWER)
@@ -189,7 +189,14 @@ def test_place_hold_reserves_credit(container: Container, agent: Actor, borrower
         "currency": "CNY",
         "term_months": 12,
         "expires_at": "2026-11-28T09:30:00+00:00",
+        "quote": document["quote"],
     }
+    quote = document["quote"]
+    assert (quote["product"], quote["apr_percent"], quote["principal"]) == (
+        "test-free-cny",
+        "0.00",
+        "5000.00",
+    )
     line = document["line"]
     assert (line["available"], line["held"], line["limit"], line["version"]) == (
         "15000.00",
@@ -531,9 +538,19 @@ def test_repay_part_restores_that_much_credit(
     assert {k: v for k, v in document.items() if k not in ("id", "line")} == {
         "loan_id": loan_id,
         "amount": "2000.00",
-        "allocation": {"principal": "2000.00"},
+        "business_date": "2026-11-28",
+        "allocation": {
+            "penalty": "0.00",
+            "fees": "0.00",
+            "interest": "0.00",
+            "principal": "2000.00",
+            "prepaid_principal": "2000.00",  # the interest-free loan falls due in a year
+            "reapplied": "0.00",
+            "credit": "0.00",
+        },
         "loan_status": "open",
         "principal_outstanding": "3000.00",
+        "credit_balance": "0.00",
     }
     assert (document["line"]["available"], document["line"]["principal_outstanding"]) == (
         "17000.00",
@@ -585,20 +602,18 @@ def test_repay_a_settled_loan_is_refused(
     assert error.code == "loan_settled"
 
 
-def test_repay_more_than_owed_is_refused(
+def test_repaying_more_than_owed_settles_and_keeps_the_rest_as_a_refund(
     container: Container, agent: Actor, borrower: Actor
 ) -> None:
     line_id = open_line(container, agent, borrower)
     loan_id = loan(container, borrower, line_id)
-    error = refused(
-        container,
-        RepaymentExceedsOutstanding,
-        lambda: container.ledger.repay(borrower, "r", loan_id, "5000.01"),
-    )
-    assert (error.code, error.details) == (
-        "repayment_exceeds_outstanding",
-        {"outstanding_minor": 500_000},
-    )
+    document = container.ledger.repay(borrower, "r", loan_id, "5000.01").document
+    assert (document["loan_status"], document["allocation"]["principal"]) == ("settled", "5000.00")
+    assert (document["allocation"]["credit"], document["credit_balance"]) == ("0.01", "0.01")
+    assert document["line"]["available"] == "20000.00"
+    assert topics(container)[-2:] == ["notice.loan_settled", "notice.refund_due"]
+    [row] = rows(container, loans)
+    assert (row["status"], row["credit_minor"]) == ("settled", 1)
 
 
 @pytest.mark.parametrize("amount", ["0.00", "-1.00", "1.001", 100])

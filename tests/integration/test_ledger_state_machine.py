@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
@@ -58,10 +59,12 @@ from creditline.kernel.errors import (
     LineSuspended,
     LoanNotFound,
     LoanSettled,
-    RepaymentExceedsOutstanding,
 )
 from creditline.ledger import tables
 from creditline.ledger.service import CommandResult, LedgerService
+from creditline.loans import tables as loan_tables
+
+TEST_PRODUCTS = Path(__file__).parents[1] / "fixtures" / "products.toml"
 
 RUNS = 120
 STEPS_PER_RUN = 25
@@ -125,7 +128,7 @@ OUTCOMES_REQUIRED = frozenset(
         *(error.__name__ for error in (LimitBelowUtilisation, InvalidLimitChange, Forbidden)),
         *(error.__name__ for error in (LineFrozen, LineSuspended, LineClosed, LineNotFound)),
         *(error.__name__ for error in (DrawdownExpired, DrawdownNotHeld, DrawdownNotFound)),
-        *(error.__name__ for error in (LoanNotFound, LoanSettled, RepaymentExceedsOutstanding)),
+        *(error.__name__ for error in (LoanNotFound, LoanSettled)),
         *(error.__name__ for error in (InvalidAmount, InvalidInput)),
     }
 )
@@ -235,7 +238,7 @@ def predict_repay(loan: LoanModel, amount: int) -> Expected:
         return LoanSettled
     if amount <= 0:
         return InvalidAmount
-    return RepaymentExceedsOutstanding if amount > loan.outstanding else None
+    return None  # more than owed settles the loan; the rest is a refund
 
 
 def predict_decision(
@@ -441,11 +444,12 @@ class LedgerMachine(RuleBasedStateMachine):
         self.post(hold.id, hold, {"full": None, "part": part}.get(shape, hold.amount))
 
     @precondition(lambda self: self.live_holds())
-    @rule()
-    def post_oldest_hold(self) -> None:
-        """Post the oldest live hold: the likeliest to have expired (and not yet swept)."""
+    @rule(half=st.booleans())
+    def post_oldest_hold(self, half: bool) -> None:
+        """Post the oldest live hold, in full or half of it: the likeliest to have expired (and
+        not yet swept)."""
         oldest = min(self.live_holds(), key=lambda hold: hold.expires_at)
-        self.post(oldest.id, oldest, None)
+        self.post(oldest.id, oldest, max(oldest.amount // 2, 1) if half else None)
 
     @precondition(lambda self: self.hold_models)
     @rule(data=st.data(), flaw=st.sampled_from(["over", "zero", "resolved", "missing"]))
@@ -525,7 +529,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.loan_models)
     @rule(data=st.data(), flaw=st.sampled_from(["over", "zero", "settled", "missing"]))
     def repay_flawed(self, data: st.DataObject, flaw: str) -> None:
-        """Repay more than a loan owes, nothing, a settled loan, or a loan nobody knows."""
+        """Repay more than a loan owes (a refund), nothing, a settled loan, or a missing loan."""
         loan = data.draw(st.sampled_from(list(self.loan_models.values())))
         settled = [loan for loan in self.loan_models.values() if loan.outstanding == 0]
         if flaw == "settled" and settled:
@@ -548,9 +552,11 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         if document is None or loan is None:
             return
-        loan.outstanding -= amount
-        loan.line.principal, loan.line.version = loan.line.principal - amount, loan.line.version + 1
+        repaid = min(amount, loan.outstanding)
+        loan.outstanding -= repaid
+        loan.line.principal, loan.line.version = loan.line.principal - repaid, loan.line.version + 1
         settled = loan.outstanding == 0
+        assert document["allocation"]["credit"] == as_text(amount - repaid, currency)
         assert document["loan_status"] == ("settled" if settled else "open")
         assert document["principal_outstanding"] == as_text(loan.outstanding, currency)
         self.assert_line_document(document["line"], loan.line)
@@ -740,7 +746,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def check_books(self) -> None:
         """The reconciler finds nothing; holds, loans and stored keys equal the model."""
         assert self.container.reconciler.run() == []
-        drawdowns, loans = tables.drawdowns, tables.loans
+        drawdowns, loans = tables.drawdowns, loan_tables.loans
         with self.container.db.reading() as connection:
             held = select(drawdowns.c.id, drawdowns.c.status).where(
                 drawdowns.c.id.in_(list(self.hold_models))
@@ -767,7 +773,11 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 def test_ledger_follows_the_model(database_url: str, clock: FixedClock) -> None:
-    container = build(Settings(database_url=database_url, hold_ttl=HOLD_TTL), clock, migrate=False)
+    container = build(
+        Settings(database_url=database_url, hold_ttl=HOLD_TTL, products_file=TEST_PRODUCTS),
+        clock,
+        migrate=False,
+    )
     stats = Stats()
     try:
         run_state_machine_as_test(

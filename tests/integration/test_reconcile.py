@@ -12,7 +12,8 @@ from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.ledger.model import GENESIS_HASH, JournalEntry, entry_fields, entry_hash
 from creditline.ledger.reconcile import Finding
-from creditline.ledger.tables import decisions, drawdowns, journal, lines, loans, outbox
+from creditline.ledger.tables import decisions, drawdowns, journal, lines, outbox
+from creditline.loans.tables import loans
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 OTHER = Actor("borrower-2", Role.BORROWER)

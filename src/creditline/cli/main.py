@@ -7,7 +7,7 @@ import sys
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -99,6 +99,32 @@ def reconcile() -> None:
     raise typer.Exit(1 if findings else 0)
 
 
+@app.command()
+def eod(
+    on: Annotated[str, typer.Option("--date", help="Business date to close, YYYY-MM-DD.")],
+) -> None:
+    """Close a business date for every open loan: accrue interest, mark days past due, charge
+    penalty interest and late fees. Idempotent; days missed since the last run go first."""
+    from creditline.bootstrap import build
+
+    try:
+        business_date = date.fromisoformat(on)
+    except ValueError:
+        _fail(f"--date must be YYYY-MM-DD, not {on!r}")
+    container = build(_settings())
+    with _progress() as progress:
+        tasks: dict[date, Any] = {}
+
+        def show(day: date, done: int, total: int) -> None:
+            if day not in tasks:
+                tasks[day] = progress.add_task(f"end of day {day.isoformat()}", total=total)
+            progress.update(tasks[day], completed=done, total=total)
+
+        days = container.end_of_day.run(business_date, show)
+    for day in days:
+        typer.echo(json.dumps(day.document()))
+
+
 @app.command("sweep-holds")
 def sweep_holds() -> None:
     """Release expired holds and lift freezes whose end has passed, once."""
@@ -158,6 +184,9 @@ def quote(
         str, typer.Option(help="equal_instalment, equal_principal or interest_first")
     ] = "equal_instalment",
     upfront_fee: Annotated[str | None, typer.Option(help="Fee taken from the advance.")] = None,
+    instalment_fee: Annotated[
+        str | None, typer.Option(help="Service fee paid with every instalment.")
+    ] = None,
     start: Annotated[str | None, typer.Option(help="Drawdown date, YYYY-MM-DD (today).")] = None,
     currency: Annotated[str, typer.Option()] = "CNY",
     day_count: Annotated[str, typer.Option(help="ACT/365 or ACT/360")] = "ACT/365",
@@ -175,8 +204,13 @@ def quote(
         rate = AnnualRate(_percent(annual_rate), parsed_day_count)
     except ValueError as exc:
         _fail(str(exc))
-    fee = Money.parse(upfront_fee, currency) if upfront_fee is not None else None
-    document = make_quote(Money.parse(amount, currency), term, parsed_method, rate, start_date, fee)
+    fees = [
+        Money.parse(fee, currency) if fee is not None else None
+        for fee in (upfront_fee, instalment_fee)
+    ]
+    document = make_quote(
+        Money.parse(amount, currency), term, parsed_method, rate, start_date, *fees
+    )
     typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 

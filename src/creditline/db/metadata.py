@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import BigInteger, DateTime, MetaData, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -18,6 +18,10 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+# Column types every capability uses: ids are UUIDv7 text, money is integer minor units.
+ID = String(36)
+MONEY = BigInteger
 
 # SQLite keeps timestamps as text in this exact form (naive UTC); the hot path writes it directly.
 SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"

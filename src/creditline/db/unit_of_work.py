@@ -8,6 +8,7 @@ docs/decisions/0001); reads get a SQLAlchemy `Connection` as well, for Core quer
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import sqlite3
 import time
@@ -109,6 +110,19 @@ class Transaction:
             return None
         moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    def date(self, value: dt.date | None) -> Any:
+        """A calendar date as the driver wants it for a `Date` column (ISO text on SQLite)."""
+        if value is None or self.dialect != "sqlite":
+            return value
+        return value.isoformat()
+
+    @staticmethod
+    def read_date(value: Any) -> dt.date | None:
+        """A calendar date read through the driver."""
+        if value is None or type(value) is dt.date:
+            return value
+        return dt.date.fromisoformat(value)
 
     def execute(self, prepared: Prepared, params: Mapping[str, Any]) -> None:
         """Send a write whose result nobody reads (in a pipeline it does not wait)."""

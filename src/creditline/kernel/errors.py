@@ -53,6 +53,10 @@ class LoanNotFound(NotFound):
     code = "loan_not_found"
 
 
+class ProductNotFound(NotFound):
+    code = "product_not_found"
+
+
 class Forbidden(DomainError):
     code = "forbidden"
 
@@ -91,16 +95,18 @@ class LoanSettled(Conflict):
     code = "loan_settled"
 
 
-class RepaymentExceedsOutstanding(Conflict):
-    code = "repayment_exceeds_outstanding"
-
-
 class LimitBelowUtilisation(Conflict):
     code = "limit_below_utilisation"
 
 
 class InvalidLimitChange(Conflict):
     code = "invalid_limit_change"
+
+
+class AprAboveCap(InvalidInput):
+    """A price whose APR is above its jurisdiction profile's cap (CN-5)."""
+
+    code = "apr_above_cap"
 
 
 class IdempotencyKeyReused(Conflict):

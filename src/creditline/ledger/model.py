@@ -21,7 +21,6 @@ from creditline.kernel.errors import (
     LineClosed,
     LineFrozen,
     LineSuspended,
-    RepaymentExceedsOutstanding,
 )
 from creditline.kernel.invariant import invariant
 from creditline.kernel.money import format_minor
@@ -229,26 +228,10 @@ def plan_release(held_minor: int) -> Movement:
     return Movement("release", held_delta=-held_minor)
 
 
-@dataclass(frozen=True, slots=True)
-class Allocation:
-    """How one repayment is split. Only principal restores the line."""
-
-    principal_minor: int
-
-
-def allocate_repayment(principal_outstanding_minor: int, amount_minor: int) -> Allocation:
-    """Split a repayment over what the loan owes. Today a loan owes principal only."""
-    require_positive(amount_minor)
-    if amount_minor > principal_outstanding_minor:
-        raise RepaymentExceedsOutstanding(
-            "the repayment is more than the loan owes",
-            outstanding_minor=principal_outstanding_minor,
-        )
-    return Allocation(principal_minor=amount_minor)
-
-
-def plan_repayment(allocation: Allocation) -> Movement:
-    return Movement("repay", principal_delta=-allocation.principal_minor)
+def plan_repayment(principal_minor: int) -> Movement:
+    """Repaid principal is available again at once; interest and fees do not touch the line."""
+    invariant(principal_minor >= 0, "repaid principal cannot be negative")
+    return Movement("repay", principal_delta=-principal_minor)
 
 
 def plan_open(limit_minor: int) -> Movement:

@@ -30,7 +30,8 @@ from creditline.ledger.model import (
     entry_fields,
     entry_hash,
 )
-from creditline.ledger.tables import decisions, drawdowns, journal, lines, loans, outbox
+from creditline.ledger.tables import decisions, drawdowns, journal, lines, outbox
+from creditline.loans.tables import loans
 
 STREAM_BATCH_ROWS = 5_000
 

@@ -30,6 +30,20 @@ class OpenLine(_Body):
 class PlaceHold(_Body):
     amount: Amount
     term_months: StrictInt = Field(examples=[12])
+    product: StrictStr | None = Field(
+        default=None, description="product code; the currency's default when absent"
+    )
+    method: StrictStr | None = Field(
+        default=None,
+        description="equal_instalment, equal_principal or interest_first; the product's default",
+    )
+
+
+class Quote(_Body):
+    amount: Amount
+    term_months: StrictInt = Field(examples=[12])
+    method: StrictStr | None = None
+    product: StrictStr | None = None
 
 
 class PostDrawdown(_Body):
@@ -90,8 +104,27 @@ def place_hold(
     key: IdempotencyKeyDep,
     response: Response,
 ) -> dict[str, Any]:
-    result = c.ledger.place_hold(actor, key, line_id, body.amount, body.term_months)
+    result = c.ledger.place_hold(
+        actor, key, line_id, body.amount, body.term_months, body.product, body.method
+    )
     return _reply(result, response, 201)
+
+
+@router.post("/lines/{line_id}/quotes")
+def quote(line_id: str, body: Quote, c: ContainerDep, actor: ActorDep) -> dict[str, Any]:
+    """The schedule, totals and APR of a drawdown, without touching the ledger."""
+    return c.ledger.quote(actor, line_id, body.amount, body.term_months, body.method, body.product)
+
+
+@router.get("/lines/{line_id}/loans")
+def line_loans(line_id: str, c: ContainerDep, actor: ActorDep) -> dict[str, Any]:
+    return c.ledger.line_loans(actor, line_id)
+
+
+@router.get("/loans/{loan_id}")
+def get_loan(loan_id: str, c: ContainerDep, actor: ActorDep) -> dict[str, Any]:
+    """The loan's schedule with paid, due and overdue state and what settles it today."""
+    return c.ledger.get_loan(actor, loan_id)
 
 
 @router.post("/drawdowns/{drawdown_id}/post")

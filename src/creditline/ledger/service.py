@@ -39,7 +39,8 @@ from creditline.kernel.errors import (
     LoanNotFound,
     LoanSettled,
 )
-from creditline.kernel.ids import new_id
+from creditline.kernel.ids import is_id, new_id
+from creditline.kernel.invariant import invariant
 from creditline.kernel.money import Money, format_minor
 from creditline.kernel.reasons import REASON_CATALOGUE
 from creditline.kernel.text import checked_text
@@ -55,6 +56,11 @@ from creditline.ledger.model import (
 from creditline.ledger.store import DrawdownRow, LedgerStore
 from creditline.ledger.tables import drawdowns, journal, lines
 from creditline.ledger.views import iso, line_document, money_of
+from creditline.loans.model import LoanState, allocate, business_date, new_loan
+from creditline.loans.products import Catalogue
+from creditline.loans.quote import product_quote
+from creditline.loans.store import LoanStore
+from creditline.loans.views import loan_document, loan_summary
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,7 @@ JOURNAL_PAGE_SIZE_MAX = 500
 LINES_PER_BORROWER_LISTED_MAX = 100
 JOURNAL_SEQ_MAX = 2**31 - 1  # journal.seq is a 32-bit column
 SWEEP_BATCH_SIZE_MAX = 500
+LOANS_PER_LINE_LISTED_MAX = 200
 
 _OPERATORS = frozenset({Role.AGENT, Role.ADMIN, Role.SERVICE})
 # Who may draw, void and repay: the borrower (own lines only) or an operator on their behalf.
@@ -111,11 +118,15 @@ def request_hash(request: dict[str, Any]) -> str:
 
 
 class LedgerService:
-    def __init__(self, db: Database, clock: Clock, hold_ttl: timedelta) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, hold_ttl: timedelta, catalogue: Catalogue
+    ) -> None:
         self._db = db
         self._clock = clock
         self._hold_ttl = hold_ttl
+        self._catalogue = catalogue
         self._store = LedgerStore(db)
+        self._loans = LoanStore(db)
 
     # --- commands ------------------------------------------------------------------------
     def open_line(
@@ -158,13 +169,32 @@ class LedgerService:
         return self._command(actor, key, request, work)
 
     def place_hold(
-        self, actor: Actor, key: str, line_id: str, amount: str, term_months: int
+        self,
+        actor: Actor,
+        key: str,
+        line_id: str,
+        amount: str,
+        term_months: int,
+        product: str | None = None,
+        method: str | None = None,
     ) -> CommandResult:
-        """Reserve credit for a drawdown; the hold expires unless posted or voided in time."""
+        """Reserve credit for a drawdown priced by `product` (the currency's default when None).
+
+        The hold is refused when the product does not offer the term or method, or when the
+        price's APR is above the product's jurisdiction cap. The hold expires unless posted or
+        voided in time.
+        """
         _require_role(actor, _MOVERS, "draw on a line")
         if type(term_months) is not int:
             raise InvalidInput("term_months must be a whole number")
-        request = {"op": "hold", "line_id": line_id, "amount": amount, "term_months": term_months}
+        request = {
+            "op": "hold",
+            "line_id": line_id,
+            "amount": amount,
+            "term_months": term_months,
+            "product": product,
+            "method": method,
+        }
 
         def work(tx: Transaction) -> dict[str, Any]:
             line = self._locked_line(tx, actor, line_id)
@@ -173,10 +203,26 @@ class LedgerService:
             amount_minor = Money.parse(amount, line.currency).minor
             with self._explaining_refusals(tx, line):
                 movement = model.plan_hold(line, amount_minor, term_months)
+            priced = self._catalogue.choose(product, line.currency)
+            schedule, quoted = product_quote(
+                priced,
+                Money(amount_minor, line.currency),
+                term_months,
+                method,
+                priced.profile.business_date(now),
+            )
             drawdown_id = new_id()
             expires_at = now + self._hold_ttl
             self._store.insert_drawdown(
-                tx, drawdown_id, line.id, amount_minor, term_months, expires_at, now
+                tx,
+                drawdown_id,
+                line.id,
+                amount_minor,
+                term_months,
+                expires_at,
+                now,
+                priced.code,
+                schedule.method.value,
             )
             after = self._move(tx, line, movement, now, drawdown_id=drawdown_id)
             document = {
@@ -187,6 +233,7 @@ class LedgerService:
                 "currency": line.currency,
                 "term_months": term_months,
                 "expires_at": iso(expires_at),
+                "quote": quoted,
                 "line": line_document(after),
             }
             self._notify(
@@ -220,8 +267,17 @@ class LedgerService:
             with self._explaining_refusals(tx, line):
                 movement = model.plan_post(line, drawdown.amount_minor, post_minor)
             loan_id = new_id()
+            loan, quoted = self._price_loan(loan_id, line, drawdown, post_minor, now)
             self._store.resolve_drawdown(tx, drawdown.id, "posted", now, post_minor, loan_id)
-            self._store.insert_loan(tx, loan_id, line, drawdown, post_minor, now)
+            self._loans.insert(
+                tx,
+                loan,
+                line_id=line.id,
+                drawdown_id=drawdown.id,
+                apr_percent=quoted["apr_percent"],
+                upfront_fee_minor=Money.parse(quoted["upfront_fee"], line.currency).minor,
+                opened_at=now,
+            )
             after = self._move(tx, line, movement, now, drawdown_id=drawdown.id, loan_id=loan_id)
             self._notify(
                 tx,
@@ -240,6 +296,12 @@ class LedgerService:
                 "loan_id": loan_id,
                 "amount": format_minor(post_minor, line.currency),
                 "released": format_minor(drawdown.amount_minor - post_minor, line.currency),
+                # The borrower receives the principal less the upfront fee.
+                "disbursed": format_minor(
+                    post_minor - Money.parse(quoted["upfront_fee"], line.currency).minor,
+                    line.currency,
+                ),
+                "loan": quoted,
                 "line": line_document(after),
             }
 
@@ -260,7 +322,8 @@ class LedgerService:
         return self._command(actor, key, request, work)
 
     def repay(self, actor: Actor, key: str, loan_id: str, amount: str) -> CommandResult:
-        """Apply a repayment; repaid principal is available again in the same transaction."""
+        """Apply a repayment through the loan's waterfall; repaid principal is available again
+        in the same transaction. Money beyond what the loan can take is a credit balance."""
         _require_role(actor, _MOVERS, "record a repayment")
         request = {"op": "repay", "loan_id": loan_id, "amount": amount}
 
@@ -268,41 +331,59 @@ class LedgerService:
             locked = self._store.lock_loan(tx, loan_id)
             if locked is None or not _may_see(actor, locked[0]):
                 raise LoanNotFound("no such loan", loan_id=loan_id)
-            line, loan = locked
+            line, row = locked
             now = self._clock.now()
-            if loan.status == "settled":
+            if row.status == "settled":
                 raise LoanSettled("the loan is already settled", loan_id=loan_id)
             amount_minor = Money.parse(amount, line.currency).minor
-            allocation = model.allocate_repayment(loan.principal_outstanding_minor, amount_minor)
-            outstanding = loan.principal_outstanding_minor - allocation.principal_minor
+            before = self._loans.load(tx, row.id)
+            invariant(before is not None, f"loan {row.id} has no state")
+            assert before is not None  # for the type checker
+            today = business_date(before.terms, now)
+            after, split = allocate(before, amount_minor, today)
             repayment_id = new_id()
-            self._store.repay_loan(tx, loan.id, allocation.principal_minor, now)
-            self._store.insert_repayment(
-                tx, repayment_id, loan.id, line.id, amount_minor, allocation.principal_minor, now
+            self._loans.save(tx, before, after, now)
+            self._loans.insert_repayment(
+                tx, repayment_id, after, line.id, amount_minor, split, today, now
             )
-            after = self._move(tx, line, model.plan_repayment(allocation), now, loan_id=loan.id)
-            settled = outstanding == 0
+            moved = self._move(
+                tx, line, model.plan_repayment(split.principal_minor), now, loan_id=row.id
+            )
             money = money_of(line.currency)
-            self._notify(
-                tx,
-                "notice.loan_settled" if settled else "event.repayment_received",
-                after,
-                loan.id,
-                {
-                    "loan": loan.id,
-                    "repaid": money(amount_minor),
-                    "available": money(after.available_minor),
-                },
-                now,
-            )
+            payload = {
+                "loan": row.id,
+                "repaid": money(amount_minor),
+                "available": money(moved.available_minor),
+            }
+            topic = "notice.loan_settled" if split.settled else "event.repayment_received"
+            self._notify(tx, topic, moved, row.id, payload, now)
+            if split.credit_minor:
+                self._notify(
+                    tx,
+                    "notice.refund_due",
+                    moved,
+                    repayment_id,
+                    {"loan": row.id, "refund": money(split.credit_minor)},
+                    now,
+                )
             return {
                 "id": repayment_id,
-                "loan_id": loan.id,
+                "loan_id": row.id,
                 "amount": money(amount_minor),
-                "allocation": {"principal": money(allocation.principal_minor)},
-                "loan_status": "settled" if settled else "open",
-                "principal_outstanding": money(outstanding),
-                "line": line_document(after),
+                "business_date": today.isoformat(),
+                "allocation": {
+                    "penalty": money(split.penalty_minor),
+                    "fees": money(split.fees_minor),
+                    "interest": money(split.interest_minor),
+                    "principal": money(split.principal_minor),
+                    "prepaid_principal": money(split.prepaid_minor),
+                    "reapplied": money(split.reapplied_minor),
+                    "credit": money(split.credit_minor),
+                },
+                "loan_status": "settled" if split.settled else "open",
+                "principal_outstanding": money(after.principal_outstanding_minor),
+                "credit_balance": money(after.credit_minor),
+                "line": line_document(moved),
             }
 
         return self._command(actor, key, request, work)
@@ -373,6 +454,55 @@ class LedgerService:
     def get_line(self, actor: Actor, line_id: str) -> dict[str, Any]:
         """The line's balances and status; a borrower sees only their own lines."""
         return line_document(self._db.read(lambda tx: self._visible_line(tx, actor, line_id)))
+
+    def quote(
+        self,
+        actor: Actor,
+        line_id: str,
+        amount: str,
+        term_months: int,
+        method: str | None = None,
+        product: str | None = None,
+    ) -> dict[str, Any]:
+        """What a drawdown on the line would cost: schedule, totals and APR. Changes nothing."""
+        if type(term_months) is not int:
+            raise InvalidInput("term_months must be a whole number")
+        line = self._db.read(lambda tx: self._visible_line(tx, actor, line_id))
+        priced = self._catalogue.choose(product, line.currency)
+        principal = Money.parse(amount, line.currency)
+        now = self._clock.now()
+        _, quoted = product_quote(
+            priced, principal, term_months, method, priced.profile.business_date(now)
+        )
+        quoted["line_id"] = line.id
+        quoted["available"] = format_minor(line.available_minor, line.currency)
+        quoted["within_available"] = principal.minor <= line.available_minor
+        return quoted
+
+    def get_loan(self, actor: Actor, loan_id: str) -> dict[str, Any]:
+        """The loan's schedule with each instalment's state, its arrears and today's payoff."""
+
+        def read(tx: Transaction) -> dict[str, Any]:
+            line, loan = self._visible_loan(tx, actor, loan_id)
+            return loan_document(loan, line.id, self._loans.facts(tx, loan.id), self._clock.now())
+
+        return self._db.read(read)
+
+    def line_loans(self, actor: Actor, line_id: str) -> dict[str, Any]:
+        """The line's loans, newest first, each with its state and arrears."""
+
+        def read(tx: Transaction) -> dict[str, Any]:
+            line = self._visible_line(tx, actor, line_id)
+            now = self._clock.now()
+            listed = []
+            for loan_id in self._loans.ids_of_line(tx, line.id, LOANS_PER_LINE_LISTED_MAX):
+                loan = self._loans.load(tx, loan_id)
+                invariant(loan is not None, f"loan {loan_id} has no state")
+                assert loan is not None  # for the type checker
+                listed.append(loan_summary(loan, line.id, self._loans.facts(tx, loan_id), now))
+            return {"line_id": line.id, "loans": listed}
+
+        return self._db.read(read)
 
     def list_lines(self, actor: Actor, borrower_id: str | None = None) -> dict[str, Any]:
         """A borrower's lines, oldest first: a borrower lists their own, staff name the borrower."""
@@ -684,6 +814,26 @@ class LedgerService:
     ) -> None:
         """Queue a message about `ref_id` (decision, loan or drawdown) in this transaction."""
         self._store.insert_outbox(tx, new_id(), topic, line, ref_id, payload, now)
+
+    def _price_loan(
+        self, loan_id: str, line: Line, drawdown: DrawdownRow, post_minor: int, now: datetime
+    ) -> tuple[LoanState, dict[str, Any]]:
+        """The loan a post opens: the hold's product and method priced on today's date."""
+        priced = self._catalogue.choose(drawdown.product, line.currency)
+        start = priced.profile.business_date(now)
+        schedule, quoted = product_quote(
+            priced, Money(post_minor, line.currency), drawdown.term_months, drawdown.method, start
+        )
+        terms = priced.loan_terms(schedule.method, post_minor)
+        return new_loan(loan_id, line.currency, schedule, start, terms), quoted
+
+    def _visible_loan(self, tx: Transaction, actor: Actor, loan_id: str) -> tuple[Line, LoanState]:
+        found = self._loans.line_of(tx, loan_id) if is_id(loan_id) else None
+        line = None if found is None else self._store.read_line(tx, found)
+        loan = None if line is None or not _may_see(actor, line) else self._loans.load(tx, loan_id)
+        if line is None or loan is None:
+            raise LoanNotFound("no such loan", loan_id=loan_id)
+        return line, loan
 
     def _locked_line(self, tx: Transaction, actor: Actor, line_id: str) -> Line:
         line = self._store.lock_line(tx, line_id)

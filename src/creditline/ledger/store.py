@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.ids import is_id
@@ -26,10 +26,9 @@ from creditline.ledger.tables import (
     idempotency_keys,
     journal,
     lines,
-    loans,
     outbox,
-    repayments,
 )
+from creditline.loans.tables import loans
 
 _LINE_COLUMNS = (
     lines.c.id,
@@ -53,6 +52,8 @@ _DRAWDOWN_COLUMNS = (
     drawdowns.c.expires_at,
     drawdowns.c.posted_minor,
     drawdowns.c.loan_id,
+    drawdowns.c.product,
+    drawdowns.c.method,
 )
 _LOAN_COLUMNS = (
     loans.c.id,
@@ -73,6 +74,8 @@ class DrawdownRow:
     expires_at: datetime
     posted_minor: int | None
     loan_id: str | None
+    product: str | None
+    method: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,23 +158,6 @@ class LedgerStore:
                 loan_id=bindparam("loan_id"),
             )
         )
-        self._loan_insert = p(_insert(loans))
-        remaining = loans.c.principal_outstanding_minor - bindparam("principal")
-        self._loan_repay = p(
-            update(loans)
-            .where(
-                loans.c.id == bindparam("id"),
-                loans.c.status == "open",
-                loans.c.principal_outstanding_minor >= bindparam("principal"),
-            )
-            .values(
-                principal_outstanding_minor=remaining,
-                # Settled in the same statement that repays the last of the principal.
-                status=case((remaining == 0, "settled"), else_="open"),
-                settled_at=case((remaining == 0, bindparam("now")), else_=None),
-            )
-        )
-        self._repayment_insert = p(_insert(repayments))
         self._decision_insert = p(_insert(decisions))
         self._outbox_insert = p(_insert(outbox))
         self._decision_reasons = p(
@@ -306,6 +292,8 @@ class LedgerStore:
             expires_at=Transaction.read_time(d[4]),  # type: ignore[arg-type]
             posted_minor=d[5],
             loan_id=d[6],
+            product=d[7],
+            method=d[8],
         )
 
     def insert_drawdown(
@@ -317,6 +305,8 @@ class LedgerStore:
         term_months: int,
         expires_at: datetime,
         now: datetime,
+        product: str,
+        method: str,
     ) -> None:
         tx.execute(
             self._drawdown_insert,
@@ -331,6 +321,8 @@ class LedgerStore:
                 "resolved_at": None,
                 "posted_minor": None,
                 "loan_id": None,
+                "product": product,
+                "method": method,
             },
         )
 
@@ -364,62 +356,6 @@ class LedgerStore:
         if row is None:
             return None
         return self._line(row), LoanRow(*row[_LINE_WIDTH:])
-
-    def insert_loan(
-        self,
-        tx: Transaction,
-        loan_id: str,
-        line: Line,
-        drawdown: DrawdownRow,
-        principal_minor: int,
-        now: datetime,
-    ) -> None:
-        tx.execute(
-            self._loan_insert,
-            {
-                "id": loan_id,
-                "line_id": line.id,
-                "drawdown_id": drawdown.id,
-                "currency": line.currency,
-                "principal_minor": principal_minor,
-                "principal_outstanding_minor": principal_minor,
-                "term_months": drawdown.term_months,
-                "status": "open",
-                "opened_at": tx.time(now),
-                "settled_at": None,
-            },
-        )
-
-    def repay_loan(
-        self, tx: Transaction, loan_id: str, principal_minor: int, now: datetime
-    ) -> None:
-        tx.expect_one(
-            f"loan {loan_id} changed under its line's lock",
-            self._loan_repay,
-            {"id": loan_id, "principal": principal_minor, "now": tx.time(now)},
-        )
-
-    def insert_repayment(
-        self,
-        tx: Transaction,
-        repayment_id: str,
-        loan_id: str,
-        line_id: str,
-        amount_minor: int,
-        principal_minor: int,
-        now: datetime,
-    ) -> None:
-        tx.execute(
-            self._repayment_insert,
-            {
-                "id": repayment_id,
-                "loan_id": loan_id,
-                "line_id": line_id,
-                "amount_minor": amount_minor,
-                "principal_minor": principal_minor,
-                "created_at": tx.time(now),
-            },
-        )
 
     # --- decisions, outbox, idempotency ----------------------------------------------------
     def insert_decision(self, tx: Transaction, row: dict[str, Any]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -17,10 +16,7 @@ from sqlalchemy import (
     text,
 )
 
-from creditline.db.metadata import UtcDateTime, metadata
-
-ID = String(36)
-MONEY = BigInteger
+from creditline.db.metadata import ID, MONEY, UtcDateTime, metadata
 
 lines = Table(
     "lines",
@@ -61,6 +57,9 @@ drawdowns = Table(
     Column("resolved_at", UtcDateTime, nullable=True),
     Column("posted_minor", MONEY, nullable=True),
     Column("loan_id", ID, nullable=True),
+    # What the hold was priced with; the post freezes a schedule built from them.
+    Column("product", String(64), nullable=True),
+    Column("method", String(32), nullable=True),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     CheckConstraint(
         "posted_minor IS NULL OR (posted_minor > 0 AND posted_minor <= amount_minor)",
@@ -75,46 +74,6 @@ Index(
     drawdowns.c.expires_at,
     postgresql_where=text("status = 'held'"),
     sqlite_where=text("status = 'held'"),
-)
-
-loans = Table(
-    "loans",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("line_id", ID, ForeignKey("lines.id"), nullable=False, index=True),
-    Column("drawdown_id", ID, ForeignKey("drawdowns.id"), nullable=False, unique=True),
-    Column("currency", String(3), nullable=False),
-    Column("principal_minor", MONEY, nullable=False),
-    Column("principal_outstanding_minor", MONEY, nullable=False),
-    Column("term_months", Integer, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("opened_at", UtcDateTime, nullable=False),
-    Column("settled_at", UtcDateTime, nullable=True),
-    CheckConstraint("principal_minor > 0", name="principal_positive"),
-    CheckConstraint(
-        "principal_outstanding_minor >= 0 AND principal_outstanding_minor <= principal_minor",
-        name="outstanding_within_principal",
-    ),
-    CheckConstraint("status IN ('open', 'settled')", name="status_known"),
-    # A loan is settled exactly when its principal is repaid (DESIGN.md §6.4).
-    CheckConstraint(
-        "(status = 'settled') = (principal_outstanding_minor = 0)", name="settled_iff_repaid"
-    ),
-)
-
-repayments = Table(
-    "repayments",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("loan_id", ID, ForeignKey("loans.id"), nullable=False, index=True),
-    Column("line_id", ID, ForeignKey("lines.id"), nullable=False),
-    Column("amount_minor", MONEY, nullable=False),
-    Column("principal_minor", MONEY, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    CheckConstraint("amount_minor > 0", name="amount_positive"),
-    CheckConstraint(
-        "principal_minor >= 0 AND principal_minor <= amount_minor", name="principal_within_amount"
-    ),
 )
 
 decisions = Table(

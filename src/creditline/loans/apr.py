@@ -2,17 +2,24 @@
 
 Two methods, both pure Decimal arithmetic on integer minor units:
 
-- `apr_actuarial` follows Regulation Z Appendix J (US-7) for monthly unit periods: each flow is
-  discounted to the start of the term as ``amount / ((1 + f*i) * (1 + i)**t)``, where ``t`` is
-  the number of whole months and ``f`` the odd days over 30. The APR is the *nominal* rate
-  ``i * 12``. The same IRR-on-the-schedule figure is what PBOC Announcement 2021 No. 3 (CN-4)
-  asks for, so it is the APR shown to Chinese borrowers too.
+- `apr_actuarial` follows Regulation Z Appendix J (US-7), general equation (b)(8): each flow
+  is discounted to the start of the term as ``amount / ((1 + f*i) * (1 + i)**t)``, where ``t``
+  is the number of whole unit periods and ``f`` the fraction of a unit period left over. The
+  APR is the *nominal* rate: ``i`` times the unit periods in a year ((b)(1)). The unit period
+  is a month (odd days over 30, 12 a year: (b)(5)(ii)), except for a single advance repaid by a
+  single payment, whose unit period is its term but at most a year ((b)(4)(ii); see
+  `_single_advance_single_payment`). The same IRR-on-the-schedule figure is what PBOC
+  Announcement 2021 No. 3 (CN-4) asks for, so it is the APR shown to Chinese borrowers too.
 - `apr_daily` is the XIRR convention: flows discounted by ``(1 + r) ** (days / 365)`` and the
   *effective* annual rate ``r`` returned. It compounds within the year, so for the same
   schedule it is higher than the nominal actuarial APR (12% nominal monthly is about 12.68%
   effective), and it counts actual days instead of equal months.
 
 Both return a percent quantized to 0.01 (``Decimal("12.00")``).
+
+Appendix J is 12 CFR part 1026, Appendix J (https://www.consumerfinance.gov/rules-policy/
+regulations/1026/J/; also http://www.fdic.gov/regulations/laws/rules/6500-3550.html). The
+paragraph numbers cited here were checked against public transcriptions of its text.
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ from creditline.kernel.money import AMOUNT_MINOR_MAX
 
 # A schedule longer than 100 years of monthly flows is a mistake, not a loan.
 FLOWS_MAX = 1200
-# Odd days in a monthly unit period are counted as 1/30 of a month (Appendix J (b)(5)).
+# Odd days in a monthly unit period are counted as 1/30 of a month (Appendix J (b)(5)(ii)).
 DAYS_PER_MONTH = Decimal(30)
+# Odd days in a unit period of a year, or of a term under a year, are over 365
+# (Appendix J (b)(5)(v)(B) and (vii)).
 DAYS_PER_YEAR = Decimal(365)
 MONTHS_PER_YEAR = 12
 # Bracket for the solved rate: a rate is "per unit period" for the actuarial method and
@@ -63,13 +72,20 @@ class CashFlow:
 
 
 def apr_actuarial(flows: Sequence[CashFlow]) -> Decimal:
-    """APR in percent by the Appendix J actuarial method, monthly unit periods.
+    """APR in percent by the Appendix J actuarial method.
 
-    The term starts at the earliest flow. The unit period must be one month: the most common
-    interval between consecutive payments is a whole month. Raises `InvalidInput` for an empty
-    or one-sided schedule, a non-monthly one, or one with no rate in range.
+    The term starts at the earliest flow. The unit period must be one month (the most common
+    interval between consecutive payments is a whole month), except for a single advance repaid
+    by a single payment, whose unit period is the term up to a year, and a year for a longer
+    term (Appendix J (b)(4)(ii)). Raises `InvalidInput` for an empty or one-sided schedule, a
+    non-monthly one, or one with no rate in range.
     """
     ordered = _checked(flows)
+    if sum(flow.amount_minor for flow in ordered) == 0:
+        return _percent(Decimal(0))  # repaid exactly what was advanced: no cost at any timing
+    single = _single_advance_single_payment(ordered)
+    if single is not None:
+        return single
     _require_monthly_unit_period(ordered)
     start = ordered[0].date
     terms = [
@@ -96,6 +112,8 @@ def apr_daily(flows: Sequence[CashFlow]) -> Decimal:
     Raises `InvalidInput` for an empty or one-sided schedule or one with no rate in range.
     """
     ordered = _checked(flows)
+    if sum(flow.amount_minor for flow in ordered) == 0:
+        return _percent(Decimal(0))
     start = ordered[0].date
     terms = [
         (Decimal(flow.amount_minor), Decimal((flow.date - start).days) / DAYS_PER_YEAR)
@@ -116,7 +134,8 @@ def _checked(flows: Sequence[CashFlow]) -> list[CashFlow]:
         raise InvalidInput("a schedule needs at least one advance (a negative flow)")
     if not any(flow.amount_minor > 0 for flow in flows):
         raise InvalidInput("a schedule needs at least one payment (a positive flow)")
-    return sorted(flows, key=lambda flow: flow.date)
+    # A zero flow is no payment: it neither moves the rate nor sets the unit period.
+    return sorted((flow for flow in flows if flow.amount_minor), key=lambda flow: flow.date)
 
 
 def _months_back(day: dt.date, months: int) -> dt.date:
@@ -149,6 +168,62 @@ def _whole_months_between(earlier: dt.date, later: dt.date) -> int | None:
     if months > 0 and later.day == last_day and earlier.day == earlier_last_day:
         return months
     return None
+
+
+def _single_advance_single_payment(ordered: list[CashFlow]) -> Decimal | None:
+    """APR of one advance repaid by one payment (None for any other schedule).
+
+    Appendix J (b)(4)(ii): the unit period is the term, but at most a year.
+
+    - A term of at most a year is one unit period. A whole number of months has 12 / months
+      unit periods a year ((b)(5)(vi), which also allows 365 / days; months are used here);
+      otherwise 365 / days ((b)(5)(vii)). The periodic rate is exact: payment / advance - 1.
+    - A longer term has a unit period of a year, one a year ((b)(5)(v)): ``t`` whole years
+      counted back from the payment, and a fraction ``f`` for the rest, its whole months over
+      12 ((v)(A)) or else its days over 365 ((v)(B)). The rate solves the general equation
+      ``advance = payment / ((1 + f*i) * (1 + i)**t)`` ((b)(8)).
+    """
+    if len(ordered) != 2 or not ordered[0].amount_minor < 0 < ordered[1].amount_minor:
+        return None
+    advance, payment = ordered
+    days = (payment.date - advance.date).days
+    if days <= 0:
+        raise InvalidInput("the payment must fall after the advance")
+    advanced = Decimal(-advance.amount_minor)
+    repaid = Decimal(payment.amount_minor)
+    months = _whole_months_between(advance.date, payment.date)
+    with localcontext() as context:
+        context.prec = _PRECISION
+        if months is not None and months <= MONTHS_PER_YEAR:
+            return _percent((repaid / advanced - 1) * MONTHS_PER_YEAR / months)
+        if _months_back(payment.date, MONTHS_PER_YEAR) < advance.date:
+            return _percent((repaid / advanced - 1) * DAYS_PER_YEAR / days)
+        years, fraction = _years_and_fraction(advance.date, payment.date, months)
+
+    def present_value(rate: Decimal) -> Decimal:
+        return repaid / ((1 + fraction * rate) * (1 + rate) ** years) - advanced
+
+    # (1 + f*i)(1 + i)**t >= 1 + i with t >= 1, so the rate is at most repaid / advanced - 1.
+    high = max(repaid / advanced, Decimal(1))
+    return _percent(_bisect(present_value, RATE_MIN, high, TOLERANCE_PERCENT / 100))
+
+
+def _years_and_fraction(
+    start: dt.date, end: dt.date, whole_months: int | None
+) -> tuple[int, Decimal]:
+    """Whole years from `start` to `end`, counted back from `end`, and the fraction left over.
+
+    The fraction is the remaining months over 12 when the term is a whole number of months,
+    else the remaining days over 365 (Appendix J (b)(5)(v)).
+    """
+    if whole_months is not None:
+        years, months = divmod(whole_months, MONTHS_PER_YEAR)
+        return years, Decimal(months) / MONTHS_PER_YEAR
+    years = end.year - start.year
+    while years > 0 and _months_back(end, years * MONTHS_PER_YEAR) < start:
+        years -= 1
+    odd_days = (_months_back(end, years * MONTHS_PER_YEAR) - start).days
+    return years, Decimal(odd_days) / DAYS_PER_YEAR
 
 
 def _require_monthly_unit_period(ordered: list[CashFlow]) -> None:

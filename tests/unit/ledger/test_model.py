@@ -16,7 +16,6 @@ from creditline.kernel.errors import (
     LineClosed,
     LineFrozen,
     LineSuspended,
-    RepaymentExceedsOutstanding,
 )
 from creditline.kernel.invariant import InvariantViolation
 from creditline.kernel.reasons import REASON_CATALOGUE
@@ -249,26 +248,8 @@ def test_plan_release_works_on_a_frozen_line() -> None:
 
 
 # --- repayments -----------------------------------------------------------------------------
-def test_allocate_repayment_puts_it_all_on_principal() -> None:
-    assert model.allocate_repayment(800_000, 300_000) == model.Allocation(principal_minor=300_000)
-    assert model.allocate_repayment(800_000, 800_000).principal_minor == 800_000
-
-
-def test_allocate_repayment_refuses_more_than_owed() -> None:
-    with pytest.raises(RepaymentExceedsOutstanding) as refused:
-        model.allocate_repayment(800_000, 800_001)
-    assert refused.value.code == "repayment_exceeds_outstanding"
-    assert refused.value.details == {"outstanding_minor": 800_000}
-
-
-@pytest.mark.parametrize("amount_minor", [0, -100])
-def test_allocate_repayment_refuses_an_amount_that_is_not_positive(amount_minor: int) -> None:
-    with pytest.raises(InvalidAmount):
-        model.allocate_repayment(800_000, amount_minor)
-
-
 def test_plan_repayment_restores_available_credit() -> None:
-    movement = model.plan_repayment(model.Allocation(principal_minor=300_000))
+    movement = model.plan_repayment(300_000)
     assert movement == Movement("repay", principal_delta=-300_000)
     after = model.apply(USED, movement)
     assert (after.principal_minor, after.available_minor) == (500_000, 1_300_000)
@@ -692,9 +673,9 @@ def _plan(line: Line, name: str, amount: int, holds: list[int], loans: list[int]
             loans.append(min(amount, held))
         holds.pop()
     elif name == "repay" and loans:
-        allocation = model.allocate_repayment(loans[-1], min(amount, loans[-1]))
-        movement = model.plan_repayment(allocation)
-        loans[-1] -= allocation.principal_minor
+        repaid = min(amount, loans[-1])
+        movement = model.plan_repayment(repaid)
+        loans[-1] -= repaid
     elif name in ("increase", "decrease", "freeze", "unfreeze"):
         action = Action(name)
         by_action: dict[Action, dict[str, object]] = {

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-import creditline.ledger.tables  # noqa: F401  (registers the ledger's tables on `metadata`)
+# Each capability's tables register themselves on `metadata`.
+import creditline.ledger.tables
+import creditline.loans.tables  # noqa: F401
 from creditline.db.metadata import metadata
 
 target_metadata = metadata

@@ -1,0 +1,345 @@
+"""Loan products and jurisdiction profiles, read from a TOML file and checked against the caps.
+
+A product names its repayment methods, terms, rate, fees, grace days, waterfall and the
+jurisdiction profile whose caps it must respect. A product whose penalty rate or late fee is
+above its profile's cap is refused when the file is loaded; a quote or drawdown whose APR is
+above the cap is refused when it is priced (`check_apr_cap`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+
+from creditline.kernel.errors import AprAboveCap, InvalidInput, ProductNotFound
+from creditline.kernel.money import Money, round_half_up
+from creditline.loans.model import LoanTerms, Overpayment, Step, parse_waterfall
+from creditline.loans.schedule import (
+    TERM_MONTHS_MAX,
+    TERM_MONTHS_MIN,
+    AnnualRate,
+    DailyRate,
+    DayCount,
+    Rate,
+    RepaymentMethod,
+)
+
+_HUNDRED = Decimal(100)
+
+
+def _decimal_text(value: object) -> object:
+    """Rates are written as decimal strings ("12.00"): a TOML float has already lost digits."""
+    if not isinstance(value, str):
+        raise ValueError('write rates and percentages as decimal strings, such as "12.00"')
+    return value
+
+
+Percent = Annotated[
+    Decimal, BeforeValidator(_decimal_text), Field(ge=0, le=100, allow_inf_nan=False)
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProfileSpec(_Strict):
+    name: str
+    currency: str
+    apr_cap_percent: Percent
+    penalty_annual_rate_cap_percent: Percent
+    late_fee_cap: str
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class ProductSpec(_Strict):
+    name: str
+    profile: str
+    currency: str
+    methods: list[RepaymentMethod] = Field(min_length=1)
+    default_method: RepaymentMethod
+    terms: list[Annotated[StrictInt, Field(ge=TERM_MONTHS_MIN, le=TERM_MONTHS_MAX)]] = Field(
+        min_length=1
+    )
+    annual_rate_percent: Percent | None = None
+    day_count: DayCount = DayCount.ACT_365
+    daily_rate_percent: (
+        Annotated[Decimal, BeforeValidator(_decimal_text), Field(ge=0, le=Decimal("0.3"))] | None
+    ) = None
+    upfront_fee_percent: Percent = Decimal(0)
+    instalment_fee_percent: Percent = Decimal(0)
+    late_fee: str = "0"
+    penalty_annual_rate_percent: Percent = Decimal(0)
+    grace_days: Annotated[StrictInt, Field(ge=0, le=30)] = 0
+    waterfall: list[StrictStr] = Field(default_factory=lambda: [s.value for s in Step])
+    overpayment: Overpayment = Overpayment.REFUND
+
+
+class CatalogueSpec(_Strict):
+    profiles: dict[str, ProfileSpec]
+    products: dict[str, ProductSpec]
+    # The product a drawdown gets in each currency unless it names one.
+    defaults: dict[str, str] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A jurisdiction's caps and business time zone."""
+
+    code: str
+    name: str
+    currency: str
+    apr_cap_percent: Decimal
+    penalty_annual_rate_cap_percent: Decimal
+    late_fee_cap_minor: int
+    timezone: ZoneInfo
+
+    def business_date(self, at: dt.datetime) -> dt.date:
+        """The calendar date of the instant `at` where the lender does business."""
+        if at.tzinfo is None:
+            raise InvalidInput("a business date needs a time with a time zone")
+        return at.astimezone(self.timezone).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A loan product, with its rate and fees resolved to what the pure model takes."""
+
+    code: str
+    name: str
+    profile: Profile
+    currency: str
+    methods: tuple[RepaymentMethod, ...]
+    default_method: RepaymentMethod
+    terms: tuple[int, ...]
+    rate: Rate
+    upfront_fee_percent: Decimal
+    instalment_fee_percent: Decimal
+    late_fee_minor: int
+    penalty_annual_rate: Decimal
+    grace_days: int
+    waterfall: tuple[Step, ...]
+    overpayment: Overpayment
+
+    def method(self, requested: str | None) -> RepaymentMethod:
+        """The requested repayment method if the product offers it, else the default."""
+        if requested is None:
+            return self.default_method
+        offered = [m.value for m in self.methods]
+        if requested not in offered:
+            raise InvalidInput(
+                f"product {self.code} offers the methods {', '.join(offered)}",
+                product=self.code,
+                methods=offered,
+            )
+        return RepaymentMethod(requested)
+
+    def check_term(self, term_months: int) -> None:
+        if type(term_months) is not int or term_months not in self.terms:
+            raise InvalidInput(
+                f"product {self.code} offers terms of {', '.join(map(str, self.terms))} months",
+                product=self.code,
+                terms=list(self.terms),
+            )
+
+    def upfront_fee_minor(self, principal_minor: int) -> int:
+        return round_half_up(Decimal(principal_minor) * self.upfront_fee_percent / _HUNDRED)
+
+    def instalment_fee_minor(self, principal_minor: int) -> int:
+        return round_half_up(Decimal(principal_minor) * self.instalment_fee_percent / _HUNDRED)
+
+    def loan_terms(self, method: RepaymentMethod, principal_minor: int) -> LoanTerms:
+        """The terms a loan of `principal_minor` freezes when it is drawn."""
+        basis = (
+            self.rate.day_count.basis_days
+            if isinstance(self.rate, AnnualRate)
+            else DayCount.ACT_365.basis_days
+        )
+        return LoanTerms(
+            product=self.code,
+            method=method,
+            rate=self.rate,
+            instalment_fee_minor=self.instalment_fee_minor(principal_minor),
+            late_fee_minor=self.late_fee_minor,
+            penalty_annual_rate=self.penalty_annual_rate,
+            penalty_basis_days=basis,
+            grace_days=self.grace_days,
+            waterfall=self.waterfall,
+            overpayment=self.overpayment,
+            timezone=self.profile.timezone.key,
+        )
+
+
+def check_apr_cap(product: Product, apr_percent: Decimal) -> None:
+    """Refuse a price whose APR is above the product's jurisdiction cap, naming the cap."""
+    cap = product.profile.apr_cap_percent
+    if apr_percent > cap:
+        raise AprAboveCap(
+            f"the APR of {apr_percent}% is above the {cap}% cap of the "
+            f"{product.profile.code} profile ({product.profile.name})",
+            apr_percent=str(apr_percent),
+            cap_percent=str(cap),
+            profile=product.profile.code,
+            product=product.code,
+        )
+
+
+class Catalogue:
+    """The products a lender offers, by code."""
+
+    def __init__(self, products: dict[str, Product], defaults: dict[str, str]) -> None:
+        self._products = products
+        self._defaults = defaults
+
+    def product(self, code: str) -> Product:
+        try:
+            return self._products[code]
+        except (KeyError, TypeError):
+            shown = str(code).encode("ascii", "backslashreplace").decode()[:64]
+            raise ProductNotFound(
+                f"no product {shown}", product=shown, products=sorted(self._products)
+            ) from None
+
+    def default_for(self, currency: str) -> Product:
+        """The product a drawdown in `currency` gets unless it names one."""
+        code = self._defaults.get(currency)
+        if code is None:
+            raise ProductNotFound(f"no product is offered in {currency}", currency=currency)
+        return self._products[code]
+
+    def choose(self, code: str | None, currency: str) -> Product:
+        """The product named `code` (the currency's default when None), lending in `currency`."""
+        product = self.default_for(currency) if code is None else self.product(code)
+        if product.currency != currency:
+            raise InvalidInput(
+                f"product {product.code} lends in {product.currency}, not {currency}",
+                product=product.code,
+                currency=currency,
+            )
+        return product
+
+    def __iter__(self) -> Any:
+        return iter(self._products.values())
+
+
+def parse_catalogue(document: dict[str, Any]) -> Catalogue:
+    """Validate a catalogue document; `InvalidInput` names the first problem."""
+    try:
+        spec = CatalogueSpec.model_validate(document)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InvalidInput(f"product catalogue: {where}: {first['msg']}") from None
+    profiles = {code: _profile(code, p) for code, p in spec.profiles.items()}
+    products = {code: _product(code, p, profiles) for code, p in spec.products.items()}
+    for currency, code in spec.defaults.items():
+        if code not in products or products[code].currency != currency:
+            raise InvalidInput(
+                f"product catalogue: defaults.{currency}: {code} is not a product in {currency}"
+            )
+    return Catalogue(products, dict(spec.defaults))
+
+
+def _profile(code: str, spec: ProfileSpec) -> Profile:
+    return Profile(
+        code=code,
+        name=spec.name,
+        currency=spec.currency,
+        apr_cap_percent=spec.apr_cap_percent,
+        penalty_annual_rate_cap_percent=spec.penalty_annual_rate_cap_percent,
+        late_fee_cap_minor=Money.parse(spec.late_fee_cap, spec.currency).minor,
+        timezone=ZoneInfo(spec.timezone),
+    )
+
+
+def _product(code: str, spec: ProductSpec, profiles: dict[str, Profile]) -> Product:
+    def refuse(message: str) -> InvalidInput:
+        return InvalidInput(f"product catalogue: product {code}: {message}", product=code)
+
+    profile = profiles.get(spec.profile)
+    if profile is None:
+        raise refuse(f"unknown profile {spec.profile}")
+    if spec.currency != profile.currency:
+        raise refuse(f"currency {spec.currency} differs from its profile's {profile.currency}")
+    if spec.default_method not in spec.methods:
+        raise refuse("the default method must be one of its methods")
+    if (spec.annual_rate_percent is None) == (spec.daily_rate_percent is None):
+        raise refuse("give exactly one of annual_rate_percent and daily_rate_percent")
+    rate: Rate = (
+        AnnualRate(spec.annual_rate_percent / _HUNDRED, spec.day_count)
+        if spec.annual_rate_percent is not None
+        else DailyRate(spec.daily_rate_percent / _HUNDRED)  # type: ignore[operator]
+    )
+    if spec.penalty_annual_rate_percent > profile.penalty_annual_rate_cap_percent:
+        raise refuse(
+            f"penalty rate {spec.penalty_annual_rate_percent}% is above the "
+            f"{profile.penalty_annual_rate_cap_percent}% cap of profile {profile.code}"
+        )
+    try:
+        late_fee_minor = Money.parse(spec.late_fee, spec.currency).minor
+        waterfall = parse_waterfall(spec.waterfall)
+    except InvalidInput as error:
+        raise refuse(error.message) from None
+    if not 0 <= late_fee_minor <= profile.late_fee_cap_minor:
+        raise refuse(f"late fee {spec.late_fee} is outside 0 to the {spec.profile} cap")
+    return Product(
+        code=code,
+        name=spec.name,
+        profile=profile,
+        currency=spec.currency,
+        methods=tuple(spec.methods),
+        default_method=spec.default_method,
+        terms=tuple(sorted(set(spec.terms))),
+        rate=rate,
+        upfront_fee_percent=spec.upfront_fee_percent,
+        instalment_fee_percent=spec.instalment_fee_percent,
+        late_fee_minor=late_fee_minor,
+        penalty_annual_rate=spec.penalty_annual_rate_percent / _HUNDRED,
+        grace_days=spec.grace_days,
+        waterfall=waterfall,
+        overpayment=spec.overpayment,
+    )
+
+
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """The catalogue in `path`, or the one shipped with creditline."""
+    if path is None:
+        return _shipped_catalogue()
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"product catalogue {path}: {error}") from None
+    return parse_catalogue(document)
+
+
+@cache
+def _shipped_catalogue() -> Catalogue:
+    text = resources.files("creditline.loans").joinpath("products.toml").read_text("utf-8")
+    return parse_catalogue(tomllib.loads(text))

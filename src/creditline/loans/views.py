@@ -1,0 +1,117 @@
+"""What a caller sees of a loan: its schedule with each instalment's state, arrears and payoff.
+
+Amounts are decimal strings in major units.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from creditline.kernel.money import format_minor
+from creditline.loans.model import (
+    LoanState,
+    bucket,
+    business_date,
+    days_past_due,
+    payoff,
+    running_index,
+)
+
+
+def loan_document(
+    loan: LoanState, line_id: str, stored: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The full loan as of `now`: `stored` holds the facts kept beside its state."""
+
+    def money(minor: int) -> str:
+        return format_minor(minor, loan.currency)
+
+    today = business_date(loan.terms, now)
+    dpd = days_past_due(loan, today)
+    overdue = [i for i in loan.instalments if i.state(today) == "overdue"]
+    running = running_index(loan, today)
+    upcoming = [i for i in loan.instalments if i.due_date >= today and i.unpaid_minor > 0]
+    settle = payoff(loan, today)
+    return {
+        **loan_summary(loan, line_id, stored, now),
+        "method": loan.terms.method.value,
+        "start_date": loan.start_date.isoformat(),
+        "upfront_fee": money(stored["upfront_fee_minor"]),
+        "opened_at": stored["opened_at"],
+        "settled_at": stored["settled_at"],
+        "business_date": today.isoformat(),
+        "grace_days": loan.terms.grace_days,
+        "waterfall": [step.value for step in loan.terms.waterfall],
+        "overpayment": loan.terms.overpayment.value,
+        "penalty_charged": money(loan.penalty_minor),
+        "penalty_outstanding": money(loan.unpaid_penalty_minor),
+        "interest_accrued": money(loan.interest_accrued_minor),
+        "last_end_of_day": None if loan.eod_date is None else loan.eod_date.isoformat(),
+        "overdue": {
+            "instalments": [i.number for i in overdue],
+            "amount": money(sum(i.unpaid_minor for i in overdue) + loan.unpaid_penalty_minor),
+        },
+        "next_due": (
+            {"date": upcoming[0].due_date.isoformat(), "amount": money(upcoming[0].unpaid_minor)}
+            if upcoming
+            else None
+        ),
+        # What settles the loan today: interest only to date, no fee not yet due.
+        "payoff_today": None
+        if loan.settled
+        else {
+            "total": money(settle.total_minor),
+            "penalty": money(settle.penalty_minor),
+            "fees": money(settle.fees_minor),
+            "interest": money(settle.interest_minor),
+            "principal": money(settle.principal_minor),
+            "reapplied": money(settle.reapplied_minor),
+        },
+        "dpd": dpd,
+        "bucket": bucket(dpd),
+        "instalments": [
+            {
+                "number": i.number,
+                "due_date": i.due_date.isoformat(),
+                "state": "running" if index == running and i.unpaid_minor > 0 else i.state(today),
+                "principal": money(i.principal_minor),
+                "interest": money(i.interest_minor),
+                "fee": money(i.fee_minor),
+                "late_fee": money(i.late_fee_minor),
+                "paid": money(
+                    i.paid_principal_minor
+                    + i.paid_interest_minor
+                    + i.paid_fee_minor
+                    + i.paid_late_fee_minor
+                ),
+                "outstanding": money(i.unpaid_minor),
+            }
+            for index, i in enumerate(loan.instalments)
+        ],
+    }
+
+
+def loan_summary(
+    loan: LoanState, line_id: str, stored: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """A loan in a list: what it is, what it owes and how late it is."""
+
+    def money(minor: int) -> str:
+        return format_minor(minor, loan.currency)
+
+    dpd = days_past_due(loan, business_date(loan.terms, now))
+    return {
+        "id": loan.id,
+        "line_id": line_id,
+        "status": "settled" if loan.settled else "open",
+        "product": loan.terms.product,
+        "currency": loan.currency,
+        "principal": money(loan.principal_minor),
+        "principal_outstanding": money(loan.principal_outstanding_minor),
+        "term_months": len(loan.instalments),
+        "apr_percent": stored["apr_percent"],
+        "credit_balance": money(loan.credit_minor),
+        "dpd": dpd,
+        "bucket": bucket(dpd),
+    }
