@@ -268,13 +268,19 @@ def parse_catalogue(document: dict[str, Any]) -> Catalogue:
 
 
 def _profile(code: str, spec: ProfileSpec) -> Profile:
+    try:
+        late_fee_cap_minor = Money.parse(spec.late_fee_cap, spec.currency).minor
+    except InvalidInput as error:
+        raise InvalidInput(
+            f"product catalogue: profile {code}: late_fee_cap: {error.message}", profile=code
+        ) from None
     return Profile(
         code=code,
         name=spec.name,
         currency=spec.currency,
         apr_cap_percent=spec.apr_cap_percent,
         penalty_annual_rate_cap_percent=spec.penalty_annual_rate_cap_percent,
-        late_fee_cap_minor=Money.parse(spec.late_fee_cap, spec.currency).minor,
+        late_fee_cap_minor=late_fee_cap_minor,
         timezone=ZoneInfo(spec.timezone),
     )
 
@@ -304,9 +310,12 @@ def _product(code: str, spec: ProductSpec, profiles: dict[str, Profile]) -> Prod
         )
     try:
         late_fee_minor = Money.parse(spec.late_fee, spec.currency).minor
+    except InvalidInput as error:
+        raise refuse(f"late_fee: {error.message}") from None
+    try:
         waterfall = parse_waterfall(spec.waterfall)
     except InvalidInput as error:
-        raise refuse(error.message) from None
+        raise refuse(f"waterfall: {error.message}") from None
     if not 0 <= late_fee_minor <= profile.late_fee_cap_minor:
         raise refuse(f"late fee {spec.late_fee} is outside 0 to the {spec.profile} cap")
     return Product(

@@ -673,6 +673,7 @@ def _plan(line: Line, name: str, amount: int, holds: list[int], loans: list[int]
             loans.append(min(amount, held))
         holds.pop()
     elif name == "repay" and loans:
+        model.require_positive(amount)  # the loan's waterfall refuses it too
         repaid = min(amount, loans[-1])
         movement = model.plan_repayment(repaid)
         loans[-1] -= repaid

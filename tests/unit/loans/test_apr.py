@@ -219,3 +219,205 @@ def test_apr_is_a_two_place_decimal() -> None:
 
     assert apr_actuarial(flows).as_tuple().exponent == -2
     assert isinstance(apr_daily(flows), Decimal)
+
+
+# --- a single advance repaid by a single payment ---------------------------------------------
+# Appendix J (b)(4)(ii): the unit period of a single advance, single payment transaction is its
+# term, but at most a year. (b)(5)(vi)-(vii): a term under a year is one unit period, with
+# 12 / months (a whole number of months) or 365 / days unit periods in a year. (b)(5)(v): a
+# longer term has a unit period of a year, whole years counted back from the payment, and the
+# rest as a fraction of a year (whole months over 12, else days over 365).
+
+
+@pytest.mark.parametrize(
+    ("advance_date", "advance_minor", "payment_date", "payment_minor", "apr_percent"),
+    [
+        pytest.param(
+            # A whole month, month end to month end (28 days): 1.12% × 12.
+            dt.date(2026, 1, 31),
+            1_000_000,
+            dt.date(2026, 2, 28),
+            1_011_200,
+            Decimal("13.44"),
+            id="one-month-jan-31-to-feb-28",
+        ),
+        pytest.param(
+            # 10 days: 0.20% × 365 / 10 = 7.30%.
+            dt.date(2025, 3, 1),
+            1_000_000,
+            dt.date(2025, 3, 11),
+            1_002_000,
+            Decimal("7.30"),
+            id="ten-days",
+        ),
+        pytest.param(
+            # 29 days is not a whole month (01-30 to 02-28): 1.16% × 365 / 29 = 14.60%, not
+            # 1.16% × 12 = 13.92%.
+            dt.date(2026, 1, 30),
+            1_000_000,
+            dt.date(2026, 2, 28),
+            1_011_600,
+            Decimal("14.60"),
+            id="twenty-nine-days-not-a-month",
+        ),
+        pytest.param(
+            # 365 days across 29 February 2024 is a day short of 12 months: 365 / 365 a year.
+            dt.date(2024, 1, 16),
+            1_000_000,
+            dt.date(2025, 1, 15),
+            1_100_000,
+            Decimal("10.00"),
+            id="365-days-short-of-a-year",
+        ),
+        pytest.param(
+            # Exactly a year (366 days across 29 February 2024): 10% × 1.
+            dt.date(2024, 1, 15),
+            1_000_000,
+            dt.date(2025, 1, 15),
+            1_100_000,
+            Decimal("10.00"),
+            id="twelve-months",
+        ),
+        pytest.param(
+            # No cost: nothing but the principal back.
+            dt.date(2025, 3, 1),
+            1_000_000,
+            dt.date(2025, 4, 1),
+            1_000_000,
+            Decimal("0.00"),
+            id="zero-cost",
+        ),
+    ],
+)
+def test_single_advance_single_payment_apr_uses_the_term_as_the_unit_period(
+    advance_date: dt.date,
+    advance_minor: int,
+    payment_date: dt.date,
+    payment_minor: int,
+    apr_percent: Decimal,
+) -> None:
+    flows = _loan(advance_date, advance_minor, [(payment_date, payment_minor)])
+
+    assert apr_actuarial(flows) == apr_percent
+    assert apr_actuarial(list(reversed(flows))) == apr_percent
+
+
+def test_regulation_z_appendix_j_single_advance_single_payment_examples() -> None:
+    """Regulation Z, 12 CFR 1026 Appendix J, paragraph (c)(5), single advance, single payment.
+
+    Source: https://www.consumerfinance.gov/rules-policy/regulations/1026/j/ (same text at
+    http://www.fdic.gov/regulations/laws/rules/6500-3550.html); the examples are printed as
+    page images in the GPO edition, https://www.govinfo.gov/content/pkg/CFR-2024-title12-vol9/
+    pdf/CFR-2024-title12-vol9-part1026-appJ.pdf. The figures below were read from public test
+    suites that transcribe the appendix's examples (not from the regulation page itself):
+    (c)(5)(i), a term of less than a year measured in days: $1,000 advanced 1-3-78, $1,080
+    repaid 9-15-78 (255 days), unit periods a year 365 / 255, APR 11.45%.
+    (c)(5)(ii), a term of 6 months: $1,000 advanced, $1,044 repaid, 2 unit periods a year, APR
+    8.80%. The dates are ours (any six whole months); counted in days instead (181 days) the
+    rate would be 8.87%.
+    (c)(5)(iii), a term of more than a year, the fraction in months: $1,000 advanced, $1,135.19
+    repaid 18 months later (t = 1, f = 6/12, 1 unit period a year), APR 8.76%.
+    (c)(5)(iv), a term of exactly 2 years: $1,000 advanced, $1,240 repaid (t = 2, f = 0), APR
+    11.36%.
+    For (iii) and (iv) the dates are ours too: the transcriptions give the term only.
+    By hand: (iii) solves (1 + i/2)(1 + i) = 1.13519, i = -1.5 + sqrt(2.25 + 2 × 0.13519)
+    = 0.08757; (iv) is i = sqrt(1.24) - 1 = 0.11355.
+    """
+    in_days = _loan(dt.date(1978, 1, 3), 100_000, [(dt.date(1978, 9, 15), 108_000)])
+    six_months = _loan(dt.date(1978, 1, 3), 100_000, [(dt.date(1978, 7, 3), 104_400)])
+    eighteen_months = _loan(dt.date(1978, 1, 3), 100_000, [(dt.date(1979, 7, 3), 113_519)])
+    two_years = _loan(dt.date(1978, 1, 3), 100_000, [(dt.date(1980, 1, 3), 124_000)])
+
+    assert apr_actuarial(in_days) == Decimal("11.45")
+    assert apr_actuarial(six_months) == Decimal("8.80")
+    assert apr_actuarial(eighteen_months) == Decimal("8.76")
+    assert apr_actuarial(two_years) == Decimal("11.36")
+
+
+@pytest.mark.parametrize(
+    ("advance_date", "payment_date", "payment_minor", "apr_percent"),
+    [
+        pytest.param(
+            # 12 months and a day: t = 1, f = 1/365. (1 + i/365)(1 + i) = 1.1:
+            # i = (-(1 + 1/365) + sqrt((1 + 1/365)² + 0.4/365)) / (2/365) = 0.09971.
+            dt.date(2025, 1, 15),
+            dt.date(2026, 1, 16),
+            1_100_000,
+            Decimal("9.97"),
+            id="a-year-and-a-day",
+        ),
+        pytest.param(
+            # 367 days across 29 February 2024 is still 12 months and a day: the year is
+            # counted in months, the odd day over 365.
+            dt.date(2024, 1, 15),
+            dt.date(2025, 1, 16),
+            1_100_000,
+            Decimal("9.97"),
+            id="a-leap-year-and-a-day",
+        ),
+        pytest.param(
+            # 351 odd days after a whole year (counted back from 2027-01-01 to 2026-01-01):
+            # f = 351/365 = 0.96164. (1 + 0.96164 i)(1 + i) = 1.1 gives i = 0.04979.
+            dt.date(2025, 1, 15),
+            dt.date(2027, 1, 1),
+            1_100_000,
+            Decimal("4.98"),
+            id="a-year-and-351-days",
+        ),
+        pytest.param(
+            # Month end to month end, 13 whole months: t = 1, f = 1/12.
+            # (1 + i/12)(1 + i) = 1.1: i = (-(13/12) + sqrt((13/12)² + 0.4/12)) / (2/12) = 0.09174.
+            dt.date(2024, 1, 31),
+            dt.date(2025, 2, 28),
+            1_100_000,
+            Decimal("9.17"),
+            id="thirteen-months-month-end",
+        ),
+        pytest.param(
+            # Three whole years, no fraction: 1.331 = 1.1 ** 3.
+            dt.date(2025, 6, 30),
+            dt.date(2028, 6, 30),
+            1_331_000,
+            Decimal("10.00"),
+            id="three-years",
+        ),
+        pytest.param(
+            # Less back than advanced over two years: a negative rate, sqrt(0.81) - 1 = -10%.
+            dt.date(2025, 6, 30),
+            dt.date(2027, 6, 30),
+            810_000,
+            Decimal("-10.00"),
+            id="negative-rate",
+        ),
+    ],
+)
+def test_single_advance_single_payment_more_than_a_year_later_has_a_unit_period_of_a_year(
+    advance_date: dt.date, payment_date: dt.date, payment_minor: int, apr_percent: Decimal
+) -> None:
+    flows = _loan(advance_date, 1_000_000, [(payment_date, payment_minor)])
+
+    assert apr_actuarial(flows) == apr_percent
+
+
+def test_a_one_year_unit_period_is_nominal_so_it_sits_below_the_daily_effective_rate() -> None:
+    # 10% a year compounded yearly for 2 years and 6 months: (1 + 0.05)(1.1)² = 1.2705.
+    flows = _loan(dt.date(2025, 1, 15), 1_000_000, [(dt.date(2027, 7, 15), 1_270_500)])
+
+    assert apr_actuarial(flows) == Decimal("10.00")
+    # The same flows XIRR-style over 911 days: 1.2705 ** (365 / 911) - 1
+    # = exp(0.239411 × 0.400659) - 1 = exp(0.095922) - 1 = 10.07%.
+    assert apr_daily(flows) == Decimal("10.07")
+
+
+def test_a_single_payment_decades_later_is_priced_without_overflow() -> None:
+    # 0.01 advanced, 1,000,000.00 repaid 100 years later: 1e8 ** (1/100) - 1 = 20.23% a year.
+    flows = [CashFlow(dt.date(2025, 1, 1), -1), CashFlow(dt.date(2125, 1, 1), 100_000_000)]
+
+    assert apr_actuarial(flows) == Decimal("20.23")
+
+
+def test_single_advance_single_payment_on_the_advance_date_is_refused() -> None:
+    flows = _loan(dt.date(2025, 1, 15), 1_000_000, [(dt.date(2025, 1, 15), 1_000_100)])
+
+    with pytest.raises(InvalidInput):
+        apr_actuarial(flows)

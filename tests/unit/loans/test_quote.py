@@ -3,9 +3,10 @@ from decimal import Decimal
 
 import pytest
 
-from creditline.kernel.errors import CurrencyMismatch, InvalidInput
+from creditline.kernel.errors import AprAboveCap, CurrencyMismatch, InvalidInput
 from creditline.kernel.money import Money
-from creditline.loans.quote import quote
+from creditline.loans.products import Product, parse_catalogue
+from creditline.loans.quote import product_quote, quote
 from creditline.loans.schedule import AnnualRate, DayCount, RepaymentMethod
 
 RATE = AnnualRate(Decimal("0.12"), DayCount.ACT_365)
@@ -41,3 +42,183 @@ def test_a_fee_as_large_as_the_loan_or_in_another_currency_is_refused() -> None:
             START,
             Money.parse("1.00", "USD"),
         )
+
+
+# --- the instalment (service) fee -----------------------------------------------------------------
+
+
+def test_an_instalment_fee_is_paid_with_every_instalment_and_raises_the_apr() -> None:
+    args = (cny("10000.00"), 12, RepaymentMethod.EQUAL_INSTALMENT, RATE, START)
+    plain = quote(*args)
+    upfront_only = quote(*args, cny("50.00"))
+    with_fees = quote(*args, cny("50.00"), cny("5.00"))
+
+    for bare, charged in zip(plain["instalments"], with_fees["instalments"], strict=True):
+        assert cny(charged["payment"]).minor == cny(bare["payment"]).minor + 500
+        assert charged["fee"] == "5.00"
+        assert charged["principal"] == bare["principal"]
+        assert charged["interest"] == bare["interest"]
+    assert with_fees["instalments"][0]["payment"] == "893.49"  # the 888.49 annuity + 5.00
+    assert with_fees["instalment_fee"] == "5.00"
+    assert with_fees["upfront_fee"] == "50.00"
+    assert with_fees["total_fees"] == "110.00"  # 50.00 + 5.00 × 12
+    assert with_fees["total_interest"] == plain["total_interest"]
+    assert cny(with_fees["total_cost"]).minor == cny(plain["total_interest"]).minor + 11_000
+    assert cny(with_fees["total_repaid"]).minor == cny(plain["total_repaid"]).minor + 6_000
+    assert (
+        Decimal(plain["apr_percent"])
+        < Decimal(upfront_only["apr_percent"])
+        < Decimal(with_fees["apr_percent"])
+    )
+    assert Decimal(upfront_only["effective_annual_rate_percent"]) < Decimal(
+        with_fees["effective_annual_rate_percent"]
+    )
+
+
+def test_a_fee_only_one_month_loan_has_the_fee_as_its_monthly_rate() -> None:
+    # 10,000.00 at 0% from 01-31, repaid 02-28 (a whole month, month end to month end) with a
+    # 112.00 service fee: 10,112.00 for 10,000.00 is 1.12% a month, an APR of 13.44%.
+    zero = AnnualRate(Decimal(0), DayCount.ACT_365)
+    quoted = quote(
+        cny("10000.00"),
+        1,
+        RepaymentMethod.EQUAL_PRINCIPAL,
+        zero,
+        dt.date(2026, 1, 31),
+        instalment_fee=cny("112.00"),
+    )
+
+    assert quoted["total_interest"] == "0.00"
+    assert quoted["total_fees"] == "112.00"
+    assert quoted["instalments"][0]["payment"] == "10112.00"
+    assert quoted["instalments"][0]["due_date"] == "2026-02-28"
+    assert quoted["apr_percent"] == "13.44"
+
+
+def test_an_instalment_fee_in_another_currency_or_negative_is_refused() -> None:
+    args = (cny("1000.00"), 3, RepaymentMethod.EQUAL_PRINCIPAL, RATE, START)
+    with pytest.raises(CurrencyMismatch) as refused:
+        quote(*args, instalment_fee=Money.parse("1.00", "USD"))
+    assert refused.value.details == {"expected": "CNY", "got": "USD"}
+    with pytest.raises(InvalidInput):
+        quote(*args, instalment_fee=cny("-1.00"))
+
+
+# --- quotes at a product's price ------------------------------------------------------------------
+
+
+def _catalogue_product(**changes: str) -> Product:
+    product = {
+        "name": "Test loan",
+        "profile": "CN",
+        "currency": "CNY",
+        "methods": ["equal_instalment", "equal_principal"],
+        "default_method": "equal_instalment",
+        "terms": [3, 12],
+        "annual_rate_percent": "12.00",
+        "upfront_fee_percent": "0.50",
+        "instalment_fee_percent": "0.05",
+        "late_fee": "20.00",
+        "penalty_annual_rate_percent": "18.00",
+        "grace_days": 3,
+        **changes,
+    }
+    profile = {
+        "name": "Test CN profile",
+        "currency": "CNY",
+        "apr_cap_percent": "24.00",
+        "penalty_annual_rate_cap_percent": "24.00",
+        "late_fee_cap": "50.00",
+        "timezone": "Asia/Shanghai",
+    }
+    catalogue = parse_catalogue({"profiles": {"CN": profile}, "products": {"test-loan": product}})
+    return catalogue.product("test-loan")
+
+
+def test_a_product_quote_names_the_product_profile_and_cap() -> None:
+    product = _catalogue_product()
+
+    schedule, quoted = product_quote(product, cny("10000.00"), 12, None, START)
+
+    assert quoted["product"] == "test-loan"
+    assert quoted["profile"] == "CN"
+    assert quoted["apr_cap_percent"] == "24.00"
+    assert quoted["method"] == "equal_instalment"  # the product's default
+    assert quoted["upfront_fee"] == "50.00"  # 0.50% of 10,000.00
+    assert quoted["instalment_fee"] == "5.00"  # 0.05% of 10,000.00
+    assert quoted["total_fees"] == "110.00"
+    assert quoted["instalments"][0]["payment"] == "893.49"
+    assert len(schedule.instalments) == 12
+    assert [i["principal"] for i in quoted["instalments"]] == [
+        Money(i.principal_minor, "CNY").format() for i in schedule.instalments
+    ]
+    # The same price as a plain quote with the product's fees.
+    plain = quote(
+        cny("10000.00"),
+        12,
+        RepaymentMethod.EQUAL_INSTALMENT,
+        RATE,
+        START,
+        cny("50.00"),
+        cny("5.00"),
+    )
+    assert quoted["apr_percent"] == plain["apr_percent"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"annual_rate_percent": "30.00"}, id="rate-above-the-cap"),
+        # 20% a year is under the cap, but a 5% upfront fee on 3 months is not.
+        pytest.param({"annual_rate_percent": "20.00", "upfront_fee_percent": "5.00"}, id="fees"),
+    ],
+)
+def test_a_product_quote_above_the_apr_cap_is_refused(changes: dict[str, str]) -> None:
+    product = _catalogue_product(**changes)
+
+    with pytest.raises(AprAboveCap) as refused:
+        product_quote(product, cny("10000.00"), 3, "equal_principal", START)
+
+    assert refused.value.code == "apr_above_cap"
+    assert refused.value.details["cap_percent"] == "24.00"
+    assert refused.value.details["profile"] == "CN"
+    assert Decimal(refused.value.details["apr_percent"]) > Decimal("24.00")
+
+
+def test_a_product_quote_in_another_currency_is_refused() -> None:
+    with pytest.raises(CurrencyMismatch) as refused:
+        product_quote(_catalogue_product(), Money.parse("10000.00", "USD"), 12, None, START)
+
+    assert refused.value.details == {"expected": "CNY", "got": "USD"}
+
+
+def test_a_product_quote_refuses_a_term_or_method_the_product_does_not_offer() -> None:
+    product = _catalogue_product()
+
+    with pytest.raises(InvalidInput):
+        product_quote(product, cny("10000.00"), 6, None, START)
+    with pytest.raises(InvalidInput):
+        product_quote(product, cny("10000.00"), 12, "interest_first", START)
+
+
+def test_a_product_quote_too_small_for_its_upfront_fee_is_refused() -> None:
+    product = _catalogue_product(upfront_fee_percent="100")
+
+    with pytest.raises(InvalidInput) as refused:
+        product_quote(product, cny("100.00"), 3, None, START)
+    assert "upfront fee" in refused.value.message
+
+
+def test_a_zero_rate_interest_first_loan_over_two_years_is_quoted_as_a_single_payment() -> None:
+    # 0% interest first: nothing is paid until the principal at month 24. With a 100.00 upfront
+    # fee the borrower gets 9,900.00 and repays 10,000.00 two years later: a single advance,
+    # single payment longer than a year, so the unit period is a year (Appendix J (b)(5)(v)):
+    # (1 + i)² = 10,000 / 9,900, i = 0.50378%. The 730 days are two 365-day years, so the
+    # effective daily rate is the same.
+    zero = AnnualRate(Decimal(0), DayCount.ACT_365)
+    quoted = quote(cny("10000.00"), 24, RepaymentMethod.INTEREST_FIRST, zero, START, cny("100.00"))
+
+    assert [i["payment"] for i in quoted["instalments"]] == ["0.00"] * 23 + ["10000.00"]
+    assert quoted["total_cost"] == "100.00"
+    assert quoted["apr_percent"] == "0.50"
+    assert quoted["effective_annual_rate_percent"] == "0.50"
