@@ -29,6 +29,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/eod.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

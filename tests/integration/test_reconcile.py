@@ -13,7 +13,7 @@ from creditline.kernel.clock import FixedClock
 from creditline.ledger.model import GENESIS_HASH, JournalEntry, entry_fields, entry_hash
 from creditline.ledger.reconcile import Finding
 from creditline.ledger.tables import decisions, drawdowns, journal, lines, outbox
-from creditline.loans.tables import loans
+from creditline.loans.tables import instalments, loans
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 OTHER = Actor("borrower-2", Role.BORROWER)
@@ -160,6 +160,7 @@ def test_a_loan_repaid_outside_the_ledger_is_found(
     assert checks(findings) == {
         ("utilisation_equals_open_loans", book["line"]),
         ("loan_principal_restored", book["line"]),
+        ("loan_equals_schedule", book["line"]),
     }
     [restored] = [f for f in findings if f.check == "loan_principal_restored"]
     assert f"loan {book['loan']} (open) owes 1 but its journal nets 250000" in restored.detail
@@ -178,8 +179,26 @@ def test_a_loan_settled_without_restoring_the_line_is_found(
     assert {f.check for f in container.reconciler.run()} == {
         "utilisation_equals_open_loans",
         "loan_principal_restored",
+        "loan_equals_schedule",
         "notice_written",
     }
+
+
+def test_an_instalment_paid_outside_the_ledger_is_found(
+    container: Container, book: dict[str, str]
+) -> None:
+    with raw(container) as connection:
+        connection.execute(
+            update(instalments)
+            .where(instalments.c.loan_id == book["loan"])
+            .values(paid_principal_minor=instalments.c.principal_minor)
+        )
+    findings = container.reconciler.run()
+    assert checks(findings) == {("loan_equals_schedule", book["line"])}
+    [found] = findings
+    assert f"loan {book['loan']} owes 250000 of principal but its instalments owe 0" in (
+        found.detail
+    )
 
 
 def test_a_hold_resolved_outside_the_ledger_is_found(

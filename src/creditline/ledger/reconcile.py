@@ -7,7 +7,7 @@ Checks (DESIGN.md §6):
   from the previous ones, and every hash recomputes;
 - outstanding principal equals the open loans' principal, and held equals the live holds;
 - every loan's outstanding principal equals its journal (posted minus repaid), so no settled
-  loan left principal unrestored;
+  loan left principal unrestored, and equals what its instalments still owe of principal;
 - every decision entry in the journal has its decision record and its notice in the outbox;
 - a line's status is the status its journal ends in, and a frozen, suspended or closed line
   points at the decision that made it so (with the same end time for a freeze).
@@ -31,7 +31,7 @@ from creditline.ledger.model import (
     entry_hash,
 )
 from creditline.ledger.tables import decisions, drawdowns, journal, lines, outbox
-from creditline.loans.tables import loans
+from creditline.loans.tables import instalments, loans
 
 STREAM_BATCH_ROWS = 5_000
 
@@ -58,6 +58,7 @@ class Reconciler:
                 *self._utilisation_equals_loans(connection),
                 *self._held_equals_live_holds(connection),
                 *self._loans_equal_journal(connection),
+                *self._loans_equal_instalments(connection),
                 *self._decisions_recorded(connection),
                 *self._hash_chains(connection, progress),
             ]
@@ -162,6 +163,32 @@ class Reconciler:
                 row.line_id,
                 f"loan {row.id} ({row.status}) owes {row.principal_outstanding_minor} but its "
                 f"journal nets {row.net}: repaid principal not restored to the line",
+            )
+
+    @staticmethod
+    def _loans_equal_instalments(connection: Connection) -> Iterable[Finding]:
+        owed = (
+            select(
+                instalments.c.loan_id,
+                func.sum(instalments.c.principal_minor - instalments.c.paid_principal_minor).label(
+                    "owed"
+                ),
+            )
+            .group_by(instalments.c.loan_id)
+            .subquery()
+        )
+        schedule = func.coalesce(owed.c.owed, literal(0))
+        query = (
+            select(loans.c.id, loans.c.line_id, loans.c.principal_outstanding_minor, schedule)
+            .select_from(loans.outerjoin(owed, owed.c.loan_id == loans.c.id))
+            .where(loans.c.principal_outstanding_minor != schedule)
+        )
+        for row in connection.execute(query):
+            yield Finding(
+                "loan_equals_schedule",
+                row.line_id,
+                f"loan {row.id} owes {row.principal_outstanding_minor} of principal but its "
+                f"instalments owe {row[3]}",
             )
 
     @staticmethod

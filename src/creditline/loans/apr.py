@@ -53,6 +53,9 @@ TOLERANCE_PERCENT = Decimal("0.0001")
 ITERATIONS_MAX = 200
 _PERCENT_QUANTUM = Decimal("0.01")
 _PRECISION = 40
+# Where Newton's method starts: about 12% a year.
+GUESS_PER_MONTH = Decimal("0.01")
+GUESS_PER_YEAR = Decimal("0.12")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +95,20 @@ def apr_actuarial(flows: Sequence[CashFlow]) -> Decimal:
         (Decimal(flow.amount_minor), *_months_and_odd_days(start, flow.date)) for flow in ordered
     ]
 
-    def present_value(rate: Decimal) -> Decimal:
-        return sum(
-            (
-                amount / ((1 + Decimal(odd_days) / DAYS_PER_MONTH * rate) * (1 + rate) ** months)
-                for amount, months, odd_days in terms
-            ),
-            Decimal(0),
-        )
+    fractions = [(amount, months, Decimal(odd) / DAYS_PER_MONTH) for amount, months, odd in terms]
+
+    def present_value(rate: Decimal) -> tuple[Decimal, Decimal]:
+        """The present value at `rate` and its slope d/d(rate)."""
+        value = slope = Decimal(0)
+        for amount, months, fraction in fractions:
+            odd = 1 + fraction * rate
+            term = amount / (odd * (1 + rate) ** months)
+            value += term
+            slope -= term * (fraction / odd + months / (1 + rate))
+        return value, slope
 
     tolerance = TOLERANCE_PERCENT / (MONTHS_PER_YEAR * 100)
-    rate = _bisect(present_value, RATE_MIN, RATE_PER_MONTH_MAX, tolerance)
+    rate = _solve(present_value, RATE_MIN, RATE_PER_MONTH_MAX, tolerance, GUESS_PER_MONTH)
     return _percent(rate * MONTHS_PER_YEAR)
 
 
@@ -120,10 +126,19 @@ def apr_daily(flows: Sequence[CashFlow]) -> Decimal:
         for flow in ordered
     ]
 
-    def present_value(rate: Decimal) -> Decimal:
-        return sum((amount / (1 + rate) ** years for amount, years in terms), Decimal(0))
+    def present_value(rate: Decimal) -> tuple[Decimal, Decimal]:
+        """The present value at `rate` and its slope d/d(rate); one logarithm per rate."""
+        log_growth = (1 + rate).ln()
+        value = slope = Decimal(0)
+        for amount, years in terms:
+            term = amount * (-years * log_growth).exp()
+            value += term
+            slope -= term * years / (1 + rate)
+        return value, slope
 
-    rate = _bisect(present_value, RATE_MIN, RATE_PER_YEAR_MAX, TOLERANCE_PERCENT / 100)
+    rate = _solve(
+        present_value, RATE_MIN, RATE_PER_YEAR_MAX, TOLERANCE_PERCENT / 100, GUESS_PER_YEAR
+    )
     return _percent(rate)
 
 
@@ -260,6 +275,47 @@ def _bisect(
             else:
                 high = middle
         return (low + high) / 2
+
+
+def _solve(
+    present_value: Callable[[Decimal], tuple[Decimal, Decimal]],
+    low: Decimal,
+    high: Decimal,
+    tolerance: Decimal,
+    guess: Decimal,
+) -> Decimal:
+    """The rate where the present value crosses zero, to within `tolerance`.
+
+    Newton's method from `guess`, kept inside a bracket that shrinks with every step; a step
+    that would leave the bracket is a bisection instead. Converges in a handful of steps where
+    bisection alone takes some fifty, each a full pass over the schedule.
+    """
+    with localcontext() as context:
+        context.prec = _PRECISION
+        value_low = present_value(low)[0]
+        if value_low == 0:
+            return low
+        if (value_low > 0) == (present_value(high)[0] > 0):
+            raise InvalidInput("no rate in range makes the schedule's present value zero")
+        rate = guess if low < guess < high else (low + high) / 2
+        for _ in range(ITERATIONS_MAX):
+            value, slope = present_value(rate)
+            if value == 0:
+                return rate
+            if (value > 0) == (value_low > 0):
+                low, value_low = rate, value
+            else:
+                high = rate
+            newton = rate - value / slope if slope != 0 else None
+            if newton is not None and low < newton < high:
+                if abs(newton - rate) < tolerance / 4:
+                    return newton
+                rate = newton
+            else:
+                if high - low < tolerance:
+                    return (low + high) / 2
+                rate = (low + high) / 2
+        return rate
 
 
 def _percent(rate: Decimal) -> Decimal:
