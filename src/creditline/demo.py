@@ -20,6 +20,8 @@ HISTORY_DAYS = 180
 LIMITS = ("5000.00", "10000.00", "20000.00", "30000.00", "50000.00")
 SEED_STORY_BORROWER = "demo-0001"
 
+# How demo borrowers repay a loan: one in ten stops paying after the first instalment.
+_HABITS = ("settle",) * 5 + ("instalments",) * 4 + ("late",)
 _OPERATOR = Actor("demo-operator", Role.ADMIN)
 _RISK = Actor("risk-engine", Role.SERVICE)
 
@@ -129,7 +131,7 @@ def _random_story(
             continue  # not enough credit left: the borrower draws less next time
     # Most settle early or pay every instalment on time; a few stop paying. Settlements go
     # first, so that the clock (which never goes back) is still before the due dates.
-    habits = [rng.choice(("settle", "settle", "instalments", "instalments", "late")) for _ in loans]
+    habits = [rng.choice(_HABITS) for _ in loans]
     for n, ((loan_id, _), habit) in enumerate(zip(loans, habits, strict=True)):
         if habit == "settle":
             clock.advance(timedelta(days=rng.randrange(10, 40)))

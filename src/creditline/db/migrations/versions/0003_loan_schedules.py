@@ -93,6 +93,10 @@ def upgrade() -> None:
         batch.create_check_constraint(
             op.f("ck_loans_credit_and_dpd_non_negative"), "credit_minor >= 0 AND dpd >= 0"
         )
+    if op.get_bind().dialect.name == "postgresql":
+        # End of day rewrites every open loan's row daily: room on the page keeps those
+        # updates HOT (no index writes, no new pages).
+        op.execute("ALTER TABLE loans SET (fillfactor = 80)")
     op.create_index(
         op.f("ix_loans_open_id"),
         "loans",
