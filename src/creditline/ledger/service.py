@@ -267,7 +267,7 @@ class LedgerService:
             with self._explaining_refusals(tx, line):
                 movement = model.plan_post(line, drawdown.amount_minor, post_minor)
             loan_id = new_id()
-            loan, quoted = self._price_loan(loan_id, line, drawdown, post_minor, now)
+            loan, quoted = self._price_loan(loan_id, line, drawdown, post_minor)
             self._store.resolve_drawdown(tx, drawdown.id, "posted", now, post_minor, loan_id)
             self._loans.insert(
                 tx,
@@ -816,11 +816,12 @@ class LedgerService:
         self._store.insert_outbox(tx, new_id(), topic, line, ref_id, payload, now)
 
     def _price_loan(
-        self, loan_id: str, line: Line, drawdown: DrawdownRow, post_minor: int, now: datetime
+        self, loan_id: str, line: Line, drawdown: DrawdownRow, post_minor: int
     ) -> tuple[LoanState, dict[str, Any]]:
-        """The loan a post opens: the hold's product and method priced on today's date."""
+        """The loan a post opens: the hold's product, method and date, so that posting the whole
+        hold freezes exactly the schedule the hold quoted (even across midnight)."""
         priced = self._catalogue.choose(drawdown.product, line.currency)
-        start = priced.profile.business_date(now)
+        start = priced.profile.business_date(drawdown.created_at)
         schedule, quoted = product_quote(
             priced, Money(post_minor, line.currency), drawdown.term_months, drawdown.method, start
         )

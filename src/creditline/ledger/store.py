@@ -54,6 +54,7 @@ _DRAWDOWN_COLUMNS = (
     drawdowns.c.loan_id,
     drawdowns.c.product,
     drawdowns.c.method,
+    drawdowns.c.created_at,
 )
 _LOAN_COLUMNS = (
     loans.c.id,
@@ -76,6 +77,7 @@ class DrawdownRow:
     loan_id: str | None
     product: str | None
     method: str | None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +296,7 @@ class LedgerStore:
             loan_id=d[6],
             product=d[7],
             method=d[8],
+            created_at=Transaction.read_time(d[9]),  # type: ignore[arg-type]
         )
 
     def insert_drawdown(

@@ -163,7 +163,7 @@ class EndOfDay:
             after = batch[-1]
             if progress is not None:
                 progress(on, done, max(total, done))
-        self._db.run(lambda tx: self._finish(tx, on, done))
+        self._db.run(lambda tx: self._finish(tx, on))
         return DayResult(on, done)
 
     def _batch(self, tx: Transaction, on: dt.date, after: str) -> list[str]:
@@ -176,6 +176,7 @@ class EndOfDay:
             if ids:
                 tx.cursor.execute(_PG_LATE_FEES, {"on": on, "ids": ids})
                 tx.cursor.execute(_PG_LOANS, {"on": on, "ids": ids})
+                self._count(tx, on, len(ids))
             return ids
         tx.cursor.execute(
             "SELECT id FROM loans WHERE status = 'open' AND start_date <= ? "
@@ -188,6 +189,7 @@ class EndOfDay:
             before = self._loans.load(tx, loan_id)
             assert before is not None  # selected under this transaction's write lock
             self._loans.save(tx, before, model.end_of_day(before, on), now)
+        self._count(tx, on, len(ids))
         return ids
 
     def _start(self, tx: Transaction, on: dt.date) -> None:
@@ -200,14 +202,25 @@ class EndOfDay:
             {"on": tx.date(on), "now": tx.time(self._clock.now())},
         )
 
-    def _finish(self, tx: Transaction, on: dt.date, done: int) -> None:
+    def _count(self, tx: Transaction, on: dt.date, done: int) -> None:
+        """Count a batch's loans in its own transaction: a resumed run counts them once."""
+        if not done:
+            return
         tx.cursor.execute(
             _placeholders(
                 tx,
-                "UPDATE eod_runs SET finished_at = %(now)s, "
-                "loans_processed = loans_processed + %(done)s WHERE business_date = %(on)s",
+                "UPDATE eod_runs SET loans_processed = loans_processed + %(done)s "
+                "WHERE business_date = %(on)s",
             ),
-            {"on": tx.date(on), "now": tx.time(self._clock.now()), "done": done},
+            {"on": tx.date(on), "done": done},
+        )
+
+    def _finish(self, tx: Transaction, on: dt.date) -> None:
+        tx.cursor.execute(
+            _placeholders(
+                tx, "UPDATE eod_runs SET finished_at = %(now)s WHERE business_date = %(on)s"
+            ),
+            {"on": tx.date(on), "now": tx.time(self._clock.now())},
         )
 
 

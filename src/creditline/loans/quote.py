@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from creditline.kernel.errors import CurrencyMismatch, InvalidInput
+from creditline.kernel.errors import CurrencyMismatch, InvalidAmount, InvalidInput
 from creditline.kernel.money import Money
 from creditline.loans.apr import CashFlow, apr_actuarial, apr_daily
 from creditline.loans.products import Product, check_apr_cap
@@ -51,6 +51,8 @@ def product_quote(
             expected=product.currency,
             got=principal.currency,
         )
+    if principal.minor <= 0:
+        raise InvalidAmount("amount must be greater than zero")
     product.check_term(term_months)
     chosen = product.method(method)
     upfront_minor = product.upfront_fee_minor(principal.minor)
