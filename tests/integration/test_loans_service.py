@@ -652,7 +652,12 @@ def test_a_borrower_reads_only_their_own_loans(
         container.ledger.line_loans(OTHER, line_id)
     with pytest.raises(LineNotFound):
         container.ledger.line_loans(borrower, new_id())
-    assert container.ledger.line_loans(OTHER, other_line) == {"line_id": other_line, "loans": []}
+    assert container.ledger.line_loans(OTHER, other_line) == {
+        "line_id": other_line,
+        "dpd": 0,
+        "bucket": "current",
+        "loans": [],
+    }
     # Nor repay it (an operator may, on the borrower's behalf).
     refused(
         container,
@@ -699,7 +704,8 @@ def test_instalment_states_on_chosen_dates(
     late = container.ledger.get_loan(borrower, loan_id)
     # Instalment 2 fell due on 2027-01-28: 92 days before 2027-04-30.
     assert (late["dpd"], late["bucket"]) == (92, "90+")
-    assert container.ledger.line_loans(borrower, line_id)["loans"][0]["dpd"] == 92
+    listed = container.ledger.line_loans(borrower, line_id)
+    assert (listed["dpd"], listed["bucket"], listed["loans"][0]["dpd"]) == (92, "90+", 92)
 
 
 def test_the_loan_row_tracks_the_line(container: Container, agent: Actor, borrower: Actor) -> None:

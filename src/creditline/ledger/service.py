@@ -56,7 +56,7 @@ from creditline.ledger.model import (
 from creditline.ledger.store import DrawdownRow, LedgerStore
 from creditline.ledger.tables import drawdowns, journal, lines
 from creditline.ledger.views import iso, line_document, money_of
-from creditline.loans.model import LoanState, allocate, business_date, new_loan
+from creditline.loans.model import LoanState, allocate, bucket, business_date, new_loan
 from creditline.loans.products import Catalogue
 from creditline.loans.quote import product_quote
 from creditline.loans.store import LoanStore
@@ -489,7 +489,8 @@ class LedgerService:
         return self._db.read(read)
 
     def line_loans(self, actor: Actor, line_id: str) -> dict[str, Any]:
-        """The line's loans, newest first, each with its state and arrears."""
+        """The line's loans, newest first, each with its state and arrears, and the line's days
+        past due (its latest loan's)."""
 
         def read(tx: Transaction) -> dict[str, Any]:
             line = self._visible_line(tx, actor, line_id)
@@ -500,7 +501,9 @@ class LedgerService:
                 invariant(loan is not None, f"loan {loan_id} has no state")
                 assert loan is not None  # for the type checker
                 listed.append(loan_summary(loan, line.id, self._loans.facts(tx, loan_id), now))
-            return {"line_id": line.id, "loans": listed}
+            # The line is as late as its latest loan.
+            dpd = max((loan["dpd"] for loan in listed), default=0)
+            return {"line_id": line.id, "dpd": dpd, "bucket": bucket(dpd), "loans": listed}
 
         return self._db.read(read)
 
