@@ -448,15 +448,16 @@ class CrashingEndOfDay(EndOfDay):
     """Commits `batches` batches of a day, then fails in the next one (rolled back)."""
 
     def __init__(self, db: Database, clock: Clock, batch_size: int, batches: int) -> None:
-        super().__init__(db, clock, batch_size=batch_size)
+        # One batch at a time, so that "the first n batches" is well defined.
+        super().__init__(db, clock, batch_size=batch_size, workers=1)
         self.batches_left = batches
 
-    def _batch(self, tx: Transaction, on: dt.date, after: str) -> list[str]:
-        ids = super()._batch(tx, on, after)
+    def _batch(self, tx: Transaction, on: dt.date, ids: list[str]) -> list[str]:
+        closed = super()._batch(tx, on, ids)
         if self.batches_left == 0:
-            raise Crash(f"after {after}")
+            raise Crash(f"in the batch from {ids[0]}")
         self.batches_left -= 1
-        return ids
+        return closed
 
 
 def overdue_book(c: Container, clock: FixedClock) -> dt.date:

@@ -1,9 +1,10 @@
 """End of day: accrue interest, mark days past due, charge penalty interest and late fees.
 
 One business date at a time, for every open loan, in batches of loans taken in id order, each
-batch one transaction. A loan remembers the last date it was closed for (`eod_date`), and every
-statement skips loans already closed for the date, so running a date twice changes nothing and
-a run stopped half-way resumes where it stopped.
+batch one transaction (on PostgreSQL, two batches run at once on their own connections). A
+loan remembers the last date it was closed for (`eod_date`), and every statement skips loans
+already closed for the date, so running a date twice changes nothing and a run stopped
+half-way resumes where it stopped.
 
 On PostgreSQL a batch is three set-based statements over the batch's loans and their
 instalments; the arithmetic is exact NUMERIC with ROUND (half away from zero, which is half-up
@@ -18,7 +19,9 @@ first, so that every loan gets one day of penalty interest per day late.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -33,6 +36,7 @@ from creditline.loans.store import LoanStore
 from creditline.loans.tables import eod_runs, loans
 
 BATCH_SIZE = 10_000
+WORKERS = 2  # batches in flight at once on PostgreSQL: one per core of a small server
 # Catching up more than this many days at once is an operator's decision, not a default.
 CATCH_UP_DAYS_MAX = 31
 
@@ -46,10 +50,11 @@ _UNPAID = (
 _DUE_FOR_EOD = (
     "l.status = 'open' AND l.start_date <= %(on)s AND (l.eod_date IS NULL OR l.eod_date < %(on)s)"
 )
-_PG_BATCH = f"""
+# Lock the batch's loans that are still to close, in id order (as repayments lock them).
+_PG_LOCK = f"""
 SELECT l.id FROM loans l
-WHERE {_DUE_FOR_EOD} AND l.id > %(after)s
-ORDER BY l.id LIMIT %(limit)s
+WHERE l.id = ANY(%(ids)s::varchar[]) AND {_DUE_FOR_EOD}
+ORDER BY l.id
 FOR UPDATE
 """
 # The batch drives every join (index lookups by loan id), never a scan of the whole book.
@@ -104,10 +109,13 @@ class DayResult:
 
 
 class EndOfDay:
-    def __init__(self, db: Database, clock: Clock, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, batch_size: int = BATCH_SIZE, workers: int = WORKERS
+    ) -> None:
         self._db = db
         self._clock = clock
         self._batch_size = batch_size
+        self._workers = workers
         self._loans = LoanStore(db)
 
     def dates_to_run(self, until: dt.date) -> list[dt.date]:
@@ -148,49 +156,79 @@ class EndOfDay:
         return [self.run_day(on, progress) for on in self.dates_to_run(until)]
 
     def run_day(self, on: dt.date, progress: Progress | None = None) -> DayResult:
-        """Close one business date for every open loan; idempotent and resumable."""
+        """Close one business date for every open loan; idempotent and resumable.
+
+        Batches are taken in loan id order; on PostgreSQL `workers` of them run at once, each
+        in its own transaction on its own connection (the work is the server's, so this is
+        what uses more than one core).
+        """
         self._db.run(lambda tx: self._start(tx, on))
         total = self.pending(on)
         done = 0
-        after = ""
         if progress is not None:
             progress(on, done, total)
-        while True:
-            batch = self._db.run(partial(self._batch, on=on, after=after))
-            if not batch:
-                break
-            done += len(batch)
-            after = batch[-1]
-            if progress is not None:
-                progress(on, done, max(total, done))
+        workers = self._workers if self._db.dialect == "postgresql" else 1
+        with ThreadPoolExecutor(workers, thread_name_prefix="eod") as pool:
+            running: deque[Future[list[str]]] = deque()
+            for chunk in self._pending_chunks(on):
+                running.append(pool.submit(self._db.run, partial(self._batch, on=on, ids=chunk)))
+                while running and (len(running) > workers or running[0].done()):
+                    done += len(running.popleft().result())
+                    if progress is not None:
+                        progress(on, done, max(total, done))
+            while running:
+                done += len(running.popleft().result())
+                if progress is not None:
+                    progress(on, done, max(total, done))
         self._db.run(lambda tx: self._finish(tx, on))
         return DayResult(on, done)
 
-    def _batch(self, tx: Transaction, on: dt.date, after: str) -> list[str]:
+    def _pending_chunks(self, on: dt.date) -> Iterator[list[str]]:
+        """The ids of the loans still to close for `on`, a batch at a time, in id order."""
+        after = ""
+        while True:
+            with self._db.reading() as connection:
+                chunk = list(
+                    connection.execute(
+                        select(loans.c.id)
+                        .where(
+                            loans.c.status == "open",
+                            loans.c.start_date <= on,
+                            (loans.c.eod_date.is_(None)) | (loans.c.eod_date < on),
+                            loans.c.id > after,
+                        )
+                        .order_by(loans.c.id)
+                        .limit(self._batch_size)
+                    ).scalars()
+                )
+            if not chunk:
+                return
+            yield chunk
+            after = chunk[-1]
+
+    def _batch(self, tx: Transaction, on: dt.date, ids: list[str]) -> list[str]:
+        """Close `on` for those of `ids` still open for it; the ids it closed."""
         if tx.dialect == "postgresql":
             # Compiling these statements to machine code costs more than it saves per batch.
             tx.cursor.execute("SET LOCAL jit = off")
-            params = {"on": on, "after": after, "limit": self._batch_size}
-            tx.cursor.execute(_PG_BATCH, params)
-            ids = [row[0] for row in tx.cursor.fetchall()]
-            if ids:
-                tx.cursor.execute(_PG_LATE_FEES, {"on": on, "ids": ids})
-                tx.cursor.execute(_PG_LOANS, {"on": on, "ids": ids})
-                self._count(tx, on, len(ids))
-            return ids
-        tx.cursor.execute(
-            "SELECT id FROM loans WHERE status = 'open' AND start_date <= ? "
-            "AND (eod_date IS NULL OR eod_date < ?) AND id > ? ORDER BY id LIMIT ?",
-            (on.isoformat(), on.isoformat(), after, self._batch_size),
-        )
-        ids = [row[0] for row in tx.cursor.fetchall()]
+            tx.cursor.execute(_PG_LOCK, {"on": on, "ids": ids})
+            locked = [row[0] for row in tx.cursor.fetchall()]
+            if locked:
+                tx.cursor.execute(_PG_LATE_FEES, {"on": on, "ids": locked})
+                tx.cursor.execute(_PG_LOANS, {"on": on, "ids": locked})
+                self._count(tx, on, len(locked))
+            return locked
         now = self._clock.now()
+        closed = []
         for loan_id in ids:
             before = self._loans.load(tx, loan_id)
-            assert before is not None  # selected under this transaction's write lock
-            self._loans.save(tx, before, model.end_of_day(before, on), now)
-        self._count(tx, on, len(ids))
-        return ids
+            assert before is not None  # loans are never deleted
+            after = model.end_of_day(before, on)
+            if after is not before:
+                self._loans.save(tx, before, after, now)
+                closed.append(loan_id)
+        self._count(tx, on, len(closed))
+        return closed
 
     def _start(self, tx: Transaction, on: dt.date) -> None:
         tx.cursor.execute(
