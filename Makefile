@@ -30,6 +30,7 @@ test: install
 bench: install
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/eod.py
+	$(BIN)/python bench/review.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

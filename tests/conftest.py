@@ -32,6 +32,7 @@ STORES = ("sqlite", "postgresql")
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 # Interest-free default products keep the ledger's tests about the ledger; see the file.
 TEST_PRODUCTS = Path(__file__).parent / "fixtures" / "products.toml"
+EXAMPLE_POLICY = Path(__file__).parents[1] / "policies" / "cn-standard.yaml"
 # Servers and commands the tests start in other processes read the same catalogue.
 os.environ["CREDITLINE_PRODUCTS_FILE"] = str(TEST_PRODUCTS)
 
@@ -99,9 +100,10 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
-    built = build(
-        Settings(database_url=database_url, products_file=TEST_PRODUCTS), clock, migrate=False
+    settings = Settings(
+        database_url=database_url, products_file=TEST_PRODUCTS, policy_file=EXAMPLE_POLICY
     )
+    built = build(settings, clock, migrate=False)
     yield built
     built.close()
 

@@ -8,6 +8,9 @@ from creditline.config import Settings, load_settings
 from creditline.db.engine import make_engine
 from creditline.db.migrate import upgrade
 from creditline.db.unit_of_work import Database
+from creditline.decisions.engine import Engine
+from creditline.decisions.policy import load_policy
+from creditline.decisions.service import DecisionService
 from creditline.kernel.clock import Clock, SystemClock
 from creditline.ledger.reconcile import Reconciler
 from creditline.ledger.service import LedgerService
@@ -22,6 +25,7 @@ class Container:
     db: Database
     catalogue: Catalogue
     ledger: LedgerService
+    decisions: DecisionService
     end_of_day: EndOfDay
     reconciler: Reconciler
 
@@ -40,12 +44,15 @@ def build(
         upgrade(engine)
     db = Database(engine)
     catalogue = load_catalogue(settings.products_file)
+    ledger = LedgerService(db, clock, settings.hold_ttl, catalogue)
+    policy_file = settings.policy_file
     return Container(
         settings=settings,
         clock=clock,
         db=db,
         catalogue=catalogue,
-        ledger=LedgerService(db, clock, settings.hold_ttl, catalogue),
+        ledger=ledger,
+        decisions=DecisionService(db, clock, ledger, lambda: Engine(load_policy(policy_file))),
         end_of_day=EndOfDay(db, clock),
         reconciler=Reconciler(db),
     )

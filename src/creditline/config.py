@@ -19,6 +19,7 @@ class Settings:
     hold_ttl: timedelta = timedelta(minutes=30)
     sweep_interval_seconds: float = 5.0
     products_file: Path | None = None  # None: the catalogue shipped in creditline/loans
+    policy_file: Path = Path("policies/cn-standard.yaml")
 
     @property
     def is_development(self) -> bool:
@@ -60,6 +61,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         products_file=(
             Path(env["CREDITLINE_PRODUCTS_FILE"]) if env.get("CREDITLINE_PRODUCTS_FILE") else None
         ),
+        policy_file=Path(env.get("CREDITLINE_POLICY_FILE", "policies/cn-standard.yaml")),
     )
 
 

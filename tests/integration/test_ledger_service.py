@@ -716,6 +716,7 @@ def test_a_decision_is_stored_with_its_facts(
         "policy_version": None,
         "note": None,
         "created_at": START,
+        "evidence": None,  # a person decided: no engine evidence
     }
     entry = container.ledger.journal(agent, line_id)["entries"][-1]
     assert (entry["kind"], entry["limit_delta"], entry["decision_id"]) == (

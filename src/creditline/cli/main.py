@@ -20,6 +20,8 @@ from creditline.kernel.errors import DomainError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
+policy_app = typer.Typer(no_args_is_help=True, help="Credit policy documents.")
+app.add_typer(policy_app, name="policy")
 err = Console(stderr=True)
 
 
@@ -97,6 +99,44 @@ def reconcile() -> None:
         typer.echo(json.dumps(finding.as_dict(), ensure_ascii=False))
     typer.echo(f"{len(findings)} findings", err=True)
     raise typer.Exit(1 if findings else 0)
+
+
+@policy_app.command("lint")
+def policy_lint(path: Annotated[Path, typer.Argument(help="A policy document (YAML).")]) -> None:
+    """Check a policy: known features and functions only, specific reason codes on every rule,
+    no unreachable rule, a complete limit matrix. Prints each problem; exits 1 if any."""
+    import yaml
+
+    from creditline.decisions.policy import check_policy
+
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read {path}: {str(exc).splitlines()[0]}")
+    policy, problems = check_policy(document)
+    for problem in problems:
+        typer.echo(problem)
+    name = str(path) if policy is None else policy.label
+    typer.echo(f"{name}: {len(problems)} problems", err=True)
+    raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
+def review() -> None:
+    """Review every open line with the policy (CREDITLINE_POLICY_FILE): decide the whole book in
+    one query, apply each change through the ledger with its reasons and notice. Safe to run
+    again the same day: changes already made are not made twice."""
+    from creditline.bootstrap import build
+
+    container = build(_settings())
+    with _progress() as progress:
+        task = progress.add_task("reviewing lines", total=None)
+
+        def show(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        outcomes = container.decisions.review_book(show)
+    typer.echo(json.dumps(outcomes))
 
 
 @app.command()

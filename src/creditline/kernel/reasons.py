@@ -77,6 +77,36 @@ _CATALOGUE = (
         "regulatory_cap", True, "The limit would exceed a regulatory cap", "额度超出监管上限"
     ),
     ReasonCode(
+        "short_history",
+        True,
+        "Length of time the account has been established is too short",
+        "在本平台的借还款记录时间较短",
+    ),
+    ReasonCode(
+        "income_insufficient",
+        True,
+        "Income insufficient for the amount of credit",
+        "收入不足以支持该额度",
+    ),
+    ReasonCode(
+        "late_payments_history",
+        True,
+        "Payments were late in the last 12 months",
+        "近12个月有逾期还款记录",
+    ),
+    ReasonCode(
+        "bureau_score_low",
+        True,
+        "Credit bureau score too low",
+        "征信评分偏低",
+    ),
+    ReasonCode(
+        "other_limits_high",
+        True,
+        "Total credit limits at other lenders are too high",
+        "在其他机构的授信总额过高",
+    ),
+    ReasonCode(
         "borrower_request",
         False,
         "Changed at the borrower's request",

@@ -400,11 +400,14 @@ class LedgerService:
         until: datetime | None = None,
         note: str | None = None,
         policy_version: str | None = None,
+        evidence: dict[str, Any] | None = None,
     ) -> CommandResult:
         """Record a decision about a line and apply it: the only way a limit or status changes.
 
         `limit` (a decimal string in the line's currency) goes with increase and decrease,
         `until` with freeze. A decrease below what the borrower uses is refused, never clamped.
+        `evidence` is what an automated decision saw (score, grade, trace, features), kept
+        with the decision record.
         """
         try:
             parsed_action = Action(action)
@@ -432,6 +435,7 @@ class LedgerService:
             "until": iso(until),
             "note": note,
             "policy_version": policy_version,
+            "evidence": evidence,
         }
 
         def work(tx: Transaction) -> dict[str, Any]:
@@ -445,7 +449,7 @@ class LedgerService:
                 note=note,
                 policy_version=policy_version,
             )
-            after, decision = self._decide(tx, line, change, actor, now)
+            after, decision = self._decide(tx, line, change, actor, now, evidence)
             return {"decision": decision, "line": line_document(after)}
 
         return self._command(actor, key, request, work)
@@ -732,7 +736,13 @@ class LedgerService:
         return after
 
     def _decide(
-        self, tx: Transaction, line: Line, change: LimitChange, actor: Actor, now: datetime
+        self,
+        tx: Transaction,
+        line: Line,
+        change: LimitChange,
+        actor: Actor,
+        now: datetime,
+        evidence: dict[str, Any] | None = None,
     ) -> tuple[Line, dict[str, Any]]:
         movement = model.plan_limit_change(line, change, now)
         decision_id = new_id()
@@ -753,6 +763,7 @@ class LedgerService:
             "policy_version": change.policy_version,
             "note": change.note,
             "created_at": now,
+            "evidence": evidence,
         }
         self._store.insert_decision(tx, decision)
         money = money_of(line.currency)

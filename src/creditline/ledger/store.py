@@ -364,6 +364,8 @@ class LedgerStore:
     def insert_decision(self, tx: Transaction, row: dict[str, Any]) -> None:
         row = dict(row)
         row["reason_codes"] = json.dumps(list(row["reason_codes"]))
+        evidence = row.get("evidence")
+        row["evidence"] = None if evidence is None else json.dumps(evidence, sort_keys=True)
         row["until"] = tx.time(row["until"])
         row["created_at"] = tx.time(row["created_at"])
         tx.execute(self._decision_insert, row)

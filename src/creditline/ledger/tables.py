@@ -94,6 +94,8 @@ decisions = Table(
     Column("policy_version", String(64), nullable=True),
     Column("note", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # JSON: what an automated decision saw (policy, score, grade, trace, features).
+    Column("evidence", Text, nullable=True),
 )
 
 journal = Table(

@@ -1,0 +1,250 @@
+"""A whole policy compiled to one SQL query over a `features` relation (DuckDB dialect).
+
+The query scores every attribute (its bin and points), grades the score, finds the income band
+and the matrix's target limit, evaluates every rule, picks the decisive rule by priority,
+applies the constraints, and names 1–4 reason codes: fired rules first, then the attributes
+that lost the most points against their best bin. Every intermediate value is a column, so the
+decision's trace is read from the same row. The one query decides a single line inside a
+request and the whole book in batch, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from creditline.decisions.features import FEATURES, FeatureType
+from creditline.decisions.policy import Bin, PolicyDocument, Rule, RuleAction, rule_expression
+
+REASONS_MAX = 4
+_KEY_BASE = 64  # more than the distinct reason codes a scorecard can name
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    """The query, and the names of the trace columns it produces."""
+
+    label: str
+    ctes: str  # `scored AS (...), ...`: reads a relation named `features`
+    select: str
+    attributes: tuple[str, ...]  # features scored, in order: columns pts_<n>, bin_<n>
+    rules: tuple[str, ...]  # rule ids, in priority order: columns fired_<n>
+
+    @property
+    def sql(self) -> str:
+        """The query over a table or view named `features` (batch)."""
+        return f"WITH {self.ctes} {self.select}"
+
+    def sql_over(self, features: str) -> str:
+        """The query over `features`, a SELECT that yields the features (one line)."""
+        return f"WITH features AS ({features}), {self.ctes} {self.select}"
+
+
+def _literal(value: Decimal | int | str) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
+
+
+def _bin_test(feature: str, kind: FeatureType, b: Bin) -> str:
+    if b.values is not None:
+        values = (
+            [v.upper() for v in b.values]  # TRUE / FALSE
+            if kind is FeatureType.BOOLEAN
+            else [_literal(v) for v in b.values]
+        )
+        return f"f.{feature} IN ({', '.join(values)})"
+    tests = []
+    if b.lower is not None:
+        tests.append(f"f.{feature} >= {b.lower}")
+    if b.upper is not None:
+        tests.append(f"f.{feature} < {b.upper}")
+    return " AND ".join(tests) or "TRUE"
+
+
+def reason_groups(policy: PolicyDocument) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """Reason codes with the rules (by priority) and the attributes (in order) that name them.
+
+    A code is named once: by the rules first, in the order of their best priority; then by
+    the attributes, each code losing the most points of any of its attributes.
+    """
+    rules = sorted(policy.rules, key=lambda r: r.priority)
+    by_rule: dict[str, list[int]] = {}
+    for n, rule in enumerate(rules):
+        by_rule.setdefault(rule.reason, []).append(n)
+    by_attribute: dict[str, list[int]] = {}
+    for n, attribute in enumerate(policy.scorecard.attributes):
+        by_attribute.setdefault(attribute.reason, []).append(n)
+    return by_rule, by_attribute
+
+
+def _reason_lists(policy: PolicyDocument, rules: list[Rule]) -> tuple[str, str]:
+    """SQL for the fired rules' codes, and for the attributes' codes by points lost.
+
+    Each attribute code gets an integer key, loss * 64 + (63 - its position), zero when a fired
+    rule already named the code; sorting the keys of the codes that lost points orders them by
+    loss, then position, without sorting structs or calling a lambda per comparison.
+    """
+    by_rule, by_attribute = reason_groups(policy)
+    best = [max(b.points for b in a.bins) for a in policy.scorecard.attributes]
+
+    def any_fired(indices: list[int]) -> str:
+        return " OR ".join(f"fired_{n}" for n in indices)
+
+    fired = ", ".join(
+        f"CASE WHEN {any_fired(indices)} THEN [{_literal(code)}] ELSE []::VARCHAR[] END"
+        for code, indices in by_rule.items()
+    )
+    keys = []
+    for position, (code, indices) in enumerate(by_attribute.items()):
+        # A missing value is not a reason the borrower can act on: only binned values lose.
+        loss = (
+            "GREATEST("
+            + ", ".join(
+                f"CASE WHEN bin_{n} >= 0 THEN {best[n]} - pts_{n} ELSE 0 END" for n in indices
+            )
+            + ")"
+        )
+        key = f"{loss} * {_KEY_BASE} + {_KEY_BASE - 1 - position}"
+        if code in by_rule:
+            key = f"CASE WHEN {any_fired(by_rule[code])} THEN 0 ELSE {key} END"
+        keys.append(f"CASE WHEN {key} >= {_KEY_BASE} THEN [{key}] ELSE []::BIGINT[] END")
+    codes = "[" + ", ".join(_literal(code) for code in by_attribute) + "]"
+    ordered = (
+        f"list_transform(list_sort(list_concat({', '.join(keys)}), 'DESC'), "
+        f"lambda k: {codes}[{_KEY_BASE} - k % {_KEY_BASE}])"
+    )
+    return f"list_concat({fired})" if fired else "[]::VARCHAR[]", ordered
+
+
+def compile_policy(policy: PolicyDocument) -> CompiledPolicy:
+    card = policy.scorecard
+    constraints = policy.constraints
+    step = policy.minor(constraints.limit_step)
+    rules = sorted(policy.rules, key=lambda r: r.priority)
+
+    scored: list[str] = []
+    for n, attribute in enumerate(card.attributes):
+        kind = FEATURES[attribute.feature].type
+        points = " ".join(
+            f"WHEN {_bin_test(attribute.feature, kind, b)} THEN {b.points}" for b in attribute.bins
+        )
+        bins = " ".join(
+            f"WHEN {_bin_test(attribute.feature, kind, b)} THEN {i}"
+            for i, b in enumerate(attribute.bins)
+        )
+        missing = attribute.missing_points
+        scored.append(
+            f"CASE WHEN f.{attribute.feature} IS NULL THEN {missing} {points} "
+            f"ELSE {missing} END AS pts_{n}"
+        )
+        scored.append(
+            f"CASE WHEN f.{attribute.feature} IS NULL THEN -1 {bins} ELSE -1 END AS bin_{n}"
+        )
+    for n, rule in enumerate(rules):
+        condition = rule_expression(rule).sql(dialect="duckdb")
+        scored.append(f"COALESCE(({condition}), FALSE) AS fired_{n}")
+
+    score = " + ".join([str(card.base_points)] + [f"pts_{n}" for n in range(len(card.attributes))])
+    grade = " ".join(
+        f"WHEN score >= {g.min_score} THEN {_literal(g.grade)}"
+        for g in policy.grades
+        if g.min_score is not None
+    )
+    lowest_grade = _literal(policy.grades[-1].grade)
+    bands = policy.limit_matrix.income_bands
+    # Unknown income falls in the lowest band.
+    band = f"WHEN income_monthly_minor IS NULL THEN {_literal(bands[0].band)} " + " ".join(
+        f"WHEN income_monthly_minor < {policy.minor(b.below)} THEN {_literal(b.band)}"
+        for b in bands
+        if b.below is not None
+    )
+    target = " ".join(
+        f"WHEN grade = {_literal(g)} AND band = {_literal(b)} THEN {policy.minor(amount)}"
+        for g, row in policy.limit_matrix.limits.items()
+        for b, amount in row.items()
+    )
+    decisive = " ".join(f"WHEN fired_{n} THEN {_literal(r.id)}" for n, r in enumerate(rules))
+    rule_action = " ".join(f"WHEN {_literal(r.id)} THEN {_literal(r.action.value)}" for r in rules)
+    freeze_days = " ".join(
+        f"WHEN {_literal(r.id)} THEN {r.freeze_days}" for r in rules if r.freeze_days is not None
+    )
+    decrease_to = " ".join(
+        f"WHEN {_literal(r.id)} THEN GREATEST(used_minor, "
+        f"CAST(floor(limit_minor * {r.limit_factor} / {step}) AS BIGINT) * {step})"
+        for r in rules
+        if r.action is RuleAction.DECREASE
+    )
+    fired_list, attribute_codes = _reason_lists(policy, rules)
+    capped_increase = (
+        f"LEAST(target_minor, {policy.minor(constraints.max_limit)}, "
+        f"CAST(floor(limit_minor * {constraints.max_increase_factor} / {step}) AS BIGINT) * {step})"
+    )
+    may_increase = (
+        f"(days_since_limit_change IS NULL OR days_since_limit_change >= "
+        f"{constraints.cooldown_days}) AND (days_since_cut IS NULL OR days_since_cut >= "
+        f"{constraints.no_increase_after_cut_days})"
+    )
+    increase_reason = _literal(constraints.increase_reason)
+
+    ctes = f"""
+scored AS (
+    SELECT f.*, {", ".join(scored) if scored else "NULL AS none"}
+    FROM features f
+), graded AS (
+    SELECT *, {score} AS score,
+        CASE {band + " " if band else ""}WHEN TRUE THEN {_literal(bands[-1].band)} END AS band
+    FROM scored
+), targeted AS (
+    SELECT *,
+        CASE {grade + " " if grade else ""}WHEN TRUE THEN {lowest_grade} END AS grade,
+        {"CASE " + decisive + " END" if rules else "CAST(NULL AS VARCHAR)"} AS decisive_rule
+    FROM graded
+), limited AS (
+    SELECT *,
+        CASE {target} END AS target_minor,
+        {"CASE decisive_rule " + rule_action + " END" if rules else "CAST(NULL AS VARCHAR)"}
+            AS rule_action
+    FROM targeted
+), decided AS (
+    SELECT *,
+        CASE
+            WHEN rule_action = 'decrease' THEN
+                CASE decisive_rule {decrease_to or "WHEN NULL THEN NULL"} END
+            WHEN rule_action IS NULL AND {capped_increase} > limit_minor AND {may_increase}
+                THEN {capped_increase}
+            ELSE limit_minor
+        END AS proposed_minor
+    FROM limited
+), acted AS (
+    SELECT *,
+        CASE
+            WHEN rule_action = 'decrease' AND proposed_minor >= limit_minor THEN 'keep'
+            WHEN rule_action IS NOT NULL THEN rule_action
+            WHEN proposed_minor > limit_minor THEN 'increase'
+            ELSE 'keep'
+        END AS action
+    FROM decided
+)"""
+    # Built only for adverse rows (CASE evaluates a branch only for the rows that take it).
+    adverse_reasons = f"list_slice(list_concat({fired_list}, {attribute_codes}), 1, {REASONS_MAX})"
+    select = f"""
+SELECT *,
+    CASE WHEN action IN ('increase', 'decrease') THEN proposed_minor ELSE limit_minor END
+        AS new_limit_minor,
+    {"CASE decisive_rule " + freeze_days + " END" if freeze_days else "CAST(NULL AS INTEGER)"}
+        AS freeze_days_out,
+    CASE
+        WHEN action = 'increase' THEN [{increase_reason}]
+        WHEN action = 'keep' THEN []::VARCHAR[]
+        ELSE {adverse_reasons}
+    END AS reason_codes
+FROM acted
+"""
+    return CompiledPolicy(
+        label=policy.label,
+        ctes=ctes,
+        select=select,
+        attributes=tuple(a.feature for a in card.attributes),
+        rules=tuple(r.id for r in rules),
+    )

@@ -1,0 +1,141 @@
+"""Running a compiled policy on DuckDB: one line inside a request, or a whole book in batch.
+
+Both paths run the same compiled query; a single line is a one-row relation built from query
+parameters, a batch is a table or view named `features`. A decision carries its action, new
+limit, 1–4 reason codes, score, grade, the trace (every rule's outcome, every attribute's bin
+and points) and the features it saw.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from creditline.decisions.compiler import CompiledPolicy, compile_policy
+from creditline.decisions.evaluate import Evaluator
+from creditline.decisions.features import FEATURES, FeatureType
+from creditline.decisions.policy import PolicyDocument
+from creditline.kernel.errors import InvalidInput
+
+_SQL_TYPES = {
+    FeatureType.INTEGER: "BIGINT",
+    FeatureType.NUMBER: "DOUBLE",
+    FeatureType.BOOLEAN: "BOOLEAN",
+    FeatureType.CATEGORY: "VARCHAR",
+}
+FEATURE_COLUMNS = ("line_id", *FEATURES)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    line_id: str
+    action: str  # keep, increase, decrease, freeze, suspend, close
+    limit_minor: int
+    new_limit_minor: int
+    reason_codes: tuple[str, ...]
+    score: int
+    grade: str
+    band: str
+    target_minor: int | None
+    decisive_rule: str | None
+    freeze_days: int | None
+    policy: str
+    trace: dict[str, Any]
+    features: dict[str, Any]
+
+    @property
+    def adverse(self) -> bool:
+        return self.action in ("decrease", "freeze", "suspend", "close")
+
+
+def features_table_sql(name: str = "features") -> str:
+    """DDL of a features table in DuckDB (for batch input)."""
+    columns = ", ".join(
+        ["line_id VARCHAR"] + [f"{f.name} {_SQL_TYPES[f.type]}" for f in FEATURES.values()]
+    )
+    return f"CREATE TABLE {name} ({columns})"
+
+
+class Engine:
+    """A compiled policy and an in-process DuckDB to run it on (one connection per thread)."""
+
+    def __init__(self, policy: PolicyDocument) -> None:
+        self.policy = policy
+        self.compiled: CompiledPolicy = compile_policy(policy)
+        placeholders = ", ".join(
+            ["CAST($line_id AS VARCHAR) AS line_id"]
+            + [f"CAST(${f.name} AS {_SQL_TYPES[f.type]}) AS {f.name}" for f in FEATURES.values()]
+        )
+        self._single_sql = self.compiled.sql_over(f"SELECT {placeholders}")
+        self._evaluator = Evaluator(policy)
+        self._local = threading.local()
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = duckdb.connect(":memory:")
+            self._local.connection = connection
+        return connection
+
+    def decide(self, features: dict[str, Any]) -> Decision:
+        """Decide one line from its features (missing ones are null), in-process."""
+        unknown = sorted(set(features) - set(FEATURE_COLUMNS))
+        if unknown:
+            raise InvalidInput(f"unknown features: {', '.join(unknown)}", unknown=unknown)
+        if type(features.get("limit_minor")) is not int:
+            raise InvalidInput("limit_minor is required: the line's current limit")
+        row = {name: features.get(name) for name in FEATURE_COLUMNS}
+        return self.decision(self._evaluator.row(row))
+
+    def decide_in_duckdb(self, features: dict[str, Any]) -> Decision:
+        """Decide one line by running the compiled query on a one-row relation (slow: for
+        checking that the two paths agree)."""
+        params = {name: features.get(name) for name in FEATURE_COLUMNS}
+        cursor = self._connection().execute(self._single_sql, params)
+        names = [d[0] for d in cursor.description]
+        row = cursor.fetchone()
+        assert row is not None  # one row in, one row out
+        return self.decision(dict(zip(names, row, strict=True)))
+
+    def decide_table(
+        self, connection: duckdb.DuckDBPyConnection, table: str = "features"
+    ) -> duckdb.DuckDBPyRelation:
+        """The decisions of every row of `table` (a DuckDB relation, unevaluated)."""
+        sql = (
+            self.compiled.sql
+            if table == "features"
+            else self.compiled.sql_over(f"SELECT * FROM {table}")
+        )
+        return connection.sql(sql)
+
+    def decision(self, row: dict[str, Any]) -> Decision:
+        """A decision from one row of the compiled query's output."""
+        compiled = self.compiled
+        attributes = [
+            {
+                "feature": feature,
+                "bin": row[f"bin_{n}"],
+                "points": row[f"pts_{n}"],
+            }
+            for n, feature in enumerate(compiled.attributes)
+        ]
+        rules = [{"id": rule, "fired": row[f"fired_{n}"]} for n, rule in enumerate(compiled.rules)]
+        return Decision(
+            line_id=row["line_id"],
+            action=row["action"],
+            limit_minor=row["limit_minor"],
+            new_limit_minor=row["new_limit_minor"],
+            reason_codes=tuple(row["reason_codes"]),
+            score=row["score"],
+            grade=row["grade"],
+            band=row["band"],
+            target_minor=row["target_minor"],
+            decisive_rule=row["decisive_rule"],
+            freeze_days=row["freeze_days_out"],
+            policy=compiled.label,
+            trace={"attributes": attributes, "rules": rules},
+            features={name: row[name] for name in FEATURE_COLUMNS},
+        )

@@ -1,0 +1,85 @@
+"""The features a policy may read: each with a name, a type, a description and its source.
+
+A policy names features in its scorecard, its limit matrix and its rules; the lint refuses any
+other name. Amounts are integer minor units of the line's currency; ratios are decimals in
+0–1; counts are integers; `null` means unknown (no bureau report, no application on file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class FeatureType(StrEnum):
+    INTEGER = "integer"
+    NUMBER = "number"  # a decimal ratio
+    BOOLEAN = "boolean"
+    CATEGORY = "category"
+
+
+class Source(StrEnum):
+    LEDGER = "ledger"  # computed by SQL over our own lines, loans and decisions
+    APPLICATION = "application"  # what the borrower declared, with evidence flags
+    BUREAU = "bureau"  # the latest consented credit-bureau report
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    name: str
+    type: FeatureType
+    source: Source
+    description: str
+    categories: tuple[str, ...] = ()
+
+
+_I, _N, _B, _C = FeatureType.INTEGER, FeatureType.NUMBER, FeatureType.BOOLEAN, FeatureType.CATEGORY
+_L, _A, _U = Source.LEDGER, Source.APPLICATION, Source.BUREAU
+
+EMPLOYMENT = ("employed", "self_employed", "student", "retired", "unemployed")
+
+FEATURES: dict[str, Feature] = {
+    f.name: f
+    for f in (
+        Feature("limit_minor", _I, _L, "The line's current limit."),
+        Feature("used_minor", _I, _L, "Outstanding principal plus live holds on the line."),
+        Feature("utilisation", _N, _L, "(Outstanding principal + holds) / limit; 0 when no limit."),
+        Feature("drawdowns_7d", _I, _L, "Drawdowns posted in the last 7 days."),
+        Feature("drawdowns_30d", _I, _L, "Drawdowns posted in the last 30 days."),
+        Feature("drawdowns_90d", _I, _L, "Drawdowns posted in the last 90 days."),
+        Feature("applications_7d", _I, _L, "Credit applications by the borrower, last 7 days."),
+        Feature("applications_30d", _I, _L, "Credit applications by the borrower, last 30 days."),
+        Feature("increase_requests_7d", _I, _L, "Limit-increase requests, last 7 days."),
+        Feature("increase_requests_30d", _I, _L, "Limit-increase requests, last 30 days."),
+        Feature(
+            "on_time_ratio",
+            _N,
+            _L,
+            "Instalments paid by their due date / instalments fallen due; null with none due.",
+        ),
+        Feature("max_dpd_12m", _I, _L, "Most days past due on any loan in the last 12 months."),
+        Feature("dpd", _I, _L, "Days past due on the line today (its latest loan's)."),
+        Feature("months_on_book", _I, _L, "Whole months since the line was opened."),
+        Feature("settled_loans", _I, _L, "Loans repaid in full."),
+        Feature(
+            "days_since_limit_change", _I, _L, "Days since the last limit change (null: none)."
+        ),
+        Feature("days_since_cut", _I, _L, "Days since the last decrease or freeze (null: none)."),
+        Feature("income_monthly_minor", _I, _A, "Declared monthly income."),
+        Feature("income_evidence", _B, _A, "The income is backed by evidence that is in date."),
+        Feature(
+            "days_to_income_evidence_expiry",
+            _I,
+            _A,
+            "Days until the income evidence expires (negative: expired; null: none).",
+        ),
+        Feature("age", _I, _A, "The borrower's age in whole years."),
+        Feature("employment", _C, _A, "Employment status.", EMPLOYMENT),
+        Feature("inquiries_1m", _I, _U, "Hard inquiries at the bureau, last month."),
+        Feature("inquiries_3m", _I, _U, "Hard inquiries at the bureau, last 3 months."),
+        Feature("inquiries_6m", _I, _U, "Hard inquiries at the bureau, last 6 months."),
+        Feature("lenders_with_open_loans", _I, _U, "Other lenders with an open loan (多头)."),
+        Feature("other_limits_minor", _I, _U, "Total credit limits at other lenders."),
+        Feature("bureau_score", _I, _U, "The bureau's score."),
+    )
+}

@@ -1,0 +1,370 @@
+"""A credit policy as data: scorecard, grades, limit matrix, rules and constraints.
+
+Policies are YAML documents validated here (pydantic) and linted (`lint`): unknown features,
+unknown or generic reason codes, rules without a reason, arbitrary SQL in a rule (anything but
+comparisons, boolean logic, arithmetic and a few allow-listed functions over known features),
+and rules no row can reach are refused with one message per problem.
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlglot
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from sqlglot import exp
+
+from creditline.decisions.features import FEATURES, FeatureType
+from creditline.kernel.errors import InvalidInput
+from creditline.kernel.money import Money
+from creditline.kernel.reasons import REASON_CATALOGUE
+
+# Codes that name no factor a borrower could act on: a policy may not use them.
+GENERIC_REASONS = frozenset({"policy_change"})
+# What a rule may contain besides known feature names and literals.
+_ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.Paren,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.Between,
+    exp.In,
+    exp.Is,
+    exp.Null,
+    exp.Boolean,
+    exp.Literal,
+    exp.Neg,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Column,
+    exp.Identifier,
+    exp.Tuple,
+    exp.Coalesce,
+    exp.Abs,
+    exp.Least,
+    exp.Greatest,
+)
+_FUNCTIONS = ("coalesce", "abs", "least", "greatest")
+
+
+class RuleAction(StrEnum):
+    FREEZE = "freeze"
+    SUSPEND = "suspend"
+    DECREASE = "decrease"
+    CLOSE = "close"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Points = StrictInt
+
+
+class Bin(_Strict):
+    """A numeric bin [lower, upper) (an open end is null), or a set of category values."""
+
+    lower: Decimal | None = None
+    upper: Decimal | None = None
+    values: list[StrictStr] | None = None
+    points: Points
+
+
+class Attribute(_Strict):
+    feature: StrictStr
+    reason: StrictStr  # the adverse reason named when this attribute costs points
+    bins: list[Bin] = Field(min_length=1)
+    missing_points: Points = 0
+
+
+class Scorecard(_Strict):
+    base_points: Points
+    pdo: Annotated[Decimal, Field(gt=0)] = Decimal(20)  # points to double the odds
+    base_odds: Annotated[Decimal, Field(gt=0)] = Decimal(50)  # good:bad odds at base_points
+    attributes: list[Attribute] = Field(min_length=1)
+
+
+class Grade(_Strict):
+    grade: StrictStr = Field(min_length=1, max_length=8)
+    min_score: StrictInt | None = None  # null: every score below the grades above
+
+
+class IncomeBand(_Strict):
+    band: StrictStr
+    below: StrictStr | None = None  # monthly income, a decimal in the policy's currency
+
+
+class LimitMatrix(_Strict):
+    income_bands: list[IncomeBand] = Field(min_length=1)
+    limits: dict[StrictStr, dict[StrictStr, StrictStr]]  # grade -> band -> limit
+
+
+class Rule(_Strict):
+    id: StrictStr = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")
+    when: StrictStr
+    action: RuleAction
+    reason: StrictStr
+    priority: StrictInt
+    freeze_days: Annotated[StrictInt, Field(ge=1, le=366)] | None = None
+    limit_factor: Annotated[Decimal, Field(gt=0, lt=1)] | None = None
+
+
+class Constraints(_Strict):
+    max_limit: StrictStr  # the jurisdiction's cap (CN-1, CN-2)
+    min_limit: StrictStr
+    limit_step: StrictStr = "100.00"  # limits are whole multiples of this
+    max_increase_factor: Annotated[Decimal, Field(gt=1)]
+    cooldown_days: Annotated[StrictInt, Field(ge=0)]
+    no_increase_after_cut_days: Annotated[StrictInt, Field(ge=0)]
+    increase_reason: StrictStr = "good_repayment_history"
+
+
+class PolicyDocument(_Strict):
+    id: StrictStr = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")
+    version: StrictStr = Field(min_length=1, max_length=64)
+    currency: StrictStr
+    description: StrictStr = ""
+    scorecard: Scorecard
+    grades: list[Grade] = Field(min_length=1)
+    limit_matrix: LimitMatrix
+    rules: list[Rule] = Field(default_factory=list)
+    constraints: Constraints
+
+    @property
+    def label(self) -> str:
+        """How decisions name the policy: id@version."""
+        return f"{self.id}@{self.version}"
+
+    def minor(self, text: str) -> int:
+        return Money.parse(text, self.currency).minor
+
+
+def check_policy(document: object) -> tuple[PolicyDocument | None, list[str]]:
+    """The policy (None if it does not even validate) and every problem found in it."""
+    try:
+        policy = PolicyDocument.model_validate(document)
+    except ValidationError as error:
+        return None, [
+            f"{'.'.join(str(part) for part in e['loc']) or 'policy'}: {e['msg']}"
+            for e in error.errors()
+        ]
+    return policy, lint(policy)
+
+
+def parse_policy(document: object) -> PolicyDocument:
+    """A validated and linted policy; `InvalidInput` lists every problem found."""
+    policy, problems = check_policy(document)
+    if policy is None or problems:
+        raise InvalidInput("policy: " + "; ".join(problems), problems=problems)
+    return policy
+
+
+def load_policy(path: Path) -> PolicyDocument:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"policy {path}: {error}") from None
+    return parse_policy(document)
+
+
+def lint(policy: PolicyDocument) -> list[str]:
+    """Every problem in a structurally valid policy, as readable messages (empty: clean)."""
+    problems: list[str] = []
+    problems += _lint_money(policy)
+    problems += _lint_scorecard(policy)
+    problems += _lint_grades_and_matrix(policy)
+    problems += _lint_rules(policy)
+    problems += _lint_reason(policy.constraints.increase_reason, "constraints", adverse=False)
+    return problems
+
+
+def rule_expression(rule: Rule) -> exp.Expression:
+    """The rule's condition, parsed; `InvalidInput` if it is not an allowed expression."""
+    problems = _lint_expression(rule)
+    if problems:
+        raise InvalidInput(problems[0])
+    return sqlglot.parse_one(rule.when, dialect="duckdb")  # type: ignore[return-value]
+
+
+def _lint_money(policy: PolicyDocument) -> list[str]:
+    texts = [
+        ("constraints.max_limit", policy.constraints.max_limit),
+        ("constraints.min_limit", policy.constraints.min_limit),
+        ("constraints.limit_step", policy.constraints.limit_step),
+    ]
+    texts += [
+        (f"limit_matrix.income_bands.{b.band}", b.below)
+        for b in policy.limit_matrix.income_bands
+        if b.below is not None
+    ]
+    texts += [
+        (f"limit_matrix.limits.{grade}.{band}", amount)
+        for grade, row in policy.limit_matrix.limits.items()
+        for band, amount in row.items()
+    ]
+    problems = []
+    for where, text in texts:
+        try:
+            if Money.parse(text, policy.currency).minor < 0:
+                problems.append(f"{where}: an amount cannot be negative")
+        except InvalidInput as error:
+            problems.append(f"{where}: {error.message}")
+    if not problems and policy.minor(policy.constraints.limit_step) <= 0:
+        problems.append("constraints.limit_step: must be positive")
+    return problems
+
+
+def _lint_reason(code: str, where: str, *, adverse: bool) -> list[str]:
+    reason = REASON_CATALOGUE.get(code)
+    if reason is None:
+        return [f"{where}: unknown reason code {code!r}"]
+    if code in GENERIC_REASONS:
+        return [f"{where}: reason code {code!r} is generic; name the factor"]
+    if reason.adverse != adverse:
+        direction = "an adverse" if adverse else "a favourable"
+        return [f"{where}: reason code {code!r} cannot explain {direction} decision"]
+    return []
+
+
+def _lint_scorecard(policy: PolicyDocument) -> list[str]:
+    problems = []
+    seen: set[str] = set()
+    for attribute in policy.scorecard.attributes:
+        where = f"scorecard.{attribute.feature}"
+        feature = FEATURES.get(attribute.feature)
+        if feature is None:
+            problems.append(f"{where}: unknown feature")
+            continue
+        if attribute.feature in seen:
+            problems.append(f"{where}: the feature is scored twice")
+        seen.add(attribute.feature)
+        problems += _lint_reason(attribute.reason, where, adverse=True)
+        categorical = feature.type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)
+        for n, b in enumerate(attribute.bins):
+            if categorical != (b.values is not None) or (
+                b.values and (b.lower, b.upper) != (None, None)
+            ):
+                kind = "values" if categorical else "lower/upper"
+                problems.append(f"{where}.bins[{n}]: a {feature.type.value} feature bins by {kind}")
+            known = feature.categories or (
+                ("true", "false") if feature.type is FeatureType.BOOLEAN else ()
+            )
+            for value in b.values or []:
+                if value not in known:
+                    problems.append(f"{where}.bins[{n}]: unknown value {value!r}")
+        if not categorical and not problems:
+            problems += _lint_intervals(where, attribute.bins)
+    return problems
+
+
+def _lint_intervals(where: str, bins: list[Bin]) -> list[str]:
+    """Numeric bins must tile the line: first open below, last open above, no gaps."""
+    if bins[0].lower is not None or bins[-1].upper is not None:
+        return [f"{where}: the first bin must be open below and the last open above"]
+    for left, right in itertools.pairwise(bins):
+        if left.upper is None or right.lower != left.upper:
+            return [f"{where}: bins must be in order and meet exactly (upper = next lower)"]
+    return []
+
+
+def _lint_grades_and_matrix(policy: PolicyDocument) -> list[str]:
+    problems = []
+    scores = [g.min_score for g in policy.grades]
+    if scores[-1] is not None or any(s is None for s in scores[:-1]):
+        problems.append("grades: every grade but the last needs min_score; the last takes the rest")
+    elif any(a <= b for a, b in itertools.pairwise(scores[:-1])):  # type: ignore[operator]
+        problems.append("grades: min_score must fall from the first grade to the last")
+    bands = [b.band for b in policy.limit_matrix.income_bands]
+    if policy.limit_matrix.income_bands[-1].below is not None:
+        problems.append("limit_matrix.income_bands: the last band takes the rest (no `below`)")
+    grades = [g.grade for g in policy.grades]
+    if sorted(policy.limit_matrix.limits) != sorted(grades):
+        problems.append("limit_matrix.limits: one row per grade, no more")
+    for grade, row in policy.limit_matrix.limits.items():
+        if sorted(row) != sorted(bands):
+            problems.append(f"limit_matrix.limits.{grade}: one limit per income band, no more")
+    return problems
+
+
+def _lint_rules(policy: PolicyDocument) -> list[str]:
+    problems = []
+    ids = [r.id for r in policy.rules]
+    for duplicate in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(f"rules.{duplicate}: duplicate rule id")
+    priorities = [r.priority for r in policy.rules]
+    if len(set(priorities)) != len(priorities):
+        problems.append("rules: priorities must be distinct (they order the rules)")
+    for rule in policy.rules:
+        where = f"rules.{rule.id}"
+        problems += _lint_reason(rule.reason, where, adverse=True)
+        if (rule.action is RuleAction.FREEZE) != (rule.freeze_days is not None):
+            problems.append(f"{where}: freeze_days goes with a freeze, and only with it")
+        if (rule.action is RuleAction.DECREASE) != (rule.limit_factor is not None):
+            problems.append(f"{where}: limit_factor goes with a decrease, and only with it")
+        problems += _lint_expression(rule)
+    problems += _lint_unreachable(policy)
+    return problems
+
+
+def _lint_expression(rule: Rule) -> list[str]:
+    where = f"rules.{rule.id}"
+    try:
+        parsed = sqlglot.parse_one(rule.when, dialect="duckdb")
+    except sqlglot.errors.ParseError as error:
+        return [f"{where}: not an expression: {str(error).splitlines()[0]}"]
+    problems = []
+    for node in parsed.walk():
+        if isinstance(node, exp.Column):
+            if node.table or node.name not in FEATURES:
+                problems.append(f"{where}: unknown feature {node.sql()!r}")
+        elif isinstance(node, exp.Func) and not isinstance(node, _ALLOWED_NODES):
+            problems.append(
+                f"{where}: function {node.sql_name().lower()!r} is not allowed "
+                f"(allowed: {', '.join(_FUNCTIONS)})"
+            )
+        elif not isinstance(node, _ALLOWED_NODES):
+            problems.append(f"{where}: {type(node).__name__} is not allowed in a rule")
+    if not problems and not isinstance(
+        parsed, exp.Connector | exp.Not | exp.Predicate | exp.Paren | exp.Boolean
+    ):
+        problems.append(f"{where}: a rule must be a condition (true or false)")
+    return problems
+
+
+def _lint_unreachable(policy: PolicyDocument) -> list[str]:
+    """A rule whose condition is the same as a higher-priority rule's never decides anything."""
+    problems = []
+    ordered = sorted(policy.rules, key=lambda r: r.priority)
+    seen: dict[str, str] = {}
+    for rule in ordered:
+        try:
+            key = sqlglot.parse_one(rule.when, dialect="duckdb").sql(normalize=True)
+        except sqlglot.errors.ParseError:
+            continue
+        if key in seen:
+            problems.append(
+                f"rules.{rule.id}: unreachable: rule {seen[key]} has the same condition and a "
+                "higher priority"
+            )
+        if key.upper() in ("FALSE", "(FALSE)"):
+            problems.append(f"rules.{rule.id}: unreachable: its condition is never true")
+        seen.setdefault(key, rule.id)
+    return problems
+
+
+def document_of(policy: PolicyDocument) -> dict[str, Any]:
+    """The policy as plain data (what is stored and hashed)."""
+    return policy.model_dump(mode="json")

@@ -1,0 +1,268 @@
+"""Reviewing lines: features from the ledger, the policy's decision, applied through the ledger.
+
+A decision changes a line only through `LedgerService.change_limit`, so its record, journal
+entry and notice are written in one transaction, with the evidence the engine saw (policy,
+score, grade, trace, features). A review of the whole book decides every line in one DuckDB
+query and applies the changes line by line; each change's idempotency key names the policy,
+the line and the business date, so a review stopped half-way and run again applies nothing
+twice.
+
+Features from applications and the credit bureau are not collected yet: they are null, which
+the policy scores as "missing".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+from sqlalchemy import Connection, case, func, select
+
+from creditline.db.unit_of_work import Database, Transaction
+from creditline.decisions.engine import FEATURE_COLUMNS, Decision, Engine, features_table_sql
+from creditline.kernel.actors import Actor, Role
+from creditline.kernel.clock import Clock
+from creditline.kernel.errors import Conflict, IdempotencyKeyReused
+from creditline.kernel.money import format_minor
+from creditline.ledger.service import LedgerService
+from creditline.ledger.tables import decisions, drawdowns, lines
+from creditline.loans.tables import loans
+
+REVIEWER = Actor("policy-engine", Role.SERVICE)
+BATCH_LINES = 10_000
+_DAY = timedelta(days=1)
+
+Progress = Callable[[int, int], None]  # (lines done, lines in all)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    decision: Decision
+    outcome: str  # applied, replayed, decided_today, kept, refused
+
+    def document(self) -> dict[str, Any]:
+        d = self.decision
+        return {
+            "line_id": d.line_id,
+            "action": d.action,
+            "outcome": self.outcome,
+            "reason_codes": list(d.reason_codes),
+            "score": d.score,
+            "grade": d.grade,
+            "policy": d.policy,
+        }
+
+
+def ledger_features(
+    connection: Connection, now: datetime, line_ids: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Each line's features computed from our own tables (open, frozen or suspended lines)."""
+
+    def since(days: int) -> Any:
+        return func.sum(case((drawdowns.c.resolved_at >= now - days * _DAY, 1), else_=0))
+
+    posted = (
+        select(
+            drawdowns.c.line_id,
+            since(7).label("d7"),
+            since(30).label("d30"),
+            since(90).label("d90"),
+        )
+        .where(drawdowns.c.status == "posted")
+        .group_by(drawdowns.c.line_id)
+        .subquery()
+    )
+    loan_facts = (
+        select(
+            loans.c.line_id,
+            func.sum(case((loans.c.status == "settled", 1), else_=0)).label("settled"),
+            func.max(case((loans.c.status == "open", loans.c.dpd), else_=0)).label("dpd"),
+        )
+        .group_by(loans.c.line_id)
+        .subquery()
+    )
+    changes = (
+        select(
+            decisions.c.line_id,
+            func.max(
+                case((decisions.c.action.in_(("increase", "decrease")), decisions.c.created_at))
+            ).label("changed"),
+            func.max(
+                case((decisions.c.action.in_(("decrease", "freeze")), decisions.c.created_at))
+            ).label("cut"),
+        )
+        .group_by(decisions.c.line_id)
+        .subquery()
+    )
+    query = (
+        select(
+            lines.c.id,
+            lines.c.limit_minor,
+            lines.c.principal_outstanding_minor,
+            lines.c.held_minor,
+            lines.c.created_at,
+            posted.c.d7,
+            posted.c.d30,
+            posted.c.d90,
+            loan_facts.c.settled,
+            loan_facts.c.dpd,
+            changes.c.changed,
+            changes.c.cut,
+        )
+        .select_from(
+            lines.outerjoin(posted, posted.c.line_id == lines.c.id)
+            .outerjoin(loan_facts, loan_facts.c.line_id == lines.c.id)
+            .outerjoin(changes, changes.c.line_id == lines.c.id)
+        )
+        .where(lines.c.status != "closed")
+        .order_by(lines.c.id)
+    )
+    if line_ids is not None:
+        query = query.where(lines.c.id.in_(line_ids))
+    rows = []
+    for r in connection.execute(query):
+        used = r.principal_outstanding_minor + r.held_minor
+        opened = _aware(r.created_at)
+        rows.append(
+            {
+                "line_id": r.id,
+                "limit_minor": r.limit_minor,
+                "used_minor": used,
+                "utilisation": used / r.limit_minor if r.limit_minor else 0.0,
+                "drawdowns_7d": r.d7 or 0,
+                "drawdowns_30d": r.d30 or 0,
+                "drawdowns_90d": r.d90 or 0,
+                "dpd": r.dpd or 0,
+                "months_on_book": _months_between(opened, now),
+                "settled_loans": r.settled or 0,
+                "days_since_limit_change": _days_since(r.changed, now),
+                "days_since_cut": _days_since(r.cut, now),
+            }
+        )
+    return rows
+
+
+def _aware(value: Any) -> datetime:
+    moment = Transaction.read_time(value)
+    assert moment is not None
+    return moment
+
+
+def _days_since(value: Any, now: datetime) -> int | None:
+    return None if value is None else (now - _aware(value)).days
+
+
+def _months_between(start: datetime, end: datetime) -> int:
+    months = (end.year - start.year) * 12 + end.month - start.month
+    return months - (1 if end.day < start.day else 0)
+
+
+class DecisionService:
+    def __init__(
+        self, db: Database, clock: Clock, ledger: LedgerService, engine: Callable[[], Engine]
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._ledger = ledger
+        self._engine_factory = engine
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The policy's engine, built on first use (a missing policy fails the review only)."""
+        if self._engine is None:
+            self._engine = self._engine_factory()
+        return self._engine
+
+    def review_line(self, line_id: str) -> Applied:
+        """Decide one line now and apply the decision."""
+        now = self._clock.now()
+        with self._db.reading() as connection:
+            found = ledger_features(connection, now, [line_id])
+        if not found:
+            raise Conflict("the line is closed or does not exist", line_id=line_id)
+        return self._apply(self.engine.decide(found[0]), now)
+
+    def review_book(self, progress: Progress | None = None) -> dict[str, int]:
+        """Decide every line in one DuckDB query; apply every change through the ledger."""
+        now = self._clock.now()
+        with self._db.reading() as connection:
+            book = ledger_features(connection, now)
+        engine = self.engine
+        outcomes: dict[str, int] = {}
+        done = 0
+        for batch in _chunks(book, BATCH_LINES):
+            for decision in _decide_batch(engine, batch):
+                applied = self._apply(decision, now)
+                key = f"{applied.decision.action}:{applied.outcome}"
+                outcomes[key] = outcomes.get(key, 0) + 1
+            done += len(batch)
+            if progress is not None:
+                progress(done, len(book))
+        return dict(sorted(outcomes.items()))
+
+    def _apply(self, decision: Decision, now: datetime) -> Applied:
+        if decision.action == "keep":
+            return Applied(decision, "kept")
+        currency = self._ledger.get_line(REVIEWER, decision.line_id)["currency"]
+        options: dict[str, Any] = {}
+        if decision.action in ("increase", "decrease"):
+            options["limit"] = format_minor(decision.new_limit_minor, currency)
+        if decision.action == "freeze":
+            options["until"] = now + (decision.freeze_days or 0) * _DAY
+        key = f"review:{decision.policy}:{decision.line_id}:{now.date().isoformat()}"
+        try:
+            result = self._ledger.change_limit(
+                REVIEWER,
+                key,
+                decision.line_id,
+                decision.action,
+                list(decision.reason_codes),
+                policy_version=decision.policy,
+                evidence=_evidence(decision),
+                **options,
+            )
+        except IdempotencyKeyReused:
+            return Applied(decision, "decided_today")  # a review already changed it today
+        except Conflict:
+            # The line moved on meanwhile (already suspended, used above the cut): nothing to do.
+            return Applied(decision, "refused")
+        return Applied(decision, "replayed" if result.replayed else "applied")
+
+
+def _evidence(decision: Decision) -> dict[str, Any]:
+    return {
+        "policy": decision.policy,
+        "score": decision.score,
+        "grade": decision.grade,
+        "band": decision.band,
+        "target_minor": decision.target_minor,
+        "decisive_rule": decision.decisive_rule,
+        "trace": decision.trace,
+        "features": decision.features,
+    }
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _decide_batch(engine: Engine, rows: list[dict[str, Any]]) -> list[Decision]:
+    connection = duckdb.connect(":memory:")
+    try:
+        connection.execute(features_table_sql())
+        connection.executemany(
+            f"INSERT INTO features VALUES ({', '.join('?' for _ in FEATURE_COLUMNS)})",
+            [[row.get(name) for name in FEATURE_COLUMNS] for row in rows],
+        )
+        relation = engine.decide_table(connection)
+        names = relation.columns
+        return [
+            engine.decision(dict(zip(names, values, strict=True))) for values in relation.fetchall()
+        ]
+    finally:
+        connection.close()

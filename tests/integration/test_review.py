@@ -1,0 +1,129 @@
+"""Reviews decide lines with the example policy and change them only through the ledger."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from creditline.bootstrap import Container
+from creditline.kernel.actors import Actor
+from creditline.kernel.clock import FixedClock
+from creditline.ledger.tables import decisions, outbox
+
+DAY = timedelta(days=1)
+
+
+def open_line(c: Container, agent: Actor, borrower: str, limit: str = "20000.00") -> str:
+    return str(c.ledger.open_line(agent, f"open-{borrower}", borrower, "CNY", limit).document["id"])
+
+
+def draw(c: Container, owner: Actor, line_id: str, amount: str, tag: str) -> str:
+    hold = c.ledger.place_hold(owner, f"hold-{tag}", line_id, amount, 12).document
+    return str(c.ledger.post_drawdown(owner, f"post-{tag}", hold["id"]).document["loan_id"])
+
+
+def recorded(c: Container, line_id: str) -> list[dict[str, object]]:
+    with c.db.reading() as connection:
+        rows = connection.execute(
+            select(decisions).where(decisions.c.line_id == line_id).order_by(decisions.c.created_at)
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+def topics(c: Container, line_id: str) -> list[str]:
+    with c.db.reading() as connection:
+        return list(
+            connection.execute(
+                select(outbox.c.topic).where(outbox.c.line_id == line_id).order_by(outbox.c.id)
+            ).scalars()
+        )
+
+
+def test_a_borrower_who_settled_on_time_keeps_the_restored_line(
+    container: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    # The article's borrower: two loans repaid, and the review must not cut the line.
+    line_id = open_line(container, agent, borrower.subject)
+    for n in (1, 2):
+        loan_id = draw(container, borrower, line_id, "5000.00", f"seed-{n}")
+        clock.advance(20 * DAY)
+        payoff = container.ledger.get_loan(borrower, loan_id)["payoff_today"]["total"]
+        container.ledger.repay(borrower, f"repay-{n}", loan_id, payoff)
+    applied = container.decisions.review_line(line_id)
+    assert applied.decision.action in ("keep", "increase")
+    line = container.ledger.get_line(borrower, line_id)
+    assert line["available"] == line["limit"]
+    assert float(line["limit"]) >= 20000.00
+
+
+def test_five_drawdowns_in_a_week_freeze_the_line_with_its_reason_and_notice(
+    container: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    line_id = open_line(container, agent, borrower.subject)
+    for n in range(5):
+        draw(container, borrower, line_id, "100.00", f"v-{n}")
+        clock.advance(timedelta(hours=6))
+    applied = container.decisions.review_line(line_id)
+    decision = applied.decision
+    assert (applied.outcome, decision.action, decision.decisive_rule) == (
+        "applied",
+        "freeze",
+        "drawdown-velocity",
+    )
+    assert decision.reason_codes[0] == "drawdown_velocity"
+    line = container.ledger.get_line(borrower, line_id)
+    assert line["status"] == "frozen"
+    assert line["frozen_until"] == (clock.now() + 7 * DAY).isoformat()
+    [record] = recorded(container, line_id)
+    assert json.loads(str(record["reason_codes"]))[0] == "drawdown_velocity"
+    assert record["policy_version"] == "cn-standard@2026.11.1"
+    evidence = json.loads(str(record["evidence"]))
+    assert evidence["decisive_rule"] == "drawdown-velocity"
+    assert evidence["features"]["drawdowns_7d"] == 5
+    assert {r["id"]: r["fired"] for r in evidence["trace"]["rules"]}["drawdown-velocity"] is True
+    assert topics(container, line_id)[-1] == "notice.adverse_change"
+
+
+def test_a_review_run_twice_the_same_day_changes_the_line_once(
+    container: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    line_id = open_line(container, agent, borrower.subject)
+    for n in range(5):
+        draw(container, borrower, line_id, "100.00", f"v-{n}")
+    first = container.decisions.review_book()
+    assert first == {"freeze:applied": 1}
+    clock.advance(timedelta(hours=1))
+    second = container.decisions.review_book()
+    assert second in ({"freeze:decided_today": 1}, {"freeze:replayed": 1})
+    assert len(recorded(container, line_id)) == 1
+
+
+def test_a_line_overdue_a_month_is_frozen_for_overdue_payment(
+    container: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    line_id = open_line(container, agent, borrower.subject)
+    hold = container.ledger.place_hold(
+        borrower, "h", line_id, "6000.00", 12, product="test-priced-cny"
+    ).document
+    container.ledger.post_drawdown(borrower, "p", hold["id"])
+    start = clock.now().date()
+    clock.advance(70 * DAY)  # the first instalment fell due about 40 days ago, unpaid
+    container.end_of_day.run_day(clock.now().date() - DAY)  # the first end of day ever
+    assert start < clock.now().date()
+    applied = container.decisions.review_line(line_id)
+    assert (applied.decision.action, applied.decision.reason_codes[0]) == (
+        "freeze",
+        "overdue_payment",
+    )
+
+
+def test_a_closed_line_is_not_reviewed(
+    container: Container, agent: Actor, approver: Actor, borrower: Actor
+) -> None:
+    line_id = open_line(container, agent, borrower.subject)
+    container.ledger.change_limit(
+        approver, "close", line_id, "close", ["account_closed_by_borrower"]
+    )
+    assert container.decisions.review_book() == {}
