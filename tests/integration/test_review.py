@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from creditline.bootstrap import Container
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import FixedClock
+from creditline.kernel.errors import DecisionNotFound, LineNotFound
 from creditline.ledger.tables import decisions, outbox
 
 DAY = timedelta(days=1)
@@ -127,3 +129,47 @@ def test_a_closed_line_is_not_reviewed(
         approver, "close", line_id, "close", ["account_closed_by_borrower"]
     )
     assert container.decisions.review_book() == {}
+
+
+def test_decisions_read_back_with_reasons_and_staff_see_the_evidence(
+    container: Container, agent: Actor, borrower: Actor
+) -> None:
+    line_id = open_line(container, agent, borrower.subject)
+    for n in range(5):
+        draw(container, borrower, line_id, "100.00", f"v-{n}")
+    reviewed = container.decisions.request_review(borrower, line_id)
+    assert (reviewed["action"], reviewed["outcome"]) == ("freeze", "applied")
+    assert reviewed["line"]["status"] == "frozen"
+    [listed] = container.decisions.line_decisions(borrower, line_id)["decisions"]
+    assert (listed["action"], listed["automated"], listed["reason_codes"][0]) == (
+        "freeze",
+        True,
+        "drawdown_velocity",
+    )
+    assert listed["reasons"][0]["zh-CN"] == "短期内借款次数过多"
+    assert "evidence" not in listed
+    mine = container.decisions.get_decision(borrower, listed["id"])
+    assert "evidence" not in mine and mine["reason_codes"] == listed["reason_codes"]
+    staff = container.decisions.get_decision(agent, listed["id"])
+    assert staff["evidence"]["decisive_rule"] == "drawdown-velocity"
+    assert staff["actor"] == "service:policy-engine"
+
+
+def test_another_borrower_sees_no_decisions_of_a_line(
+    container: Container, agent: Actor, borrower: Actor
+) -> None:
+    line_id = open_line(container, agent, borrower.subject)
+    for n in range(5):
+        draw(container, borrower, line_id, "100.00", f"v-{n}")
+    decision_id = container.decisions.request_review(agent, line_id)
+    listed = container.decisions.line_decisions(agent, line_id)["decisions"]
+    other = Actor("borrower-2", borrower.role)
+    with pytest.raises(LineNotFound):
+        container.decisions.line_decisions(other, line_id)
+    with pytest.raises(LineNotFound):
+        container.decisions.request_review(other, line_id)
+    with pytest.raises(DecisionNotFound):
+        container.decisions.get_decision(other, listed[0]["id"])
+    with pytest.raises(DecisionNotFound):
+        container.decisions.get_decision(agent, "no-such-decision")
+    assert decision_id["line"]["status"] == "frozen"

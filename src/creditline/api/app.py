@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from creditline import __version__
 from creditline.api import problems
 from creditline.bootstrap import Container
+from creditline.decisions.routes import router as decisions_router
 from creditline.ledger.routes import router as ledger_router
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def create_app(container: Container, *, sweep: bool = False, threads: int | None
     app.state.container = container
     problems.install(app)
     app.include_router(ledger_router)
+    app.include_router(decisions_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -13,6 +13,7 @@ the policy scores as "missing".
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,14 +26,21 @@ from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.engine import FEATURE_COLUMNS, Decision, Engine, features_table_sql
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import Conflict, IdempotencyKeyReused
+from creditline.kernel.errors import (
+    Conflict,
+    DecisionNotFound,
+    IdempotencyKeyReused,
+    InvalidInput,
+    LineNotFound,
+)
 from creditline.kernel.money import format_minor
-from creditline.ledger.service import LedgerService
+from creditline.ledger.service import LedgerService, reason_texts
 from creditline.ledger.tables import decisions, drawdowns, lines
 from creditline.loans.tables import loans
 
 REVIEWER = Actor("policy-engine", Role.SERVICE)
 BATCH_LINES = 10_000
+DECISIONS_LISTED_MAX = 200
 _DAY = timedelta(days=1)
 
 Progress = Callable[[int, int], None]  # (lines done, lines in all)
@@ -186,6 +194,45 @@ class DecisionService:
             raise Conflict("the line is closed or does not exist", line_id=line_id)
         return self._apply(self.engine.decide(found[0]), now)
 
+    def request_review(self, actor: Actor, line_id: str) -> dict[str, Any]:
+        """A review the borrower (or staff for them) asks for: decided and applied now."""
+        self._ledger.get_line(actor, line_id)  # the borrower's own line, or staff
+        applied = self.review_line(line_id)
+        document = applied.document()
+        document["line"] = self._ledger.get_line(actor, line_id)
+        return document
+
+    def line_decisions(self, actor: Actor, line_id: str, limit: int = 50) -> dict[str, Any]:
+        """The line's decisions, newest first, each with its reasons in plain language."""
+        if not 1 <= limit <= DECISIONS_LISTED_MAX:
+            raise InvalidInput(f"limit must be 1–{DECISIONS_LISTED_MAX}")
+        line = self._ledger.get_line(actor, line_id)
+        with self._db.reading() as connection:
+            rows = connection.execute(
+                select(decisions)
+                .where(decisions.c.line_id == line["id"])
+                .order_by(decisions.c.id.desc())
+                .limit(limit)
+            ).mappings()
+            listed = [_decision_document(row, line["currency"], staff=False) for row in rows]
+        return {"line_id": line["id"], "decisions": listed}
+
+    def get_decision(self, actor: Actor, decision_id: str) -> dict[str, Any]:
+        """One decision; staff also see its evidence (score, trace, features)."""
+        with self._db.reading() as connection:
+            row = (
+                connection.execute(select(decisions).where(decisions.c.id == decision_id))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise DecisionNotFound("no such decision", decision_id=decision_id)
+        try:
+            line = self._ledger.get_line(actor, row["line_id"])
+        except LineNotFound:
+            raise DecisionNotFound("no such decision", decision_id=decision_id) from None
+        return _decision_document(row, line["currency"], staff=actor.role is not Role.BORROWER)
+
     def review_book(self, progress: Progress | None = None) -> dict[str, int]:
         """Decide every line in one DuckDB query; apply every change through the ledger."""
         now = self._clock.now()
@@ -231,6 +278,31 @@ class DecisionService:
             # The line moved on meanwhile (already suspended, used above the cut): nothing to do.
             return Applied(decision, "refused")
         return Applied(decision, "replayed" if result.replayed else "applied")
+
+
+def _decision_document(row: Any, currency: str, *, staff: bool) -> dict[str, Any]:
+    codes = json.loads(row["reason_codes"])
+    document: dict[str, Any] = {
+        "id": row["id"],
+        "line_id": row["line_id"],
+        "action": row["action"],
+        "adverse": row["adverse"],
+        "limit_before": format_minor(row["limit_before_minor"], currency),
+        "limit_after": format_minor(row["limit_after_minor"], currency),
+        "status_before": row["status_before"],
+        "status_after": row["status_after"],
+        "until": None if row["until"] is None else row["until"].isoformat(),
+        "reason_codes": codes,
+        "reasons": reason_texts(codes),
+        "policy_version": row["policy_version"],
+        "automated": row["evidence"] is not None,
+        "at": row["created_at"].isoformat(),
+    }
+    if staff:
+        document["actor"] = f"{row['actor_role']}:{row['actor_subject']}"
+        document["note"] = row["note"]
+        document["evidence"] = None if row["evidence"] is None else json.loads(row["evidence"])
+    return document
 
 
 def _evidence(decision: Decision) -> dict[str, Any]:

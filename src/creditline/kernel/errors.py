@@ -53,6 +53,10 @@ class LoanNotFound(NotFound):
     code = "loan_not_found"
 
 
+class DecisionNotFound(NotFound):
+    code = "decision_not_found"
+
+
 class ProductNotFound(NotFound):
     code = "product_not_found"
 

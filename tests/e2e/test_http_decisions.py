@@ -1,0 +1,62 @@
+"""Decisions over HTTP: a borrower asks for a review, reads the decision and its reasons; staff
+also read its evidence; another borrower gets 404 problem documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from creditline.api.app import create_app
+from creditline.api.auth import issue_token
+from creditline.bootstrap import Container
+from creditline.kernel.actors import Actor, Role
+from creditline.kernel.ids import new_id
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container), raise_server_exceptions=False) as built:
+        yield built
+
+
+def headers(container: Container, role: Role, subject: str) -> dict[str, str]:
+    token = issue_token(container.settings.jwt_signing_key, role, subject, container.clock.now())
+    return {"Authorization": f"Bearer {token}", "Idempotency-Key": new_id()}
+
+
+def test_a_review_asked_for_over_http_is_explained_to_its_borrower(
+    container: Container, client: TestClient, agent: Actor, borrower: Actor
+) -> None:
+    line_id = container.ledger.open_line(agent, "o", borrower.subject, "CNY", "20000.00")
+    line_id = str(line_id.document["id"])
+    for n in range(5):
+        hold = container.ledger.place_hold(borrower, f"h{n}", line_id, "100.00", 12).document
+        container.ledger.post_drawdown(borrower, f"p{n}", hold["id"])
+    me = headers(container, Role.BORROWER, borrower.subject)
+    reviewed = client.post(f"/v1/lines/{line_id}/reviews", headers=me)
+    assert reviewed.status_code == 201, reviewed.text
+    assert (reviewed.json()["action"], reviewed.json()["line"]["status"]) == ("freeze", "frozen")
+
+    listed = client.get(f"/v1/lines/{line_id}/decisions", headers=me)
+    assert listed.status_code == 200
+    [decision] = listed.json()["decisions"]
+    assert decision["reasons"][0]["en"] == "Too many drawdowns in a short period"
+    mine = client.get(f"/v1/decisions/{decision['id']}", headers=me).json()
+    assert "evidence" not in mine
+    staff = client.get(
+        f"/v1/decisions/{decision['id']}", headers=headers(container, Role.AGENT, "agent-1")
+    ).json()
+    assert staff["evidence"]["trace"]["rules"][0]["id"] == "income-evidence-expired"
+
+    other = headers(container, Role.BORROWER, "borrower-2")
+    for path in (f"/v1/decisions/{decision['id']}", f"/v1/lines/{line_id}/decisions"):
+        refused = client.get(path, headers=other)
+        assert refused.status_code == 404
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["code"] in ("decision_not_found", "line_not_found")
+    refused = client.post(f"/v1/lines/{line_id}/reviews", headers=other)
+    assert (refused.status_code, refused.json()["code"]) == (404, "line_not_found")
+    bad = client.get(f"/v1/lines/{line_id}/decisions?limit=0", headers=me)
+    assert bad.status_code == 422
