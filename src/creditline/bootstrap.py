@@ -8,6 +8,7 @@ from creditline.config import Settings, load_settings
 from creditline.db.engine import make_engine
 from creditline.db.migrate import upgrade
 from creditline.db.unit_of_work import Database
+from creditline.decisions.bureau import BureauService, StoredReports
 from creditline.decisions.engine import Engine
 from creditline.decisions.policy import load_policy
 from creditline.decisions.service import DecisionService
@@ -26,6 +27,7 @@ class Container:
     catalogue: Catalogue
     ledger: LedgerService
     decisions: DecisionService
+    bureau: BureauService
     end_of_day: EndOfDay
     reconciler: Reconciler
 
@@ -52,7 +54,10 @@ def build(
         db=db,
         catalogue=catalogue,
         ledger=ledger,
-        decisions=DecisionService(db, clock, ledger, lambda: Engine(load_policy(policy_file))),
+        decisions=DecisionService(
+            db, clock, ledger, lambda: Engine(load_policy(policy_file)), StoredReports()
+        ),
+        bureau=BureauService(db, clock),
         end_of_day=EndOfDay(db, clock),
         reconciler=Reconciler(db),
     )

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from creditline.bootstrap import Container
+from creditline.decisions.bureau import ConsentMissing
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import FixedClock
-from creditline.kernel.errors import DecisionNotFound, LineNotFound
+from creditline.kernel.errors import DecisionNotFound, Forbidden, LineNotFound
 from creditline.ledger.tables import decisions, outbox
 
 DAY = timedelta(days=1)
@@ -173,3 +174,40 @@ def test_another_borrower_sees_no_decisions_of_a_line(
     with pytest.raises(DecisionNotFound):
         container.decisions.get_decision(agent, "no-such-decision")
     assert decision_id["line"]["status"] == "frozen"
+
+
+def test_a_bureau_report_needs_consent_and_five_lenders_cut_the_line(
+    container: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    line_id = open_line(container, agent, borrower.subject)
+    draw(container, borrower, line_id, "2000.00", "d")
+    report = {
+        "borrower_id": borrower.subject,
+        "source": "test-bureau",
+        "reported_at": clock.now() - DAY,
+        "lenders_with_open_loans": 5,
+        "inquiries_3m": 1,
+    }
+    with pytest.raises(ConsentMissing):
+        container.bureau.load_report(agent, report)
+    with pytest.raises(Forbidden):
+        container.bureau.record_consent(Actor("borrower-2", borrower.role), borrower.subject)
+    consent = container.bureau.record_consent(borrower, borrower.subject)
+    assert container.bureau.record_consent(agent, borrower.subject) == consent  # still active
+    clock.advance(timedelta(minutes=1))
+    loaded = container.bureau.load_report(agent, report)
+    assert loaded["consent_id"] == consent["id"]
+    assert container.bureau.load_report(agent, report) == loaded  # the same report again
+    with pytest.raises(Forbidden):
+        container.bureau.load_report(borrower, report)
+
+    applied = container.decisions.review_line(line_id)
+    decision = applied.decision
+    # 多头: half of 20,000.00, above the 2,000.00 in use.
+    assert (decision.action, decision.new_limit_minor, decision.reason_codes[0]) == (
+        "decrease",
+        1_000_000,
+        "multiple_lenders",
+    )
+    assert decision.features["lenders_with_open_loans"] == 5
+    assert container.ledger.get_line(borrower, line_id)["limit"] == "10000.00"

@@ -121,6 +121,7 @@ def compile_policy(policy: PolicyDocument) -> CompiledPolicy:
     card = policy.scorecard
     constraints = policy.constraints
     step = policy.minor(constraints.limit_step)
+    min_limit = policy.minor(constraints.min_limit)  # a cut never goes below it
     rules = sorted(policy.rules, key=lambda r: r.priority)
 
     scored: list[str] = []
@@ -170,7 +171,7 @@ def compile_policy(policy: PolicyDocument) -> CompiledPolicy:
         f"WHEN {_literal(r.id)} THEN {r.freeze_days}" for r in rules if r.freeze_days is not None
     )
     decrease_to = " ".join(
-        f"WHEN {_literal(r.id)} THEN GREATEST(used_minor, "
+        f"WHEN {_literal(r.id)} THEN GREATEST(used_minor, {min_limit}, "
         f"CAST(floor(limit_minor * {r.limit_factor} / {step}) AS BIGINT) * {step})"
         for r in rules
         if r.action is RuleAction.DECREASE

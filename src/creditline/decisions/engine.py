@@ -8,6 +8,7 @@ and points) and the features it saw.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +17,10 @@ import duckdb
 
 from creditline.decisions.compiler import CompiledPolicy, compile_policy
 from creditline.decisions.evaluate import Evaluator
-from creditline.decisions.features import FEATURES, FeatureType
+from creditline.decisions.features import FEATURES, Feature, FeatureType
 from creditline.decisions.policy import PolicyDocument
 from creditline.kernel.errors import InvalidInput
+from creditline.kernel.money import AMOUNT_MINOR_MAX
 
 _SQL_TYPES = {
     FeatureType.INTEGER: "BIGINT",
@@ -49,6 +51,21 @@ class Decision:
     @property
     def adverse(self) -> bool:
         return self.action in ("decrease", "freeze", "suspend", "close")
+
+
+def _check_value(feature: Feature, value: Any) -> None:
+    """A feature's value as its type says: the in-process path must see what DuckDB would."""
+    if value is None:
+        return
+    kind = feature.type
+    fits = (
+        (kind is FeatureType.INTEGER and type(value) is int and abs(value) <= AMOUNT_MINOR_MAX)
+        or (kind is FeatureType.NUMBER and type(value) in (int, float) and math.isfinite(value))
+        or (kind is FeatureType.BOOLEAN and type(value) is bool)
+        or (kind is FeatureType.CATEGORY and value in feature.categories)
+    )
+    if not fits:
+        raise InvalidInput(f"feature {feature.name} must be a {kind.value}", feature=feature.name)
 
 
 def features_table_sql(name: str = "features") -> str:
@@ -87,6 +104,8 @@ class Engine:
             raise InvalidInput(f"unknown features: {', '.join(unknown)}", unknown=unknown)
         if type(features.get("limit_minor")) is not int:
             raise InvalidInput("limit_minor is required: the line's current limit")
+        for name, feature in FEATURES.items():
+            _check_value(feature, features.get(name))
         row = {name: features.get(name) for name in FEATURE_COLUMNS}
         return self.decision(self._evaluator.row(row))
 

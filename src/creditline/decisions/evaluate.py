@@ -34,6 +34,7 @@ class Evaluator:
         self._conditions = [rule_expression(rule) for rule in self.rules]
         self._step = Decimal(policy.minor(policy.constraints.limit_step))
         self._max_limit = policy.minor(policy.constraints.max_limit)
+        self._min_limit = policy.minor(policy.constraints.min_limit)
         self._bands = [
             (b.band, None if b.below is None else policy.minor(b.below))
             for b in policy.limit_matrix.income_bands
@@ -103,7 +104,9 @@ class Evaluator:
     def _proposed(self, features: dict[str, Value], decisive: Any, limit: int, target: int) -> int:
         constraints = self.policy.constraints
         if decisive is not None and decisive.action is RuleAction.DECREASE:
-            cut = _floor_to(Decimal(limit) * decisive.limit_factor, self._step)
+            cut = max(
+                _floor_to(Decimal(limit) * decisive.limit_factor, self._step), self._min_limit
+            )
             used = features.get("used_minor")
             return cut if used is None else max(int(used), cut)
         if decisive is None:

@@ -48,7 +48,6 @@ _ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
     exp.Add,
     exp.Sub,
     exp.Mul,
-    exp.Div,
     exp.Column,
     exp.Identifier,
     exp.Tuple,
@@ -224,6 +223,9 @@ def _lint_money(policy: PolicyDocument) -> list[str]:
             problems.append(f"{where}: {error.message}")
     if not problems and policy.minor(policy.constraints.limit_step) <= 0:
         problems.append("constraints.limit_step: must be positive")
+    constraints = policy.constraints
+    if not problems and policy.minor(constraints.min_limit) > policy.minor(constraints.max_limit):
+        problems.append("constraints.min_limit: must not be above max_limit")
     return problems
 
 
@@ -253,20 +255,22 @@ def _lint_scorecard(policy: PolicyDocument) -> list[str]:
         seen.add(attribute.feature)
         problems += _lint_reason(attribute.reason, where, adverse=True)
         categorical = feature.type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)
+        shape: list[str] = []
         for n, b in enumerate(attribute.bins):
             if categorical != (b.values is not None) or (
                 b.values and (b.lower, b.upper) != (None, None)
             ):
                 kind = "values" if categorical else "lower/upper"
-                problems.append(f"{where}.bins[{n}]: a {feature.type.value} feature bins by {kind}")
+                shape.append(f"{where}.bins[{n}]: a {feature.type.value} feature bins by {kind}")
             known = feature.categories or (
                 ("true", "false") if feature.type is FeatureType.BOOLEAN else ()
             )
             for value in b.values or []:
                 if value not in known:
-                    problems.append(f"{where}.bins[{n}]: unknown value {value!r}")
-        if not categorical and not problems:
-            problems += _lint_intervals(where, attribute.bins)
+                    shape.append(f"{where}.bins[{n}]: unknown value {value!r}")
+        if not categorical and not shape:
+            shape += _lint_intervals(where, attribute.bins)
+        problems += shape
     return problems
 
 
@@ -277,6 +281,9 @@ def _lint_intervals(where: str, bins: list[Bin]) -> list[str]:
     for left, right in itertools.pairwise(bins):
         if left.upper is None or right.lower != left.upper:
             return [f"{where}: bins must be in order and meet exactly (upper = next lower)"]
+    for n, b in enumerate(bins):
+        if b.lower is not None and b.upper is not None and not b.lower < b.upper:
+            return [f"{where}.bins[{n}]: an empty bin (lower must be below upper)"]
     return []
 
 
@@ -288,6 +295,12 @@ def _lint_grades_and_matrix(policy: PolicyDocument) -> list[str]:
     elif any(a <= b for a, b in itertools.pairwise(scores[:-1])):  # type: ignore[operator]
         problems.append("grades: min_score must fall from the first grade to the last")
     bands = [b.band for b in policy.limit_matrix.income_bands]
+    try:
+        belows = [policy.minor(b.below) for b in policy.limit_matrix.income_bands if b.below]
+    except InvalidInput:
+        belows = []  # reported by _lint_money
+    if any(a >= b for a, b in itertools.pairwise(belows)):
+        problems.append("limit_matrix.income_bands: each band's `below` must rise")
     if policy.limit_matrix.income_bands[-1].below is not None:
         problems.append("limit_matrix.income_bands: the last band takes the rest (no `below`)")
     grades = [g.grade for g in policy.grades]
@@ -331,17 +344,39 @@ def _lint_expression(rule: Rule) -> list[str]:
             if node.table or node.name not in FEATURES:
                 problems.append(f"{where}: unknown feature {node.sql()!r}")
         elif isinstance(node, exp.Func) and not isinstance(node, _ALLOWED_NODES):
+            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
             problems.append(
-                f"{where}: function {node.sql_name().lower()!r} is not allowed "
+                f"{where}: function {name.lower()!r} is not allowed "
                 f"(allowed: {', '.join(_FUNCTIONS)})"
             )
+        elif isinstance(node, exp.Div):
+            problems.append(f"{where}: division is not allowed in a rule (use a ratio feature)")
+        elif isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null):
+            problems.append(f"{where}: IS compares with NULL only (IS NULL, IS NOT NULL)")
         elif not isinstance(node, _ALLOWED_NODES):
             problems.append(f"{where}: {type(node).__name__} is not allowed in a rule")
-    if not problems and not isinstance(
-        parsed, exp.Connector | exp.Not | exp.Predicate | exp.Paren | exp.Boolean
-    ):
+    if not problems and not _is_condition(parsed):
         problems.append(f"{where}: a rule must be a condition (true or false)")
     return problems
+
+
+def _unwrapped(node: Any) -> Any:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _is_condition(node: Any) -> bool:
+    """A true-or-false expression all the way down its boolean operators."""
+    node = _unwrapped(node)
+    if isinstance(node, exp.And | exp.Or):
+        return _is_condition(node.this) and _is_condition(node.expression)
+    if isinstance(node, exp.Not):
+        return _is_condition(node.this)
+    if isinstance(node, exp.Column):
+        feature = FEATURES.get(node.name)
+        return feature is not None and feature.type is FeatureType.BOOLEAN
+    return isinstance(node, exp.Predicate | exp.Boolean)
 
 
 def _lint_unreachable(policy: PolicyDocument) -> list[str]:
@@ -351,7 +386,8 @@ def _lint_unreachable(policy: PolicyDocument) -> list[str]:
     seen: dict[str, str] = {}
     for rule in ordered:
         try:
-            key = sqlglot.parse_one(rule.when, dialect="duckdb").sql(normalize=True)
+            parsed = _unwrapped(sqlglot.parse_one(rule.when, dialect="duckdb"))
+            key = parsed.sql(normalize=True, comments=False)
         except sqlglot.errors.ParseError:
             continue
         if key in seen:

@@ -5,11 +5,48 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from creditline.api.deps import ActorDep, ContainerDep, IdempotencyKeyDep
 from creditline.decisions.service import DECISIONS_LISTED_MAX
 
 router = APIRouter(prefix="/v1")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Consent(_Body):
+    borrower_id: StrictStr = Field(min_length=1, max_length=64)
+
+
+class BureauReport(_Body):
+    borrower_id: StrictStr = Field(min_length=1, max_length=64)
+    source: StrictStr = Field(default="bureau", min_length=1, max_length=64)
+    reported_at: AwareDatetime
+    inquiries_1m: StrictInt | None = None
+    inquiries_3m: StrictInt | None = None
+    inquiries_6m: StrictInt | None = None
+    lenders_with_open_loans: StrictInt | None = None
+    other_limits_minor: StrictInt | None = Field(default=None, description="in minor units")
+    bureau_score: StrictInt | None = None
+
+
+@router.post("/consents", status_code=201)
+def record_consent(
+    body: Consent, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep
+) -> dict[str, Any]:
+    """The borrower's consent to pull their credit report, recorded before any pull."""
+    return c.bureau.record_consent(actor, body.borrower_id)
+
+
+@router.post("/bureau-reports", status_code=201)
+def load_bureau_report(
+    body: BureauReport, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep
+) -> dict[str, Any]:
+    """Load a credit-bureau report; refused (`consent_missing`) without the borrower's consent."""
+    return c.bureau.load_report(actor, body.model_dump())
 
 
 @router.get("/lines/{line_id}/decisions")

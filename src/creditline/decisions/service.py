@@ -7,8 +7,8 @@ query and applies the changes line by line; each change's idempotency key names 
 the line and the business date, so a review stopped half-way and run again applies nothing
 twice.
 
-Features from applications and the credit bureau are not collected yet: they are null, which
-the policy scores as "missing".
+Bureau features come from the borrower's latest report through the bureau port; application
+features are not collected yet: they are null, which the policy scores as "missing".
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import duckdb
 from sqlalchemy import Connection, case, func, select
 
 from creditline.db.unit_of_work import Database, Transaction
+from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import FEATURE_COLUMNS, Decision, Engine, features_table_sql
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
@@ -64,10 +65,24 @@ class Applied:
         }
 
 
+def book_features(
+    connection: Connection,
+    now: datetime,
+    bureau: BureauPort,
+    line_ids: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Each reviewable line's features: from the ledger, and from its borrower's latest bureau
+    report (null when there is none)."""
+    found = ledger_features(connection, now, line_ids)
+    reports = bureau.latest(connection, sorted({borrower for borrower, _ in found}))
+    return [{**features, **reports.get(borrower, {})} for borrower, features in found]
+
+
 def ledger_features(
     connection: Connection, now: datetime, line_ids: list[str] | None = None
-) -> list[dict[str, Any]]:
-    """Each line's features computed from our own tables (open, frozen or suspended lines)."""
+) -> list[tuple[str, dict[str, Any]]]:
+    """Each line's borrower and features computed from our own tables (open, frozen or
+    suspended lines)."""
 
     def since(days: int) -> Any:
         return func.sum(case((drawdowns.c.resolved_at >= now - days * _DAY, 1), else_=0))
@@ -108,6 +123,7 @@ def ledger_features(
     query = (
         select(
             lines.c.id,
+            lines.c.borrower_id,
             lines.c.limit_minor,
             lines.c.principal_outstanding_minor,
             lines.c.held_minor,
@@ -135,20 +151,23 @@ def ledger_features(
         used = r.principal_outstanding_minor + r.held_minor
         opened = _aware(r.created_at)
         rows.append(
-            {
-                "line_id": r.id,
-                "limit_minor": r.limit_minor,
-                "used_minor": used,
-                "utilisation": used / r.limit_minor if r.limit_minor else 0.0,
-                "drawdowns_7d": r.d7 or 0,
-                "drawdowns_30d": r.d30 or 0,
-                "drawdowns_90d": r.d90 or 0,
-                "dpd": r.dpd or 0,
-                "months_on_book": _months_between(opened, now),
-                "settled_loans": r.settled or 0,
-                "days_since_limit_change": _days_since(r.changed, now),
-                "days_since_cut": _days_since(r.cut, now),
-            }
+            (
+                r.borrower_id,
+                {
+                    "line_id": r.id,
+                    "limit_minor": r.limit_minor,
+                    "used_minor": used,
+                    "utilisation": used / r.limit_minor if r.limit_minor else 0.0,
+                    "drawdowns_7d": r.d7 or 0,
+                    "drawdowns_30d": r.d30 or 0,
+                    "drawdowns_90d": r.d90 or 0,
+                    "dpd": r.dpd or 0,
+                    "months_on_book": _months_between(opened, now),
+                    "settled_loans": r.settled or 0,
+                    "days_since_limit_change": _days_since(r.changed, now),
+                    "days_since_cut": _days_since(r.cut, now),
+                },
+            )
         )
     return rows
 
@@ -170,8 +189,14 @@ def _months_between(start: datetime, end: datetime) -> int:
 
 class DecisionService:
     def __init__(
-        self, db: Database, clock: Clock, ledger: LedgerService, engine: Callable[[], Engine]
+        self,
+        db: Database,
+        clock: Clock,
+        ledger: LedgerService,
+        engine: Callable[[], Engine],
+        bureau: BureauPort,
     ) -> None:
+        self._bureau = bureau
         self._db = db
         self._clock = clock
         self._ledger = ledger
@@ -189,7 +214,7 @@ class DecisionService:
         """Decide one line now and apply the decision."""
         now = self._clock.now()
         with self._db.reading() as connection:
-            found = ledger_features(connection, now, [line_id])
+            found = book_features(connection, now, self._bureau, [line_id])
         if not found:
             raise Conflict("the line is closed or does not exist", line_id=line_id)
         return self._apply(self.engine.decide(found[0]), now)
@@ -237,7 +262,7 @@ class DecisionService:
         """Decide every line in one DuckDB query; apply every change through the ledger."""
         now = self._clock.now()
         with self._db.reading() as connection:
-            book = ledger_features(connection, now)
+            book = book_features(connection, now, self._bureau)
         engine = self.engine
         outcomes: dict[str, int] = {}
         done = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 # Each capability's tables register themselves on `metadata`.
+import creditline.decisions.tables
 import creditline.ledger.tables
 import creditline.loans.tables  # noqa: F401
 from creditline.db.metadata import metadata

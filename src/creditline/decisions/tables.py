@@ -1,0 +1,51 @@
+"""Decision inputs kept by creditline: consents to credit-bureau pulls, and bureau reports."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, String, Table
+
+from creditline.db.metadata import ID, UtcDateTime, metadata
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("borrower_id", String(64), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("granted_at", UtcDateTime, nullable=False),
+    Column("recorded_by", String(160), nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    CheckConstraint("purpose IN ('credit_bureau')", name="purpose_known"),
+)
+Index("ix_consents_borrower", consents.c.borrower_id, consents.c.purpose)
+
+bureau_reports = Table(
+    "bureau_reports",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("borrower_id", String(64), nullable=False),
+    Column("consent_id", ID, ForeignKey("consents.id"), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("reported_at", UtcDateTime, nullable=False),
+    Column("loaded_at", UtcDateTime, nullable=False),
+    Column("loaded_by", String(160), nullable=False),
+    Column("inquiries_1m", BigInteger, nullable=True),
+    Column("inquiries_3m", BigInteger, nullable=True),
+    Column("inquiries_6m", BigInteger, nullable=True),
+    Column("lenders_with_open_loans", BigInteger, nullable=True),
+    Column("other_limits_minor", BigInteger, nullable=True),
+    Column("bureau_score", BigInteger, nullable=True),
+    CheckConstraint(
+        "COALESCE(inquiries_1m, 0) >= 0 AND COALESCE(inquiries_3m, 0) >= 0 "
+        "AND COALESCE(inquiries_6m, 0) >= 0 AND COALESCE(lenders_with_open_loans, 0) >= 0 "
+        "AND COALESCE(other_limits_minor, 0) >= 0",
+        name="counts_non_negative",
+    ),
+)
+Index(
+    "ix_bureau_reports_borrower",
+    bureau_reports.c.borrower_id,
+    bureau_reports.c.reported_at,
+    bureau_reports.c.source,
+    unique=True,
+)
