@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from creditline.config import Settings, load_settings
 from creditline.db.engine import make_engine
 from creditline.db.migrate import upgrade
 from creditline.db.unit_of_work import Database
+from creditline.decisions.applications import Underwriting
 from creditline.decisions.bureau import BureauService, StoredReports
 from creditline.decisions.engine import Engine
 from creditline.decisions.policy import load_policy
@@ -28,6 +30,7 @@ class Container:
     ledger: LedgerService
     decisions: DecisionService
     bureau: BureauService
+    underwriting: Underwriting
     end_of_day: EndOfDay
     reconciler: Reconciler
 
@@ -48,16 +51,20 @@ def build(
     catalogue = load_catalogue(settings.products_file)
     ledger = LedgerService(db, clock, settings.hold_ttl, catalogue)
     policy_file = settings.policy_file
+
+    @cache
+    def policy_engine() -> Engine:  # built on first use: a missing policy fails reviews only
+        return Engine(load_policy(policy_file))
+
     return Container(
         settings=settings,
         clock=clock,
         db=db,
         catalogue=catalogue,
         ledger=ledger,
-        decisions=DecisionService(
-            db, clock, ledger, lambda: Engine(load_policy(policy_file)), StoredReports()
-        ),
+        decisions=DecisionService(db, clock, ledger, policy_engine, StoredReports()),
         bureau=BureauService(db, clock),
+        underwriting=Underwriting(db, clock, ledger, policy_engine, StoredReports()),
         end_of_day=EndOfDay(db, clock),
         reconciler=Reconciler(db),
     )

@@ -60,3 +60,37 @@ def test_a_review_asked_for_over_http_is_explained_to_its_borrower(
     assert (refused.status_code, refused.json()["code"]) == (404, "line_not_found")
     bad = client.get(f"/v1/lines/{line_id}/decisions?limit=0", headers=me)
     assert bad.status_code == 422
+
+
+def test_an_application_over_http_opens_a_line_or_says_why_not(
+    container: Container, client: TestClient, borrower: Actor
+) -> None:
+    me = headers(container, Role.BORROWER, borrower.subject)
+    body = {
+        "borrower_id": borrower.subject,
+        "currency": "CNY",
+        "income_monthly": "12000.00",
+        "income_evidence": True,
+        "birth_date": "1990-05-01",
+        "employment": "employed",
+    }
+    approved = client.post("/v1/applications", json=body, headers=me)
+    assert approved.status_code == 201, approved.text
+    assert (approved.json()["outcome"], approved.json()["limit"]) == ("approved", "20000.00")
+    line = client.get(f"/v1/lines/{approved.json()['line_id']}", headers=me).json()
+    assert line["available"] == "20000.00"
+
+    for bad, code in (
+        ({**body, "income_monthly": 12000.0}, "invalid_request"),  # a float: never money
+        ({**body, "birth_date": "2020-01-01"}, "invalid_input"),
+        ({**body, "employment": "astronaut"}, "invalid_input"),
+        ({**body, "borrower_id": "someone-else"}, "forbidden"),
+    ):
+        refused = client.post(
+            "/v1/applications",
+            json=bad,
+            headers=headers(container, Role.BORROWER, borrower.subject),
+        )
+        assert refused.status_code in (403, 422), refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["code"] == code

@@ -99,6 +99,10 @@ class Engine:
 
     def decide(self, features: dict[str, Any]) -> Decision:
         """Decide one line from its features (missing ones are null), in-process."""
+        return self.decision(self.row(features))
+
+    def row(self, features: dict[str, Any]) -> dict[str, Any]:
+        """The compiled query's output row for one line, computed in-process."""
         unknown = sorted(set(features) - set(FEATURE_COLUMNS))
         if unknown:
             raise InvalidInput(f"unknown features: {', '.join(unknown)}", unknown=unknown)
@@ -107,7 +111,25 @@ class Engine:
         for name, feature in FEATURES.items():
             _check_value(feature, features.get(name))
         row = {name: features.get(name) for name in FEATURE_COLUMNS}
-        return self.decision(self._evaluator.row(row))
+        return self._evaluator.row(row)
+
+    def adverse_reasons(self, row: dict[str, Any]) -> list[str]:
+        """What an adverse outcome of `row` names: fired rules, then the points lost."""
+        return self._evaluator.adverse_reasons(row)
+
+    def evidence(self, row: dict[str, Any]) -> dict[str, Any]:
+        """What a decision from `row` saw, as kept with its record."""
+        decision = self.decision(row)
+        return {
+            "policy": decision.policy,
+            "score": decision.score,
+            "grade": decision.grade,
+            "band": decision.band,
+            "target_minor": decision.target_minor,
+            "decisive_rule": decision.decisive_rule,
+            "trace": decision.trace,
+            "features": decision.features,
+        }
 
     def decide_in_duckdb(self, features: dict[str, Any]) -> Decision:
         """Decide one line by running the compiled query on a one-row relation (slow: for

@@ -93,6 +93,10 @@ class Evaluator:
         )
         return out
 
+    def adverse_reasons(self, row: dict[str, Value]) -> list[str]:
+        """The reasons an adverse outcome of `row` would name (fired rules, points lost)."""
+        return self._reasons(row, "decrease")
+
     def _band(self, income: Value) -> str:
         if income is None:
             return self._bands[0][0]  # unknown income: the lowest band

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
 
 from creditline.api.deps import ActorDep, ContainerDep, IdempotencyKeyDep
+from creditline.decisions.applications import Application
 from creditline.decisions.service import DECISIONS_LISTED_MAX
 
 router = APIRouter(prefix="/v1")
@@ -31,6 +41,24 @@ class BureauReport(_Body):
     lenders_with_open_loans: StrictInt | None = None
     other_limits_minor: StrictInt | None = Field(default=None, description="in minor units")
     bureau_score: StrictInt | None = None
+
+
+class ApplicationBody(_Body):
+    borrower_id: StrictStr = Field(min_length=1, max_length=64)
+    currency: StrictStr = Field(examples=["CNY"])
+    income_monthly: StrictStr = Field(description="decimal string", examples=["12000.00"])
+    income_evidence: StrictBool
+    income_evidence_expires_on: date | None = None
+    birth_date: date
+    employment: StrictStr = Field(examples=["employed"])
+
+
+@router.post("/applications", status_code=201)
+def apply_for_a_line(
+    body: ApplicationBody, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep
+) -> dict[str, Any]:
+    """Underwrite an application: declined with its reasons, or a line opened at its limit."""
+    return c.underwriting.apply(actor, key, Application(**body.model_dump()))
 
 
 @router.post("/consents", status_code=201)

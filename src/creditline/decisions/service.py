@@ -7,8 +7,9 @@ query and applies the changes line by line; each change's idempotency key names 
 the line and the business date, so a review stopped half-way and run again applies nothing
 twice.
 
-Bureau features come from the borrower's latest report through the bureau port; application
-features are not collected yet: they are null, which the policy scores as "missing".
+Bureau features come from the borrower's latest report through the bureau port, application
+features from their latest application; what is unknown is null, which the policy scores as
+"missing".
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import duckdb
 from sqlalchemy import Connection, case, func, select
 
 from creditline.db.unit_of_work import Database, Transaction
+from creditline.decisions.applications import application_features
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import FEATURE_COLUMNS, Decision, Engine, features_table_sql
 from creditline.kernel.actors import Actor, Role
@@ -74,8 +76,13 @@ def book_features(
     """Each reviewable line's features: from the ledger, and from its borrower's latest bureau
     report (null when there is none)."""
     found = ledger_features(connection, now, line_ids)
-    reports = bureau.latest(connection, sorted({borrower for borrower, _ in found}))
-    return [{**features, **reports.get(borrower, {})} for borrower, features in found]
+    borrowers = sorted({borrower for borrower, _ in found})
+    reports = bureau.latest(connection, borrowers)
+    declared = application_features(connection, borrowers, now)
+    return [
+        {**features, **declared.get(borrower, {}), **reports.get(borrower, {})}
+        for borrower, features in found
+    ]
 
 
 def ledger_features(

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Index, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+)
 
 from creditline.db.metadata import ID, UtcDateTime, metadata
 
@@ -48,4 +59,30 @@ Index(
     bureau_reports.c.reported_at,
     bureau_reports.c.source,
     unique=True,
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("borrower_id", String(64), nullable=False),
+    Column("request_key", String(255), nullable=False),  # the request's idempotency key
+    Column("currency", String(3), nullable=False),
+    Column("income_monthly_minor", BigInteger, nullable=False),
+    Column("income_evidence", Boolean, nullable=False),
+    Column("income_evidence_expires_on", Date, nullable=True),
+    Column("birth_date", Date, nullable=False),
+    Column("employment", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),  # approved | declined
+    Column("line_id", ID, nullable=True),
+    Column("reason_codes", Text, nullable=False),  # JSON
+    Column("evidence", Text, nullable=False),  # JSON: policy, score, trace, features
+    CheckConstraint("income_monthly_minor >= 0", name="income_non_negative"),
+    CheckConstraint("outcome IN ('approved', 'declined')", name="outcome_known"),
+    CheckConstraint("(outcome = 'approved') = (line_id IS NOT NULL)", name="approved_has_line"),
+)
+Index("ix_applications_borrower", applications.c.borrower_id, applications.c.created_at)
+Index(
+    "ix_applications_request", applications.c.borrower_id, applications.c.request_key, unique=True
 )

@@ -114,6 +114,12 @@ _CATALOGUE = (
         borrower_initiated=True,
     ),
     ReasonCode("good_repayment_history", False, "Consistent on-time repayment", "一贯按时还款"),
+    ReasonCode(
+        "application_approved",
+        False,
+        "Your application met the lender's credit policy",
+        "您的申请符合授信政策",
+    ),
     ReasonCode("income_verified", False, "Income was verified", "收入已核实"),
     ReasonCode("verification_completed", False, "Re-verification was completed", "重新核验已完成"),
     ReasonCode(

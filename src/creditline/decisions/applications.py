@@ -1,0 +1,285 @@
+"""Applications: what a borrower declares, and the underwriting decision that opens a line.
+
+An application's features (income and whether its evidence is in date, age, employment) join
+the borrower's latest bureau report and their application counts; the policy decides. A fired
+rule declines, naming its reason first; otherwise the line opens at the matrix's target within
+the caps (no increase factor applies to a first limit), and below the policy's minimum limit the
+application is declined with the factors that cost the most points. An approval opens the line
+and grants its limit through the ledger's decision path (reason `application_approved`, with
+the evidence), so the first limit is explained like every later change.
+
+Every application is kept with its outcome; its features feed the borrower's later reviews.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, func, insert, select
+
+from creditline.db.unit_of_work import Database, Transaction
+from creditline.decisions.bureau import BureauPort
+from creditline.decisions.engine import Engine
+from creditline.decisions.features import EMPLOYMENT
+from creditline.decisions.tables import applications
+from creditline.kernel.actors import Actor, Role
+from creditline.kernel.clock import Clock
+from creditline.kernel.errors import Forbidden, InvalidInput
+from creditline.kernel.ids import new_id
+from creditline.kernel.money import Money, format_minor
+from creditline.kernel.text import checked_text
+from creditline.ledger.service import LedgerService, reason_texts
+
+UNDERWRITER = Actor("underwriting", Role.SERVICE)
+_DAY = dt.timedelta(days=1)
+AGE_MIN = 18
+
+
+def application_features(
+    connection: Connection, borrower_ids: list[str], now: dt.datetime
+) -> dict[str, dict[str, Any]]:
+    """Per borrower: the latest application's features and how many they made lately."""
+    if not borrower_ids:
+        return {}
+    counts = connection.execute(
+        select(
+            applications.c.borrower_id,
+            func.sum(case((applications.c.created_at >= now - 7 * _DAY, 1), else_=0)),
+            func.sum(case((applications.c.created_at >= now - 30 * _DAY, 1), else_=0)),
+            func.max(applications.c.created_at),
+        )
+        .where(applications.c.borrower_id.in_(borrower_ids))
+        .group_by(applications.c.borrower_id)
+    ).all()
+    found: dict[str, dict[str, Any]] = {}
+    for borrower, in_7d, in_30d, latest in counts:
+        row = (
+            connection.execute(
+                select(applications).where(
+                    applications.c.borrower_id == borrower, applications.c.created_at == latest
+                )
+            )
+            .mappings()
+            .first()
+        )
+        assert row is not None
+        found[borrower] = {
+            "applications_7d": int(in_7d or 0),
+            "applications_30d": int(in_30d or 0),
+            **_declared(row, now.date()),
+        }
+    return found
+
+
+def _declared(row: Any, today: dt.date) -> dict[str, Any]:
+    expires = row["income_evidence_expires_on"]
+    expires = Transaction.read_date(expires) if expires is not None else None
+    birth = Transaction.read_date(row["birth_date"])
+    assert birth is not None
+    return {
+        "income_monthly_minor": row["income_monthly_minor"],
+        "income_evidence": bool(row["income_evidence"]) and (expires is None or expires >= today),
+        "days_to_income_evidence_expiry": None if expires is None else (expires - today).days,
+        "age": _age(birth, today),
+        "employment": row["employment"],
+    }
+
+
+def _age(birth: dt.date, today: dt.date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    borrower_id: str
+    currency: str
+    income_monthly: str
+    income_evidence: bool
+    income_evidence_expires_on: dt.date | None
+    birth_date: dt.date
+    employment: str
+
+
+class Underwriting:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        ledger: LedgerService,
+        engine: Callable[[], Engine],
+        bureau: BureauPort,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._ledger = ledger
+        self._engine = engine
+        self._bureau = bureau
+
+    def apply(self, actor: Actor, key: str, application: Application) -> dict[str, Any]:
+        """Decide an application; open and grant the line when approved. Idempotent per key."""
+        if actor.role is Role.BORROWER and actor.subject != application.borrower_id:
+            raise Forbidden("a borrower applies for themselves only")
+        if actor.role not in (Role.BORROWER, Role.AGENT, Role.ADMIN, Role.SERVICE):
+            raise Forbidden(f"role {actor.role.value} may not submit applications")
+        borrower_id = checked_text(application.borrower_id, "borrower_id", 64)
+        key = checked_text(key, "idempotency key", 255)
+        earlier = self._earlier(borrower_id, key)
+        if earlier is not None:
+            return earlier
+        income = Money.parse(application.income_monthly, application.currency)
+        if income.minor < 0:
+            raise InvalidInput("income cannot be negative")
+        if application.employment not in EMPLOYMENT:
+            raise InvalidInput("unknown employment", employment=list(EMPLOYMENT))
+        now = self._clock.now()
+        if _age(application.birth_date, now.date()) < AGE_MIN:
+            raise InvalidInput(f"applicants must be at least {AGE_MIN}", age_min=AGE_MIN)
+        engine = self._engine()
+        if engine.policy.currency != application.currency:
+            raise InvalidInput(
+                f"the policy lends in {engine.policy.currency}", currency=engine.policy.currency
+            )
+        declared = {
+            "income_monthly_minor": income.minor,
+            "income_evidence": application.income_evidence,
+            "income_evidence_expires_on": application.income_evidence_expires_on,
+            "birth_date": application.birth_date,
+            "employment": application.employment,
+        }
+        features = self._features(borrower_id, declared, now)
+        row = engine.row(features)
+        outcome, limit_minor, codes = self._outcome(engine, row)
+        line_id = None
+        if outcome == "approved":
+            line_id = self._open(borrower_id, key, application.currency, limit_minor, codes, row)
+        evidence = engine.evidence(row)
+        record = {
+            "id": new_id(),
+            "borrower_id": borrower_id,
+            "request_key": key,
+            "currency": application.currency,
+            **declared,
+            "created_at": now,
+            "outcome": outcome,
+            "line_id": line_id,
+            "reason_codes": codes,
+            "evidence": evidence,
+        }
+        self._store(record)
+        return _document(record, limit_minor)
+
+    def _features(
+        self, borrower_id: str, declared: dict[str, Any], now: dt.datetime
+    ) -> dict[str, Any]:
+        with self._db.reading() as connection:
+            history = application_features(connection, [borrower_id], now).get(borrower_id, {})
+            report = self._bureau.latest(connection, [borrower_id]).get(borrower_id, {})
+        fresh = _declared(declared, now.date())
+        return {
+            "line_id": f"application:{borrower_id}",
+            "limit_minor": 0,
+            "used_minor": 0,
+            "utilisation": 0.0,
+            "months_on_book": 0,
+            "settled_loans": 0,
+            "dpd": 0,
+            # This application counts with the earlier ones.
+            "applications_7d": history.get("applications_7d", 0) + 1,
+            "applications_30d": history.get("applications_30d", 0) + 1,
+            **fresh,
+            **report,
+        }
+
+    @staticmethod
+    def _outcome(engine: Engine, row: dict[str, Any]) -> tuple[str, int, list[str]]:
+        policy = engine.policy
+        if row["decisive_rule"] is not None:
+            return "declined", 0, engine.adverse_reasons(row)
+        step = policy.minor(policy.constraints.limit_step)
+        grant = min(row["target_minor"], policy.minor(policy.constraints.max_limit))
+        grant = grant // step * step
+        if grant < policy.minor(policy.constraints.min_limit):
+            return "declined", 0, engine.adverse_reasons(row) or ["income_insufficient"]
+        return "approved", grant, ["application_approved"]
+
+    def _open(
+        self,
+        borrower_id: str,
+        key: str,
+        currency: str,
+        limit_minor: int,
+        codes: list[str],
+        row: dict[str, Any],
+    ) -> str:
+        engine = self._engine()
+        opened = self._ledger.open_line(
+            UNDERWRITER, f"application:{borrower_id}:{key}", borrower_id, currency, "0"
+        ).document
+        self._ledger.change_limit(
+            UNDERWRITER,
+            f"application-grant:{borrower_id}:{key}",
+            opened["id"],
+            "increase",
+            codes,
+            limit=format_minor(limit_minor, currency),
+            policy_version=engine.policy.label,
+            evidence=engine.evidence(row),
+        )
+        return str(opened["id"])
+
+    def _earlier(self, borrower_id: str, key: str) -> dict[str, Any] | None:
+        with self._db.reading() as connection:
+            row = (
+                connection.execute(
+                    select(applications).where(
+                        applications.c.borrower_id == borrower_id, applications.c.request_key == key
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        record = dict(row)
+        record["reason_codes"] = json.loads(record["reason_codes"])
+        record["evidence"] = json.loads(record["evidence"])
+        limit = 0
+        if record["line_id"] is not None:
+            line = self._ledger.get_line(UNDERWRITER, record["line_id"])
+            limit = Money.parse(line["limit"], line["currency"]).minor
+        return _document(record, limit)
+
+    def _store(self, record: dict[str, Any]) -> None:
+        statement = self._db.prepare(
+            insert(applications).values({c.name: bindparam(c.name) for c in applications.c})
+        )
+
+        def work(tx: Transaction) -> None:
+            row = dict(record)
+            row["created_at"] = tx.time(row["created_at"])
+            row["birth_date"] = tx.date(row["birth_date"])
+            row["income_evidence_expires_on"] = tx.date(row["income_evidence_expires_on"])
+            row["reason_codes"] = json.dumps(row["reason_codes"])
+            row["evidence"] = json.dumps(row["evidence"], sort_keys=True, default=str)
+            tx.execute(statement, row)
+
+        self._db.run(work)
+
+
+def _document(record: dict[str, Any], limit_minor: int) -> dict[str, Any]:
+    codes = list(record["reason_codes"])
+    return {
+        "id": record["id"],
+        "borrower_id": record["borrower_id"],
+        "outcome": record["outcome"],
+        "line_id": record["line_id"],
+        "limit": format_minor(limit_minor, record["currency"]),
+        "currency": record["currency"],
+        "reason_codes": codes,
+        "reasons": reason_texts(codes),
+        "policy": record["evidence"].get("policy"),
+    }
