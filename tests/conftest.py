@@ -35,6 +35,8 @@ TEST_PRODUCTS = Path(__file__).parent / "fixtures" / "products.toml"
 EXAMPLE_POLICY = Path(__file__).parents[1] / "policies" / "cn-standard.yaml"
 # Servers and commands the tests start in other processes read the same catalogue.
 os.environ["CREDITLINE_PRODUCTS_FILE"] = str(TEST_PRODUCTS)
+os.environ["CREDITLINE_POLICY_FILE"] = str(EXAMPLE_POLICY)
+os.environ["CREDITLINE_REVIEW_TRIGGERS"] = "off"
 
 
 @pytest.fixture(scope="session")
@@ -100,8 +102,13 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
+    # The ledger's tests draw many loans fast: without the review triggers, or the velocity
+    # rules would freeze their lines. Tests of the triggers turn them on.
     settings = Settings(
-        database_url=database_url, products_file=TEST_PRODUCTS, policy_file=EXAMPLE_POLICY
+        database_url=database_url,
+        products_file=TEST_PRODUCTS,
+        policy_file=EXAMPLE_POLICY,
+        review_triggers=False,
     )
     built = build(settings, clock, migrate=False)
     yield built

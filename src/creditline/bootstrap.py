@@ -56,13 +56,16 @@ def build(
     def policy_engine() -> Engine:  # built on first use: a missing policy fails reviews only
         return Engine(load_policy(policy_file))
 
+    decisions = DecisionService(db, clock, ledger, policy_engine, StoredReports())
+    if settings.review_triggers:
+        ledger.subscribe(decisions.on_ledger_event)
     return Container(
         settings=settings,
         clock=clock,
         db=db,
         catalogue=catalogue,
         ledger=ledger,
-        decisions=DecisionService(db, clock, ledger, policy_engine, StoredReports()),
+        decisions=decisions,
         bureau=BureauService(db, clock),
         underwriting=Underwriting(db, clock, ledger, policy_engine, StoredReports()),
         end_of_day=EndOfDay(db, clock),

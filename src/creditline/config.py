@@ -20,6 +20,8 @@ class Settings:
     sweep_interval_seconds: float = 5.0
     products_file: Path | None = None  # None: the catalogue shipped in creditline/loans
     policy_file: Path = Path("policies/cn-standard.yaml")
+    # Review a line after each drawdown and settlement.
+    review_triggers: bool = True
 
     @property
     def is_development(self) -> bool:
@@ -62,6 +64,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             Path(env["CREDITLINE_PRODUCTS_FILE"]) if env.get("CREDITLINE_PRODUCTS_FILE") else None
         ),
         policy_file=Path(env.get("CREDITLINE_POLICY_FILE", "policies/cn-standard.yaml")),
+        review_triggers=env.get("CREDITLINE_REVIEW_TRIGGERS", "on") != "off",
     )
 
 

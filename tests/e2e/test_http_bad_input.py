@@ -139,7 +139,11 @@ class Shelf:
                 pass
             self.close()  # a case changed the book (a bug it caught): start the next afresh
         container = build(
-            Settings(database_url=self._empty_database(), products_file=TEST_PRODUCTS),
+            Settings(
+                database_url=self._empty_database(),
+                products_file=TEST_PRODUCTS,
+                review_triggers=False,
+            ),
             FixedClock(START),
             migrate=False,
         )

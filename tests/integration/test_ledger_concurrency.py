@@ -59,7 +59,9 @@ def text(amount_minor: int) -> str:
 def book(database_url: str, clock: FixedClock) -> Iterator[Container]:
     """The container for one store (see conftest: `database_url` runs on each store)."""
     container = build(
-        Settings(database_url=database_url, products_file=TEST_PRODUCTS), clock, migrate=False
+        Settings(database_url=database_url, products_file=TEST_PRODUCTS, review_triggers=False),
+        clock,
+        migrate=False,
     )
     yield container
     container.close()

@@ -774,7 +774,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
 def test_ledger_follows_the_model(database_url: str, clock: FixedClock) -> None:
     container = build(
-        Settings(database_url=database_url, hold_ttl=HOLD_TTL, products_file=TEST_PRODUCTS),
+        Settings(
+            database_url=database_url,
+            hold_ttl=HOLD_TTL,
+            products_file=TEST_PRODUCTS,
+            review_triggers=False,
+        ),
         clock,
         migrate=False,
     )

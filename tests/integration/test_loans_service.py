@@ -314,7 +314,11 @@ def test_posting_freezes_the_held_schedule_on_the_loan(
         text.replace('annual_rate_percent = "12.00"', 'annual_rate_percent = "20.00"')
     )
     later = build(
-        Settings(database_url=container.settings.database_url, products_file=repriced),
+        Settings(
+            database_url=container.settings.database_url,
+            products_file=repriced,
+            review_triggers=False,
+        ),
         clock,
         migrate=False,
     )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from creditline.bootstrap import Container
+from creditline.bootstrap import Container, build
+from creditline.config import Settings
 from creditline.decisions.bureau import ConsentMissing
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import FixedClock
@@ -16,6 +19,8 @@ from creditline.kernel.errors import DecisionNotFound, Forbidden, LineNotFound
 from creditline.ledger.tables import decisions, outbox
 
 DAY = timedelta(days=1)
+TEST_PRODUCTS = Path(__file__).parents[1] / "fixtures" / "products.toml"
+EXAMPLE_POLICY = Path(__file__).parents[2] / "policies" / "cn-standard.yaml"
 
 
 def open_line(c: Container, agent: Actor, borrower: str, limit: str = "20000.00") -> str:
@@ -211,3 +216,44 @@ def test_a_bureau_report_needs_consent_and_five_lenders_cut_the_line(
     )
     assert decision.features["lenders_with_open_loans"] == 5
     assert container.ledger.get_line(borrower, line_id)["limit"] == "10000.00"
+
+
+@pytest.fixture
+def triggered(database_url: str, clock: FixedClock) -> Iterator[Container]:
+    """A container that reviews a line after each drawdown and settlement."""
+    settings = Settings(
+        database_url=database_url,
+        products_file=TEST_PRODUCTS,
+        policy_file=EXAMPLE_POLICY,
+        review_triggers=True,
+    )
+    built = build(settings, clock, migrate=False)
+    yield built
+    built.close()
+
+
+def test_the_fifth_drawdown_in_a_week_freezes_the_line_on_its_own(
+    triggered: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    line_id = open_line(triggered, agent, borrower.subject)
+    for n in range(4):
+        draw(triggered, borrower, line_id, "100.00", f"v-{n}")
+        assert triggered.ledger.get_line(borrower, line_id)["status"] == "active"
+    draw(triggered, borrower, line_id, "100.00", "v-4")
+    line = triggered.ledger.get_line(borrower, line_id)
+    assert line["status"] == "frozen"
+    [decision] = triggered.decisions.line_decisions(borrower, line_id)["decisions"]
+    assert decision["reason_codes"][0] == "drawdown_velocity"
+
+
+def test_a_settlement_is_reviewed_and_the_line_stays_restored(
+    triggered: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    line_id = open_line(triggered, agent, borrower.subject)
+    loan_id = draw(triggered, borrower, line_id, "5000.00", "d")
+    clock.advance(40 * DAY)
+    payoff = triggered.ledger.get_loan(borrower, loan_id)["payoff_today"]["total"]
+    triggered.ledger.repay(borrower, "r", loan_id, payoff)
+    line = triggered.ledger.get_line(borrower, line_id)
+    assert (line["status"], line["available"]) == ("active", line["limit"])
+    assert float(line["limit"]) >= 20000.00  # never cut without a fired rule

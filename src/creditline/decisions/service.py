@@ -226,6 +226,12 @@ class DecisionService:
             raise Conflict("the line is closed or does not exist", line_id=line_id)
         return self._apply(self.engine.decide(found[0]), now)
 
+    def on_ledger_event(self, event: str, line_id: str) -> None:
+        """Review a line after a drawdown (velocity rules) or a settlement (re-evaluation: the
+        line stays restored unless a rule fires)."""
+        if event in ("drawdown_posted", "loan_settled"):
+            self.review_line(line_id)
+
     def request_review(self, actor: Actor, line_id: str) -> dict[str, Any]:
         """A review the borrower (or staff for them) asks for: decided and applied now."""
         self._ledger.get_line(actor, line_id)  # the borrower's own line, or staff

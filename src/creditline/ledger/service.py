@@ -127,6 +127,20 @@ class LedgerService:
         self._catalogue = catalogue
         self._store = LedgerStore(db)
         self._loans = LoanStore(db)
+        self._listeners: list[Callable[[str, str], None]] = []
+
+    def subscribe(self, listener: Callable[[str, str], None]) -> None:
+        """Call `listener(event, line_id)` after a drawdown posts or a loan settles, once the
+        change has committed (`drawdown_posted`, `loan_settled`). A listener that fails is
+        logged: the borrower's command has already succeeded."""
+        self._listeners.append(listener)
+
+    def _announce(self, event: str, line_id: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event, line_id)
+            except Exception:
+                log.exception("ledger listener failed on %s for line %s", event, line_id)
 
     # --- commands ------------------------------------------------------------------------
     def open_line(
@@ -305,7 +319,10 @@ class LedgerService:
                 "line": line_document(after),
             }
 
-        return self._command(actor, key, request, work)
+        result = self._command(actor, key, request, work)
+        if not result.replayed:
+            self._announce("drawdown_posted", result.document["line"]["id"])
+        return result
 
     def void_drawdown(self, actor: Actor, key: str, drawdown_id: str) -> CommandResult:
         """Release a held drawdown's credit without lending."""
@@ -386,7 +403,10 @@ class LedgerService:
                 "line": line_document(moved),
             }
 
-        return self._command(actor, key, request, work)
+        result = self._command(actor, key, request, work)
+        if not result.replayed and result.document["loan_status"] == "settled":
+            self._announce("loan_settled", result.document["line"]["id"])
+        return result
 
     def change_limit(
         self,
