@@ -257,3 +257,14 @@ def test_a_settlement_is_reviewed_and_the_line_stays_restored(
     line = triggered.ledger.get_line(borrower, line_id)
     assert (line["status"], line["available"]) == ("active", line["limit"])
     assert float(line["limit"]) >= 20000.00  # never cut without a fired rule
+
+
+def test_a_new_line_is_not_raised_within_the_cooldown_of_its_opening(
+    triggered: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    line_id = open_line(triggered, agent, borrower.subject)
+    draw(triggered, borrower, line_id, "100.00", "first")
+    assert triggered.ledger.get_line(borrower, line_id)["limit"] == "20000.00"
+    clock.advance(31 * DAY)  # past the 30-day cool-down: good lines may grow
+    applied = triggered.decisions.review_line(line_id)
+    assert applied.decision.features["days_since_limit_change"] == 31

@@ -62,7 +62,7 @@ FEATURES: dict[str, Feature] = {
         Feature("months_on_book", _I, _L, "Whole months since the line was opened."),
         Feature("settled_loans", _I, _L, "Loans repaid in full."),
         Feature(
-            "days_since_limit_change", _I, _L, "Days since the last limit change (null: none)."
+            "days_since_limit_change", _I, _L, "Days since the limit was last set (or opened)."
         ),
         Feature("days_since_cut", _I, _L, "Days since the last decrease or freeze (null: none)."),
         Feature("income_monthly_minor", _I, _A, "Declared monthly income."),

@@ -171,7 +171,8 @@ def ledger_features(
                     "dpd": r.dpd or 0,
                     "months_on_book": _months_between(opened, now),
                     "settled_loans": r.settled or 0,
-                    "days_since_limit_change": _days_since(r.changed, now),
+                    # Opening the line set its first limit: it counts as a change.
+                    "days_since_limit_change": _days_since(r.changed or r.created_at, now),
                     "days_since_cut": _days_since(r.cut, now),
                 },
             )
