@@ -15,7 +15,7 @@ from creditline.decisions.applications import Application
 from creditline.decisions.tables import applications
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import FixedClock
-from creditline.kernel.errors import Forbidden, InvalidInput
+from creditline.kernel.errors import Forbidden, IdempotencyKeyReused, InvalidInput
 from creditline.ledger.tables import decisions
 
 DAY = timedelta(days=1)
@@ -146,3 +146,55 @@ def test_bad_applications_are_refused_and_store_nothing(
     with container.db.reading() as connection:
         assert connection.execute(select(applications)).all() == []
     assert container.ledger.list_lines(agent, borrower.subject)["lines"] == []
+
+
+def test_an_approval_interrupted_after_the_line_opened_is_finished_by_a_retry(
+    container: Container,
+    borrower: Actor,
+    agent: Actor,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ledger = container.ledger
+    real = ledger.change_limit
+
+    def crash(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("the process died after opening the line")
+
+    monkeypatch.setattr(ledger, "change_limit", crash)
+    with pytest.raises(RuntimeError):
+        container.underwriting.apply(borrower, "k", application(borrower.subject))
+    [opened] = ledger.list_lines(borrower)["lines"]
+    assert opened["limit"] == "0.00"
+    monkeypatch.setattr(ledger, "change_limit", real)
+    # Meanwhile the world changed: a report that would decline a new application.
+    container.bureau.record_consent(borrower, borrower.subject)
+    clock.advance(timedelta(minutes=1))
+    container.bureau.load_report(
+        agent,
+        {"borrower_id": borrower.subject, "reported_at": clock.now(), "lenders_with_open_loans": 6},
+    )
+    result = container.underwriting.apply(borrower, "k", application(borrower.subject))
+    # The stored decision is finished, not decided again; the same line gets its limit.
+    assert (result["outcome"], result["limit"], result["line_id"]) == (
+        "approved",
+        "20000.00",
+        opened["id"],
+    )
+    [line] = ledger.list_lines(borrower)["lines"]
+    assert line["limit"] == "20000.00"
+
+
+def test_the_same_key_with_another_application_is_refused(
+    container: Container, borrower: Actor
+) -> None:
+    container.underwriting.apply(borrower, "k", application(borrower.subject))
+    with pytest.raises(IdempotencyKeyReused):
+        container.underwriting.apply(
+            borrower, "k", application(borrower.subject, income_monthly="100.00")
+        )
+
+
+def test_a_long_key_opens_and_grants_the_line(container: Container, borrower: Actor) -> None:
+    result = container.underwriting.apply(borrower, "k" * 255, application(borrower.subject))
+    assert (result["outcome"], result["limit"]) == ("approved", "20000.00")

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from creditline.bootstrap import Container, build
 from creditline.config import Settings
 from creditline.decisions.bureau import ConsentMissing
-from creditline.kernel.actors import Actor
+from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
-from creditline.kernel.errors import DecisionNotFound, Forbidden, LineNotFound
+from creditline.kernel.errors import DecisionNotFound, Forbidden, InvalidInput, LineNotFound
 from creditline.ledger.tables import decisions, outbox
 
 DAY = timedelta(days=1)
@@ -189,7 +189,7 @@ def test_a_bureau_report_needs_consent_and_five_lenders_cut_the_line(
     report = {
         "borrower_id": borrower.subject,
         "source": "test-bureau",
-        "reported_at": clock.now() - DAY,
+        "reported_at": clock.now() - DAY,  # a pull before any consent
         "lenders_with_open_loans": 5,
         "inquiries_3m": 1,
     }
@@ -199,10 +199,21 @@ def test_a_bureau_report_needs_consent_and_five_lenders_cut_the_line(
         container.bureau.record_consent(Actor("borrower-2", borrower.role), borrower.subject)
     consent = container.bureau.record_consent(borrower, borrower.subject)
     assert container.bureau.record_consent(agent, borrower.subject) == consent  # still active
+    with pytest.raises(ConsentMissing):  # a pull before the consent stays refused
+        container.bureau.load_report(agent, report)
     clock.advance(timedelta(minutes=1))
+    report["reported_at"] = clock.now()
     loaded = container.bureau.load_report(agent, report)
     assert loaded["consent_id"] == consent["id"]
     assert container.bureau.load_report(agent, report) == loaded  # the same report again
+    # Loading it again with other counts answers what was stored.
+    assert container.bureau.load_report(agent, {**report, "lenders_with_open_loans": 9}) == loaded
+    for bad_time in (clock.now() + DAY, clock.now() - timedelta(days=4000)):
+        with pytest.raises(InvalidInput):
+            container.bureau.load_report(agent, {**report, "reported_at": bad_time})
+    analyst = Actor("analyst-1", Role.ANALYST)
+    with pytest.raises(Forbidden):
+        container.bureau.record_consent(analyst, borrower.subject)
     with pytest.raises(Forbidden):
         container.bureau.load_report(borrower, report)
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, select
+from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.bureau import BureauPort
@@ -28,11 +29,11 @@ from creditline.decisions.features import EMPLOYMENT
 from creditline.decisions.tables import applications
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import Forbidden, InvalidInput
+from creditline.kernel.errors import Forbidden, IdempotencyKeyReused, InvalidInput
 from creditline.kernel.ids import new_id
 from creditline.kernel.money import Money, format_minor
 from creditline.kernel.text import checked_text
-from creditline.ledger.service import LedgerService, reason_texts
+from creditline.ledger.service import LedgerService, reason_texts, request_hash
 
 UNDERWRITER = Actor("underwriting", Role.SERVICE)
 _DAY = dt.timedelta(days=1)
@@ -40,7 +41,7 @@ AGE_MIN = 18
 
 
 def application_features(
-    connection: Connection, borrower_ids: list[str], now: dt.datetime
+    connection: Connection, borrower_ids: list[str], now: dt.datetime, today: dt.date
 ) -> dict[str, dict[str, Any]]:
     """Per borrower: the latest application's features and how many they made lately."""
     if not borrower_ids:
@@ -70,7 +71,7 @@ def application_features(
         found[borrower] = {
             "applications_7d": int(in_7d or 0),
             "applications_30d": int(in_30d or 0),
-            **_declared(row, now.date()),
+            **_declared(row, today),
         }
     return found
 
@@ -120,25 +121,47 @@ class Underwriting:
         self._bureau = bureau
 
     def apply(self, actor: Actor, key: str, application: Application) -> dict[str, Any]:
-        """Decide an application; open and grant the line when approved. Idempotent per key."""
+        """Decide an application; open and grant the line when approved. Idempotent per key.
+
+        The decision is stored first; an approval then opens the line and grants its limit
+        under ledger keys derived from the application's id, so a retry after a crash anywhere
+        resumes the stored decision and never decides twice. The same key with another body is
+        `idempotency_key_reused`.
+        """
         if actor.role is Role.BORROWER and actor.subject != application.borrower_id:
             raise Forbidden("a borrower applies for themselves only")
         if actor.role not in (Role.BORROWER, Role.AGENT, Role.ADMIN, Role.SERVICE):
             raise Forbidden(f"role {actor.role.value} may not submit applications")
         borrower_id = checked_text(application.borrower_id, "borrower_id", 64)
         key = checked_text(key, "idempotency key", 255)
-        earlier = self._earlier(borrower_id, key)
-        if earlier is not None:
-            return earlier
+        fingerprint = request_hash({name: str(v) for name, v in asdict(application).items()})
+        stored = self._stored(borrower_id, key)
+        if stored is None:
+            record = self._decide(borrower_id, key, fingerprint, application)
+            self._insert(record)  # a racing twin's row wins; read back whichever is stored
+            stored = self._stored(borrower_id, key)
+            assert stored is not None
+        if stored["request_hash"] != fingerprint:
+            raise IdempotencyKeyReused(
+                "this idempotency key was used for a different application", key=key
+            )
+        if stored["outcome"] == "approved" and stored["line_id"] is None:
+            stored["line_id"] = self._open(stored)
+        return _document(stored)
+
+    def _decide(
+        self, borrower_id: str, key: str, fingerprint: str, application: Application
+    ) -> dict[str, Any]:
         income = Money.parse(application.income_monthly, application.currency)
         if income.minor < 0:
             raise InvalidInput("income cannot be negative")
         if application.employment not in EMPLOYMENT:
             raise InvalidInput("unknown employment", employment=list(EMPLOYMENT))
         now = self._clock.now()
-        if _age(application.birth_date, now.date()) < AGE_MIN:
-            raise InvalidInput(f"applicants must be at least {AGE_MIN}", age_min=AGE_MIN)
         engine = self._engine()
+        today = engine.policy.business_date(now)
+        if _age(application.birth_date, today) < AGE_MIN:
+            raise InvalidInput(f"applicants must be at least {AGE_MIN}", age_min=AGE_MIN)
         if engine.policy.currency != application.currency:
             raise InvalidInput(
                 f"the policy lends in {engine.policy.currency}", currency=engine.policy.currency
@@ -150,35 +173,32 @@ class Underwriting:
             "birth_date": application.birth_date,
             "employment": application.employment,
         }
-        features = self._features(borrower_id, declared, now)
-        row = engine.row(features)
+        row = engine.row(self._features(borrower_id, declared, now, today))
         outcome, limit_minor, codes = self._outcome(engine, row)
-        line_id = None
-        if outcome == "approved":
-            line_id = self._open(borrower_id, key, application.currency, limit_minor, codes, row)
-        evidence = engine.evidence(row)
-        record = {
+        return {
             "id": new_id(),
             "borrower_id": borrower_id,
             "request_key": key,
+            "request_hash": fingerprint,
             "currency": application.currency,
             **declared,
             "created_at": now,
             "outcome": outcome,
-            "line_id": line_id,
+            "granted_limit_minor": limit_minor,
+            "line_id": None,
             "reason_codes": codes,
-            "evidence": evidence,
+            "evidence": engine.evidence(row),
         }
-        self._store(record)
-        return _document(record, limit_minor)
 
     def _features(
-        self, borrower_id: str, declared: dict[str, Any], now: dt.datetime
+        self, borrower_id: str, declared: dict[str, Any], now: dt.datetime, today: dt.date
     ) -> dict[str, Any]:
         with self._db.reading() as connection:
-            history = application_features(connection, [borrower_id], now).get(borrower_id, {})
+            history = application_features(connection, [borrower_id], now, today).get(
+                borrower_id, {}
+            )
             report = self._bureau.latest(connection, [borrower_id]).get(borrower_id, {})
-        fresh = _declared(declared, now.date())
+        fresh = _declared(declared, today)
         return {
             "line_id": f"application:{borrower_id}",
             "limit_minor": 0,
@@ -206,32 +226,34 @@ class Underwriting:
             return "declined", 0, engine.adverse_reasons(row) or ["income_insufficient"]
         return "approved", grant, ["application_approved"]
 
-    def _open(
-        self,
-        borrower_id: str,
-        key: str,
-        currency: str,
-        limit_minor: int,
-        codes: list[str],
-        row: dict[str, Any],
-    ) -> str:
+    def _open(self, stored: dict[str, Any]) -> str:
+        """Open the approved line and grant its limit; each step a replay if it already ran."""
         engine = self._engine()
+        application_id = stored["id"]
+        currency = stored["currency"]
         opened = self._ledger.open_line(
-            UNDERWRITER, f"application:{borrower_id}:{key}", borrower_id, currency, "0"
+            UNDERWRITER, f"application-open:{application_id}", stored["borrower_id"], currency, "0"
         ).document
         self._ledger.change_limit(
             UNDERWRITER,
-            f"application-grant:{borrower_id}:{key}",
+            f"application-grant:{application_id}",
             opened["id"],
             "increase",
-            codes,
-            limit=format_minor(limit_minor, currency),
-            policy_version=engine.policy.label,
-            evidence=engine.evidence(row),
+            list(stored["reason_codes"]),
+            limit=format_minor(stored["granted_limit_minor"], currency),
+            policy_version=stored["evidence"]["policy"],
+            evidence=stored["evidence"],
         )
+        del engine  # the stored evidence, not today's policy, explains the grant
+        link = self._db.prepare(
+            update(applications)
+            .where(applications.c.id == bindparam("id"), applications.c.line_id.is_(None))
+            .values(line_id=bindparam("line_id"))
+        )
+        self._db.run(lambda tx: tx.execute(link, {"id": application_id, "line_id": opened["id"]}))
         return str(opened["id"])
 
-    def _earlier(self, borrower_id: str, key: str) -> dict[str, Any] | None:
+    def _stored(self, borrower_id: str, key: str) -> dict[str, Any] | None:
         with self._db.reading() as connection:
             row = (
                 connection.execute(
@@ -247,16 +269,22 @@ class Underwriting:
         record = dict(row)
         record["reason_codes"] = json.loads(record["reason_codes"])
         record["evidence"] = json.loads(record["evidence"])
-        limit = 0
-        if record["line_id"] is not None:
-            line = self._ledger.get_line(UNDERWRITER, record["line_id"])
-            limit = Money.parse(line["limit"], line["currency"]).minor
-        return _document(record, limit)
+        return record
 
-    def _store(self, record: dict[str, Any]) -> None:
-        statement = self._db.prepare(
-            insert(applications).values({c.name: bindparam(c.name) for c in applications.c})
+    def _insert(self, record: dict[str, Any]) -> None:
+        values: dict[str, Any] = {c.name: bindparam(c.name) for c in applications.c}
+        conflict = [applications.c.borrower_id, applications.c.request_key]
+        # A racing twin with the same key may have stored first: then this insert does nothing.
+        statement: Any = (
+            postgresql.insert(applications)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=conflict)
+            if self._db.dialect == "postgresql"
+            else sqlite.insert(applications)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=conflict)
         )
+        prepared = self._db.prepare(statement)
 
         def work(tx: Transaction) -> None:
             row = dict(record)
@@ -265,13 +293,14 @@ class Underwriting:
             row["income_evidence_expires_on"] = tx.date(row["income_evidence_expires_on"])
             row["reason_codes"] = json.dumps(row["reason_codes"])
             row["evidence"] = json.dumps(row["evidence"], sort_keys=True, default=str)
-            tx.execute(statement, row)
+            tx.execute(prepared, row)
 
         self._db.run(work)
 
 
-def _document(record: dict[str, Any], limit_minor: int) -> dict[str, Any]:
+def _document(record: dict[str, Any]) -> dict[str, Any]:
     codes = list(record["reason_codes"])
+    limit_minor = record["granted_limit_minor"]
     return {
         "id": record["id"],
         "borrower_id": record["borrower_id"],

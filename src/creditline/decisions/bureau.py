@@ -9,7 +9,7 @@ record that has not been revoked (CN-8, US-4): a pull without consent is refused
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select
@@ -31,6 +31,7 @@ BUREAU_FEATURES = (
     "bureau_score",
 )
 _COUNT_MAX = 10**12
+REPORT_AGE_MAX = timedelta(days=3660)  # a report older than ten years says nothing now
 _LOADERS = frozenset({Role.AGENT, Role.ADMIN, Role.SERVICE})
 _ACTIVE_CONSENT = (
     select(consents.c.id, consents.c.granted_at)
@@ -131,32 +132,46 @@ class BureauService:
         reported_at = report.get("reported_at")
         if not isinstance(reported_at, datetime) or reported_at.tzinfo is None:
             raise InvalidInput("reported_at must be a time with a time zone")
+        now = self.clock.now()
+        try:
+            recent = now - REPORT_AGE_MAX <= reported_at <= now
+        except OverflowError:
+            recent = False
+        if not recent:
+            raise InvalidInput(
+                f"reported_at must be in the last {REPORT_AGE_MAX.days} days, not in the future"
+            )
         counts = {name: _count(report.get(name), name) for name in BUREAU_FEATURES}
         unknown = sorted(set(report) - {"borrower_id", "source", "reported_at", *BUREAU_FEATURES})
         if unknown:
             raise InvalidInput(f"unknown report fields: {', '.join(unknown)}", unknown=unknown)
         report_id = new_id()
-        now = self.clock.now()
         active = self.db.prepare(_ACTIVE_CONSENT)
         statement = self.db.prepare(
             insert(bureau_reports).values({c.name: bindparam(c.name) for c in bureau_reports.c})
         )
 
         same = self.db.prepare(
-            select(bureau_reports.c.id, bureau_reports.c.consent_id).where(
+            select(
+                bureau_reports.c.id,
+                bureau_reports.c.consent_id,
+                *(bureau_reports.c[name] for name in BUREAU_FEATURES),
+            ).where(
                 bureau_reports.c.borrower_id == bindparam("borrower_id"),
                 bureau_reports.c.source == bindparam("source"),
                 bureau_reports.c.reported_at == bindparam("reported_at"),
             )
         )
 
-        def work(tx: Transaction) -> tuple[str, str]:
+        def work(tx: Transaction) -> dict[str, Any]:
             # A report is its borrower, source and time: loading it again returns the first.
             keys = {"borrower_id": borrower_id, "source": source}
             loaded = tx.one(same, {**keys, "reported_at": tx.time(reported_at)})
             if loaded is not None:
-                return str(loaded[0]), str(loaded[1])
-            found = tx.one(active, {"borrower_id": borrower_id, "at": tx.time(now)})
+                stored = dict(zip(BUREAU_FEATURES, loaded[2:], strict=True))
+                return {"id": loaded[0], "consent_id": loaded[1], **stored}
+            # The consent must come before the pull the report is of.
+            found = tx.one(active, {"borrower_id": borrower_id, "at": tx.time(reported_at)})
             if found is None:
                 raise ConsentMissing(
                     "the borrower has not consented to a credit-bureau pull",
@@ -175,15 +190,16 @@ class BureauService:
                     **counts,
                 },
             )
-            return report_id, str(found[0])
+            return {"id": report_id, "consent_id": str(found[0]), **counts}
 
-        stored_id, consent_id = self.db.run(work)
-        return {"id": stored_id, "borrower_id": borrower_id, "consent_id": consent_id, **counts}
+        return {"borrower_id": borrower_id, **self.db.run(work)}
 
 
 def _borrower(actor: Actor, borrower_id: str) -> str:
     if actor.role is Role.BORROWER and borrower_id != actor.subject:
         raise Forbidden("a borrower consents for themselves only")
+    if actor.role is not Role.BORROWER and actor.role not in _LOADERS:
+        raise Forbidden(f"role {actor.role.value} may not record consents")
     return checked_text(borrower_id, "borrower_id", 64)
 
 

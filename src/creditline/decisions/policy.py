@@ -9,14 +9,24 @@ and rules no row can reach are refused with one message per problem.
 from __future__ import annotations
 
 import itertools
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlglot
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 from sqlglot import exp
 
 from creditline.decisions.features import FEATURES, FeatureType
@@ -135,6 +145,7 @@ class PolicyDocument(_Strict):
     id: StrictStr = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")
     version: StrictStr = Field(min_length=1, max_length=64)
     currency: StrictStr
+    timezone: StrictStr = "UTC"  # where the lender does business: it dates reviews and ages
     description: StrictStr = ""
     scorecard: Scorecard
     grades: list[Grade] = Field(min_length=1)
@@ -149,6 +160,19 @@ class PolicyDocument(_Strict):
 
     def minor(self, text: str) -> int:
         return Money.parse(text, self.currency).minor
+
+    def business_date(self, at: datetime) -> date:
+        """The lender's calendar date at the instant `at`."""
+        return at.astimezone(ZoneInfo(self.timezone)).date()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
 
 
 def check_policy(document: object) -> tuple[PolicyDocument | None, list[str]]:

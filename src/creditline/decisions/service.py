@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -36,6 +36,7 @@ from creditline.kernel.errors import (
     InvalidInput,
     LineNotFound,
 )
+from creditline.kernel.ids import is_id
 from creditline.kernel.money import format_minor
 from creditline.ledger.service import LedgerService, reason_texts
 from creditline.ledger.tables import decisions, drawdowns, lines
@@ -70,6 +71,7 @@ class Applied:
 def book_features(
     connection: Connection,
     now: datetime,
+    today: date,
     bureau: BureauPort,
     line_ids: list[str] | None = None,
 ) -> list[dict[str, Any]]:
@@ -78,7 +80,7 @@ def book_features(
     found = ledger_features(connection, now, line_ids)
     borrowers = sorted({borrower for borrower, _ in found})
     reports = bureau.latest(connection, borrowers)
-    declared = application_features(connection, borrowers, now)
+    declared = application_features(connection, borrowers, now, today)
     return [
         {**features, **declared.get(borrower, {}), **reports.get(borrower, {})}
         for borrower, features in found
@@ -222,7 +224,8 @@ class DecisionService:
         """Decide one line now and apply the decision."""
         now = self._clock.now()
         with self._db.reading() as connection:
-            found = book_features(connection, now, self._bureau, [line_id])
+            today = self.engine.policy.business_date(now)
+            found = book_features(connection, now, today, self._bureau, [line_id])
         if not found:
             raise Conflict("the line is closed or does not exist", line_id=line_id)
         return self._apply(self.engine.decide(found[0]), now)
@@ -258,6 +261,8 @@ class DecisionService:
 
     def get_decision(self, actor: Actor, decision_id: str) -> dict[str, Any]:
         """One decision; staff also see its evidence (score, trace, features)."""
+        if not is_id(decision_id):
+            raise DecisionNotFound("no such decision")
         with self._db.reading() as connection:
             row = (
                 connection.execute(select(decisions).where(decisions.c.id == decision_id))
@@ -276,7 +281,9 @@ class DecisionService:
         """Decide every line in one DuckDB query; apply every change through the ledger."""
         now = self._clock.now()
         with self._db.reading() as connection:
-            book = book_features(connection, now, self._bureau)
+            book = book_features(
+                connection, now, self.engine.policy.business_date(now), self._bureau
+            )
         engine = self.engine
         outcomes: dict[str, int] = {}
         done = 0
@@ -299,7 +306,9 @@ class DecisionService:
             options["limit"] = format_minor(decision.new_limit_minor, currency)
         if decision.action == "freeze":
             options["until"] = now + (decision.freeze_days or 0) * _DAY
-        key = f"review:{decision.policy}:{decision.line_id}:{now.date().isoformat()}"
+        # One review's change per line and business day of the policy's lender.
+        day = self.engine.policy.business_date(now).isoformat()
+        key = f"review:{decision.policy}:{decision.line_id}:{day}"
         try:
             result = self._ledger.change_limit(
                 REVIEWER,

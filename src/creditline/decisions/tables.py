@@ -67,6 +67,7 @@ applications = Table(
     Column("id", ID, primary_key=True),
     Column("borrower_id", String(64), nullable=False),
     Column("request_key", String(255), nullable=False),  # the request's idempotency key
+    Column("request_hash", String(64), nullable=False),  # and its body's fingerprint
     Column("currency", String(3), nullable=False),
     Column("income_monthly_minor", BigInteger, nullable=False),
     Column("income_evidence", Boolean, nullable=False),
@@ -75,12 +76,14 @@ applications = Table(
     Column("employment", String(32), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("outcome", String(16), nullable=False),  # approved | declined
+    Column("granted_limit_minor", BigInteger, nullable=False),
+    # Set once the approved line is open (the decision is stored before the ledger is asked).
     Column("line_id", ID, nullable=True),
     Column("reason_codes", Text, nullable=False),  # JSON
     Column("evidence", Text, nullable=False),  # JSON: policy, score, trace, features
     CheckConstraint("income_monthly_minor >= 0", name="income_non_negative"),
     CheckConstraint("outcome IN ('approved', 'declined')", name="outcome_known"),
-    CheckConstraint("(outcome = 'approved') = (line_id IS NOT NULL)", name="approved_has_line"),
+    CheckConstraint("outcome = 'approved' OR line_id IS NULL", name="declined_has_no_line"),
 )
 Index("ix_applications_borrower", applications.c.borrower_id, applications.c.created_at)
 Index(

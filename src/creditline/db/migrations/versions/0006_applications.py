@@ -19,6 +19,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(36), nullable=False),
         sa.Column("borrower_id", sa.String(64), nullable=False),
         sa.Column("request_key", sa.String(255), nullable=False),
+        sa.Column("request_hash", sa.String(64), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("income_monthly_minor", sa.BigInteger(), nullable=False),
         sa.Column("income_evidence", sa.Boolean(), nullable=False),
@@ -27,6 +28,7 @@ def upgrade() -> None:
         sa.Column("employment", sa.String(32), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("granted_limit_minor", sa.BigInteger(), nullable=False),
         sa.Column("line_id", sa.String(36), nullable=True),
         sa.Column("reason_codes", sa.Text(), nullable=False),
         sa.Column("evidence", sa.Text(), nullable=False),
@@ -38,8 +40,8 @@ def upgrade() -> None:
             "outcome IN ('approved', 'declined')", name=op.f("ck_applications_outcome_known")
         ),
         sa.CheckConstraint(
-            "(outcome = 'approved') = (line_id IS NOT NULL)",
-            name=op.f("ck_applications_approved_has_line"),
+            "outcome = 'approved' OR line_id IS NULL",
+            name=op.f("ck_applications_declined_has_no_line"),
         ),
     )
     op.create_index("ix_applications_borrower", "applications", ["borrower_id", "created_at"])
