@@ -210,6 +210,9 @@ scored AS (
 ), decided AS (
     SELECT *,
         CASE
+            -- One cut per cool-down: a stale input must not cut the line again every day.
+            WHEN rule_action = 'decrease' AND days_since_cut < {constraints.cooldown_days}
+                THEN limit_minor
             WHEN rule_action = 'decrease' THEN
                 CASE decisive_rule {decrease_to or "WHEN NULL THEN NULL"} END
             WHEN rule_action IS NULL AND {capped_increase} > limit_minor AND {may_increase}

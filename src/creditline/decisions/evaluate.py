@@ -108,6 +108,9 @@ class Evaluator:
     def _proposed(self, features: dict[str, Value], decisive: Any, limit: int, target: int) -> int:
         constraints = self.policy.constraints
         if decisive is not None and decisive.action is RuleAction.DECREASE:
+            since_cut = features.get("days_since_cut")
+            if since_cut is not None and since_cut < constraints.cooldown_days:
+                return limit  # one cut per cool-down
             cut = max(
                 _floor_to(Decimal(limit) * decisive.limit_factor, self._step), self._min_limit
             )
