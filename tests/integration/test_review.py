@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -279,3 +282,33 @@ def test_a_new_line_is_not_raised_within_the_cooldown_of_its_opening(
     clock.advance(31 * DAY)  # past the 30-day cool-down: good lines may grow
     applied = triggered.decisions.review_line(line_id)
     assert applied.decision.features["days_since_limit_change"] == 31
+
+
+def test_the_review_command_applies_the_book_once_a_day(
+    container: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    # The command runs on the system clock: the book must be recent on it, whenever this runs.
+    clock.set(datetime.now(UTC))
+    line_id = open_line(container, agent, borrower.subject)
+    for n in range(5):
+        draw(container, borrower, line_id, "100.00", f"v-{n}")
+    env = {**os.environ, "CREDITLINE_DATABASE_URL": container.settings.database_url}
+
+    def review() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "creditline.cli.main", "review"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        )
+
+    first = review()
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {"freeze:applied": 1}
+    second = review()
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout) in ({"freeze:decided_today": 1}, {"freeze:replayed": 1})
+    assert container.ledger.get_line(borrower, line_id)["status"] == "frozen"
+    assert len(recorded(container, line_id)) == 1
