@@ -31,7 +31,7 @@ from creditline.db.engine import make_engine, normalise_url
 from creditline.db.migrate import upgrade
 from creditline.db.unit_of_work import Database
 from creditline.kernel.clock import FixedClock
-from creditline.kernel.money import Money
+from creditline.kernel.money import Money, format_minor
 from creditline.loans import model
 from creditline.loans.eod import EndOfDay
 from creditline.loans.products import load_catalogue
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"overdue after the run: {figures['overdue']:,} loans, penalty charged "
-        f"{figures['penalty_minor'] / 100:,.2f} CNY"
+        f"{format_minor(int(figures['penalty_minor']), 'CNY')} CNY"
     )
     print(
         f"pure-model check on {figures['sample']} sampled loans: {figures['sample_wrong']} differ"
