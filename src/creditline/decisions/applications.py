@@ -228,7 +228,6 @@ class Underwriting:
 
     def _open(self, stored: dict[str, Any]) -> str:
         """Open the approved line and grant its limit; each step a replay if it already ran."""
-        engine = self._engine()
         application_id = stored["id"]
         currency = stored["currency"]
         opened = self._ledger.open_line(
@@ -244,7 +243,6 @@ class Underwriting:
             policy_version=stored["evidence"]["policy"],
             evidence=stored["evidence"],
         )
-        del engine  # the stored evidence, not today's policy, explains the grant
         link = self._db.prepare(
             update(applications)
             .where(applications.c.id == bindparam("id"), applications.c.line_id.is_(None))

@@ -52,6 +52,19 @@ class Decision:
     def adverse(self) -> bool:
         return self.action in ("decrease", "freeze", "suspend", "close")
 
+    def evidence(self) -> dict[str, Any]:
+        """What the decision saw, as kept with its record: policy, score, trace, features."""
+        return {
+            "policy": self.policy,
+            "score": self.score,
+            "grade": self.grade,
+            "band": self.band,
+            "target_minor": self.target_minor,
+            "decisive_rule": self.decisive_rule,
+            "trace": self.trace,
+            "features": self.features,
+        }
+
 
 def _check_value(feature: Feature, value: Any) -> None:
     """A feature's value as its type says: the in-process path must see what DuckDB would."""
@@ -119,17 +132,7 @@ class Engine:
 
     def evidence(self, row: dict[str, Any]) -> dict[str, Any]:
         """What a decision from `row` saw, as kept with its record."""
-        decision = self.decision(row)
-        return {
-            "policy": decision.policy,
-            "score": decision.score,
-            "grade": decision.grade,
-            "band": decision.band,
-            "target_minor": decision.target_minor,
-            "decisive_rule": decision.decisive_rule,
-            "trace": decision.trace,
-            "features": decision.features,
-        }
+        return self.decision(row).evidence()
 
     def decide_in_duckdb(self, features: dict[str, Any]) -> Decision:
         """Decide one line by running the compiled query on a one-row relation (slow: for

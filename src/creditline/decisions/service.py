@@ -210,15 +210,12 @@ class DecisionService:
         self._db = db
         self._clock = clock
         self._ledger = ledger
-        self._engine_factory = engine
-        self._engine: Engine | None = None
+        self._engine = engine
 
     @property
     def engine(self) -> Engine:
         """The policy's engine, built on first use (a missing policy fails the review only)."""
-        if self._engine is None:
-            self._engine = self._engine_factory()
-        return self._engine
+        return self._engine()
 
     def review_line(self, line_id: str) -> Applied:
         """Decide one line now and apply the decision."""
@@ -317,7 +314,7 @@ class DecisionService:
                 decision.action,
                 list(decision.reason_codes),
                 policy_version=decision.policy,
-                evidence=_evidence(decision),
+                evidence=decision.evidence(),
                 **options,
             )
         except IdempotencyKeyReused:
@@ -351,19 +348,6 @@ def _decision_document(row: Any, currency: str, *, staff: bool) -> dict[str, Any
         document["note"] = row["note"]
         document["evidence"] = None if row["evidence"] is None else json.loads(row["evidence"])
     return document
-
-
-def _evidence(decision: Decision) -> dict[str, Any]:
-    return {
-        "policy": decision.policy,
-        "score": decision.score,
-        "grade": decision.grade,
-        "band": decision.band,
-        "target_minor": decision.target_minor,
-        "decisive_rule": decision.decisive_rule,
-        "trace": decision.trace,
-        "features": decision.features,
-    }
 
 
 def _chunks(rows: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
