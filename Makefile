@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,fit]'
 	touch $(STAMP)
 
 # Creates ./var/creditline.db (SQLite), loads the demo book once, serves the API.
@@ -28,6 +28,7 @@ test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,fit,bench]'
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/eod.py
 	$(BIN)/python bench/review.py

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +39,31 @@ EXAMPLE_POLICY = Path(__file__).parents[1] / "policies" / "cn-standard.yaml"
 os.environ["CREDITLINE_PRODUCTS_FILE"] = str(TEST_PRODUCTS)
 os.environ["CREDITLINE_POLICY_FILE"] = str(EXAMPLE_POLICY)
 os.environ["CREDITLINE_REVIEW_TRIGGERS"] = "off"
+REPO = Path(__file__).parents[1]
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def creditline() -> Run:
+    """Runs the `creditline` command as a user does, from the repository's root:
+    `creditline("fit", "--data", ..., database_url=...)`."""
+
+    def run(*args: str, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ)
+        if database_url is not None:
+            env["CREDITLINE_DATABASE_URL"] = database_url
+        return subprocess.run(
+            [sys.executable, "-m", "creditline.cli.main", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=REPO,
+            env=env,
+        )
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -1,22 +1,12 @@
 """`creditline quote` and `creditline apr` as a user runs them: JSON out, or one line and 2."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-
-def creditline(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "creditline.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from conftest import Run
 
 
-def test_quote_prints_the_schedule_and_its_apr() -> None:
+def test_quote_prints_the_schedule_and_its_apr(creditline: Run) -> None:
     run = creditline(
         "quote",
         "--amount",
@@ -38,7 +28,7 @@ def test_quote_prints_the_schedule_and_its_apr() -> None:
     assert len(document["instalments"]) == 12
 
 
-def test_apr_reads_a_flows_file(tmp_path: Path) -> None:
+def test_apr_reads_a_flows_file(creditline: Run, tmp_path: Path) -> None:
     flows = tmp_path / "flows.json"
     flows.write_text(
         json.dumps(
@@ -53,7 +43,7 @@ def test_apr_reads_a_flows_file(tmp_path: Path) -> None:
     assert json.loads(run.stdout) == {"apr_percent": "10.00", "method": "daily"}
 
 
-def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
+def test_bad_input_is_one_line_on_stderr_and_exit_2(creditline: Run, tmp_path: Path) -> None:
     for args in (
         ("quote", "--amount", "100.001", "--term", "12", "--annual-rate", "12"),
         ("quote", "--amount", "100.00", "--term", "40", "--annual-rate", "12"),

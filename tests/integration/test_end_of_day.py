@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Run
 from sqlalchemy import select
 
 from creditline.bootstrap import Container
@@ -526,18 +527,11 @@ def test_an_interrupted_run_counts_every_loan_it_closed(
 
 
 # --- the command ------------------------------------------------------------------------------
-def creditline(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "creditline.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "CREDITLINE_DATABASE_URL": database_url},
-    )
 
 
-def test_the_eod_command_prints_one_line_per_day(container: Container, clock: FixedClock) -> None:
+def test_the_eod_command_prints_one_line_per_day(
+    creditline: Run, container: Container, clock: FixedClock
+) -> None:
     small_book(container, clock)
     container.end_of_day.run_day(FIRST_DAY)
     before = load_all(container)

@@ -140,6 +140,64 @@ def review() -> None:
 
 
 @app.command()
+def fit(
+    data: Annotated[Path, typer.Option(help="CSV: creditline feature columns and the target.")],
+    target: Annotated[str, typer.Option(help="The target column: 1 bad, 0 good.")],
+    out: Annotated[Path, typer.Option(help="Where to write the policy (or scorecard) YAML.")],
+    feature: Annotated[
+        list[str] | None, typer.Option(help="A feature column to score (repeat; default: all).")
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="A policy whose scorecard the fitted one replaces.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Where to write the report (default: OUT.report.md).")
+    ] = None,
+    pdo: Annotated[int, typer.Option(min=1, help="Points to double the odds.")] = 20,
+    odds: Annotated[int, typer.Option(min=1, help="Good:bad odds at --points.")] = 50,
+    points: Annotated[int, typer.Option(help="The score at --odds.")] = 600,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified 70/30 split.")] = 42,
+) -> None:
+    """Fit a scorecard with optbinning (monotonic bins, WoE, logistic regression, points) and
+    write it, into a copy of --policy when given, with a report: AUC, KS, Gini, IV, bins."""
+    from creditline.decisions.fitting import FitOptions, read_data, with_scorecard
+    from creditline.decisions.fitting import fit as fit_scorecard
+
+    x, y = read_data(data, target, feature)
+    with err.status("fitting"):
+        fitted = fit_scorecard(
+            x, y, FitOptions(pdo=pdo, odds=odds, points=points, seed=seed), data_name=data.name
+        )
+    command = f"creditline fit --data {data} --target {target}" + "".join(
+        f" --feature {name}" for name in feature or []
+    )
+    if policy is not None:
+        command += f" --policy {policy}"
+    header = (
+        f"The scorecard was fitted by\n  {command} --out {out}\n"
+        "which rewrites it and the report beside this file; edit the other sections freely."
+    )
+    text = with_scorecard(policy, fitted.scorecard, header)
+    report_path = report or out.with_name(out.name.removesuffix(".yaml") + ".report.md")
+    out.write_text(text, encoding="utf-8")
+    report_path.write_text(fitted.report.markdown(), encoding="utf-8")
+    test = fitted.report.test
+    typer.echo(
+        json.dumps(
+            {
+                "out": str(out),
+                "report": str(report_path),
+                "test_auc": round(test["auc"], 4),
+                "test_ks": round(test["ks"], 4),
+                "attributes": [a.feature for a in fitted.report.attributes],
+                "left_out": fitted.report.left_out,
+            },
+            ensure_ascii=False,
+        )
+    )
+
+
+@app.command()
 def eod(
     on: Annotated[str, typer.Option("--date", help="Business date to close, YYYY-MM-DD.")],
 ) -> None:

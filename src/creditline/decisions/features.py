@@ -18,6 +18,13 @@ class FeatureType(StrEnum):
     CATEGORY = "category"
 
 
+class Risk(StrEnum):
+    """Which way a feature's risk runs: what its adverse reason code says."""
+
+    HIGHER = "higher"  # a higher value is riskier (utilisation, inquiries, lenders)
+    LOWER = "lower"  # a lower value is riskier (income, on-time ratio, months on book)
+
+
 class Source(StrEnum):
     LEDGER = "ledger"  # computed by SQL over our own lines, loans and decisions
     APPLICATION = "application"  # what the borrower declared, with evidence flags
@@ -31,10 +38,16 @@ class Feature:
     source: Source
     description: str
     categories: tuple[str, ...] = ()
+    # The adverse reason a scorecard attribute on this feature names, and the direction that
+    # reason describes; a fitted scorecard must lose points in that direction only. None: the
+    # feature is not scored (it feeds rules and the limit matrix).
+    reason: str | None = None
+    riskier: Risk | None = None
 
 
 _I, _N, _B, _C = FeatureType.INTEGER, FeatureType.NUMBER, FeatureType.BOOLEAN, FeatureType.CATEGORY
 _L, _A, _U = Source.LEDGER, Source.APPLICATION, Source.BUREAU
+_UP, _DOWN = Risk.HIGHER, Risk.LOWER
 
 EMPLOYMENT = ("employed", "self_employed", "student", "retired", "unemployed")
 
@@ -43,11 +56,46 @@ FEATURES: dict[str, Feature] = {
     for f in (
         Feature("limit_minor", _I, _L, "The line's current limit."),
         Feature("used_minor", _I, _L, "Outstanding principal plus live holds on the line."),
-        Feature("utilisation", _N, _L, "(Outstanding principal + holds) / limit; 0 when no limit."),
-        Feature("drawdowns_7d", _I, _L, "Drawdowns posted in the last 7 days."),
-        Feature("drawdowns_30d", _I, _L, "Drawdowns posted in the last 30 days."),
-        Feature("drawdowns_90d", _I, _L, "Drawdowns posted in the last 90 days."),
-        Feature("applications_7d", _I, _L, "Credit applications by the borrower, last 7 days."),
+        Feature(
+            "utilisation",
+            _N,
+            _L,
+            "(Outstanding principal + holds) / limit; 0 when no limit.",
+            reason="utilisation_high",
+            riskier=_UP,
+        ),
+        Feature(
+            "drawdowns_7d",
+            _I,
+            _L,
+            "Drawdowns posted in the last 7 days.",
+            reason="drawdown_velocity",
+            riskier=_UP,
+        ),
+        Feature(
+            "drawdowns_30d",
+            _I,
+            _L,
+            "Drawdowns posted in the last 30 days.",
+            reason="drawdown_velocity",
+            riskier=_UP,
+        ),
+        Feature(
+            "drawdowns_90d",
+            _I,
+            _L,
+            "Drawdowns posted in the last 90 days.",
+            reason="drawdown_velocity",
+            riskier=_UP,
+        ),
+        Feature(
+            "applications_7d",
+            _I,
+            _L,
+            "Credit applications by the borrower, last 7 days.",
+            reason="application_velocity",
+            riskier=_UP,
+        ),
         Feature("applications_30d", _I, _L, "Credit applications by the borrower, last 30 days."),
         Feature("increase_requests_7d", _I, _L, "Limit-increase requests, last 7 days."),
         Feature("increase_requests_30d", _I, _L, "Limit-increase requests, last 30 days."),
@@ -56,17 +104,56 @@ FEATURES: dict[str, Feature] = {
             _N,
             _L,
             "Instalments paid by their due date / instalments fallen due; null with none due.",
+            reason="late_payments_history",
+            riskier=_DOWN,
         ),
-        Feature("max_dpd_12m", _I, _L, "Most days past due on any loan in the last 12 months."),
-        Feature("dpd", _I, _L, "Days past due on the line today (its latest loan's)."),
-        Feature("months_on_book", _I, _L, "Whole months since the line was opened."),
-        Feature("settled_loans", _I, _L, "Loans repaid in full."),
+        Feature(
+            "max_dpd_12m",
+            _I,
+            _L,
+            "Most days past due on any loan in the last 12 months.",
+            reason="late_payments_history",
+            riskier=_UP,
+        ),
+        Feature(
+            "dpd",
+            _I,
+            _L,
+            "Days past due on the line today (its latest loan's).",
+            reason="overdue_payment",
+            riskier=_UP,
+        ),
+        Feature(
+            "months_on_book",
+            _I,
+            _L,
+            "Whole months since the line was opened.",
+            reason="short_history",
+            riskier=_DOWN,
+        ),
+        Feature(
+            "settled_loans", _I, _L, "Loans repaid in full.", reason="short_history", riskier=_DOWN
+        ),
         Feature(
             "days_since_limit_change", _I, _L, "Days since the limit was last set (or opened)."
         ),
         Feature("days_since_cut", _I, _L, "Days since the last decrease or freeze (null: none)."),
-        Feature("income_monthly_minor", _I, _A, "Declared monthly income."),
-        Feature("income_evidence", _B, _A, "The income is backed by evidence that is in date."),
+        Feature(
+            "income_monthly_minor",
+            _I,
+            _A,
+            "Declared monthly income.",
+            reason="income_insufficient",
+            riskier=_DOWN,
+        ),
+        Feature(
+            "income_evidence",
+            _B,
+            _A,
+            "The income is backed by evidence that is in date.",
+            reason="income_unverified",
+            riskier=_DOWN,
+        ),
         Feature(
             "days_to_income_evidence_expiry",
             _I,
@@ -74,12 +161,51 @@ FEATURES: dict[str, Feature] = {
             "Days until the income evidence expires (negative: expired; null: none).",
         ),
         Feature("age", _I, _A, "The borrower's age in whole years."),
-        Feature("employment", _C, _A, "Employment status.", EMPLOYMENT),
-        Feature("inquiries_1m", _I, _U, "Hard inquiries at the bureau, last month."),
-        Feature("inquiries_3m", _I, _U, "Hard inquiries at the bureau, last 3 months."),
-        Feature("inquiries_6m", _I, _U, "Hard inquiries at the bureau, last 6 months."),
-        Feature("lenders_with_open_loans", _I, _U, "Other lenders with an open loan (多头)."),
-        Feature("other_limits_minor", _I, _U, "Total credit limits at other lenders."),
-        Feature("bureau_score", _I, _U, "The bureau's score."),
+        Feature(
+            "employment", _C, _A, "Employment status.", EMPLOYMENT, reason="income_insufficient"
+        ),
+        Feature(
+            "inquiries_1m",
+            _I,
+            _U,
+            "Hard inquiries at the bureau, last month.",
+            reason="bureau_inquiries_1m",
+            riskier=_UP,
+        ),
+        Feature(
+            "inquiries_3m",
+            _I,
+            _U,
+            "Hard inquiries at the bureau, last 3 months.",
+            reason="bureau_inquiries",
+            riskier=_UP,
+        ),
+        Feature(
+            "inquiries_6m",
+            _I,
+            _U,
+            "Hard inquiries at the bureau, last 6 months.",
+            reason="bureau_inquiries_6m",
+            riskier=_UP,
+        ),
+        Feature(
+            "lenders_with_open_loans",
+            _I,
+            _U,
+            "Other lenders with an open loan (多头).",
+            reason="multiple_lenders",
+            riskier=_UP,
+        ),
+        Feature(
+            "other_limits_minor",
+            _I,
+            _U,
+            "Total credit limits at other lenders.",
+            reason="other_limits_high",
+            riskier=_UP,
+        ),
+        Feature(
+            "bureau_score", _I, _U, "The bureau's score.", reason="bureau_score_low", riskier=_DOWN
+        ),
     )
 }

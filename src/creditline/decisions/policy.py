@@ -29,7 +29,7 @@ from pydantic import (
 )
 from sqlglot import exp
 
-from creditline.decisions.features import FEATURES, FeatureType
+from creditline.decisions.features import FEATURES, FeatureType, Risk
 from creditline.kernel.errors import InvalidInput
 from creditline.kernel.money import Money
 from creditline.kernel.reasons import REASON_CATALOGUE
@@ -293,7 +293,9 @@ def _lint_scorecard(policy: PolicyDocument) -> list[str]:
                 if value not in known:
                     shape.append(f"{where}.bins[{n}]: unknown value {value!r}")
         if not categorical and not shape:
-            shape += _lint_intervals(where, attribute.bins)
+            shape += _lint_intervals(where, attribute.bins) or _lint_direction(
+                where, attribute, feature.riskier
+            )
         problems += shape
     return problems
 
@@ -308,6 +310,17 @@ def _lint_intervals(where: str, bins: list[Bin]) -> list[str]:
     for n, b in enumerate(bins):
         if b.lower is not None and b.upper is not None and not b.lower < b.upper:
             return [f"{where}.bins[{n}]: an empty bin (lower must be below upper)"]
+    return []
+
+
+def _lint_direction(where: str, attribute: Attribute, riskier: Risk | None) -> list[str]:
+    """Points may only fall the way the feature's risk runs, or the reason would mislead."""
+    points = [b.points for b in attribute.bins]
+    if riskier is Risk.LOWER:
+        points.reverse()
+    if riskier is not None and any(a < b for a, b in itertools.pairwise(points)):
+        way = "higher" if riskier is Risk.HIGHER else "lower"
+        return [f"{where}: points must not rise as the value gets {way} (riskier)"]
     return []
 
 

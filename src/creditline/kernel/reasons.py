@@ -52,6 +52,18 @@ _CATALOGUE = (
         "近3个月征信查询次数过多",
     ),
     ReasonCode(
+        "bureau_inquiries_1m",
+        True,
+        "Too many credit inquiries in the last month",
+        "近1个月征信查询次数过多",
+    ),
+    ReasonCode(
+        "bureau_inquiries_6m",
+        True,
+        "Too many credit inquiries in the last 6 months",
+        "近6个月征信查询次数过多",
+    ),
+    ReasonCode(
         "overdue_payment", True, "A payment on this account is past due", "本账户有逾期未还款项"
     ),
     ReasonCode(

@@ -9,13 +9,12 @@ change that also set off an unrelated message would fail too).
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import Run
 
 from creditline.decisions.policy import check_policy, load_policy, parse_policy, rule_expression
 from creditline.kernel.errors import InvalidInput
@@ -547,25 +546,16 @@ def test_parentheses_or_a_comment_do_not_hide_a_duplicate_condition(when: str) -
 # --- the command line --------------------------------------------------------------------------
 
 
-def creditline(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "creditline.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=REPO,
-    )
-
-
-def test_cli_lint_of_the_example_exits_0() -> None:
+def test_cli_lint_of_the_example_exits_0(creditline: Run) -> None:
     run = creditline("policy", "lint", str(EXAMPLE))
     assert run.returncode == 0, run.stderr
     assert run.stdout == ""
     assert run.stderr.strip() == "cn-standard@2026.11.1: 0 problems"
 
 
-def test_cli_lint_of_a_bad_policy_prints_each_problem_and_exits_1(tmp_path: Path) -> None:
+def test_cli_lint_of_a_bad_policy_prints_each_problem_and_exits_1(
+    creditline: Run, tmp_path: Path
+) -> None:
     document = example()
     rule(document, "overdue-30")["when"] = "random() > 0.5"
     rule(document, "multi-lender")["reason"] = "policy_change"
@@ -579,7 +569,9 @@ def test_cli_lint_of_a_bad_policy_prints_each_problem_and_exits_1(tmp_path: Path
     assert run.stderr.strip() == "cn-standard@2026.11.1: 3 problems"
 
 
-def test_cli_lint_of_an_invalid_document_names_the_file_and_exits_1(tmp_path: Path) -> None:
+def test_cli_lint_of_an_invalid_document_names_the_file_and_exits_1(
+    creditline: Run, tmp_path: Path
+) -> None:
     document = example()
     del rule(document, "overdue-30")["reason"]
     path = tmp_path / "invalid.yaml"
@@ -592,7 +584,7 @@ def test_cli_lint_of_an_invalid_document_names_the_file_and_exits_1(tmp_path: Pa
 
 @pytest.mark.parametrize("content", [None, "id: [unclosed\n", b"\xff\xfe\x00bad"])
 def test_cli_lint_of_an_unreadable_file_is_one_line_and_exit_2(
-    tmp_path: Path, content: str | bytes | None
+    creditline: Run, tmp_path: Path, content: str | bytes | None
 ) -> None:
     path = tmp_path / "policy.yaml"
     if isinstance(content, str):

@@ -1,0 +1,420 @@
+"""Fitting a policy's scorecard on labelled data with optbinning (the `fit` extra).
+
+Columns are creditline features (same names and units) plus a 0/1 target where 1 is a bad
+outcome. The data is split 70/30, stratified, with a fixed seed; bins, WoE and the logistic
+regression are fitted on the 70 %, and the report measures both parts (AUC, KS, Gini) with
+each attribute's IV and bins.
+
+Each numeric feature is binned monotonically in the direction its reason code describes (a
+higher utilisation is never worth more points), so the reason a decision names is always
+true of the borrower. A categorical or boolean feature cannot be constrained while binning;
+one whose fitted points contradict its reason is left out and the report says so.
+
+Points are scaled by PDO/odds and rounded, intercept-based: each attribute's worst bin is 0
+and the intercept is the scorecard's base points. Bin edges are written as the shortest
+decimals that put every row of the data in the same bin as optbinning's own edges, so the
+exported scorecard scores those rows exactly as optbinning does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
+from typing import Any
+
+from creditline.decisions.features import FEATURES, FeatureType, Risk
+from creditline.decisions.policy import Attribute, Bin, Scorecard
+from creditline.kernel.errors import InvalidInput
+
+_EXTRA = "creditline fit needs the fit extra: pip install 'creditline[fit]'"
+
+
+@dataclass(frozen=True, slots=True)
+class FitOptions:
+    pdo: int = 20  # points to double the good:bad odds
+    odds: int = 50  # good:bad odds at `points`
+    points: int = 600
+    test_size: Decimal = Decimal("0.3")
+    seed: int = 42
+
+
+@dataclass(frozen=True, slots=True)
+class BinReport:
+    label: str
+    count: int
+    bad_rate: float
+    woe: float
+    iv: float
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeReport:
+    feature: str
+    reason: str
+    iv: float
+    bins: list[BinReport]
+
+
+@dataclass(slots=True)
+class FitReport:
+    data: str
+    target: str
+    rows: int
+    bads: int
+    options: FitOptions
+    train: dict[str, float] = field(default_factory=dict)  # auc, ks, gini
+    test: dict[str, float] = field(default_factory=dict)
+    attributes: list[AttributeReport] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)  # feature -> why
+
+    def markdown(self) -> str:
+        o = self.options
+        lines = [
+            f"# Scorecard fit: {self.data}",
+            "",
+            f"- target `{self.target}` (1 = bad): {self.rows:,} rows, {self.bads:,} bad "
+            f"({100 * self.bads / self.rows:.2f} %)",
+            f"- split {100 - int(100 * o.test_size)}/{int(100 * o.test_size)}, stratified, "
+            f"seed {o.seed}; fitted on the training part",
+            f"- scaling: {o.points} points at good:bad odds {o.odds}:1, {o.pdo} points to "
+            "double the odds; each attribute's worst bin is 0 points",
+            "",
+            "| measure | train | test |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {name} | {self.train[key]:.4f} | {self.test[key]:.4f} |"
+            for key, name in (("auc", "AUC"), ("ks", "KS"), ("gini", "Gini"))
+        ]
+        lines += ["", "## Attributes, by information value", ""]
+        lines += ["| feature | reason | IV |", "|---|---|---:|"]
+        lines += [f"| {a.feature} | {a.reason} | {a.iv:.4f} |" for a in self.attributes]
+        for name, why in self.left_out.items():
+            lines.append(f"| {name} | left out: {why} | |")
+        for a in self.attributes:
+            lines += ["", f"### {a.feature}", ""]
+            lines += ["| bin | count | bad rate | WoE | IV | points |"]
+            lines += ["|---|---:|---:|---:|---:|---:|"]
+            lines += [
+                f"| {b.label} | {b.count:,} | {b.bad_rate:.4f} | {b.woe:.4f} | {b.iv:.4f} "
+                f"| {b.points} |"
+                for b in a.bins
+            ]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    scorecard: Scorecard
+    report: FitReport
+    model: Any  # the fitted optbinning.scorecard.Scorecard
+
+
+def read_data(path: Path, target: str, features: list[str] | None = None) -> tuple[Any, Any]:
+    """(X, y) from a CSV of feature columns and a 0/1 target; `InvalidInput` on bad data."""
+    pd = _require("pandas")
+    try:
+        header = pd.read_csv(path, nrows=0).columns.tolist()
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+    if target not in header:
+        raise InvalidInput(f"{path}: no target column {target!r}")
+    names = features or [c for c in header if c != target]
+    for name in names:
+        if name not in header:
+            raise InvalidInput(f"{path}: no column {name!r}")
+        feature = FEATURES.get(name)
+        if feature is None:
+            raise InvalidInput(f"{path}: column {name!r} is not a creditline feature")
+        if feature.reason is None:
+            raise InvalidInput(f"feature {name!r} is not scored (it has no adverse reason code)")
+    if not names:
+        raise InvalidInput(f"{path}: no feature columns")
+    categorical = [
+        n for n in names if FEATURES[n].type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)
+    ]
+    try:
+        frame = pd.read_csv(path, usecols=[*names, target], dtype=dict.fromkeys(categorical, str))
+    except ValueError as error:
+        raise InvalidInput(f"{path}: {str(error).splitlines()[0]}") from None
+    y = frame[target]
+    if y.isna().any() or not set(y.unique()) <= {0, 1}:
+        raise InvalidInput(
+            f"{path}: the target {target!r} must be 0 (good) or 1 (bad) on every row"
+        )
+    if y.nunique() < 2:
+        raise InvalidInput(f"{path}: the target {target!r} needs both good and bad rows")
+    for name in names:
+        column, kind = frame[name], FEATURES[name].type
+        if kind in (FeatureType.INTEGER, FeatureType.NUMBER):
+            if not pd.api.types.is_numeric_dtype(column):
+                raise InvalidInput(f"{path}: column {name!r} must be numeric")
+        else:
+            known = FEATURES[name].categories or ("true", "false")
+            unknown = sorted(set(column.dropna()) - set(known))
+            if unknown:
+                raise InvalidInput(f"{path}: column {name!r} has unknown values {unknown[:3]}")
+    return frame[names], y.astype("int64")
+
+
+def fit(x: Any, y: Any, options: FitOptions = FitOptions(), data_name: str = "data") -> Fitted:
+    """Fit a scorecard on (x, y) and report its quality; see the module docstring."""
+    model_selection = _require("sklearn.model_selection")
+    x_train, x_test, y_train, y_test = model_selection.train_test_split(
+        x, y, test_size=float(options.test_size), stratify=y, random_state=options.seed
+    )
+    names = list(x.columns)
+    left_out: dict[str, str] = {}
+    model = _fit_model(names, x_train, y_train, options)
+    for name in names:
+        why = _contradiction(model, name)
+        if why:
+            left_out[name] = why
+    if left_out:
+        names = [n for n in names if n not in left_out]
+        if not names:
+            raise InvalidInput("no feature is left to score: " + "; ".join(left_out.values()))
+        model = _fit_model(names, x_train, y_train, options)
+    report = FitReport(
+        data=data_name,
+        target=str(y.name),
+        rows=len(y),
+        bads=int(y.sum()),
+        options=options,
+        train=_quality(y_train, model.score(x_train[names])),
+        test=_quality(y_test, model.score(x_test[names])),
+        left_out=left_out,
+    )
+    attributes = []
+    for name in names:
+        attribute, attribute_report = _export(model, name, x[name])
+        attributes.append(attribute)
+        report.attributes.append(attribute_report)
+    report.attributes.sort(key=lambda a: -a.iv)
+    scorecard = Scorecard(
+        base_points=int(model.intercept_),
+        pdo=Decimal(options.pdo),
+        base_odds=Decimal(options.odds),
+        attributes=attributes,
+    )
+    return Fitted(scorecard=scorecard, report=report, model=model)
+
+
+def scorecard_document(scorecard: Scorecard) -> dict[str, Any]:
+    """The scorecard as plain YAML data: edges as plain numbers, one bin per line."""
+
+    def number(value: Decimal) -> int | float:
+        return int(value) if value == value.to_integral_value() else float(value)
+
+    def bin_(b: Bin) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if b.values is not None:
+            out["values"] = list(b.values)
+        if b.lower is not None:
+            out["lower"] = number(b.lower)
+        if b.upper is not None:
+            out["upper"] = number(b.upper)
+        return {**out, "points": b.points}
+
+    return {
+        "base_points": scorecard.base_points,
+        "pdo": number(scorecard.pdo),
+        "base_odds": number(scorecard.base_odds),
+        "attributes": [
+            {
+                "feature": a.feature,
+                "reason": a.reason,
+                "missing_points": a.missing_points,
+                "bins": [bin_(b) for b in a.bins],
+            }
+            for a in scorecard.attributes
+        ],
+    }
+
+
+def with_scorecard(base: Path | None, scorecard: Scorecard, header: str) -> str:
+    """YAML text: the policy at `base` with its scorecard replaced (linted), or the scorecard
+    section alone when there is no base. Bins are written one per line."""
+    import yaml
+
+    from creditline.decisions.policy import parse_policy
+
+    section = scorecard_document(scorecard)
+    if base is None:
+        document: dict[str, Any] = {"scorecard": section}
+    else:
+        try:
+            document = yaml.safe_load(base.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
+            raise InvalidInput(f"policy {base}: {str(error).splitlines()[0]}") from None
+        if not isinstance(document, dict):
+            raise InvalidInput(f"policy {base}: not a policy document")
+        document = {**document, "scorecard": section}
+        parse_policy(document)
+
+    class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
+        pass
+
+    class _Flow(dict):  # type: ignore[type-arg]
+        pass
+
+    _Dumper.add_representer(
+        _Flow, lambda d, data: d.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
+    )
+    _Dumper.add_representer(
+        str,
+        lambda d, data: d.represent_scalar(
+            "tag:yaml.org,2002:str", data, style=">" if "\n" in data else None
+        ),
+    )
+    for attribute in section["attributes"]:
+        attribute["bins"] = [_Flow(b) for b in attribute["bins"]]
+    body = str(yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100))
+    return "".join(f"# {line}\n" for line in header.splitlines()) + body
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise InvalidInput(_EXTRA) from None
+
+
+def _fit_model(names: list[str], x: Any, y: Any, options: FitOptions) -> Any:
+    optbinning = _require("optbinning")
+    linear_model = _require("sklearn.linear_model")
+    categorical = [
+        n for n in names if FEATURES[n].type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)
+    ]
+    trend = {Risk.HIGHER: "ascending", Risk.LOWER: "descending"}  # of the bad rate
+    params = {
+        n: {"monotonic_trend": trend[FEATURES[n].riskier]}  # type: ignore[index]
+        for n in names
+        if n not in categorical and FEATURES[n].riskier is not None
+    }
+    binning = optbinning.BinningProcess(
+        names, categorical_variables=categorical, binning_fit_params=params
+    )
+    model = optbinning.Scorecard(
+        binning_process=binning,
+        estimator=linear_model.LogisticRegression(),
+        scaling_method="pdo_odds",
+        scaling_method_params={
+            "pdo": options.pdo,
+            "odds": options.odds,
+            "scorecard_points": options.points,
+        },
+        intercept_based=True,
+        rounding=True,
+    )
+    return model.fit(x, y)
+
+
+def _rows(model: Any, name: str) -> Any:
+    table = model.table(style="detailed")
+    return table[table.Variable == name].reset_index(drop=True)
+
+
+def _contradiction(model: Any, name: str) -> str | None:
+    """Why a boolean feature's fitted points contradict its reason, or None."""
+    feature = FEATURES[name]
+    if feature.type is not FeatureType.BOOLEAN or feature.riskier is None:
+        return None
+    optb = model.binning_process_.get_binned_variable(name)
+    points = dict(zip((tuple(s) for s in optb.splits), _rows(model, name).Points, strict=False))
+    true_points = sum(p for values, p in points.items() if "true" in values)
+    false_points = sum(p for values, p in points.items() if "false" in values)
+    riskier_value = "false" if feature.riskier is Risk.LOWER else "true"
+    better, worse = (
+        (true_points, false_points) if riskier_value == "false" else (false_points, true_points)
+    )
+    if worse > better:
+        return (
+            f"{name} = {riskier_value} scored better in this data, "
+            f"against its reason ({feature.reason})"
+        )
+    return None
+
+
+def _export(model: Any, name: str, values: Any) -> tuple[Attribute, AttributeReport]:
+    feature = FEATURES[name]
+    assert feature.reason is not None  # read_data admits scored features only
+    optb = model.binning_process_.get_binned_variable(name)
+    rows = _rows(model, name)
+    regular = rows.iloc[: len(rows) - 2]  # the last two rows are optbinning's Special and Missing
+    points = [int(p) for p in regular.Points]
+    missing_points = int(rows.Points.iloc[-1])
+    if feature.type in (FeatureType.CATEGORY, FeatureType.BOOLEAN):
+        bins = [
+            Bin(values=sorted(str(v) for v in group), points=p)
+            for group, p in zip(optb.splits, points, strict=True)
+        ]
+    else:
+        edges = _edges(list(optb.splits), values)
+        bounds = [None, *edges, None]
+        bins = [
+            Bin(lower=lower, upper=upper, points=p)
+            for lower, upper, p in zip(bounds[:-1], bounds[1:], points, strict=True)
+        ]
+    report = AttributeReport(
+        feature=name,
+        reason=feature.reason,
+        iv=float(regular.IV.sum()),
+        bins=[
+            BinReport(
+                label=_label(b),
+                count=int(row.Count),
+                bad_rate=float(row["Event rate"]),
+                woe=float(row.WoE),
+                iv=float(row.IV),
+                points=int(row.Points),
+            )
+            for b, (_, row) in zip(bins, regular.iterrows(), strict=True)
+        ],
+    )
+    attribute = Attribute(
+        feature=name, reason=feature.reason, bins=bins, missing_points=missing_points
+    )
+    return attribute, report
+
+
+def _label(b: Bin) -> str:
+    if b.values is not None:
+        return ", ".join(b.values)
+    lower = "(-inf" if b.lower is None else f"[{b.lower}"
+    return f"{lower}, {'inf' if b.upper is None else b.upper})"
+
+
+def _edges(splits: list[float], values: Any) -> list[Decimal]:
+    """The shortest decimal for each split that leaves every value of the data in its bin."""
+    seen = sorted({float(v) for v in values.dropna()})
+    edges = []
+    for split in splits:
+        below = [v for v in seen if v < split]
+        above = [v for v in seen if v >= split]
+        low = below[-1] if below else -math.inf
+        high = above[0] if above else math.inf
+        edges.append(_shortest_between(low, high, Decimal(repr(float(split)))))
+    return edges
+
+
+def _shortest_between(low: float, high: float, split: Decimal) -> Decimal:
+    """The decimal with fewest places in (low, high]: whole numbers first."""
+    for places in range(12):
+        candidate = split.quantize(Decimal(1).scaleb(-places), rounding=ROUND_CEILING)
+        if low < candidate <= high:
+            return candidate
+    return split
+
+
+def _quality(y: Any, score: Any) -> dict[str, float]:
+    metrics = _require("sklearn.metrics")
+    # A higher score is a better borrower, so the bad outcome ranks by the negated score.
+    auc = float(metrics.roc_auc_score(y, -score))
+    fpr, tpr, _ = metrics.roc_curve(y, -score)
+    return {"auc": auc, "ks": float(max(tpr - fpr)), "gini": 2 * auc - 1}
