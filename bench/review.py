@@ -1,4 +1,4 @@
-"""Book-wide review on DuckDB, and single decisions in-process.
+"""Book-wide review on DuckDB, single decisions in-process, scoring next to optbinning and toad.
 
 Builds a features table of N lines in a DuckDB file (random but realistic features, seeded),
 then runs the compiled policy over all of it, writing every line's action, new limit and
@@ -6,8 +6,22 @@ reason codes to a table, and reports lines/s. Then decides single lines in-proce
 (`Engine.decide`) and reports p50/p99 latency. With `--memory-lines` it also runs the review
 of that many lines in a child process and reports its peak resident memory.
 
+Then, unless `--no-compare`, it fits the scorecard of `policies/us-fitted.yaml` again on
+`datasets/lending-club/features.csv` (`creditline.decisions.fitting`: 70/30 stratified split,
+seed 42), resamples the data's rows with a fixed seed to N rows of the features it scores and
+times, on those same rows (best of 3 runs each): the fitted policy compiled and run on DuckDB
+(the whole decision written to a table, and the score alone), optbinning's `Scorecard.score`
+and toad's `ScoreCard.predict` (a toad card fitted on the same training rows), with the
+ratios, and checks that creditline's scores equal optbinning's on every row. Last, model
+quality: AUC and KS on the training and test parts for creditline's fit, optbinning with its
+defaults on every column of the data, and toad's cards (chi-merge with bins of at least 5 % of
+the rows, the one timed, and with toad's default stops); each table row also says which way
+its score runs, read off the data. The comparison needs the fit and bench extras
+(`pip install -e '.[fit,bench]'`).
+
     .venv/bin/python bench/review.py                          # 1,000,000 lines
     .venv/bin/python bench/review.py --lines 200000 --memory-lines 0
+    .venv/bin/python bench/review.py --no-compare
 
 Targets (issue 4): >= 1,000,000 lines/s on 2 cores; single decision p50 <= 1 ms, p99 <= 5 ms;
 peak memory for 10,000,000 lines <= 2 GiB. It is a report, not a test: it exits 0 whatever
@@ -26,14 +40,24 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from creditline.decisions.engine import FEATURE_COLUMNS, Engine, features_table_sql
+from creditline.decisions.features import FEATURES, FeatureType
 from creditline.decisions.policy import load_policy
+from creditline.kernel.errors import InvalidInput
 
-POLICY = Path(__file__).parents[1] / "policies" / "cn-standard.yaml"
+ROOT = Path(__file__).parents[1]
+POLICY = ROOT / "policies" / "cn-standard.yaml"
+FITTED_POLICY = ROOT / "policies" / "us-fitted.yaml"  # its scorecard: `creditline fit` on DATA
+DATA = ROOT / "datasets" / "lending-club" / "features.csv"
+TARGET = "bad"
+RESAMPLE_SEED = 42
+REPEATS = 3  # side by side: each scorer's best of this many timed runs, after a warm one
 TARGET_LINES_PER_SECOND = 1_000_000
 TARGET_P50_MS, TARGET_P99_MS = 1.0, 5.0
 TARGET_PEAK_GIB = 2.0
@@ -133,11 +157,216 @@ def child_peak(lines: int) -> None:
     print(f"{peak_kib} {seconds}")
 
 
+def _quality(y: Any, score: Any) -> dict[str, float]:
+    """AUC and KS of the bad outcome (1) ranked by the negated score (higher = better)."""
+    from sklearn import metrics
+
+    fpr, tpr, _ = metrics.roc_curve(y, -score)
+    return {"auc": float(metrics.roc_auc_score(y, -score)), "ks": float(max(tpr - fpr))}
+
+
+def _timed(call: Any) -> tuple[float, Any]:
+    """The best seconds of `call()` over REPEATS runs after a warm one, and its result."""
+    result = call()
+    best = float("inf")
+    for _ in range(REPEATS):
+        began = time.perf_counter()
+        result = call()
+        best = min(best, time.perf_counter() - began)
+    return best, result
+
+
+def _scores_alone(connection: duckdb.DuckDBPyConnection, engine: Engine) -> float:
+    """Seconds to write every line's score alone to a table (the compiled query, cut at the
+    score: DuckDB drops the columns nothing reads)."""
+    connection.execute("DROP TABLE IF EXISTS scores")
+    began = time.perf_counter()
+    connection.execute(
+        f"CREATE TABLE scores AS WITH {engine.compiled.ctes} SELECT line_id, score FROM graded"
+    )
+    return time.perf_counter() - began
+
+
+def compare(lines: int, directory: Path) -> None:
+    """Scoring side by side with optbinning and toad, then model quality (prints a report)."""
+    try:
+        import numpy as np
+        import optbinning
+        import toad
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import train_test_split
+
+        from creditline.decisions.fitting import FitOptions, fit, read_data
+    except (ImportError, InvalidInput) as error:
+        print(
+            f"not run: scoring next to optbinning and toad, model quality ({error}; "
+            "pip install -e '.[fit,bench]')"
+        )
+        return
+    warnings.filterwarnings("ignore", module="optbinning")
+    warnings.filterwarnings("ignore", module="toad")
+
+    log("fitting the scorecard (creditline.decisions.fitting) …")
+    options = FitOptions()
+    x, y = read_data(DATA, TARGET)
+    fitted = fit(x, y, options, data_name=DATA.name)
+    names = [a.feature for a in fitted.scorecard.attributes]  # the features it scores
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=float(options.test_size), stratify=y, random_state=options.seed
+    )
+    engine = Engine(load_policy(FITTED_POLICY))
+    same_card = engine.policy.scorecard == fitted.scorecard
+
+    log("fitting toad's and optbinning's default cards on the same training rows …")
+
+    def toad_card(**combine: Any) -> Any:
+        combiner = toad.transform.Combiner().fit(x_train[names], y_train, method="chi", **combine)
+        transer = toad.transform.WOETransformer()
+        woe = transer.fit_transform(combiner.transform(x_train[names]), y_train)
+        # toad scales the good:bad odds ((1 - p) / p, p the probability of y = 1, the bad
+        # outcome): base_score points at base_odds, pdo points to double them, as FitOptions.
+        card = toad.ScoreCard(
+            combiner=combiner,
+            transer=transer,
+            base_score=options.points,
+            base_odds=options.odds,
+            pdo=options.pdo,
+        )
+        return card.fit(woe, y_train)
+
+    toad_chi = toad_card(min_samples=0.05)  # bins of at least 5 % of the rows
+    toad_default = toad_card()  # chi-square merging with toad's default stops
+    every = list(x.columns)
+    categorical = [
+        n for n in every if FEATURES[n].type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)
+    ]
+    optb_default = optbinning.Scorecard(
+        binning_process=optbinning.BinningProcess(every, categorical_variables=categorical),
+        estimator=LogisticRegression(),
+        scaling_method="pdo_odds",
+        scaling_method_params={
+            "pdo": options.pdo,
+            "odds": options.odds,
+            "scorecard_points": options.points,
+        },
+    ).fit(x_train, y_train)
+
+    log(f"resampling {lines:,} rows and loading them into DuckDB …")
+    rng = np.random.default_rng(RESAMPLE_SEED)
+    rows = x[names].iloc[rng.integers(0, len(x), lines)].reset_index(drop=True)
+    resampled = rows.assign(
+        n=np.arange(lines, dtype=np.int64),
+        limit_minor=(1 + rng.integers(0, 500, lines, dtype=np.int64)) * 10_000,
+    )
+    connection = duckdb.connect(str(directory / "scored.duckdb"))
+    connection.execute(features_table_sql())
+    connection.register("resampled", resampled)
+    connection.execute(
+        f"INSERT INTO features (line_id, limit_minor, {', '.join(names)}) "
+        f"SELECT CAST(n AS VARCHAR), limit_minor, {', '.join(names)} FROM resampled"
+    )
+    connection.unregister("resampled")
+    connection.execute("CHECKPOINT")
+
+    log("scoring side by side …")
+    review(connection, engine)  # warm
+    decision_seconds = min(review(connection, engine)[0] for _ in range(REPEATS))
+    ours = connection.execute(
+        "SELECT score FROM decisions ORDER BY CAST(line_id AS BIGINT)"
+    ).fetchnumpy()["score"]
+    why = ""
+    try:
+        _scores_alone(connection, engine)  # warm
+        score_seconds: float | None = min(_scores_alone(connection, engine) for _ in range(REPEATS))
+    except duckdb.Error as error:
+        score_seconds, why = None, str(error).splitlines()[0]
+    connection.close()
+    optb_seconds, theirs = _timed(lambda: fitted.model.score(rows))
+    toad_seconds, _ = _timed(lambda: toad_chi.predict(rows))
+
+    def rate(seconds: float) -> float:
+        return lines / seconds
+
+    print(
+        f"\nscoring side by side: {lines:,} rows resampled (numpy seed {RESAMPLE_SEED}) from "
+        f"{DATA.relative_to(ROOT)} ({len(x):,} rows); features {', '.join(names)}; "
+        f"best of {REPEATS} runs each"
+    )
+    ours_rate = rate(decision_seconds)
+    print(
+        f"  creditline {engine.compiled.label} on DuckDB, whole decision (score, rules, matrix, "
+        f"caps, reasons) to a table: {decision_seconds:.2f} s, {ours_rate:,.0f} rows/s"
+    )
+    if score_seconds is None:
+        print(f"  creditline on DuckDB, score alone: not measured ({why})")
+    else:
+        print(
+            f"  creditline on DuckDB, score alone to a table: {score_seconds:.2f} s, "
+            f"{rate(score_seconds):,.0f} rows/s"
+        )
+    for label, seconds in (
+        (f"optbinning {optbinning.__version__} Scorecard.score (pandas)", optb_seconds),
+        (f"toad {toad.__version__} ScoreCard.predict (pandas)", toad_seconds),
+    ):
+        ratios = f"whole decision {ours_rate / rate(seconds):.2f}x"
+        if score_seconds is not None:
+            ratios += f", score alone {rate(score_seconds) / rate(seconds):.2f}x"
+        print(
+            f"  {label}: {seconds:.2f} s, {rate(seconds):,.0f} rows/s; "
+            f"creditline's rows/s over its: {ratios}"
+        )
+    differ = int(np.count_nonzero(ours != theirs))
+    verdict = "MATCH" if differ == 0 and same_card else "MISMATCH"
+    print(
+        f"  scores, creditline vs optbinning: {lines - differ:,} of {lines:,} rows equal, "
+        f"{differ:,} differ; the policy's scorecard "
+        f"{'is' if same_card else 'is NOT'} the one fitted now [{verdict}]"
+    )
+    if differ:
+        first = np.flatnonzero(ours != theirs)[:5]
+        for i in first:
+            seen = {name: rows[name].iat[i] for name in names}  # each column's own type
+            print(f"    row {i}: creditline {ours[i]}, optbinning {theirs[i]}; {seen}")
+
+    print(
+        f"\nmodel quality: {DATA.relative_to(ROOT)}, target {TARGET} (1 = bad), split "
+        f"{100 - int(100 * options.test_size)}/{int(100 * options.test_size)} stratified, "
+        f"seed {options.seed}; AUC and KS of the bad outcome ranked by -score"
+    )
+    models = [
+        ("creditline fit (monotonic bins, rounded points)", fitted.model.score, names),
+        ("optbinning defaults, every column", optb_default.score, every),
+        ("toad chi-merge, bins >= 5 % of rows (timed above)", toad_chi.predict, names),
+        ("toad chi-merge, toad's default stops", toad_default.predict, names),
+    ]
+    print(
+        f"  {'model':<50} {'features':>8} {'train AUC':>9} {'train KS':>8} "
+        f"{'test AUC':>8} {'test KS':>7}  higher score"
+    )
+    for n, (label, score, columns) in enumerate(models):
+        train_score, test_score = score(x_train[columns]), score(x_test[columns])
+        if n == 0:  # creditline's own figures, as its fit report states them
+            train, test = fitted.report.train, fitted.report.test
+        else:
+            train, test = _quality(y_train, train_score), _quality(y_test, test_score)
+        # Which way the score runs, read off the data: the bad rate falls as it rises or not.
+        better = "better" if _quality(y_test, test_score)["auc"] > 0.5 else "WORSE"
+        print(
+            f"  {label:<50} {len(columns):>8} {train['auc']:>9.4f} {train['ks']:>8.4f} "
+            f"{test['auc']:>8.4f} {test['ks']:>7.4f}  = {better} borrower"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--singles", type=int, default=10_000)
     parser.add_argument("--memory-lines", type=int, default=10_000_000)
+    parser.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="skip scoring next to optbinning and toad, and model quality",
+    )
     parser.add_argument("--child-peak", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_peak:
@@ -185,7 +414,11 @@ def main(argv: list[str] | None = None) -> int:
             f"review of {args.memory_lines:,} lines: {float(child_seconds):.1f} s, peak RSS "
             f"{peak_gib:.2f} GiB [{verdict} target <= {TARGET_PEAK_GIB} GiB]"
         )
-    print("not run: optbinning and toad scoring side by side, model quality (need `fit`)")
+    if args.no_compare:
+        print("not run: scoring next to optbinning and toad, model quality (--no-compare)")
+    else:
+        with tempfile.TemporaryDirectory() as directory:
+            compare(args.lines, Path(directory))
     print(f"\nCommand: {' '.join(sys.argv)}")
     return 0
 

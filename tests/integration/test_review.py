@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,8 @@ from sqlalchemy import select
 from creditline.bootstrap import Container, build
 from creditline.config import Settings
 from creditline.decisions.bureau import ConsentMissing
+from creditline.decisions.service import ledger_features
+from creditline.decisions.tables import reviews
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import DecisionNotFound, Forbidden, InvalidInput, LineNotFound
@@ -33,6 +35,12 @@ def open_line(c: Container, agent: Actor, borrower: str, limit: str = "20000.00"
 def draw(c: Container, owner: Actor, line_id: str, amount: str, tag: str) -> str:
     hold = c.ledger.place_hold(owner, f"hold-{tag}", line_id, amount, 12).document
     return str(c.ledger.post_drawdown(owner, f"post-{tag}", hold["id"]).document["loan_id"])
+
+
+def priced_loan(c: Container, owner: Actor, line_id: str) -> str:
+    """A 6,000.00 loan over 12 months with interest and fees (the test catalogue's product)."""
+    hold = c.ledger.place_hold(owner, "h", line_id, "6000.00", 12, product="test-priced-cny")
+    return str(c.ledger.post_drawdown(owner, "p", hold.document["id"]).document["loan_id"])
 
 
 def recorded(c: Container, line_id: str) -> list[dict[str, object]]:
@@ -115,10 +123,7 @@ def test_a_line_overdue_a_month_is_frozen_for_overdue_payment(
     container: Container, agent: Actor, borrower: Actor, clock: FixedClock
 ) -> None:
     line_id = open_line(container, agent, borrower.subject)
-    hold = container.ledger.place_hold(
-        borrower, "h", line_id, "6000.00", 12, product="test-priced-cny"
-    ).document
-    container.ledger.post_drawdown(borrower, "p", hold["id"])
+    priced_loan(container, borrower, line_id)
     start = clock.now().date()
     clock.advance(70 * DAY)  # the first instalment fell due about 40 days ago, unpaid
     container.end_of_day.run_day(clock.now().date() - DAY)  # the first end of day ever
@@ -128,6 +133,64 @@ def test_a_line_overdue_a_month_is_frozen_for_overdue_payment(
         "freeze",
         "overdue_payment",
     )
+
+
+def test_the_repayment_record_is_read_from_when_each_instalment_was_paid(
+    container: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    line_id = open_line(container, agent, borrower.subject)
+    loan_id = priced_loan(container, borrower, line_id)
+    due = [
+        date.fromisoformat(i["due_date"])
+        for i in container.ledger.get_loan(borrower, loan_id)["instalments"]
+    ]
+
+    def pay_instalment(n: int, on: date) -> None:
+        clock.set(datetime.combine(on, clock.now().timetz()))
+        owed = container.ledger.get_loan(borrower, loan_id)["instalments"][n - 1]["outstanding"]
+        container.ledger.repay(borrower, f"repay-{n}", loan_id, owed)
+
+    pay_instalment(1, due[0])  # on its due date
+    pay_instalment(2, due[1] + 10 * DAY)  # ten days late
+    clock.set(datetime.combine(due[2] + 5 * DAY, clock.now().timetz()))  # the third: 5 days due
+    instalments = container.ledger.get_loan(borrower, loan_id)["instalments"]
+    assert [i["paid_on"] for i in instalments[:3]] == [
+        due[0].isoformat(),
+        (due[1] + 10 * DAY).isoformat(),
+        None,
+    ]
+    features = line_features(container, line_id)
+    assert features["on_time_ratio"] == pytest.approx(1 / 3)
+    assert features["max_dpd_12m"] == 10
+    # A year after the late payment it no longer counts; the third instalment, still unpaid,
+    # is then the most days late.
+    clock.set(datetime.combine(due[1] + 10 * DAY + 366 * DAY, clock.now().timetz()))
+    features = line_features(container, line_id)
+    assert features["max_dpd_12m"] == (clock.now().date() - due[2]).days
+
+
+def test_requested_reviews_are_recorded_and_counted(
+    container: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    line_id = open_line(container, agent, borrower.subject)
+    assert line_features(container, line_id)["increase_requests_7d"] == 0
+    first = container.decisions.request_review(borrower, line_id)
+    clock.advance(8 * DAY)
+    container.decisions.request_review(borrower, line_id)
+    features = line_features(container, line_id)
+    assert (features["increase_requests_7d"], features["increase_requests_30d"]) == (2 - 1, 2)
+    with container.db.reading() as connection:
+        rows = connection.execute(select(reviews).order_by(reviews.c.created_at)).mappings().all()
+    assert (rows[0]["id"], rows[0]["outcome"]) == (first["review_id"], first["outcome"])
+    assert all(r["line_id"] == line_id and r["requested_by"] == borrower.subject for r in rows)
+
+
+def line_features(c: Container, line_id: str) -> dict[str, object]:
+    now = c.clock.now()
+    today = c.decisions.engine.policy.business_date(now)
+    with c.db.reading() as connection:
+        [(_, features)] = ledger_features(connection, now, today, [line_id])
+    return features
 
 
 def test_a_closed_line_is_not_reviewed(

@@ -21,12 +21,25 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import duckdb
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.applications import application_features
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import FEATURE_COLUMNS, Decision, Engine, features_table_sql
+from creditline.decisions.tables import reviews
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import (
@@ -36,11 +49,11 @@ from creditline.kernel.errors import (
     InvalidInput,
     LineNotFound,
 )
-from creditline.kernel.ids import is_id
+from creditline.kernel.ids import is_id, new_id
 from creditline.kernel.money import format_minor
 from creditline.ledger.service import LedgerService, reason_texts
 from creditline.ledger.tables import decisions, drawdowns, lines
-from creditline.loans.tables import loans
+from creditline.loans.tables import instalments, loans
 
 REVIEWER = Actor("policy-engine", Role.SERVICE)
 BATCH_LINES = 10_000
@@ -54,6 +67,7 @@ Progress = Callable[[int, int], None]  # (lines done, lines in all)
 class Applied:
     decision: Decision
     outcome: str  # applied, replayed, decided_today, kept, refused
+    decision_id: str | None = None  # the recorded change, when one was made
 
     def document(self) -> dict[str, Any]:
         d = self.decision
@@ -77,7 +91,7 @@ def book_features(
 ) -> list[dict[str, Any]]:
     """Each reviewable line's features: from the ledger, and from its borrower's latest bureau
     report (null when there is none)."""
-    found = ledger_features(connection, now, line_ids)
+    found = ledger_features(connection, now, today, line_ids)
     borrowers = sorted({borrower for borrower, _ in found})
     reports = bureau.latest(connection, borrowers)
     declared = application_features(connection, borrowers, now, today)
@@ -88,10 +102,11 @@ def book_features(
 
 
 def ledger_features(
-    connection: Connection, now: datetime, line_ids: list[str] | None = None
+    connection: Connection, now: datetime, today: date, line_ids: list[str] | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     """Each line's borrower and features computed from our own tables (open, frozen or
-    suspended lines)."""
+    suspended lines). `today` is the lender's business date: instalments due before it have
+    fallen due."""
 
     def since(days: int) -> Any:
         return func.sum(case((drawdowns.c.resolved_at >= now - days * _DAY, 1), else_=0))
@@ -114,6 +129,17 @@ def ledger_features(
             func.max(case((loans.c.status == "open", loans.c.dpd), else_=0)).label("dpd"),
         )
         .group_by(loans.c.line_id)
+        .subquery()
+    )
+    record = _repayment_record(connection, today)
+    asked = (
+        select(
+            reviews.c.borrower_id,
+            func.sum(case((reviews.c.created_at >= now - 7 * _DAY, 1), else_=0)).label("r7"),
+            func.count().label("r30"),
+        )
+        .where(reviews.c.created_at >= now - 30 * _DAY)
+        .group_by(reviews.c.borrower_id)
         .subquery()
     )
     changes = (
@@ -144,11 +170,19 @@ def ledger_features(
             loan_facts.c.dpd,
             changes.c.changed,
             changes.c.cut,
+            record.c.fallen_due,
+            record.c.on_time,
+            record.c.late_paid_max,
+            record.c.oldest_unpaid,
+            asked.c.r7,
+            asked.c.r30,
         )
         .select_from(
             lines.outerjoin(posted, posted.c.line_id == lines.c.id)
             .outerjoin(loan_facts, loan_facts.c.line_id == lines.c.id)
             .outerjoin(changes, changes.c.line_id == lines.c.id)
+            .outerjoin(record, record.c.line_id == lines.c.id)
+            .outerjoin(asked, asked.c.borrower_id == lines.c.borrower_id)
         )
         .where(lines.c.status != "closed")
         .order_by(lines.c.id)
@@ -170,6 +204,10 @@ def ledger_features(
                     "drawdowns_7d": r.d7 or 0,
                     "drawdowns_30d": r.d30 or 0,
                     "drawdowns_90d": r.d90 or 0,
+                    "increase_requests_7d": r.r7 or 0,
+                    "increase_requests_30d": r.r30 or 0,
+                    "on_time_ratio": r.on_time / r.fallen_due if r.fallen_due else None,
+                    "max_dpd_12m": max(r.late_paid_max or 0, _days_late(r.oldest_unpaid, today)),
                     "dpd": r.dpd or 0,
                     "months_on_book": _months_between(opened, now),
                     "settled_loans": r.settled or 0,
@@ -180,6 +218,37 @@ def ledger_features(
             )
         )
     return rows
+
+
+def _repayment_record(connection: Connection, today: date) -> Any:
+    """Per line: instalments fallen due, those paid in full by their due date, the most days
+    late of any paid in the last 12 months, and the oldest still unpaid."""
+    i = instalments.c
+    fallen = i.due_date < today
+    days_late: ColumnElement[Any]
+    if connection.dialect.name == "sqlite":
+        days_late = cast(func.julianday(i.paid_on) - func.julianday(i.due_date), Integer)
+    else:
+        days_late = i.paid_on - i.due_date
+    return (
+        select(
+            loans.c.line_id,
+            func.sum(case((fallen, 1), else_=0)).label("fallen_due"),
+            func.sum(case((and_(fallen, i.paid_on <= i.due_date), 1), else_=0)).label("on_time"),
+            func.max(
+                case((and_(i.paid_on > i.due_date, i.paid_on > today - 365 * _DAY), days_late))
+            ).label("late_paid_max"),
+            func.min(case((and_(fallen, i.paid_on.is_(None)), i.due_date))).label("oldest_unpaid"),
+        )
+        .select_from(instalments.join(loans, loans.c.id == i.loan_id))
+        .group_by(loans.c.line_id)
+        .subquery()
+    )
+
+
+def _days_late(oldest_unpaid: Any, today: date) -> int:
+    due = Transaction.read_date(oldest_unpaid)
+    return 0 if due is None else (today - due).days
 
 
 def _aware(value: Any) -> datetime:
@@ -211,6 +280,12 @@ class DecisionService:
         self._clock = clock
         self._ledger = ledger
         self._engine = engine
+        self._review_insert = db.prepare(insert(reviews))
+        self._review_done = db.prepare(
+            update(reviews)
+            .where(reviews.c.id == bindparam("id"))
+            .values(outcome=bindparam("outcome"), decision_id=bindparam("decision_id"))
+        )
 
     @property
     def engine(self) -> Engine:
@@ -235,9 +310,32 @@ class DecisionService:
 
     def request_review(self, actor: Actor, line_id: str) -> dict[str, Any]:
         """A review the borrower (or staff for them) asks for: decided and applied now."""
-        self._ledger.get_line(actor, line_id)  # the borrower's own line, or staff
+        line = self._ledger.get_line(actor, line_id)  # the borrower's own line, or staff
+        review_id = new_id()
+        # Recorded first: the request itself counts among the borrower's recent requests.
+        self._db.run(
+            lambda tx: tx.execute(
+                self._review_insert,
+                {
+                    "id": review_id,
+                    "line_id": line["id"],
+                    "borrower_id": line["borrower_id"],
+                    "requested_by": actor.subject,
+                    "created_at": tx.time(self._clock.now()),
+                    "decision_id": None,
+                    "outcome": "pending",
+                },
+            )
+        )
         applied = self.review_line(line_id)
+        self._db.run(
+            lambda tx: tx.execute(
+                self._review_done,
+                {"id": review_id, "outcome": applied.outcome, "decision_id": applied.decision_id},
+            )
+        )
         document = applied.document()
+        document["review_id"] = review_id
         document["line"] = self._ledger.get_line(actor, line_id)
         return document
 
@@ -322,7 +420,11 @@ class DecisionService:
         except Conflict:
             # The line moved on meanwhile (already suspended, used above the cut): nothing to do.
             return Applied(decision, "refused")
-        return Applied(decision, "replayed" if result.replayed else "applied")
+        return Applied(
+            decision,
+            "replayed" if result.replayed else "applied",
+            result.document["decision"]["id"],
+        )
 
 
 def _decision_document(row: Any, currency: str, *, staff: bool) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Decision inputs kept by creditline: consents to credit-bureau pulls, and bureau reports."""
+"""Decision inputs kept by creditline: consents to credit-bureau pulls, bureau reports,
+applications, and the reviews borrowers ask for."""
 
 from __future__ import annotations
 
@@ -89,3 +90,19 @@ Index("ix_applications_borrower", applications.c.borrower_id, applications.c.cre
 Index(
     "ix_applications_request", applications.c.borrower_id, applications.c.request_key, unique=True
 )
+
+# A review a borrower (or staff for them) asked for: what became of it. The requests of the last
+# 7 and 30 days are features (increase_requests_7d / _30d).
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("line_id", ID, ForeignKey("lines.id"), nullable=False),
+    Column("borrower_id", String(64), nullable=False),
+    Column("requested_by", String(128), nullable=False),  # the actor's subject
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("decision_id", ID, nullable=True),  # the change it made, if any
+    Column("outcome", String(16), nullable=False),  # pending, then as Applied.outcome
+)
+Index("ix_reviews_borrower", reviews.c.borrower_id, reviews.c.created_at)
+Index("ix_reviews_line", reviews.c.line_id, reviews.c.created_at)

@@ -140,6 +140,8 @@ class InstalmentState:
     paid_interest_minor: int = 0
     paid_fee_minor: int = 0
     paid_late_fee_minor: int = 0
+    # The business date it was paid in full (on-time record and days late are read from it).
+    paid_on: dt.date | None = None
 
     @property
     def unpaid_principal_minor(self) -> int:
@@ -380,7 +382,11 @@ def allocate(loan: LoanState, amount_minor: int, on: dt.date) -> tuple[LoanState
         for old, new in zip(loan.instalments, after.instalments, strict=True)
         if old.due_date > on
     )
-    after = replace(after, dpd=days_past_due(after, on))
+    instalments = tuple(
+        replace(i, paid_on=on) if i.paid_on is None and i.unpaid_minor == 0 else i
+        for i in after.instalments
+    )
+    after = replace(after, instalments=instalments, dpd=days_past_due(after, on))
     check_loan(after)
     return after, replace(split, prepaid_minor=prepaid)
 

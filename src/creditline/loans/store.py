@@ -198,6 +198,7 @@ class LoanStore:
         for instalment in loan.instalments:
             row = {name: getattr(instalment, name) for name in _INSTALMENT_FIELDS}
             row["due_date"] = tx.date(instalment.due_date)
+            row["paid_on"] = tx.date(instalment.paid_on)
             tx.execute(self._instalment_insert, {"loan_id": loan.id, **row})
 
     def load(self, tx: Transaction, loan_id: str) -> LoanState | None:
@@ -211,6 +212,7 @@ class LoanStore:
         for values in tx.cursor.fetchall():
             item = dict(zip(_INSTALMENT_FIELDS, values, strict=True))
             item["due_date"] = Transaction.read_date(item["due_date"])
+            item["paid_on"] = Transaction.read_date(item["paid_on"])
             items.append(InstalmentState(**item))
         return LoanState(
             id=row["id"],
@@ -249,6 +251,7 @@ class LoanStore:
             if old != new:
                 row = {name: getattr(new, name) for name in _INSTALMENT_FIELDS}
                 row["due_date"] = tx.date(new.due_date)
+                row["paid_on"] = tx.date(new.paid_on)
                 tx.expect_one(
                     f"instalment {new.number} of loan {after.id} vanished",
                     self._instalment_save,

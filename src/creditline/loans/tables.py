@@ -101,6 +101,7 @@ instalments = Table(
     _money("paid_interest_minor"),
     _money("paid_fee_minor"),
     _money("paid_late_fee_minor"),
+    Column("paid_on", Date, nullable=True),  # the business date it was paid in full
     PrimaryKeyConstraint("loan_id", "number"),
     CheckConstraint("number >= 1", name="number_positive"),
     CheckConstraint(

@@ -86,6 +86,7 @@ def loan_document(
                     + i.paid_late_fee_minor
                 ),
                 "outstanding": money(i.unpaid_minor),
+                "paid_on": None if i.paid_on is None else i.paid_on.isoformat(),
             }
             for index, i in enumerate(loan.instalments)
         ],
