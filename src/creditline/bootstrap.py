@@ -13,6 +13,7 @@ from creditline.decisions.applications import Underwriting
 from creditline.decisions.bureau import BureauService, StoredReports
 from creditline.decisions.engine import Engine
 from creditline.decisions.policy import load_policy
+from creditline.decisions.registry import PolicyRegistry
 from creditline.decisions.service import DecisionService
 from creditline.kernel.clock import Clock, SystemClock
 from creditline.ledger.reconcile import Reconciler
@@ -29,6 +30,7 @@ class Container:
     catalogue: Catalogue
     ledger: LedgerService
     decisions: DecisionService
+    policies: PolicyRegistry
     bureau: BureauService
     underwriting: Underwriting
     end_of_day: EndOfDay
@@ -52,9 +54,12 @@ def build(
     ledger = LedgerService(db, clock, settings.hold_ttl, catalogue)
     policy_file = settings.policy_file
 
+    policies = PolicyRegistry(db, clock)
+
     @cache
     def policy_engine() -> Engine:  # built on first use: a missing policy fails reviews only
-        return Engine(load_policy(policy_file))
+        # Stored before it decides anything; a changed document under a used version is refused.
+        return Engine(policies.activate(load_policy(policy_file)))
 
     decisions = DecisionService(db, clock, ledger, policy_engine, StoredReports())
     if settings.review_triggers:
@@ -66,6 +71,7 @@ def build(
         catalogue=catalogue,
         ledger=ledger,
         decisions=decisions,
+        policies=policies,
         bureau=BureauService(db, clock),
         underwriting=Underwriting(db, clock, ledger, policy_engine, StoredReports()),
         end_of_day=EndOfDay(db, clock),

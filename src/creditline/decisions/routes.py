@@ -1,4 +1,5 @@
-"""HTTP routes of decisions: a line's decisions, one decision, and reviews borrowers ask for."""
+"""HTTP routes of decisions: a line's decisions, one decision, reviews borrowers ask for,
+applications, bureau data and the policies that decided."""
 
 from __future__ import annotations
 
@@ -101,3 +102,15 @@ def request_review(
     """Ask for the line to be reviewed now with the current policy."""
     response.status_code = 201
     return c.decisions.request_review(actor, line_id)
+
+
+@router.get("/policies")
+def list_policies(c: ContainerDep, actor: ActorDep) -> dict[str, Any]:
+    """Every policy that has decided (id@version, fingerprint, first use), newest first; staff."""
+    return c.policies.summaries(actor)
+
+
+@router.get("/policies/{label}")
+def get_policy(label: str, c: ContainerDep, actor: ActorDep) -> dict[str, Any]:
+    """The exact document behind a decision's `policy_version` (id@version); staff."""
+    return c.policies.get(actor, label)

@@ -1,5 +1,5 @@
 """Decision inputs kept by creditline: consents to credit-bureau pulls, bureau reports,
-applications, and the reviews borrowers ask for."""
+applications, the reviews borrowers ask for, and every policy that has decided."""
 
 from __future__ import annotations
 
@@ -106,3 +106,14 @@ reviews = Table(
 )
 Index("ix_reviews_borrower", reviews.c.borrower_id, reviews.c.created_at)
 Index("ix_reviews_line", reviews.c.line_id, reviews.c.created_at)
+
+# Each policy id@version as it was first used to decide; never updated or deleted (triggers).
+policies = Table(
+    "policies",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("document", Text, nullable=False),  # JSON, as validated
+    Column("activated_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,107 @@
+"""Every policy that decides is stored once under its id@version and never changes: a changed
+document under a used version is refused, and staff can read the exact policy behind any
+decision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from creditline.api.app import create_app
+from creditline.api.auth import issue_token
+from creditline.bootstrap import Container, build
+from creditline.config import Settings
+from creditline.decisions.policy import document_of, load_policy
+from creditline.decisions.registry import PolicyVersionReused, fingerprint
+from creditline.kernel.actors import Actor, Role
+from creditline.kernel.clock import FixedClock
+from creditline.kernel.ids import new_id
+
+ROOT = Path(__file__).parents[2]
+EXAMPLE = ROOT / "policies" / "cn-standard.yaml"
+PRODUCTS = Path(__file__).parents[1] / "fixtures" / "products.toml"
+
+
+def container_with(database_url: str, clock: FixedClock, policy_file: Path) -> Container:
+    settings = Settings(
+        database_url=database_url, products_file=PRODUCTS, policy_file=policy_file
+    )
+    return build(settings, clock, migrate=False)
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container), raise_server_exceptions=False) as built:
+        yield built
+
+
+def headers(container: Container, role: Role, subject: str) -> dict[str, str]:
+    token = issue_token(container.settings.jwt_signing_key, role, subject, container.clock.now())
+    return {"Authorization": f"Bearer {token}", "Idempotency-Key": new_id()}
+
+
+def test_the_policy_is_stored_when_it_first_decides_and_staff_read_it_back(
+    container: Container, client: TestClient, agent: Actor, borrower: Actor
+) -> None:
+    staff = headers(container, Role.ANALYST, "analyst-1")
+    assert client.get("/v1/policies", headers=staff).json() == {"policies": []}
+    line = container.ledger.open_line(agent, "o", borrower.subject, "CNY", "20000.00").document
+    review = client.post(
+        f"/v1/lines/{line['id']}/reviews", headers=headers(container, Role.BORROWER, "b-1")
+    )
+    assert review.status_code == 404  # another borrower's line: refused before any decision
+    container.decisions.review_line(line["id"])
+
+    policy = load_policy(EXAMPLE)
+    [listed] = client.get("/v1/policies", headers=staff).json()["policies"]
+    assert (listed["policy"], listed["sha256"]) == (policy.label, fingerprint(policy))
+    stored = client.get(f"/v1/policies/{policy.label}", headers=staff)
+    assert stored.status_code == 200
+    assert stored.json()["document"] == document_of(policy)
+
+    mine = headers(container, Role.BORROWER, borrower.subject)
+    refused = client.get(f"/v1/policies/{policy.label}", headers=mine)
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
+    missing = client.get("/v1/policies/cn-standard@1999.1", headers=staff)
+    assert (missing.status_code, missing.json()["code"]) == (404, "policy_not_found")
+    assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_changed_document_under_a_used_version_is_refused(
+    container: Container, database_url: str, clock: FixedClock, tmp_path: Path, agent: Actor
+) -> None:
+    line = container.ledger.open_line(agent, "o", "borrower-1", "CNY", "20000.00").document
+    container.decisions.review_line(line["id"])  # cn-standard@2026.11.1 decides, and is stored
+
+    changed = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    changed["rules"][3]["when"] = "drawdowns_7d >= 3"  # stricter, but the same version
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
+    other = container_with(database_url, clock, path)
+    try:
+        with pytest.raises(PolicyVersionReused, match="give the changed policy a new version"):
+            other.decisions.review_line(line["id"])
+        assert len(container.decisions.line_decisions(agent, line["id"])["decisions"]) == 0
+
+        changed["version"] = "2026.11.2"
+        path.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
+        renewed = container_with(database_url, clock, path)
+        renewed.decisions.review_line(line["id"])
+        labels = [p["policy"] for p in renewed.policies.summaries(agent)["policies"]]
+        assert sorted(labels) == ["cn-standard@2026.11.1", "cn-standard@2026.11.2"]
+        renewed.close()
+    finally:
+        other.close()
+
+
+def test_a_stored_policy_cannot_be_rewritten_or_deleted(container: Container) -> None:
+    container.policies.activate(load_policy(EXAMPLE))
+    for statement in ("UPDATE policies SET document = '{}'", "DELETE FROM policies"):
+        with pytest.raises(Exception, match="immutable"), container.db.engine.begin() as conn:
+            conn.execute(text(statement))
+    assert container.policies.load("cn-standard@2026.11.1") == load_policy(EXAMPLE)
