@@ -16,9 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from creditline.api.app import create_app
+from creditline.api.auth import issue_token
 from creditline.bootstrap import Container, build
 from creditline.config import Settings
 from creditline.db.engine import make_engine, normalise_url
@@ -26,6 +29,7 @@ from creditline.db.metadata import metadata
 from creditline.db.migrate import upgrade
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
+from creditline.kernel.ids import new_id
 
 POSTGRES_URL = os.environ.get(
     "CREDITLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -155,3 +159,16 @@ def approver() -> Actor:
 @pytest.fixture
 def borrower() -> Actor:
     return Actor("borrower-1", Role.BORROWER)
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    """The API over the test's container, answering errors as problem documents."""
+    with TestClient(create_app(container), raise_server_exceptions=False) as built:
+        yield built
+
+
+def headers(container: Container, role: Role, subject: str) -> dict[str, str]:
+    """A bearer token for `subject` in `role`, and a fresh idempotency key."""
+    token = issue_token(container.settings.jwt_signing_key, role, subject, container.clock.now())
+    return {"Authorization": f"Bearer {token}", "Idempotency-Key": new_id()}

@@ -3,27 +3,11 @@ also read its evidence; another borrower gets 404 problem documents."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
+from conftest import headers
 from fastapi.testclient import TestClient
 
-from creditline.api.app import create_app
-from creditline.api.auth import issue_token
 from creditline.bootstrap import Container
 from creditline.kernel.actors import Actor, Role
-from creditline.kernel.ids import new_id
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container), raise_server_exceptions=False) as built:
-        yield built
-
-
-def headers(container: Container, role: Role, subject: str) -> dict[str, str]:
-    token = issue_token(container.settings.jwt_signing_key, role, subject, container.clock.now())
-    return {"Authorization": f"Bearer {token}", "Idempotency-Key": new_id()}
 
 
 def test_a_review_asked_for_over_http_is_explained_to_its_borrower(

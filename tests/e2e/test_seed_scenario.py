@@ -17,16 +17,14 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from creditline.api.app import create_app
 from creditline.api.auth import issue_token
 from creditline.bootstrap import Container
 from creditline.kernel.actors import Role
@@ -44,12 +42,6 @@ JOURNAL_PAGE_SIZE = 500
 def _headers(container: Container, role: Role, subject: str) -> dict[str, str]:
     token = issue_token(container.settings.jwt_signing_key, role, subject, container.clock.now())
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 @dataclass

@@ -4,23 +4,20 @@ decision."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import headers
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from creditline.api.app import create_app
-from creditline.api.auth import issue_token
 from creditline.bootstrap import Container, build
 from creditline.config import Settings
 from creditline.decisions.policy import document_of, load_policy
 from creditline.decisions.registry import PolicyVersionReused, fingerprint
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
-from creditline.kernel.ids import new_id
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "policies" / "cn-standard.yaml"
@@ -28,21 +25,8 @@ PRODUCTS = Path(__file__).parents[1] / "fixtures" / "products.toml"
 
 
 def container_with(database_url: str, clock: FixedClock, policy_file: Path) -> Container:
-    settings = Settings(
-        database_url=database_url, products_file=PRODUCTS, policy_file=policy_file
-    )
+    settings = Settings(database_url=database_url, products_file=PRODUCTS, policy_file=policy_file)
     return build(settings, clock, migrate=False)
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container), raise_server_exceptions=False) as built:
-        yield built
-
-
-def headers(container: Container, role: Role, subject: str) -> dict[str, str]:
-    token = issue_token(container.settings.jwt_signing_key, role, subject, container.clock.now())
-    return {"Authorization": f"Bearer {token}", "Idempotency-Key": new_id()}
 
 
 def test_the_policy_is_stored_when_it_first_decides_and_staff_read_it_back(
