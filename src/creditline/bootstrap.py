@@ -20,6 +20,10 @@ from creditline.ledger.reconcile import Reconciler
 from creditline.ledger.service import LedgerService
 from creditline.loans.eod import EndOfDay
 from creditline.loans.products import Catalogue, load_catalogue
+from creditline.notices.channels import Email, SmtpSettings, Webhook
+from creditline.notices.dispatcher import Dispatcher
+from creditline.notices.render import Bureau, Renderer
+from creditline.notices.service import NoticeService
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,11 @@ class Container:
     underwriting: Underwriting
     end_of_day: EndOfDay
     reconciler: Reconciler
+    notices: NoticeService
+    dispatcher: Dispatcher
 
     def close(self) -> None:
+        self.dispatcher.close()
         self.db.engine.dispose()
 
 
@@ -64,6 +71,10 @@ def build(
     decisions = DecisionService(db, clock, ledger, policy_engine, StoredReports())
     if settings.review_triggers:
         ledger.subscribe(decisions.on_ledger_event)
+    renderer = Renderer(
+        settings.lender_name, Bureau(settings.bureau_contact, settings.bureau_score_range)
+    )
+    notices = NoticeService(db, clock, ledger, decisions, catalogue, renderer)
     return Container(
         settings=settings,
         clock=clock,
@@ -76,4 +87,29 @@ def build(
         underwriting=Underwriting(db, clock, ledger, policy_engine, StoredReports()),
         end_of_day=EndOfDay(db, clock),
         reconciler=Reconciler(db),
+        notices=notices,
+        dispatcher=Dispatcher(
+            db, clock, notices, webhook=_webhook(settings), email=_email(settings)
+        ),
+    )
+
+
+def _webhook(settings: Settings) -> Webhook | None:
+    if not settings.webhook_url:
+        return None
+    return Webhook(settings.webhook_url, settings.webhook_secret)
+
+
+def _email(settings: Settings) -> Email | None:
+    if not settings.smtp_host:
+        return None
+    return Email(
+        SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            sender=settings.mail_from,
+        )
     )

@@ -22,6 +22,21 @@ class Settings:
     policy_file: Path = Path("policies/cn-standard.yaml")
     # Review a line after each drawdown and settlement.
     review_triggers: bool = True
+    # Notices: who the lender is, where its webhook is, how e-mail leaves, who the bureau is.
+    lender_name: str = "creditline demo lender"
+    webhook_url: str | None = None
+    webhook_secret: str = field(default="", repr=False)
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    mail_from: str = "creditline@localhost"
+    bureau_contact: str = "the credit bureau named in your credit report"
+    bureau_score_range: str = "300-850"
+    # `serve` delivers the outbox in the background unless this is off.
+    dispatch: bool = True
+    dispatch_interval_seconds: float = 2.0
 
     @property
     def is_development(self) -> bool:
@@ -38,6 +53,14 @@ class Settings:
             raise ValueError("CREDITLINE_HOLD_TTL_SECONDS must be positive")
         if self.sweep_interval_seconds <= 0:
             raise ValueError("CREDITLINE_SWEEP_INTERVAL_SECONDS must be positive")
+        if self.dispatch_interval_seconds <= 0:
+            raise ValueError("CREDITLINE_DISPATCH_INTERVAL_SECONDS must be positive")
+        if self.webhook_url and len(self.webhook_secret.encode()) < 16:
+            raise ValueError(
+                "CREDITLINE_WEBHOOK_URL needs CREDITLINE_WEBHOOK_SECRET of at least 16 bytes"
+            )
+        if not 1 <= self.smtp_port <= 65535:
+            raise ValueError("CREDITLINE_SMTP_PORT must be a port number")
 
     def refuse_unsafe_signing_key(self) -> None:
         """Outside development, tokens must be signed with a key of our own of ≥ 32 bytes:
@@ -65,6 +88,19 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         ),
         policy_file=Path(env.get("CREDITLINE_POLICY_FILE", "policies/cn-standard.yaml")),
         review_triggers=env.get("CREDITLINE_REVIEW_TRIGGERS", "on") != "off",
+        lender_name=env.get("CREDITLINE_LENDER_NAME", Settings.lender_name),
+        webhook_url=env.get("CREDITLINE_WEBHOOK_URL") or None,
+        webhook_secret=env.get("CREDITLINE_WEBHOOK_SECRET", ""),
+        smtp_host=env.get("CREDITLINE_SMTP_HOST") or None,
+        smtp_port=int(env.get("CREDITLINE_SMTP_PORT", "25")),
+        smtp_starttls=env.get("CREDITLINE_SMTP_STARTTLS", "off") == "on",
+        smtp_username=env.get("CREDITLINE_SMTP_USERNAME") or None,
+        smtp_password=env.get("CREDITLINE_SMTP_PASSWORD") or None,
+        mail_from=env.get("CREDITLINE_MAIL_FROM", Settings.mail_from),
+        bureau_contact=env.get("CREDITLINE_BUREAU_CONTACT", Settings.bureau_contact),
+        bureau_score_range=env.get("CREDITLINE_BUREAU_SCORE_RANGE", Settings.bureau_score_range),
+        dispatch=env.get("CREDITLINE_DISPATCH", "on") != "off",
+        dispatch_interval_seconds=float(env.get("CREDITLINE_DISPATCH_INTERVAL_SECONDS", "2")),
     )
 
 

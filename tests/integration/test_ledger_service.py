@@ -1289,7 +1289,10 @@ def test_the_reason_code_catalogue(container: Container) -> None:
         "adverse": False,
         "borrower_initiated": False,
         "text": {"en": "The temporary freeze reached its end date", "zh-CN": "临时冻结已到期"},
+        "operator_text": "A temporary freeze reached its end date.",
+        "next_step": {"step": "none", "en": "Nothing to do", "zh-CN": "无需操作"},
     }
+    assert by_code["overdue_payment"]["next_step"]["step"] == "repay_overdue"
     borrower_request = by_code["borrower_request"]
     assert (borrower_request["adverse"], borrower_request["borrower_initiated"]) == (False, True)
     assert by_code["fraud_suspected"]["adverse"] is True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -15,38 +15,48 @@ from creditline.api import problems
 from creditline.bootstrap import Container
 from creditline.decisions.routes import router as decisions_router
 from creditline.ledger.routes import router as ledger_router
+from creditline.notices.routes import router as notices_router
 
 log = logging.getLogger(__name__)
 
 
-class Sweeper:
-    """Releases expired holds and ends due freezes every `interval_seconds`, in a thread."""
+class Periodic:
+    """Runs `work` every `interval_seconds` in a thread until stopped (the sweeper, the
+    outbox dispatcher); a failed pass is logged and the next one retries."""
 
-    def __init__(self, container: Container, interval_seconds: float) -> None:
-        self._container = container
+    def __init__(self, name: str, work: Callable[[], object], interval_seconds: float) -> None:
+        self._name = name
+        self._work = work
         self._interval = interval_seconds
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=self._interval + 5)
+        self._thread.join(timeout=self._interval + 30)
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                swept = self._container.ledger.sweep()
-                if any(swept.values()):
-                    log.info("sweep: %s", swept)
-            except Exception:  # keep sweeping; the next pass retries what this one missed
-                log.exception("sweep failed")
+                done = self._work()
+                if isinstance(done, dict) and any(done.values()):
+                    log.info("%s: %s", self._name, done)
+            except Exception:
+                log.exception("%s failed", self._name)
 
 
-def create_app(container: Container, *, sweep: bool = False, threads: int | None = None) -> FastAPI:
-    """The API over `container`; with `sweep`, a background sweeper runs while it serves.
+def create_app(
+    container: Container,
+    *,
+    sweep: bool = False,
+    dispatch: bool = False,
+    threads: int | None = None,
+) -> FastAPI:
+    """The API over `container`; with `sweep`, a background sweeper runs while it serves, and
+    with `dispatch` the outbox dispatcher.
 
     Routes call the synchronous services on worker threads; `threads` sets how many.
     """
@@ -55,12 +65,25 @@ def create_app(container: Container, *, sweep: bool = False, threads: int | None
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if threads is not None:
             anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        sweeper = Sweeper(container, container.settings.sweep_interval_seconds) if sweep else None
-        if sweeper:
-            sweeper.start()
+        settings = container.settings
+        workers = []
+        if sweep:
+            workers.append(
+                Periodic("sweep", container.ledger.sweep, settings.sweep_interval_seconds)
+            )
+        if dispatch:
+            workers.append(
+                Periodic(
+                    "dispatch",
+                    container.dispatcher.run_until_idle,
+                    settings.dispatch_interval_seconds,
+                )
+            )
+        for worker in workers:
+            worker.start()
         yield
-        if sweeper:
-            sweeper.stop()
+        for worker in workers:
+            worker.stop()
 
     container.settings.refuse_unsafe_signing_key()
     app = FastAPI(
@@ -75,6 +98,7 @@ def create_app(container: Container, *, sweep: bool = False, threads: int | None
     problems.install(app)
     app.include_router(ledger_router)
     app.include_router(decisions_router)
+    app.include_router(notices_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -49,7 +49,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(help="Threads serving requests.")] = 40,
 ) -> None:
-    """Serve the API (and sweep expired holds and due freezes in the background)."""
+    """Serve the API; in the background, sweep expired holds and due freezes and deliver the
+    outbox (CREDITLINE_DISPATCH=off leaves delivery to `creditline dispatch`)."""
     import uvicorn
 
     from creditline.api.app import create_app
@@ -62,7 +63,10 @@ def serve(
         _fail(f"refusing to serve: {exc}")
     container = build(settings)
     uvicorn.run(
-        create_app(container, sweep=True, threads=workers), host=host, port=port, log_level="info"
+        create_app(container, sweep=True, dispatch=settings.dispatch, threads=workers),
+        host=host,
+        port=port,
+        log_level="info",
     )
 
 
@@ -221,6 +225,25 @@ def eod(
         days = container.end_of_day.run(business_date, show)
     for day in days:
         typer.echo(json.dumps(day.document()))
+
+
+@app.command()
+def dispatch(
+    once: Annotated[bool, typer.Option(help="One batch only.")] = False,
+    batch: Annotated[int, typer.Option(min=1, max=100, help="Messages per batch.")] = 100,
+) -> None:
+    """Deliver the outbox now: the inbox, e-mail (CREDITLINE_SMTP_HOST) and the lender's
+    webhook (CREDITLINE_WEBHOOK_URL); failures are retried later with backoff. Safe to run in
+    several processes at once. Prints the counts as one JSON line."""
+    from creditline.bootstrap import build
+    from creditline.notices.dispatcher import counts_line
+
+    container = build(_settings())
+    try:
+        run = container.dispatcher.run_once if once else container.dispatcher.run_until_idle
+        typer.echo(counts_line(run(batch)))
+    finally:
+        container.close()
 
 
 @app.command("sweep-holds")

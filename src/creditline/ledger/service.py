@@ -42,7 +42,7 @@ from creditline.kernel.errors import (
 from creditline.kernel.ids import is_id, new_id
 from creditline.kernel.invariant import invariant
 from creditline.kernel.money import Money, format_minor
-from creditline.kernel.reasons import REASON_CATALOGUE
+from creditline.kernel.reasons import NEXT_STEP_TEXTS, REASON_CATALOGUE
 from creditline.kernel.text import checked_text
 from creditline.ledger import model
 from creditline.ledger.model import (
@@ -598,13 +598,20 @@ class LedgerService:
 
     @staticmethod
     def reason_codes() -> list[dict[str, Any]]:
-        """The reason-code catalogue with its borrower texts in English and Chinese."""
+        """The reason-code catalogue: borrower texts in English and Chinese, the operator's
+        text and the borrower's next step."""
         return [
             {
                 "code": r.code,
                 "adverse": r.adverse,
                 "borrower_initiated": r.borrower_initiated,
                 "text": {"en": r.text_en, "zh-CN": r.text_zh},
+                "operator_text": r.operator_text,
+                "next_step": {
+                    "step": r.next_step.value,
+                    "en": NEXT_STEP_TEXTS[r.next_step][0],
+                    "zh-CN": NEXT_STEP_TEXTS[r.next_step][1],
+                },
             }
             for r in REASON_CATALOGUE.values()
         ]

@@ -392,6 +392,11 @@ class LedgerStore:
                 "created_at": tx.time(now),
                 "delivered_at": None,
                 "attempts": 0,
+                "claimed_until": None,
+                "claim_token": None,
+                "next_attempt_at": None,
+                "last_error": None,
+                "dead_at": None,
             },
         )
 

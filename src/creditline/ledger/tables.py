@@ -134,6 +134,13 @@ outbox = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("delivered_at", UtcDateTime, nullable=True),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    # Delivery (notices/dispatcher.py): a dispatcher's lease on the message, when to try again
+    # after a failure, the last failure, and when it was given up as a dead letter.
+    Column("claimed_until", UtcDateTime, nullable=True),
+    Column("claim_token", ID, nullable=True),
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("dead_at", UtcDateTime, nullable=True),
 )
 Index(
     "ix_outbox_undelivered",

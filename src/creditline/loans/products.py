@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -68,6 +68,10 @@ class ProfileSpec(_Strict):
     penalty_annual_rate_cap_percent: Percent
     late_fee_cap: str
     timezone: str
+    # Which adverse-action content notices carry (US: ECOA/FCRA fields, US-2/US-4).
+    jurisdiction: Literal["CN", "US", "EU", "other"] = "other"
+    language: Literal["zh-CN", "en"] = "en"  # notices' language unless the borrower chose
+    review_days: Annotated[StrictInt, Field(ge=1, le=60)] = 15  # a human review's deadline
 
     @field_validator("timezone")
     @classmethod
@@ -120,6 +124,9 @@ class Profile:
     penalty_annual_rate_cap_percent: Decimal
     late_fee_cap_minor: int
     timezone: ZoneInfo
+    jurisdiction: str = "other"
+    language: str = "en"
+    review_days: int = 15
 
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
@@ -234,6 +241,10 @@ class Catalogue:
             raise ProductNotFound(f"no product is offered in {currency}", currency=currency)
         return self._products[code]
 
+    def profile_for(self, currency: str) -> Profile:
+        """The jurisdiction profile lines in `currency` are run under (its default product's)."""
+        return self.default_for(currency).profile
+
     def choose(self, code: str | None, currency: str) -> Product:
         """The product named `code` (the currency's default when None), lending in `currency`."""
         product = self.default_for(currency) if code is None else self.product(code)
@@ -282,6 +293,9 @@ def _profile(code: str, spec: ProfileSpec) -> Profile:
         penalty_annual_rate_cap_percent=spec.penalty_annual_rate_cap_percent,
         late_fee_cap_minor=late_fee_cap_minor,
         timezone=ZoneInfo(spec.timezone),
+        jurisdiction=spec.jurisdiction,
+        language=spec.language,
+        review_days=spec.review_days,
     )
 
 

@@ -7,7 +7,8 @@ from alembic import context
 # Each capability's tables register themselves on `metadata`.
 import creditline.decisions.tables
 import creditline.ledger.tables
-import creditline.loans.tables  # noqa: F401
+import creditline.loans.tables
+import creditline.notices.tables  # noqa: F401
 from creditline.db.metadata import metadata
 
 target_metadata = metadata

@@ -1,0 +1,87 @@
+"""Notice kinds: what a borrower is told, named by what happened to their line.
+
+An outbox message's topic and payload say which kind it is (`kind_of`); each kind has a
+template in zh-CN and English under `templates/`. Topics that are not notices (`event.*`) go
+to the lender's webhook only.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from creditline.kernel.reasons import REASON_CATALOGUE, NextStep
+
+
+class Kind(StrEnum):
+    LIMIT_DECREASED = "limit_decreased"
+    LINE_FROZEN = "line_frozen"
+    LINE_SUSPENDED = "line_suspended"
+    VERIFICATION_REQUIRED = "verification_required"  # suspended until the borrower re-verifies
+    LINE_CLOSED = "line_closed"
+    LIMIT_INCREASED = "limit_increased"
+    FREEZE_ENDED = "freeze_ended"
+    LINE_RESTORED = "line_restored"
+    CREDIT_RESTORED = "credit_restored"  # a loan settled: its principal is available again
+    REFUND_DUE = "refund_due"
+    FREEZE_ENDING_SOON = "freeze_ending_soon"
+    VERIFICATION_DUE = "verification_due"  # evidence expires soon: re-verify before the date
+    VERIFICATION_FAILED = "verification_failed"
+    REVIEW_OPENED = "review_opened"
+    REVIEW_DECIDED = "review_decided"
+
+
+LANGUAGES = ("zh-CN", "en")
+ADVERSE_KINDS = frozenset(
+    {
+        Kind.LIMIT_DECREASED,
+        Kind.LINE_FROZEN,
+        Kind.LINE_SUSPENDED,
+        Kind.VERIFICATION_REQUIRED,
+        Kind.LINE_CLOSED,
+    }
+)
+# Topics written directly with their kind (reminders, verifications, reviews, settlements).
+_DIRECT = {
+    "notice.loan_settled": Kind.CREDIT_RESTORED,
+    "notice.refund_due": Kind.REFUND_DUE,
+    "notice.freeze_ending_soon": Kind.FREEZE_ENDING_SOON,
+    "notice.verification_due": Kind.VERIFICATION_DUE,
+    "notice.verification_failed": Kind.VERIFICATION_FAILED,
+    "notice.review_opened": Kind.REVIEW_OPENED,
+    "notice.review_decided": Kind.REVIEW_DECIDED,
+}
+_BY_ACTION = {
+    "decrease": Kind.LIMIT_DECREASED,
+    "freeze": Kind.LINE_FROZEN,
+    "suspend": Kind.LINE_SUSPENDED,
+    "close": Kind.LINE_CLOSED,
+    "increase": Kind.LIMIT_INCREASED,
+    "unfreeze": Kind.LINE_RESTORED,
+    "restore": Kind.LINE_RESTORED,
+}
+
+
+def is_notice(topic: str) -> bool:
+    """A message for the borrower (inbox, e-mail), not only an event for the lender."""
+    return topic.startswith("notice.")
+
+
+def kind_of(topic: str, payload: dict[str, Any]) -> Kind:
+    """The kind of a notice from its outbox topic and payload."""
+    if topic in _DIRECT:
+        return _DIRECT[topic]
+    if topic not in ("notice.adverse_change", "notice.line_improved"):
+        raise ValueError(f"not a notice topic: {topic}")
+    decision = payload["decision"]
+    kind = _BY_ACTION[decision["action"]]
+    codes = decision["reason_codes"]
+    if kind is Kind.LINE_SUSPENDED and any(
+        REASON_CATALOGUE[c].next_step in (NextStep.UPDATE_INCOME, NextStep.VERIFY_IDENTITY)
+        for c in codes
+        if c in REASON_CATALOGUE
+    ):
+        return Kind.VERIFICATION_REQUIRED
+    if kind is Kind.LINE_RESTORED and "freeze_ended" in codes:
+        return Kind.FREEZE_ENDED
+    return kind

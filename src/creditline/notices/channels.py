@@ -1,0 +1,154 @@
+"""Channels that carry a notice out of creditline: the lender's webhook and e-mail over SMTP.
+
+(The in-app inbox is a table, written by the dispatcher in the transaction that records the
+delivery.) A channel raises `DeliveryFailed` when the message may not have arrived; the
+dispatcher tries again later, and receivers dedupe on the notice id.
+
+Webhook requests are signed like this: header `Creditline-Signature: t=<unix seconds>,v1=<hex>`
+where hex is HMAC-SHA256(secret, "<t>.<body>"); `verify_signature` is what a receiver runs,
+with a replay window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+
+SIGNATURE_HEADER = "Creditline-Signature"
+NOTICE_ID_HEADER = "Creditline-Notice-Id"
+REPLAY_WINDOW_SECONDS = 300
+WEBHOOK_TIMEOUT_SECONDS = 10.0
+SMTP_TIMEOUT_SECONDS = 10.0
+
+
+class DeliveryFailed(Exception):
+    """The message may not have arrived; try again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An outbox message as channels see it; `id` is the stable notice id."""
+
+    id: str
+    topic: str
+    line_id: str
+    borrower_id: str
+    ref_id: str
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The value of the signature header for `body` sent at `timestamp`."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def verify_signature(
+    secret: str, header: str, body: bytes, now: datetime, window: int = REPLAY_WINDOW_SECONDS
+) -> bool:
+    """True when `header` signs `body` with `secret` and was made within `window` seconds."""
+    try:
+        fields = dict(part.split("=", 1) for part in header.split(","))
+        timestamp = int(fields["t"])
+        given = fields["v1"]
+    except (KeyError, ValueError):
+        return False
+    if abs(now.timestamp() - timestamp) > window:
+        return False
+    expected = sign(secret, timestamp, body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, given)
+
+
+class Webhook:
+    """POSTs every message, notices and events, to the lender's endpoint, signed."""
+
+    name = "webhook"
+
+    def __init__(self, url: str, secret: str, client: httpx.Client | None = None) -> None:
+        self._url = url
+        self._secret = secret
+        self._client = client or httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS)
+
+    def send(self, message: Message, kind: str | None, now: datetime) -> str:
+        body = json.dumps(
+            {
+                "id": message.id,
+                "topic": message.topic,
+                "kind": kind,
+                "line_id": message.line_id,
+                "borrower_id": message.borrower_id,
+                "ref_id": message.ref_id,
+                "created_at": message.created_at.isoformat(),
+                "payload": message.payload,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            NOTICE_ID_HEADER: message.id,
+            SIGNATURE_HEADER: sign(self._secret, int(now.timestamp()), body),
+        }
+        try:
+            response = self._client.post(self._url, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise DeliveryFailed(f"webhook: {type(error).__name__}: {error}") from None
+        if not response.is_success:
+            raise DeliveryFailed(f"webhook: HTTP {response.status_code}")
+        return f"HTTP {response.status_code}"
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    sender: str = "creditline@localhost"
+
+
+class Email:
+    """Sends a rendered notice to the borrower's address; Message-ID names the notice."""
+
+    name = "email"
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self._settings = settings
+
+    def send(self, message: Message, to: str, subject: str, body: str, now: datetime) -> str:
+        s = self._settings
+        mail = EmailMessage()
+        mail["From"] = s.sender
+        mail["To"] = to
+        mail["Subject"] = subject
+        mail["Date"] = format_datetime(now)
+        # The same notice always has the same Message-ID: mail systems dedupe a resend.
+        mail["Message-ID"] = f"<{message.id}@creditline>"
+        mail[NOTICE_ID_HEADER] = message.id
+        mail.set_content(body)
+        try:
+            with smtplib.SMTP(s.host, s.port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
+                if s.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if s.username:
+                    smtp.login(s.username, s.password or "")
+                smtp.send_message(mail)
+        except (OSError, smtplib.SMTPException) as error:
+            raise DeliveryFailed(f"email: {type(error).__name__}: {error}") from None
+        return to

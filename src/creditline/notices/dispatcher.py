@@ -1,0 +1,291 @@
+"""Delivering the outbox: at least once, with backoff, to the inbox, e-mail and the webhook.
+
+A dispatcher claims a batch of due messages by leasing them (PostgreSQL picks the rows with
+`FOR UPDATE SKIP LOCKED`, so dispatchers running side by side never claim the same message;
+SQLite serialises the claim), delivers each outside any transaction, and records each
+channel's delivery as it succeeds. A message whose channels all took it is delivered; one that
+failed is tried again after an exponential backoff, and becomes a dead letter after
+`max_attempts`. A dispatcher killed mid-batch loses nothing: its leases run out and the next
+claim takes the messages again, skipping the channels that already took them. Receivers
+dedupe on the notice id (the outbox message id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from creditline.db.unit_of_work import Database, Transaction
+from creditline.kernel.clock import Clock
+from creditline.kernel.ids import new_id
+from creditline.ledger.tables import outbox
+from creditline.notices.catalog import is_notice, kind_of
+from creditline.notices.channels import DeliveryFailed, Email, Message, Webhook
+from creditline.notices.service import NoticeService
+from creditline.notices.tables import deliveries
+
+log = logging.getLogger(__name__)
+
+DISPATCH_BATCH_MAX = 100
+LEASE = timedelta(seconds=120)  # longer than a batch's worst case: 100 × two 10 s timeouts
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(hours=1)
+ATTEMPTS_MAX = 8  # about an hour and a half of retries, then a dead letter
+ERROR_LENGTH_MAX = 500
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed attempt: 30 s, 1 min, 2 min, … ≤ 1 h."""
+    delay: timedelta = BACKOFF_BASE * 2 ** (attempts - 1)
+    return min(BACKOFF_MAX, delay)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    message: Message
+    token: str
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        notices: NoticeService,
+        *,
+        webhook: Webhook | None = None,
+        email: Email | None = None,
+        max_attempts: int = ATTEMPTS_MAX,
+        lease: timedelta = LEASE,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._notices = notices
+        self._webhook = webhook
+        self._email = email
+        self._max_attempts = max_attempts
+        self._lease = lease
+        due = and_(
+            outbox.c.delivered_at.is_(None),
+            outbox.c.dead_at.is_(None),
+            or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= bindparam("now")),
+            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < bindparam("now")),
+        )
+        pick = (
+            select(outbox.c.id)
+            .where(due)
+            .order_by(outbox.c.created_at, outbox.c.id)
+            .limit(bindparam("batch"))
+            .with_for_update(skip_locked=True)
+        )
+        self._claim = db.prepare(
+            update(outbox)
+            .where(outbox.c.id.in_(pick.scalar_subquery()))
+            .values(
+                claimed_until=bindparam("lease_end"),
+                claim_token=bindparam("token"),
+                attempts=outbox.c.attempts + 1,
+            )
+            .returning(
+                outbox.c.id,
+                outbox.c.topic,
+                outbox.c.line_id,
+                outbox.c.borrower_id,
+                outbox.c.ref_id,
+                outbox.c.payload,
+                outbox.c.created_at,
+                outbox.c.attempts,
+            )
+        )
+        dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        self._delivered_on = db.prepare(dialect_insert(deliveries).on_conflict_do_nothing())
+        self._done = db.prepare(
+            select(deliveries.c.channel).where(deliveries.c.notice_id == bindparam("id"))
+        )
+        mine = and_(outbox.c.id == bindparam("id"), outbox.c.claim_token == bindparam("token"))
+        self._finish = db.prepare(
+            update(outbox)
+            .where(mine)
+            .values(delivered_at=bindparam("at"), claimed_until=None, last_error=None)
+        )
+        self._retry = db.prepare(
+            update(outbox)
+            .where(mine)
+            .values(
+                claimed_until=None,
+                next_attempt_at=bindparam("next_at"),
+                last_error=bindparam("error"),
+                dead_at=bindparam("dead_at"),
+            )
+        )
+
+    def run_once(self, batch: int = DISPATCH_BATCH_MAX) -> dict[str, int]:
+        """Claim up to `batch` due messages and deliver them; counts by outcome."""
+        if not 1 <= batch <= DISPATCH_BATCH_MAX:
+            raise ValueError(f"batch must be 1–{DISPATCH_BATCH_MAX}")
+        counts: Counter[str] = Counter()
+        for claimed in self._claim_batch(batch):
+            counts["claimed"] += 1
+            counts[self._deliver(claimed)] += 1
+        return dict(counts)
+
+    def run_until_idle(self, batch: int = DISPATCH_BATCH_MAX) -> dict[str, int]:
+        """Deliver everything due now, batch after batch; counts by outcome."""
+        total: Counter[str] = Counter()
+        while True:
+            counts = self.run_once(batch)
+            total.update(counts)
+            if counts.get("claimed", 0) < batch:
+                return dict(total)
+
+    def run_forever(self, stop: threading.Event, interval_seconds: float) -> None:
+        """What `serve` runs in the background until `stop` is set."""
+        while not stop.is_set():
+            try:
+                self.run_until_idle()
+            except Exception:  # a broken database must not kill the server's thread
+                log.exception("dispatch failed; trying again in %s s", interval_seconds)
+            stop.wait(interval_seconds)
+
+    def close(self) -> None:
+        if self._webhook is not None:
+            self._webhook.close()
+
+    # --- one message ------------------------------------------------------------------------
+    def _claim_batch(self, batch: int) -> list[_Claimed]:
+        now = self._clock.now()
+        token = new_id()
+
+        def work(tx: Transaction) -> list[_Claimed]:
+            tx.cursor.execute(
+                self._claim.sql,
+                self._claim.bind(
+                    {
+                        "now": tx.time(now),
+                        "batch": batch,
+                        "lease_end": tx.time(now + self._lease),
+                        "token": token,
+                    }
+                ),
+            )
+            claimed = []
+            for row in tx.cursor.fetchall():
+                created = Transaction.read_time(row[6])
+                assert created is not None
+                message = Message(
+                    id=row[0],
+                    topic=row[1],
+                    line_id=row[2],
+                    borrower_id=row[3],
+                    ref_id=row[4],
+                    payload=json.loads(row[5]),
+                    created_at=created,
+                    attempts=row[7],
+                )
+                claimed.append(_Claimed(message, token))
+            return claimed
+
+        return sorted(self._db.run(work), key=lambda c: (c.message.created_at, c.message.id))
+
+    def _deliver(self, claimed: _Claimed) -> str:
+        message = claimed.message
+        done = set(self._db.read(lambda tx: self._channels_done(tx, message.id)))
+        errors = []
+        for channel in self._channels(message):
+            if channel in done:
+                continue
+            try:
+                self._send(channel, message)
+            except DeliveryFailed as error:
+                errors.append(str(error))
+            except Exception as error:  # a bug in one message must not stop the others
+                log.exception("notice %s on %s", message.id, channel)
+                errors.append(f"{channel}: {type(error).__name__}: {error}")
+        now = self._clock.now()
+        if not errors:
+            self._db.run(
+                lambda tx: tx.execute(
+                    self._finish, {"id": message.id, "token": claimed.token, "at": tx.time(now)}
+                )
+            )
+            return "delivered"
+        dead = message.attempts >= self._max_attempts
+        self._db.run(
+            lambda tx: tx.execute(
+                self._retry,
+                {
+                    "id": message.id,
+                    "token": claimed.token,
+                    "next_at": tx.time(now + backoff(message.attempts)),
+                    "error": "; ".join(errors)[:ERROR_LENGTH_MAX],
+                    "dead_at": tx.time(now) if dead else None,
+                },
+            )
+        )
+        return "dead" if dead else "retry"
+
+    def _channels_done(self, tx: Transaction, notice_id: str) -> list[str]:
+        tx.cursor.execute(self._done.sql, self._done.bind({"id": notice_id}))
+        return [row[0] for row in tx.cursor.fetchall()]
+
+    def _channels(self, message: Message) -> list[str]:
+        channels = ["inbox", "email"] if is_notice(message.topic) else []
+        return [*channels, "webhook"]
+
+    def _send(self, channel: str, message: Message) -> None:
+        now = self._clock.now()
+        detail: str | None
+        if channel == "inbox":
+            self._db.run(lambda tx: self._record(tx, message, channel, now, None, inbox=True))
+            return
+        if channel == "webhook":
+            if self._webhook is None:
+                detail = "no webhook configured"
+            else:
+                kind = kind_of(message.topic, message.payload) if is_notice(message.topic) else None
+                detail = self._webhook.send(message, None if kind is None else kind.value, now)
+        else:
+            address = self._notices.preferences_of(message.borrower_id).get("email")
+            if self._email is None:
+                detail = "no SMTP server configured"
+            elif not address:
+                detail = "the borrower has no e-mail address"
+            else:
+                rendered = self._notices.compose(message)
+                detail = self._email.send(message, address, rendered.subject, rendered.body, now)
+        self._db.run(lambda tx: self._record(tx, message, channel, now, detail))
+
+    def _record(
+        self,
+        tx: Transaction,
+        message: Message,
+        channel: str,
+        now: datetime,
+        detail: str | None,
+        *,
+        inbox: bool = False,
+    ) -> None:
+        if inbox:
+            self._notices.deliver_to_inbox(tx, message)
+        tx.execute(
+            self._delivered_on,
+            {
+                "notice_id": message.id,
+                "channel": channel,
+                "delivered_at": tx.time(now),
+                "detail": detail,
+            },
+        )
+
+
+def counts_line(counts: dict[str, Any]) -> str:
+    """One JSON line of a dispatch's counts (what `creditline dispatch` prints)."""
+    return json.dumps({k: counts.get(k, 0) for k in ("claimed", "delivered", "retry", "dead")})

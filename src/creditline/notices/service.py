@@ -1,0 +1,264 @@
+"""Notices as a borrower reads them: composed in their language, kept in their inbox.
+
+`compose` is the one place a notice's text is made, for the inbox, e-mail and the webhook
+alike: the kind from the message, the line as the change left it (or as it is now), the
+jurisdiction of the line's currency, the borrower's language (their preference, else the
+profile's) and, for a decision, the evidence it kept (US-4: whether a consumer report fed it).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from creditline.db.unit_of_work import Database, Transaction
+from creditline.decisions.service import DecisionService
+from creditline.kernel.actors import Actor, Role
+from creditline.kernel.clock import Clock
+from creditline.kernel.errors import DomainError, Forbidden, InvalidInput, NotFound
+from creditline.ledger.service import LedgerService
+from creditline.loans.products import Catalogue
+from creditline.notices.catalog import LANGUAGES, kind_of
+from creditline.notices.channels import Message
+from creditline.notices.render import Jurisdiction, Rendered, Renderer
+from creditline.notices.tables import inbox, preferences
+
+NOTICE_READER = Actor("notices", Role.SERVICE)
+INBOX_LISTED_MAX = 200
+EMAIL_LENGTH_MAX = 254
+
+
+class NoticeNotFound(NotFound):
+    code = "notice_not_found"
+
+
+class NoticeService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        ledger: LedgerService,
+        decisions: DecisionService,
+        catalogue: Catalogue,
+        renderer: Renderer,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._ledger = ledger
+        self._decisions = decisions
+        self._catalogue = catalogue
+        self._renderer = renderer
+        insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        self._inbox_insert = db.prepare(insert(inbox).on_conflict_do_nothing())
+        upsert = insert(preferences)
+        self._preferences_upsert = db.prepare(
+            upsert.on_conflict_do_update(
+                index_elements=[preferences.c.borrower_id],
+                set_={
+                    "email": upsert.excluded.email,
+                    "language": upsert.excluded.language,
+                    "updated_at": upsert.excluded.updated_at,
+                },
+            )
+        )
+        self._mark_read = db.prepare(
+            update(inbox)
+            .where(
+                inbox.c.notice_id == bindparam("id"),
+                inbox.c.borrower_id == bindparam("borrower_id"),
+                inbox.c.read_at.is_(None),
+            )
+            .values(read_at=bindparam("read_at"))
+        )
+
+    # --- composing --------------------------------------------------------------------------
+    def compose(self, message: Message, language: str | None = None) -> Rendered:
+        """The notice's subject and body in `language` (default: the borrower's)."""
+        payload = message.payload
+        line = payload.get("line") or self._ledger.get_line(NOTICE_READER, message.line_id)
+        jurisdiction = self.jurisdiction(line["currency"])
+        evidence = None
+        if "decision" in payload:
+            decision_id = payload["decision"]["id"]
+            try:
+                evidence = self._decisions.get_decision(NOTICE_READER, decision_id)["evidence"]
+            except NotFound:
+                evidence = None
+        return self._renderer.render(
+            kind_of(message.topic, payload),
+            language or self.language_of(message.borrower_id, line["currency"]),
+            line=line,
+            payload=payload,
+            jurisdiction=jurisdiction,
+            evidence=evidence,
+        )
+
+    def jurisdiction(self, currency: str) -> Jurisdiction:
+        try:
+            profile = self._catalogue.profile_for(currency)
+        except DomainError:  # a currency with no product: notices still go out, plainly
+            return Jurisdiction("other", ZoneInfo("UTC"), 15)
+        return Jurisdiction(profile.jurisdiction, profile.timezone, profile.review_days)
+
+    def language_of(self, borrower_id: str, currency: str) -> str:
+        chosen = self.preferences_of(borrower_id).get("language")
+        if chosen:
+            return str(chosen)
+        try:
+            return self._catalogue.profile_for(currency).language
+        except DomainError:
+            return "en"
+
+    # --- the inbox --------------------------------------------------------------------------
+    def deliver_to_inbox(self, tx: Transaction, message: Message) -> None:
+        """File the notice in the borrower's inbox (once: it is keyed by the notice id)."""
+        tx.execute(
+            self._inbox_insert,
+            {
+                "notice_id": message.id,
+                "borrower_id": message.borrower_id,
+                "line_id": message.line_id,
+                "topic": message.topic,
+                "payload": json.dumps(message.payload, sort_keys=True),
+                "created_at": tx.time(message.created_at),
+                "read_at": None,
+            },
+        )
+
+    def inbox(
+        self,
+        actor: Actor,
+        language: str | None = None,
+        unread_only: bool = False,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        """The borrower's notices, newest first, each composed in their language."""
+        _borrower_only(actor)
+        if language is not None and language not in LANGUAGES:
+            raise InvalidInput(f"lang must be one of {', '.join(LANGUAGES)}")
+        if not 1 <= limit <= INBOX_LISTED_MAX:
+            raise InvalidInput(f"limit must be 1–{INBOX_LISTED_MAX}")
+        query = select(inbox).where(inbox.c.borrower_id == actor.subject)
+        if unread_only:
+            query = query.where(inbox.c.read_at.is_(None))
+        with self._db.reading() as connection:
+            rows = list(
+                connection.execute(
+                    query.order_by(inbox.c.created_at.desc(), inbox.c.notice_id.desc()).limit(limit)
+                ).mappings()
+            )
+        notices = []
+        for row in rows:
+            message = _message(row)
+            rendered = self.compose(message, language)
+            read_at = Transaction.read_time(row["read_at"])
+            notices.append(
+                {
+                    "id": message.id,
+                    "kind": rendered.kind.value,
+                    "line_id": message.line_id,
+                    "language": rendered.language,
+                    "subject": rendered.subject,
+                    "body": rendered.body,
+                    "created_at": message.created_at.isoformat(),
+                    "read_at": None if read_at is None else read_at.isoformat(),
+                }
+            )
+        return {"notices": notices}
+
+    def mark_read(self, actor: Actor, notice_id: str) -> dict[str, Any]:
+        """Mark one of the borrower's notices read (reading it twice changes nothing)."""
+        _borrower_only(actor)
+        now = self._clock.now()
+        self._db.run(
+            lambda tx: tx.execute(
+                self._mark_read,
+                {"id": notice_id, "borrower_id": actor.subject, "read_at": tx.time(now)},
+            )
+        )
+        with self._db.reading() as connection:
+            row = (
+                connection.execute(
+                    select(inbox.c.notice_id, inbox.c.read_at).where(
+                        inbox.c.notice_id == notice_id, inbox.c.borrower_id == actor.subject
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NoticeNotFound("no such notice", notice_id=notice_id)
+        read_at = Transaction.read_time(row["read_at"])
+        assert read_at is not None
+        return {"id": notice_id, "read_at": read_at.isoformat()}
+
+    # --- preferences ------------------------------------------------------------------------
+    def preferences_of(self, borrower_id: str) -> dict[str, Any]:
+        with self._db.reading() as connection:
+            row = (
+                connection.execute(
+                    select(preferences).where(preferences.c.borrower_id == borrower_id)
+                )
+                .mappings()
+                .first()
+            )
+        return {"email": None, "language": None} if row is None else dict(row)
+
+    def my_preferences(self, actor: Actor) -> dict[str, Any]:
+        _borrower_only(actor)
+        found = self.preferences_of(actor.subject)
+        return {
+            "borrower_id": actor.subject,
+            "email": found["email"],
+            "language": found["language"],
+        }
+
+    def set_preferences(
+        self, actor: Actor, email: str | None, language: str | None
+    ) -> dict[str, Any]:
+        """Where and in which language the borrower hears from the lender."""
+        _borrower_only(actor)
+        if language is not None and language not in LANGUAGES:
+            raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}")
+        if email is not None and (
+            len(email) > EMAIL_LENGTH_MAX or email.count("@") != 1 or " " in email
+        ):
+            raise InvalidInput("email is not an e-mail address")
+        now = self._clock.now()
+        self._db.run(
+            lambda tx: tx.execute(
+                self._preferences_upsert,
+                {
+                    "borrower_id": actor.subject,
+                    "email": email,
+                    "language": language,
+                    "updated_at": tx.time(now),
+                },
+            )
+        )
+        return {"borrower_id": actor.subject, "email": email, "language": language}
+
+
+def _borrower_only(actor: Actor) -> None:
+    if actor.role is not Role.BORROWER:
+        raise Forbidden("the inbox and preferences belong to a borrower")
+
+
+def _message(row: Any) -> Message:
+    created = Transaction.read_time(row["created_at"])
+    assert created is not None
+    return Message(
+        id=row["notice_id"],
+        topic=row["topic"],
+        line_id=row["line_id"],
+        borrower_id=row["borrower_id"],
+        ref_id=row["notice_id"],  # what it is about is in the payload
+        payload=json.loads(row["payload"]),
+        created_at=created.astimezone(UTC),
+        attempts=0,
+    )
