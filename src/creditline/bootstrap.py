@@ -12,6 +12,7 @@ from creditline.db.unit_of_work import Database
 from creditline.decisions.applications import Underwriting
 from creditline.decisions.bureau import BureauService, StoredReports
 from creditline.decisions.engine import Engine
+from creditline.decisions.explanation import Explainer
 from creditline.decisions.policy import load_policy
 from creditline.decisions.registry import PolicyRegistry
 from creditline.decisions.service import DecisionService
@@ -35,6 +36,7 @@ class Container:
     ledger: LedgerService
     decisions: DecisionService
     policies: PolicyRegistry
+    explainer: Explainer
     bureau: BureauService
     underwriting: Underwriting
     end_of_day: EndOfDay
@@ -83,6 +85,7 @@ def build(
         ledger=ledger,
         decisions=decisions,
         policies=policies,
+        explainer=Explainer(ledger, decisions, catalogue),
         bureau=BureauService(db, clock),
         underwriting=Underwriting(db, clock, ledger, policy_engine, StoredReports()),
         end_of_day=EndOfDay(db, clock),

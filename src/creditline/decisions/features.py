@@ -209,3 +209,35 @@ FEATURES: dict[str, Feature] = {
         ),
     )
 }
+
+# How a borrower reads each feature's name in Chinese (the English is the description).
+LABELS_ZH: dict[str, str] = {
+    "limit_minor": "授信额度",
+    "used_minor": "已用额度(未还本金与冻结中的借款)",
+    "utilisation": "额度使用率",
+    "drawdowns_7d": "近7天借款次数",
+    "drawdowns_30d": "近30天借款次数",
+    "drawdowns_90d": "近90天借款次数",
+    "applications_7d": "近7天信贷申请次数",
+    "applications_30d": "近30天信贷申请次数",
+    "increase_requests_7d": "近7天申请复核/提额次数",
+    "increase_requests_30d": "近30天申请复核/提额次数",
+    "on_time_ratio": "按时还款比例",
+    "max_dpd_12m": "近12个月最长逾期天数",
+    "dpd": "当前逾期天数",
+    "months_on_book": "在本平台的月数",
+    "settled_loans": "已结清借款笔数",
+    "days_since_limit_change": "距上次额度调整的天数",
+    "days_since_cut": "距上次降额或冻结的天数",
+    "income_monthly_minor": "申报月收入",
+    "income_evidence": "收入证明是否有效",
+    "days_to_income_evidence_expiry": "收入证明剩余有效天数",
+    "age": "年龄",
+    "employment": "就业状况",
+    "inquiries_1m": "近1个月征信查询次数",
+    "inquiries_3m": "近3个月征信查询次数",
+    "inquiries_6m": "近6个月征信查询次数",
+    "lenders_with_open_loans": "有未结清借款的其他机构数(多头)",
+    "other_limits_minor": "在其他机构的授信总额",
+    "bureau_score": "征信评分",
+}

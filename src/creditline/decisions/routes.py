@@ -4,7 +4,7 @@ applications, bureau data and the policies that decided."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import (
@@ -87,6 +87,19 @@ def line_decisions(
 ) -> dict[str, Any]:
     """Every decision about the line, newest first, with its reasons in zh-CN and English."""
     return c.decisions.line_decisions(actor, line_id, limit)
+
+
+@router.get("/lines/{line_id}/explanation")
+def explain_line(
+    line_id: str,
+    c: ContainerDep,
+    actor: ActorDep,
+    lang: Annotated[Literal["zh-CN", "en"] | None, Query()] = None,
+) -> dict[str, Any]:
+    """Why the line is what it is and what the borrower can do, in plain zh-CN or English:
+    state, last changes with reasons, next steps with dates and paths, the data used (bureau
+    items named). Staff also get the decision trace."""
+    return c.explainer.explain(actor, line_id, lang)
 
 
 @router.get("/decisions/{decision_id}")

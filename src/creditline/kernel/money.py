@@ -140,3 +140,13 @@ def round_half_up(value: Decimal) -> int:
 def format_minor(minor: int, currency: str) -> str:
     """Render `minor` units of `currency` as a decimal string in major units."""
     return Money(minor, currency).format()
+
+
+def group_thousands(amount: str) -> str:
+    """'-20000.00' → '-20,000.00': a formatted amount regrouped for reading (text only)."""
+    sign, digits = ("-", amount[1:]) if amount.startswith("-") else ("", amount)
+    whole, dot, fraction = digits.partition(".")
+    groups: list[str] = []
+    while len(whole) > 3:
+        whole, groups = whole[:-3], [whole[-3:], *groups]
+    return sign + ",".join([whole, *groups]) + dot + fraction

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from creditline.kernel.money import group_thousands
 from creditline.kernel.reasons import NEXT_STEP_TEXTS, REASON_CATALOGUE, NextStep
 from creditline.notices.catalog import LANGUAGES, Kind
 
@@ -67,16 +68,6 @@ class Bureau:
 
     contact: str
     score_range: str
-
-
-def group(amount: str) -> str:
-    """'20000.00' → '20,000.00' (text only: money is never a float)."""
-    sign, digits = ("-", amount[1:]) if amount.startswith("-") else ("", amount)
-    whole, dot, fraction = digits.partition(".")
-    groups: list[str] = []
-    while len(whole) > 3:
-        whole, groups = whole[:-3], [whole[-3:], *groups]
-    return sign + ",".join([whole, *groups]) + dot + fraction
 
 
 class Renderer:
@@ -164,7 +155,7 @@ def _decision(decision: dict[str, Any], language: str, zone: ZoneInfo) -> dict[s
 
 
 def _money(amount: str, currency: str, language: str) -> str:
-    grouped = group(amount)
+    grouped = group_thousands(amount)
     if language == "zh-CN" and currency == "CNY":
         return f"{grouped} 元"
     return f"{currency} {grouped}"

@@ -1,0 +1,278 @@
+""" "Why is my line what it is, and what can I do?" — in plain zh-CN or English.
+
+An explanation reads the line as it stands, its last changes with their reasons, what the
+borrower can do about the change that still holds (and by when), and which data fed the last
+automated decision, bureau items named one by one (CN-8, US-4). A borrower sees only their own
+lines; staff also get each decision's trace (score, grade, bins, rules) and policy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from creditline.decisions.features import FEATURES, LABELS_ZH, FeatureType, Source
+from creditline.decisions.service import DecisionService
+from creditline.kernel.actors import Actor, Role
+from creditline.kernel.errors import DomainError, InvalidInput
+from creditline.kernel.money import format_minor, group_thousands
+from creditline.kernel.reasons import NEXT_STEP_TEXTS, REASON_CATALOGUE, NextStep
+from creditline.ledger.service import LedgerService
+from creditline.loans.products import Catalogue
+
+LANGUAGES = ("zh-CN", "en")
+CHANGES_SHOWN = 5
+STAFF_VIEW = Actor("explanations", Role.SERVICE)
+
+_STATUS = {
+    "active": ("active", "正常"),
+    "frozen": ("frozen", "暂停使用"),
+    "suspended": ("suspended", "暂停使用(待核验)"),
+    "closed": ("closed", "已关闭"),
+}
+_ACTIONS = {
+    "increase": ("limit raised", "提额"),
+    "decrease": ("limit reduced", "降额"),
+    "freeze": ("drawing paused", "暂停借款"),
+    "unfreeze": ("drawing resumed", "恢复借款"),
+    "suspend": ("suspended pending re-verification", "暂停借款(待核验)"),
+    "restore": ("restored", "恢复"),
+    "close": ("closed", "关闭"),
+}
+_SOURCES = {
+    Source.LEDGER: ("your record with us", "您在本平台的借还款记录"),
+    Source.APPLICATION: ("what you told us in your application", "您申请时提供的信息"),
+    Source.BUREAU: ("your credit-bureau report (with your consent)", "您授权查询的征信报告"),
+}
+
+
+class Explainer:
+    def __init__(
+        self, ledger: LedgerService, decisions: DecisionService, catalogue: Catalogue
+    ) -> None:
+        self._ledger = ledger
+        self._decisions = decisions
+        self._catalogue = catalogue
+
+    def explain(self, actor: Actor, line_id: str, language: str | None = None) -> dict[str, Any]:
+        """The explanation in `language` (default: the line's jurisdiction's)."""
+        if language is not None and language not in LANGUAGES:
+            raise InvalidInput(f"lang must be one of {', '.join(LANGUAGES)}")
+        line = self._ledger.get_line(actor, line_id)  # a borrower's own line, or staff
+        language = language or self._language(line["currency"])
+        en = language == "en"
+        zone = self._zone(line["currency"])
+        changes = self._decisions.line_decisions(actor, line_id, CHANGES_SHOWN)["decisions"]
+        standing = _standing(line, changes)
+        latest_automated = next((c for c in changes if c["automated"]), None)
+        evidence = None
+        if latest_automated is not None:
+            evidence = self._decisions.get_decision(STAFF_VIEW, latest_automated["id"])["evidence"]
+        staff = actor.role is not Role.BORROWER
+        document: dict[str, Any] = {
+            "line_id": line["id"],
+            "language": language,
+            "state": {
+                "status": line["status"],
+                "status_text": _STATUS[line["status"]][0 if en else 1],
+                "currency": line["currency"],
+                "limit": line["limit"],
+                "available": line["available"],
+                "held": line["held"],
+                "outstanding": line["principal_outstanding"],
+                "frozen_until": _day(line["frozen_until"], zone),
+            },
+            "summary": _summary(line, standing, zone, en),
+            "changes": [_change(c, zone, en, staff) for c in changes],
+            "what_you_can_do": _steps(line, standing, zone, en),
+            "data_used": [] if evidence is None else _data_used(evidence, line["currency"], en),
+        }
+        if staff and evidence is not None:
+            document["trace"] = {
+                "decision_id": latest_automated["id"] if latest_automated else None,
+                "policy": evidence.get("policy"),
+                "score": evidence.get("score"),
+                "grade": evidence.get("grade"),
+                "decisive_rule": evidence.get("decisive_rule"),
+                "attributes": evidence.get("trace", {}).get("attributes"),
+                "rules": evidence.get("trace", {}).get("rules"),
+            }
+        return document
+
+    def _language(self, currency: str) -> str:
+        try:
+            return self._catalogue.profile_for(currency).language
+        except DomainError:
+            return "en"
+
+    def _zone(self, currency: str) -> ZoneInfo:
+        try:
+            return self._catalogue.profile_for(currency).timezone
+        except DomainError:
+            return ZoneInfo("UTC")
+
+
+def _standing(line: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The adverse change that still holds: the one that set the status, or the latest cut."""
+    if line["status"] != "active":
+        return next((c for c in changes if c["id"] == line["status_decision_id"]), None)
+    latest = changes[0] if changes else None
+    return latest if latest is not None and latest["adverse"] else None
+
+
+def _summary(line: dict[str, Any], standing: Any, zone: ZoneInfo, en: bool) -> str:
+    money = _money(line["currency"], en)
+    status = line["status"]
+    reasons = _reason_list(standing, en)
+    if status == "active":
+        text = (
+            f"Your line is active: you can draw {money(line['available'])} of your "
+            f"{money(line['limit'])} limit."
+            if en
+            else f"您的额度正常:授信 {money(line['limit'])},当前可用 {money(line['available'])}。"
+        )
+        if standing is not None:
+            text += (
+                f" It was last reduced because: {reasons}." if en else f"上次降额原因:{reasons}。"
+            )
+        return text
+    if status == "frozen":
+        until = _day(line["frozen_until"], zone)
+        return (
+            f"Drawing on your line is paused until {until}; your limit of "
+            f"{money(line['limit'])} is kept. Why: {reasons}."
+            if en
+            else f"您的额度暂停借款至 {until},授信额度 {money(line['limit'])} 保留不变。"
+            f"原因:{reasons}。"
+        )
+    if status == "suspended":
+        return (
+            f"Drawing on your line is suspended; your limit of {money(line['limit'])} is kept, "
+            f"not cleared. Why: {reasons}."
+            if en
+            else f"您的额度暂停借款,授信额度 {money(line['limit'])} 为您保留,并未清零。"
+            f"原因:{reasons}。"
+        )
+    return (
+        f"Your line is closed. Why: {reasons}." if en else f"您的额度账户已关闭。原因:{reasons}。"
+    )
+
+
+def _reason_list(decision: Any, en: bool) -> str:
+    if decision is None:
+        return "—"
+    texts = [r["en" if en else "zh-CN"] for r in decision["reasons"]]
+    return "; ".join(texts) if en else ";".join(texts)
+
+
+def _change(change: dict[str, Any], zone: ZoneInfo, en: bool, staff: bool) -> dict[str, Any]:
+    out = {
+        "decision_id": change["id"],
+        "at": _day(change["at"], zone),
+        "action": change["action"],
+        "action_text": _ACTIONS[change["action"]][0 if en else 1],
+        "adverse": change["adverse"],
+        "limit_before": change["limit_before"],
+        "limit_after": change["limit_after"],
+        "until": _day(change["until"], zone),
+        "reasons": [
+            {"code": r["code"], "text": r["en" if en else "zh-CN"]} for r in change["reasons"]
+        ],
+        "automated": change["automated"],
+    }
+    if staff:
+        out["policy_version"] = change["policy_version"]
+        out["actor"] = change.get("actor")
+    return out
+
+
+def _steps(line: dict[str, Any], standing: Any, zone: ZoneInfo, en: bool) -> list[dict[str, Any]]:
+    """What the borrower can do about the change that holds, each with its date or path."""
+    if standing is None:
+        return []
+    steps: list[dict[str, Any]] = []
+    seen: set[NextStep] = set()
+    for code in standing["reason_codes"]:
+        reason = REASON_CATALOGUE.get(code)
+        if reason is None:
+            continue
+        step = reason.next_step
+        if step is NextStep.WAIT_UNTIL and not line["frozen_until"]:
+            step = NextStep.REQUEST_REVIEW
+        if step is NextStep.NONE or step in seen:
+            continue
+        seen.add(step)
+        steps.append(_step(step, line, zone, en))
+    if NextStep.REQUEST_REVIEW not in seen:
+        steps.append(_step(NextStep.REQUEST_REVIEW, line, zone, en))
+    return steps
+
+
+def _step(step: NextStep, line: dict[str, Any], zone: ZoneInfo, en: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"step": step.value, "text": NEXT_STEP_TEXTS[step][0 if en else 1]}
+    if step is NextStep.WAIT_UNTIL:
+        out["until"] = _day(line["frozen_until"], zone)
+    elif step in (NextStep.UPDATE_INCOME, NextStep.VERIFY_IDENTITY):
+        kind = "income" if step is NextStep.UPDATE_INCOME else "identity"
+        out["path"] = "POST /v1/verifications"
+        out["body"] = {"kind": kind, "line_id": line["id"]}
+    elif step is NextStep.REQUEST_REVIEW:
+        out["path"] = f"POST /v1/lines/{line['id']}/reviews"
+        out["body"] = {"human": True, "reason_text": "…"}
+    elif step is NextStep.REPAY_OVERDUE:
+        out["path"] = f"GET /v1/lines/{line['id']}/loans"
+    return out
+
+
+def _data_used(evidence: dict[str, Any], currency: str, en: bool) -> list[dict[str, Any]]:
+    """The features the last automated decision saw, by source, each named and valued."""
+    features = evidence.get("features") or {}
+    groups: list[dict[str, Any]] = []
+    for source in (Source.BUREAU, Source.LEDGER, Source.APPLICATION):
+        items = []
+        for name, feature in FEATURES.items():
+            value = features.get(name)
+            if feature.source is not source or value is None:
+                continue
+            items.append(
+                {
+                    "feature": name,
+                    "label": feature.description if en else LABELS_ZH[name],
+                    "value": _value(name, value, currency, en),
+                }
+            )
+        if items:
+            groups.append(
+                {
+                    "source": source.value,
+                    "source_text": _SOURCES[source][0 if en else 1],
+                    "items": items,
+                }
+            )
+    return groups
+
+
+def _value(name: str, value: Any, currency: str, en: bool) -> str:
+    feature = FEATURES[name]
+    if name.endswith("_minor"):
+        return str(_money(currency, en)(format_minor(int(value), currency)))
+    if feature.type is FeatureType.NUMBER:
+        return f"{round(100 * float(value))}%"  # a ratio shown as a whole percentage
+    if feature.type is FeatureType.BOOLEAN:
+        return ("yes" if value else "no") if en else ("是" if value else "否")
+    return str(value)
+
+
+def _money(currency: str, en: bool) -> Any:
+    """How an amount reads: 'CNY 20,000.00' in English, '20,000.00 元' in Chinese."""
+    if not en and currency == "CNY":
+        return lambda amount: f"{group_thousands(amount)} 元"
+    return lambda amount: f"{currency} {group_thousands(amount)}"
+
+
+def _day(instant: Any, zone: ZoneInfo) -> str | None:
+    if instant is None:
+        return None
+    moment = instant if isinstance(instant, datetime) else datetime.fromisoformat(str(instant))
+    return moment.astimezone(zone).date().isoformat()
