@@ -16,6 +16,7 @@ from creditline.decisions.explanation import Explainer
 from creditline.decisions.policy import load_policy
 from creditline.decisions.registry import PolicyRegistry
 from creditline.decisions.service import DecisionService
+from creditline.decisions.verification import DevelopmentVerifier, Verifications
 from creditline.kernel.clock import Clock, SystemClock
 from creditline.ledger.reconcile import Reconciler
 from creditline.ledger.service import LedgerService
@@ -37,6 +38,7 @@ class Container:
     decisions: DecisionService
     policies: PolicyRegistry
     explainer: Explainer
+    verifications: Verifications
     bureau: BureauService
     underwriting: Underwriting
     end_of_day: EndOfDay
@@ -86,6 +88,7 @@ def build(
         decisions=decisions,
         policies=policies,
         explainer=Explainer(ledger, decisions, catalogue),
+        verifications=Verifications(db, clock, ledger, decisions, DevelopmentVerifier()),
         bureau=BureauService(db, clock),
         underwriting=Underwriting(db, clock, ledger, policy_engine, StoredReports()),
         end_of_day=EndOfDay(db, clock),

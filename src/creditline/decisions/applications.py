@@ -26,7 +26,7 @@ from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Engine
 from creditline.decisions.features import EMPLOYMENT
-from creditline.decisions.tables import applications
+from creditline.decisions.tables import applications, verifications
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Forbidden, IdempotencyKeyReused, InvalidInput
@@ -43,7 +43,8 @@ AGE_MIN = 18
 def application_features(
     connection: Connection, borrower_ids: list[str], now: dt.datetime, today: dt.date
 ) -> dict[str, dict[str, Any]]:
-    """Per borrower: the latest application's features and how many they made lately."""
+    """Per borrower: the latest application's features and how many they made lately; a later
+    accepted income verification replaces the declared income and its evidence."""
     if not borrower_ids:
         return {}
     counts = connection.execute(
@@ -72,6 +73,44 @@ def application_features(
             "applications_7d": int(in_7d or 0),
             "applications_30d": int(in_30d or 0),
             **_declared(row, today),
+        }
+    for borrower, verified in verified_income(connection, borrower_ids, today).items():
+        found[borrower] = {**found.get(borrower, {}), **verified}
+    return found
+
+
+def verified_income(
+    connection: Connection, borrower_ids: list[str], today: dt.date
+) -> dict[str, dict[str, Any]]:
+    """Per borrower, the income features of their latest accepted income verification (they
+    replace what the application declared)."""
+    if not borrower_ids:
+        return {}
+    latest = (
+        select(verifications.c.borrower_id, func.max(verifications.c.created_at).label("at"))
+        .where(
+            verifications.c.borrower_id.in_(borrower_ids),
+            verifications.c.kind == "income",
+            verifications.c.status == "accepted",
+        )
+        .group_by(verifications.c.borrower_id)
+        .subquery()
+    )
+    rows = connection.execute(
+        select(verifications).join(
+            latest,
+            (latest.c.borrower_id == verifications.c.borrower_id)
+            & (latest.c.at == verifications.c.created_at),
+        )
+    ).mappings()
+    found = {}
+    for row in rows:
+        expires = Transaction.read_date(row["expires_on"])
+        assert expires is not None  # accepted income evidence has an end date
+        found[row["borrower_id"]] = {
+            "income_monthly_minor": row["income_monthly_minor"],
+            "income_evidence": expires >= today,
+            "days_to_income_evidence_expiry": (expires - today).days,
         }
     return found
 

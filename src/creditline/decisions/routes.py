@@ -78,6 +78,31 @@ def load_bureau_report(
     return c.bureau.load_report(actor, body.model_dump())
 
 
+class VerificationBody(_Body):
+    kind: Literal["identity", "income"]
+    line_id: StrictStr | None = Field(default=None, description="only this line (default: all)")
+    evidence: dict[str, Any] = Field(
+        examples=[
+            {
+                "income_monthly": "12000.00",
+                "currency": "CNY",
+                "document_id": "payslip-2026-11",
+                "issued_on": "2026-11-20",
+                "expires_on": "2027-05-20",
+            }
+        ]
+    )
+
+
+@router.post("/verifications", status_code=201)
+def verify(
+    body: VerificationBody, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep
+) -> dict[str, Any]:
+    """Re-verify identity or income: a line suspended for it comes back by itself when the
+    evidence checks out (no new application); a refusal says why."""
+    return c.verifications.submit(actor, key, body.kind, body.evidence, body.line_id)
+
+
 @router.get("/lines/{line_id}/decisions")
 def line_decisions(
     line_id: str,

@@ -292,15 +292,23 @@ class DecisionService:
         """The policy's engine, built on first use (a missing policy fails the review only)."""
         return self._engine()
 
-    def review_line(self, line_id: str) -> Applied:
-        """Decide one line now and apply the decision."""
+    def business_date(self, at: datetime) -> date:
+        """The policy's lender's calendar date at `at`."""
+        return self.engine.policy.business_date(at)
+
+    def decide_line(self, line_id: str) -> Decision:
+        """What the policy decides for one line now (nothing applied)."""
         now = self._clock.now()
         with self._db.reading() as connection:
-            today = self.engine.policy.business_date(now)
-            found = book_features(connection, now, today, self._bureau, [line_id])
+            found = book_features(connection, now, self.business_date(now), self._bureau, [line_id])
         if not found:
             raise Conflict("the line is closed or does not exist", line_id=line_id)
-        return self._apply(self.engine.decide(found[0]), now)
+        return self.engine.decide(found[0])
+
+    def review_line(self, line_id: str) -> Applied:
+        """Decide one line now and apply the decision."""
+        decision = self.decide_line(line_id)
+        return self._apply(decision, self._clock.now())
 
     def on_ledger_event(self, event: str, line_id: str) -> None:
         """Review a line after a drawdown (velocity rules) or a settlement (re-evaluation: the
@@ -324,6 +332,13 @@ class DecisionService:
                     "created_at": tx.time(self._clock.now()),
                     "decision_id": None,
                     "outcome": "pending",
+                    "kind": "automatic",
+                    "reason_text": None,
+                    "due_at": None,
+                    "contested_decision_id": None,
+                    "decided_by": None,
+                    "decided_at": None,
+                    "note": None,
                 },
             )
         )

@@ -102,10 +102,45 @@ reviews = Table(
     Column("requested_by", String(128), nullable=False),  # the actor's subject
     Column("created_at", UtcDateTime, nullable=False),
     Column("decision_id", ID, nullable=True),  # the change it made, if any
-    Column("outcome", String(16), nullable=False),  # pending, then as Applied.outcome
+    # automatic: pending, then as Applied.outcome; human: open, then uphold | reverse | modify
+    Column("outcome", String(16), nullable=False),
+    Column("kind", String(16), nullable=True),  # automatic | human
+    Column("reason_text", Text, nullable=True),  # the borrower's words
+    Column("due_at", UtcDateTime, nullable=True),  # a human review's deadline
+    Column("contested_decision_id", ID, nullable=True),
+    Column("decided_by", String(128), nullable=True),
+    Column("decided_at", UtcDateTime, nullable=True),
+    Column("note", Text, nullable=True),
 )
 Index("ix_reviews_borrower", reviews.c.borrower_id, reviews.c.created_at)
 Index("ix_reviews_line", reviews.c.line_id, reviews.c.created_at)
+Index("ix_reviews_open", reviews.c.kind, reviews.c.outcome, reviews.c.due_at)
+
+# Evidence a borrower sent to re-verify, and what the verifier made of it.
+verifications = Table(
+    "verifications",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("borrower_id", String(64), nullable=False),
+    Column("request_key", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # identity | income
+    Column("status", String(16), nullable=False),  # accepted | rejected
+    Column("problem", Text, nullable=True),  # why it was rejected, in plain words
+    Column("income_monthly_minor", BigInteger, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("expires_on", Date, nullable=True),  # when the evidence stops being in date
+    Column("verifier", String(64), nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON, as sent
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("status IN ('accepted', 'rejected')", name="status_known"),
+)
+Index(
+    "ix_verifications_request",
+    verifications.c.borrower_id,
+    verifications.c.request_key,
+    unique=True,
+)
+Index("ix_verifications_borrower", verifications.c.borrower_id, verifications.c.created_at)
 
 # Each policy id@version as it was first used to decide; never updated or deleted (triggers).
 policies = Table(

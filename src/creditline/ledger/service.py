@@ -844,6 +844,16 @@ class LedgerService:
                     refusal.args = (refusal.message,)
             raise
 
+    def queue_notice(
+        self, tx: Transaction, topic: str, line_id: str, ref_id: str, payload: dict[str, Any]
+    ) -> None:
+        """Queue a notice about a line in another capability's transaction (a review opened, a
+        verification refused), so the change and its notice commit together."""
+        line = self._store.read_line(tx, line_id)
+        invariant(line is not None, f"line {line_id} vanished")
+        assert line is not None
+        self._notify(tx, topic, line, ref_id, payload, self._clock.now())
+
     def _notify(
         self,
         tx: Transaction,
