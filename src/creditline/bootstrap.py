@@ -9,6 +9,7 @@ from creditline.config import Settings, load_settings
 from creditline.db.engine import make_engine
 from creditline.db.migrate import upgrade
 from creditline.db.unit_of_work import Database
+from creditline.decisions.appeals import Appeals
 from creditline.decisions.applications import Underwriting
 from creditline.decisions.bureau import BureauService, StoredReports
 from creditline.decisions.engine import Engine
@@ -39,6 +40,7 @@ class Container:
     policies: PolicyRegistry
     explainer: Explainer
     verifications: Verifications
+    appeals: Appeals
     bureau: BureauService
     underwriting: Underwriting
     end_of_day: EndOfDay
@@ -89,6 +91,7 @@ def build(
         policies=policies,
         explainer=Explainer(ledger, decisions, catalogue),
         verifications=Verifications(db, clock, ledger, decisions, DevelopmentVerifier()),
+        appeals=Appeals(db, clock, ledger, decisions, catalogue),
         bureau=BureauService(db, clock),
         underwriting=Underwriting(db, clock, ledger, policy_engine, StoredReports()),
         end_of_day=EndOfDay(db, clock),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from creditline.api.deps import ActorDep, ContainerDep, IdempotencyKeyDep
+from creditline.decisions.appeals import REVIEWS_LISTED_MAX
 from creditline.decisions.applications import Application
 from creditline.decisions.service import DECISIONS_LISTED_MAX
 
@@ -133,13 +134,68 @@ def get_decision(decision_id: str, c: ContainerDep, actor: ActorDep) -> dict[str
     return c.decisions.get_decision(actor, decision_id)
 
 
+class ReviewRequest(_Body):
+    human: StrictBool = Field(default=False, description="ask for a person to review it")
+    contest: StrictBool = Field(
+        default=False, description="a person reviews it if the automatic review upholds a cut"
+    )
+    reason_text: StrictStr | None = Field(default=None, max_length=2000)
+
+
 @router.post("/lines/{line_id}/reviews", status_code=201)
 def request_review(
-    line_id: str, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep, response: Response
+    line_id: str,
+    c: ContainerDep,
+    actor: ActorDep,
+    key: IdempotencyKeyDep,
+    body: ReviewRequest | None = None,
 ) -> dict[str, Any]:
-    """Ask for the line to be reviewed now with the current policy."""
-    response.status_code = 201
-    return c.decisions.request_review(actor, line_id)
+    """Ask for the line to be reviewed now with the current policy; with `human` (or
+    `contest`, when the automatic review upholds an adverse decision) a person reviews it too,
+    by a deadline."""
+    asked = body or ReviewRequest()
+    return c.appeals.request(
+        actor, line_id, human=asked.human, contest=asked.contest, reason_text=asked.reason_text
+    )
+
+
+@router.get("/reviews")
+def review_queue(
+    c: ContainerDep,
+    actor: ActorDep,
+    status: Literal["open", "decided"] = "open",
+    limit: Annotated[int, Query(ge=1, le=REVIEWS_LISTED_MAX)] = 50,
+) -> dict[str, Any]:
+    """Human reviews by deadline, soonest first, overdue ones flagged (staff)."""
+    return c.appeals.queue(actor, status, limit)
+
+
+@router.get("/reviews/{review_id}")
+def get_review(review_id: str, c: ContainerDep, actor: ActorDep) -> dict[str, Any]:
+    """One human review: the borrower's own, or any for staff."""
+    return c.appeals.get(actor, review_id)
+
+
+class ReviewDecision(_Body):
+    outcome: Literal["uphold", "reverse", "modify"]
+    reason_codes: list[StrictStr] = Field(default_factory=list, max_length=4)
+    note: StrictStr | None = Field(default=None, max_length=2000)
+    limit: StrictStr | None = Field(default=None, description="the new limit, with modify")
+
+
+@router.post("/reviews/{review_id}/decide")
+def decide_review(
+    review_id: str,
+    body: ReviewDecision,
+    c: ContainerDep,
+    actor: ActorDep,
+    key: IdempotencyKeyDep,
+) -> dict[str, Any]:
+    """A person's decision (agent, approver, admin): uphold, reverse (the contested change is
+    undone through the ledger) or modify (a new limit); the borrower is told."""
+    return c.appeals.decide(
+        actor, review_id, body.outcome, body.reason_codes, body.note, body.limit
+    )
 
 
 @router.get("/policies")
