@@ -16,6 +16,7 @@ from creditline.decisions.engine import Engine
 from creditline.decisions.explanation import Explainer
 from creditline.decisions.policy import load_policy
 from creditline.decisions.registry import PolicyRegistry
+from creditline.decisions.reminders import Reminders
 from creditline.decisions.service import DecisionService
 from creditline.decisions.verification import DevelopmentVerifier, Verifications
 from creditline.kernel.clock import Clock, SystemClock
@@ -41,6 +42,7 @@ class Container:
     explainer: Explainer
     verifications: Verifications
     appeals: Appeals
+    reminders: Reminders
     bureau: BureauService
     underwriting: Underwriting
     end_of_day: EndOfDay
@@ -92,6 +94,7 @@ def build(
         explainer=Explainer(ledger, decisions, catalogue),
         verifications=Verifications(db, clock, ledger, decisions, DevelopmentVerifier()),
         appeals=Appeals(db, clock, ledger, decisions, catalogue),
+        reminders=Reminders(db, clock, ledger, decisions),
         bureau=BureauService(db, clock),
         underwriting=Underwriting(db, clock, ledger, policy_engine, StoredReports()),
         end_of_day=EndOfDay(db, clock),

@@ -18,6 +18,7 @@ from creditline.ledger.routes import router as ledger_router
 from creditline.notices.routes import router as notices_router
 
 log = logging.getLogger(__name__)
+REMIND_INTERVAL_SECONDS = 300.0  # reminders are days ahead: every five minutes is plenty
 
 
 class Periodic:
@@ -55,8 +56,9 @@ def create_app(
     dispatch: bool = False,
     threads: int | None = None,
 ) -> FastAPI:
-    """The API over `container`; with `sweep`, a background sweeper runs while it serves, and
-    with `dispatch` the outbox dispatcher.
+    """The API over `container`; with `sweep`, the sweeper (expired holds, ended freezes) and
+    the reminders run in the background while it serves, and with `dispatch` the outbox
+    dispatcher.
 
     Routes call the synchronous services on worker threads; `threads` sets how many.
     """
@@ -71,6 +73,7 @@ def create_app(
             workers.append(
                 Periodic("sweep", container.ledger.sweep, settings.sweep_interval_seconds)
             )
+            workers.append(Periodic("remind", container.reminders.run, REMIND_INTERVAL_SECONDS))
         if dispatch:
             workers.append(
                 Periodic(

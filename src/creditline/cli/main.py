@@ -246,6 +246,19 @@ def dispatch(
         container.close()
 
 
+@app.command()
+def remind() -> None:
+    """Queue the reminders due now (a freeze ending within 3 days, income evidence expiring
+    within 14); each is sent once. Prints the counts as one JSON line."""
+    from creditline.bootstrap import build
+
+    container = build(_settings())
+    try:
+        typer.echo(json.dumps(container.reminders.run()))
+    finally:
+        container.close()
+
+
 @app.command("sweep-holds")
 def sweep_holds() -> None:
     """Release expired holds and lift freezes whose end has passed, once."""

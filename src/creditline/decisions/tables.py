@@ -152,3 +152,12 @@ policies = Table(
     Column("document", Text, nullable=False),  # JSON, as validated
     Column("activated_at", UtcDateTime, nullable=False),
 )
+
+# Reminders sent, one per thing they are about (a freeze, an expiring piece of evidence).
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("about", String(128), primary_key=True),
+    Column("sent_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,130 @@
+"""Reminders before something happens to a line: a freeze ends soon (nothing to do, it comes
+back by itself), or income evidence expires soon (re-verify before the date and the line never
+pauses). Each reminder is sent once: a row in `reminders` keyed by what it is about is written
+in the same transaction as its notice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from creditline.db.unit_of_work import Database, Transaction
+from creditline.decisions.applications import application_features
+from creditline.decisions.service import DecisionService
+from creditline.decisions.tables import applications, reminders, verifications
+from creditline.kernel.clock import Clock
+from creditline.ledger.service import LedgerService
+from creditline.ledger.tables import lines
+
+FREEZE_ENDING_NOTICE = timedelta(days=3)
+VERIFICATION_DUE_NOTICE_DAYS = 14
+REMINDERS_PER_RUN_MAX = 10_000
+
+
+class Reminders:
+    def __init__(
+        self, db: Database, clock: Clock, ledger: LedgerService, decisions: DecisionService
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._ledger = ledger
+        self._decisions = decisions
+        insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        self._once = db.prepare(
+            insert(reminders).on_conflict_do_nothing().returning(reminders.c.kind)
+        )
+
+    def run(self) -> dict[str, int]:
+        """Send the reminders that are due now; counts by kind."""
+        return {
+            "freeze_ending_soon": self._freezes_ending(),
+            "verification_due": self._evidence_expiring(),
+        }
+
+    def _freezes_ending(self) -> int:
+        now = self._clock.now()
+        with self._db.reading() as connection:
+            rows = connection.execute(
+                select(lines.c.id, lines.c.frozen_until, lines.c.status_decision_id)
+                .where(
+                    lines.c.status == "frozen",
+                    lines.c.frozen_until > now,
+                    lines.c.frozen_until <= now + FREEZE_ENDING_NOTICE,
+                )
+                .limit(REMINDERS_PER_RUN_MAX)
+            ).all()
+        sent = 0
+        for line_id, until, decision_id in rows:
+            ends = Transaction.read_time(until)
+            assert ends is not None
+            sent += self._send(
+                "freeze_ending_soon",
+                str(decision_id or line_id),
+                line_id,
+                {"until": ends.isoformat()},
+            )
+        return sent
+
+    def _evidence_expiring(self) -> int:
+        today = self._decisions.business_date(self._clock.now())
+        horizon = today + dt.timedelta(days=VERIFICATION_DUE_NOTICE_DAYS)
+        with self._db.reading() as connection:
+            candidates = {
+                *connection.execute(
+                    select(applications.c.borrower_id).where(
+                        applications.c.income_evidence_expires_on >= today,
+                        applications.c.income_evidence_expires_on <= horizon,
+                    )
+                ).scalars(),
+                *connection.execute(
+                    select(verifications.c.borrower_id).where(
+                        verifications.c.kind == "income",
+                        verifications.c.status == "accepted",
+                        verifications.c.expires_on >= today,
+                        verifications.c.expires_on <= horizon,
+                    )
+                ).scalars(),
+            }
+            borrowers = sorted(candidates)[:REMINDERS_PER_RUN_MAX]
+            current = application_features(connection, borrowers, self._clock.now(), today)
+            open_lines = connection.execute(
+                select(lines.c.borrower_id, lines.c.id)
+                .where(lines.c.borrower_id.in_(borrowers), lines.c.status != "closed")
+                .order_by(lines.c.id)
+            ).all()
+        first_line: dict[str, str] = {}
+        for borrower, line_id in open_lines:
+            first_line.setdefault(borrower, line_id)
+        sent = 0
+        for borrower in borrowers:
+            days = current.get(borrower, {}).get("days_to_income_evidence_expiry")
+            if days is None or not 0 <= days <= VERIFICATION_DUE_NOTICE_DAYS:
+                continue  # newer evidence replaced the expiring one
+            if borrower not in first_line:
+                continue
+            expires = (today + dt.timedelta(days=days)).isoformat()
+            sent += self._send(
+                "verification_due",
+                f"{borrower}:{expires}",
+                first_line[borrower],
+                {"expires_on": expires, "kind": "income"},
+            )
+        return sent
+
+    def _send(self, kind: str, about: str, line_id: str, payload: dict[str, Any]) -> int:
+        """Queue the reminder unless it was sent before; 1 if queued now."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> int:
+            inserted = tx.one(self._once, {"kind": kind, "about": about, "sent_at": tx.time(now)})
+            if inserted is None:  # sent before
+                return 0
+            self._ledger.queue_notice(tx, f"notice.{kind}", line_id, line_id, payload)
+            return 1
+
+        return self._db.run(work)
