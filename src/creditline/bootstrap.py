@@ -83,6 +83,7 @@ def build(
         settings.lender_name, Bureau(settings.bureau_contact, settings.bureau_score_range)
     )
     notices = NoticeService(db, clock, ledger, decisions, catalogue, renderer)
+    appeals = Appeals(db, clock, ledger, decisions, catalogue)
     return Container(
         settings=settings,
         clock=clock,
@@ -91,9 +92,9 @@ def build(
         ledger=ledger,
         decisions=decisions,
         policies=policies,
-        explainer=Explainer(ledger, decisions, catalogue),
+        explainer=Explainer(ledger, decisions, appeals, catalogue),
         verifications=Verifications(db, clock, ledger, decisions, DevelopmentVerifier()),
-        appeals=Appeals(db, clock, ledger, decisions, catalogue),
+        appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions),
         bureau=BureauService(db, clock),
         underwriting=Underwriting(db, clock, ledger, policy_engine, StoredReports()),

@@ -60,6 +60,8 @@ def test_a_human_review_opens_with_a_deadline_and_a_reversal_lifts_the_freeze(
         review["id"],
         review["due_at"],
     )
+    explained = container.explainer.explain(borrower, line_id, "en")
+    assert explained["human_review"]["due_at"] == review["due_at"]
     # Asking again while one is open answers the open one.
     again = container.appeals.request(borrower, line_id, human=True)
     assert again["human_review"]["id"] == review["id"]

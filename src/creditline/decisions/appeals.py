@@ -132,6 +132,11 @@ class Appeals:
         document["human_review"] = self.get(actor, review_id)
         return document
 
+    def open_review_of(self, line_id: str) -> dict[str, Any] | None:
+        """The line's open human review, if it has one."""
+        row = self._open_review(line_id)
+        return None if row is None else _review_document(row, self._clock.now())
+
     def queue(self, actor: Actor, status: str = "open", limit: int = 50) -> dict[str, Any]:
         """Human reviews by deadline, soonest first; overdue ones are flagged (staff)."""
         if actor.role not in STAFF_ROLES:

@@ -3,7 +3,8 @@
 An explanation reads the line as it stands, its last changes with their reasons, what the
 borrower can do about the change that still holds (and by when), and which data fed the last
 automated decision, bureau items named one by one (CN-8, US-4). A borrower sees only their own
-lines; staff also get each decision's trace (score, grade, bins, rules) and policy.
+lines; staff also get each decision's trace (score, grade, bins, rules) and policy. A human
+review the borrower asked for is shown with its deadline while it is open.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from creditline.decisions.appeals import Appeals
 from creditline.decisions.features import FEATURES, LABELS_ZH, FeatureType, Source
 from creditline.decisions.service import DecisionService
 from creditline.kernel.actors import Actor, Role
@@ -49,10 +51,15 @@ _SOURCES = {
 
 class Explainer:
     def __init__(
-        self, ledger: LedgerService, decisions: DecisionService, catalogue: Catalogue
+        self,
+        ledger: LedgerService,
+        decisions: DecisionService,
+        appeals: Appeals,
+        catalogue: Catalogue,
     ) -> None:
         self._ledger = ledger
         self._decisions = decisions
+        self._appeals = appeals
         self._catalogue = catalogue
 
     def explain(self, actor: Actor, line_id: str, language: str | None = None) -> dict[str, Any]:
@@ -87,6 +94,7 @@ class Explainer:
             "changes": [_change(c, zone, en, staff) for c in changes],
             "what_you_can_do": _steps(line, standing, zone, en),
             "data_used": [] if evidence is None else _data_used(evidence, line["currency"], en),
+            "human_review": self._appeals.open_review_of(line["id"]),
         }
         if staff and evidence is not None:
             document["trace"] = {
