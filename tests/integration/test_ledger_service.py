@@ -583,11 +583,15 @@ def test_repay_the_rest_settles_the_loan_in_the_same_transaction(
     assert row["settled_at"] == START + timedelta(days=3)
     [notice] = [m for m in outbox_rows(container) if m["topic"] == "notice.loan_settled"]
     assert notice["ref_id"] == loan_id
-    assert json.loads(notice["payload"]) == {
+    payload = json.loads(notice["payload"])
+    assert payload == {
         "loan": loan_id,
         "repaid": "3000.00",
+        "released": "3000.00",
         "available": "20000.00",
+        "line": payload["line"],
     }
+    assert (payload["line"]["id"], payload["line"]["available"]) == (line_id, "20000.00")
 
 
 def test_repay_a_settled_loan_is_refused(

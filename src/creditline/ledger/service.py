@@ -370,7 +370,10 @@ class LedgerService:
             payload = {
                 "loan": row.id,
                 "repaid": money(amount_minor),
+                # The principal this payment gave back to the line (what a notice announces).
+                "released": money(split.principal_minor),
                 "available": money(moved.available_minor),
+                "line": line_document(moved),
             }
             topic = "notice.loan_settled" if split.settled else "event.repayment_received"
             self._notify(tx, topic, moved, row.id, payload, now)
@@ -380,7 +383,11 @@ class LedgerService:
                     "notice.refund_due",
                     moved,
                     repayment_id,
-                    {"loan": row.id, "refund": money(split.credit_minor)},
+                    {
+                        "loan": row.id,
+                        "refund": money(split.credit_minor),
+                        "line": line_document(moved),
+                    },
                     now,
                 )
             return {

@@ -3,11 +3,13 @@
 A dispatcher claims a batch of due messages by leasing them (PostgreSQL picks the rows with
 `FOR UPDATE SKIP LOCKED`, so dispatchers running side by side never claim the same message;
 SQLite serialises the claim), delivers each outside any transaction, and records each
-channel's delivery as it succeeds. A message whose channels all took it is delivered; one that
-failed is tried again after an exponential backoff, and becomes a dead letter after
-`max_attempts`. A dispatcher killed mid-batch loses nothing: its leases run out and the next
-claim takes the messages again, skipping the channels that already took them. Receivers
-dedupe on the notice id (the outbox message id).
+channel's delivery as it succeeds. The lease is renewed before each send (e-mail, webhook), so
+a slow batch keeps what it claimed; a dispatcher that finds its lease taken (it ran out and
+another dispatcher claimed the message) leaves the message to that one. A message whose
+channels all took it is delivered; one that failed is tried again after an exponential
+backoff, and becomes a dead letter after `max_attempts`. A dispatcher killed mid-batch loses
+nothing: its leases run out and the next claim takes the messages again, skipping the
+channels that already took them. Receivers dedupe on the notice id (the outbox message id).
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ from creditline.notices.tables import deliveries
 log = logging.getLogger(__name__)
 
 DISPATCH_BATCH_MAX = 100
-LEASE = timedelta(seconds=120)  # longer than a batch's worst case: 100 × two 10 s timeouts
+# Renewed before each send: longer than one send's worst case (a 10 s timeout on each network
+# step of an HTTP request or an SMTP session). A whole batch can take far longer (100 messages
+# × two channels × their timeouts), which is why it is renewed rather than sized for a batch.
+LEASE = timedelta(seconds=120)
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
 ATTEMPTS_MAX = 8  # about an hour and a half of retries, then a dead letter
@@ -111,6 +116,12 @@ class Dispatcher:
             select(deliveries.c.channel).where(deliveries.c.notice_id == bindparam("id"))
         )
         mine = and_(outbox.c.id == bindparam("id"), outbox.c.claim_token == bindparam("token"))
+        self._renew = db.prepare(
+            update(outbox)
+            .where(mine, outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))
+            .values(claimed_until=bindparam("lease_end"))
+            .returning(outbox.c.id)
+        )
         self._finish = db.prepare(
             update(outbox)
             .where(mine)
@@ -202,6 +213,11 @@ class Dispatcher:
         for channel in self._channels(message):
             if channel in done:
                 continue
+            if channel != "inbox" and not self._renew_lease(claimed):
+                # The lease ran out and another dispatcher claimed the message: it delivers
+                # it; sending it from here too would send it twice, at the same time. (The
+                # inbox is a row keyed by the notice: filing it twice changes nothing.)
+                return "lost"
             try:
                 self._send(channel, message)
             except DeliveryFailed as error:
@@ -231,6 +247,20 @@ class Dispatcher:
             )
         )
         return "dead" if dead else "retry"
+
+    def _renew_lease(self, claimed: _Claimed) -> bool:
+        """Extend this dispatcher's lease on the message; False when it is no longer ours."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> bool:
+            params = {
+                "id": claimed.message.id,
+                "token": claimed.token,
+                "lease_end": tx.time(now + self._lease),
+            }
+            return tx.one(self._renew, params) is not None
+
+        return self._db.run(work)
 
     def _channels_done(self, tx: Transaction, notice_id: str) -> list[str]:
         tx.cursor.execute(self._done.sql, self._done.bind({"id": notice_id}))

@@ -82,6 +82,11 @@ class Renderer:
             keep_trailing_newline=False,
             autoescape=False,  # plain text: e-mail bodies and the inbox's JSON
         )
+        # One environment, so that each template is compiled once (an overlay per render
+        # starts with an empty cache and compiles every template again); the filters read the
+        # notice's language and time zone from the context.
+        self._env.filters["money"] = _money_filter
+        self._env.filters["day"] = _day_filter
 
     def render(
         self,
@@ -97,12 +102,10 @@ class Renderer:
         if language not in LANGUAGES:
             raise ValueError(f"no notices in {language!r}")
         zone = jurisdiction.timezone
-        env = self._env.overlay()
-        env.filters["money"] = lambda amount, currency: _money(str(amount), currency, language)
-        env.filters["day"] = lambda instant: _day(instant, zone)
         decision = payload.get("decision")
         context = {
             "lang": language,
+            "zone": zone,
             "lender": self._lender,
             "jurisdiction": jurisdiction.code,
             "review_days": jurisdiction.review_days,
@@ -112,7 +115,7 @@ class Renderer:
             "action_text": _ACTION_TEXT.get((decision or {}).get("action", ""), "changed"),
             "report": self._report(decision, evidence),
         }
-        text = env.get_template(f"{kind.value}.{language}.j2").render(context)
+        text = self._env.get_template(f"{kind.value}.{language}.j2").render(context)
         subject, _, body = text.strip().partition("\n")
         return Rendered(kind, language, subject.strip(), _tidy(body))
 
@@ -152,6 +155,16 @@ def _decision(decision: dict[str, Any], language: str, zone: ZoneInfo) -> dict[s
         ],
         "steps": steps,
     }
+
+
+@jinja2.pass_context
+def _money_filter(context: jinja2.runtime.Context, amount: Any, currency: str) -> str:
+    return _money(str(amount), currency, context["lang"])
+
+
+@jinja2.pass_context
+def _day_filter(context: jinja2.runtime.Context, instant: Any) -> str:
+    return _day(instant, context["zone"])
 
 
 def _money(amount: str, currency: str, language: str) -> str:

@@ -226,7 +226,14 @@ class NoticeService:
         if language is not None and language not in LANGUAGES:
             raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}")
         if email is not None and (
-            len(email) > EMAIL_LENGTH_MAX or email.count("@") != 1 or " " in email
+            len(email) > EMAIL_LENGTH_MAX
+            or email.count("@") != 1
+            # No space, line break or control character: the address goes into a mail header,
+            # where a line break is refused at every delivery (a dead letter, not an e-mail).
+            or not email.isprintable()
+            or any(ch.isspace() for ch in email)
+            # ASCII only: the SMTP client does not negotiate SMTPUTF8.
+            or not email.isascii()
         ):
             raise InvalidInput("email is not an e-mail address")
         now = self._clock.now()
