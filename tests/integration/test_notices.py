@@ -2,10 +2,11 @@
 
 A change writes its outbox row in its own transaction; the dispatcher delivers it to a real
 SMTP server and a real webhook receiver that these tests start on 127.0.0.1, and files it in
-the inbox the borrower reads over HTTP, in zh-CN and English. A failed channel is retried
-with backoff (the channels that took the message are not sent again) and ends as a dead
-letter; a dispatcher killed mid-batch loses nothing; two dispatchers never send one message
-at the same time. Every kind renders in both languages.
+the inbox the borrower reads over HTTP, in zh-CN and English: the ledger's notices, and those
+of human reviews, verifications and reminders. A failed channel is retried with backoff (the
+channels that took the message are not sent again) and ends as a dead letter; a dispatcher
+killed mid-batch loses nothing; two dispatchers never send one message at the same time.
+Every kind renders in both languages.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,7 @@ from sqlalchemy import select
 from creditline.api.app import create_app
 from creditline.bootstrap import Container, build
 from creditline.config import Settings
+from creditline.decisions.applications import Application
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.money import group_thousands
@@ -629,6 +631,501 @@ def test_a_us_line_decrease_carries_the_ecoa_statement_and_the_consumer_report(
     zh = listed(api, c, "us-borrower", "?lang=zh-CN")[row["id"]]
     assert "Equal Credit Opportunity Act" not in zh["body"]
     assert "USD 2,500.00" in zh["subject"]
+
+
+# --- 1b. notices written by human reviews, verifications and reminders -----------------------
+def queued(
+    c: Container,
+    rows: list[dict[str, Any]],
+    want: list[Expected],
+    borrower_id: str,
+    line_id: str,
+    refs: list[str],
+) -> None:
+    """The change wrote these notices (about these refs), undelivered, before any dispatch."""
+    notices = [row for row in rows if row["topic"].startswith("notice.")]
+    assert [row["topic"] for row in notices] == [w.topic for w in want]
+    for row, w, ref in zip(notices, want, refs, strict=True):
+        assert (row["borrower_id"], row["line_id"], row["ref_id"]) == (borrower_id, line_id, ref)
+        assert row["created_at"] == c.clock.now()
+        assert (row["delivered_at"], row["attempts"], row["claimed_until"]) == (None, 0, None)
+        assert channels_of(c, row["id"]) == []
+        w.id = row["id"]
+
+
+def delivered(
+    c: Container,
+    api: TestClient,
+    mailbox: Mailbox,
+    receiver: Receiver,
+    borrower_id: str,
+    line_id: str,
+    want: list[Expected],
+    address: str = ADDRESS,
+    dispatch: bool = True,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Dispatch what is pending (unless it was, just now): each notice of `want` reached the
+    webhook (signed), the borrower's e-mail (in their language, zh-CN) and their inbox in both
+    languages, saying its facts, its reasons and their next steps. The inbox by language, then
+    by notice id."""
+    if dispatch:
+        pending = [row["id"] for row in outbox_rows(c) if row["delivered_at"] is None]
+        assert {w.id for w in want} <= set(pending)
+        counts = c.dispatcher.run_until_idle()
+        assert counts == {"claimed": len(pending), "delivered": len(pending)}
+    now = c.clock.now()
+    read = {language: listed(api, c, borrower_id, f"?lang={language}") for language in LANGUAGES}
+    default = listed(api, c, borrower_id)
+    mails = mailbox.by_id()
+    for w in want:
+        row = outbox_row(c, w.id)
+        assert (row["delivered_at"], row["attempts"], row["last_error"]) == (now, 1, None)
+        assert {d["channel"] for d in channels_of(c, w.id)} == {"inbox", "email", "webhook"}
+        [hit] = receiver.of(w.id)
+        assert hit.status == 204 and hit.headers["creditline-notice-id"] == w.id
+        document = json.loads(hit.body)
+        assert (document["id"], document["topic"], document["kind"]) == (
+            w.id,
+            w.topic,
+            w.kind.value,
+        )
+        assert document["payload"] == json.loads(row["payload"])
+        signature = hit.headers["creditline-signature"]
+        assert verify_signature(SECRET, signature, hit.body, now)
+        assert not verify_signature("another-secret-of-16-bytes", signature, hit.body, now)
+        tampered = hit.body.replace(b'"topic": "', b'"topic": "x')
+        assert tampered != hit.body and not verify_signature(SECRET, signature, tampered, now)
+        for language, facts in (("en", w.en), ("zh-CN", w.zh)):
+            notice = read[language][w.id]
+            assert (notice["kind"], notice["language"]) == (w.kind.value, language)
+            assert notice["line_id"] == line_id and notice["read_at"] is None
+            text = notice["subject"] + "\n" + notice["body"]
+            for fact in [*facts, *reason_facts(w.codes, language), line_id]:
+                assert fact in text, (w.kind, language, fact, text)
+            for leftover in LEFTOVERS:
+                assert leftover not in text, (w.kind, language, leftover, text)
+        assert default[w.id] == read["zh-CN"][w.id]  # the CN profile's language
+        [mail] = mails[w.id]
+        assert (mail["To"], mail["Message-ID"]) == (address, f"<{w.id}@creditline>")
+        assert mail["Subject"] == read["zh-CN"][w.id]["subject"]
+        assert str(mail.get_content()).replace("\r\n", "\n") == read["zh-CN"][w.id]["body"]
+    return read
+
+
+def text_of(read: dict[str, dict[str, dict[str, Any]]], language: str, notice_id: str) -> str:
+    notice = read[language][notice_id]
+    return str(notice["subject"]) + "\n" + str(notice["body"])
+
+
+def frozen_by_the_policy(c: Container, agent: Actor, borrower: Actor) -> str:
+    """Five drawdowns of CNY 100.00 in a day: the policy freezes the line for a week."""
+    line_id = str(
+        c.ledger.open_line(agent, "open", borrower.subject, "CNY", "20000.00").document["id"]
+    )
+    for n in range(5):
+        hold = c.ledger.place_hold(borrower, f"h{n}", line_id, "100.00", 12).document
+        c.ledger.post_drawdown(borrower, f"p{n}", hold["id"])
+    # The wired container has the review triggers off: the review is asked for here.
+    assert c.decisions.review_line(line_id).decision.action == "freeze"
+    return line_id
+
+
+def applied_with_income_evidence(c: Container, borrower: Actor, expires_on: date) -> str:
+    """A line opened on income evidence that expires on `expires_on`."""
+    application = Application(
+        borrower_id=borrower.subject,
+        currency="CNY",
+        income_monthly="12000.00",
+        income_evidence=True,
+        income_evidence_expires_on=expires_on,
+        birth_date=date(1990, 5, 1),
+        employment="employed",
+    )
+    return str(c.underwriting.apply(borrower, "app", application)["line_id"])
+
+
+def income_evidence(today: date, **changes: str) -> dict[str, str]:
+    return {
+        "income_monthly": "15000.00",
+        "currency": "CNY",
+        "document_id": "payslip-2026-12",
+        "issued_on": (today - DAY).isoformat(),
+        "expires_on": (today + 180 * DAY).isoformat(),
+        **changes,
+    }
+
+
+def test_a_human_review_is_announced_with_its_deadline_and_an_upheld_one_says_why(
+    wired: Container,
+    api: TestClient,
+    mailbox: Mailbox,
+    receiver: Receiver,
+    clock: FixedClock,
+    agent: Actor,
+    borrower: Actor,
+) -> None:
+    c = wired
+    set_address(api, c, borrower.subject, email=ADDRESS)
+    # 17:30 UTC on 28 November is 01:30 on the 29th in Shanghai: each date below is the
+    # Shanghai one, a day after the UTC one.
+    clock.advance(timedelta(hours=8, minutes=30))
+    line_id = frozen_by_the_policy(c, agent, borrower)
+    c.dispatcher.run_until_idle()  # the freeze's own notice is tested above
+    frozen = c.ledger.get_line(borrower, line_id)
+    contested = c.decisions.get_decision(agent, frozen["status_decision_id"])
+    assert contested["until"] == (clock.now() + 7 * DAY).isoformat()  # 2026-12-05T17:30Z
+
+    asked: dict[str, Any] = {}
+    reason_text = "It was one week of wedding costs; I repay on time."
+    rows = written_by(
+        c,
+        lambda: asked.update(
+            c.appeals.request(borrower, line_id, human=True, reason_text=reason_text)
+        ),
+    )
+    review = asked["human_review"]
+    assert review["due_at"] == (clock.now() + 15 * DAY).isoformat() == "2026-12-13T17:30:00+00:00"
+    opened = Expected(
+        "notice.review_opened",
+        Kind.REVIEW_OPENED,
+        [],
+        ["A person will review your credit line by 2026-12-14", "answer by 2026-12-14."],
+        ["我们将在 2026-12-14 前完成人工复核", "人工复核申请", "将在 2026-12-14 前答复您"],
+    )
+    queued(c, rows, [opened], borrower.subject, line_id, [review["id"]])
+    assert json.loads(outbox_row(c, opened.id)["payload"]) == {
+        "review": review["id"],
+        "due_at": review["due_at"],
+        "reason_text": reason_text,
+    }
+    read = delivered(c, api, mailbox, receiver, borrower.subject, line_id, [opened])
+    for language in LANGUAGES:
+        assert "2026-12-13" not in text_of(read, language, opened.id)  # not the UTC date
+
+    # A person upholds the freeze: the notice says it stands, why, and the reviewer's note.
+    clock.advance(3 * DAY)
+    note = "Five drawdowns in one day is what pauses a line; the pause ends as planned."
+    rows = written_by(c, lambda: c.appeals.decide(agent, review["id"], "uphold", [], note=note))
+    codes = contested["reason_codes"]
+    assert "drawdown_velocity" in codes
+    stand = [REASON_CATALOGUE[code] for code in codes]
+    # Their next steps, but the freeze's own (it ends by itself, on a date): see the test below.
+    steps = [
+        NEXT_STEP_TEXTS[r.next_step]
+        for r in stand
+        if r.next_step not in (NextStep.NONE, NextStep.WAIT_UNTIL)
+    ]
+    upheld = Expected(
+        "notice.review_decided",
+        Kind.REVIEW_DECIDED,
+        [],  # the contested decision's reasons stand: checked here, in both languages
+        [
+            "Your review is decided: the decision stands",
+            "the earlier decision stands",
+            f"Their note: {note}",
+            "Why:",
+            *(r.text_en for r in stand),
+            *(en for en, _ in steps),
+        ],
+        [
+            "您的复核结果:维持原决定",
+            f"说明:{note}",
+            "原因:",
+            *(r.text_zh for r in stand),
+            *(zh for _, zh in steps),
+        ],
+    )
+    queued(c, rows, [upheld], borrower.subject, line_id, [review["id"]])
+    payload = json.loads(outbox_row(c, upheld.id)["payload"])
+    assert (payload["outcome"], payload["note"]) == ("uphold", note)
+    assert (payload["decision"]["id"], payload["decision"]["reason_codes"]) == (
+        contested["id"],
+        codes,
+    )
+    read = delivered(c, api, mailbox, receiver, borrower.subject, line_id, [upheld])
+    assert c.ledger.get_line(borrower, line_id)["status"] == "frozen"
+    assert "What you can do:" in read["en"][upheld.id]["body"]
+    assert "您可以:" in read["zh-CN"][upheld.id]["body"]
+    kinds = Counter(notice["kind"] for notice in read["en"].values())
+    assert kinds == Counter(["line_frozen", "review_opened", "review_decided"])
+
+
+def test_an_upheld_freeze_still_tells_the_borrower_when_it_ends(
+    wired: Container, api: TestClient, agent: Actor, borrower: Actor
+) -> None:
+    c = wired
+    line_id = frozen_by_the_policy(c, agent, borrower)  # until 2026-12-05 (17:00 in Shanghai)
+    review = c.appeals.request(borrower, line_id, human=True)["human_review"]
+    c.appeals.decide(agent, review["id"], "uphold", [])
+    c.dispatcher.run_until_idle()
+    for language in LANGUAGES:
+        [notice] = [
+            notice
+            for notice in listed(api, c, borrower.subject, f"?lang={language}").values()
+            if notice["kind"] == Kind.REVIEW_DECIDED.value
+        ]
+        step = NEXT_STEP_TEXTS[NextStep.WAIT_UNTIL][0 if language == "en" else 1]
+        on = " (2026-12-05)" if language == "en" else "(2026-12-05)"
+        assert step + on in notice["body"], notice["body"]
+
+
+def test_a_reversed_review_says_so_and_the_ledger_announces_what_it_undid(
+    wired: Container,
+    api: TestClient,
+    mailbox: Mailbox,
+    receiver: Receiver,
+    clock: FixedClock,
+    agent: Actor,
+    approver: Actor,
+    borrower: Actor,
+) -> None:
+    c = wired
+    set_address(api, c, borrower.subject, email=ADDRESS)
+    other = Actor("borrower-2", Role.BORROWER)
+    set_address(api, c, other.subject, email="wang.fang@example.com")
+    frozen_line = frozen_by_the_policy(c, agent, borrower)
+    cut_line = str(
+        c.ledger.open_line(agent, "open-2", other.subject, "CNY", "20000.00").document["id"]
+    )
+    c.ledger.change_limit(
+        approver, "cut", cut_line, "decrease", ["multiple_lenders"], limit="10000.00"
+    )
+    first = c.appeals.request(borrower, frozen_line, human=True)["human_review"]
+    second = c.appeals.request(other, cut_line, contest=True)["human_review"]
+    assert second["contested_decision_id"] is not None
+    c.dispatcher.run_until_idle()
+    clock.advance(2 * DAY)  # decided on 30 November
+
+    # The freeze is reversed: the ledger lifts it (its own notice), then the review's notice.
+    note = "One-off spending; the repayment history is clean."
+    decided: dict[str, Any] = {}
+    rows = written_by(
+        c, lambda: decided.update(c.appeals.decide(agent, first["id"], "reverse", [], note=note))
+    )
+    lifted = Expected(
+        "notice.line_improved",
+        Kind.LINE_RESTORED,
+        ["review_upheld_appeal"],
+        ["restored on 2026-11-30", "You can draw CNY 19,500.00"],
+        ["已于 2026-11-30 恢复", "当前可用额度 19,500.00 元", "人工复核支持了借款人的申诉"],
+    )
+    reversed_ = Expected(
+        "notice.review_decided",
+        Kind.REVIEW_DECIDED,
+        ["review_upheld_appeal"],
+        ["Your review is decided: the decision is reversed", f"Their note: {note}"],
+        ["您的复核结果:撤销原决定", f"说明:{note}"],
+    )
+    queued(
+        c, rows, [lifted, reversed_], borrower.subject, frozen_line,
+        [decided["decision_id"], first["id"]],
+    )  # fmt: skip
+    assert c.ledger.get_line(borrower, frozen_line)["status"] == "active"
+    # The cut is reversed: the ledger puts the limit back.
+    decided.clear()
+    rows = written_by(
+        c, lambda: decided.update(c.appeals.decide(agent, second["id"], "reverse", []))
+    )
+    raised = Expected(
+        "notice.line_improved",
+        Kind.LIMIT_INCREASED,
+        ["review_upheld_appeal"],
+        ["went up to CNY 20,000.00", "it was CNY 10,000.00"],
+        ["提升至 20,000.00 元"],
+    )
+    put_back = Expected(
+        "notice.review_decided",
+        Kind.REVIEW_DECIDED,
+        ["review_upheld_appeal"],
+        ["the decision is reversed"],
+        ["撤销原决定"],
+    )
+    queued(
+        c, rows, [raised, put_back], other.subject, cut_line, [decided["decision_id"], second["id"]]
+    )
+    assert c.ledger.get_line(other, cut_line)["limit"] == "20000.00"
+
+    read = delivered(c, api, mailbox, receiver, borrower.subject, frozen_line, [lifted, reversed_])
+    assert c.dispatcher.run_until_idle() == {}
+    theirs = delivered(
+        c, api, mailbox, receiver, other.subject, cut_line, [raised, put_back],
+        address="wang.fang@example.com", dispatch=False,  # delivered in the same run
+    )  # fmt: skip
+    # A reversal leaves nothing to do: no next step; and no note when there was none.
+    for inbox_of, w in ((read, reversed_), (theirs, put_back)):
+        assert "What you can do" not in inbox_of["en"][w.id]["body"]
+        assert "您可以" not in inbox_of["zh-CN"][w.id]["body"]
+    assert "Their note" not in theirs["en"][put_back.id]["body"]
+    assert "说明" not in theirs["zh-CN"][put_back.id]["body"]
+    # Each borrower reads only their own.
+    assert set(read["en"]).isdisjoint(theirs["en"])
+
+
+def test_refused_evidence_is_explained_and_accepted_evidence_restores_the_line(
+    wired: Container,
+    api: TestClient,
+    mailbox: Mailbox,
+    receiver: Receiver,
+    clock: FixedClock,
+    borrower: Actor,
+) -> None:
+    c = wired
+    set_address(api, c, borrower.subject, email=ADDRESS)
+    line_id = applied_with_income_evidence(c, borrower, (clock.now() + 10 * DAY).date())
+    clock.advance(12 * DAY)  # the evidence expired: the line is suspended until re-verified
+    assert c.decisions.review_line(line_id).decision.action == "suspend"
+    c.dispatcher.run_until_idle()
+    today = clock.now().date()  # 2026-12-10, in UTC and in Shanghai alike at 09:00 UTC
+
+    expired = (today - DAY).isoformat()
+    answered: dict[str, Any] = {}
+    rows = written_by(
+        c,
+        lambda: answered.update(
+            c.verifications.submit(
+                borrower, "v1", "income", income_evidence(today, expires_on=expired)
+            )
+        ),
+    )
+    assert (answered["status"], answered["lines"]) == ("rejected", [])
+    problem = f"the document expired on {expired}"
+    failed = Expected(
+        "notice.verification_failed",
+        Kind.VERIFICATION_FAILED,
+        [],
+        [
+            "We could not verify what you sent",
+            f"We could not accept the income evidence you sent: {problem}.",
+            "you can send new evidence at any time",
+        ],
+        ["您提交的材料未能通过核验", "您提交的收入证明未能通过核验:证明已过期", "您可随时重新提交"],
+    )
+    queued(c, rows, [failed], borrower.subject, line_id, [answered["id"]])
+    delivered(c, api, mailbox, receiver, borrower.subject, line_id, [failed])
+    assert c.ledger.get_line(borrower, line_id)["status"] == "suspended"
+
+    # Evidence in date: the line comes back by itself, and the notice says why.
+    clock.advance(timedelta(hours=1))
+    answered.clear()
+    rows = written_by(
+        c,
+        lambda: answered.update(
+            c.verifications.submit(borrower, "v2", "income", income_evidence(today))
+        ),
+    )
+    assert answered["status"] == "accepted"
+    [outcome] = answered["lines"]
+    assert (outcome["line_id"], outcome["outcome"]) == (line_id, "restored")
+    restored = Expected(
+        "notice.line_improved",
+        Kind.LINE_RESTORED,
+        ["verification_completed"],
+        ["restored on 2026-12-10", "You can draw CNY 20,000.00", "Re-verification was completed"],
+        ["已于 2026-12-10 恢复", "当前可用额度 20,000.00 元", "重新核验已完成"],
+    )
+    queued(c, rows, [restored], borrower.subject, line_id, [outcome["decision_id"]])
+    decision = json.loads(outbox_row(c, restored.id)["payload"])["decision"]
+    assert (decision["action"], decision["reason_codes"]) == ("restore", ["verification_completed"])
+    read = delivered(c, api, mailbox, receiver, borrower.subject, line_id, [restored])
+    assert "What you can do" not in read["en"][restored.id]["body"]  # nothing left to do
+    assert "您可以" not in read["zh-CN"][restored.id]["body"]
+    assert c.ledger.get_line(borrower, line_id)["status"] == "active"
+
+
+def test_a_freeze_ending_soon_is_announced_once_with_its_end_date(
+    wired: Container,
+    api: TestClient,
+    mailbox: Mailbox,
+    receiver: Receiver,
+    clock: FixedClock,
+    agent: Actor,
+    borrower: Actor,
+) -> None:
+    c = wired
+    set_address(api, c, borrower.subject, email=ADDRESS)
+    clock.advance(timedelta(hours=8, minutes=30))  # 17:30 UTC: the 29th in Shanghai already
+    line_id = c.ledger.open_line(agent, "open", borrower.subject, "CNY", "5000.00").document["id"]
+    until = clock.now() + 7 * DAY  # 2026-12-05T17:30Z: 2026-12-06 in Shanghai
+    c.ledger.change_limit(agent, "f", line_id, "freeze", ["drawdown_velocity"], until=until)
+    c.dispatcher.run_until_idle()
+    assert written_by(c, c.reminders.run) == []  # a week to go: too early
+
+    clock.advance(4 * DAY + timedelta(hours=1))  # under three days to go
+    counts: dict[str, int] = {}
+    rows = written_by(c, lambda: counts.update(c.reminders.run()))
+    assert counts == {"freeze_ending_soon": 1, "verification_due": 0}
+    soon = Expected(
+        "notice.freeze_ending_soon",
+        Kind.FREEZE_ENDING_SOON,
+        [],
+        [
+            "Your credit line comes back on 2026-12-06",
+            "ends on 2026-12-06",
+            "You do not need to do anything",
+        ],
+        ["您的额度将于 2026-12-06 恢复", "将于 2026-12-06 结束", "无需任何操作"],
+    )
+    queued(c, rows, [soon], borrower.subject, line_id, [line_id])
+    assert json.loads(outbox_row(c, soon.id)["payload"]) == {"until": until.isoformat()}
+    read = delivered(c, api, mailbox, receiver, borrower.subject, line_id, [soon])
+    for language in LANGUAGES:
+        assert "2026-12-05" not in text_of(read, language, soon.id)  # not the UTC date
+    # Once: running again, or later, writes nothing more.
+    assert written_by(c, c.reminders.run) == []
+    clock.advance(DAY)
+    assert written_by(c, c.reminders.run) == []
+    assert c.dispatcher.run_until_idle() == {}
+    assert len(mailbox.by_id()[soon.id]) == 1
+
+
+def test_income_evidence_expiring_soon_is_announced_with_the_date_and_how_to_re_verify(
+    wired: Container,
+    api: TestClient,
+    mailbox: Mailbox,
+    receiver: Receiver,
+    clock: FixedClock,
+    borrower: Actor,
+) -> None:
+    c = wired
+    set_address(api, c, borrower.subject, email=ADDRESS)
+    expires = clock.now().date() + 20 * DAY  # 2026-12-18
+    line_id = applied_with_income_evidence(c, borrower, expires)
+    c.dispatcher.run_until_idle()
+    assert written_by(c, c.reminders.run) == []  # 20 days to go: too early
+
+    clock.advance(7 * DAY)  # 13 days to go
+    counts: dict[str, int] = {}
+    rows = written_by(c, lambda: counts.update(c.reminders.run()))
+    assert counts == {"freeze_ending_soon": 0, "verification_due": 1}
+    due = Expected(
+        "notice.verification_due",
+        Kind.VERIFICATION_DUE,
+        [],
+        [
+            "Please re-verify your income by 2026-12-18",
+            "expires on 2026-12-18",
+            "Send new evidence before then (app: Verify, or POST /v1/verifications)",
+            "without a pause",
+        ],
+        [
+            "请在 2026-12-18 前更新收入证明",
+            "将于 2026-12-18 到期",
+            '请在此之前提交新的证明(App "核验",或 POST /v1/verifications)',
+            "不会暂停",
+        ],
+    )
+    queued(c, rows, [due], borrower.subject, line_id, [line_id])
+    assert json.loads(outbox_row(c, due.id)["payload"]) == {
+        "expires_on": "2026-12-18",
+        "kind": "income",
+    }
+    delivered(c, api, mailbox, receiver, borrower.subject, line_id, [due])
+    # Once, and not at all once the evidence was renewed.
+    assert written_by(c, c.reminders.run) == []
+    today = clock.now().date()
+    c.verifications.submit(borrower, "renew", "income", income_evidence(today))
+    clock.advance(5 * DAY)
+    assert written_by(c, c.reminders.run) == []
 
 
 # --- 2. reading notices ---------------------------------------------------------------------

@@ -213,7 +213,8 @@ class Appeals:
             "id": decision_id or (contested or {}).get("id"),
             "action": "review",
             "reason_codes": codes,
-            "until": None,
+            # An upheld freeze still ends on its date: the notice says so.
+            "until": (contested or {}).get("until") if outcome == "uphold" else None,
         }
 
         def work(tx: Transaction) -> None:

@@ -39,7 +39,9 @@ _FIELD_LENGTH_MAX = 128
 @dataclass(frozen=True, slots=True)
 class Verdict:
     accepted: bool
-    problem: str | None = None
+    problem: str | None = None  # in English, for staff and English notices
+    # What went wrong, as a code a notice can say in the borrower's language.
+    problem_code: str | None = None
     income_monthly_minor: int | None = None
     currency: str | None = None
     expires_on: dt.date | None = None
@@ -65,28 +67,33 @@ class DevelopmentVerifier:
     def verify(self, kind: str, evidence: dict[str, Any], today: dt.date) -> Verdict:
         if kind == "identity":
             if evidence.get("document_type") not in ("id_card", "passport"):
-                return Verdict(False, "document_type must be id_card or passport")
+                return Verdict(False, "document_type must be id_card or passport", "document_type")
             for field in ("document_number", "full_name"):
                 if not _text(evidence.get(field)):
-                    return Verdict(False, f"{field} is missing")
+                    return Verdict(False, f"{field} is missing", "incomplete")
             return Verdict(True)
         if not _text(evidence.get("document_id")):
-            return Verdict(False, "document_id is missing")
+            return Verdict(False, "document_id is missing", "incomplete")
         try:
             issued = dt.date.fromisoformat(str(evidence.get("issued_on")))
             expires = dt.date.fromisoformat(str(evidence.get("expires_on")))
             income = Money.parse(str(evidence.get("income_monthly")), str(evidence.get("currency")))
         except (ValueError, InvalidInput) as error:
-            return Verdict(False, f"the evidence is incomplete: {error}")
+            return Verdict(False, f"the evidence is incomplete: {error}", "incomplete")
         if issued > today:
-            return Verdict(False, "the document is dated in the future")
+            return Verdict(False, "the document is dated in the future", "future_dated")
         if expires <= today:
-            return Verdict(False, f"the document expired on {expires.isoformat()}")
+            return Verdict(False, f"the document expired on {expires.isoformat()}", "expired")
         if (expires - issued).days > EVIDENCE_VALIDITY_DAYS_MAX:
-            return Verdict(False, "income evidence is valid for a year at most")
+            return Verdict(False, "income evidence is valid for a year at most", "too_long")
         if income.minor <= 0:
-            return Verdict(False, "the income must be positive")
-        return Verdict(True, None, income.minor, income.currency, expires)
+            return Verdict(False, "the income must be positive", "not_positive")
+        return Verdict(
+            True,
+            income_monthly_minor=income.minor,
+            currency=income.currency,
+            expires_on=expires,
+        )
 
 
 def _text(value: Any) -> bool:
@@ -141,7 +148,7 @@ class Verifications:
             and verdict.currency is not None
             and verdict.currency not in {line["currency"] for line in lines}
         ):
-            verdict = Verdict(False, f"the borrower has no line in {verdict.currency}")
+            verdict = Verdict(False, f"the borrower has no line in {verdict.currency}", "currency")
         verification_id = new_id()
         notified = line_id or self._line_to_tell(lines)
 
@@ -171,7 +178,12 @@ class Verifications:
                     "notice.verification_failed",
                     notified,
                     verification_id,
-                    {"verification": verification_id, "kind": kind, "problem": verdict.problem},
+                    {
+                        "verification": verification_id,
+                        "kind": kind,
+                        "problem": verdict.problem,
+                        "problem_code": verdict.problem_code,
+                    },
                 )
 
         self._db.run(work)
