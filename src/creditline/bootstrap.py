@@ -124,5 +124,6 @@ def _email(settings: Settings) -> Email | None:
             username=settings.smtp_username,
             password=settings.smtp_password,
             sender=settings.mail_from,
+            ca_file=settings.smtp_ca_file,
         )
     )

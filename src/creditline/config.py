@@ -32,6 +32,7 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     mail_from: str = "creditline@localhost"
+    smtp_ca_file: str | None = None
     bureau_contact: str = "the credit bureau named in your credit report"
     bureau_score_range: str = "300-850"
     # `serve` delivers the outbox in the background unless this is off.
@@ -97,6 +98,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         smtp_username=env.get("CREDITLINE_SMTP_USERNAME") or None,
         smtp_password=env.get("CREDITLINE_SMTP_PASSWORD") or None,
         mail_from=env.get("CREDITLINE_MAIL_FROM", Settings.mail_from),
+        smtp_ca_file=env.get("CREDITLINE_SMTP_CA_FILE") or None,
         bureau_contact=env.get("CREDITLINE_BUREAU_CONTACT", Settings.bureau_contact),
         bureau_score_range=env.get("CREDITLINE_BUREAU_SCORE_RANGE", Settings.bureau_score_range),
         dispatch=env.get("CREDITLINE_DISPATCH", "on") != "off",

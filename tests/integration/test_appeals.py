@@ -67,6 +67,14 @@ def test_a_human_review_opens_with_a_deadline_and_a_reversal_lifts_the_freeze(
     assert again["human_review"]["id"] == review["id"]
 
     clock.advance(16 * DAY)
+    # The missed deadline raises an alert to the lender, once.
+    assert container.reminders.run()["review_overdue"] == 1
+    assert container.reminders.run()["review_overdue"] == 0
+    with container.db.reading() as connection:
+        [alert] = connection.execute(
+            select(outbox.c.payload).where(outbox.c.topic == "event.review_overdue")
+        ).scalars()
+    assert json.loads(alert) == {"review": review["id"], "due_at": review["due_at"]}
     queue = container.appeals.queue(Actor("analyst-1", Role.ANALYST))
     assert [r["id"] for r in queue["reviews"]] == [review["id"]]
     assert queue["reviews"][0]["overdue"] is True and queue["overdue"] == 1

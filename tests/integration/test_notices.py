@@ -1053,7 +1053,7 @@ def test_a_freeze_ending_soon_is_announced_once_with_its_end_date(
     clock.advance(4 * DAY + timedelta(hours=1))  # under three days to go
     counts: dict[str, int] = {}
     rows = written_by(c, lambda: counts.update(c.reminders.run()))
-    assert counts == {"freeze_ending_soon": 1, "verification_due": 0}
+    assert counts == {"freeze_ending_soon": 1, "verification_due": 0, "review_overdue": 0}
     soon = Expected(
         "notice.freeze_ending_soon",
         Kind.FREEZE_ENDING_SOON,
@@ -1096,7 +1096,7 @@ def test_income_evidence_expiring_soon_is_announced_with_the_date_and_how_to_re_
     clock.advance(7 * DAY)  # 13 days to go
     counts: dict[str, int] = {}
     rows = written_by(c, lambda: counts.update(c.reminders.run()))
-    assert counts == {"freeze_ending_soon": 0, "verification_due": 1}
+    assert counts == {"freeze_ending_soon": 0, "verification_due": 1, "review_overdue": 0}
     due = Expected(
         "notice.verification_due",
         Kind.VERIFICATION_DUE,

@@ -249,7 +249,8 @@ def dispatch(
 @app.command()
 def remind() -> None:
     """Queue the reminders due now (a freeze ending within 3 days, income evidence expiring
-    within 14); each is sent once. Prints the counts as one JSON line."""
+    within 14) and an alert to the lender for each human review past its deadline; each is sent
+    once. Prints the counts as one JSON line."""
     from creditline.bootstrap import build
 
     container = build(_settings())

@@ -1,7 +1,8 @@
 """Reminders before something happens to a line: a freeze ends soon (nothing to do, it comes
 back by itself), or income evidence expires soon (re-verify before the date and the line never
-pauses). Each reminder is sent once: a row in `reminders` keyed by what it is about is written
-in the same transaction as its notice.
+pauses); and an alert to the lender (its webhook) when a human review missed its deadline.
+Each is sent once: a row in `reminders` keyed by what it is about is written in the same
+transaction as its message.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.applications import application_features
 from creditline.decisions.service import DecisionService
-from creditline.decisions.tables import applications, reminders, verifications
+from creditline.decisions.tables import applications, reminders, reviews, verifications
 from creditline.kernel.clock import Clock
 from creditline.ledger.service import LedgerService
 from creditline.ledger.tables import lines
@@ -44,7 +45,32 @@ class Reminders:
         return {
             "freeze_ending_soon": self._freezes_ending(),
             "verification_due": self._evidence_expiring(),
+            "review_overdue": self._reviews_overdue(),
         }
+
+    def _reviews_overdue(self) -> int:
+        now = self._clock.now()
+        with self._db.reading() as connection:
+            rows = connection.execute(
+                select(reviews.c.id, reviews.c.line_id, reviews.c.due_at)
+                .where(
+                    reviews.c.kind == "human", reviews.c.outcome == "open", reviews.c.due_at < now
+                )
+                .order_by(reviews.c.due_at)
+                .limit(REMINDERS_PER_RUN_MAX)
+            ).all()
+        sent = 0
+        for review_id, line_id, due_at in rows:
+            due = Transaction.read_time(due_at)
+            assert due is not None
+            sent += self._send(
+                "review_overdue",
+                review_id,
+                line_id,
+                {"review": review_id, "due_at": due.isoformat()},
+                topic="event.review_overdue",  # for the lender's staff, not the borrower
+            )
+        return sent
 
     def _freezes_ending(self) -> int:
         now = self._clock.now()
@@ -116,7 +142,14 @@ class Reminders:
             )
         return sent
 
-    def _send(self, kind: str, about: str, line_id: str, payload: dict[str, Any]) -> int:
+    def _send(
+        self,
+        kind: str,
+        about: str,
+        line_id: str,
+        payload: dict[str, Any],
+        topic: str | None = None,
+    ) -> int:
         """Queue the reminder unless it was sent before; 1 if queued now."""
         now = self._clock.now()
 
@@ -124,7 +157,7 @@ class Reminders:
             inserted = tx.one(self._once, {"kind": kind, "about": about, "sent_at": tx.time(now)})
             if inserted is None:  # sent before
                 return 0
-            self._ledger.queue_notice(tx, f"notice.{kind}", line_id, line_id, payload)
+            self._ledger.queue_notice(tx, topic or f"notice.{kind}", line_id, line_id, payload)
             return 1
 
         return self._db.run(work)

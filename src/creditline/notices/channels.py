@@ -123,6 +123,7 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = None
     sender: str = "creditline@localhost"
+    ca_file: str | None = None  # trust this CA for STARTTLS (default: the system's)
 
 
 class Email:
@@ -147,7 +148,7 @@ class Email:
         try:
             with smtplib.SMTP(s.host, s.port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
                 if s.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=s.ca_file))
                 if s.username:
                     smtp.login(s.username, s.password or "")
                 smtp.send_message(mail)
