@@ -77,13 +77,27 @@ def build(
         return Engine(policies.activate(load_policy(policy_file)))
 
     decisions = DecisionService(db, clock, ledger, policy_engine, StoredReports())
-    if settings.review_triggers:
-        ledger.subscribe(decisions.on_ledger_event)
     renderer = Renderer(
         settings.lender_name, Bureau(settings.bureau_contact, settings.bureau_score_range)
     )
     notices = NoticeService(db, clock, ledger, decisions, catalogue, renderer)
     appeals = Appeals(db, clock, ledger, decisions, catalogue)
+    dispatcher = Dispatcher(
+        db,
+        clock,
+        notices,
+        webhook=_webhook(settings),
+        email=_email(settings),
+        review=decisions.review_after if settings.review_triggers else None,
+    )
+    if settings.review_triggers:
+        # Reviewed at once, in the request after the change commits; the change's outbox
+        # message carries the review to the dispatcher if this process dies first.
+        def review_now(event: str, line_id: str, loan_id: str) -> None:
+            decisions.review_after(line_id)
+            dispatcher.record_done(_REVIEWED_BY[event], loan_id, "review")
+
+        ledger.subscribe(review_now)
     return Container(
         settings=settings,
         clock=clock,
@@ -101,10 +115,12 @@ def build(
         end_of_day=EndOfDay(db, clock),
         reconciler=Reconciler(db),
         notices=notices,
-        dispatcher=Dispatcher(
-            db, clock, notices, webhook=_webhook(settings), email=_email(settings)
-        ),
+        dispatcher=dispatcher,
     )
+
+
+# The outbox message each ledger event's change wrote, by topic.
+_REVIEWED_BY = {"drawdown_posted": "event.loan_opened", "loan_settled": "notice.loan_settled"}
 
 
 def _webhook(settings: Settings) -> Webhook | None:

@@ -22,6 +22,7 @@ from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import DecisionNotFound, Forbidden, InvalidInput, LineNotFound
 from creditline.ledger.tables import decisions, outbox
+from creditline.notices.tables import deliveries
 
 DAY = timedelta(days=1)
 TEST_PRODUCTS = Path(__file__).parents[1] / "fixtures" / "products.toml"
@@ -321,6 +322,54 @@ def test_the_fifth_drawdown_in_a_week_freezes_the_line_on_its_own(
     assert line["status"] == "frozen"
     [decision] = triggered.decisions.line_decisions(borrower, line_id)["decisions"]
     assert decision["reason_codes"][0] == "drawdown_velocity"
+
+
+def test_a_review_done_in_the_request_is_not_done_again_by_the_dispatcher(
+    triggered: Container, agent: Actor, borrower: Actor
+) -> None:
+    line_id = open_line(triggered, agent, borrower.subject)
+    loan_id = draw(triggered, borrower, line_id, "100.00", "once")
+    with triggered.db.reading() as connection:
+        done = connection.execute(
+            select(deliveries.c.channel, deliveries.c.detail)
+            .join(outbox, outbox.c.id == deliveries.c.notice_id)
+            .where(outbox.c.ref_id == loan_id, outbox.c.topic == "event.loan_opened")
+        ).all()
+    assert done == [("review", "done when the change was made")]
+    reviewed: list[str] = []
+    triggered.dispatcher._review = reviewed.append  # what the dispatcher would review
+    assert triggered.dispatcher.run_until_idle()["delivered"] >= 2  # opened, loan opened
+    assert reviewed == []
+
+
+def test_a_review_lost_with_the_request_is_made_by_the_dispatcher(
+    triggered: Container, agent: Actor, borrower: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The process dies after the drawdowns commit and before their reviews run: here, the
+    # in-request review fails. The outbox messages the drawdowns wrote still carry them.
+    line_id = open_line(triggered, agent, borrower.subject)
+
+    def crash(line_id: str) -> None:
+        raise RuntimeError("the process died")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(triggered.decisions, "review_after", crash)
+        for n in range(5):
+            draw(triggered, borrower, line_id, "100.00", f"v-{n}")
+    assert triggered.ledger.get_line(borrower, line_id)["status"] == "active"  # not reviewed
+    triggered.dispatcher.run_until_idle()
+    line = triggered.ledger.get_line(borrower, line_id)
+    assert line["status"] == "frozen"
+    [decision] = triggered.decisions.line_decisions(borrower, line_id)["decisions"]
+    assert decision["reason_codes"][0] == "drawdown_velocity"
+    # Each message's review is recorded once; running again reviews nothing more.
+    triggered.dispatcher.run_until_idle()  # the freeze's own notice
+    with triggered.db.reading() as connection:
+        reviews_done = connection.execute(
+            select(deliveries.c.notice_id).where(deliveries.c.channel == "review")
+        ).all()
+    assert len(reviews_done) == 5
+    assert len(triggered.decisions.line_decisions(borrower, line_id)["decisions"]) == 1
 
 
 def test_a_settlement_is_reviewed_and_the_line_stays_restored(

@@ -310,11 +310,13 @@ class DecisionService:
         decision = self.decide_line(line_id)
         return self._apply(decision, self._clock.now())
 
-    def on_ledger_event(self, event: str, line_id: str) -> None:
+    def review_after(self, line_id: str) -> None:
         """Review a line after a drawdown (velocity rules) or a settlement (re-evaluation: the
-        line stays restored unless a rule fires)."""
-        if event in ("drawdown_posted", "loan_settled"):
+        line stays restored unless a rule fires); a line closed meanwhile has nothing to do."""
+        try:
             self.review_line(line_id)
+        except Conflict:
+            return
 
     def request_review(self, actor: Actor, line_id: str) -> dict[str, Any]:
         """A review the borrower (or staff for them) asks for: decided and applied now."""

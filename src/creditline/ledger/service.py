@@ -127,18 +127,19 @@ class LedgerService:
         self._catalogue = catalogue
         self._store = LedgerStore(db)
         self._loans = LoanStore(db)
-        self._listeners: list[Callable[[str, str], None]] = []
+        self._listeners: list[Callable[[str, str, str], None]] = []
 
-    def subscribe(self, listener: Callable[[str, str], None]) -> None:
-        """Call `listener(event, line_id)` after a drawdown posts or a loan settles, once the
-        change has committed (`drawdown_posted`, `loan_settled`). A listener that fails is
-        logged: the borrower's command has already succeeded."""
+    def subscribe(self, listener: Callable[[str, str, str], None]) -> None:
+        """Call `listener(event, line_id, loan_id)` after a drawdown posts or a loan settles,
+        once the change has committed (`drawdown_posted`, `loan_settled`). A listener that
+        fails is logged: the borrower's command has already succeeded (and the change's outbox
+        message lets the dispatcher do the listener's work later)."""
         self._listeners.append(listener)
 
-    def _announce(self, event: str, line_id: str) -> None:
+    def _announce(self, event: str, line_id: str, loan_id: str) -> None:
         for listener in self._listeners:
             try:
-                listener(event, line_id)
+                listener(event, line_id, loan_id)
             except Exception:
                 log.exception("ledger listener failed on %s for line %s", event, line_id)
 
@@ -321,7 +322,8 @@ class LedgerService:
 
         result = self._command(actor, key, request, work)
         if not result.replayed:
-            self._announce("drawdown_posted", result.document["line"]["id"])
+            document = result.document
+            self._announce("drawdown_posted", document["line"]["id"], document["loan_id"])
         return result
 
     def void_drawdown(self, actor: Actor, key: str, drawdown_id: str) -> CommandResult:
@@ -412,7 +414,8 @@ class LedgerService:
 
         result = self._command(actor, key, request, work)
         if not result.replayed and result.document["loan_status"] == "settled":
-            self._announce("loan_settled", result.document["line"]["id"])
+            document = result.document
+            self._announce("loan_settled", document["line"]["id"], document["loan_id"])
         return result
 
     def change_limit(
