@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import Run
 
-from creditline.decisions.engine import Engine, features_table_sql
+from creditline.decisions.engine import Engine, features_table_sql, load_features
 from creditline.decisions.features import FEATURES
 from creditline.decisions.fitting import (
     _shortest_between,
@@ -63,10 +63,12 @@ def test_exported_points_score_every_row_as_optbinning_does(fitted) -> None:
 
     connection = duckdb.connect()
     connection.execute(features_table_sql())
-    columns = ["line_id", "limit_minor", *x.columns]
-    connection.executemany(
-        f"INSERT INTO features ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-        [[str(n), 100_000, *_features(row).values()] for n, row in enumerate(rows)],
+    load_features(
+        connection,
+        [
+            {"line_id": str(n), "limit_minor": 100_000, **_features(row)}
+            for n, row in enumerate(rows)
+        ],
     )
     batch = engine.decide_table(connection).order("CAST(line_id AS INTEGER)").fetchall()
     names = [d[0] for d in engine.decide_table(connection).description]

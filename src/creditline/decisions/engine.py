@@ -89,6 +89,24 @@ def features_table_sql(name: str = "features") -> str:
     return f"CREATE TABLE {name} ({columns})"
 
 
+def load_features(
+    connection: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], table: str = "features"
+) -> None:
+    """Append feature rows (missing features are null) to `table` in DuckDB, column by column
+    in one statement: a row-by-row `executemany` takes about 16 s for 10,000 rows of 29
+    features, this about 0.13 s."""
+    columns = ", ".join(
+        f"unnest(CAST(${name} AS {_COLUMN_TYPES[name]}[]))" for name in FEATURE_COLUMNS
+    )
+    connection.execute(
+        f"INSERT INTO {table} SELECT {columns}",
+        {name: [row.get(name) for row in rows] for name in FEATURE_COLUMNS},
+    )
+
+
+_COLUMN_TYPES = {"line_id": "VARCHAR", **{f.name: _SQL_TYPES[f.type] for f in FEATURES.values()}}
+
+
 class Engine:
     """A compiled policy and an in-process DuckDB to run it on (one connection per thread)."""
 

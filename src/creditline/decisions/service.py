@@ -38,7 +38,12 @@ from sqlalchemy import (
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.applications import application_features
 from creditline.decisions.bureau import BureauPort
-from creditline.decisions.engine import FEATURE_COLUMNS, Decision, Engine, features_table_sql
+from creditline.decisions.engine import (
+    Decision,
+    Engine,
+    features_table_sql,
+    load_features,
+)
 from creditline.decisions.tables import reviews
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
@@ -478,10 +483,7 @@ def _decide_batch(engine: Engine, rows: list[dict[str, Any]]) -> list[Decision]:
     connection = duckdb.connect(":memory:")
     try:
         connection.execute(features_table_sql())
-        connection.executemany(
-            f"INSERT INTO features VALUES ({', '.join('?' for _ in FEATURE_COLUMNS)})",
-            [[row.get(name) for name in FEATURE_COLUMNS] for row in rows],
-        )
+        load_features(connection, rows)
         relation = engine.decide_table(connection)
         names = relation.columns
         return [

@@ -26,7 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from creditline.decisions.engine import FEATURE_COLUMNS, Decision, Engine, features_table_sql
+from creditline.decisions.engine import (
+    FEATURE_COLUMNS,
+    Decision,
+    Engine,
+    features_table_sql,
+    load_features,
+)
 from creditline.decisions.features import FEATURES, FeatureType
 from creditline.decisions.policy import PolicyDocument, load_policy, parse_policy, rule_expression
 from creditline.kernel.errors import InvalidInput
@@ -39,14 +45,6 @@ POLICY = load_policy(EXAMPLE)
 ENGINE = Engine(POLICY)
 ROWS = 10_000
 SEED = 20261128
-
-_TYPES = {
-    FeatureType.INTEGER: "BIGINT",
-    FeatureType.NUMBER: "DOUBLE",
-    FeatureType.BOOLEAN: "BOOLEAN",
-    FeatureType.CATEGORY: "VARCHAR",
-}
-
 
 # --- the edges of the policy, read from the policy itself --------------------------------------
 
@@ -192,12 +190,7 @@ def book(lines: list[dict[str, Any]], table: str = "features") -> duckdb.DuckDBP
     """A DuckDB connection holding `lines` as the features table (column-wise, one INSERT)."""
     connection = duckdb.connect(":memory:")
     connection.execute(features_table_sql(table))
-    types = {"line_id": "VARCHAR", **{f.name: _TYPES[f.type] for f in FEATURES.values()}}
-    columns = ", ".join(f"unnest(CAST(${name} AS {types[name]}[]))" for name in FEATURE_COLUMNS)
-    connection.execute(
-        f"INSERT INTO {table} SELECT {columns}",
-        {name: [line[name] for line in lines] for name in FEATURE_COLUMNS},
-    )
+    load_features(connection, lines, table)
     return connection
 
 
