@@ -89,6 +89,7 @@ def build(
         webhook=_webhook(settings),
         email=_email(settings),
         review=decisions.review_after if settings.review_triggers else None,
+        workers=settings.dispatch_workers,
     )
     if settings.review_triggers:
         # Reviewed at once, in the request after the change commits; the change's outbox

@@ -38,6 +38,7 @@ class Settings:
     # `serve` delivers the outbox in the background unless this is off.
     dispatch: bool = True
     dispatch_interval_seconds: float = 2.0
+    dispatch_workers: int = 8  # lines whose notices are sent at the same time
 
     @property
     def is_development(self) -> bool:
@@ -56,6 +57,8 @@ class Settings:
             raise ValueError("CREDITLINE_SWEEP_INTERVAL_SECONDS must be positive")
         if self.dispatch_interval_seconds <= 0:
             raise ValueError("CREDITLINE_DISPATCH_INTERVAL_SECONDS must be positive")
+        if not 1 <= self.dispatch_workers <= 32:
+            raise ValueError("CREDITLINE_DISPATCH_WORKERS must be 1–32")
         if self.webhook_url and len(self.webhook_secret.encode()) < 16:
             raise ValueError(
                 "CREDITLINE_WEBHOOK_URL needs CREDITLINE_WEBHOOK_SECRET of at least 16 bytes"
@@ -103,6 +106,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         bureau_score_range=env.get("CREDITLINE_BUREAU_SCORE_RANGE", Settings.bureau_score_range),
         dispatch=env.get("CREDITLINE_DISPATCH", "on") != "off",
         dispatch_interval_seconds=float(env.get("CREDITLINE_DISPATCH_INTERVAL_SECONDS", "2")),
+        dispatch_workers=int(env.get("CREDITLINE_DISPATCH_WORKERS", "8")),
     )
 
 

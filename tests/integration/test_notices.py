@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import itertools
 import json
 import socket
 import threading
@@ -1845,3 +1846,27 @@ def test_a_malformed_signature_header_is_refused_not_raised(header: str) -> None
     now = datetime.fromtimestamp(1796000000, tz=ZoneInfo("UTC"))
     assert verify_signature(SECRET, header, b'{"id": "x"}', now) is False
     assert verify_signature(SECRET, sign(SECRET, 1796000000, b'{"id": "x"}'), b'{"id": "x"}', now)
+
+
+def test_several_lines_are_sent_at_once_each_in_the_order_its_changes_were_made(
+    wired: Container, receiver: Receiver, agent: Actor, clock: FixedClock
+) -> None:
+    c = wired
+    assert c.settings.dispatch_workers > 1
+    receiver.delay_seconds = 0.02  # a remote endpoint: waiting dominates
+    lines = []
+    for n in range(12):
+        line_id = c.ledger.open_line(agent, f"o{n}", f"b-{n}", "CNY", "5000.00").document["id"]
+        until = clock.now() + timedelta(days=7)
+        c.ledger.change_limit(agent, f"f{n}", line_id, "freeze", ["drawdown_velocity"], until=until)
+        c.ledger.change_limit(agent, f"u{n}", line_id, "unfreeze", ["risk_resolved"])
+        lines.append(line_id)
+    written = outbox_rows(c)  # ids are time-ordered: the order each change was made
+    c.dispatcher.run_until_idle()
+    hits = sorted(receiver.hits, key=lambda hit: hit.start)
+    assert sorted(hit.id for hit in hits) == sorted(row["id"] for row in written)
+    for line_id in lines:
+        mine = [row["id"] for row in written if row["line_id"] == line_id]
+        assert [hit.id for hit in hits if hit.id in mine] == mine
+    # Lines overlapped in time: some request started before another one ended.
+    assert any(b.start < a.end for a, b in itertools.pairwise(hits))

@@ -21,6 +21,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,7 @@ from creditline.notices.tables import deliveries
 log = logging.getLogger(__name__)
 
 DISPATCH_BATCH_MAX = 100
+DISPATCH_WORKERS_MAX = 32  # threads sending one batch, each a line's messages in order
 # Messages whose change a review follows (a drawdown, a settlement): the "review" channel runs
 # it, unless the request that made the change already did (`record_done`).
 REVIEWED_TOPICS = frozenset({"event.loan_opened", "notice.loan_settled"})
@@ -77,7 +79,11 @@ class Dispatcher:
         max_attempts: int = ATTEMPTS_MAX,
         lease: timedelta = LEASE,
         review: Callable[[str], None] | None = None,
+        workers: int = 1,
     ) -> None:
+        if not 1 <= workers <= DISPATCH_WORKERS_MAX:
+            raise ValueError(f"workers must be 1–{DISPATCH_WORKERS_MAX}")
+        self._workers = workers
         self._db = db
         self._clock = clock
         self._notices = notices
@@ -156,10 +162,24 @@ class Dispatcher:
         if not 1 <= batch <= DISPATCH_BATCH_MAX:
             raise ValueError(f"batch must be 1–{DISPATCH_BATCH_MAX}")
         counts: Counter[str] = Counter()
+        by_line: dict[str, list[_Claimed]] = {}
         for claimed in self._claim_batch(batch):
-            counts["claimed"] += 1
-            counts[self._deliver(claimed)] += 1
+            by_line.setdefault(claimed.message.line_id, []).append(claimed)
+        if self._workers == 1 or len(by_line) == 1:
+            outcomes = [self._deliver_in_order(group) for group in by_line.values()]
+        else:
+            # Sending is waiting on the network: several lines at a time, each line's messages
+            # in the order they were written (a freeze is never announced after its end).
+            with ThreadPoolExecutor(self._workers, thread_name_prefix="dispatch") as pool:
+                outcomes = list(pool.map(self._deliver_in_order, by_line.values()))
+        for group in outcomes:
+            for outcome in group:
+                counts["claimed"] += 1
+                counts[outcome] += 1
         return dict(counts)
+
+    def _deliver_in_order(self, group: list[_Claimed]) -> list[str]:
+        return [self._deliver(claimed) for claimed in group]
 
     def run_until_idle(self, batch: int = DISPATCH_BATCH_MAX) -> dict[str, int]:
         """Deliver everything due now, batch after batch; counts by outcome."""

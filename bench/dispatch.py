@@ -1,0 +1,198 @@
+"""Outbox delivery throughput: notices to the inbox, e-mail and a webhook, on both stores.
+
+Opens N lines and freezes each (2 messages a line: the opening event and the freeze notice;
+every borrower has an e-mail address), then times `Dispatcher.run_until_idle` delivering all
+of them to the in-app inbox, a real SMTP server (aiosmtpd) and a real webhook receiver on
+127.0.0.1, on SQLite and on PostgreSQL; on PostgreSQL also with two dispatchers side by side.
+Checks that every message was delivered once per channel.
+
+    .venv/bin/python bench/dispatch.py                 # 2,000 lines, 4,000 messages
+    .venv/bin/python bench/dispatch.py --lines 500
+
+It is a report, not a test: it exits 0 whatever the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from creditline.bootstrap import Container, build
+from creditline.config import Settings
+from creditline.db.engine import normalise_url
+from creditline.kernel.actors import Actor, Role
+from creditline.ledger.tables import outbox
+from creditline.notices.tables import deliveries
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+BENCH_DATABASE = "creditline_bench_dispatch"
+POLICY = Path(__file__).parents[1] / "policies" / "cn-standard.yaml"
+SECRET = "bench-webhook-secret-0123456789"
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received = 0
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        with _Receiver.lock:
+            _Receiver.received += 1
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Mailbox:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.count += 1
+        return "250 OK"
+
+
+@contextmanager
+def receivers() -> Iterator[tuple[str, int, _Mailbox]]:
+    http = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    mailbox = _Mailbox()
+    with socket.socket() as probe:  # aiosmtpd needs a port number, not 0
+        probe.bind(("127.0.0.1", 0))
+        smtp_port = probe.getsockname()[1]
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    try:
+        yield (
+            f"http://127.0.0.1:{http.server_port}/hook",
+            smtp.server.sockets[0].getsockname()[1],
+            mailbox,
+        )
+    finally:
+        smtp.stop()
+        http.shutdown()
+
+
+def container(url: str, hook: str, smtp_port: int) -> Container:
+    settings = Settings(
+        database_url=url,
+        policy_file=POLICY,
+        review_triggers=False,
+        webhook_url=hook,
+        webhook_secret=SECRET,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+    )
+    return build(settings)
+
+
+def load(c: Container, lines: int) -> float:
+    agent = Actor("bench", Role.AGENT)
+    started = time.perf_counter()
+    for n in range(lines):
+        borrower = f"bench-{n:06d}"
+        line = c.ledger.open_line(agent, f"open-{n}", borrower, "CNY", "20000.00").document
+        c.ledger.change_limit(
+            agent,
+            f"freeze-{n}",
+            line["id"],
+            "freeze",
+            ["drawdown_velocity"],
+            until=c.clock.now() + timedelta(days=7),
+        )
+        c.notices.set_preferences(Actor(borrower, Role.BORROWER), f"{borrower}@example.com", None)
+    return time.perf_counter() - started
+
+
+def delivered(c: Container) -> tuple[int, int, dict[str, int]]:
+    with c.db.reading() as connection:
+        messages = connection.execute(select(func.count()).select_from(outbox)).scalar_one()
+        done = connection.execute(
+            select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_not(None))
+        ).scalar_one()
+        channels = dict(
+            connection.execute(
+                select(deliveries.c.channel, func.count()).group_by(deliveries.c.channel)
+            ).all()
+        )
+    return messages, done, channels
+
+
+def run(label: str, url: str, lines: int, dispatchers: int) -> None:
+    _Receiver.received = 0
+    with receivers() as (hook, smtp_port, mailbox):
+        built = [container(url, hook, smtp_port) for _ in range(dispatchers)]
+        load_seconds = load(built[0], lines)
+        started = time.perf_counter()
+        threads = [threading.Thread(target=c.dispatcher.run_until_idle) for c in built]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - started
+        messages, done, channels = delivered(built[0])
+        print(
+            f"{label}: {messages:,} messages ({lines:,} lines loaded in {load_seconds:.1f} s); "
+            f"{dispatchers} dispatcher(s) delivered {done:,} in {seconds:.2f} s = "
+            f"{done / seconds:,.0f} messages/s"
+        )
+        complete = done == messages == _Receiver.received
+        print(
+            f"  channels recorded {channels}; webhook received {_Receiver.received:,}, "
+            f"mailbox {mailbox.count:,} [{'OK' if complete else 'MISMATCH'}]"
+        )
+        for c in built:
+            c.close()
+
+
+@contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+    try:
+        yield (
+            make_url(server_url).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
+        admin.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=2000)
+    parser.add_argument(
+        "--postgres", default=os.environ.get("CREDITLINE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    )
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as directory:
+        run("SQLite", f"sqlite:///{directory}/bench.db", args.lines, 1)
+    for dispatchers in (1, 2):
+        with postgres_database(args.postgres) as url:
+            run("PostgreSQL", url, args.lines, dispatchers)
+    print("Command: bench/dispatch.py " + (f"--lines {args.lines}" if args.lines != 2000 else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
