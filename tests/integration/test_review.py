@@ -15,12 +15,19 @@ from sqlalchemy import select
 
 from creditline.bootstrap import Container, build
 from creditline.config import Settings
-from creditline.decisions.bureau import ConsentMissing
-from creditline.decisions.service import ledger_features
+from creditline.decisions import service
+from creditline.decisions.bureau import ConsentMissing, StoredReports
+from creditline.decisions.service import book_features, ledger_features
 from creditline.decisions.tables import reviews
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
-from creditline.kernel.errors import DecisionNotFound, Forbidden, InvalidInput, LineNotFound
+from creditline.kernel.errors import (
+    Conflict,
+    DecisionNotFound,
+    Forbidden,
+    InvalidInput,
+    LineNotFound,
+)
 from creditline.ledger.tables import decisions, outbox
 from creditline.notices.tables import deliveries
 
@@ -424,3 +431,41 @@ def test_the_review_command_applies_the_book_once_a_day(
     assert json.loads(second.stdout) in ({"freeze:decided_today": 1}, {"freeze:replayed": 1})
     assert container.ledger.get_line(borrower, line_id)["status"] == "frozen"
     assert len(recorded(container, line_id)) == 1
+
+
+def test_the_policy_reviews_only_lines_in_its_currency(
+    container: Container, agent: Actor, borrower: Actor
+) -> None:
+    cny = open_line(container, agent, borrower.subject)
+    usd = str(
+        container.ledger.open_line(agent, "usd", borrower.subject, "USD", "500.00").document["id"]
+    )
+    assert container.decisions.review_book() == {"keep:kept": 1}
+    assert container.decisions.review_line(cny).decision.line_id == cny
+    with pytest.raises(Conflict, match="not in CNY"):
+        container.decisions.review_line(usd)
+
+
+def test_borrowers_are_read_in_chunks_with_the_same_features(
+    container: Container, agent: Actor, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(5):
+        borrower = Actor(f"chunked-{n}", Role.BORROWER)
+        container.bureau.record_consent(borrower, borrower.subject)
+        open_line(container, agent, borrower.subject)
+    clock.advance(timedelta(minutes=1))
+    for n in range(5):
+        container.bureau.load_report(
+            agent,
+            {"borrower_id": f"chunked-{n}", "reported_at": clock.now(), "inquiries_3m": n},
+        )
+
+    def features() -> list[dict[str, object]]:
+        now = clock.now()
+        with container.db.reading() as connection:
+            return book_features(connection, now, now.date(), StoredReports(), currency="CNY")
+
+    whole = features()
+    monkeypatch.setattr(service, "BORROWERS_PER_QUERY_MAX", 2)
+    assert features() == whole
+    assert sorted(f["inquiries_3m"] for f in whole) == [0, 1, 2, 3, 4]

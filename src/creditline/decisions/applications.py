@@ -52,27 +52,33 @@ def application_features(
             applications.c.borrower_id,
             func.sum(case((applications.c.created_at >= now - 7 * _DAY, 1), else_=0)),
             func.sum(case((applications.c.created_at >= now - 30 * _DAY, 1), else_=0)),
-            func.max(applications.c.created_at),
         )
         .where(applications.c.borrower_id.in_(borrower_ids))
         .group_by(applications.c.borrower_id)
     ).all()
-    found: dict[str, dict[str, Any]] = {}
-    for borrower, in_7d, in_30d, latest in counts:
-        row = (
-            connection.execute(
-                select(applications).where(
-                    applications.c.borrower_id == borrower, applications.c.created_at == latest
-                )
+    ranked = (
+        select(
+            applications,
+            func.row_number()
+            .over(
+                partition_by=applications.c.borrower_id,
+                order_by=(applications.c.created_at.desc(), applications.c.id.desc()),
             )
-            .mappings()
-            .first()
+            .label("newest_first"),
         )
-        assert row is not None
+        .where(applications.c.borrower_id.in_(borrower_ids))
+        .subquery()
+    )
+    latest = {
+        row["borrower_id"]: row
+        for row in connection.execute(select(ranked).where(ranked.c.newest_first == 1)).mappings()
+    }
+    found: dict[str, dict[str, Any]] = {}
+    for borrower, in_7d, in_30d in counts:
         found[borrower] = {
             "applications_7d": int(in_7d or 0),
             "applications_30d": int(in_30d or 0),
-            **_declared(row, today),
+            **_declared(latest[borrower], today),
         }
     for borrower, verified in verified_income(connection, borrower_ids, today).items():
         found[borrower] = {**found.get(borrower, {}), **verified}

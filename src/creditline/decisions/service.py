@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 from sqlalchemy import (
@@ -62,10 +62,12 @@ from creditline.loans.tables import instalments, loans
 
 REVIEWER = Actor("policy-engine", Role.SERVICE)
 BATCH_LINES = 10_000
+BORROWERS_PER_QUERY_MAX = 10_000
 DECISIONS_LISTED_MAX = 200
 _DAY = timedelta(days=1)
 
 Progress = Callable[[int, int], None]  # (lines done, lines in all)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +95,18 @@ def book_features(
     today: date,
     bureau: BureauPort,
     line_ids: list[str] | None = None,
+    currency: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Each reviewable line's features: from the ledger, and from its borrower's latest bureau
-    report (null when there is none)."""
-    found = ledger_features(connection, now, today, line_ids)
+    """Each reviewable line's features (in `currency`, when given): from the ledger, and from
+    its borrower's latest application and bureau report (null when there is none)."""
+    found = ledger_features(connection, now, today, line_ids, currency)
     borrowers = sorted({borrower for borrower, _ in found})
-    reports = bureau.latest(connection, borrowers)
-    declared = application_features(connection, borrowers, now, today)
+    reports: dict[str, dict[str, Any]] = {}
+    declared: dict[str, dict[str, Any]] = {}
+    # In chunks: a statement binds at most 65,535 parameters on PostgreSQL.
+    for chunk in _chunks(borrowers, BORROWERS_PER_QUERY_MAX):
+        reports.update(bureau.latest(connection, chunk))
+        declared.update(application_features(connection, chunk, now, today))
     return [
         {**features, **declared.get(borrower, {}), **reports.get(borrower, {})}
         for borrower, features in found
@@ -107,7 +114,11 @@ def book_features(
 
 
 def ledger_features(
-    connection: Connection, now: datetime, today: date, line_ids: list[str] | None = None
+    connection: Connection,
+    now: datetime,
+    today: date,
+    line_ids: list[str] | None = None,
+    currency: str | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Each line's borrower and features computed from our own tables (open, frozen or
     suspended lines). `today` is the lender's business date: instalments due before it have
@@ -194,6 +205,8 @@ def ledger_features(
     )
     if line_ids is not None:
         query = query.where(lines.c.id.in_(line_ids))
+    if currency is not None:
+        query = query.where(lines.c.currency == currency)
     rows = []
     for r in connection.execute(query):
         used = r.principal_outstanding_minor + r.held_minor
@@ -304,10 +317,17 @@ class DecisionService:
     def decide_line(self, line_id: str) -> Decision:
         """What the policy decides for one line now (nothing applied)."""
         now = self._clock.now()
+        currency = self.engine.policy.currency
         with self._db.reading() as connection:
-            found = book_features(connection, now, self.business_date(now), self._bureau, [line_id])
+            found = book_features(
+                connection, now, self.business_date(now), self._bureau, [line_id], currency
+            )
         if not found:
-            raise Conflict("the line is closed or does not exist", line_id=line_id)
+            raise Conflict(
+                f"the line is closed, does not exist or is not in {currency}, the currency the "
+                "policy decides",
+                line_id=line_id,
+            )
         return self.engine.decide(found[0])
 
     def review_line(self, line_id: str) -> Applied:
@@ -398,8 +418,13 @@ class DecisionService:
         """Decide every line in one DuckDB query; apply every change through the ledger."""
         now = self._clock.now()
         with self._db.reading() as connection:
+            policy = self.engine.policy
             book = book_features(
-                connection, now, self.engine.policy.business_date(now), self._bureau
+                connection,
+                now,
+                policy.business_date(now),
+                self._bureau,
+                currency=policy.currency,  # lines in other currencies are not this policy's
             )
         engine = self.engine
         outcomes: dict[str, int] = {}
@@ -417,7 +442,7 @@ class DecisionService:
     def _apply(self, decision: Decision, now: datetime) -> Applied:
         if decision.action == "keep":
             return Applied(decision, "kept")
-        currency = self._ledger.get_line(REVIEWER, decision.line_id)["currency"]
+        currency = self.engine.policy.currency  # the only currency it decides
         options: dict[str, Any] = {}
         if decision.action in ("increase", "decrease"):
             options["limit"] = format_minor(decision.new_limit_minor, currency)
@@ -474,9 +499,9 @@ def _decision_document(row: Any, currency: str, *, staff: bool) -> dict[str, Any
     return document
 
 
-def _chunks(rows: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _decide_batch(engine: Engine, rows: list[dict[str, Any]]) -> list[Decision]:
