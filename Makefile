@@ -32,6 +32,8 @@ bench: install
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/eod.py
 	$(BIN)/python bench/review.py
+	$(BIN)/python bench/review_book.py
+	$(BIN)/python bench/dispatch.py
 
 lint: install
 	$(BIN)/ruff check src tests bench
