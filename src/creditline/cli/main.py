@@ -76,7 +76,8 @@ def demo(
     if_empty: Annotated[bool, typer.Option(help="Do nothing when lines exist.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed of the generated book.")] = 2026,
 ) -> None:
-    """Load a demo book: borrowers with lines, loans, repayments, freezes and cuts."""
+    """Load a demo book: borrowers with lines, loans, repayments, freezes and cuts; deliver its
+    notices (to the inbox, and e-mail and webhook when configured)."""
     from creditline.bootstrap import build
     from creditline.demo import load_demo_book
 
@@ -87,6 +88,9 @@ def demo(
     with _progress() as progress:
         task = progress.add_task("loading demo book", total=borrowers)
         summary = load_demo_book(container, borrowers, seed, lambda: progress.advance(task))
+        # The book's history is in the borrowers' inboxes before anyone looks.
+        progress.add_task("delivering its notices", total=None)
+        summary["notices"] = container.dispatcher.run_until_idle()
     typer.echo(json.dumps(summary, indent=2))
 
 
