@@ -18,7 +18,7 @@ from creditline.decisions.features import FEATURES, LABELS_ZH, FeatureType, Sour
 from creditline.decisions.service import DecisionService
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.errors import DomainError, InvalidInput
-from creditline.kernel.money import format_minor, group_thousands
+from creditline.kernel.money import display_amount, format_minor
 from creditline.kernel.reasons import NEXT_STEP_TEXTS, REASON_CATALOGUE, NextStep
 from creditline.ledger.service import LedgerService
 from creditline.loans.products import Catalogue
@@ -273,10 +273,8 @@ def _value(name: str, value: Any, currency: str, en: bool) -> str:
 
 
 def _money(currency: str, en: bool) -> Any:
-    """How an amount reads: 'CNY 20,000.00' in English, '20,000.00 元' in Chinese."""
-    if not en and currency == "CNY":
-        return lambda amount: f"{group_thousands(amount)} 元"
-    return lambda amount: f"{currency} {group_thousands(amount)}"
+    language = "en" if en else "zh-CN"
+    return lambda amount: display_amount(amount, currency, language)
 
 
 def _day(instant: Any, zone: ZoneInfo) -> str | None:

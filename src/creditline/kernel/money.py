@@ -150,3 +150,11 @@ def group_thousands(amount: str) -> str:
     while len(whole) > 3:
         whole, groups = whole[:-3], [whole[-3:], *groups]
     return sign + ",".join([whole, *groups]) + dot + fraction
+
+
+def display_amount(amount: str, currency: str, language: str) -> str:
+    """How a formatted amount reads to a borrower: 'CNY 20,000.00', or '20,000.00 元'."""
+    grouped = group_thousands(amount)
+    if language == "zh-CN" and currency == "CNY":
+        return f"{grouped} 元"
+    return f"{currency} {grouped}"

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from creditline.kernel.money import group_thousands
+from creditline.kernel.money import display_amount
 from creditline.kernel.reasons import NEXT_STEP_TEXTS, REASON_CATALOGUE, NextStep
 from creditline.notices.catalog import LANGUAGES, Kind
 
@@ -159,19 +159,12 @@ def _decision(decision: dict[str, Any], language: str, zone: ZoneInfo) -> dict[s
 
 @jinja2.pass_context
 def _money_filter(context: jinja2.runtime.Context, amount: Any, currency: str) -> str:
-    return _money(str(amount), currency, context["lang"])
+    return display_amount(str(amount), currency, context["lang"])
 
 
 @jinja2.pass_context
 def _day_filter(context: jinja2.runtime.Context, instant: Any) -> str:
     return _day(instant, context["zone"])
-
-
-def _money(amount: str, currency: str, language: str) -> str:
-    grouped = group_thousands(amount)
-    if language == "zh-CN" and currency == "CNY":
-        return f"{grouped} 元"
-    return f"{currency} {grouped}"
 
 
 def _day(instant: Any, zone: ZoneInfo) -> str:
