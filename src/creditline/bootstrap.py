@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from creditline.config import Settings, load_settings
+from creditline.db.commands import Commands
 from creditline.db.engine import make_engine
 from creditline.db.migrate import upgrade
 from creditline.db.unit_of_work import Database
@@ -23,9 +24,12 @@ from creditline.kernel.clock import Clock, SystemClock
 from creditline.ledger.reconcile import Reconciler
 from creditline.ledger.service import LedgerService
 from creditline.loans.eod import EndOfDay
+from creditline.loans.pricing import ProductPricing
 from creditline.loans.products import Catalogue, load_catalogue
-from creditline.notices.channels import Email, SmtpSettings, Webhook
+from creditline.loans.service import LoanService
+from creditline.notices.channels import Email, Message, SmtpSettings, Webhook
 from creditline.notices.dispatcher import Dispatcher
+from creditline.notices.outbox import Outbox, Topic
 from creditline.notices.render import Bureau, Renderer
 from creditline.notices.service import NoticeService
 
@@ -36,7 +40,10 @@ class Container:
     clock: Clock
     db: Database
     catalogue: Catalogue
+    commands: Commands
+    outbox: Outbox
     ledger: LedgerService
+    loans: LoanService
     decisions: DecisionService
     policies: PolicyRegistry
     explainer: Explainer
@@ -66,7 +73,12 @@ def build(
         upgrade(engine)
     db = Database(engine)
     catalogue = load_catalogue(settings.products_file)
-    ledger = LedgerService(db, clock, settings.hold_ttl, catalogue)
+    commands = Commands(db, clock)
+    outbox = Outbox(db, clock)
+    ledger = LedgerService(
+        db, clock, commands, outbox, ProductPricing(catalogue), settings.hold_ttl
+    )
+    loans = LoanService(db, clock, commands, catalogue, ledger)
     policy_file = settings.policy_file
 
     policies = PolicyRegistry(db, clock)
@@ -86,25 +98,29 @@ def build(
         db,
         clock,
         notices,
+        outbox,
         webhook=_webhook(settings),
         email=_email(settings),
-        review=decisions.review_after if settings.review_triggers else None,
         workers=settings.dispatch_workers,
     )
     if settings.review_triggers:
-        # Reviewed at once, in the request after the change commits; the change's outbox
-        # message carries the review to the dispatcher if this process dies first.
-        def review_now(event: str, line_id: str, loan_id: str) -> None:
-            decisions.review_after(line_id)
-            dispatcher.record_done(_REVIEWED_BY[event], loan_id, "review")
+        # A drawdown can trip the velocity rules and a settlement earns a re-evaluation: the
+        # line is reviewed right after the change commits, or by the dispatcher from the
+        # change's outbox message if this process dies first.
+        def review(message: Message) -> None:
+            decisions.review_after(message.line_id)
 
-        ledger.subscribe(review_now)
+        for topic in (Topic.LOAN_OPENED, Topic.LOAN_SETTLED):
+            outbox.register(topic, "review", review)
     return Container(
         settings=settings,
         clock=clock,
         db=db,
         catalogue=catalogue,
+        commands=commands,
+        outbox=outbox,
         ledger=ledger,
+        loans=loans,
         decisions=decisions,
         policies=policies,
         explainer=Explainer(ledger, decisions, appeals, catalogue),
@@ -118,10 +134,6 @@ def build(
         notices=notices,
         dispatcher=dispatcher,
     )
-
-
-# The outbox message each ledger event's change wrote, by topic.
-_REVIEWED_BY = {"drawdown_posted": "event.loan_opened", "loan_settled": "notice.loan_settled"}
 
 
 def _webhook(settings: Settings) -> Webhook | None:

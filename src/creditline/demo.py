@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from creditline.bootstrap import Container
+from creditline.db.commands import Commands
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import DomainError
 from creditline.kernel.money import Money
 from creditline.ledger.service import LedgerService
 from creditline.loans.eod import EndOfDay
+from creditline.loans.pricing import ProductPricing
+from creditline.loans.service import LoanService
+from creditline.notices.outbox import Outbox
 
 HISTORY_DAYS = 180
 LIMITS = ("5000.00", "10000.00", "20000.00", "30000.00", "50000.00")
@@ -33,13 +38,13 @@ def load_demo_book(
     rng = random.Random(seed)
     now = container.clock.now()
     clock = FixedClock(now - timedelta(days=HISTORY_DAYS))
-    ledger = LedgerService(container.db, clock, container.settings.hold_ttl, container.catalogue)
+    book = _Book.on(container, clock)
     counts: dict[str, int] = {}
     for number in range(1, borrowers + 1):
         borrower = Actor(f"demo-{number:04d}", Role.BORROWER)
         clock.set(now - timedelta(days=HISTORY_DAYS, minutes=rng.randrange(1440)))
         story = _seed_story if borrower.subject == SEED_STORY_BORROWER else _random_story
-        outcome = story(ledger, clock, borrower, rng, now)
+        outcome = story(book, clock, borrower, rng, now)
         counts[outcome] = counts.get(outcome, 0) + 1
         tick()
     # Close every business date of the history, so arrears, penalties and accruals are current.
@@ -52,32 +57,49 @@ def load_demo_book(
     return {"borrowers": borrowers, "outcomes": dict(sorted(counts.items()))}
 
 
-def _open(ledger: LedgerService, borrower: Actor, limit: str) -> str:
+@dataclass(frozen=True, slots=True)
+class _Book:
+    """The services the demo writes through, on the demo's own clock (its history's time)."""
+
+    ledger: LedgerService
+    loans: LoanService
+
+    @classmethod
+    def on(cls, container: Container, clock: FixedClock) -> _Book:
+        commands = Commands(container.db, clock)
+        outbox = Outbox(container.db, clock)
+        pricing = ProductPricing(container.catalogue)
+        hold_ttl = container.settings.hold_ttl
+        ledger = LedgerService(container.db, clock, commands, outbox, pricing, hold_ttl)
+        return cls(ledger, LoanService(container.db, clock, commands, container.catalogue, ledger))
+
+
+def _open(book: _Book, borrower: Actor, limit: str) -> str:
     key = f"demo-open-{borrower.subject}"
-    return str(ledger.open_line(_OPERATOR, key, borrower.subject, "CNY", limit).document["id"])
+    return str(book.ledger.open_line(_OPERATOR, key, borrower.subject, "CNY", limit).document["id"])
 
 
 def _seed_story(
-    ledger: LedgerService, clock: FixedClock, borrower: Actor, rng: random.Random, now: Any
+    book: _Book, clock: FixedClock, borrower: Actor, rng: random.Random, now: Any
 ) -> str:
     """The borrower from the article: two loans of 5,000.00 on a 20,000.00 line, both repaid."""
-    line_id = _open(ledger, borrower, "20000.00")
+    line_id = _open(book, borrower, "20000.00")
     for n in (1, 2):
         clock.advance(timedelta(days=20))
-        loan_id = _draw(ledger, borrower, line_id, "5000.00", f"seed-{n}")
+        loan_id = _draw(book, borrower, line_id, "5000.00", f"seed-{n}")
         clock.advance(timedelta(days=30))
-        _settle(ledger, borrower, loan_id, f"seed-{n}")
+        _settle(book, borrower, loan_id, f"seed-{n}")
     return "settled_and_restored"
 
 
-def _settle(ledger: LedgerService, borrower: Actor, loan_id: str, tag: str) -> None:
+def _settle(book: _Book, borrower: Actor, loan_id: str, tag: str) -> None:
     """Pay what settles the loan today: principal, and interest only to date."""
-    payoff = ledger.get_loan(borrower, loan_id)["payoff_today"]["total"]
-    ledger.repay(borrower, f"demo-repay-{borrower.subject}-{tag}", loan_id, payoff)
+    payoff = book.loans.get_loan(borrower, loan_id)["payoff_today"]["total"]
+    book.loans.repay(borrower, f"demo-repay-{borrower.subject}-{tag}", loan_id, payoff)
 
 
 def _pay_instalments(
-    ledger: LedgerService,
+    book: _Book,
     clock: FixedClock,
     borrower: Actor,
     loan_id: str,
@@ -85,7 +107,7 @@ def _pay_instalments(
     stop_after: int | None,
 ) -> None:
     """Pay each instalment on its due date up to `now` (the first `stop_after` only)."""
-    loan = ledger.get_loan(borrower, loan_id)
+    loan = book.loans.get_loan(borrower, loan_id)
     for instalment in loan["instalments"][:stop_after]:
         due = datetime.combine(date.fromisoformat(instalment["due_date"]), time(2), UTC)
         if due > now:
@@ -94,22 +116,24 @@ def _pay_instalments(
         amount = instalment["outstanding"]
         if _minor(amount) > 0:
             tag = f"{loan_id}-{instalment['number']}"
-            ledger.repay(borrower, f"demo-repay-{borrower.subject}-{tag}", loan_id, amount)
+            book.loans.repay(borrower, f"demo-repay-{borrower.subject}-{tag}", loan_id, amount)
 
 
-def _draw(ledger: LedgerService, borrower: Actor, line_id: str, amount: str, tag: str) -> str:
-    hold = ledger.place_hold(borrower, f"demo-hold-{borrower.subject}-{tag}", line_id, amount, 12)
-    posted = ledger.post_drawdown(
+def _draw(book: _Book, borrower: Actor, line_id: str, amount: str, tag: str) -> str:
+    hold = book.ledger.place_hold(
+        borrower, f"demo-hold-{borrower.subject}-{tag}", line_id, amount, 12
+    )
+    posted = book.loans.post_drawdown(
         borrower, f"demo-post-{borrower.subject}-{tag}", hold.document["id"]
     )
     return str(posted.document["loan_id"])
 
 
 def _random_story(
-    ledger: LedgerService, clock: FixedClock, borrower: Actor, rng: random.Random, now: Any
+    book: _Book, clock: FixedClock, borrower: Actor, rng: random.Random, now: Any
 ) -> str:
     limit = rng.choice(LIMITS)
-    line_id = _open(ledger, borrower, limit)
+    line_id = _open(book, borrower, limit)
     limit_minor = _minor(limit)
     loans: list[tuple[str, int]] = []
     for n in range(rng.randrange(0, 5)):
@@ -117,15 +141,15 @@ def _random_story(
         amount_minor = rng.randrange(5, 31) * limit_minor // 100 // 100 * 100
         try:
             if rng.random() < 0.15:  # a drawdown the borrower abandons
-                hold = ledger.place_hold(
+                hold = book.ledger.place_hold(
                     borrower, f"demo-hold-{borrower.subject}-{n}", line_id, _major(amount_minor), 6
                 )
-                ledger.void_drawdown(
+                book.ledger.void_drawdown(
                     borrower, f"demo-void-{borrower.subject}-{n}", hold.document["id"]
                 )
                 continue
             loans.append(
-                (_draw(ledger, borrower, line_id, _major(amount_minor), str(n)), amount_minor)
+                (_draw(book, borrower, line_id, _major(amount_minor), str(n)), amount_minor)
             )
         except DomainError:
             continue  # not enough credit left: the borrower draws less next time
@@ -135,16 +159,16 @@ def _random_story(
     for n, ((loan_id, _), habit) in enumerate(zip(loans, habits, strict=True)):
         if habit == "settle":
             clock.advance(timedelta(days=rng.randrange(10, 40)))
-            _settle(ledger, borrower, loan_id, str(n))
+            _settle(book, borrower, loan_id, str(n))
     for (loan_id, _), habit in zip(loans, habits, strict=True):
         if habit != "settle":
             stop_after = 1 if habit == "late" else None
-            _pay_instalments(ledger, clock, borrower, loan_id, now, stop_after)
-    return _risk_event(ledger, clock, borrower, line_id, rng, now)
+            _pay_instalments(book, clock, borrower, loan_id, now, stop_after)
+    return _risk_event(book, clock, borrower, line_id, rng, now)
 
 
 def _risk_event(
-    ledger: LedgerService,
+    book: _Book,
     clock: FixedClock,
     borrower: Actor,
     line_id: str,
@@ -156,7 +180,7 @@ def _risk_event(
     clock.set(now - timedelta(days=rng.randrange(1, 5)))
     try:
         if roll < 0.08:
-            ledger.change_limit(
+            book.ledger.change_limit(
                 _RISK,
                 key,
                 line_id,
@@ -166,20 +190,20 @@ def _risk_event(
             )
             return "frozen"
         if roll < 0.13:
-            ledger.change_limit(_RISK, key, line_id, "suspend", ["reverification_due"])
+            book.ledger.change_limit(_RISK, key, line_id, "suspend", ["reverification_due"])
             return "suspended"
         if roll < 0.20:
-            line = ledger.get_line(_RISK, line_id)
+            line = book.ledger.get_line(_RISK, line_id)
             floor = _minor(line["principal_outstanding"]) + _minor(line["held"])
             target = max(floor, _minor(line["limit"]) // 2)
             if target < _minor(line["limit"]):
-                ledger.change_limit(
+                book.ledger.change_limit(
                     _RISK, key, line_id, "decrease", ["utilisation_high"], limit=_major(target)
                 )
                 return "decreased"
         if roll < 0.30:
-            line = ledger.get_line(_RISK, line_id)
-            ledger.change_limit(
+            line = book.ledger.get_line(_RISK, line_id)
+            book.ledger.change_limit(
                 _RISK,
                 key,
                 line_id,
@@ -189,7 +213,9 @@ def _risk_event(
             )
             return "increased"
         if roll < 0.32:
-            ledger.change_limit(_OPERATOR, key, line_id, "close", ["account_closed_by_borrower"])
+            book.ledger.change_limit(
+                _OPERATOR, key, line_id, "close", ["account_closed_by_borrower"]
+            )
             return "closed"
     except DomainError:
         pass

@@ -33,13 +33,15 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from creditline.api.auth import issue_token
+from creditline.db.commands import idempotency_keys
 from creditline.db.engine import normalise_url
 from creditline.db.metadata import metadata
 from creditline.kernel.actors import Role
 from creditline.kernel.money import format_minor
-from creditline.ledger.tables import drawdowns, idempotency_keys, journal, lines, outbox
+from creditline.ledger.tables import drawdowns, journal, lines
 from creditline.loans.tables import loans
 from creditline.loans.tables import repayments as repayments_table
+from creditline.notices.tables import outbox
 
 CLI = Path(sys.executable).parent / "creditline"
 SIGNING_KEY = "crash-recovery-test-signing-key-of-48-characters"

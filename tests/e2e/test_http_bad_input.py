@@ -610,7 +610,7 @@ DECISIONS = [
 IDEMPOTENCY = [
     Case("missing-key", HOLD, 400, "idempotency_key_missing", body=_hold("1.00"), key=None),
     Case("empty-key", HOLD, 400, "idempotency_key_missing", body=_hold("1.00"), key=""),
-    Case("key-too-long", HOLD, 422, "invalid_input", body=_hold("1.00"), key="k" * 256),
+    Case("key-too-long", HOLD, 422, "invalid_idempotency_key", body=_hold("1.00"), key="k" * 256),
     Case(
         "key-reused-other-amount",
         HOLD,

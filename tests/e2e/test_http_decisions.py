@@ -17,7 +17,7 @@ def test_a_review_asked_for_over_http_is_explained_to_its_borrower(
     line_id = str(line_id.document["id"])
     for n in range(5):
         hold = container.ledger.place_hold(borrower, f"h{n}", line_id, "100.00", 12).document
-        container.ledger.post_drawdown(borrower, f"p{n}", hold["id"])
+        container.loans.post_drawdown(borrower, f"p{n}", hold["id"])
     me = headers(container, Role.BORROWER, borrower.subject)
     reviewed = client.post(f"/v1/lines/{line_id}/reviews", headers=me)
     assert reviewed.status_code == 201, reviewed.text

@@ -16,7 +16,7 @@ from creditline.decisions.appeals import ReviewAlreadyDecided, ReviewNotFound
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import Forbidden, InvalidInput
-from creditline.ledger.tables import outbox
+from creditline.notices.tables import outbox
 
 DAY = timedelta(days=1)
 
@@ -28,7 +28,7 @@ def frozen_by_the_policy(c: Container, agent: Actor, borrower: Actor) -> str:
     )
     for n in range(5):
         hold = c.ledger.place_hold(borrower, f"h{n}", line_id, "100.00", 12).document
-        c.ledger.post_drawdown(borrower, f"p{n}", hold["id"])
+        c.loans.post_drawdown(borrower, f"p{n}", hold["id"])
     assert c.decisions.review_line(line_id).decision.action == "freeze"
     return line_id
 

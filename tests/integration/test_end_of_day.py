@@ -88,7 +88,7 @@ def posted(
     method: str | None,
 ) -> dict[str, Any]:
     held = c.ledger.place_hold(actor, new_id(), line_id, amount, term, product, method).document
-    return c.ledger.post_drawdown(actor, new_id(), held["id"]).document
+    return c.loans.post_drawdown(actor, new_id(), held["id"]).document
 
 
 def load_all(
@@ -175,7 +175,7 @@ Pay = Callable[[Container, Drawn, dt.date], None]
 
 def _pay(c: Container, loan: Drawn, amount_minor: int) -> None:
     if amount_minor > 0:
-        c.ledger.repay(loan.actor, new_id(), loan.loan_id, money(amount_minor))
+        c.loans.repay(loan.actor, new_id(), loan.loan_id, money(amount_minor))
         PAID_TODAY.add(loan.loan_id)
 
 
@@ -184,7 +184,7 @@ PAID_TODAY: set[str] = set()  # the loans the book's repayments touched today
 
 def _open(c: Container, loan: Drawn) -> dict[str, Any] | None:
     """The loan's document, None once settled."""
-    document = c.ledger.get_loan(loan.actor, loan.loan_id)
+    document = c.loans.get_loan(loan.actor, loan.loan_id)
     return None if document["status"] == "settled" else document
 
 
@@ -470,7 +470,7 @@ def overdue_book(c: Container, clock: FixedClock) -> dt.date:
         ids.append(draw(c, f"borrower-{n}", f"{800 + 100 * n}.00", 3, PRICED, method))
     clock.set(morning(dt.date(2026, 12, 28)))
     for loan_id in ids[::2]:
-        c.ledger.repay(AGENT, new_id(), loan_id, "100.00")
+        c.loans.repay(AGENT, new_id(), loan_id, "100.00")
     for on in days(dt.date(2026, 12, 28), dt.date(2027, 1, 3)):
         c.end_of_day.run_day(on)
     return dt.date(2027, 1, 4)

@@ -43,10 +43,10 @@ def test_a_borrower_who_settled_on_time_reads_an_active_line_and_nothing_to_do(
 ) -> None:
     line_id = apply(container, borrower, "app")["line_id"]
     hold = container.ledger.place_hold(borrower, "h", line_id, "5000.00", 12).document
-    loan_id = container.ledger.post_drawdown(borrower, "p", hold["id"]).document["loan_id"]
+    loan_id = container.loans.post_drawdown(borrower, "p", hold["id"]).document["loan_id"]
     clock.advance(20 * DAY)
-    payoff = container.ledger.get_loan(borrower, loan_id)["payoff_today"]["total"]
-    container.ledger.repay(borrower, "r", loan_id, payoff)
+    payoff = container.loans.get_loan(borrower, loan_id)["payoff_today"]["total"]
+    container.loans.repay(borrower, "r", loan_id, payoff)
     zh, en = both(container, borrower, line_id)
     assert en["state"]["status"] == "active"
     assert en["state"]["available"] == en["state"]["limit"] == "20000.00"

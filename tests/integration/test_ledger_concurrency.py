@@ -26,11 +26,11 @@ from sqlalchemy import select
 
 from creditline.bootstrap import Container, build
 from creditline.config import Settings
+from creditline.db.commands import CommandResult
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import DomainError, DrawdownNotHeld
 from creditline.ledger import tables
-from creditline.ledger.service import CommandResult
 from creditline.loans import tables as loan_tables
 
 TEST_PRODUCTS = Path(__file__).parents[1] / "fixtures" / "products.toml"
@@ -206,7 +206,7 @@ class Worker:
             return
         amount = self.random.choice([None, self.random.randint(1, hold.amount)])
         owner = self.owners[hold.line_id]
-        result = self.book.ledger.post_drawdown(
+        result = self.book.loans.post_drawdown(
             owner, self.key(), hold.id, None if amount is None else text(amount)
         )
         posted = hold.amount if amount is None else amount
@@ -240,7 +240,7 @@ class Worker:
         # settled the others are refused.
         amount = self.random.choice([loan.principal, self.random.randint(1, loan.principal)])
         owner = self.owners[loan.line_id]
-        result = self.book.ledger.repay(owner, self.key(), loan.id, text(amount))
+        result = self.book.loans.repay(owner, self.key(), loan.id, text(amount))
         with self.ledger.lock:
             document = self.acknowledge("repay", loan.line_id, result)
             repaid = minor(document["allocation"]["principal"])
@@ -408,9 +408,9 @@ def test_racing_repayments_of_one_loan_each_see_the_last(book: Container) -> Non
     line_id = open_line(book, "borrower-loan")
     owner = Actor("borrower-loan", Role.BORROWER)
     hold = book.ledger.place_hold(owner, "hold", line_id, text(THREADS * 100), 12).document
-    loan_id = book.ledger.post_drawdown(owner, "post", hold["id"]).document["loan_id"]
+    loan_id = book.loans.post_drawdown(owner, "post", hold["id"]).document["loan_id"]
     outcomes = run_together(
-        THREADS, lambda n: book.ledger.repay(owner, f"repay-{n}", loan_id, "1.00")
+        THREADS, lambda n: book.loans.repay(owner, f"repay-{n}", loan_id, "1.00")
     )
     errors = [repr(o) for o in outcomes if not isinstance(o, CommandResult)]
     assert errors == []
@@ -431,7 +431,7 @@ def test_racing_posts_and_voids_of_one_hold_resolve_it_once(book: Container) -> 
     def resolve(number: int) -> CommandResult:
         if number % 2:
             return book.ledger.void_drawdown(owner, f"void-{number}", hold_id)
-        return book.ledger.post_drawdown(owner, f"post-{number}", hold_id)
+        return book.loans.post_drawdown(owner, f"post-{number}", hold_id)
 
     outcomes = run_together(THREADS, resolve)
     won = [o for o in outcomes if isinstance(o, CommandResult)]

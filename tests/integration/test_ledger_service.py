@@ -9,6 +9,7 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from creditline.bootstrap import Container
+from creditline.db.commands import CommandResult
 from creditline.db.metadata import metadata
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
@@ -32,11 +33,11 @@ from creditline.kernel.errors import (
     LoanSettled,
     UnknownCurrency,
 )
-from creditline.kernel.reasons import REASON_CATALOGUE
+from creditline.kernel.reasons import REASON_CATALOGUE, catalogue_documents
 from creditline.ledger.model import GENESIS_HASH
-from creditline.ledger.service import CommandResult
-from creditline.ledger.tables import decisions, drawdowns, journal, lines, outbox
+from creditline.ledger.tables import decisions, drawdowns, journal, lines
 from creditline.loans.tables import loans
+from creditline.notices.tables import outbox
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 OTHER = Actor("borrower-2", Role.BORROWER)
@@ -55,7 +56,7 @@ def hold(c: Container, actor: Actor, line_id: str, amount: str = "5000.00", key:
 
 def loan(c: Container, actor: Actor, line_id: str, amount: str = "5000.00") -> str:
     drawdown_id = hold(c, actor, line_id, amount, key=f"hold-for-loan-{amount}")
-    posted = c.ledger.post_drawdown(actor, f"post-{drawdown_id}", drawdown_id)
+    posted = c.loans.post_drawdown(actor, f"post-{drawdown_id}", drawdown_id)
     return str(posted.document["loan_id"])
 
 
@@ -339,9 +340,9 @@ def test_read_only_and_deciding_roles_cannot_move_money(
     actor = Actor("staff-1", role)
     for command in (
         lambda: container.ledger.place_hold(actor, "h", line_id, "1.00", 12),
-        lambda: container.ledger.post_drawdown(actor, "p", drawdown_id),
+        lambda: container.loans.post_drawdown(actor, "p", drawdown_id),
         lambda: container.ledger.void_drawdown(actor, "v", drawdown_id),
-        lambda: container.ledger.repay(actor, "r", loan_id, "1.00"),
+        lambda: container.loans.repay(actor, "r", loan_id, "1.00"),
     ):
         assert refused(container, Forbidden, command).code == "forbidden"
 
@@ -353,7 +354,7 @@ def test_an_agent_may_move_money_for_a_borrower(
     loan_id = loan(container, agent, line_id)
     voided = hold(container, agent, line_id, key="h-void")
     assert container.ledger.void_drawdown(agent, "v", voided).document["status"] == "voided"
-    repaid = container.ledger.repay(agent, "r", loan_id, "5000.00").document
+    repaid = container.loans.repay(agent, "r", loan_id, "5000.00").document
     assert (repaid["loan_status"], repaid["line"]["available"]) == ("settled", "20000.00")
 
 
@@ -363,7 +364,7 @@ def test_post_drawdown_turns_the_whole_hold_into_a_loan(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     drawdown_id = hold(container, borrower, line_id)
-    document = container.ledger.post_drawdown(borrower, "p-1", drawdown_id).document
+    document = container.loans.post_drawdown(borrower, "p-1", drawdown_id).document
     assert (document["id"], document["status"], document["amount"], document["released"]) == (
         drawdown_id,
         "posted",
@@ -391,7 +392,7 @@ def test_post_drawdown_of_part_releases_the_rest(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     drawdown_id = hold(container, borrower, line_id)
-    document = container.ledger.post_drawdown(borrower, "p-1", drawdown_id, "3000.00").document
+    document = container.loans.post_drawdown(borrower, "p-1", drawdown_id, "3000.00").document
     assert (document["amount"], document["released"]) == ("3000.00", "2000.00")
     line = document["line"]
     assert (line["available"], line["principal_outstanding"], line["held"]) == (
@@ -405,7 +406,7 @@ def test_post_drawdown_of_part_releases_the_rest(
         300_000,
         document["loan_id"],
     )
-    repaid = container.ledger.repay(borrower, "r", document["loan_id"], "3000.00").document
+    repaid = container.loans.repay(borrower, "r", document["loan_id"], "3000.00").document
     assert repaid["loan_status"] == "settled"
 
 
@@ -418,9 +419,9 @@ def test_post_drawdown_refuses_an_amount_outside_the_hold(
     refused(
         container,
         InvalidAmount,
-        lambda: container.ledger.post_drawdown(borrower, "p", drawdown_id, amount),
+        lambda: container.loans.post_drawdown(borrower, "p", drawdown_id, amount),
     )
-    assert container.ledger.post_drawdown(borrower, "p", drawdown_id, "5000.00").document[
+    assert container.loans.post_drawdown(borrower, "p", drawdown_id, "5000.00").document[
         "status"
     ] == ("posted")
 
@@ -430,11 +431,11 @@ def test_post_drawdown_twice_is_refused(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     drawdown_id = hold(container, borrower, line_id)
-    container.ledger.post_drawdown(borrower, "p-1", drawdown_id)
+    container.loans.post_drawdown(borrower, "p-1", drawdown_id)
     error = refused(
         container,
         DrawdownNotHeld,
-        lambda: container.ledger.post_drawdown(borrower, "p-2", drawdown_id),
+        lambda: container.loans.post_drawdown(borrower, "p-2", drawdown_id),
     )
     assert error.details == {"status": "posted"}
 
@@ -448,7 +449,7 @@ def test_post_drawdown_after_the_hold_expired_is_refused(
     error = refused(
         container,
         DrawdownExpired,
-        lambda: container.ledger.post_drawdown(borrower, "p", drawdown_id),
+        lambda: container.loans.post_drawdown(borrower, "p", drawdown_id),
     )
     assert error.details == {"expired_at": "2026-11-28T09:30:00+00:00"}
 
@@ -459,7 +460,7 @@ def test_post_drawdown_just_before_expiry_succeeds(
     line_id = open_line(container, agent, borrower)
     drawdown_id = hold(container, borrower, line_id)
     clock.advance(timedelta(minutes=30) - timedelta(microseconds=1))
-    assert container.ledger.post_drawdown(borrower, "p", drawdown_id).document["amount"] == (
+    assert container.loans.post_drawdown(borrower, "p", drawdown_id).document["amount"] == (
         "5000.00"
     )
 
@@ -471,7 +472,7 @@ def test_post_drawdown_on_a_frozen_line_is_refused(
     drawdown_id = hold(container, borrower, line_id)
     freeze(container, agent, line_id)
     refused(
-        container, LineFrozen, lambda: container.ledger.post_drawdown(borrower, "p", drawdown_id)
+        container, LineFrozen, lambda: container.loans.post_drawdown(borrower, "p", drawdown_id)
     )
 
 
@@ -518,7 +519,7 @@ def test_void_drawdown_of_a_resolved_drawdown_is_refused(
     voided = hold(container, borrower, line_id, key="h-1")
     posted = hold(container, borrower, line_id, key="h-2")
     container.ledger.void_drawdown(borrower, "v-1", voided)
-    container.ledger.post_drawdown(borrower, "p-1", posted)
+    container.loans.post_drawdown(borrower, "p-1", posted)
     for key, drawdown_id, status in (("v-2", voided, "voided"), ("v-3", posted, "posted")):
         error = refused(
             container,
@@ -534,7 +535,7 @@ def test_repay_part_restores_that_much_credit(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     loan_id = loan(container, borrower, line_id)
-    document = container.ledger.repay(borrower, "r-1", loan_id, "2000.00").document
+    document = container.loans.repay(borrower, "r-1", loan_id, "2000.00").document
     assert {k: v for k, v in document.items() if k not in ("id", "line")} == {
         "loan_id": loan_id,
         "amount": "2000.00",
@@ -570,9 +571,9 @@ def test_repay_the_rest_settles_the_loan_in_the_same_transaction(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     loan_id = loan(container, borrower, line_id)
-    container.ledger.repay(borrower, "r-1", loan_id, "2000.00")
+    container.loans.repay(borrower, "r-1", loan_id, "2000.00")
     clock.advance(timedelta(days=3))
-    document = container.ledger.repay(borrower, "r-2", loan_id, "3000.00").document
+    document = container.loans.repay(borrower, "r-2", loan_id, "3000.00").document
     assert (document["loan_status"], document["principal_outstanding"]) == ("settled", "0.00")
     assert (document["line"]["available"], document["line"]["principal_outstanding"]) == (
         "20000.00",
@@ -599,9 +600,9 @@ def test_repay_a_settled_loan_is_refused(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     loan_id = loan(container, borrower, line_id)
-    container.ledger.repay(borrower, "r-1", loan_id, "5000.00")
+    container.loans.repay(borrower, "r-1", loan_id, "5000.00")
     error = refused(
-        container, LoanSettled, lambda: container.ledger.repay(borrower, "r-2", loan_id, "1.00")
+        container, LoanSettled, lambda: container.loans.repay(borrower, "r-2", loan_id, "1.00")
     )
     assert error.code == "loan_settled"
 
@@ -611,7 +612,7 @@ def test_repaying_more_than_owed_settles_and_keeps_the_rest_as_a_refund(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     loan_id = loan(container, borrower, line_id)
-    document = container.ledger.repay(borrower, "r", loan_id, "5000.01").document
+    document = container.loans.repay(borrower, "r", loan_id, "5000.01").document
     assert (document["loan_status"], document["allocation"]["principal"]) == ("settled", "5000.00")
     assert (document["allocation"]["credit"], document["credit_balance"]) == ("0.01", "0.01")
     assert document["line"]["available"] == "20000.00"
@@ -626,7 +627,7 @@ def test_repay_refuses_a_bad_amount(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     loan_id = loan(container, borrower, line_id)
-    command = lambda: container.ledger.repay(borrower, "r", loan_id, amount)  # noqa: E731
+    command = lambda: container.loans.repay(borrower, "r", loan_id, amount)  # noqa: E731
     refused(container, InvalidAmount, command)
 
 
@@ -645,7 +646,7 @@ def test_repay_works_on_a_frozen_or_closed_line(
     loan_id = loan(container, borrower, line_id)
     until = START + timedelta(days=1) if action == "freeze" else None
     container.ledger.change_limit(approver, "d", line_id, action, codes, until=until)
-    line = container.ledger.repay(borrower, "r", loan_id, "5000.00").document["line"]
+    line = container.loans.repay(borrower, "r", loan_id, "5000.00").document["line"]
     assert (line["status"], line["principal_outstanding"]) == (
         "frozen" if action == "freeze" else "closed",
         "0.00",
@@ -960,14 +961,14 @@ def test_another_borrowers_drawdown_and_loan_look_missing(
     drawdown_id = hold(container, borrower, line_id, key="h-1")
     loan_id = loan(container, borrower, line_id)
     for command in (
-        lambda: container.ledger.post_drawdown(OTHER, "p", drawdown_id),
+        lambda: container.loans.post_drawdown(OTHER, "p", drawdown_id),
         lambda: container.ledger.void_drawdown(OTHER, "v", drawdown_id),
-        lambda: container.ledger.post_drawdown(OTHER, "p", "no-such-drawdown"),
+        lambda: container.loans.post_drawdown(OTHER, "p", "no-such-drawdown"),
     ):
         refused(container, DrawdownNotFound, command)
     for command in (
-        lambda: container.ledger.repay(OTHER, "r", loan_id, "1.00"),
-        lambda: container.ledger.repay(borrower, "r", "no-such-loan", "1.00"),
+        lambda: container.loans.repay(OTHER, "r", loan_id, "1.00"),
+        lambda: container.loans.repay(borrower, "r", "no-such-loan", "1.00"),
     ):
         refused(container, LoanNotFound, command)
 
@@ -995,7 +996,7 @@ def test_replaying_a_hold_after_it_was_posted_returns_the_hold(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     first = container.ledger.place_hold(borrower, "k", line_id, "5000.00", 12)
-    container.ledger.post_drawdown(borrower, "p", first.document["id"])
+    container.loans.post_drawdown(borrower, "p", first.document["id"])
     before = everything(container)
     again = container.ledger.place_hold(borrower, "k", line_id, "5000.00", 12)
     assert (again.document, again.replayed) == (first.document, True)
@@ -1008,7 +1009,7 @@ def test_replaying_repay_and_decisions_has_one_effect(
     line_id = open_line(container, agent, borrower)
     loan_id = loan(container, borrower, line_id)
     commands: list[Callable[[], CommandResult]] = [
-        lambda: container.ledger.repay(borrower, "r", loan_id, "1000.00"),
+        lambda: container.loans.repay(borrower, "r", loan_id, "1000.00"),
         lambda: container.ledger.change_limit(
             approver, "d", line_id, "increase", ["income_verified"], limit="21000.00"
         ),
@@ -1209,7 +1210,7 @@ def test_posting_on_a_line_whose_freeze_ended_lifts_it_first(
         agent, "f", line_id, "freeze", ["fraud_suspected"], until=START + timedelta(minutes=10)
     )
     clock.advance(timedelta(minutes=15))
-    line = container.ledger.post_drawdown(borrower, "p", drawdown_id).document["line"]
+    line = container.loans.post_drawdown(borrower, "p", drawdown_id).document["line"]
     assert (line["status"], line["principal_outstanding"]) == ("active", "5000.00")
     assert len(rows(container, decisions, decisions.c.action == "unfreeze")) == 1
 
@@ -1285,7 +1286,7 @@ def test_a_full_page_of_500_is_allowed(container: Container, agent: Actor, borro
 
 # --- reason codes -----------------------------------------------------------------------------
 def test_the_reason_code_catalogue(container: Container) -> None:
-    catalogue = container.ledger.reason_codes()
+    catalogue = catalogue_documents()
     assert [entry["code"] for entry in catalogue] == list(REASON_CATALOGUE)
     by_code = {entry["code"]: entry for entry in catalogue}
     assert by_code["freeze_ended"] == {
@@ -1334,8 +1335,8 @@ def test_every_command_writes_its_message(
     loan_id = loan(container, borrower, line_id)
     container.ledger.void_drawdown(borrower, "v", hold(container, borrower, line_id, key="h-v"))
     hold(container, borrower, line_id, key="h-x")
-    container.ledger.repay(borrower, "r-1", loan_id, "1.00")
-    container.ledger.repay(borrower, "r-2", loan_id, "4999.00")
+    container.loans.repay(borrower, "r-1", loan_id, "1.00")
+    container.loans.repay(borrower, "r-2", loan_id, "4999.00")
     clock.advance(timedelta(hours=1))
     container.ledger.sweep()
     assert topics(container) == [

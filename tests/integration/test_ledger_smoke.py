@@ -10,7 +10,7 @@ def test_settling_a_loan_restores_the_line(
     ledger = container.ledger
     line = ledger.open_line(agent, "open-1", borrower.subject, "CNY", "20000.00").document
     hold = ledger.place_hold(borrower, "hold-1", line["id"], "5000.00", 12).document
-    posted = ledger.post_drawdown(borrower, "post-1", hold["id"]).document
+    posted = container.loans.post_drawdown(borrower, "post-1", hold["id"]).document
     ledger.change_limit(
         agent,
         "freeze-1",
@@ -19,7 +19,7 @@ def test_settling_a_loan_restores_the_line(
         ["drawdown_velocity"],
         until=container.clock.now() + timedelta(days=1),
     )
-    repaid = ledger.repay(borrower, "repay-1", posted["loan_id"], "5000.00").document
+    repaid = container.loans.repay(borrower, "repay-1", posted["loan_id"], "5000.00").document
     assert repaid["loan_status"] == "settled"
     assert repaid["line"]["available"] == "20000.00"
     assert container.reconciler.run() == []

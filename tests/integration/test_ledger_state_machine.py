@@ -39,6 +39,7 @@ from sqlalchemy import func, select
 
 from creditline.bootstrap import Container, build
 from creditline.config import Settings
+from creditline.db.commands import CommandResult, idempotency_keys
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import (
@@ -61,7 +62,7 @@ from creditline.kernel.errors import (
     LoanSettled,
 )
 from creditline.ledger import tables
-from creditline.ledger.service import CommandResult, LedgerService
+from creditline.ledger.service import LedgerService
 from creditline.loans import tables as loan_tables
 
 TEST_PRODUCTS = Path(__file__).parents[1] / "fixtures" / "products.toml"
@@ -468,7 +469,7 @@ class LedgerMachine(RuleBasedStateMachine):
         held, now = hold.amount if hold else 1, self.clock.now()
         actor = self.stranger if hold is None else hold.line.owner
         currency = "CNY" if hold is None else hold.line.currency
-        key, post = self.key(), self.ledger.post_drawdown
+        key, post = self.key(), self.container.loans.post_drawdown
         text = None if amount is None else as_text(amount, currency)
         send = partial(post, actor, key, drawdown_id)
         expected = DrawdownNotFound if hold is None else predict_post(hold, amount, now)
@@ -543,7 +544,7 @@ class LedgerMachine(RuleBasedStateMachine):
         actor = self.stranger if loan is None else loan.line.owner
         currency = "CNY" if loan is None else loan.line.currency
         key = self.key()
-        send = partial(self.ledger.repay, actor, key, loan_id)
+        send = partial(self.container.loans.repay, actor, key, loan_id)
         expected = LoanNotFound if loan is None else predict_repay(loan, amount)
         document = self.attempt(
             expected,
@@ -756,7 +757,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 loans.c.id.in_(list(self.loan_models))
             )
             stored_loans = {row[0]: tuple(row)[1:] for row in connection.execute(owed)}
-            keys = select(func.count()).select_from(tables.idempotency_keys)
+            keys = select(func.count()).select_from(idempotency_keys)
             assert connection.execute(keys).scalar_one() == self.stats.keys_stored
         assert stored_holds == {hold.id: hold.status for hold in self.hold_models.values()}
         assert stored_loans == {

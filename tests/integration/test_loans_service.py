@@ -40,8 +40,9 @@ from creditline.kernel.errors import (
     ProductNotFound,
 )
 from creditline.kernel.ids import new_id
-from creditline.ledger.tables import drawdowns, lines, outbox
+from creditline.ledger.tables import drawdowns, lines
 from creditline.loans.tables import instalments, loans, repayments
+from creditline.notices.tables import outbox
 
 PRICED = "test-priced-cny"
 NO_PREPAYMENT = "test-no-prepayment-cny"
@@ -85,7 +86,7 @@ def priced_loan(
     held = c.ledger.place_hold(
         borrower, new_id(), line_id, amount, term, product=product, method=method
     ).document
-    posted = c.ledger.post_drawdown(borrower, new_id(), held["id"]).document
+    posted = c.loans.post_drawdown(borrower, new_id(), held["id"]).document
     return held, posted
 
 
@@ -170,7 +171,7 @@ def test_a_priced_hold_carries_its_quote(
     assert (last["number"], last["due_date"], last["balance_after"]) == (12, "2027-11-28", "0.00")
     assert sum(minor(i["principal"]) for i in quote["instalments"]) == 1_200_000
     # The quote service prices the same drawdown the same way.
-    quoted = container.ledger.quote(borrower, line_id, "12000.00", 12, None, PRICED)
+    quoted = container.loans.quote(borrower, line_id, "12000.00", 12, None, PRICED)
     assert {k: v for k, v in quoted.items() if k not in ("line_id", "available")} == {
         **quote,
         "within_available": False,  # the hold took 12000.00 of the 20000.00
@@ -254,7 +255,7 @@ def test_a_quote_refuses_what_a_hold_refuses(
     container: Container, agent: Actor, borrower: Actor
 ) -> None:
     line_id = open_line(container, agent, borrower)
-    quote = container.ledger.quote
+    quote = container.loans.quote
     refused(container, AprAboveCap, lambda: quote(borrower, line_id, "100.00", 12, None, EXPENSIVE))
     refused(container, InvalidInput, lambda: quote(borrower, line_id, "100.00", 2, None, PRICED))
     refused(container, InvalidAmount, lambda: quote(borrower, line_id, "1e3", 12, None, PRICED))
@@ -270,7 +271,7 @@ def test_a_quote_of_no_money_is_an_invalid_amount(
     refused(
         container,
         InvalidAmount,
-        lambda: container.ledger.quote(borrower, line_id, amount, 12, None, product),
+        lambda: container.loans.quote(borrower, line_id, amount, 12, None, product),
     )
 
 
@@ -283,7 +284,7 @@ def test_posting_freezes_the_held_schedule_on_the_loan(
         borrower, "h", line_id, "12000.00", 12, product=PRICED
     ).document
     clock.advance(dt.timedelta(minutes=10))  # same business date
-    posted = container.ledger.post_drawdown(borrower, "p", held["id"]).document
+    posted = container.loans.post_drawdown(borrower, "p", held["id"]).document
     assert (posted["amount"], posted["released"], posted["disbursed"]) == (
         "12000.00",
         "0.00",
@@ -291,7 +292,7 @@ def test_posting_freezes_the_held_schedule_on_the_loan(
     )
     assert posted["loan"] == held["quote"]
     assert posted["line"]["available"] == "8000.00"
-    loan = container.ledger.get_loan(borrower, posted["loan_id"])
+    loan = container.loans.get_loan(borrower, posted["loan_id"])
     assert schedule_of(loan) == schedule_of(held["quote"])
     assert len(loan["instalments"]) == 12
     assert (loan["apr_percent"], loan["upfront_fee"], loan["product"]) == ("13.98", "60.00", PRICED)
@@ -324,12 +325,12 @@ def test_posting_freezes_the_held_schedule_on_the_loan(
     )
     try:
         assert (
-            later.ledger.quote(borrower, line_id, "12000.00", 12, None, PRICED)["instalments"][0][
+            later.loans.quote(borrower, line_id, "12000.00", 12, None, PRICED)["instalments"][0][
                 "interest"
             ]
             != "118.36"
         )
-        again = later.ledger.get_loan(borrower, posted["loan_id"])
+        again = later.loans.get_loan(borrower, posted["loan_id"])
         assert schedule_of(again) == schedule_of(held["quote"])
         assert again["apr_percent"] == "13.98"
     finally:
@@ -345,9 +346,9 @@ def test_a_hold_posted_after_midnight_keeps_the_schedule_it_quoted(
         borrower, "h", line_id, "12000.00", 12, product=PRICED
     ).document
     clock.set(datetime(2026, 11, 28, 16, 5, tzinfo=dt.UTC))  # 00:05 the next day there
-    posted = container.ledger.post_drawdown(borrower, "p", held["id"]).document
+    posted = container.loans.post_drawdown(borrower, "p", held["id"]).document
     assert posted["loan"] == held["quote"]
-    loan = container.ledger.get_loan(borrower, posted["loan_id"])
+    loan = container.loans.get_loan(borrower, posted["loan_id"])
     assert (loan["start_date"], loan["instalments"][0]["due_date"]) == (
         "2026-11-28",
         "2026-12-28",
@@ -362,7 +363,7 @@ def test_posting_part_of_a_hold_prices_the_posted_amount(
     held = container.ledger.place_hold(
         borrower, "h", line_id, "12000.00", 12, product=PRICED
     ).document
-    posted = container.ledger.post_drawdown(borrower, "p", held["id"], "10000.00").document
+    posted = container.loans.post_drawdown(borrower, "p", held["id"], "10000.00").document
     assert (posted["amount"], posted["released"], posted["disbursed"]) == (
         "10000.00",
         "2000.00",
@@ -370,7 +371,7 @@ def test_posting_part_of_a_hold_prices_the_posted_amount(
     )
     assert posted["loan"]["principal"] == "10000.00"
     assert posted["loan"]["instalment_fee"] == "5.00"
-    loan = container.ledger.get_loan(borrower, posted["loan_id"])
+    loan = container.loans.get_loan(borrower, posted["loan_id"])
     assert schedule_of(loan) == schedule_of(posted["loan"])
     assert sum(minor(i["principal"]) for i in loan["instalments"]) == 1_000_000
     assert posted["line"]["available"] == "10000.00"
@@ -526,7 +527,7 @@ def test_only_principal_restores_the_line(
             on += dt.timedelta(days=1)
     clock.set(shanghai_morning(paid_on))
 
-    loan = container.ledger.get_loan(borrower, loan_id)
+    loan = container.loans.get_loan(borrower, loan_id)
     assert loan["business_date"] == payment.on
     assert {k: loan[k] for k in payment.before} == payment.before
     if payment.end_of_day_from is not None:
@@ -539,7 +540,7 @@ def test_only_principal_restores_the_line(
     available_before = minor(container.ledger.get_line(agent, line_id)["available"])
     outbox_before = {m["id"] for m in outbox_rows(container)}
 
-    repaid = container.ledger.repay(
+    repaid = container.loans.repay(
         borrower, f"repay-{payment.id}", loan_id, _amount(payment, loan)
     ).document
 
@@ -577,7 +578,7 @@ def test_only_principal_restores_the_line(
         assert refund["ref_id"] == repaid["id"]
         assert '"100.00"' in refund["payload"]
 
-    after = container.ledger.get_loan(borrower, loan_id)
+    after = container.loans.get_loan(borrower, loan_id)
     assert tuple(i["state"] for i in after["instalments"][:3]) == payment.states_after
     assert (after["status"], after["credit_balance"]) == (payment.status, payment.credit_balance)
     assert (after["dpd"], after["bucket"]) == (0, "current")
@@ -608,7 +609,7 @@ def test_an_overpayment_without_prepayment_pays_the_next_instalments(
     available_before = minor(container.ledger.get_line(borrower, line_id)["available"])
     # Instalment 1 (due today), instalment 2 (running) and 200.00 towards instalment 3.
     amount = minor(first["payment"]) + minor(second["payment"]) + 20000
-    repaid = container.ledger.repay(borrower, "r", posted["loan_id"], f"{amount / 100:.2f}")
+    repaid = container.loans.repay(borrower, "r", posted["loan_id"], f"{amount / 100:.2f}")
     split = repaid.document["allocation"]
     assert split == {
         **ZERO_SPLIT,
@@ -619,7 +620,7 @@ def test_an_overpayment_without_prepayment_pays_the_next_instalments(
     assert repaid.document["credit_balance"] == "0.00"
     line = container.ledger.get_line(borrower, line_id)
     assert minor(line["available"]) == available_before + minor(split["principal"])
-    loan = container.ledger.get_loan(borrower, posted["loan_id"])
+    loan = container.loans.get_loan(borrower, posted["loan_id"])
     assert [i["state"] for i in loan["instalments"]] == ["paid", "paid", "scheduled"]
     # Nothing was re-priced: the third instalment still owes its whole period's interest.
     assert schedule_of(loan) == schedule_of(held["quote"])
@@ -635,9 +636,9 @@ def test_a_borrower_reads_only_their_own_loans(
     _, first = priced_loan(container, borrower, line_id, "1000.00", 3)
     _, second = priced_loan(container, borrower, line_id, "2000.00", 6, method="interest_first")
 
-    assert container.ledger.get_loan(borrower, first["loan_id"])["id"] == first["loan_id"]
-    assert container.ledger.get_loan(agent, first["loan_id"])["line_id"] == line_id
-    listed = container.ledger.line_loans(borrower, line_id)
+    assert container.loans.get_loan(borrower, first["loan_id"])["id"] == first["loan_id"]
+    assert container.loans.get_loan(agent, first["loan_id"])["line_id"] == line_id
+    listed = container.loans.line_loans(borrower, line_id)
     assert listed["line_id"] == line_id
     assert [loan["id"] for loan in listed["loans"]] == [second["loan_id"], first["loan_id"]]
     assert {k: listed["loans"][0][k] for k in ("status", "principal", "term_months", "bucket")} == {
@@ -646,17 +647,17 @@ def test_a_borrower_reads_only_their_own_loans(
         "term_months": 6,
         "bucket": "current",
     }
-    assert container.ledger.line_loans(agent, line_id) == listed
+    assert container.loans.line_loans(agent, line_id) == listed
 
     for loan_id in (first["loan_id"], second["loan_id"], new_id(), "not-an-id", ""):
         with pytest.raises(LoanNotFound) as caught:
-            container.ledger.get_loan(OTHER, loan_id)
+            container.loans.get_loan(OTHER, loan_id)
         assert caught.value.code == "loan_not_found"
     with pytest.raises(LineNotFound):
-        container.ledger.line_loans(OTHER, line_id)
+        container.loans.line_loans(OTHER, line_id)
     with pytest.raises(LineNotFound):
-        container.ledger.line_loans(borrower, new_id())
-    assert container.ledger.line_loans(OTHER, other_line) == {
+        container.loans.line_loans(borrower, new_id())
+    assert container.loans.line_loans(OTHER, other_line) == {
         "line_id": other_line,
         "dpd": 0,
         "bucket": "current",
@@ -666,7 +667,7 @@ def test_a_borrower_reads_only_their_own_loans(
     refused(
         container,
         LoanNotFound,
-        lambda: container.ledger.repay(OTHER, "r", first["loan_id"], "10.00"),
+        lambda: container.loans.repay(OTHER, "r", first["loan_id"], "10.00"),
     )
 
 
@@ -679,7 +680,7 @@ def test_instalment_states_on_chosen_dates(
 
     def states(on: str) -> list[str]:
         clock.set(shanghai_morning(day(on)))
-        return [i["state"] for i in container.ledger.get_loan(borrower, loan_id)["instalments"]]
+        return [i["state"] for i in container.loans.get_loan(borrower, loan_id)["instalments"]]
 
     assert states("2026-11-28") == ["running", "scheduled", "scheduled"]
     assert states("2026-12-27") == ["running", "scheduled", "scheduled"]
@@ -689,26 +690,26 @@ def test_instalment_states_on_chosen_dates(
     assert states("2027-03-01") == ["overdue", "overdue", "overdue"]
     # The business date is Shanghai's: 16:30 UTC on the 27th is already the 28th there.
     clock.set(datetime(2026, 12, 27, 16, 30, tzinfo=UTC))
-    loan = container.ledger.get_loan(borrower, loan_id)
+    loan = container.loans.get_loan(borrower, loan_id)
     assert loan["business_date"] == "2026-12-28"
     assert [i["state"] for i in loan["instalments"]] == ["due", "running", "scheduled"]
 
     clock.set(shanghai_morning(day("2026-12-29")))
-    overdue = container.ledger.get_loan(borrower, loan_id)
+    overdue = container.loans.get_loan(borrower, loan_id)
     assert (overdue["dpd"], overdue["bucket"], overdue["overdue"]["instalments"]) == (
         1,
         "1-30",
         [1],
     )
-    container.ledger.repay(borrower, "r", loan_id, overdue["overdue"]["amount"])
+    container.loans.repay(borrower, "r", loan_id, overdue["overdue"]["amount"])
     assert states("2026-12-29") == ["paid", "running", "scheduled"]
     assert states("2027-01-28") == ["paid", "due", "running"]
     assert states("2027-02-27") == ["paid", "overdue", "running"]
     clock.set(shanghai_morning(day("2027-04-30")))
-    late = container.ledger.get_loan(borrower, loan_id)
+    late = container.loans.get_loan(borrower, loan_id)
     # Instalment 2 fell due on 2027-01-28: 92 days before 2027-04-30.
     assert (late["dpd"], late["bucket"]) == (92, "90+")
-    listed = container.ledger.line_loans(borrower, line_id)
+    listed = container.loans.line_loans(borrower, line_id)
     assert (listed["dpd"], listed["bucket"], listed["loans"][0]["dpd"]) == (92, "90+", 92)
 
 

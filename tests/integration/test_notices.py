@@ -44,7 +44,7 @@ from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.money import group_thousands
 from creditline.kernel.reasons import NEXT_STEP_TEXTS, REASON_CATALOGUE, NextStep
-from creditline.ledger.tables import decisions, lines, outbox
+from creditline.ledger.tables import decisions, lines
 from creditline.notices.catalog import LANGUAGES, Kind
 from creditline.notices.channels import (
     REPLAY_WINDOW_SECONDS,
@@ -57,7 +57,7 @@ from creditline.notices.channels import (
 )
 from creditline.notices.dispatcher import DISPATCH_BATCH_MAX, LEASE, Dispatcher, backoff
 from creditline.notices.render import Bureau, Jurisdiction, Renderer
-from creditline.notices.tables import deliveries, inbox
+from creditline.notices.tables import deliveries, inbox, outbox
 
 SECRET = "whsec-test-0123456789abcdef"  # ≥ 16 bytes, as the settings require
 LENDER = "Example Lender"
@@ -275,11 +275,11 @@ def reason_facts(codes: list[str], language: str) -> list[str]:
 
 def draw(c: Container, borrower: Actor, line_id: str, amount: str, tag: str) -> str:
     hold = c.ledger.place_hold(borrower, f"hold-{tag}", line_id, amount, 12).document
-    return str(c.ledger.post_drawdown(borrower, f"post-{tag}", hold["id"]).document["loan_id"])
+    return str(c.loans.post_drawdown(borrower, f"post-{tag}", hold["id"]).document["loan_id"])
 
 
 def payoff(c: Container, borrower: Actor, loan_id: str) -> Decimal:
-    return Decimal(c.ledger.get_loan(borrower, loan_id)["payoff_today"]["total"])
+    return Decimal(c.loans.get_loan(borrower, loan_id)["payoff_today"]["total"])
 
 
 def set_address(api: TestClient, c: Container, borrower_id: str, **body: Any) -> None:
@@ -402,7 +402,7 @@ def test_every_notice_written_today_reaches_email_webhook_and_the_inbox_in_both_
     # A loan repaid in full: its credit is available again, with the amount.
     loan_id = draw(c, borrower, line_id, "5000.00", "first")
     paid = payoff(c, borrower, loan_id)
-    rows = written_by(c, lambda: c.ledger.repay(borrower, "repay-first", loan_id, str(paid)))
+    rows = written_by(c, lambda: c.loans.repay(borrower, "repay-first", loan_id, str(paid)))
     restored = Expected(
         "notice.loan_settled",
         Kind.CREDIT_RESTORED,
@@ -414,7 +414,7 @@ def test_every_notice_written_today_reaches_email_webhook_and_the_inbox_in_both_
     # Paid more than owed: settled, and the excess is a refund due.
     loan_id = draw(c, borrower, line_id, "2000.00", "second")
     paid = payoff(c, borrower, loan_id) + Decimal("123.45")
-    rows = written_by(c, lambda: c.ledger.repay(borrower, "repay-second", loan_id, str(paid)))
+    rows = written_by(c, lambda: c.loans.repay(borrower, "repay-second", loan_id, str(paid)))
     settled = Expected(
         "notice.loan_settled", Kind.CREDIT_RESTORED, [], ["available again"], ["额度已恢复"]
     )
@@ -539,7 +539,7 @@ def test_a_change_and_its_notice_commit_together(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the outbox is unavailable")
 
-    monkeypatch.setattr(c.ledger._store, "insert_outbox", broken)
+    monkeypatch.setattr(c.outbox, "queue", broken)
     with pytest.raises(RuntimeError, match="outbox"):
         c.ledger.change_limit(
             approver, "cut", line_id, "decrease", ["multiple_lenders"], limit="10000.00"
@@ -725,7 +725,7 @@ def frozen_by_the_policy(c: Container, agent: Actor, borrower: Actor) -> str:
     )
     for n in range(5):
         hold = c.ledger.place_hold(borrower, f"h{n}", line_id, "100.00", 12).document
-        c.ledger.post_drawdown(borrower, f"p{n}", hold["id"])
+        c.loans.post_drawdown(borrower, f"p{n}", hold["id"])
     # The wired container has the review triggers off: the review is asked for here.
     assert c.decisions.review_line(line_id).decision.action == "freeze"
     return line_id
@@ -1349,7 +1349,9 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing_once_its_leases_run_out(
     everything = outbox_rows(c)
     assert len(everything) == 7
     smtp = Email(SmtpSettings("127.0.0.1", mailbox.port))
-    doomed = Dispatcher(c.db, clock, c.notices, webhook=DyingWebhook(receiver.url, 3), email=smtp)
+    doomed = Dispatcher(
+        c.db, clock, c.notices, c.outbox, webhook=DyingWebhook(receiver.url, 3), email=smtp
+    )
     with pytest.raises(KeyboardInterrupt):
         doomed.run_until_idle()
     doomed.close()
@@ -1424,7 +1426,7 @@ def test_a_dispatcher_that_outlived_its_lease_leaves_the_rest_to_the_one_that_cl
 
     smtp = Email(SmtpSettings("127.0.0.1", mailbox.port))
     slow = Dispatcher(
-        c.db, clock, c.notices, webhook=StallingWebhook(receiver.url, stall), email=smtp
+        c.db, clock, c.notices, c.outbox, webhook=StallingWebhook(receiver.url, stall), email=smtp
     )
     try:
         counts = slow.run_until_idle()

@@ -12,8 +12,9 @@ from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.ledger.model import GENESIS_HASH, JournalEntry, entry_fields, entry_hash
 from creditline.ledger.reconcile import Finding
-from creditline.ledger.tables import decisions, drawdowns, journal, lines, outbox
+from creditline.ledger.tables import decisions, drawdowns, journal, lines
 from creditline.loans.tables import instalments, loans
+from creditline.notices.tables import outbox
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 OTHER = Actor("borrower-2", Role.BORROWER)
@@ -28,11 +29,13 @@ def book(
     line_id = ledger.open_line(agent, "o-1", borrower.subject, "CNY", "20000.00").document["id"]
     quiet_id = ledger.open_line(agent, "o-2", OTHER.subject, "CNY", "1000.00").document["id"]
     drawdown = ledger.place_hold(borrower, "h-1", line_id, "5000.00", 12).document["id"]
-    loan_id = ledger.post_drawdown(borrower, "p-1", drawdown, "4000.00").document["loan_id"]
+    loan_id = container.loans.post_drawdown(borrower, "p-1", drawdown, "4000.00").document[
+        "loan_id"
+    ]
     settled = ledger.place_hold(borrower, "h-2", line_id, "1000.00", 6).document["id"]
-    settled_loan = ledger.post_drawdown(borrower, "p-2", settled).document["loan_id"]
-    ledger.repay(borrower, "r-1", settled_loan, "1000.00")
-    ledger.repay(borrower, "r-2", loan_id, "1500.00")
+    settled_loan = container.loans.post_drawdown(borrower, "p-2", settled).document["loan_id"]
+    container.loans.repay(borrower, "r-1", settled_loan, "1000.00")
+    container.loans.repay(borrower, "r-2", loan_id, "1500.00")
     ledger.place_hold(borrower, "h-3", line_id, "700.00", 3)
     ledger.change_limit(
         approver, "d-1", line_id, "decrease", ["utilisation_high"], limit="15000.00"

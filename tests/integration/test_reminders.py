@@ -11,7 +11,7 @@ from creditline.bootstrap import Container
 from creditline.decisions.applications import Application
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import FixedClock
-from creditline.ledger.tables import outbox
+from creditline.notices.tables import outbox
 
 DAY = timedelta(days=1)
 

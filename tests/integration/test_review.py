@@ -28,8 +28,8 @@ from creditline.kernel.errors import (
     InvalidInput,
     LineNotFound,
 )
-from creditline.ledger.tables import decisions, outbox
-from creditline.notices.tables import deliveries
+from creditline.ledger.tables import decisions
+from creditline.notices.tables import deliveries, outbox
 
 DAY = timedelta(days=1)
 TEST_PRODUCTS = Path(__file__).parents[1] / "fixtures" / "products.toml"
@@ -42,13 +42,13 @@ def open_line(c: Container, agent: Actor, borrower: str, limit: str = "20000.00"
 
 def draw(c: Container, owner: Actor, line_id: str, amount: str, tag: str) -> str:
     hold = c.ledger.place_hold(owner, f"hold-{tag}", line_id, amount, 12).document
-    return str(c.ledger.post_drawdown(owner, f"post-{tag}", hold["id"]).document["loan_id"])
+    return str(c.loans.post_drawdown(owner, f"post-{tag}", hold["id"]).document["loan_id"])
 
 
 def priced_loan(c: Container, owner: Actor, line_id: str) -> str:
     """A 6,000.00 loan over 12 months with interest and fees (the test catalogue's product)."""
     hold = c.ledger.place_hold(owner, "h", line_id, "6000.00", 12, product="test-priced-cny")
-    return str(c.ledger.post_drawdown(owner, "p", hold.document["id"]).document["loan_id"])
+    return str(c.loans.post_drawdown(owner, "p", hold.document["id"]).document["loan_id"])
 
 
 def recorded(c: Container, line_id: str) -> list[dict[str, object]]:
@@ -76,8 +76,8 @@ def test_a_borrower_who_settled_on_time_keeps_the_restored_line(
     for n in (1, 2):
         loan_id = draw(container, borrower, line_id, "5000.00", f"seed-{n}")
         clock.advance(20 * DAY)
-        payoff = container.ledger.get_loan(borrower, loan_id)["payoff_today"]["total"]
-        container.ledger.repay(borrower, f"repay-{n}", loan_id, payoff)
+        payoff = container.loans.get_loan(borrower, loan_id)["payoff_today"]["total"]
+        container.loans.repay(borrower, f"repay-{n}", loan_id, payoff)
     applied = container.decisions.review_line(line_id)
     assert applied.decision.action in ("keep", "increase")
     line = container.ledger.get_line(borrower, line_id)
@@ -150,18 +150,18 @@ def test_the_repayment_record_is_read_from_when_each_instalment_was_paid(
     loan_id = priced_loan(container, borrower, line_id)
     due = [
         date.fromisoformat(i["due_date"])
-        for i in container.ledger.get_loan(borrower, loan_id)["instalments"]
+        for i in container.loans.get_loan(borrower, loan_id)["instalments"]
     ]
 
     def pay_instalment(n: int, on: date) -> None:
         clock.set(datetime.combine(on, clock.now().timetz()))
-        owed = container.ledger.get_loan(borrower, loan_id)["instalments"][n - 1]["outstanding"]
-        container.ledger.repay(borrower, f"repay-{n}", loan_id, owed)
+        owed = container.loans.get_loan(borrower, loan_id)["instalments"][n - 1]["outstanding"]
+        container.loans.repay(borrower, f"repay-{n}", loan_id, owed)
 
     pay_instalment(1, due[0])  # on its due date
     pay_instalment(2, due[1] + 10 * DAY)  # ten days late
     clock.set(datetime.combine(due[2] + 5 * DAY, clock.now().timetz()))  # the third: 5 days due
-    instalments = container.ledger.get_loan(borrower, loan_id)["instalments"]
+    instalments = container.loans.get_loan(borrower, loan_id)["instalments"]
     assert [i["paid_on"] for i in instalments[:3]] == [
         due[0].isoformat(),
         (due[1] + 10 * DAY).isoformat(),
@@ -385,8 +385,8 @@ def test_a_settlement_is_reviewed_and_the_line_stays_restored(
     line_id = open_line(triggered, agent, borrower.subject)
     loan_id = draw(triggered, borrower, line_id, "5000.00", "d")
     clock.advance(40 * DAY)
-    payoff = triggered.ledger.get_loan(borrower, loan_id)["payoff_today"]["total"]
-    triggered.ledger.repay(borrower, "r", loan_id, payoff)
+    payoff = triggered.loans.get_loan(borrower, loan_id)["payoff_today"]["total"]
+    triggered.loans.repay(borrower, "r", loan_id, payoff)
     line = triggered.ledger.get_line(borrower, line_id)
     assert (line["status"], line["available"]) == ("active", line["limit"])
     assert float(line["limit"]) >= 20000.00  # never cut without a fired rule

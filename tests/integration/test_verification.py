@@ -17,7 +17,8 @@ from creditline.decisions.applications import Application
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import Forbidden, IdempotencyKeyReused, InvalidInput
-from creditline.ledger.tables import decisions, outbox
+from creditline.ledger.tables import decisions
+from creditline.notices.tables import outbox
 
 DAY = timedelta(days=1)
 

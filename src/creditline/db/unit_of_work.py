@@ -85,6 +85,12 @@ class Transaction:
         self._pipeline = pipeline
         self._expected: list[tuple[Any, str]] = []
         self._last_time: tuple[datetime | None, Any] = (None, None)
+        self.committed_hooks: list[Callable[[], None]] = []
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once this transaction has committed (never after a rollback, and not for
+        an attempt that is retried): work that must follow the change but not hold its locks."""
+        self.committed_hooks.append(hook)
 
     @property
     def connection(self) -> Connection:
@@ -219,7 +225,7 @@ class Database:
         """Run `work` in one transaction and commit; retry it whole on a retryable error."""
         for attempt in range(RETRY_ATTEMPTS_MAX):
             try:
-                return self._run_once(work)
+                result, hooks = self._run_once(work)
             except Exception as exc:
                 if not is_retryable(exc):
                     raise
@@ -230,9 +236,13 @@ class Database:
                         attempts=RETRY_ATTEMPTS_MAX,
                     ) from exc
                 time.sleep(random.uniform(0, RETRY_BACKOFF_STEP_SECONDS * (attempt + 1)))
+                continue
+            for hook in hooks:
+                hook()
+            return result
         raise AssertionError("unreachable")
 
-    def _run_once(self, work: Callable[[Transaction], T]) -> T:
+    def _run_once(self, work: Callable[[Transaction], T]) -> tuple[T, list[Callable[[], None]]]:
         pooled = self.engine.raw_connection()
         dbapi_connection = pooled.dbapi_connection
         try:
@@ -245,7 +255,7 @@ class Database:
                     result = work(tx)
                     tx.verify()
                     pooled.commit()
-                return result
+                return result, tx.committed_hooks
             tx = Transaction(dbapi_connection, self.dialect)
             # Take SQLite's write lock up front: a writer waits its turn instead of failing
             # when it upgrades a read lock.
@@ -253,7 +263,7 @@ class Database:
             result = work(tx)
             tx.verify()
             pooled.commit()
-            return result
+            return result, tx.committed_hooks
         except BaseException as exc:
             if is_disconnect(exc):
                 # The server went away: so did every pooled connection to it. Start a fresh

@@ -28,6 +28,7 @@ from creditline.kernel.reasons import REASON_CATALOGUE
 from creditline.kernel.text import checked_text
 from creditline.ledger.service import LedgerService
 from creditline.loans.products import Catalogue
+from creditline.notices.outbox import Topic
 
 OUTCOMES = ("uphold", "reverse", "modify")
 DECIDERS = frozenset({Role.AGENT, Role.APPROVER, Role.ADMIN})
@@ -120,9 +121,9 @@ class Appeals:
                     "note": None,
                 },
             )
-            self._ledger.queue_notice(
+            self._ledger.port.queue_notice(
                 tx,
-                "notice.review_opened",
+                Topic.REVIEW_OPENED,
                 line["id"],
                 review_id,
                 {"review": review_id, "due_at": due.isoformat(), "reason_text": reason_text},
@@ -229,9 +230,9 @@ class Appeals:
                     "decision_id": decision_id,
                 },
             )
-            self._ledger.queue_notice(
+            self._ledger.port.queue_notice(
                 tx,
-                "notice.review_decided",
+                Topic.REVIEW_DECIDED,
                 row["line_id"],
                 review_id,
                 {

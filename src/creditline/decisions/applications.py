@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from creditline.db.commands import fingerprint as request_hash
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Engine
@@ -32,8 +33,9 @@ from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Forbidden, IdempotencyKeyReused, InvalidInput
 from creditline.kernel.ids import new_id
 from creditline.kernel.money import Money, format_minor
+from creditline.kernel.reasons import reason_texts
 from creditline.kernel.text import checked_text
-from creditline.ledger.service import LedgerService, reason_texts, request_hash
+from creditline.ledger.service import LedgerService
 
 UNDERWRITER = Actor("underwriting", Role.SERVICE)
 _DAY = dt.timedelta(days=1)

@@ -21,6 +21,7 @@ from creditline.decisions.tables import applications, reminders, reviews, verifi
 from creditline.kernel.clock import Clock
 from creditline.ledger.service import LedgerService
 from creditline.ledger.tables import lines
+from creditline.notices.outbox import Topic
 
 FREEZE_ENDING_NOTICE = timedelta(days=3)
 VERIFICATION_DUE_NOTICE_DAYS = 14
@@ -68,7 +69,7 @@ class Reminders:
                 review_id,
                 line_id,
                 {"review": review_id, "due_at": due.isoformat()},
-                topic="event.review_overdue",  # for the lender's staff, not the borrower
+                Topic.REVIEW_OVERDUE,  # for the lender's staff, not the borrower
             )
         return sent
 
@@ -93,6 +94,7 @@ class Reminders:
                 str(decision_id or line_id),
                 line_id,
                 {"until": ends.isoformat()},
+                Topic.FREEZE_ENDING_SOON,
             )
         return sent
 
@@ -139,6 +141,7 @@ class Reminders:
                 f"{borrower}:{expires}",
                 first_line[borrower],
                 {"expires_on": expires, "kind": "income"},
+                Topic.VERIFICATION_DUE,
             )
         return sent
 
@@ -148,7 +151,7 @@ class Reminders:
         about: str,
         line_id: str,
         payload: dict[str, Any],
-        topic: str | None = None,
+        topic: Topic,
     ) -> int:
         """Queue the reminder unless it was sent before; 1 if queued now."""
         now = self._clock.now()
@@ -157,7 +160,7 @@ class Reminders:
             inserted = tx.one(self._once, {"kind": kind, "about": about, "sent_at": tx.time(now)})
             if inserted is None:  # sent before
                 return 0
-            self._ledger.queue_notice(tx, topic or f"notice.{kind}", line_id, line_id, payload)
+            self._ledger.port.queue_notice(tx, topic, line_id, line_id, payload)
             return 1
 
         return self._db.run(work)

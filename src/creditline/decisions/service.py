@@ -57,7 +57,8 @@ from creditline.kernel.errors import (
 )
 from creditline.kernel.ids import is_id, new_id
 from creditline.kernel.money import format_minor
-from creditline.ledger.service import LedgerService, reason_texts
+from creditline.kernel.reasons import reason_texts
+from creditline.ledger.service import LedgerService
 from creditline.ledger.tables import decisions, drawdowns, lines
 from creditline.loans.tables import instalments, loans
 

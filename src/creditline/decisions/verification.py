@@ -30,6 +30,7 @@ from creditline.kernel.ids import new_id
 from creditline.kernel.money import Money, format_minor
 from creditline.kernel.reasons import REASON_CATALOGUE, NextStep
 from creditline.ledger.service import LedgerService
+from creditline.notices.outbox import Topic
 
 KINDS = {"identity": NextStep.VERIFY_IDENTITY, "income": NextStep.UPDATE_INCOME}
 EVIDENCE_VALIDITY_DAYS_MAX = 400  # income evidence is good for about a year at most
@@ -173,9 +174,9 @@ class Verifications:
                 },
             )
             if not verdict.accepted:
-                self._ledger.queue_notice(
+                self._ledger.port.queue_notice(
                     tx,
-                    "notice.verification_failed",
+                    Topic.VERIFICATION_FAILED,
                     notified,
                     verification_id,
                     {

@@ -117,6 +117,12 @@ class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
 
 
+class InvalidIdempotencyKey(InvalidInput):
+    """An `Idempotency-Key` that is empty, longer than 255 characters or not printable ASCII."""
+
+    code = "invalid_idempotency_key"
+
+
 class Busy(DomainError):
     """Contention or a lost connection outlasted the bounded retry. The outcome is unknown if
     the last attempt failed during COMMIT: retry with the same idempotency key."""

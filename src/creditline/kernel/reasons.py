@@ -10,8 +10,10 @@ without both languages, an operator text or a next step (an adverse code needs a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 REASON_CODES_PER_DECISION_MAX = 4
 
@@ -333,3 +335,32 @@ def lint_catalogue(catalogue: tuple[ReasonCode, ...] = _CATALOGUE) -> list[str]:
 
 # Adverse reasons the borrower cannot act on: said plainly rather than given a false remedy.
 _NO_REMEDY = frozenset({"regulatory_cap"})
+
+
+def reason_texts(codes: Iterable[str]) -> list[dict[str, str]]:
+    """Each catalogue code with what a borrower reads, in English and Chinese (for documents)."""
+    return [
+        {"code": c, "en": REASON_CATALOGUE[c].text_en, "zh-CN": REASON_CATALOGUE[c].text_zh}
+        for c in codes
+        if c in REASON_CATALOGUE
+    ]
+
+
+def catalogue_documents() -> list[dict[str, Any]]:
+    """The reason-code catalogue: borrower texts in English and Chinese, the operator's text
+    and the borrower's next step."""
+    return [
+        {
+            "code": r.code,
+            "adverse": r.adverse,
+            "borrower_initiated": r.borrower_initiated,
+            "text": {"en": r.text_en, "zh-CN": r.text_zh},
+            "operator_text": r.operator_text,
+            "next_step": {
+                "step": r.next_step.value,
+                "en": NEXT_STEP_TEXTS[r.next_step][0],
+                "zh-CN": NEXT_STEP_TEXTS[r.next_step][1],
+            },
+        }
+        for r in REASON_CATALOGUE.values()
+    ]

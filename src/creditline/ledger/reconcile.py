@@ -30,8 +30,9 @@ from creditline.ledger.model import (
     entry_fields,
     entry_hash,
 )
-from creditline.ledger.tables import decisions, drawdowns, journal, lines, outbox
+from creditline.ledger.tables import decisions, drawdowns, journal, lines
 from creditline.loans.tables import instalments, loans
+from creditline.notices.tables import outbox
 
 STREAM_BATCH_ROWS = 5_000
 

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from creditline.api.deps import ActorDep, ContainerDep, IdempotencyKeyDep
-from creditline.ledger.service import JOURNAL_PAGE_SIZE_MAX, JOURNAL_SEQ_MAX, CommandResult
+from creditline.db.commands import CommandResult
+from creditline.kernel.reasons import catalogue_documents
+from creditline.ledger.service import JOURNAL_PAGE_SIZE_MAX, JOURNAL_SEQ_MAX
 
 router = APIRouter(prefix="/v1")
 
@@ -113,18 +115,18 @@ def place_hold(
 @router.post("/lines/{line_id}/quotes")
 def quote(line_id: str, body: Quote, c: ContainerDep, actor: ActorDep) -> dict[str, Any]:
     """The schedule, totals and APR of a drawdown, without touching the ledger."""
-    return c.ledger.quote(actor, line_id, body.amount, body.term_months, body.method, body.product)
+    return c.loans.quote(actor, line_id, body.amount, body.term_months, body.method, body.product)
 
 
 @router.get("/lines/{line_id}/loans")
 def line_loans(line_id: str, c: ContainerDep, actor: ActorDep) -> dict[str, Any]:
-    return c.ledger.line_loans(actor, line_id)
+    return c.loans.line_loans(actor, line_id)
 
 
 @router.get("/loans/{loan_id}")
 def get_loan(loan_id: str, c: ContainerDep, actor: ActorDep) -> dict[str, Any]:
     """The loan's schedule with paid, due and overdue state and what settles it today."""
-    return c.ledger.get_loan(actor, loan_id)
+    return c.loans.get_loan(actor, loan_id)
 
 
 @router.post("/drawdowns/{drawdown_id}/post")
@@ -137,7 +139,7 @@ def post_drawdown(
     body: PostDrawdown | None = None,
 ) -> dict[str, Any]:
     amount = body.amount if body is not None else None
-    return _reply(c.ledger.post_drawdown(actor, key, drawdown_id, amount), response)
+    return _reply(c.loans.post_drawdown(actor, key, drawdown_id, amount), response)
 
 
 @router.post("/drawdowns/{drawdown_id}/void")
@@ -160,7 +162,7 @@ def repay(
     key: IdempotencyKeyDep,
     response: Response,
 ) -> dict[str, Any]:
-    return _reply(c.ledger.repay(actor, key, loan_id, body.amount), response, 201)
+    return _reply(c.loans.repay(actor, key, loan_id, body.amount), response, 201)
 
 
 @router.post("/lines/{line_id}/limit-changes", status_code=201)
@@ -199,4 +201,4 @@ def journal(
 
 @router.get("/reason-codes")
 def reason_codes(c: ContainerDep) -> list[dict[str, Any]]:
-    return c.ledger.reason_codes()
+    return catalogue_documents()

@@ -11,24 +11,18 @@ the transaction fails before it commits. Reads that open a command lock the line
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from creditline.db.unit_of_work import Database, Transaction
+from creditline.kernel.actors import Actor
 from creditline.kernel.ids import is_id
+from creditline.kernel.invariant import invariant
 from creditline.ledger.model import JournalEntry, Line, LineStatus, Movement
-from creditline.ledger.tables import (
-    decisions,
-    drawdowns,
-    idempotency_keys,
-    journal,
-    lines,
-    outbox,
-)
-from creditline.loans.tables import loans
+from creditline.ledger.records import DecisionRecord, Drawdown
+from creditline.ledger.tables import decisions, drawdowns, journal, lines
 
 _LINE_COLUMNS = (
     lines.c.id,
@@ -46,6 +40,7 @@ _LINE_COLUMNS = (
 _LINE_WIDTH = len(_LINE_COLUMNS)
 _DRAWDOWN_COLUMNS = (
     drawdowns.c.id,
+    drawdowns.c.line_id,
     drawdowns.c.amount_minor,
     drawdowns.c.term_months,
     drawdowns.c.status,
@@ -56,38 +51,6 @@ _DRAWDOWN_COLUMNS = (
     drawdowns.c.method,
     drawdowns.c.created_at,
 )
-_LOAN_COLUMNS = (
-    loans.c.id,
-    loans.c.principal_minor,
-    loans.c.principal_outstanding_minor,
-    loans.c.status,
-    loans.c.term_months,
-    loans.c.drawdown_id,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class DrawdownRow:
-    id: str
-    amount_minor: int
-    term_months: int
-    status: str
-    expires_at: datetime
-    posted_minor: int | None
-    loan_id: str | None
-    product: str | None
-    method: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class LoanRow:
-    id: str
-    principal_minor: int
-    principal_outstanding_minor: int
-    status: str
-    term_months: int
-    drawdown_id: str
 
 
 def _insert(table: Any) -> Any:
@@ -115,12 +78,6 @@ class LedgerStore:
             # Lock both rows: under READ COMMITTED a joined row that is not locked would be
             # read as it was before the wait for the line's lock.
             .with_for_update(of=[lines, drawdowns])
-        )
-        self._loan_locked = p(
-            select(*_LINE_COLUMNS, *_LOAN_COLUMNS)
-            .select_from(loans.join(lines, lines.c.id == loans.c.line_id))
-            .where(loans.c.id == bindparam("id"))
-            .with_for_update(of=[lines, loans])
         )
         delta: dict[str, Any] = {n: bindparam(n) for n in ("d_limit", "d_principal", "d_held")}
         self._line_move = p(
@@ -161,19 +118,27 @@ class LedgerStore:
             )
         )
         self._decision_insert = p(_insert(decisions))
-        self._outbox_insert = p(_insert(outbox))
         self._decision_reasons = p(
             select(decisions.c.reason_codes).where(decisions.c.id == bindparam("id"))
         )
-        self._idempotency_get = p(
-            select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
-                and_(
-                    idempotency_keys.c.scope == bindparam("scope"),
-                    idempotency_keys.c.key == bindparam("key"),
-                )
-            )
+        self._expired_holds = p(
+            select(drawdowns.c.id)
+            .where(drawdowns.c.status == "held", drawdowns.c.expires_at <= bindparam("now"))
+            .order_by(drawdowns.c.expires_at)
+            .limit(bindparam("limit"))
         )
-        self._idempotency_put = p(_insert(idempotency_keys))
+        self._ended_freezes = p(
+            select(lines.c.id)
+            .where(lines.c.status == "frozen", lines.c.frozen_until <= bindparam("now"))
+            .order_by(lines.c.frozen_until)
+            .limit(bindparam("limit"))
+        )
+        self._journal_page = p(
+            select(journal)
+            .where(journal.c.line_id == bindparam("line_id"), journal.c.seq > bindparam("after"))
+            .order_by(journal.c.seq)
+            .limit(bindparam("limit"))
+        )
 
     # --- lines ---------------------------------------------------------------------------
     @staticmethod
@@ -278,7 +243,7 @@ class LedgerStore:
         )
 
     # --- drawdowns -----------------------------------------------------------------------
-    def lock_drawdown(self, tx: Transaction, drawdown_id: str) -> tuple[Line, DrawdownRow] | None:
+    def lock_drawdown(self, tx: Transaction, drawdown_id: str) -> tuple[Line, Drawdown] | None:
         """The drawdown and its line, both locked."""
         if not is_id(drawdown_id):
             return None
@@ -286,46 +251,39 @@ class LedgerStore:
         if row is None:
             return None
         d = row[_LINE_WIDTH:]
-        return self._line(row), DrawdownRow(
+        expires_at = Transaction.read_time(d[5])
+        created_at = Transaction.read_time(d[10])
+        invariant(expires_at is not None and created_at is not None, "a drawdown has its times")
+        return self._line(row), Drawdown(
             id=d[0],
-            amount_minor=d[1],
-            term_months=d[2],
-            status=d[3],
-            expires_at=Transaction.read_time(d[4]),  # type: ignore[arg-type]
-            posted_minor=d[5],
-            loan_id=d[6],
-            product=d[7],
-            method=d[8],
-            created_at=Transaction.read_time(d[9]),  # type: ignore[arg-type]
+            line_id=d[1],
+            amount_minor=d[2],
+            term_months=d[3],
+            status=d[4],
+            expires_at=cast(datetime, expires_at),
+            posted_minor=d[6],
+            loan_id=d[7],
+            product=d[8],
+            method=d[9],
+            created_at=cast(datetime, created_at),
         )
 
-    def insert_drawdown(
-        self,
-        tx: Transaction,
-        drawdown_id: str,
-        line_id: str,
-        amount_minor: int,
-        term_months: int,
-        expires_at: datetime,
-        now: datetime,
-        product: str,
-        method: str,
-    ) -> None:
+    def insert_drawdown(self, tx: Transaction, drawdown: Drawdown) -> None:
         tx.execute(
             self._drawdown_insert,
             {
-                "id": drawdown_id,
-                "line_id": line_id,
-                "amount_minor": amount_minor,
-                "term_months": term_months,
-                "status": "held",
-                "expires_at": tx.time(expires_at),
-                "created_at": tx.time(now),
+                "id": drawdown.id,
+                "line_id": drawdown.line_id,
+                "amount_minor": drawdown.amount_minor,
+                "term_months": drawdown.term_months,
+                "status": drawdown.status,
+                "expires_at": tx.time(drawdown.expires_at),
+                "created_at": tx.time(drawdown.created_at),
                 "resolved_at": None,
-                "posted_minor": None,
-                "loan_id": None,
-                "product": product,
-                "method": method,
+                "posted_minor": drawdown.posted_minor,
+                "loan_id": drawdown.loan_id,
+                "product": drawdown.product,
+                "method": drawdown.method,
             },
         )
 
@@ -350,53 +308,33 @@ class LedgerStore:
             },
         )
 
-    # --- loans ---------------------------------------------------------------------------
-    def lock_loan(self, tx: Transaction, loan_id: str) -> tuple[Line, LoanRow] | None:
-        """The loan and its line, both locked."""
-        if not is_id(loan_id):
-            return None
-        row = tx.one(self._loan_locked, {"id": loan_id})
-        if row is None:
-            return None
-        return self._line(row), LoanRow(*row[_LINE_WIDTH:])
-
-    # --- decisions, outbox, idempotency ----------------------------------------------------
-    def insert_decision(self, tx: Transaction, row: dict[str, Any]) -> None:
-        row = dict(row)
-        row["reason_codes"] = json.dumps(list(row["reason_codes"]))
-        evidence = row.get("evidence")
-        row["evidence"] = None if evidence is None else json.dumps(evidence, sort_keys=True)
-        row["until"] = tx.time(row["until"])
-        row["created_at"] = tx.time(row["created_at"])
-        tx.execute(self._decision_insert, row)
-
-    def insert_outbox(
+    # --- decisions and the journal ---------------------------------------------------------
+    def insert_decision(
         self,
         tx: Transaction,
-        message_id: str,
-        topic: str,
-        line: Line,
-        ref_id: str,
-        payload: dict[str, Any],
-        now: datetime,
+        record: DecisionRecord,
+        actor: Actor,
+        evidence: dict[str, Any] | None,
     ) -> None:
         tx.execute(
-            self._outbox_insert,
+            self._decision_insert,
             {
-                "id": message_id,
-                "topic": topic,
-                "line_id": line.id,
-                "borrower_id": line.borrower_id,
-                "ref_id": ref_id,
-                "payload": json.dumps(payload, sort_keys=True),
-                "created_at": tx.time(now),
-                "delivered_at": None,
-                "attempts": 0,
-                "claimed_until": None,
-                "claim_token": None,
-                "next_attempt_at": None,
-                "last_error": None,
-                "dead_at": None,
+                "id": record.id,
+                "line_id": record.line_id,
+                "action": record.action.value,
+                "adverse": record.adverse,
+                "limit_before_minor": record.limit_before_minor,
+                "limit_after_minor": record.limit_after_minor,
+                "status_before": record.status_before.value,
+                "status_after": record.status_after.value,
+                "until": tx.time(record.until),
+                "reason_codes": json.dumps(list(record.reason_codes)),
+                "actor_subject": actor.subject,
+                "actor_role": actor.role.value,
+                "policy_version": record.policy_version,
+                "note": record.note,
+                "created_at": tx.time(record.at),
+                "evidence": None if evidence is None else json.dumps(evidence, sort_keys=True),
             },
         )
 
@@ -405,26 +343,27 @@ class LedgerStore:
         row = tx.one(self._decision_reasons, {"id": decision_id})
         return [] if row is None else list(json.loads(row[0]))
 
-    def find_idempotency(self, tx: Transaction, scope: str, key: str) -> tuple[str, str] | None:
-        row = tx.one(self._idempotency_get, {"scope": scope, "key": key})
-        return None if row is None else (row[0], row[1])
+    def journal_page(
+        self, tx: Transaction, line_id: str, after_seq: int, limit: int
+    ) -> list[JournalEntry]:
+        """Up to `limit` of the line's journal entries after `after_seq`, in order."""
+        params = {"line_id": line_id, "after": after_seq, "limit": limit}
+        tx.cursor.execute(self._journal_page.sql, self._journal_page.bind(params))
+        entries = []
+        for row in tx.cursor.fetchall():
+            created_at = Transaction.read_time(row[13])
+            invariant(created_at is not None, "a journal entry has its time")
+            entries.append(JournalEntry(*row[:13], cast(datetime, created_at), *row[14:]))
+        return entries
 
-    def save_idempotency(
-        self,
-        tx: Transaction,
-        scope: str,
-        key: str,
-        request_hash: str,
-        response: str,
-        now: datetime,
-    ) -> None:
-        tx.execute(
-            self._idempotency_put,
-            {
-                "scope": scope,
-                "key": key,
-                "request_hash": request_hash,
-                "response": response,
-                "created_at": tx.time(now),
-            },
-        )
+    def expired_holds(self, tx: Transaction, now: datetime, limit: int) -> list[str]:
+        """Ids of held drawdowns whose time ran out, oldest first."""
+        params = {"now": tx.time(now), "limit": limit}
+        tx.cursor.execute(self._expired_holds.sql, self._expired_holds.bind(params))
+        return [row[0] for row in tx.cursor.fetchall()]
+
+    def ended_freezes(self, tx: Transaction, now: datetime, limit: int) -> list[str]:
+        """Ids of frozen lines whose freeze has reached its end."""
+        params = {"now": tx.time(now), "limit": limit}
+        tx.cursor.execute(self._ended_freezes.sql, self._ended_freezes.bind(params))
+        return [row[0] for row in tx.cursor.fetchall()]

@@ -1,4 +1,4 @@
-"""Response documents: what a caller sees of lines, drawdowns, loans and decisions.
+"""Response documents: what a caller sees of lines, drawdowns, decisions and the journal.
 
 Amounts are decimal strings in major units. A command's document is stored with its
 idempotency key and returned unchanged on a replay.
@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from creditline.kernel.money import format_minor
-from creditline.ledger.model import Line
+from creditline.kernel.reasons import reason_texts
+from creditline.ledger.model import JournalEntry, Line
+from creditline.ledger.records import DecisionRecord, Drawdown
 
 
 def iso(value: datetime | None) -> str | None:
@@ -41,4 +43,65 @@ def line_document(line: Line) -> dict[str, Any]:
         "frozen_until": iso(line.frozen_until),
         "status_decision_id": line.status_decision_id,
         "version": line.version,
+    }
+
+
+def decision_document(record: DecisionRecord) -> dict[str, Any]:
+    """A decision as its maker and its notice see it: the change, the reasons in plain words."""
+    money = money_of(record.currency)
+    return {
+        "id": record.id,
+        "action": record.action.value,
+        "adverse": record.adverse,
+        "limit_before": money(record.limit_before_minor),
+        "limit_after": money(record.limit_after_minor),
+        "status_before": record.status_before.value,
+        "status_after": record.status_after.value,
+        "until": iso(record.until),
+        "reason_codes": list(record.reason_codes),
+        "reasons": reason_texts(record.reason_codes),
+        "actor": record.actor_scope,
+        "policy_version": record.policy_version,
+        "note": record.note,
+        "at": iso(record.at),
+    }
+
+
+def drawdown_document(drawdown: Drawdown, line: Line, quote: dict[str, Any]) -> dict[str, Any]:
+    """A held drawdown with its price and the line after the hold."""
+    return {
+        "id": drawdown.id,
+        "line_id": line.id,
+        "status": drawdown.status,
+        "amount": format_minor(drawdown.amount_minor, line.currency),
+        "currency": line.currency,
+        "term_months": drawdown.term_months,
+        "expires_at": iso(drawdown.expires_at),
+        "quote": quote,
+        "line": line_document(line),
+    }
+
+
+def journal_entry_document(entry: JournalEntry, currency: str) -> dict[str, Any]:
+    """One journal entry: the deltas, the balances after them and the hash chain."""
+    money = money_of(currency)
+    return {
+        "seq": entry.seq,
+        "kind": entry.kind,
+        "at": iso(entry.created_at),
+        "limit_delta": money(entry.limit_delta_minor),
+        "principal_delta": money(entry.principal_delta_minor),
+        "held_delta": money(entry.held_delta_minor),
+        "limit_after": money(entry.limit_after_minor),
+        "principal_after": money(entry.principal_after_minor),
+        "held_after": money(entry.held_after_minor),
+        "available_after": money(
+            entry.limit_after_minor - entry.principal_after_minor - entry.held_after_minor
+        ),
+        "status_after": entry.status_after,
+        "drawdown_id": entry.drawdown_id,
+        "loan_id": entry.loan_id,
+        "decision_id": entry.decision_id,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
     }

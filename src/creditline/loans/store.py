@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 
 from creditline.db.unit_of_work import Database, Transaction
+from creditline.kernel.ids import is_id
 from creditline.kernel.invariant import invariant
 from creditline.loans.model import (
     Allocation,
@@ -109,6 +110,11 @@ class LoanStore:
             .order_by(instalments.c.number)
         )
         self._line_of = p(select(loans.c.line_id).where(loans.c.id == bindparam("id")))
+        self._locked = p(
+            select(loans.c.line_id, loans.c.status)
+            .where(loans.c.id == bindparam("id"))
+            .with_for_update()
+        )
         self._of_line = p(
             select(loans.c.id)
             .where(loans.c.line_id == bindparam("id"))
@@ -257,6 +263,14 @@ class LoanStore:
                     self._instalment_save,
                     {"loan_id": after.id, **row},
                 )
+
+    def lock(self, tx: Transaction, loan_id: str) -> tuple[str, str] | None:
+        """The loan's line id and status, its row locked (a repayment locks the loan, then its
+        line: nothing locks them the other way round)."""
+        if not is_id(loan_id):
+            return None
+        row = tx.one(self._locked, {"id": loan_id})
+        return None if row is None else (row[0], row[1])
 
     def line_of(self, tx: Transaction, loan_id: str) -> str | None:
         """The id of the line the loan was drawn on."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from creditline.kernel.money import format_minor
+from creditline.kernel.money import Money, format_minor
+from creditline.ledger.ports import Line, line_document
 from creditline.loans.model import (
     LoanState,
     bucket,
@@ -17,6 +18,7 @@ from creditline.loans.model import (
     payoff,
     running_index,
 )
+from creditline.loans.records import Posted, Repaid
 
 
 def loan_document(
@@ -116,3 +118,62 @@ def loan_summary(
         "dpd": dpd,
         "bucket": bucket(dpd),
     }
+
+
+def quote_document(quote: dict[str, Any], line: Line, principal_minor: int) -> dict[str, Any]:
+    """A quote on a line: the price, and whether the line has the credit for it now."""
+    return {
+        **quote,
+        "line_id": line.id,
+        "available": format_minor(line.available_minor, line.currency),
+        "within_available": principal_minor <= line.available_minor,
+    }
+
+
+def posted_document(posted: Posted) -> dict[str, Any]:
+    """A hold posted as a loan: what was lent, released and paid out, and the loan's price."""
+    currency = posted.line.currency
+    disbursed_minor = posted.post_minor - _minor(posted.quote["upfront_fee"], currency)
+    return {
+        "id": posted.drawdown.id,
+        "status": "posted",
+        "loan_id": posted.loan_id,
+        "amount": format_minor(posted.post_minor, currency),
+        "released": format_minor(posted.drawdown.amount_minor - posted.post_minor, currency),
+        # The borrower receives the principal less the upfront fee.
+        "disbursed": format_minor(disbursed_minor, currency),
+        "loan": posted.quote,
+        "line": line_document(posted.line),
+    }
+
+
+def repayment_document(repaid: Repaid) -> dict[str, Any]:
+    """A repayment: how the waterfall split it, and the loan and line after it."""
+    split = repaid.split
+
+    def money(minor: int) -> str:
+        return format_minor(minor, repaid.line.currency)
+
+    return {
+        "id": repaid.repayment_id,
+        "loan_id": repaid.loan.id,
+        "amount": money(repaid.amount_minor),
+        "business_date": repaid.business_date,
+        "allocation": {
+            "penalty": money(split.penalty_minor),
+            "fees": money(split.fees_minor),
+            "interest": money(split.interest_minor),
+            "principal": money(split.principal_minor),
+            "prepaid_principal": money(split.prepaid_minor),
+            "reapplied": money(split.reapplied_minor),
+            "credit": money(split.credit_minor),
+        },
+        "loan_status": "settled" if split.settled else "open",
+        "principal_outstanding": money(repaid.loan.principal_outstanding_minor),
+        "credit_balance": money(repaid.loan.credit_minor),
+        "line": line_document(repaid.line),
+    }
+
+
+def _minor(amount: str, currency: str) -> int:
+    return Money.parse(amount, currency).minor

@@ -10,8 +10,9 @@ channels all took it is delivered; one that failed is tried again after an expon
 backoff, and becomes a dead letter after `max_attempts`. A dispatcher killed mid-batch loses
 nothing: its leases run out and the next claim takes the messages again, skipping the
 channels that already took them. Receivers dedupe on the notice id (the outbox message id).
-A drawdown or a settlement is also reviewed through its message (the "review" channel) unless
-the request that made it reviewed the line at once: a crash in between loses no review.
+A message's handlers (the review after a drawdown or a settlement, registered on the outbox)
+run like channels: once each, skipped when the request that made the change already ran them,
+so a crash in between loses no review.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,19 +32,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.clock import Clock
 from creditline.kernel.ids import new_id
-from creditline.ledger.tables import outbox
 from creditline.notices.catalog import is_notice, kind_of
 from creditline.notices.channels import DeliveryFailed, Email, Message, Webhook
+from creditline.notices.outbox import Outbox
 from creditline.notices.service import NoticeService
-from creditline.notices.tables import deliveries
+from creditline.notices.tables import deliveries, outbox
 
 log = logging.getLogger(__name__)
 
 DISPATCH_BATCH_MAX = 100
 DISPATCH_WORKERS_MAX = 32  # threads sending one batch, each a line's messages in order
-# Messages whose change a review follows (a drawdown, a settlement): the "review" channel runs
-# it, unless the request that made the change already did (`record_done`).
-REVIEWED_TOPICS = frozenset({"event.loan_opened", "notice.loan_settled"})
 # Renewed before each send: longer than one send's worst case (a 10 s timeout on each network
 # step of an HTTP request or an SMTP session). A whole batch can take far longer (100 messages
 # × two channels × their timeouts), which is why it is renewed rather than sized for a batch.
@@ -73,12 +70,12 @@ class Dispatcher:
         db: Database,
         clock: Clock,
         notices: NoticeService,
+        handlers: Outbox,
         *,
         webhook: Webhook | None = None,
         email: Email | None = None,
         max_attempts: int = ATTEMPTS_MAX,
         lease: timedelta = LEASE,
-        review: Callable[[str], None] | None = None,
         workers: int = 1,
     ) -> None:
         if not 1 <= workers <= DISPATCH_WORKERS_MAX:
@@ -91,7 +88,7 @@ class Dispatcher:
         self._email = email
         self._max_attempts = max_attempts
         self._lease = lease
-        self._review = review
+        self._handlers = handlers  # the outbox's handlers run like channels
         due = and_(
             outbox.c.delivered_at.is_(None),
             outbox.c.dead_at.is_(None),
@@ -126,11 +123,6 @@ class Dispatcher:
         )
         dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._delivered_on = db.prepare(dialect_insert(deliveries).on_conflict_do_nothing())
-        self._about = db.prepare(
-            select(outbox.c.id).where(
-                outbox.c.topic == bindparam("topic"), outbox.c.ref_id == bindparam("ref")
-            )
-        )
         self._done = db.prepare(
             select(deliveries.c.channel).where(deliveries.c.notice_id == bindparam("id"))
         )
@@ -301,29 +293,8 @@ class Dispatcher:
 
     def _channels(self, message: Message) -> list[str]:
         channels = ["inbox", "email"] if is_notice(message.topic) else []
-        if self._review is not None and message.topic in REVIEWED_TOPICS:
-            channels.append("review")
-        return [*channels, "webhook"]
-
-    def record_done(self, topic: str, ref_id: str, channel: str) -> None:
-        """Record that `channel`'s work for the message about `ref_id` was done elsewhere (the
-        request that made the change reviewed the line at once): the dispatcher skips it."""
-        now = self._clock.now()
-
-        def work(tx: Transaction) -> None:
-            tx.cursor.execute(self._about.sql, self._about.bind({"topic": topic, "ref": ref_id}))
-            for (notice_id,) in tx.cursor.fetchall():
-                tx.execute(
-                    self._delivered_on,
-                    {
-                        "notice_id": notice_id,
-                        "channel": channel,
-                        "delivered_at": tx.time(now),
-                        "detail": "done when the change was made",
-                    },
-                )
-
-        self._db.run(work)
+        handlers = [name for name, _ in self._handlers.handlers_of(message.topic)]
+        return [*channels, *handlers, "webhook"]
 
     def _send(self, channel: str, message: Message) -> None:
         now = self._clock.now()
@@ -331,9 +302,9 @@ class Dispatcher:
         if channel == "inbox":
             self._db.run(lambda tx: self._record(tx, message, channel, now, None, inbox=True))
             return
-        if channel == "review":
-            assert self._review is not None  # the channel exists only with a reviewer
-            self._review(message.line_id)
+        handlers = dict(self._handlers.handlers_of(message.topic))
+        if channel in handlers:
+            handlers[channel](message)
             detail = None
         elif channel == "webhook":
             if self._webhook is None:

@@ -1,10 +1,40 @@
-"""What notices leave behind: each channel's delivery, the borrower's inbox and preferences."""
+"""The outbox, and what notices leave behind: each channel's delivery, the borrower's inbox and
+preferences."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, PrimaryKeyConstraint, String, Table, Text
+from sqlalchemy import Column, Index, Integer, PrimaryKeyConstraint, String, Table, Text, text
 
 from creditline.db.metadata import ID, UtcDateTime, metadata
+
+# Every message about a change, written in the change's transaction (notices/outbox.py).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("topic", String(64), nullable=False),
+    Column("line_id", ID, nullable=False),
+    Column("borrower_id", String(64), nullable=False),
+    # What the message is about: the decision, loan or drawdown id.
+    Column("ref_id", ID, nullable=False, index=True),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # Delivery (notices/dispatcher.py): a dispatcher's lease on the message, when to try again
+    # after a failure, the last failure, and when it was given up as a dead letter.
+    Column("claimed_until", UtcDateTime, nullable=True),
+    Column("claim_token", ID, nullable=True),
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("dead_at", UtcDateTime, nullable=True),
+)
+Index(
+    "ix_outbox_undelivered",
+    outbox.c.created_at,
+    postgresql_where=text("delivered_at IS NULL"),
+    sqlite_where=text("delivered_at IS NULL"),
+)
 
 # One row per outbox message and channel that took it: a retry skips these channels.
 deliveries = Table(

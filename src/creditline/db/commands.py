@@ -1,0 +1,167 @@
+"""The one command runner: every mutating use case, over HTTP or from the CLI, runs through it.
+
+A command carries an idempotency key (scoped to the actor) and a request. Inside the command's
+one transaction the key is looked up first: a replay of the same request returns the stored
+response, the same key with another request is `idempotency_key_reused`. Otherwise the use
+case runs, and its response is stored under the key in the same transaction — so its ledger
+effect, decision record, review row, outbox message and stored response commit together or not
+at all. A rejected command stores nothing: it changed nothing, and a retry is judged afresh
+(docs/decisions/0002).
+
+Two requests racing with one key: the loser either hits the key's primary key when it commits
+(its transaction rolls back and runs again, and then replays the winner) or is refused by the
+winner's effect — then it looks the key up again and answers with the winner's response.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    Column,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    insert,
+    select,
+)
+
+from creditline.db.metadata import UtcDateTime, metadata
+from creditline.db.unit_of_work import Database, Transaction
+from creditline.kernel.actors import Actor
+from creditline.kernel.clock import Clock
+from creditline.kernel.errors import DomainError, IdempotencyKeyReused, InvalidIdempotencyKey
+
+T = TypeVar("T")
+
+IDEMPOTENCY_KEY_LENGTH_MAX = 255
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(128), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", Text, nullable=False),  # JSON, returned as-is on a replay
+    Column("created_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("scope", "key"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """A command's response document; `replayed` when an earlier request stored it."""
+
+    document: dict[str, Any]
+    replayed: bool = False
+
+
+class _Replay(Exception):
+    """Rolls an attempt back and answers with an earlier response to the same key."""
+
+    def __init__(self, result: CommandResult) -> None:
+        super().__init__("replay")
+        self.result = result
+
+
+def checked_key(key: object) -> str:
+    """`key` when it is 1–255 printable ASCII characters (what HTTP headers carry safely)."""
+    if (
+        not isinstance(key, str)
+        or not 1 <= len(key) <= IDEMPOTENCY_KEY_LENGTH_MAX
+        or not all(" " <= ch <= "~" for ch in key)
+    ):
+        raise InvalidIdempotencyKey(
+            f"the idempotency key must be 1–{IDEMPOTENCY_KEY_LENGTH_MAX} printable ASCII "
+            "characters",
+            length_max=IDEMPOTENCY_KEY_LENGTH_MAX,
+        )
+    return key
+
+
+def fingerprint(request: Mapping[str, Any]) -> str:
+    """The fingerprint stored with a key: SHA-256 of the canonical JSON of the request."""
+    canonical = json.dumps(request, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Commands:
+    """Runs use cases as idempotent commands, each in one transaction of `db`."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._find = db.prepare(
+            select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
+                and_(
+                    idempotency_keys.c.scope == bindparam("scope"),
+                    idempotency_keys.c.key == bindparam("key"),
+                )
+            )
+        )
+        self._save = db.prepare(
+            insert(idempotency_keys).values(
+                {column.name: bindparam(column.name) for column in idempotency_keys.c}
+            )
+        )
+
+    def run(
+        self,
+        actor: Actor,
+        key: str,
+        request: Mapping[str, Any],
+        work: Callable[[Transaction], T],
+        view: Callable[[T], dict[str, Any]],
+    ) -> CommandResult:
+        """Run `work` once per (actor, key): its result, shaped by `view`, is the response
+        stored with the key; a replay returns the stored response."""
+        checked_key(key)
+        request_hash = fingerprint(request)
+
+        def stored(tx: Transaction) -> CommandResult | None:
+            row = tx.one(self._find, {"scope": actor.scope, "key": key})
+            if row is None:
+                return None
+            if row[0] != request_hash:
+                raise IdempotencyKeyReused(
+                    "this idempotency key was used for a different request", key=key
+                )
+            return CommandResult(json.loads(row[1]), replayed=True)
+
+        def attempt(tx: Transaction) -> CommandResult:
+            replay = stored(tx)
+            if replay is not None:
+                return replay
+            try:
+                document = view(work(tx))
+            except DomainError:
+                # A request with the same key may have won while this one waited for a lock;
+                # its effect is why this one was refused. Answer with the winner's response
+                # and roll back whatever this attempt did.
+                replay = stored(tx)
+                if replay is not None:
+                    raise _Replay(replay) from None
+                raise
+            tx.execute(
+                self._save,
+                {
+                    "scope": actor.scope,
+                    "key": key,
+                    "request_hash": request_hash,
+                    "response": json.dumps(document),
+                    "created_at": tx.time(self._clock.now()),
+                },
+            )
+            return CommandResult(document)
+
+        try:
+            return self._db.run(attempt)
+        except _Replay as replay:
+            return replay.result

@@ -1,0 +1,294 @@
+"""The ledger's boundary: its typed results, its in-transaction port, the port it needs.
+
+Other capabilities reach the ledger only through `LedgerService` (use cases in their own
+transactions) and this module. `LedgerPort` moves credit inside another capability's
+transaction: the loans service posts a hold as a loan and restores repaid principal with it,
+so a settlement gives the credit back in the transaction that settles the loan; decisions
+record limit changes with it in the transaction of a review. The ledger prices a hold through
+`Pricing`, which the loans capability implements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Protocol
+
+from creditline.db.unit_of_work import Transaction
+from creditline.kernel.actors import STAFF_ROLES, Actor, Role
+from creditline.kernel.clock import Clock
+from creditline.kernel.errors import (
+    DrawdownNotFound,
+    DrawdownNotHeld,
+    LineClosed,
+    LineFrozen,
+    LineNotFound,
+    LineSuspended,
+)
+from creditline.kernel.ids import new_id
+from creditline.kernel.invariant import fail
+from creditline.kernel.money import format_minor
+from creditline.kernel.reasons import reason_texts
+from creditline.ledger import model
+from creditline.ledger.model import (
+    ADVERSE_ACTIONS,
+    GENESIS_HASH,
+    Action,
+    LimitChange,
+    Line,
+    LineStatus,
+    Movement,
+)
+from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold
+from creditline.ledger.store import LedgerStore
+from creditline.ledger.views import decision_document, line_document
+from creditline.notices.outbox import Outbox, Topic
+
+__all__ = [
+    "ADVERSE_ACTIONS",
+    "Action",
+    "DecisionRecord",
+    "Drawdown",
+    "LedgerPort",
+    "LimitChange",
+    "Line",
+    "LineStatus",
+    "PricedHold",
+    "Pricing",
+    "line_document",
+]
+
+
+SYSTEM_ACTOR = Actor("creditline", Role.SERVICE)
+
+
+def may_see(actor: Actor, line: Line) -> bool:
+    """A borrower sees their own lines; staff see every line."""
+    if actor.role is Role.BORROWER:
+        return line.borrower_id == actor.subject
+    return actor.role in STAFF_ROLES
+
+
+class Pricing(Protocol):
+    """Prices a drawdown (implemented by the loans capability)."""
+
+    def price_hold(
+        self,
+        product: str | None,
+        currency: str,
+        amount_minor: int,
+        term_months: int,
+        method: str | None,
+        at: datetime,
+    ) -> PricedHold:
+        """The price of drawing `amount_minor` over `term_months` at `at`; refused (typed
+        domain errors) when the product does not offer it or its APR is above the cap."""
+        ...
+
+
+class LedgerPort:
+    """The ledger's moves inside a caller's transaction: each method takes the transaction."""
+
+    def __init__(self, store: LedgerStore, clock: Clock, outbox: Outbox) -> None:
+        self._store = store
+        self._clock = clock
+        self._outbox = outbox
+
+    def lock(self, tx: Transaction, actor: Actor, line_id: str) -> Line:
+        """the line, locked, if `actor` may see it (else `line_not_found`)."""
+        line = self._store.lock_line(tx, line_id)
+        if line is None or not may_see(actor, line):
+            raise LineNotFound("no such line", line_id=line_id)
+        return line
+
+    def queue_notice(
+        self, tx: Transaction, topic: Topic, line_id: str, ref_id: str, payload: dict[str, Any]
+    ) -> str:
+        """Queue a message about a line in another capability's transaction (a review opened,
+        a verification refused), so the change and its message commit together."""
+        line = self._store.read_line(tx, line_id) or fail(f"line {line_id} vanished")
+        return self.notify(tx, topic, line, ref_id, payload, self._clock.now())
+
+    def visible(self, tx: Transaction, actor: Actor, line_id: str) -> Line | None:
+        """The line, unlocked, if it exists and `actor` may see it."""
+        line = self._store.read_line(tx, line_id)
+        return line if line is not None and may_see(actor, line) else None
+
+    def lock_held_drawdown(
+        self, tx: Transaction, actor: Actor, drawdown_id: str
+    ) -> tuple[Line, Drawdown]:
+        """a held drawdown and its line, both locked."""
+        locked = self._store.lock_drawdown(tx, drawdown_id)
+        if locked is None or not may_see(actor, locked[0]):
+            raise DrawdownNotFound("no such drawdown", drawdown_id=drawdown_id)
+        line, drawdown = locked
+        if drawdown.status != "held":
+            raise DrawdownNotHeld(
+                f"the drawdown is already {drawdown.status}", status=drawdown.status
+            )
+        return line, drawdown
+
+    def post_hold(
+        self,
+        tx: Transaction,
+        line: Line,
+        drawdown: Drawdown,
+        post_minor: int,
+        loan_id: str,
+        now: datetime,
+    ) -> Line:
+        """lend `post_minor` of a held drawdown as loan `loan_id`; release the rest."""
+        line = self.end_freeze_if_due(tx, line, now)
+        with self.explaining_refusals(tx, line):
+            movement = model.plan_post(line, drawdown.amount_minor, post_minor)
+        self._store.resolve_drawdown(tx, drawdown.id, "posted", now, post_minor, loan_id)
+        return self.move(tx, line, movement, now, drawdown_id=drawdown.id, loan_id=loan_id)
+
+    def restore(
+        self, tx: Transaction, line: Line, principal_minor: int, loan_id: str, now: datetime
+    ) -> Line:
+        """repaid principal of `loan_id` is available on the line again."""
+        return self.move(tx, line, model.plan_repayment(principal_minor), now, loan_id=loan_id)
+
+    def release(
+        self, tx: Transaction, line: Line, drawdown: Drawdown, status: str, now: datetime
+    ) -> Line:
+        """give a hold's credit back (voided or expired)."""
+        self._store.resolve_drawdown(tx, drawdown.id, status, now)
+        movement = model.plan_release(drawdown.amount_minor)
+        after = self.move(tx, line, movement, now, drawdown_id=drawdown.id)
+        released = format_minor(drawdown.amount_minor, line.currency)
+        payload = {"drawdown": drawdown.id, "released": released}
+        topic = Topic.HOLD_VOIDED if status == "voided" else Topic.HOLD_EXPIRED
+        self.notify(tx, topic, after, drawdown.id, payload, now)
+        return after
+
+    def decide(
+        self,
+        tx: Transaction,
+        actor: Actor,
+        line: Line,
+        change: LimitChange,
+        evidence: dict[str, Any] | None = None,
+    ) -> tuple[Line, DecisionRecord]:
+        """record a decision about a locked line, apply it, journal it and queue its
+        notice. `evidence` is what an automated decision saw, kept with the record."""
+        now = self._clock.now()
+        movement = model.plan_limit_change(line, change, now)
+        decision_id = new_id()
+        after = self.move(tx, line, movement, now, decision_id=decision_id)
+        record = DecisionRecord(
+            id=decision_id,
+            line_id=line.id,
+            currency=line.currency,
+            action=change.action,
+            adverse=change.adverse,
+            limit_before_minor=line.limit_minor,
+            limit_after_minor=after.limit_minor,
+            status_before=line.status,
+            status_after=after.status,
+            until=change.until,
+            reason_codes=tuple(change.reason_codes),
+            actor_scope=actor.scope,
+            policy_version=change.policy_version,
+            note=change.note,
+            at=now,
+        )
+        self._store.insert_decision(tx, record, actor, evidence)
+        topic = Topic.ADVERSE_CHANGE if change.adverse else Topic.LINE_IMPROVED
+        payload = {"decision": decision_document(record), "line": line_document(after)}
+        self.notify(tx, topic, after, decision_id, payload, now)
+        return after, record
+
+    def end_freeze_if_due(self, tx: Transaction, line: Line, now: datetime) -> Line:
+        """a freeze whose end has passed is lifted, with its own decision, first."""
+        if line.status is not LineStatus.FROZEN or line.frozen_until is None:
+            return line
+        if line.frozen_until > now:
+            return line
+        ending = LimitChange(Action.UNFREEZE, ("freeze_ended",), note="freeze reached its end")
+        return self.decide(tx, SYSTEM_ACTOR, line, ending)[0]
+
+    @contextmanager
+    def explaining_refusals(self, tx: Transaction, line: Line) -> Iterator[None]:
+        """A frozen, suspended or closed line says why: the reasons of the decision behind it."""
+        try:
+            yield
+        except (LineFrozen, LineSuspended, LineClosed) as refusal:
+            if line.status_decision_id is not None:
+                codes = self._store.decision_reasons(tx, line.status_decision_id)
+                refusal.details["reasons"] = reason_texts(codes)
+                if codes:
+                    refusal.message += "; reasons: " + ", ".join(codes)
+                    refusal.args = (refusal.message,)
+            raise
+
+    def notify(
+        self,
+        tx: Transaction,
+        topic: Topic,
+        line: Line,
+        ref_id: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> str:
+        """queue a message about `ref_id` on the line's outbox."""
+        return self._outbox.queue(
+            tx,
+            topic,
+            line_id=line.id,
+            borrower_id=line.borrower_id,
+            ref_id=ref_id,
+            payload=payload,
+            now=now,
+        )
+
+    def move(
+        self,
+        tx: Transaction,
+        line: Line,
+        movement: Movement,
+        now: datetime,
+        *,
+        drawdown_id: str | None = None,
+        loan_id: str | None = None,
+        decision_id: str | None = None,
+    ) -> Line:
+        after = model.apply(line, movement, decision_id)
+        entry = model.journal_entry(
+            after,
+            movement,
+            line.head_hash,
+            now,
+            drawdown_id=drawdown_id,
+            loan_id=loan_id,
+            decision_id=decision_id,
+        )
+        self._store.move_line(tx, line, after, movement, entry)
+        return model.with_head(after, entry.hash)
+
+    def open(self, tx: Transaction, borrower_id: str, currency: str, limit_minor: int) -> Line:
+        """open an active line (the port applications open lines through)."""
+        now = self._clock.now()
+        blank = Line(
+            new_id(),
+            borrower_id,
+            currency,
+            0,
+            0,
+            0,
+            LineStatus.ACTIVE,
+            None,
+            None,
+            0,
+            GENESIS_HASH,
+        )
+        movement = model.plan_open(limit_minor)
+        line = model.apply(blank, movement)
+        entry = model.journal_entry(line, movement, GENESIS_HASH, now)
+        line = model.with_head(line, entry.hash)
+        self._store.insert_line(tx, line, now)
+        self._store.append_journal(tx, entry)
+        self.notify(tx, Topic.LINE_OPENED, line, line.id, {"line": line_document(line)}, now)
+        return line

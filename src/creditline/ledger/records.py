@@ -1,0 +1,56 @@
+"""Typed results of the ledger that other capabilities read: drawdowns, decisions, prices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from creditline.ledger.model import Action, LineStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Drawdown:
+    """A drawdown as the ledger keeps it: held, then posted, voided or expired."""
+
+    id: str
+    line_id: str
+    amount_minor: int
+    term_months: int
+    status: str
+    expires_at: datetime
+    posted_minor: int | None
+    loan_id: str | None
+    product: str | None
+    method: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """A recorded decision about a line: what changed, why, who decided and on what policy."""
+
+    id: str
+    line_id: str
+    currency: str
+    action: Action
+    adverse: bool
+    limit_before_minor: int
+    limit_after_minor: int
+    status_before: LineStatus
+    status_after: LineStatus
+    until: datetime | None
+    reason_codes: tuple[str, ...]
+    actor_scope: str
+    policy_version: str | None
+    note: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PricedHold:
+    """The price of a hold: the product and method chosen, and the quote shown with it."""
+
+    product: str
+    method: str
+    quote: dict[str, Any]  # the quote's document, returned with the hold

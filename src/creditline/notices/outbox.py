@@ -1,0 +1,150 @@
+"""The one event path: every message about a change goes through the outbox.
+
+A capability queues a message with `Outbox.queue(tx, …)` inside the transaction of the change,
+so the change and its message commit together. Topics are one enum. Work that must follow a
+change in this process (the review after a drawdown posts or a loan settles) is a handler of
+its topic, registered in the composition root: it runs right after the change commits, and the
+dispatcher runs it from the outbox if this process dies first. Notices, e-mail and the
+lender's webhook are delivered from the outbox by the dispatcher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import bindparam, insert
+from sqlalchemy.dialects import postgresql, sqlite
+
+from creditline.db.unit_of_work import Database, Transaction
+from creditline.kernel.clock import Clock
+from creditline.kernel.ids import new_id
+from creditline.notices.channels import Message
+from creditline.notices.tables import deliveries, outbox
+
+log = logging.getLogger(__name__)
+
+
+class Topic(StrEnum):
+    """What a message is about. `notice.*` reach the borrower; `event.*` only the lender."""
+
+    LINE_OPENED = "event.line_opened"
+    HOLD_PLACED = "event.hold_placed"
+    HOLD_VOIDED = "event.hold_voided"
+    HOLD_EXPIRED = "event.hold_expired"
+    LOAN_OPENED = "event.loan_opened"
+    REPAYMENT_RECEIVED = "event.repayment_received"
+    REVIEW_OVERDUE = "event.review_overdue"
+    ADVERSE_CHANGE = "notice.adverse_change"
+    LINE_IMPROVED = "notice.line_improved"
+    LOAN_SETTLED = "notice.loan_settled"
+    REFUND_DUE = "notice.refund_due"
+    FREEZE_ENDING_SOON = "notice.freeze_ending_soon"
+    VERIFICATION_DUE = "notice.verification_due"
+    VERIFICATION_FAILED = "notice.verification_failed"
+    REVIEW_OPENED = "notice.review_opened"
+    REVIEW_DECIDED = "notice.review_decided"
+
+
+Handler = Callable[[Message], None]
+HANDLER_NAME_LENGTH_MAX = 16  # stored as a delivery's channel
+
+
+class Outbox:
+    """Writes messages in the caller's transaction; runs the handlers registered per topic."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._handlers: dict[Topic, list[tuple[str, Handler]]] = {}
+        self._insert = db.prepare(
+            insert(outbox).values({column.name: bindparam(column.name) for column in outbox.c})
+        )
+        dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        self._done = db.prepare(dialect_insert(deliveries).on_conflict_do_nothing())
+
+    def register(self, topic: Topic, name: str, handler: Handler) -> None:
+        """Run `handler` for every message of `topic`, once; `name` records that it ran."""
+        if not 1 <= len(name) <= HANDLER_NAME_LENGTH_MAX or name in ("inbox", "email", "webhook"):
+            raise ValueError(f"a handler's name must be 1–{HANDLER_NAME_LENGTH_MAX} characters")
+        self._handlers.setdefault(topic, []).append((name, handler))
+
+    def handlers_of(self, topic: str) -> list[tuple[str, Handler]]:
+        """The handlers registered for `topic` (none for a topic nobody handles)."""
+        try:
+            return list(self._handlers.get(Topic(topic), ()))
+        except ValueError:
+            return []
+
+    def queue(
+        self,
+        tx: Transaction,
+        topic: Topic,
+        *,
+        line_id: str,
+        borrower_id: str,
+        ref_id: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> str:
+        """Write a message about `ref_id` (a decision, loan, drawdown, review …) in `tx`; its
+        handlers run once `tx` commits. Returns the message id (the notice id)."""
+        message_id = new_id()
+        encoded = json.dumps(payload, sort_keys=True)
+        tx.execute(
+            self._insert,
+            {
+                "id": message_id,
+                "topic": topic.value,
+                "line_id": line_id,
+                "borrower_id": borrower_id,
+                "ref_id": ref_id,
+                "payload": encoded,
+                "created_at": tx.time(now),
+                "delivered_at": None,
+                "attempts": 0,
+                "claimed_until": None,
+                "claim_token": None,
+                "next_attempt_at": None,
+                "last_error": None,
+                "dead_at": None,
+            },
+        )
+        if topic in self._handlers:
+            message = Message(
+                message_id, topic.value, line_id, borrower_id, ref_id, payload, now, 0
+            )
+            tx.after_commit(lambda: self.handle_now(message))
+        return message_id
+
+    def handle_now(self, message: Message) -> None:
+        """Run the message's handlers right after its change committed. A handler that fails
+        here is not lost: its message is still undelivered and the dispatcher runs it."""
+        for name, handler in self.handlers_of(message.topic):
+            try:
+                handler(message)
+            except Exception:
+                log.exception(
+                    "%s of message %s failed; the dispatcher retries it", name, message.id
+                )
+                continue
+            self.record_handled(message.id, name, "done when the change was made")
+
+    def record_handled(self, message_id: str, name: str, detail: str | None) -> None:
+        """Record that handler (or channel) `name` has done its work for the message."""
+        now = self._clock.now()
+        self._db.run(
+            lambda tx: tx.execute(
+                self._done,
+                {
+                    "notice_id": message_id,
+                    "channel": name,
+                    "delivered_at": tx.time(now),
+                    "detail": detail,
+                },
+            )
+        )
