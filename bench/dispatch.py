@@ -25,14 +25,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from creditline.bootstrap import Container, build
-from creditline.config import Settings
+from creditline.config import Settings, shipped_policy_file
 from creditline.db.engine import normalise_url
 from creditline.kernel.actors import Actor, Role
 from creditline.ledger.tables import outbox
@@ -40,7 +39,7 @@ from creditline.notices.tables import deliveries
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE = "creditline_bench_dispatch"
-POLICY = Path(__file__).parents[1] / "policies" / "cn-standard.yaml"
+POLICY = shipped_policy_file()
 SECRET = "bench-webhook-secret-0123456789"
 
 

@@ -46,13 +46,14 @@ from typing import Any
 
 import duckdb
 
+from creditline.config import shipped_policy_file
 from creditline.decisions.engine import FEATURE_COLUMNS, Engine, features_table_sql
 from creditline.decisions.features import FEATURES, FeatureType
 from creditline.decisions.policy import load_policy
 from creditline.kernel.errors import InvalidInput
 
 ROOT = Path(__file__).parents[1]
-POLICY = ROOT / "policies" / "cn-standard.yaml"
+POLICY = shipped_policy_file()
 FITTED_POLICY = ROOT / "policies" / "us-fitted.yaml"  # its scorecard: `creditline fit` on DATA
 DATA = ROOT / "datasets" / "lending-club" / "features.csv"
 TARGET = "bad"

@@ -46,7 +46,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -54,7 +53,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from creditline.bootstrap import Container, build
-from creditline.config import Settings
+from creditline.config import Settings, shipped_policy_file
 from creditline.db.engine import normalise_url
 from creditline.decisions.applications import Application, application_features
 from creditline.decisions.bureau import StoredReports
@@ -69,8 +68,7 @@ from creditline.decisions.service import (
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 
-ROOT = Path(__file__).parents[1]
-POLICY = ROOT / "policies" / "cn-standard.yaml"
+POLICY = shipped_policy_file()
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE = "creditline_bench_review"
 # 10:00 in Shanghai (the policy's lender): load, review at 12:00, again at 13:00, one day.

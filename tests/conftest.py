@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from creditline.api.app import create_app
 from creditline.api.auth import issue_token
 from creditline.bootstrap import Container, build
-from creditline.config import Settings
+from creditline.config import Settings, shipped_policy_file
 from creditline.db.engine import make_engine, normalise_url
 from creditline.db.metadata import metadata
 from creditline.db.migrate import upgrade
@@ -38,7 +38,7 @@ STORES = ("sqlite", "postgresql")
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 # Interest-free default products keep the ledger's tests about the ledger; see the file.
 TEST_PRODUCTS = Path(__file__).parent / "fixtures" / "products.toml"
-EXAMPLE_POLICY = Path(__file__).parents[1] / "policies" / "cn-standard.yaml"
+EXAMPLE_POLICY = shipped_policy_file()
 # Servers and commands the tests start in other processes read the same catalogue.
 os.environ["CREDITLINE_PRODUCTS_FILE"] = str(TEST_PRODUCTS)
 os.environ["CREDITLINE_POLICY_FILE"] = str(EXAMPLE_POLICY)

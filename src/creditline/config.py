@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib import resources
 from pathlib import Path
 
 DEVELOPMENT_SIGNING_KEY = "creditline-development-key-do-not-use-in-production"
 DEFAULT_DATABASE_URL = "sqlite:///var/creditline.db"
+
+
+def shipped_policy_file() -> Path:
+    """The default credit policy, shipped inside the package: found wherever creditline is
+    installed, whatever the working directory."""
+    shipped = resources.files("creditline") / "decisions" / "policies" / "cn-standard.yaml"
+    return Path(str(shipped))  # a plain file: pip installs the package unzipped
 
 
 @dataclass(frozen=True)
@@ -19,7 +27,7 @@ class Settings:
     hold_ttl: timedelta = timedelta(minutes=30)
     sweep_interval_seconds: float = 5.0
     products_file: Path | None = None  # None: the catalogue shipped in creditline/loans
-    policy_file: Path = Path("policies/cn-standard.yaml")
+    policy_file: Path = field(default_factory=shipped_policy_file)
     # Review a line after each drawdown and settlement.
     review_triggers: bool = True
     # Notices: who the lender is, where its webhook is, how e-mail leaves, who the bureau is.
@@ -90,7 +98,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         products_file=(
             Path(env["CREDITLINE_PRODUCTS_FILE"]) if env.get("CREDITLINE_PRODUCTS_FILE") else None
         ),
-        policy_file=Path(env.get("CREDITLINE_POLICY_FILE", "policies/cn-standard.yaml")),
+        policy_file=(
+            Path(env["CREDITLINE_POLICY_FILE"])
+            if env.get("CREDITLINE_POLICY_FILE")
+            else shipped_policy_file()
+        ),
         review_triggers=env.get("CREDITLINE_REVIEW_TRIGGERS", "on") != "off",
         lender_name=env.get("CREDITLINE_LENDER_NAME", Settings.lender_name),
         webhook_url=env.get("CREDITLINE_WEBHOOK_URL") or None,

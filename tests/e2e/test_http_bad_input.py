@@ -593,7 +593,7 @@ DECISIONS = [
         "note-with-nul",
         CHANGE,
         422,
-        ("invalid_input", "invalid_request"),
+        "invalid_input",
         "agent",
         _freeze(note="called\u0000"),
     ),
@@ -700,8 +700,9 @@ FOREIGN = [
         "agent",
         _freeze(),
     ),
-    Case("nul-line-id", "/v1/lines/%00", 404, "line_not_found", "agent", method="GET"),
-    Case("nul-drawdown-id", "/v1/drawdowns/%00/void", 404, "drawdown_not_found"),
+    # A NUL is refused at the edge, before any lookup (tests/e2e/test_http_nul_bytes.py).
+    Case("nul-line-id", "/v1/lines/%00", 422, "invalid_input", "agent", method="GET"),
+    Case("nul-drawdown-id", "/v1/drawdowns/%00/void", 422, "invalid_input"),
     Case("long-line-id", "/v1/lines/" + "x" * 5000, 404, "line_not_found", "agent", method="GET"),
 ]
 

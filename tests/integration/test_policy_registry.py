@@ -13,14 +13,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from creditline.bootstrap import Container, build
-from creditline.config import Settings
+from creditline.config import Settings, shipped_policy_file
 from creditline.decisions.policy import document_of, load_policy
 from creditline.decisions.registry import PolicyVersionReused, fingerprint
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 
-ROOT = Path(__file__).parents[2]
-EXAMPLE = ROOT / "policies" / "cn-standard.yaml"
+EXAMPLE = shipped_policy_file()
 PRODUCTS = Path(__file__).parents[1] / "fixtures" / "products.toml"
 
 

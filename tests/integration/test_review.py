@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from creditline.bootstrap import Container, build
-from creditline.config import Settings
+from creditline.config import Settings, shipped_policy_file
 from creditline.decisions import service
 from creditline.decisions.bureau import ConsentMissing, StoredReports
 from creditline.decisions.service import book_features, ledger_features
@@ -33,7 +33,7 @@ from creditline.notices.tables import deliveries, outbox
 
 DAY = timedelta(days=1)
 TEST_PRODUCTS = Path(__file__).parents[1] / "fixtures" / "products.toml"
-EXAMPLE_POLICY = Path(__file__).parents[2] / "policies" / "cn-standard.yaml"
+EXAMPLE_POLICY = shipped_policy_file()
 
 
 def open_line(c: Container, agent: Actor, borrower: str, limit: str = "20000.00") -> str:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditline.api.auth import Unauthenticated
 from creditline.kernel import errors
 from creditline.kernel.invariant import InvariantViolation
+from creditline.kernel.text import has_refused_characters
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://creditline.dev/problems/"
@@ -74,19 +78,107 @@ def _title(code: str) -> str:
     return code.replace("_", " ").capitalize()
 
 
+def _domain_problem(error: errors.DomainError, instance: str) -> JSONResponse:
+    """The problem document of a domain error raised while answering `instance`."""
+    return problem(
+        status_of(error),
+        error.code,
+        _title(error.code),
+        error.message,
+        instance,
+        **({"details": error.details} if error.details else {}),
+    )
+
+
+class RefuseControlCharacters:
+    """Refuses a request whose decoded path, query string or JSON body strings hold a
+    character stored text may not (see `kernel.text`), before any route runs.
+
+    PostgreSQL cannot store NUL in text and SQLite can: checked here, once, the two stores
+    give the same answer, `invalid_input` naming where the character was, and nothing changes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # The body is read whole to be checked, then handed to the route as it came.
+        messages = await _body_messages(receive)
+        body = b"".join(message.get("body", b"") for message in messages)
+        field = _field_with_refused_characters(scope, body)
+        if field is not None:
+            error = errors.InvalidInput(
+                f"{field} contains control characters or lone surrogates", field=field
+            )
+            await _domain_problem(error, Request(scope).url.path)(scope, receive, send)
+            return
+        pending = deque(messages)
+
+        async def replay() -> Message:
+            return pending.popleft() if pending else await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _body_messages(receive: Receive) -> list[Message]:
+    messages = [await receive()]
+    while messages[-1]["type"] == "http.request" and messages[-1].get("more_body", False):
+        messages.append(await receive())
+    return messages
+
+
+def _field_with_refused_characters(scope: Scope, body: bytes) -> str | None:
+    """Where a refused character is: "path", "query.<name>" ("query" when it is in a name) or
+    a location in the JSON body; None when there is none."""
+    if has_refused_characters(scope["path"]):
+        return "path"
+    # Decoded as Starlette decodes it for the routes.
+    query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    for name, value in query:
+        if has_refused_characters(name):
+            return "query"
+        if has_refused_characters(value):
+            return f"query.{name}"
+    if not body:
+        return None
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the route refuses it as malformed
+    return _body_field_with_refused_characters(document)
+
+
+def _body_field_with_refused_characters(document: Any) -> str | None:
+    """Where in a parsed JSON body a string holds a refused character ("body.note",
+    "body.reason_codes.0"; the object's own location for a name); None when none does."""
+    stack = [("body", document)]
+    while stack:  # a loop, not recursion: the nesting depth is the client's choice
+        location, value = stack.pop()
+        if isinstance(value, str):
+            # Body text may run over lines (a note); the kernel refuses them where it must.
+            if has_refused_characters(value, multiline=True):
+                return location
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if has_refused_characters(name):
+                    return location
+                stack.append((f"{location}.{name}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{location}.{index}", item) for index, item in enumerate(value))
+    return None
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into a problem document."""
+    """Refuse control characters at the edge; register the handlers that turn every error
+    into a problem document."""
+    app.add_middleware(RefuseControlCharacters)
 
     @app.exception_handler(errors.DomainError)
     async def domain_error(request: Request, exc: errors.DomainError) -> JSONResponse:
-        return problem(
-            status_of(exc),
-            exc.code,
-            _title(exc.code),
-            exc.message,
-            request.url.path,
-            **({"details": exc.details} if exc.details else {}),
-        )
+        return _domain_problem(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -128,7 +128,7 @@ def test_decision_case(path: Path) -> None:
 
 def test_a_clean_record_is_never_cut() -> None:
     """Seed article: settled on time, clean record -> keep or increase, whatever the limit."""
-    engine = engine_for("policies/cn-standard.yaml", ())
+    engine = engine_for("src/creditline/decisions/policies/cn-standard.yaml", ())
     clean = load_case(CASES_DIR / "01-settled-on-time-grows.yaml")["features"]
     for limit in (0, 1, 10_000, 999_999, 1_000_000, 9_999_999, 10_000_000, 25_000_000, 10**12):
         for used in (0, limit // 2, limit):

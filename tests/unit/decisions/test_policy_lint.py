@@ -1,9 +1,9 @@
 """The policy lint: the example policy is clean, and every kind of problem is reported with a
 message naming where it is (`rules.<id>`, `scorecard.<feature>`, `limit_matrix...`).
 
-Variants are built by loading policies/cn-standard.yaml into a dict and changing one thing, so
-each test shows that exactly that change is caught (the problem lists are compared whole, so a
-change that also set off an unrelated message would fail too).
+Variants are built by loading the shipped policy (cn-standard.yaml) into a dict and changing one
+thing, so each test shows that exactly that change is caught (the problem lists are compared
+whole, so a change that also set off an unrelated message would fail too).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import pytest
 import yaml
 from conftest import Run
 
+from creditline.config import shipped_policy_file
 from creditline.decisions.policy import check_policy, load_policy, parse_policy, rule_expression
 from creditline.kernel.errors import InvalidInput
 
-REPO = Path(__file__).resolve().parents[3]
-EXAMPLE = REPO / "policies" / "cn-standard.yaml"
+EXAMPLE = shipped_policy_file()
 _DOCUMENT = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
 
 

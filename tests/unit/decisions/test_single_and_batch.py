@@ -16,7 +16,6 @@ import math
 import random
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -26,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from creditline.config import shipped_policy_file
 from creditline.decisions.engine import (
     FEATURE_COLUMNS,
     Decision,
@@ -39,8 +39,7 @@ from creditline.kernel.errors import InvalidInput
 from creditline.kernel.money import AMOUNT_MINOR_MAX
 from creditline.kernel.reasons import REASON_CATALOGUE, REASON_CODES_PER_DECISION_MAX
 
-REPO = Path(__file__).resolve().parents[3]
-EXAMPLE = REPO / "policies" / "cn-standard.yaml"
+EXAMPLE = shipped_policy_file()
 POLICY = load_policy(EXAMPLE)
 ENGINE = Engine(POLICY)
 ROWS = 10_000
