@@ -23,7 +23,8 @@ run: install
 	$(BIN)/creditline serve --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite and on PostgreSQL (CREDITLINE_TEST_POSTGRES_URL, default the local
-# server's `test` database; each test worker makes its own database beside it).
+# server's `test` database; each test worker makes its own database beside it), and every
+# bench at its --smoke size (tests/e2e/test_benchmarks.py).
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 

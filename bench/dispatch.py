@@ -8,7 +8,9 @@ Checks that every message was delivered once per channel.
 
     .venv/bin/python bench/dispatch.py                 # 2,000 lines, 4,000 messages
     .venv/bin/python bench/dispatch.py --lines 500
+    .venv/bin/python bench/dispatch.py --smoke         # 50 lines, in seconds (the tests)
 
+On PostgreSQL it works in its own database beside `--postgres-url`'s, dropped after each run.
 It is a report, not a test: it exits 0 whatever the figures.
 """
 
@@ -18,6 +20,7 @@ import argparse
 import os
 import platform
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -41,6 +44,7 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE = "creditline_bench_dispatch"
 POLICY = shipped_policy_file()
 SECRET = "bench-webhook-secret-0123456789"
+SMOKE_LINES = 50
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -162,34 +166,38 @@ def run(label: str, url: str, lines: int, dispatchers: int) -> None:
 
 @contextmanager
 def postgres_database(server_url: str) -> Iterator[str]:
+    # The pid keeps runs side by side (two checkouts, CI and a developer) apart.
+    name = f"{BENCH_DATABASE}_{os.getpid()}"
     admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
     try:
-        yield (
-            make_url(server_url).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
-        )
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2000)
     parser.add_argument(
-        "--postgres", default=os.environ.get("CREDITLINE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+        "--postgres-url",
+        default=os.environ.get("CREDITLINE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
     )
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_LINES} lines")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.lines = SMOKE_LINES
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as directory:
         run("SQLite", f"sqlite:///{directory}/bench.db", args.lines, 1)
     for dispatchers in (1, 2):
-        with postgres_database(args.postgres) as url:
+        with postgres_database(args.postgres_url) as url:
             run("PostgreSQL", url, args.lines, dispatchers)
-    print("Command: bench/dispatch.py " + (f"--lines {args.lines}" if args.lines != 2000 else ""))
+    print(f"Command: {' '.join(sys.argv)}")
     return 0
 
 

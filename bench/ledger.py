@@ -3,10 +3,13 @@
 Prints holds/s and repayments/s through `LedgerService.place_hold` and `LedgerService.repay`
 (a fresh idempotency key each, actor role `service`) next to a raw-SQL baseline that sends the
 statements the service sends - the SQL strings are taken from the service's own prepared
-statements (`LedgerStore(db)._line_locked.sql`, ...) - through psycopg / sqlite3 directly, in
-the same run, and the ratio service/raw.
+statements (`statements_of`) - through psycopg / sqlite3 directly, in the same run, and the
+ratio service/raw. Before any cell it checks that claim: one hold and one repayment through
+each, recorded at the driver, must send the same SQL in the same order and change a twin
+line and loan alike.
 
     .venv/bin/python bench/ledger.py                         # both stores, 1, 8, 32 workers
+    .venv/bin/python bench/ledger.py --smoke                 # both stores in seconds (the tests)
     .venv/bin/python bench/ledger.py --stores postgresql --workers 8 --seconds 5 --passes 3
     .venv/bin/python bench/ledger.py --profile hold --stores sqlite   # cProfile one worker
 
@@ -17,13 +20,16 @@ figures measure the per-transaction path, not lock waits. Service and raw cells 
 each figure is the median of `--passes` passes. Absolute numbers on shared machines swing
 between runs (DESIGN.md §7); compare the ratios measured in the same run.
 
-It is a report, not a test: it exits 0 whatever the figures (non-zero only on a broken setup).
+It is a report, not a test: it exits 0 whatever the figures, non-zero on a broken setup: the
+raw baseline no longer matching the service, or any transaction failing (a failed transaction
+is a bug in the bench or the service, not a figure).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import difflib
 import hashlib
 import json
 import multiprocessing as mp
@@ -41,12 +47,14 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
+from sqlalchemy import event, select
 
 from creditline.bootstrap import build
 from creditline.config import Settings
@@ -56,6 +64,10 @@ from creditline.db.unit_of_work import Database
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import SystemClock
 from creditline.ledger.store import LedgerStore
+from creditline.ledger.tables import drawdowns
+from creditline.loans import tables as loan_tables
+from creditline.loans.products import load_catalogue
+from creditline.loans.store import LoanStore
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE = "creditline_bench"
@@ -72,26 +84,28 @@ MAX_OPS = 10_000_000  # per client per cell; the time bound ends every real cell
 ACTOR = Actor("bench", Role.SERVICE)
 SCOPE = ACTOR.scope
 
-# The statements the service sends, in its order (LedgerStore attribute names).
-HOLD_STATEMENTS = (
-    "_idempotency_get",
-    "_line_locked",
-    "_drawdown_insert",
-    "_line_move",
-    "_journal_insert",
-    "_outbox_insert",
-    "_idempotency_put",
+CURRENCY = "CNY"
+# The idempotency response and outbox payload the raw client stores: about the size of the
+# service's documents (a hold's response carries its quote); the check compares the bytes sent.
+HOLD_RESPONSE_PAD = 2560
+REPAY_RESPONSE_PAD = 610
+REPAY_PAYLOAD_PAD = 290
+CHECK_BYTES_TOLERANCE = 0.1
+# The row that locks a loan with its line: the line's 11 columns, then the loan's.
+LINE_WIDTH = 11
+LOAN_OUTSTANDING_AT = LINE_WIDTH + 2
+# The loan's columns a repayment that only pays a fee writes back as they were.
+UNCHANGED_BY_A_FEE = (
+    "penalty_minor",
+    "paid_penalty_minor",
+    "credit_minor",
+    "interest_accrued_minor",
+    "dpd",
+    "eod_date",
 )
-REPAY_STATEMENTS = (
-    "_idempotency_get",
-    "_loan_locked",
-    "_loan_repay",
-    "_repayment_insert",
-    "_line_move",
-    "_journal_insert",
-    "_outbox_insert",
-    "_idempotency_put",
-)
+
+# --smoke: every kind of cell on both stores, in seconds.
+SMOKE_SIZES = {"workers": "2", "seconds": 0.25, "passes": 1, "threads": 2, "shared": 2}
 
 # Targets (DESIGN.md §7 and the ledger's performance brief).
 TARGET_PG_RATIO = 0.6
@@ -113,50 +127,66 @@ class Store:
     sql: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = field(default_factory=dict)
     slots: list[tuple[list[str], list[str]]] = field(default_factory=list)  # (lines, loans)
     shared: tuple[list[str], list[str]] = ([], [])
+    twins: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)  # by mode
 
 
 def statements_of(url: str) -> dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]]:
-    """The service's own prepared statements: SQL text, positional keys, bound constants."""
+    """The service's own prepared statements, by the names the raw client uses: SQL text,
+    positional keys, bound constants. The one place that knows which store holds which
+    statement (they move between LedgerStore and LoanStore)."""
     engine = make_engine(url)
-    store = LedgerStore(Database(engine))
-    out = {}
-    for name in set(HOLD_STATEMENTS) | set(REPAY_STATEMENTS):
-        prepared = getattr(store, name)
-        out[name] = (prepared.sql, prepared.keys, dict(prepared.constants))
+    db = Database(engine)
+    ledger, loans = LedgerStore(db), LoanStore(db)
+    prepared = {
+        "idempotency_get": ledger._idempotency_get,
+        "idempotency_put": ledger._idempotency_put,
+        "line_locked": ledger._line_locked,
+        "line_move": ledger._line_move,
+        "journal_insert": ledger._journal_insert,
+        "outbox_insert": ledger._outbox_insert,
+        "drawdown_insert": ledger._drawdown_insert,
+        "loan_locked": ledger._loan_locked,
+        "loan_state": loans._state,
+        "loan_instalments": loans._instalments,
+        "loan_save": loans._loan_save,
+        "instalment_save": loans._instalment_save,
+        "repayment_insert": loans._repayment_insert,
+    }
     engine.dispose()
-    return out
+    return {name: (p.sql, p.keys, dict(p.constants)) for name, p in prepared.items()}
 
 
-def create_postgres(admin_url: str) -> tuple[str, str]:
-    """Create `creditline_bench` beside the database of `admin_url`; its conninfo."""
+def create_postgres(admin_url: str, name: str) -> tuple[str, str]:
+    """Create database `name` beside the database of `admin_url`; its conninfo and URL."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
     info = psycopg.conninfo.conninfo_to_dict(admin_url)
-    info["dbname"] = BENCH_DATABASE
+    info["dbname"] = name
     params = psycopg.conninfo.make_conninfo("", **info)
     # Back to a URL for SQLAlchemy.
     user = info.get("user", "postgres")
     password = f":{info['password']}" if info.get("password") else ""
     host = info.get("host", "127.0.0.1")
     port = info.get("port", 5432)
-    return params, f"postgresql://{user}{password}@{host}:{port}/{BENCH_DATABASE}"
+    return params, f"postgresql://{user}{password}@{host}:{port}/{name}"
 
 
-def drop_postgres(admin_url: str) -> None:
+def drop_postgres(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def populate(store: Store, n_slots: int) -> None:
     """Migrate, then open LINES_PER_WORKER lines per worker slot, each with one large loan,
-    and one more line for the shared-line runs - all through the service."""
+    one more line for the shared-line runs and a twin pair for the check - all through the
+    service."""
     container = build(Settings(database_url=store.url, hold_ttl=HOLD_TTL), SystemClock())
     ledger = container.ledger
     admin = Actor("bench-setup", Role.SERVICE)
 
     def line_with_loan(tag: str) -> tuple[str, str]:
-        line = ledger.open_line(admin, f"open-{tag}", f"b-{tag}", "CNY", LIMIT).document
+        line = ledger.open_line(admin, f"open-{tag}", f"b-{tag}", CURRENCY, LIMIT).document
         hold = ledger.place_hold(admin, f"hold-{tag}", line["id"], LOAN, 36).document
         loan = ledger.post_drawdown(admin, f"post-{tag}", hold["id"]).document
         return line["id"], loan["loan_id"]
@@ -167,6 +197,9 @@ def populate(store: Store, n_slots: int) -> None:
             store.slots.append(([p[0] for p in pairs], [p[1] for p in pairs]))
         line_id, loan_id = line_with_loan("shared")
         store.shared = ([line_id], [loan_id])
+        for mode in ("service", "raw"):
+            line_id, loan_id = line_with_loan(f"twin-{mode}")
+            store.twins[mode] = ([line_id], [loan_id])
     finally:
         container.close()
     store.sql = statements_of(store.url)
@@ -208,14 +241,27 @@ def _binder(
 class RawClient:
     """The same statements, in the same order, straight on the driver: the floor under the
     service. Ids are counters, documents are fixed templates of the service's size; the journal
-    hash is still one SHA-256 per entry."""
+    hash is still one SHA-256 per entry. A repayment pays the first instalment's fee: the
+    bench's loans are so large that no run gets past it (the check compares with the
+    service's waterfall)."""
 
-    def __init__(self, store: Store, lines: list[str], loans: list[str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        lines: list[str],
+        loans: list[str],
+        connect_options: dict[str, Any] | None = None,
+    ) -> None:
         self.lines, self.loans = lines, loans
         self.sqlite = store.name == "sqlite"
+        options = connect_options or {}
         if self.sqlite:
             self.conn: Any = sqlite3.connect(
-                store.raw_target, isolation_level=None, check_same_thread=False, timeout=30
+                store.raw_target,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=30,
+                **options,
             )
             for pragma in (
                 "journal_mode=WAL",
@@ -225,15 +271,28 @@ class RawClient:
             ):
                 self.conn.execute(f"PRAGMA {pragma}")
         else:
-            self.conn = psycopg.connect(store.raw_target)
+            self.conn = psycopg.connect(store.raw_target, **options)
         self.cur = self.conn.cursor()
         self.pipe: Any = None  # PostgreSQL: the psycopg pipeline, as the service uses it
         self.pending: list[tuple[Any, str]] = []
         self.s = {name: sql for name, (sql, _, _) in store.sql.items()}
         self.b = {name: _binder(keys, consts) for name, (_, keys, consts) in store.sql.items()}
+        self.columns: dict[str, list[str]] = {}
         self.prefix = os.urandom(6).hex()  # 12 + 1 + 23 = 36 characters, like a UUID
         self.n = 0
-        self.doc = json.dumps({"pad": "x" * 560}) + "%s"  # about the service's document size
+        product = load_catalogue().choose(None, CURRENCY)  # what a hold naming none gets
+        self.product, self.method = product.code, product.default_method.value
+        self.hold_response = json.dumps({"id": "%s", "pad": "x" * HOLD_RESPONSE_PAD})
+        self.repay_response = json.dumps({"id": "%s", "pad": "x" * REPAY_RESPONSE_PAD})
+        self.repay_payload = json.dumps(
+            {
+                "available": "0.00",
+                "line": {"pad": "x" * REPAY_PAYLOAD_PAD},
+                "loan": "%s",
+                "released": "0.00",
+                "repaid": AMOUNT,
+            }
+        )
 
     def new_id(self) -> str:
         self.n += 1
@@ -241,6 +300,16 @@ class RawClient:
 
     def _time(self, now: datetime) -> Any:
         return now.strftime(SQLITE_TIME_FORMAT) if self.sqlite else now
+
+    def _date(self, day: date) -> Any:
+        return day.isoformat() if self.sqlite else day
+
+    def _names(self, statement: str) -> list[str]:
+        """The columns the last read of `statement` returned (looked up once)."""
+        names = self.columns.get(statement)
+        if names is None:
+            names = self.columns[statement] = [column[0] for column in self.cur.description]
+        return names
 
     def _begin(self) -> None:
         if self.sqlite:
@@ -258,9 +327,6 @@ class RawClient:
         self.pending.append((cursor, what))
 
     def _commit(self) -> None:
-        if self.sqlite:
-            self.cur.execute("COMMIT")
-            return
         if self.pending:
             self.pipe.sync()
             for cursor, what in self.pending:
@@ -279,17 +345,10 @@ class RawClient:
                 body(key, i)
         except BaseException:
             self.pending.clear()
-            self._rollback()
+            self.conn.rollback()
             raise
         finally:
             self.pipe = None
-
-    def _rollback(self) -> None:
-        if self.sqlite:
-            if self.conn.in_transaction:
-                self.cur.execute("ROLLBACK")
-        else:
-            self.conn.rollback()
 
     def _tail(
         self,
@@ -298,10 +357,10 @@ class RawClient:
         deltas: tuple[int, int, int],
         ref: dict[str, str],
         key: str,
-        now: datetime,
         t: Any,
         topic: str,
         payload: str,
+        response: str,
     ) -> None:
         """line_move, journal insert, outbox insert, idempotency insert."""
         s, b, cur = self.s, self.b, self.cur
@@ -312,8 +371,8 @@ class RawClient:
             f"{line[10]}|{line[0]}|{version}|{kind}|{d_principal}|{d_held}|{t}".encode()
         ).hexdigest()
         self._expect_one(
-            s["_line_move"],
-            b["_line_move"](
+            s["line_move"],
+            b["line_move"](
                 {
                     "id": line[0],
                     "expected_version": line[9],
@@ -330,8 +389,8 @@ class RawClient:
             "line moved under its lock",
         )
         cur.execute(
-            s["_journal_insert"],
-            b["_journal_insert"](
+            s["journal_insert"],
+            b["journal_insert"](
                 {
                     "line_id": line[0],
                     "seq": version,
@@ -352,31 +411,35 @@ class RawClient:
                 }
             ),
         )
-        ref_id = ref.get("drawdown_id") or ref["loan_id"]
         cur.execute(
-            s["_outbox_insert"],
-            b["_outbox_insert"](
+            s["outbox_insert"],
+            b["outbox_insert"](
                 {
                     "id": self.new_id(),
                     "topic": topic,
                     "line_id": line[0],
                     "borrower_id": line[1],
-                    "ref_id": ref_id,
+                    "ref_id": ref.get("drawdown_id") or ref["loan_id"],
                     "payload": payload,
                     "created_at": t,
                     "delivered_at": None,
                     "attempts": 0,
+                    "claimed_until": None,
+                    "claim_token": None,
+                    "next_attempt_at": None,
+                    "last_error": None,
+                    "dead_at": None,
                 }
             ),
         )
         cur.execute(
-            s["_idempotency_put"],
-            b["_idempotency_put"](
+            s["idempotency_put"],
+            b["idempotency_put"](
                 {
                     "scope": SCOPE,
                     "key": key,
                     "request_hash": digest,
-                    "response": self.doc % ref_id,
+                    "response": response,
                     "created_at": t,
                 }
             ),
@@ -392,98 +455,252 @@ class RawClient:
         s, b, cur = self.s, self.b, self.cur
         now = datetime.now(UTC)
         t = self._time(now)
-        try:
-            self._begin()
-            cur.execute(s["_idempotency_get"], b["_idempotency_get"]({"scope": SCOPE, "key": key}))
-            if cur.fetchone() is not None:
-                raise RuntimeError("raw: key replayed")
-            cur.execute(
-                s["_line_locked"], b["_line_locked"]({"id": self.lines[i % len(self.lines)]})
-            )
-            line = cur.fetchone()
-            drawdown_id = self.new_id()
-            cur.execute(
-                s["_drawdown_insert"],
-                b["_drawdown_insert"](
-                    {
-                        "id": drawdown_id,
-                        "line_id": line[0],
-                        "amount_minor": AMOUNT_MINOR,
-                        "term_months": TERM_MONTHS,
-                        "status": "held",
-                        "expires_at": self._time(now + HOLD_TTL),
-                        "created_at": t,
-                        "resolved_at": None,
-                        "posted_minor": None,
-                        "loan_id": None,
-                    }
-                ),
-            )
-            self._tail(
-                line,
-                "hold",
-                (0, 0, AMOUNT_MINOR),
-                {"drawdown_id": drawdown_id},
-                key,
-                now,
-                t,
-                "event.hold_placed",
-                f'{{"drawdown": "{drawdown_id}"}}',
-            )
-            self._commit()
-        except BaseException:
-            self._rollback()
-            raise
+        self._begin()
+        cur.execute(s["idempotency_get"], b["idempotency_get"]({"scope": SCOPE, "key": key}))
+        if cur.fetchone() is not None:
+            raise RuntimeError("raw: key replayed")
+        cur.execute(s["line_locked"], b["line_locked"]({"id": self.lines[i % len(self.lines)]}))
+        line = cur.fetchone()
+        drawdown_id = self.new_id()
+        cur.execute(
+            s["drawdown_insert"],
+            b["drawdown_insert"](
+                {
+                    "id": drawdown_id,
+                    "line_id": line[0],
+                    "amount_minor": AMOUNT_MINOR,
+                    "term_months": TERM_MONTHS,
+                    "status": "held",
+                    "expires_at": self._time(now + HOLD_TTL),
+                    "created_at": t,
+                    "resolved_at": None,
+                    "posted_minor": None,
+                    "loan_id": None,
+                    "product": self.product,
+                    "method": self.method,
+                }
+            ),
+        )
+        self._tail(
+            line,
+            "hold",
+            (0, 0, AMOUNT_MINOR),
+            {"drawdown_id": drawdown_id},
+            key,
+            t,
+            "event.hold_placed",
+            f'{{"drawdown": "{drawdown_id}"}}',
+            self.hold_response % drawdown_id,
+        )
+        self._commit()
 
     def _repay(self, key: str, i: int) -> None:
         s, b, cur = self.s, self.b, self.cur
         now = datetime.now(UTC)
         t = self._time(now)
-        try:
-            self._begin()
-            cur.execute(s["_idempotency_get"], b["_idempotency_get"]({"scope": SCOPE, "key": key}))
-            if cur.fetchone() is not None:
-                raise RuntimeError("raw: key replayed")
-            loan_id = self.loans[i % len(self.loans)]
-            cur.execute(s["_loan_locked"], b["_loan_locked"]({"id": loan_id}))
-            row = cur.fetchone()
-            self._expect_one(
-                s["_loan_repay"],
-                b["_loan_repay"]({"id": loan_id, "principal": AMOUNT_MINOR, "now": t}),
-                "loan changed under its line's lock",
-            )
-            cur.execute(
-                s["_repayment_insert"],
-                b["_repayment_insert"](
-                    {
-                        "id": self.new_id(),
-                        "loan_id": loan_id,
-                        "line_id": row[0],
-                        "amount_minor": AMOUNT_MINOR,
-                        "principal_minor": AMOUNT_MINOR,
-                        "created_at": t,
-                    }
-                ),
-            )
-            line = row[:11]
-            self._tail(
-                line,
-                "repay",
-                (0, -AMOUNT_MINOR, 0),
-                {"loan_id": loan_id},
-                key,
-                now,
-                t,
-                "event.repayment_received",
-                f'{{"available": "0.00", "loan": "{loan_id}", "repaid": "1.00"}}',
-            )
-            self._commit()
-        except BaseException:
-            self._rollback()
-            raise
+        self._begin()
+        cur.execute(s["idempotency_get"], b["idempotency_get"]({"scope": SCOPE, "key": key}))
+        if cur.fetchone() is not None:
+            raise RuntimeError("raw: key replayed")
+        loan_id = self.loans[i % len(self.loans)]
+        cur.execute(s["loan_locked"], b["loan_locked"]({"id": loan_id}))
+        row = cur.fetchone()
+        line = row[:LINE_WIDTH]
+        cur.execute(s["loan_state"], b["loan_state"]({"id": loan_id}))
+        values = cur.fetchone()
+        state = dict(zip(self._names("loan_state"), values, strict=True))
+        cur.execute(s["loan_instalments"], b["loan_instalments"]({"id": loan_id}))
+        values = cur.fetchall()[0]
+        first = dict(zip(self._names("loan_instalments"), values, strict=True))
+        first["paid_fee_minor"] += AMOUNT_MINOR
+        today = now.astimezone(ZoneInfo(state["timezone"])).date()
+        self._expect_one(
+            s["loan_save"],
+            b["loan_save"](
+                {
+                    "id": loan_id,
+                    "principal_outstanding_minor": row[LOAN_OUTSTANDING_AT],
+                    "status": "open",
+                    "settled_at": None,
+                    **{name: state[name] for name in UNCHANGED_BY_A_FEE},
+                }
+            ),
+            "loan vanished under its lock",
+        )
+        self._expect_one(
+            s["instalment_save"],
+            b["instalment_save"]({"loan_id": loan_id, **first}),
+            "instalment vanished under its loan's lock",
+        )
+        cur.execute(
+            s["repayment_insert"],
+            b["repayment_insert"](
+                {
+                    "id": self.new_id(),
+                    "loan_id": loan_id,
+                    "line_id": line[0],
+                    "amount_minor": AMOUNT_MINOR,
+                    "principal_minor": 0,
+                    "penalty_minor": 0,
+                    "fees_minor": AMOUNT_MINOR,
+                    "interest_minor": 0,
+                    "prepaid_minor": 0,
+                    "credit_minor": 0,
+                    "reapplied_minor": 0,
+                    "business_date": self._date(today),
+                    "created_at": t,
+                }
+            ),
+        )
+        self._tail(
+            line,
+            "repay",
+            (0, 0, 0),
+            {"loan_id": loan_id},
+            key,
+            t,
+            "event.repayment_received",
+            self.repay_payload % loan_id,
+            self.repay_response % loan_id,
+        )
+        self._commit()
 
     def close(self) -> None:
         self.conn.close()
+
+
+# --------------------------------------------------------------------------------------------
+# The check: the raw baseline sends what the service sends and does what it does
+# --------------------------------------------------------------------------------------------
+def recording_options(store_name: str, sent: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Driver connect options whose cursors append each statement they send to `sent`, as
+    (SQL, parameters)."""
+    if store_name == "sqlite":
+
+        class SqliteCursor(sqlite3.Cursor):
+            def execute(self, sql: str, parameters: Any = (), /) -> Any:
+                sent.append((sql, parameters))
+                return super().execute(sql, parameters)
+
+        class SqliteConnection(sqlite3.Connection):
+            def cursor(self, factory: Any = SqliteCursor) -> Any:
+                return super().cursor(factory)
+
+        return {"factory": SqliteConnection}
+
+    class PostgresCursor(psycopg.Cursor[Any]):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            sent.append((query, params))
+            return super().execute(query, params, **kwargs)
+
+    return {"cursor_factory": PostgresCursor}
+
+
+def effect(container: Any, line_id: str, loan_id: str) -> dict[str, Any]:
+    """What holds and repayments leave on a line and its loan, less what differs between
+    twins (ids, times, hashes)."""
+    line = container.ledger.get_line(ACTOR, line_id)
+    held = select(
+        drawdowns.c.amount_minor,
+        drawdowns.c.term_months,
+        drawdowns.c.status,
+        drawdowns.c.product,
+        drawdowns.c.method,
+    ).where(drawdowns.c.line_id == line_id)
+    instalments, loans, repayments = (
+        loan_tables.instalments,
+        loan_tables.loans,
+        loan_tables.repayments,
+    )
+    paid = select(
+        instalments.c.number, *(c for c in instalments.c if c.name.startswith("paid_"))
+    ).where(instalments.c.loan_id == loan_id)
+    loan = select(
+        loans.c.principal_outstanding_minor,
+        loans.c.status,
+        *(loans.c[name] for name in UNCHANGED_BY_A_FEE),
+    ).where(loans.c.id == loan_id)
+    repaid = select(
+        *(c for c in repayments.c if c.name not in ("id", "loan_id", "line_id", "created_at"))
+    ).where(repayments.c.loan_id == loan_id)
+    found = {"line": {k: v for k, v in line.items() if k not in ("id", "borrower_id")}}
+    with container.db.reading() as connection:
+        for part, query in (
+            ("drawdowns", held),
+            ("paid on instalments", paid),
+            ("loan", loan),
+            ("repayments", repaid),
+        ):
+            found[part] = sorted(connection.execute(query).all())
+    return found
+
+
+def check_raw_baseline(store: Store) -> str:
+    """One hold and one repayment through the service on one twin line and loan, and through
+    the raw client on the other, each recorded at the driver: the same SQL in the same order,
+    the same effect, about as many bytes of parameters. Raises when the raw baseline no
+    longer does what the service does; otherwise says what was compared."""
+    sent: list[tuple[str, Any]] = []
+    options = recording_options(store.name, sent)
+    container = build(
+        Settings(database_url=store.url, hold_ttl=HOLD_TTL), SystemClock(), migrate=False
+    )
+    engine = container.db.engine
+    event.listen(engine, "do_connect", lambda _d, _r, _a, params: params.update(options))
+    engine.dispose()  # connections made from here on record
+    clients = {
+        "service": ServiceClient(container.ledger, *store.twins["service"]),
+        "raw": RawClient(store, *store.twins["raw"], connect_options=options),
+    }
+    compared = []
+    try:
+        for op in ("hold", "repay"):
+            recorded = {}
+            for mode, client in clients.items():
+                getattr(client, op)(f"check-warm-{op}-{mode}", 0)  # connecting is not the op
+                sent.clear()
+                getattr(client, op)(f"check-{op}-{mode}", 0)
+                recorded[mode] = list(sent)
+            service_sql, raw_sql = ([sql for sql, _ in recorded[m]] for m in clients)
+            if service_sql != raw_sql:
+                diff = difflib.unified_diff(service_sql, raw_sql, "service", "raw", lineterm="")
+                raise RuntimeError(
+                    f"{store.name} {op}: the raw baseline sends other statements than the "
+                    "service:\n" + "\n".join(diff)
+                )
+            service_bytes, raw_bytes = (
+                sum(len(repr(params)) for _, params in recorded[m]) for m in clients
+            )
+            if abs(raw_bytes - service_bytes) > CHECK_BYTES_TOLERANCE * service_bytes:
+                raise RuntimeError(
+                    f"{store.name} {op}: the raw baseline sends {raw_bytes:,} bytes of "
+                    f"parameters, the service {service_bytes:,}: resize its documents"
+                )
+            compared.append(
+                f"{op} {len(service_sql)} statements, {service_bytes:,} / {raw_bytes:,} bytes"
+            )
+        twins = {
+            mode: effect(container, twin_lines[0], twin_loans[0])
+            for mode, (twin_lines, twin_loans) in store.twins.items()
+        }
+        service, raw = twins["service"], twins["raw"]
+        differ = [part for part in service if service[part] != raw[part]]
+        if differ:
+            raise RuntimeError(
+                f"{store.name}: the raw baseline changes its twin line and loan otherwise than "
+                "the service:\n"
+                + "\n".join(
+                    f"  {part}:\n    service {service[part]}\n    raw     {raw[part]}"
+                    for part in differ
+                )
+            )
+    finally:
+        clients["raw"].close()
+        container.close()
+    return (
+        f"Raw baseline checked on {store.name}: the service's SQL in its order and the same "
+        f"effect on a twin line and loan; {'; '.join(compared)} of parameters (service / raw)."
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -712,8 +929,8 @@ class ServerProbe:
 
     def backends(self) -> list[int]:
         rows = self.conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
-            (BENCH_DATABASE, self.own),
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> %s",
+            (self.own,),
         ).fetchall()
         return [r[0] for r in rows]
 
@@ -1025,7 +1242,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", default=None, help="also write the cells to this file")
     parser.add_argument("--profile", choices=("hold", "repay"), default=None)
     parser.add_argument("--profile-timer", choices=("cpu", "wall"), default="cpu")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a run of seconds, every path (sets the sizes)"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        vars(args).update(SMOKE_SIZES)
     args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     args.workers = [int(w) for w in args.workers.split(",") if w.strip()]
     unknown = set(args.stores) - {"sqlite", "postgresql"}
@@ -1037,15 +1259,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     began = time.monotonic()
-    n_slots = max([*args.workers, args.threads, 1])
+    n_slots = max([*args.workers, args.threads, args.shared, 1])
+    # The pid keeps runs side by side (two checkouts, CI and a developer) apart.
+    database = f"{BENCH_DATABASE}_{os.getpid()}"
     tmpdir = None
     stores: list[Store] = []
+    checks: list[str] = []
     pg_version = None
     try:
         for name in args.stores:
             progress(f"setting up {name} ...")
             if name == "postgresql":
-                conninfo, url = create_postgres(args.postgres_url)
+                conninfo, url = create_postgres(args.postgres_url, database)
                 with psycopg.connect(conninfo) as conn:
                     row = conn.execute("SHOW server_version").fetchone()
                     pg_version = str(row[0]).split()[0] if row else "?"
@@ -1061,6 +1286,8 @@ def main(argv: list[str] | None = None) -> int:
                     path = Path(tmpdir) / "bench.db"
                 store = Store(name, f"sqlite:///{path}", str(path))
             populate(store, n_slots)
+            progress(f"checking the raw baseline against the service on {name} ...")
+            checks.append(check_raw_baseline(store))
             stores.append(store)
 
         if args.profile:
@@ -1080,19 +1307,28 @@ def main(argv: list[str] | None = None) -> int:
             pool.stop()
         meta = {"machine": machine(pg_version)}
         print(report(cells, args, meta))
+        print()
+        print("\n".join(checks))
         cmd = " ".join(["python bench/ledger.py", *(argv if argv is not None else sys.argv[1:])])
         print(f"\nCommand: {cmd.strip()} (took {time.monotonic() - began:.0f} s)")
         if args.json:
             Path(args.json).write_text(
                 json.dumps({"meta": meta, "cells": [c.__dict__ for c in cells]}, indent=1)
             )
+        failed = [c for c in cells if c.errors]
+        if failed:
+            progress(
+                f"{sum(c.errors for c in failed):,} transactions failed, first: "
+                f"{failed[0].first_error}"
+            )
+            return 1
         return 0
     finally:
         if "postgresql" in args.stores:
             try:
-                drop_postgres(args.postgres_url)
+                drop_postgres(args.postgres_url, database)
             except psycopg.Error as exc:
-                progress(f"could not drop {BENCH_DATABASE}: {exc}")
+                progress(f"could not drop {database}: {exc}")
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
 

@@ -23,12 +23,13 @@ again (outcome `decided_today`).
 
     .venv/bin/python bench/review_book.py                    # 20,000 lines
     .venv/bin/python bench/review_book.py --lines 2000       # a quick check
+    .venv/bin/python bench/review_book.py --smoke            # 150 lines, in seconds (the tests)
     .venv/bin/python bench/review_book.py --explain --keep   # + the features query's plan
 
 It prints the load time, lines/s of each part and of the whole, the outcome counts
 `review_book` returns, and the second run. It is a report, not a test: it exits 0 whatever the
-figures (non-zero only on a broken setup). The database `creditline_bench_review` is dropped
-at the end unless `--keep`.
+figures (non-zero only on a broken setup). The database `creditline_bench_review_<pid>` is
+dropped at the end unless `--keep`.
 """
 
 from __future__ import annotations
@@ -79,28 +80,29 @@ AGENT = Actor("bench", Role.AGENT)
 LIMITS = ("5000.00", "10000.00", "20000.00", "50000.00")
 EMPLOYMENT = ("employed", "employed", "employed", "self_employed", "retired", "student")
 TERMS = (3, 6, 12)
+SMOKE_LINES, SMOKE_WORKERS = 150, 2
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def fresh_database(base_url: str) -> tuple[str, str]:
-    """A new empty database beside `base_url`'s; (its URL, the admin URL)."""
+def fresh_database(base_url: str, name: str) -> tuple[str, str]:
+    """A new empty database `name` beside `base_url`'s; (its URL, the admin URL)."""
     admin_url = make_url(normalise_url(base_url))
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    url = admin_url.set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
     return url, admin_url.render_as_string(hide_password=False)
 
 
-def drop_database(admin_url: str) -> None:
+def drop_database(admin_url: str, name: str) -> None:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
@@ -381,15 +383,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explain", action="store_true", help="print the slowest read's plan")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"{SMOKE_LINES} lines, {SMOKE_WORKERS} threads"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.lines, args.workers = SMOKE_LINES, SMOKE_WORKERS
     mix = BookMix(args.applied, args.drawing, args.velocity, args.bureau)
 
-    url, admin_url = fresh_database(args.postgres_url)
+    # The pid keeps runs side by side (two checkouts, CI and a developer) apart.
+    database = f"{BENCH_DATABASE}_{os.getpid()}"
+    url, admin_url = fresh_database(args.postgres_url, database)
     clock = FixedClock(LOADED_AT)
     settings = Settings(database_url=url, policy_file=POLICY, review_triggers=False)
     container = build(settings, clock, migrate=True)
     try:
-        log(f"loading {args.lines:,} borrowers into {BENCH_DATABASE} ({args.workers} threads) …")
+        log(f"loading {args.lines:,} borrowers into {database} ({args.workers} threads) …")
         began = time.perf_counter()
         loaded = load_book(container, args.lines, mix, args.workers, args.seed)
         load_seconds = time.perf_counter() - began
@@ -485,9 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         container.close()
         if args.keep:
-            log(f"kept database {BENCH_DATABASE}")
+            log(f"kept database {database}")
         else:
-            drop_database(admin_url)
+            drop_database(admin_url, database)
     print(f"\nCommand: {' '.join(sys.argv)}")
     return 0
 

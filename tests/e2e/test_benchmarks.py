@@ -1,0 +1,99 @@
+"""Every bench under bench/ at its --smoke size: a bench that breaks fails the suite.
+
+Each runs as a user runs it, from the repository's root, and must exit 0 and print figures it
+measured: rates above zero, its ratios, and its own checks passed.
+"""
+
+import importlib.util
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import POSTGRES_URL, REPO
+
+# One at a time, beside the rest of the suite: each loads the CPUs and the PostgreSQL server.
+pytestmark = pytest.mark.xdist_group("benchmarks")
+
+# A smoke run takes seconds; this only stops a hung bench from hanging the suite.
+BENCH_TIMEOUT_SECONDS = 300
+NUMBER = r"(\d[\d,]*(?:\.\d+)?)"
+
+
+def run_bench(script: str, *args: str) -> str:
+    """`bench/<script> --smoke` from the repository's root; its standard output."""
+    done = subprocess.run(
+        [sys.executable, f"bench/{script}", "--smoke", *args],
+        capture_output=True,
+        text=True,
+        timeout=BENCH_TIMEOUT_SECONDS,
+        check=False,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, (
+        f"bench/{script} --smoke exited {done.returncode}\n"
+        f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
+    )
+    return done.stdout
+
+
+def figures(pattern: str, output: str) -> list[float]:
+    """The numbers `pattern` captures in `output` ("1,234" reads 1234)."""
+    found = re.search(pattern, output)
+    assert found is not None, f"no match for {pattern!r} in:\n{output}"
+    return [float(group.replace(",", "")) for group in found.groups()]
+
+
+def test_ledger_bench_measures_the_service_next_to_its_raw_baseline_on_both_stores() -> None:
+    output = run_bench("ledger.py", "--postgres-url", POSTGRES_URL)
+    for store in ("sqlite", "postgresql"):
+        assert f"Raw baseline checked on {store}: the service's SQL in its order" in output
+        rows = [("hold", "2 proc"), ("repay", "2 proc")]
+        rows += [("hold", "2 threads, 1 proc"), ("hold", "2 proc, 1 shared line")]
+        for op, clients in rows:
+            # service/s, raw/s, service/raw
+            row = rf"\| {store} \| {op} \| {clients} \| {NUMBER} \| {NUMBER} \| {NUMBER} \|"
+            assert all(value > 0 for value in figures(row, output)), (store, op, clients)
+
+
+def test_end_of_day_bench_closes_a_book_and_prices_quotes() -> None:
+    output = run_bench("eod.py", "--postgres-url", POSTGRES_URL)
+    [loans_per_second] = figures(rf"end of day \S+: \S+ s, {NUMBER} loans/s", output)
+    [eod_over_raw] = figures(rf"end of day / raw = {NUMBER}x", output)
+    [quotes_per_second] = figures(rf"{NUMBER} quotes/s", output)
+    assert min(loans_per_second, eod_over_raw, quotes_per_second) > 0
+    assert "pure-model check on 300 sampled loans: 0 differ" in output
+
+
+def test_review_bench_decides_a_book_and_scores_next_to_optbinning() -> None:
+    output = run_bench("review.py")
+    [lines_per_second] = figures(rf"book review, 20,000 lines: \S+ s, {NUMBER} lines/s", output)
+    p50_ms, p99_ms = figures(
+        rf"single decision in-process \(500\): p50 {NUMBER} ms, p99 {NUMBER}", output
+    )
+    [peak_gib] = figures(rf"review of 50,000 lines: \S+ s, peak RSS {NUMBER} GiB", output)
+    [over_optbinning] = figures(
+        rf"optbinning \S+ Scorecard.score .* rows/s over its: whole decision {NUMBER}x", output
+    )
+    assert min(lines_per_second, p50_ms, p99_ms, peak_gib, over_optbinning) > 0
+    assert "20,000 of 20,000 rows equal, 0 differ" in output and "[MATCH]" in output
+    if importlib.util.find_spec("toad") is None:
+        assert "not run: toad's cards" in output
+
+
+def test_review_book_bench_reviews_a_book_end_to_end_twice() -> None:
+    output = run_bench("review_book.py", "--postgres-url", POSTGRES_URL)
+    [lines_per_second] = figures(rf"end to end: \S+ s, {NUMBER} lines/s", output)
+    [first_over_second] = figures(rf"first / second = {NUMBER}x", output)
+    assert lines_per_second > 0 and first_over_second > 0
+    first, second = re.findall(r"outcomes: (.*)", output)
+    assert ":applied" in first, first  # the book has lines to cut and freeze
+    assert ":applied" not in second, second  # and the same day they are not changed again
+
+
+def test_dispatch_bench_delivers_every_message_on_both_stores() -> None:
+    output = run_bench("dispatch.py", "--postgres-url", POSTGRES_URL)
+    runs = re.findall(rf"(\w+): .* dispatcher\(s\) delivered .* = {NUMBER} messages/s", output)
+    assert [store for store, _ in runs] == ["SQLite", "PostgreSQL", "PostgreSQL"], output
+    assert all(float(rate.replace(",", "")) > 0 for _, rate in runs)
+    assert output.count("[OK]") == 3 and "MISMATCH" not in output
