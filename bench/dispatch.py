@@ -37,8 +37,7 @@ from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
 from creditline.db.engine import normalise_url
 from creditline.kernel.actors import Actor, Role
-from creditline.ledger.tables import outbox
-from creditline.notices.tables import deliveries
+from creditline.notices.tables import deliveries, outbox
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE = "creditline_bench_dispatch"

@@ -58,6 +58,7 @@ from sqlalchemy import event, select
 
 from creditline.bootstrap import build
 from creditline.config import Settings
+from creditline.db.commands import Commands
 from creditline.db.engine import make_engine
 from creditline.db.metadata import SQLITE_TIME_FORMAT
 from creditline.db.unit_of_work import Database
@@ -68,6 +69,7 @@ from creditline.ledger.tables import drawdowns
 from creditline.loans import tables as loan_tables
 from creditline.loans.products import load_catalogue
 from creditline.loans.store import LoanStore
+from creditline.notices.outbox import Outbox
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE = "creditline_bench"
@@ -92,8 +94,6 @@ REPAY_RESPONSE_PAD = 610
 REPAY_PAYLOAD_PAD = 290
 CHECK_BYTES_TOLERANCE = 0.1
 # The row that locks a loan with its line: the line's 11 columns, then the loan's.
-LINE_WIDTH = 11
-LOAN_OUTSTANDING_AT = LINE_WIDTH + 2
 # The loan's columns a repayment that only pays a fee writes back as they were.
 UNCHANGED_BY_A_FEE = (
     "penalty_minor",
@@ -137,15 +137,16 @@ def statements_of(url: str) -> dict[str, tuple[str, tuple[str, ...] | None, dict
     engine = make_engine(url)
     db = Database(engine)
     ledger, loans = LedgerStore(db), LoanStore(db)
+    commands, outbox = Commands(db, SystemClock()), Outbox(db, SystemClock())
     prepared = {
-        "idempotency_get": ledger._idempotency_get,
-        "idempotency_put": ledger._idempotency_put,
+        "idempotency_get": commands._find,
+        "idempotency_put": commands._save,
         "line_locked": ledger._line_locked,
         "line_move": ledger._line_move,
         "journal_insert": ledger._journal_insert,
-        "outbox_insert": ledger._outbox_insert,
+        "outbox_insert": outbox._insert,
         "drawdown_insert": ledger._drawdown_insert,
-        "loan_locked": ledger._loan_locked,
+        "loan_locked": loans._locked,
         "loan_state": loans._state,
         "loan_instalments": loans._instalments,
         "loan_save": loans._loan_save,
@@ -188,7 +189,7 @@ def populate(store: Store, n_slots: int) -> None:
     def line_with_loan(tag: str) -> tuple[str, str]:
         line = ledger.open_line(admin, f"open-{tag}", f"b-{tag}", CURRENCY, LIMIT).document
         hold = ledger.place_hold(admin, f"hold-{tag}", line["id"], LOAN, 36).document
-        loan = ledger.post_drawdown(admin, f"post-{tag}", hold["id"]).document
+        loan = container.loans.post_drawdown(admin, f"post-{tag}", hold["id"]).document
         return line["id"], loan["loan_id"]
 
     try:
@@ -209,14 +210,15 @@ def populate(store: Store, n_slots: int) -> None:
 # Clients: one per thread. `hold(key, i)` / `repay(key, i)` run one transaction on line/loan i.
 # --------------------------------------------------------------------------------------------
 class ServiceClient:
-    def __init__(self, ledger: Any, lines: list[str], loans: list[str]) -> None:
-        self.ledger, self.lines, self.loans = ledger, lines, loans
+    def __init__(self, container: Any, lines: list[str], loans: list[str]) -> None:
+        self.container, self.lines, self.loans = container, lines, loans
 
     def hold(self, key: str, i: int) -> None:
-        self.ledger.place_hold(ACTOR, key, self.lines[i % len(self.lines)], AMOUNT, TERM_MONTHS)
+        line_id = self.lines[i % len(self.lines)]
+        self.container.ledger.place_hold(ACTOR, key, line_id, AMOUNT, TERM_MONTHS)
 
     def repay(self, key: str, i: int) -> None:
-        self.ledger.repay(ACTOR, key, self.loans[i % len(self.loans)], AMOUNT)
+        self.container.loans.repay(ACTOR, key, self.loans[i % len(self.loans)], AMOUNT)
 
     def close(self) -> None:
         pass
@@ -503,15 +505,24 @@ class RawClient:
         if cur.fetchone() is not None:
             raise RuntimeError("raw: key replayed")
         loan_id = self.loans[i % len(self.loans)]
+        # The loan's row, then its line's (the service's lock order for a repayment).
         cur.execute(s["loan_locked"], b["loan_locked"]({"id": loan_id}))
-        row = cur.fetchone()
-        line = row[:LINE_WIDTH]
+        line_id = cur.fetchone()[0]
+        cur.execute(s["line_locked"], b["line_locked"]({"id": line_id}))
+        line = cur.fetchone()
         cur.execute(s["loan_state"], b["loan_state"]({"id": loan_id}))
         values = cur.fetchone()
         state = dict(zip(self._names("loan_state"), values, strict=True))
         cur.execute(s["loan_instalments"], b["loan_instalments"]({"id": loan_id}))
-        values = cur.fetchall()[0]
-        first = dict(zip(self._names("loan_instalments"), values, strict=True))
+        instalments = [
+            dict(zip(self._names("loan_instalments"), values, strict=True))
+            for values in cur.fetchall()
+        ]
+        # A fee payment leaves the principal as it was: what the instalments still owe.
+        outstanding_minor = sum(
+            row["principal_minor"] - row["paid_principal_minor"] for row in instalments
+        )
+        first = instalments[0]
         first["paid_fee_minor"] += AMOUNT_MINOR
         today = now.astimezone(ZoneInfo(state["timezone"])).date()
         self._expect_one(
@@ -519,7 +530,7 @@ class RawClient:
             b["loan_save"](
                 {
                     "id": loan_id,
-                    "principal_outstanding_minor": row[LOAN_OUTSTANDING_AT],
+                    "principal_outstanding_minor": outstanding_minor,
                     "status": "open",
                     "settled_at": None,
                     **{name: state[name] for name in UNCHANGED_BY_A_FEE},
@@ -649,7 +660,7 @@ def check_raw_baseline(store: Store) -> str:
     event.listen(engine, "do_connect", lambda _d, _r, _a, params: params.update(options))
     engine.dispose()  # connections made from here on record
     clients = {
-        "service": ServiceClient(container.ledger, *store.twins["service"]),
+        "service": ServiceClient(container, *store.twins["service"]),
         "raw": RawClient(store, *store.twins["raw"], connect_options=options),
     }
     compared = []
@@ -721,7 +732,7 @@ class WorkerState:
                     SystemClock(),
                     migrate=False,
                 )
-            return ServiceClient(self.containers[store.name].ledger, lines, loans)
+            return ServiceClient(self.containers[store.name], lines, loans)
         raw = self.raw.get((store.name, slot))
         if raw is None:
             raw = self.raw[(store.name, slot)] = RawClient(store, lines, loans)

@@ -164,7 +164,7 @@ def load_borrower(c: Container, n: int, mix: BookMix, seed: int, loaded: Loaded)
         hold = c.ledger.place_hold(
             borrower, f"hold-{borrower_id}-{k}", line_id, f"{amount}.00", rng.choice(TERMS)
         )
-        c.ledger.post_drawdown(borrower, f"post-{borrower_id}-{k}", hold.document["id"])
+        c.loans.post_drawdown(borrower, f"post-{borrower_id}-{k}", hold.document["id"])
         loaded.count("drawdowns")
     if draws == 5:
         loaded.count("lines drawing 5 times")
