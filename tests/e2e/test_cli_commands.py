@@ -33,8 +33,8 @@ from creditline.decisions.tables import reminders
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.ledger.service import SWEEP_BATCH_SIZE_MAX
-from creditline.ledger.tables import drawdowns, lines, outbox
-from creditline.notices.tables import deliveries, inbox
+from creditline.ledger.tables import drawdowns, lines
+from creditline.notices.tables import deliveries, inbox, outbox
 
 MIGRATIONS = REPO / "src" / "creditline" / "db" / "migrations" / "versions"
 DEMO_BORROWERS = 25  # a small book: the demo replays 180 days of end of day whatever its size
@@ -234,7 +234,7 @@ def queued(container: Container) -> dict[str, str]:
     frozen = open_line(container, "borrower-frozen", "5000.00")
     borrower = Actor("borrower-spender", Role.BORROWER)
     held = ledger.place_hold(borrower, "hold-1", spender, "2000.00", 3).document["id"]
-    ledger.post_drawdown(borrower, "post-1", held)
+    container.loans.post_drawdown(borrower, "post-1", held)
     ledger.change_limit(
         Actor("agent-1", Role.AGENT),
         "freeze-1",

@@ -131,12 +131,9 @@ def test_only_the_line_whose_end_disagrees_is_named(
     assert container.reconciler.run() == [defect(frozen)]
 
 
-# --- gaps: each test says what the reconciler should report and does not yet --------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile.py compares `until != frozen_until` in SQL: NULL makes it unknown, so a "
-    "freeze decision whose end was erased is never reported",
-)
+# --- a frozen line's decision must be its own, with its end -----------------------------------
+
+
 def test_a_freeze_decision_whose_until_was_erased_is_found(
     container: Container, frozen: dict[str, str]
 ) -> None:
@@ -148,11 +145,6 @@ def test_a_freeze_decision_whose_until_was_erased_is_found(
     assert container.reconciler.run() == [defect(frozen)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile.py does not check that the decision behind a line's status is that line's: "
-    "another line's freeze with the same end explains it",
-)
 def test_a_line_pointing_at_another_lines_freeze_is_found(
     container: Container, frozen: dict[str, str], agent: Actor
 ) -> None:

@@ -64,8 +64,8 @@ def repaid_once(container: Container, agent: Actor, borrower: Actor) -> dict[str
     ledger = container.ledger
     line_id = ledger.open_line(agent, "open-1", borrower.subject, "CNY", "10000.00").document["id"]
     held = ledger.place_hold(borrower, "hold-1", line_id, "4000.00", 4).document
-    loan_id = ledger.post_drawdown(borrower, "post-1", held["id"]).document["loan_id"]
-    first = ledger.repay(borrower, KEY, loan_id, "1000.00")
+    loan_id = container.loans.post_drawdown(borrower, "post-1", held["id"]).document["loan_id"]
+    first = container.loans.repay(borrower, KEY, loan_id, "1000.00")
     assert not first.replayed
     return {"line": line_id, "loan": loan_id, "document": first.document}
 
@@ -99,7 +99,7 @@ def test_the_same_key_with_another_amount_is_refused_and_changes_nothing(
 ) -> None:
     before = everything(container)
     with pytest.raises(IdempotencyKeyReused) as caught:
-        container.ledger.repay(borrower, KEY, repaid_once["loan"], other_amount)
+        container.loans.repay(borrower, KEY, repaid_once["loan"], other_amount)
     assert caught.value.code == "idempotency_key_reused"
     assert everything(container) == before
     assert balances(container, agent, repaid_once["line"], repaid_once["loan"]) == (
@@ -111,9 +111,9 @@ def test_the_same_key_and_amount_replays_the_first_answer(
     container: Container, agent: Actor, borrower: Actor, repaid_once: dict[str, Any]
 ) -> None:
     with pytest.raises(IdempotencyKeyReused):  # a refused retry does not spoil the key ...
-        container.ledger.repay(borrower, KEY, repaid_once["loan"], "1500.00")
+        container.loans.repay(borrower, KEY, repaid_once["loan"], "1500.00")
     before = everything(container)
-    again = container.ledger.repay(borrower, KEY, repaid_once["loan"], "1000.00")
+    again = container.loans.repay(borrower, KEY, repaid_once["loan"], "1000.00")
     assert again.replayed  # ... the original request still replays
     assert again.document == repaid_once["document"]
     assert everything(container) == before

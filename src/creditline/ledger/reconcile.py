@@ -224,8 +224,13 @@ class Reconciler:
                 lines.c.status != "active",
                 or_(
                     behind.c.id.is_(None),
+                    behind.c.line_id != lines.c.id,  # another line's decision explains nothing
                     behind.c.status_after != lines.c.status,
-                    and_(lines.c.status == "frozen", behind.c.until != lines.c.frozen_until),
+                    # NULL on either side is a difference too (a plain != would be unknown).
+                    and_(
+                        lines.c.status == "frozen",
+                        behind.c.until.is_distinct_from(lines.c.frozen_until),
+                    ),
                 ),
             )
         )
