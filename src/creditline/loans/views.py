@@ -9,14 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from creditline.kernel.money import format_minor
-from creditline.loans.model import (
-    LoanState,
-    bucket,
-    business_date,
-    days_past_due,
-    payoff,
-    running_index,
-)
+from creditline.loans.model import LoanState, bucket, business_date, days_past_due, running_index
+from creditline.loans.waterfall import payoff
 
 
 def loan_document(
