@@ -41,24 +41,26 @@ class CompiledPolicy:
 
 
 def _literal(value: Decimal | int | str) -> str:
+    """`value` as a SQL literal (a string quoted, its quotes doubled)."""
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     return str(value)
 
 
-def _bin_test(feature: str, kind: FeatureType, b: Bin) -> str:
-    if b.values is not None:
+def _bin_test(feature: str, kind: FeatureType, bin_: Bin) -> str:
+    """SQL that is true when the feature's value falls in `bin_`."""
+    if bin_.values is not None:
         values = (
-            [v.upper() for v in b.values]  # TRUE / FALSE
+            [v.upper() for v in bin_.values]  # TRUE / FALSE
             if kind is FeatureType.BOOLEAN
-            else [_literal(v) for v in b.values]
+            else [_literal(v) for v in bin_.values]
         )
         return f"f.{feature} IN ({', '.join(values)})"
     tests = []
-    if b.lower is not None:
-        tests.append(f"f.{feature} >= {b.lower}")
-    if b.upper is not None:
-        tests.append(f"f.{feature} < {b.upper}")
+    if bin_.lower is not None:
+        tests.append(f"f.{feature} >= {bin_.lower}")
+    if bin_.upper is not None:
+        tests.append(f"f.{feature} < {bin_.upper}")
     return " AND ".join(tests) or "TRUE"
 
 
