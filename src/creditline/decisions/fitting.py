@@ -199,15 +199,15 @@ def scorecard_document(scorecard: Scorecard) -> dict[str, Any]:
     def number(value: Decimal) -> int | float:
         return int(value) if value == value.to_integral_value() else float(value)
 
-    def bin_(b: Bin) -> dict[str, Any]:
+    def bin_document(bin_: Bin) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        if b.values is not None:
-            out["values"] = list(b.values)
-        if b.lower is not None:
-            out["lower"] = number(b.lower)
-        if b.upper is not None:
-            out["upper"] = number(b.upper)
-        return {**out, "points": b.points}
+        if bin_.values is not None:
+            out["values"] = list(bin_.values)
+        if bin_.lower is not None:
+            out["lower"] = number(bin_.lower)
+        if bin_.upper is not None:
+            out["upper"] = number(bin_.upper)
+        return {**out, "points": bin_.points}
 
     return {
         "base_points": scorecard.base_points,
@@ -218,7 +218,7 @@ def scorecard_document(scorecard: Scorecard) -> dict[str, Any]:
                 "feature": a.feature,
                 "reason": a.reason,
                 "missing_points": a.missing_points,
-                "bins": [bin_(b) for b in a.bins],
+                "bins": [bin_document(bin_) for bin_ in a.bins],
             }
             for a in scorecard.attributes
         ],
