@@ -82,14 +82,14 @@ class FitReport:
         lines += [f"| {a.feature} | {a.reason} | {a.iv:.4f} |" for a in self.attributes]
         for name, why in self.left_out.items():
             lines.append(f"| {name} | left out: {why} | |")
-        for a in self.attributes:
-            lines += ["", f"### {a.feature}", ""]
+        for attribute in self.attributes:
+            lines += ["", f"### {attribute.feature}", ""]
             lines += ["| bin | count | bad rate | WoE | IV | points |"]
             lines += ["|---|---:|---:|---:|---:|---:|"]
             lines += [
                 f"| {b.label} | {b.count:,} | {b.bad_rate:.4f} | {b.woe:.4f} | {b.iv:.4f} "
                 f"| {b.points} |"
-                for b in a.bins
+                for b in attribute.bins
             ]
         return "\n".join(lines) + "\n"
 

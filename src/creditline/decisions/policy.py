@@ -255,16 +255,16 @@ def _lint_scorecard(policy: PolicyDocument) -> list[str]:
         problems += _lint_reason(attribute.reason, where, adverse=True)
         categorical = feature.type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)
         shape: list[str] = []
-        for n, b in enumerate(attribute.bins):
-            if categorical != (b.values is not None) or (
-                b.values and (b.lower, b.upper) != (None, None)
+        for n, bin_ in enumerate(attribute.bins):
+            if categorical != (bin_.values is not None) or (
+                bin_.values and (bin_.lower, bin_.upper) != (None, None)
             ):
                 kind = "values" if categorical else "lower/upper"
                 shape.append(f"{where}.bins[{n}]: a {feature.type.value} feature bins by {kind}")
             known = feature.categories or (
                 ("true", "false") if feature.type is FeatureType.BOOLEAN else ()
             )
-            for value in b.values or []:
+            for value in bin_.values or []:
                 if value not in known:
                     shape.append(f"{where}.bins[{n}]: unknown value {value!r}")
         if not categorical and not shape:
@@ -282,8 +282,8 @@ def _lint_intervals(where: str, bins: list[Bin]) -> list[str]:
     for left, right in itertools.pairwise(bins):
         if left.upper is None or right.lower != left.upper:
             return [f"{where}: bins must be in order and meet exactly (upper = next lower)"]
-    for n, b in enumerate(bins):
-        if b.lower is not None and b.upper is not None and not b.lower < b.upper:
+    for n, bin_ in enumerate(bins):
+        if bin_.lower is not None and bin_.upper is not None and not bin_.lower < bin_.upper:
             return [f"{where}.bins[{n}]: an empty bin (lower must be below upper)"]
     return []
 
