@@ -33,7 +33,7 @@ from creditline.kernel.errors import (
     UnknownCurrency,
 )
 from creditline.kernel.reasons import REASON_CATALOGUE
-from creditline.ledger.journal import GENESIS_HASH
+from creditline.ledger.model import GENESIS_HASH
 from creditline.ledger.service import CommandResult
 from creditline.ledger.tables import decisions, drawdowns, journal, lines, outbox
 from creditline.loans.tables import loans

@@ -10,7 +10,13 @@ from datetime import date, datetime
 from typing import Any
 
 from creditline.kernel.money import format_minor
-from creditline.loans.model import LoanState, bucket, business_date, days_past_due, running_index
+from creditline.loans.model import (
+    LoanState,
+    bucket,
+    business_date,
+    days_past_due,
+    running_index,
+)
 from creditline.loans.waterfall import Payoff, payoff
 
 
