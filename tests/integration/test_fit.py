@@ -15,13 +15,8 @@ from conftest import Run
 
 from creditline.decisions.engine import Engine, features_table_sql, load_features
 from creditline.decisions.features import FEATURES
-from creditline.decisions.fitting import (
-    _shortest_between,
-    fit,
-    read_data,
-    scorecard_document,
-    with_scorecard,
-)
+from creditline.decisions.fit_attributes import _shortest_between
+from creditline.decisions.fitting import fit, read_data, scorecard_document, with_scorecard
 from creditline.decisions.policy import load_policy
 from creditline.kernel.errors import InvalidInput
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from creditline.bootstrap import Container
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
-from creditline.ledger.model import GENESIS_HASH, JournalEntry, entry_fields, entry_hash
+from creditline.ledger.journal import GENESIS_HASH, JournalEntry, entry_fields, entry_hash
 from creditline.ledger.reconcile import Finding
 from creditline.ledger.tables import decisions, drawdowns, journal, lines
 from creditline.loans.tables import instalments, loans

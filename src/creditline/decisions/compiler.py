@@ -41,24 +41,26 @@ class CompiledPolicy:
 
 
 def _literal(value: Decimal | int | str) -> str:
+    """`value` as a SQL literal (a string quoted, its quotes doubled)."""
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     return str(value)
 
 
-def _bin_test(feature: str, kind: FeatureType, b: Bin) -> str:
-    if b.values is not None:
+def _bin_test(feature: str, kind: FeatureType, bin_: Bin) -> str:
+    """SQL that is true when the feature's value falls in `bin_`."""
+    if bin_.values is not None:
         values = (
-            [v.upper() for v in b.values]  # TRUE / FALSE
+            [v.upper() for v in bin_.values]  # TRUE / FALSE
             if kind is FeatureType.BOOLEAN
-            else [_literal(v) for v in b.values]
+            else [_literal(v) for v in bin_.values]
         )
         return f"f.{feature} IN ({', '.join(values)})"
     tests = []
-    if b.lower is not None:
-        tests.append(f"f.{feature} >= {b.lower}")
-    if b.upper is not None:
-        tests.append(f"f.{feature} < {b.upper}")
+    if bin_.lower is not None:
+        tests.append(f"f.{feature} >= {bin_.lower}")
+    if bin_.upper is not None:
+        tests.append(f"f.{feature} < {bin_.upper}")
     return " AND ".join(tests) or "TRUE"
 
 
@@ -118,14 +120,21 @@ def _reason_lists(policy: PolicyDocument, rules: list[Rule]) -> tuple[str, str]:
 
 
 def compile_policy(policy: PolicyDocument) -> CompiledPolicy:
-    card = policy.scorecard
-    constraints = policy.constraints
-    step = policy.minor(constraints.limit_step)
-    min_limit = policy.minor(constraints.min_limit)  # a cut never goes below it
+    """The policy as one query over a `features` relation, and the names of its trace columns."""
     rules = sorted(policy.rules, key=lambda r: r.priority)
+    return CompiledPolicy(
+        label=policy.label,
+        ctes=_ctes(policy, rules),
+        select=_select(policy, rules),
+        attributes=tuple(a.feature for a in policy.scorecard.attributes),
+        rules=tuple(r.id for r in rules),
+    )
 
+
+def _scored_columns(policy: PolicyDocument, rules: list[Rule]) -> list[str]:
+    """Each attribute's points and bin (pts_<n>, bin_<n>), then each rule's outcome (fired_<n>)."""
     scored: list[str] = []
-    for n, attribute in enumerate(card.attributes):
+    for n, attribute in enumerate(policy.scorecard.attributes):
         kind = FEATURES[attribute.feature].type
         points = " ".join(
             f"WHEN {_bin_test(attribute.feature, kind, b)} THEN {b.points}" for b in attribute.bins
@@ -145,14 +154,16 @@ def compile_policy(policy: PolicyDocument) -> CompiledPolicy:
     for n, rule in enumerate(rules):
         condition = rule_expression(rule).sql(dialect="duckdb")
         scored.append(f"COALESCE(({condition}), FALSE) AS fired_{n}")
+    return scored
 
-    score = " + ".join([str(card.base_points)] + [f"pts_{n}" for n in range(len(card.attributes))])
+
+def _grade_and_band(policy: PolicyDocument) -> tuple[str, str]:
+    """The WHEN branches that grade a score and that find the income band (no fallback)."""
     grade = " ".join(
         f"WHEN score >= {g.min_score} THEN {_literal(g.grade)}"
         for g in policy.grades
         if g.min_score is not None
     )
-    lowest_grade = _literal(policy.grades[-1].grade)
     bands = policy.limit_matrix.income_bands
     # Unknown income falls in the lowest band.
     band = f"WHEN income_monthly_minor IS NULL THEN {_literal(bands[0].band)} " + " ".join(
@@ -160,23 +171,34 @@ def compile_policy(policy: PolicyDocument) -> CompiledPolicy:
         for b in bands
         if b.below is not None
     )
+    return grade, band
+
+
+def _limit_cases(policy: PolicyDocument, rules: list[Rule]) -> tuple[str, str, str]:
+    """The WHEN branches of the matrix's target limit, of the decisive rule's action, and of
+    the limit each decrease rule cuts to."""
+    constraints = policy.constraints
+    step = policy.minor(constraints.limit_step)
+    min_limit = policy.minor(constraints.min_limit)  # a cut never goes below it
     target = " ".join(
         f"WHEN grade = {_literal(g)} AND band = {_literal(b)} THEN {policy.minor(amount)}"
         for g, row in policy.limit_matrix.limits.items()
         for b, amount in row.items()
     )
-    decisive = " ".join(f"WHEN fired_{n} THEN {_literal(r.id)}" for n, r in enumerate(rules))
     rule_action = " ".join(f"WHEN {_literal(r.id)} THEN {_literal(r.action.value)}" for r in rules)
-    freeze_days = " ".join(
-        f"WHEN {_literal(r.id)} THEN {r.freeze_days}" for r in rules if r.freeze_days is not None
-    )
     decrease_to = " ".join(
         f"WHEN {_literal(r.id)} THEN GREATEST(used_minor, {min_limit}, "
         f"CAST(floor(limit_minor * {r.limit_factor} / {step}) AS BIGINT) * {step})"
         for r in rules
         if r.action is RuleAction.DECREASE
     )
-    fired_list, attribute_codes = _reason_lists(policy, rules)
+    return target, rule_action, decrease_to
+
+
+def _increase(policy: PolicyDocument) -> tuple[str, str]:
+    """The capped increase a line could get, and whether the cool-downs allow one now."""
+    constraints = policy.constraints
+    step = policy.minor(constraints.limit_step)
     capped_increase = (
         f"LEAST(target_minor, {policy.minor(constraints.max_limit)}, "
         f"CAST(floor(limit_minor * {constraints.max_increase_factor} / {step}) AS BIGINT) * {step})"
@@ -186,15 +208,27 @@ def compile_policy(policy: PolicyDocument) -> CompiledPolicy:
         f"{constraints.cooldown_days}) AND (days_since_cut IS NULL OR days_since_cut >= "
         f"{constraints.no_increase_after_cut_days})"
     )
-    increase_reason = _literal(constraints.increase_reason)
+    return capped_increase, may_increase
 
-    ctes = f"""
+
+def _ctes(policy: PolicyDocument, rules: list[Rule]) -> str:
+    """The query's common table expressions, from the scored features to the action."""
+    card = policy.scorecard
+    scored = _scored_columns(policy, rules)
+    score = " + ".join([str(card.base_points)] + [f"pts_{n}" for n in range(len(card.attributes))])
+    grade, band = _grade_and_band(policy)
+    lowest_grade = _literal(policy.grades[-1].grade)
+    highest_band = _literal(policy.limit_matrix.income_bands[-1].band)
+    decisive = " ".join(f"WHEN fired_{n} THEN {_literal(r.id)}" for n, r in enumerate(rules))
+    target, rule_action, decrease_to = _limit_cases(policy, rules)
+    capped_increase, may_increase = _increase(policy)
+    return f"""
 scored AS (
     SELECT f.*, {", ".join(scored) if scored else "NULL AS none"}
     FROM features f
 ), graded AS (
     SELECT *, {score} AS score,
-        CASE {band + " " if band else ""}WHEN TRUE THEN {_literal(bands[-1].band)} END AS band
+        CASE {band + " " if band else ""}WHEN TRUE THEN {highest_band} END AS band
     FROM scored
 ), targeted AS (
     SELECT *,
@@ -211,7 +245,7 @@ scored AS (
     SELECT *,
         CASE
             -- One cut per cool-down: a stale input must not cut the line again every day.
-            WHEN rule_action = 'decrease' AND days_since_cut < {constraints.cooldown_days}
+            WHEN rule_action = 'decrease' AND days_since_cut < {policy.constraints.cooldown_days}
                 THEN limit_minor
             WHEN rule_action = 'decrease' THEN
                 CASE decisive_rule {decrease_to or "WHEN NULL THEN NULL"} END
@@ -230,9 +264,18 @@ scored AS (
         END AS action
     FROM decided
 )"""
+
+
+def _select(policy: PolicyDocument, rules: list[Rule]) -> str:
+    """The query's final SELECT: the new limit, the freeze's days and the reason codes."""
+    freeze_days = " ".join(
+        f"WHEN {_literal(r.id)} THEN {r.freeze_days}" for r in rules if r.freeze_days is not None
+    )
+    fired_list, attribute_codes = _reason_lists(policy, rules)
+    increase_reason = _literal(policy.constraints.increase_reason)
     # Built only for adverse rows (CASE evaluates a branch only for the rows that take it).
     adverse_reasons = f"list_slice(list_concat({fired_list}, {attribute_codes}), 1, {REASONS_MAX})"
-    select = f"""
+    return f"""
 SELECT *,
     CASE WHEN action IN ('increase', 'decrease') THEN proposed_minor ELSE limit_minor END
         AS new_limit_minor,
@@ -245,10 +288,3 @@ SELECT *,
     END AS reason_codes
 FROM acted
 """
-    return CompiledPolicy(
-        label=policy.label,
-        ctes=ctes,
-        select=select,
-        attributes=tuple(a.feature for a in card.attributes),
-        rules=tuple(r.id for r in rules),
-    )

@@ -20,6 +20,7 @@ from creditline.decisions.evaluate import Evaluator
 from creditline.decisions.features import FEATURES, Feature, FeatureType
 from creditline.decisions.policy import PolicyDocument
 from creditline.kernel.errors import InvalidInput
+from creditline.kernel.invariant import fail
 from creditline.kernel.money import AMOUNT_MINOR_MAX
 
 _SQL_TYPES = {
@@ -33,6 +34,8 @@ FEATURE_COLUMNS = ("line_id", *FEATURES)
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """What a policy decided for one line, with what it saw and why."""
+
     line_id: str
     action: str  # keep, increase, decrease, freeze, suspend, close
     limit_minor: int
@@ -50,6 +53,7 @@ class Decision:
 
     @property
     def adverse(self) -> bool:
+        """Whether the decision reduces what the borrower can draw (it needs a notice)."""
         return self.action in ("decrease", "freeze", "suspend", "close")
 
     def evidence(self) -> dict[str, Any]:
@@ -157,9 +161,10 @@ class Engine:
         checking that the two paths agree)."""
         params = {name: features.get(name) for name in FEATURE_COLUMNS}
         cursor = self._connection().execute(self._single_sql, params)
-        names = [d[0] for d in cursor.description]
+        names = [column[0] for column in cursor.description]
         row = cursor.fetchone()
-        assert row is not None  # one row in, one row out
+        if row is None:
+            fail("the compiled query returned no row for one row of features")
         return self.decision(dict(zip(names, row, strict=True)))
 
     def decide_table(

@@ -21,6 +21,7 @@ from sqlglot import exp
 from creditline.decisions.compiler import REASONS_MAX, reason_groups
 from creditline.decisions.features import FEATURES, FeatureType
 from creditline.decisions.policy import Bin, PolicyDocument, RuleAction, rule_expression
+from creditline.kernel.invariant import fail
 
 Value = Any  # None (SQL NULL), bool, int, float, Decimal or str
 
@@ -56,9 +57,9 @@ class Evaluator:
             value = features.get(attribute.feature)
             points, index = attribute.missing_points, -1
             if value is not None:
-                for i, b in enumerate(attribute.bins):
-                    if _in_bin(value, kind, b):
-                        points, index = b.points, i
+                for bin_index, bin_ in enumerate(attribute.bins):
+                    if _in_bin(value, kind, bin_):
+                        points, index = bin_.points, bin_index
                         break
             out[f"pts_{n}"], out[f"bin_{n}"] = points, index
         for n, condition in enumerate(self._conditions):
@@ -158,13 +159,14 @@ def _floor_to(amount: Decimal, step: Decimal) -> int:
     return math.floor(amount / step) * int(step)
 
 
-def _in_bin(value: Value, kind: FeatureType, b: Bin) -> bool:
-    if b.values is not None:
+def _in_bin(value: Value, kind: FeatureType, bin_: Bin) -> bool:
+    """Whether a known `value` falls in `bin_`, as the compiled query tests it."""
+    if bin_.values is not None:
         if kind is FeatureType.BOOLEAN:
-            return ("true" if value else "false") in b.values
-        return value in b.values
-    lower = None if b.lower is None else _same_kind(value, b.lower)
-    upper = None if b.upper is None else _same_kind(value, b.upper)
+            return ("true" if value else "false") in bin_.values
+        return value in bin_.values
+    lower = None if bin_.lower is None else _same_kind(value, bin_.lower)
+    upper = None if bin_.upper is None else _same_kind(value, bin_.upper)
     return (lower is None or value >= lower) and (upper is None or value < upper)
 
 
@@ -178,10 +180,11 @@ def _number(node: exp.Literal) -> Value:
     return int(text) if text.lstrip("-").isdigit() else Decimal(text)
 
 
-def _coerce(a: Value, b: Value) -> tuple[Value, Value]:
-    if isinstance(a, float) or isinstance(b, float):
-        return float(a), float(b)
-    return a, b
+def _coerce(left: Value, right: Value) -> tuple[Value, Value]:
+    """Both as DOUBLE when either is one, as DuckDB compares and computes them."""
+    if isinstance(left, float) or isinstance(right, float):
+        return float(left), float(right)
+    return left, right
 
 
 _COMPARE: dict[type[exp.Expression], Callable[[Value, Value], bool]] = {
@@ -212,19 +215,8 @@ def _eval(node: exp.Expression, row: dict[str, Value]) -> Value:
         return bool(node.this)
     if isinstance(node, exp.Null):
         return None
-    if isinstance(node, exp.And):
-        left, right = _eval(node.this, row), _eval(node.expression, row)
-        if left is False or right is False:
-            return False
-        return None if left is None or right is None else True
-    if isinstance(node, exp.Or):
-        left, right = _eval(node.this, row), _eval(node.expression, row)
-        if left is True or right is True:
-            return True
-        return None if left is None or right is None else False
-    if isinstance(node, exp.Not):
-        value = _eval(node.this, row)
-        return None if value is None else not value
+    if isinstance(node, exp.And | exp.Or | exp.Not):
+        return _eval_logic(node, row)
     if isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
         return _compare(type(node), _eval(node.this, row), _eval(node.expression, row))
     if isinstance(node, exp.Is):
@@ -233,26 +225,63 @@ def _eval(node: exp.Expression, row: dict[str, Value]) -> Value:
         value, low, high = (_eval(node.args[k], row) for k in ("this", "low", "high"))
         return _eval_and(_compare(exp.GTE, value, low), _compare(exp.LTE, value, high))
     if isinstance(node, exp.In):
+        return _eval_in(node, row)
+    if isinstance(node, exp.Neg | exp.Add | exp.Sub | exp.Mul | exp.Div):
+        return _eval_arithmetic(node, row)
+    if isinstance(node, exp.Coalesce | exp.Abs | exp.Least | exp.Greatest):
+        return _eval_function(node, row)
+    fail(f"{type(node).__name__} passed the lint but has no evaluation")
+
+
+def _eval_logic(node: exp.And | exp.Or | exp.Not, row: dict[str, Value]) -> Value:
+    """AND, OR and NOT in SQL's three-valued logic."""
+    if isinstance(node, exp.Not):
         value = _eval(node.this, row)
-        options = [_eval(option, row) for option in node.expressions]
-        if value is None:
-            return None
-        if any(o is not None and _coerce(value, o)[0] == _coerce(value, o)[1] for o in options):
-            return True
-        return None if any(o is None for o in options) else False
+        return None if value is None else not value
+    left, right = _eval(node.this, row), _eval(node.expression, row)
+    if isinstance(node, exp.And):
+        return _eval_and(left, right)
+    if left is True or right is True:
+        return True
+    return None if left is None or right is None else False
+
+
+def _eval_in(node: exp.In, row: dict[str, Value]) -> Value:
+    """`value IN (options)`: NULL when the value is, or when no option matches and one is NULL."""
+    value = _eval(node.this, row)
+    options = [_eval(option, row) for option in node.expressions]
+    if value is None:
+        return None
+    if any(
+        option is not None and _coerce(value, option)[0] == _coerce(value, option)[1]
+        for option in options
+    ):
+        return True
+    return None if any(option is None for option in options) else False
+
+
+def _eval_arithmetic(
+    node: exp.Neg | exp.Add | exp.Sub | exp.Mul | exp.Div, row: dict[str, Value]
+) -> Value:
+    """Negation and the four operations; NULL in, NULL out, and NULL for a division by zero."""
     if isinstance(node, exp.Neg):
         value = _eval(node.this, row)
         return None if value is None else -value
-    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
-        left, right = _eval(node.this, row), _eval(node.expression, row)
-        if left is None or right is None:
-            return None
-        if isinstance(node, exp.Div):
-            return None if right == 0 else float(left) / float(right)
-        left, right = _coerce(left, right)
-        if isinstance(node, exp.Add):
-            return left + right
-        return left - right if isinstance(node, exp.Sub) else left * right
+    left, right = _eval(node.this, row), _eval(node.expression, row)
+    if left is None or right is None:
+        return None
+    if isinstance(node, exp.Div):
+        return None if right == 0 else float(left) / float(right)
+    left, right = _coerce(left, right)
+    if isinstance(node, exp.Add):
+        return left + right
+    return left - right if isinstance(node, exp.Sub) else left * right
+
+
+def _eval_function(
+    node: exp.Coalesce | exp.Abs | exp.Least | exp.Greatest, row: dict[str, Value]
+) -> Value:
+    """The functions the allow-list admits: COALESCE, ABS, LEAST and GREATEST."""
     if isinstance(node, exp.Coalesce):
         for option in [node.this, *node.expressions]:
             value = _eval(option, row)
@@ -262,19 +291,18 @@ def _eval(node: exp.Expression, row: dict[str, Value]) -> Value:
     if isinstance(node, exp.Abs):
         value = _eval(node.this, row)
         return None if value is None else abs(value)
-    if isinstance(node, exp.Least | exp.Greatest):
-        values = [
-            v for v in (_eval(o, row) for o in [node.this, *node.expressions]) if v is not None
-        ]
-        if not values:
-            return None
-        if any(isinstance(v, float) for v in values):
-            values = [float(v) for v in values]
-        return min(values) if isinstance(node, exp.Least) else max(values)
-    raise AssertionError(f"{type(node).__name__} passed the lint but has no evaluation")
+    # LEAST and GREATEST skip NULLs (all NULL: NULL).
+    arguments = [node.this, *node.expressions]
+    values = [v for v in (_eval(argument, row) for argument in arguments) if v is not None]
+    if not values:
+        return None
+    if any(isinstance(v, float) for v in values):
+        values = [float(v) for v in values]
+    return min(values) if isinstance(node, exp.Least) else max(values)
 
 
 def _eval_and(left: Value, right: Value) -> Value:
+    """AND in SQL's three-valued logic."""
     if left is False or right is False:
         return False
     return None if left is None or right is None else True

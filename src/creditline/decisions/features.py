@@ -12,6 +12,8 @@ from enum import StrEnum
 
 
 class FeatureType(StrEnum):
+    """What kind of value a feature holds."""
+
     INTEGER = "integer"
     NUMBER = "number"  # a decimal ratio
     BOOLEAN = "boolean"
@@ -26,6 +28,8 @@ class Risk(StrEnum):
 
 
 class Source(StrEnum):
+    """Where a feature's value comes from."""
+
     LEDGER = "ledger"  # computed by SQL over our own lines, loans and decisions
     APPLICATION = "application"  # what the borrower declared, with evidence flags
     BUREAU = "bureau"  # the latest consented credit-bureau report
@@ -33,6 +37,8 @@ class Source(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Feature:
+    """A feature a policy may read: its name, type, source and, if scored, its reason."""
+
     name: str
     type: FeatureType
     source: Source
@@ -45,167 +51,208 @@ class Feature:
     riskier: Risk | None = None
 
 
-_I, _N, _B, _C = FeatureType.INTEGER, FeatureType.NUMBER, FeatureType.BOOLEAN, FeatureType.CATEGORY
-_L, _A, _U = Source.LEDGER, Source.APPLICATION, Source.BUREAU
-_UP, _DOWN = Risk.HIGHER, Risk.LOWER
-
 EMPLOYMENT = ("employed", "self_employed", "student", "retired", "unemployed")
 
 FEATURES: dict[str, Feature] = {
-    f.name: f
-    for f in (
-        Feature("limit_minor", _I, _L, "The line's current limit."),
-        Feature("used_minor", _I, _L, "Outstanding principal plus live holds on the line."),
+    feature.name: feature
+    for feature in (
+        Feature("limit_minor", FeatureType.INTEGER, Source.LEDGER, "The line's current limit."),
+        Feature(
+            "used_minor",
+            FeatureType.INTEGER,
+            Source.LEDGER,
+            "Outstanding principal plus live holds on the line.",
+        ),
         Feature(
             "utilisation",
-            _N,
-            _L,
+            FeatureType.NUMBER,
+            Source.LEDGER,
             "(Outstanding principal + holds) / limit; 0 when no limit.",
             reason="utilisation_high",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
         Feature(
             "drawdowns_7d",
-            _I,
-            _L,
+            FeatureType.INTEGER,
+            Source.LEDGER,
             "Drawdowns posted in the last 7 days.",
             reason="drawdown_velocity",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
         Feature(
             "drawdowns_30d",
-            _I,
-            _L,
+            FeatureType.INTEGER,
+            Source.LEDGER,
             "Drawdowns posted in the last 30 days.",
             reason="drawdown_velocity",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
         Feature(
             "drawdowns_90d",
-            _I,
-            _L,
+            FeatureType.INTEGER,
+            Source.LEDGER,
             "Drawdowns posted in the last 90 days.",
             reason="drawdown_velocity",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
         Feature(
             "applications_7d",
-            _I,
-            _L,
+            FeatureType.INTEGER,
+            Source.LEDGER,
             "Credit applications by the borrower, last 7 days.",
             reason="application_velocity",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
-        Feature("applications_30d", _I, _L, "Credit applications by the borrower, last 30 days."),
-        Feature("increase_requests_7d", _I, _L, "Limit-increase requests, last 7 days."),
-        Feature("increase_requests_30d", _I, _L, "Limit-increase requests, last 30 days."),
+        Feature(
+            "applications_30d",
+            FeatureType.INTEGER,
+            Source.LEDGER,
+            "Credit applications by the borrower, last 30 days.",
+        ),
+        Feature(
+            "increase_requests_7d",
+            FeatureType.INTEGER,
+            Source.LEDGER,
+            "Limit-increase requests, last 7 days.",
+        ),
+        Feature(
+            "increase_requests_30d",
+            FeatureType.INTEGER,
+            Source.LEDGER,
+            "Limit-increase requests, last 30 days.",
+        ),
         Feature(
             "on_time_ratio",
-            _N,
-            _L,
+            FeatureType.NUMBER,
+            Source.LEDGER,
             "Instalments paid by their due date / instalments fallen due; null with none due.",
             reason="late_payments_history",
-            riskier=_DOWN,
+            riskier=Risk.LOWER,
         ),
         Feature(
             "max_dpd_12m",
-            _I,
-            _L,
+            FeatureType.INTEGER,
+            Source.LEDGER,
             "Most days past due on any loan in the last 12 months.",
             reason="late_payments_history",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
         Feature(
             "dpd",
-            _I,
-            _L,
+            FeatureType.INTEGER,
+            Source.LEDGER,
             "Days past due on the line today (its latest loan's).",
             reason="overdue_payment",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
         Feature(
             "months_on_book",
-            _I,
-            _L,
+            FeatureType.INTEGER,
+            Source.LEDGER,
             "Whole months since the line was opened.",
             reason="short_history",
-            riskier=_DOWN,
+            riskier=Risk.LOWER,
         ),
         Feature(
-            "settled_loans", _I, _L, "Loans repaid in full.", reason="short_history", riskier=_DOWN
+            "settled_loans",
+            FeatureType.INTEGER,
+            Source.LEDGER,
+            "Loans repaid in full.",
+            reason="short_history",
+            riskier=Risk.LOWER,
         ),
         Feature(
-            "days_since_limit_change", _I, _L, "Days since the limit was last set (or opened)."
+            "days_since_limit_change",
+            FeatureType.INTEGER,
+            Source.LEDGER,
+            "Days since the limit was last set (or opened).",
         ),
-        Feature("days_since_cut", _I, _L, "Days since the last decrease or freeze (null: none)."),
+        Feature(
+            "days_since_cut",
+            FeatureType.INTEGER,
+            Source.LEDGER,
+            "Days since the last decrease or freeze (null: none).",
+        ),
         Feature(
             "income_monthly_minor",
-            _I,
-            _A,
+            FeatureType.INTEGER,
+            Source.APPLICATION,
             "Declared monthly income.",
             reason="income_insufficient",
-            riskier=_DOWN,
+            riskier=Risk.LOWER,
         ),
         Feature(
             "income_evidence",
-            _B,
-            _A,
+            FeatureType.BOOLEAN,
+            Source.APPLICATION,
             "The income is backed by evidence that is in date.",
             reason="income_unverified",
-            riskier=_DOWN,
+            riskier=Risk.LOWER,
         ),
         Feature(
             "days_to_income_evidence_expiry",
-            _I,
-            _A,
+            FeatureType.INTEGER,
+            Source.APPLICATION,
             "Days until the income evidence expires (negative: expired; null: none).",
         ),
-        Feature("age", _I, _A, "The borrower's age in whole years."),
         Feature(
-            "employment", _C, _A, "Employment status.", EMPLOYMENT, reason="income_insufficient"
+            "age", FeatureType.INTEGER, Source.APPLICATION, "The borrower's age in whole years."
+        ),
+        Feature(
+            "employment",
+            FeatureType.CATEGORY,
+            Source.APPLICATION,
+            "Employment status.",
+            EMPLOYMENT,
+            reason="income_insufficient",
         ),
         Feature(
             "inquiries_1m",
-            _I,
-            _U,
+            FeatureType.INTEGER,
+            Source.BUREAU,
             "Hard inquiries at the bureau, last month.",
             reason="bureau_inquiries_1m",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
         Feature(
             "inquiries_3m",
-            _I,
-            _U,
+            FeatureType.INTEGER,
+            Source.BUREAU,
             "Hard inquiries at the bureau, last 3 months.",
             reason="bureau_inquiries",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
         Feature(
             "inquiries_6m",
-            _I,
-            _U,
+            FeatureType.INTEGER,
+            Source.BUREAU,
             "Hard inquiries at the bureau, last 6 months.",
             reason="bureau_inquiries_6m",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
         Feature(
             "lenders_with_open_loans",
-            _I,
-            _U,
+            FeatureType.INTEGER,
+            Source.BUREAU,
             "Other lenders with an open loan (多头).",
             reason="multiple_lenders",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
         Feature(
             "other_limits_minor",
-            _I,
-            _U,
+            FeatureType.INTEGER,
+            Source.BUREAU,
             "Total credit limits at other lenders.",
             reason="other_limits_high",
-            riskier=_UP,
+            riskier=Risk.HIGHER,
         ),
         Feature(
-            "bureau_score", _I, _U, "The bureau's score.", reason="bureau_score_low", riskier=_DOWN
+            "bureau_score",
+            FeatureType.INTEGER,
+            Source.BUREAU,
+            "The bureau's score.",
+            reason="bureau_score_low",
+            riskier=Risk.LOWER,
         ),
     )
 }

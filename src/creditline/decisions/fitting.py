@@ -18,14 +18,14 @@ exported scorecard scores those rows exactly as optbinning does.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from creditline.decisions.features import FEATURES, FeatureType, Risk
-from creditline.decisions.policy import Attribute, Bin, Scorecard
+from creditline.decisions.fit_attributes import AttributeReport, attribute_of, contradiction
+from creditline.decisions.policy import Bin, Scorecard
 from creditline.kernel.errors import InvalidInput
 
 _EXTRA = "creditline fit needs the fit extra: pip install 'creditline[fit]'"
@@ -33,6 +33,8 @@ _EXTRA = "creditline fit needs the fit extra: pip install 'creditline[fit]'"
 
 @dataclass(frozen=True, slots=True)
 class FitOptions:
+    """How to fit: the points scaling, the share of the data held out, and the split's seed."""
+
     pdo: int = 20  # points to double the good:bad odds
     odds: int = 50  # good:bad odds at `points`
     points: int = 600
@@ -40,26 +42,10 @@ class FitOptions:
     seed: int = 42
 
 
-@dataclass(frozen=True, slots=True)
-class BinReport:
-    label: str
-    count: int
-    bad_rate: float
-    woe: float
-    iv: float
-    points: int
-
-
-@dataclass(frozen=True, slots=True)
-class AttributeReport:
-    feature: str
-    reason: str
-    iv: float
-    bins: list[BinReport]
-
-
 @dataclass(slots=True)
 class FitReport:
+    """What a fit measured: the data, quality on both parts, each attribute, what was left out."""
+
     data: str
     target: str
     rows: int
@@ -71,16 +57,18 @@ class FitReport:
     left_out: dict[str, str] = field(default_factory=dict)  # feature -> why
 
     def markdown(self) -> str:
-        o = self.options
+        """The report as Markdown, as written beside the fitted policy."""
+        options = self.options
+        test_percent = int(100 * options.test_size)
         lines = [
             f"# Scorecard fit: {self.data}",
             "",
             f"- target `{self.target}` (1 = bad): {self.rows:,} rows, {self.bads:,} bad "
             f"({100 * self.bads / self.rows:.2f} %)",
-            f"- split {100 - int(100 * o.test_size)}/{int(100 * o.test_size)}, stratified, "
-            f"seed {o.seed}; fitted on the training part",
-            f"- scaling: {o.points} points at good:bad odds {o.odds}:1, {o.pdo} points to "
-            "double the odds; each attribute's worst bin is 0 points",
+            f"- split {100 - test_percent}/{test_percent}, stratified, seed {options.seed}; "
+            "fitted on the training part",
+            f"- scaling: {options.points} points at good:bad odds {options.odds}:1, "
+            f"{options.pdo} points to double the odds; each attribute's worst bin is 0 points",
             "",
             "| measure | train | test |",
             "|---|---:|---:|",
@@ -94,20 +82,22 @@ class FitReport:
         lines += [f"| {a.feature} | {a.reason} | {a.iv:.4f} |" for a in self.attributes]
         for name, why in self.left_out.items():
             lines.append(f"| {name} | left out: {why} | |")
-        for a in self.attributes:
-            lines += ["", f"### {a.feature}", ""]
+        for attribute in self.attributes:
+            lines += ["", f"### {attribute.feature}", ""]
             lines += ["| bin | count | bad rate | WoE | IV | points |"]
             lines += ["|---|---:|---:|---:|---:|---:|"]
             lines += [
                 f"| {b.label} | {b.count:,} | {b.bad_rate:.4f} | {b.woe:.4f} | {b.iv:.4f} "
                 f"| {b.points} |"
-                for b in a.bins
+                for b in attribute.bins
             ]
         return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True, slots=True)
 class Fitted:
+    """A fitted scorecard, its report, and optbinning's model behind them."""
+
     scorecard: Scorecard
     report: FitReport
     model: Any  # the fitted optbinning.scorecard.Scorecard
@@ -170,7 +160,7 @@ def fit(x: Any, y: Any, options: FitOptions = FitOptions(), data_name: str = "da
     left_out: dict[str, str] = {}
     model = _fit_model(names, x_train, y_train, options)
     for name in names:
-        why = _contradiction(model, name)
+        why = contradiction(model, name)
         if why:
             left_out[name] = why
     if left_out:
@@ -190,7 +180,7 @@ def fit(x: Any, y: Any, options: FitOptions = FitOptions(), data_name: str = "da
     )
     attributes = []
     for name in names:
-        attribute, attribute_report = _export(model, name, x[name])
+        attribute, attribute_report = attribute_of(model, name, x[name])
         attributes.append(attribute)
         report.attributes.append(attribute_report)
     report.attributes.sort(key=lambda a: -a.iv)
@@ -209,15 +199,15 @@ def scorecard_document(scorecard: Scorecard) -> dict[str, Any]:
     def number(value: Decimal) -> int | float:
         return int(value) if value == value.to_integral_value() else float(value)
 
-    def bin_(b: Bin) -> dict[str, Any]:
+    def bin_document(bin_: Bin) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        if b.values is not None:
-            out["values"] = list(b.values)
-        if b.lower is not None:
-            out["lower"] = number(b.lower)
-        if b.upper is not None:
-            out["upper"] = number(b.upper)
-        return {**out, "points": b.points}
+        if bin_.values is not None:
+            out["values"] = list(bin_.values)
+        if bin_.lower is not None:
+            out["lower"] = number(bin_.lower)
+        if bin_.upper is not None:
+            out["upper"] = number(bin_.upper)
+        return {**out, "points": bin_.points}
 
     return {
         "base_points": scorecard.base_points,
@@ -228,7 +218,7 @@ def scorecard_document(scorecard: Scorecard) -> dict[str, Any]:
                 "feature": a.feature,
                 "reason": a.reason,
                 "missing_points": a.missing_points,
-                "bins": [bin_(b) for b in a.bins],
+                "bins": [bin_document(bin_) for bin_ in a.bins],
             }
             for a in scorecard.attributes
         ],
@@ -313,103 +303,6 @@ def _fit_model(names: list[str], x: Any, y: Any, options: FitOptions) -> Any:
         rounding=True,
     )
     return model.fit(x, y)
-
-
-def _rows(model: Any, name: str) -> Any:
-    table = model.table(style="detailed")
-    return table[table.Variable == name].reset_index(drop=True)
-
-
-def _contradiction(model: Any, name: str) -> str | None:
-    """Why a boolean feature's fitted points contradict its reason, or None."""
-    feature = FEATURES[name]
-    if feature.type is not FeatureType.BOOLEAN or feature.riskier is None:
-        return None
-    optb = model.binning_process_.get_binned_variable(name)
-    points = dict(zip((tuple(s) for s in optb.splits), _rows(model, name).Points, strict=False))
-    true_points = sum(p for values, p in points.items() if "true" in values)
-    false_points = sum(p for values, p in points.items() if "false" in values)
-    riskier_value = "false" if feature.riskier is Risk.LOWER else "true"
-    better, worse = (
-        (true_points, false_points) if riskier_value == "false" else (false_points, true_points)
-    )
-    if worse > better:
-        return (
-            f"{name} = {riskier_value} scored better in this data, "
-            f"against its reason ({feature.reason})"
-        )
-    return None
-
-
-def _export(model: Any, name: str, values: Any) -> tuple[Attribute, AttributeReport]:
-    feature = FEATURES[name]
-    assert feature.reason is not None  # read_data admits scored features only
-    optb = model.binning_process_.get_binned_variable(name)
-    rows = _rows(model, name)
-    regular = rows.iloc[: len(rows) - 2]  # the last two rows are optbinning's Special and Missing
-    points = [int(p) for p in regular.Points]
-    missing_points = int(rows.Points.iloc[-1])
-    if feature.type in (FeatureType.CATEGORY, FeatureType.BOOLEAN):
-        bins = [
-            Bin(values=sorted(str(v) for v in group), points=p)
-            for group, p in zip(optb.splits, points, strict=True)
-        ]
-    else:
-        edges = _edges(list(optb.splits), values)
-        bounds = [None, *edges, None]
-        bins = [
-            Bin(lower=lower, upper=upper, points=p)
-            for lower, upper, p in zip(bounds[:-1], bounds[1:], points, strict=True)
-        ]
-    report = AttributeReport(
-        feature=name,
-        reason=feature.reason,
-        iv=float(regular.IV.sum()),
-        bins=[
-            BinReport(
-                label=_label(b),
-                count=int(row.Count),
-                bad_rate=float(row["Event rate"]),
-                woe=float(row.WoE),
-                iv=float(row.IV),
-                points=int(row.Points),
-            )
-            for b, (_, row) in zip(bins, regular.iterrows(), strict=True)
-        ],
-    )
-    attribute = Attribute(
-        feature=name, reason=feature.reason, bins=bins, missing_points=missing_points
-    )
-    return attribute, report
-
-
-def _label(b: Bin) -> str:
-    if b.values is not None:
-        return ", ".join(b.values)
-    lower = "(-inf" if b.lower is None else f"[{b.lower}"
-    return f"{lower}, {'inf' if b.upper is None else b.upper})"
-
-
-def _edges(splits: list[float], values: Any) -> list[Decimal]:
-    """The shortest decimal for each split that leaves every value of the data in its bin."""
-    seen = sorted({float(v) for v in values.dropna()})
-    edges = []
-    for split in splits:
-        below = [v for v in seen if v < split]
-        above = [v for v in seen if v >= split]
-        low = below[-1] if below else -math.inf
-        high = above[0] if above else math.inf
-        edges.append(_shortest_between(low, high, Decimal(repr(float(split)))))
-    return edges
-
-
-def _shortest_between(low: float, high: float, split: Decimal) -> Decimal:
-    """The decimal with fewest places in (low, high]: whole numbers first."""
-    for places in range(12):
-        candidate = split.quantize(Decimal(1).scaleb(-places), rounding=ROUND_CEILING)
-        if low < candidate <= high:
-            return candidate
-    return split
 
 
 def _quality(y: Any, score: Any) -> dict[str, float]:

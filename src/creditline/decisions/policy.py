@@ -2,8 +2,9 @@
 
 Policies are YAML documents validated here (pydantic) and linted (`lint`): unknown features,
 unknown or generic reason codes, rules without a reason, arbitrary SQL in a rule (anything but
-comparisons, boolean logic, arithmetic and a few allow-listed functions over known features),
-and rules no row can reach are refused with one message per problem.
+comparisons, boolean logic, arithmetic and a few allow-listed functions over known features:
+`creditline.decisions.conditions`), and rules no row can reach are refused with one message
+per problem.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pydantic import (
 )
 from sqlglot import exp
 
+from creditline.decisions.conditions import condition_problems, unwrapped
 from creditline.decisions.features import FEATURES, FeatureType, Risk
 from creditline.kernel.errors import InvalidInput
 from creditline.kernel.money import Money
@@ -36,40 +38,11 @@ from creditline.kernel.reasons import REASON_CATALOGUE
 
 # Codes that name no factor a borrower could act on: a policy may not use them.
 GENERIC_REASONS = frozenset({"policy_change"})
-# What a rule may contain besides known feature names and literals.
-_ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
-    exp.And,
-    exp.Or,
-    exp.Not,
-    exp.Paren,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.Between,
-    exp.In,
-    exp.Is,
-    exp.Null,
-    exp.Boolean,
-    exp.Literal,
-    exp.Neg,
-    exp.Add,
-    exp.Sub,
-    exp.Mul,
-    exp.Column,
-    exp.Identifier,
-    exp.Tuple,
-    exp.Coalesce,
-    exp.Abs,
-    exp.Least,
-    exp.Greatest,
-)
-_FUNCTIONS = ("coalesce", "abs", "least", "greatest")
 
 
 class RuleAction(StrEnum):
+    """What a rule that fires does to the line."""
+
     FREEZE = "freeze"
     SUSPEND = "suspend"
     DECREASE = "decrease"
@@ -159,6 +132,7 @@ class PolicyDocument(_Strict):
         return f"{self.id}@{self.version}"
 
     def minor(self, text: str) -> int:
+        """An amount of the policy's currency, written as a decimal, in minor units."""
         return Money.parse(text, self.currency).minor
 
     def business_date(self, at: datetime) -> date:
@@ -196,6 +170,7 @@ def parse_policy(document: object) -> PolicyDocument:
 
 
 def load_policy(path: Path) -> PolicyDocument:
+    """The policy in the YAML file at `path`, validated and linted (see `parse_policy`)."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
@@ -216,7 +191,7 @@ def lint(policy: PolicyDocument) -> list[str]:
 
 def rule_expression(rule: Rule) -> exp.Expression:
     """The rule's condition, parsed; `InvalidInput` if it is not an allowed expression."""
-    problems = _lint_expression(rule)
+    problems = condition_problems(f"rules.{rule.id}", rule.when)
     if problems:
         raise InvalidInput(problems[0])
     return sqlglot.parse_one(rule.when, dialect="duckdb")  # type: ignore[return-value]
@@ -280,16 +255,16 @@ def _lint_scorecard(policy: PolicyDocument) -> list[str]:
         problems += _lint_reason(attribute.reason, where, adverse=True)
         categorical = feature.type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)
         shape: list[str] = []
-        for n, b in enumerate(attribute.bins):
-            if categorical != (b.values is not None) or (
-                b.values and (b.lower, b.upper) != (None, None)
+        for n, bin_ in enumerate(attribute.bins):
+            if categorical != (bin_.values is not None) or (
+                bin_.values and (bin_.lower, bin_.upper) != (None, None)
             ):
                 kind = "values" if categorical else "lower/upper"
                 shape.append(f"{where}.bins[{n}]: a {feature.type.value} feature bins by {kind}")
             known = feature.categories or (
                 ("true", "false") if feature.type is FeatureType.BOOLEAN else ()
             )
-            for value in b.values or []:
+            for value in bin_.values or []:
                 if value not in known:
                     shape.append(f"{where}.bins[{n}]: unknown value {value!r}")
         if not categorical and not shape:
@@ -307,8 +282,8 @@ def _lint_intervals(where: str, bins: list[Bin]) -> list[str]:
     for left, right in itertools.pairwise(bins):
         if left.upper is None or right.lower != left.upper:
             return [f"{where}: bins must be in order and meet exactly (upper = next lower)"]
-    for n, b in enumerate(bins):
-        if b.lower is not None and b.upper is not None and not b.lower < b.upper:
+    for n, bin_ in enumerate(bins):
+        if bin_.lower is not None and bin_.upper is not None and not bin_.lower < bin_.upper:
             return [f"{where}.bins[{n}]: an empty bin (lower must be below upper)"]
     return []
 
@@ -364,56 +339,9 @@ def _lint_rules(policy: PolicyDocument) -> list[str]:
             problems.append(f"{where}: freeze_days goes with a freeze, and only with it")
         if (rule.action is RuleAction.DECREASE) != (rule.limit_factor is not None):
             problems.append(f"{where}: limit_factor goes with a decrease, and only with it")
-        problems += _lint_expression(rule)
+        problems += condition_problems(where, rule.when)
     problems += _lint_unreachable(policy)
     return problems
-
-
-def _lint_expression(rule: Rule) -> list[str]:
-    where = f"rules.{rule.id}"
-    try:
-        parsed = sqlglot.parse_one(rule.when, dialect="duckdb")
-    except sqlglot.errors.ParseError as error:
-        return [f"{where}: not an expression: {str(error).splitlines()[0]}"]
-    problems = []
-    for node in parsed.walk():
-        if isinstance(node, exp.Column):
-            if node.table or node.name not in FEATURES:
-                problems.append(f"{where}: unknown feature {node.sql()!r}")
-        elif isinstance(node, exp.Func) and not isinstance(node, _ALLOWED_NODES):
-            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
-            problems.append(
-                f"{where}: function {name.lower()!r} is not allowed "
-                f"(allowed: {', '.join(_FUNCTIONS)})"
-            )
-        elif isinstance(node, exp.Div):
-            problems.append(f"{where}: division is not allowed in a rule (use a ratio feature)")
-        elif isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null):
-            problems.append(f"{where}: IS compares with NULL only (IS NULL, IS NOT NULL)")
-        elif not isinstance(node, _ALLOWED_NODES):
-            problems.append(f"{where}: {type(node).__name__} is not allowed in a rule")
-    if not problems and not _is_condition(parsed):
-        problems.append(f"{where}: a rule must be a condition (true or false)")
-    return problems
-
-
-def _unwrapped(node: Any) -> Any:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    return node
-
-
-def _is_condition(node: Any) -> bool:
-    """A true-or-false expression all the way down its boolean operators."""
-    node = _unwrapped(node)
-    if isinstance(node, exp.And | exp.Or):
-        return _is_condition(node.this) and _is_condition(node.expression)
-    if isinstance(node, exp.Not):
-        return _is_condition(node.this)
-    if isinstance(node, exp.Column):
-        feature = FEATURES.get(node.name)
-        return feature is not None and feature.type is FeatureType.BOOLEAN
-    return isinstance(node, exp.Predicate | exp.Boolean)
 
 
 def _lint_unreachable(policy: PolicyDocument) -> list[str]:
@@ -423,7 +351,7 @@ def _lint_unreachable(policy: PolicyDocument) -> list[str]:
     seen: dict[str, str] = {}
     for rule in ordered:
         try:
-            parsed = _unwrapped(sqlglot.parse_one(rule.when, dialect="duckdb"))
+            parsed = unwrapped(sqlglot.parse_one(rule.when, dialect="duckdb"))
             key = parsed.sql(normalize=True, comments=False)
         except sqlglot.errors.ParseError:
             continue

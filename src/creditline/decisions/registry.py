@@ -20,13 +20,18 @@ from creditline.decisions.tables import policies
 from creditline.kernel.actors import STAFF_ROLES, Actor
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Conflict, Forbidden, NotFound
+from creditline.kernel.invariant import fail, invariant
 
 
 class PolicyVersionReused(Conflict):
+    """A label already stored with other content."""
+
     code = "policy_version_reused"
 
 
 class PolicyNotFound(NotFound):
+    """No policy is stored under the label."""
+
     code = "policy_not_found"
 
 
@@ -37,6 +42,8 @@ def fingerprint(policy: PolicyDocument) -> str:
 
 
 class PolicyRegistry:
+    """The policies that have decided, each label stored once with its exact document."""
+
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
@@ -61,7 +68,7 @@ class PolicyRegistry:
 
         self._db.run(work)
         stored = self._row(policy.id, policy.version)
-        assert stored is not None  # inserted, or there already
+        invariant(stored is not None, f"policy {policy.label}: inserted, or there already")
         if stored["sha256"] != digest:
             raise PolicyVersionReused(
                 f"policy {policy.label} is already in use with other content: "
@@ -111,7 +118,8 @@ class PolicyRegistry:
 
 def _summary(row: Any) -> dict[str, Any]:
     activated = Transaction.read_time(row["activated_at"])
-    assert activated is not None
+    if activated is None:
+        fail(f"policy {row['id']}@{row['version']}: stored without its activation time")
     return {
         "policy": f"{row['id']}@{row['version']}",
         "sha256": row["sha256"],

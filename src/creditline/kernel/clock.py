@@ -8,6 +8,8 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    """A source of the current instant."""
+
     def now(self) -> datetime:
         """The current instant, tz-aware UTC."""
         ...
@@ -24,6 +26,7 @@ class SystemClock:
     """Wall-clock UTC time."""
 
     def now(self) -> datetime:
+        """The wall clock's instant, tz-aware UTC."""
         return datetime.now(UTC)
 
 
@@ -35,6 +38,7 @@ class FixedClock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
+        """The fixed instant."""
         with self._lock:
             return self._at
 
@@ -60,6 +64,7 @@ class SteppingClock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
+        """The next instant: each call returns one `step` later than the previous."""
         with self._lock:
             at = self._next
             self._next += self._step

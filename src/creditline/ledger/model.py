@@ -2,14 +2,14 @@
 
 No I/O and no clock: every function takes `now` when it needs time. A command is planned as a
 `Movement` (relative deltas and, for decisions, the new status); the store applies the deltas as
-a relative UPDATE and the journal records the movement with the balances after it.
+a relative UPDATE and the journal records the movement with the balances after it
+(`journal_entry`; the entries and their hash chain are `creditline.ledger.journal`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from creditline.kernel.errors import (
@@ -22,20 +22,27 @@ from creditline.kernel.errors import (
     LineFrozen,
     LineSuspended,
 )
-from creditline.kernel.invariant import invariant
+from creditline.kernel.invariant import fail, invariant
 from creditline.kernel.money import format_minor
 from creditline.kernel.reasons import REASON_CATALOGUE, REASON_CODES_PER_DECISION_MAX
 from creditline.kernel.text import checked_text
+
+# The journal's names, still read from here by the ledger's service, store and reconciliation.
+from creditline.ledger.journal import GENESIS_HASH as GENESIS_HASH
+from creditline.ledger.journal import JournalEntry as JournalEntry
+from creditline.ledger.journal import entry_fields as entry_fields
+from creditline.ledger.journal import entry_hash as entry_hash
 
 TERM_MONTHS_MIN = 1
 TERM_MONTHS_MAX = 36
 FREEZE_DURATION_MAX = timedelta(days=366)
 NOTE_LENGTH_MAX = 1_000
 POLICY_VERSION_LENGTH_MAX = 64
-GENESIS_HASH = "0" * 64
 
 
 class LineStatus(StrEnum):
+    """Where a line stands: only an active line takes new drawdowns."""
+
     ACTIVE = "active"
     FROZEN = "frozen"
     SUSPENDED = "suspended"
@@ -43,6 +50,8 @@ class LineStatus(StrEnum):
 
 
 class Action(StrEnum):
+    """What a decision does to a line."""
+
     INCREASE = "increase"
     DECREASE = "decrease"
     FREEZE = "freeze"
@@ -78,6 +87,8 @@ _ACTION_TO: dict[Action, LineStatus | None] = {
 
 @dataclass(frozen=True, slots=True)
 class Line:
+    """A credit line's balances and status, as of its latest journal entry."""
+
     id: str
     borrower_id: str
     currency: str
@@ -169,6 +180,7 @@ def with_head(line: Line, head_hash: str) -> Line:
 
 
 def require_positive(amount_minor: int) -> None:
+    """Refuse an amount of zero or less."""
     if amount_minor <= 0:
         raise InvalidAmount("amount must be greater than zero")
 
@@ -235,6 +247,7 @@ def plan_repayment(principal_minor: int) -> Movement:
 
 
 def plan_open(limit_minor: int) -> Movement:
+    """Open a line with `limit_minor`, active."""
     if limit_minor < 0:
         raise InvalidAmount("a limit cannot be negative")
     return Movement("open", limit_delta=limit_minor, status=LineStatus.ACTIVE)
@@ -253,6 +266,7 @@ class LimitChange:
 
     @property
     def adverse(self) -> bool:
+        """Whether the change reduces what the borrower can draw (it needs a notice)."""
         return self.action in ADVERSE_ACTIONS
 
 
@@ -326,8 +340,8 @@ def _validate_decision_fields(change: LimitChange, now: datetime) -> None:
 
 def _plan_limit(line: Line, change: LimitChange) -> Movement:
     new_limit = change.limit_minor
-    invariant(new_limit is not None, "limit checked above")
-    assert new_limit is not None  # for the type checker; guarded by the invariant above
+    if new_limit is None:
+        fail("limit checked above")
     if new_limit < 0:
         raise InvalidAmount("a limit cannot be negative")
     if change.action is Action.INCREASE and new_limit <= line.limit_minor:
@@ -342,44 +356,6 @@ def _plan_limit(line: Line, change: LimitChange) -> Movement:
             currency=line.currency,
         )
     return Movement(change.action.value, limit_delta=new_limit - line.limit_minor)
-
-
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
-    """One append-only posting with the line's balances after it, chained by hash."""
-
-    line_id: str
-    seq: int
-    kind: str
-    limit_delta_minor: int
-    principal_delta_minor: int
-    held_delta_minor: int
-    limit_after_minor: int
-    principal_after_minor: int
-    held_after_minor: int
-    status_after: str
-    drawdown_id: str | None
-    loan_id: str | None
-    decision_id: str | None
-    created_at: datetime
-    prev_hash: str
-    hash: str
-
-
-def entry_hash(prev_hash: str, fields: tuple[object, ...]) -> str:
-    """SHA-256 over the previous hash and the entry's fields in a fixed textual form."""
-    text = "|".join(
-        [prev_hash]
-        + [
-            value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            if isinstance(value, datetime)
-            else ""
-            if value is None
-            else str(value)
-            for value in fields
-        ]
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def journal_entry(
@@ -410,23 +386,3 @@ def journal_entry(
         created_at,
     )
     return JournalEntry(*fields, prev_hash=prev_hash, hash=entry_hash(prev_hash, fields))
-
-
-def entry_fields(entry: JournalEntry) -> tuple[object, ...]:
-    """The fields `entry_hash` covers, in order (used to verify a stored chain)."""
-    return (
-        entry.line_id,
-        entry.seq,
-        entry.kind,
-        entry.limit_delta_minor,
-        entry.principal_delta_minor,
-        entry.held_delta_minor,
-        entry.limit_after_minor,
-        entry.principal_after_minor,
-        entry.held_after_minor,
-        entry.status_after,
-        entry.drawdown_id,
-        entry.loan_id,
-        entry.decision_id,
-        entry.created_at,
-    )

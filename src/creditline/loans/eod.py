@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import InvalidInput
+from creditline.kernel.invariant import fail
 from creditline.loans import model
 from creditline.loans.store import LoanStore
 from creditline.loans.tables import eod_runs, loans
@@ -98,10 +99,13 @@ WHERE t.loan_id = l.id AND {_DUE_FOR_EOD}
 
 @dataclass(frozen=True, slots=True)
 class DayResult:
+    """One business date closed, and how many loans its end of day processed."""
+
     business_date: dt.date
     loans_processed: int
 
     def document(self) -> dict[str, Any]:
+        """The result as the API and the command line report it."""
         return {
             "business_date": self.business_date.isoformat(),
             "loans_processed": self.loans_processed,
@@ -109,6 +113,8 @@ class DayResult:
 
 
 class EndOfDay:
+    """Closes business dates over every open loan, in batches, resumably."""
+
     def __init__(
         self, db: Database, clock: Clock, batch_size: int = BATCH_SIZE, workers: int = WORKERS
     ) -> None:
@@ -222,7 +228,8 @@ class EndOfDay:
         closed = []
         for loan_id in ids:
             before = self._loans.load(tx, loan_id)
-            assert before is not None  # loans are never deleted
+            if before is None:
+                fail(f"loan {loan_id} is gone: loans are never deleted")
             after = model.end_of_day(before, on)
             if after is not before:
                 self._loans.save(tx, before, after, now)

@@ -169,6 +169,7 @@ class Product:
         return RepaymentMethod(requested)
 
     def check_term(self, term_months: int) -> None:
+        """Refuse a term the product does not offer, naming the terms it does."""
         if type(term_months) is not int or term_months not in self.terms:
             raise InvalidInput(
                 f"product {self.code} offers terms of {', '.join(map(str, self.terms))} months",
@@ -177,9 +178,11 @@ class Product:
             )
 
     def upfront_fee_minor(self, principal_minor: int) -> int:
+        """The fee taken once, at drawdown, on a loan of `principal_minor` (half-up)."""
         return round_half_up(Decimal(principal_minor) * self.upfront_fee_percent / _HUNDRED)
 
     def instalment_fee_minor(self, principal_minor: int) -> int:
+        """The service fee each instalment of a loan of `principal_minor` owes (half-up)."""
         return round_half_up(Decimal(principal_minor) * self.instalment_fee_percent / _HUNDRED)
 
     def loan_terms(self, method: RepaymentMethod, principal_minor: int) -> LoanTerms:
@@ -226,6 +229,7 @@ class Catalogue:
         self._defaults = defaults
 
     def product(self, code: str) -> Product:
+        """The product with `code`; `ProductNotFound` names the codes there are."""
         try:
             return self._products[code]
         except (KeyError, TypeError):

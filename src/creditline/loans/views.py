@@ -5,7 +5,8 @@ Amounts are decimal strings in major units.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 from creditline.kernel.money import Money, format_minor
@@ -15,10 +16,10 @@ from creditline.loans.model import (
     bucket,
     business_date,
     days_past_due,
-    payoff,
     running_index,
 )
 from creditline.loans.records import Posted, Repaid
+from creditline.loans.waterfall import Payoff, payoff
 
 
 def loan_document(
@@ -32,9 +33,7 @@ def loan_document(
     today = business_date(loan.terms, now)
     dpd = days_past_due(loan, today)
     overdue = [i for i in loan.instalments if i.state(today) == "overdue"]
-    running = running_index(loan, today)
     upcoming = [i for i in loan.instalments if i.due_date >= today and i.unpaid_minor > 0]
-    settle = payoff(loan, today)
     return {
         **loan_summary(loan, line_id, stored, now),
         "method": loan.terms.method.value,
@@ -60,39 +59,50 @@ def loan_document(
             else None
         ),
         # What settles the loan today: interest only to date, no fee not yet due.
-        "payoff_today": None
-        if loan.settled
-        else {
-            "total": money(settle.total_minor),
-            "penalty": money(settle.penalty_minor),
-            "fees": money(settle.fees_minor),
-            "interest": money(settle.interest_minor),
-            "principal": money(settle.principal_minor),
-            "reapplied": money(settle.reapplied_minor),
-        },
+        "payoff_today": None if loan.settled else _payoff_document(payoff(loan, today), money),
         "dpd": dpd,
         "bucket": bucket(dpd),
-        "instalments": [
-            {
-                "number": i.number,
-                "due_date": i.due_date.isoformat(),
-                "state": "running" if index == running and i.unpaid_minor > 0 else i.state(today),
-                "principal": money(i.principal_minor),
-                "interest": money(i.interest_minor),
-                "fee": money(i.fee_minor),
-                "late_fee": money(i.late_fee_minor),
-                "paid": money(
-                    i.paid_principal_minor
-                    + i.paid_interest_minor
-                    + i.paid_fee_minor
-                    + i.paid_late_fee_minor
-                ),
-                "outstanding": money(i.unpaid_minor),
-                "paid_on": None if i.paid_on is None else i.paid_on.isoformat(),
-            }
-            for index, i in enumerate(loan.instalments)
-        ],
+        "instalments": _instalment_documents(loan, today, money),
     }
+
+
+def _payoff_document(settle: Payoff, money: Callable[[int], str]) -> dict[str, str]:
+    """What settles the loan, by kind, as `money` writes amounts."""
+    return {
+        "total": money(settle.total_minor),
+        "penalty": money(settle.penalty_minor),
+        "fees": money(settle.fees_minor),
+        "interest": money(settle.interest_minor),
+        "principal": money(settle.principal_minor),
+        "reapplied": money(settle.reapplied_minor),
+    }
+
+
+def _instalment_documents(
+    loan: LoanState, today: date, money: Callable[[int], str]
+) -> list[dict[str, Any]]:
+    """Each instalment with its state on `today`; the running one reads `running`."""
+    running = running_index(loan, today)
+    return [
+        {
+            "number": i.number,
+            "due_date": i.due_date.isoformat(),
+            "state": "running" if index == running and i.unpaid_minor > 0 else i.state(today),
+            "principal": money(i.principal_minor),
+            "interest": money(i.interest_minor),
+            "fee": money(i.fee_minor),
+            "late_fee": money(i.late_fee_minor),
+            "paid": money(
+                i.paid_principal_minor
+                + i.paid_interest_minor
+                + i.paid_fee_minor
+                + i.paid_late_fee_minor
+            ),
+            "outstanding": money(i.unpaid_minor),
+            "paid_on": None if i.paid_on is None else i.paid_on.isoformat(),
+        }
+        for index, i in enumerate(loan.instalments)
+    ]
 
 
 def loan_summary(

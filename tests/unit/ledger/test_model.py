@@ -19,11 +19,11 @@ from creditline.kernel.errors import (
 )
 from creditline.kernel.invariant import InvariantViolation
 from creditline.kernel.reasons import REASON_CATALOGUE
-from creditline.ledger import model
+from creditline.ledger import journal, model
+from creditline.ledger.journal import GENESIS_HASH
 from creditline.ledger.model import (
     ADVERSE_ACTIONS,
     FREEZE_DURATION_MAX,
-    GENESIS_HASH,
     Action,
     LimitChange,
     Line,
@@ -557,7 +557,7 @@ def test_a_note_may_span_lines() -> None:
 
 
 # --- journal entries --------------------------------------------------------------------------
-def _hold_entry(prev_hash: str = "a" * 64) -> tuple[Line, Movement, model.JournalEntry]:
+def _hold_entry(prev_hash: str = "a" * 64) -> tuple[Line, Movement, journal.JournalEntry]:
     movement = Movement("hold", held_delta=50_000)
     after = model.apply(USED, movement)
     entry = model.journal_entry(after, movement, prev_hash, NOW, drawdown_id="dd-1")
@@ -597,23 +597,23 @@ def test_entry_hash_is_sha256_of_the_documented_text_form() -> None:
 
 def test_entry_fields_recompute_the_hash() -> None:
     _, _, entry = _hold_entry()
-    assert model.entry_hash(entry.prev_hash, model.entry_fields(entry)) == entry.hash
+    assert journal.entry_hash(entry.prev_hash, journal.entry_fields(entry)) == entry.hash
 
 
 def test_the_hash_covers_the_previous_hash_and_every_field() -> None:
     _, _, entry = _hold_entry()
-    fields = model.entry_fields(entry)
-    assert model.entry_hash("b" * 64, fields) != entry.hash
+    fields = journal.entry_fields(entry)
+    assert journal.entry_hash("b" * 64, fields) != entry.hash
     for index in range(len(fields)):
         altered = list(fields)
         altered[index] = "tampered"
-        assert model.entry_hash(entry.prev_hash, tuple(altered)) != entry.hash, index
+        assert journal.entry_hash(entry.prev_hash, tuple(altered)) != entry.hash, index
 
 
 def test_entry_hash_reads_times_as_utc_instants() -> None:
     beijing = NOW.astimezone(timezone(timedelta(hours=8)))
-    assert model.entry_hash(GENESIS_HASH, (beijing,)) == model.entry_hash(GENESIS_HASH, (NOW,))
-    assert model.entry_hash(GENESIS_HASH, (None,)) == model.entry_hash(GENESIS_HASH, ("",))
+    assert journal.entry_hash(GENESIS_HASH, (beijing,)) == journal.entry_hash(GENESIS_HASH, (NOW,))
+    assert journal.entry_hash(GENESIS_HASH, (None,)) == journal.entry_hash(GENESIS_HASH, ("",))
 
 
 def test_entries_chain_by_hash() -> None:

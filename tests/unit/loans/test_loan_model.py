@@ -32,7 +32,6 @@ from creditline.loans.model import (
     LoanTerms,
     Overpayment,
     Step,
-    allocate,
     bucket,
     business_date,
     check_loan,
@@ -41,7 +40,6 @@ from creditline.loans.model import (
     interest_to_date,
     new_loan,
     parse_waterfall,
-    payoff,
     running_index,
 )
 from creditline.loans.schedule import (
@@ -52,6 +50,7 @@ from creditline.loans.schedule import (
     RepaymentMethod,
     build_schedule,
 )
+from creditline.loans.waterfall import allocate, payoff
 
 START = dt.date(2026, 1, 15)
 RATE = AnnualRate(Decimal("0.12"), DayCount.ACT_365)
