@@ -14,10 +14,10 @@ a `CHECKPOINT`, so that the review does not pay for writing out the load.
 Then it times the review's three parts on their own, by calling what `review_book` calls:
 reading the features (`book_features` in one `Database.reading()` transaction, split into the
 ledger query, bureau reports and applications, with the statements it sent), deciding
-(`_decide_batch` over batches of 10,000, split into DuckDB and building the `Decision`s), and
+(`decide_batch` over batches of 10,000, split into DuckDB and building the `Decision`s), and
 then `DecisionService.review_book` end to end; applying is the remainder (end to end minus
 features minus deciding), and is also measured inside the run by wrapping the service's
-`_apply` and the ledger's `get_line` and `change_limit` on their instances (a few µs a call).
+`_apply` and the ledger port's `lock` and `decide` on their instances (a few µs a call).
 Last, the review again an hour later the same business day: changes already made are not made
 again (outcome `decided_today`).
 
@@ -57,17 +57,14 @@ from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
 from creditline.db.engine import normalise_url
 from creditline.decisions.applications import Application, application_features
+from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import StoredReports
 from creditline.decisions.engine import features_table_sql, load_features
-from creditline.decisions.service import (
-    BATCH_LINES,
-    _chunks,
-    _decide_batch,
-    book_features,
-    ledger_features,
-)
+from creditline.decisions.service import BATCH_LINES, decide_batch
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
+from creditline.ledger.ports import line_facts
+from creditline.loans.ports import repayment_facts
 
 POLICY = shipped_policy_file()
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -142,7 +139,7 @@ def load_borrower(c: Container, n: int, mix: BookMix, seed: int, loaded: Loaded)
             birth_date=dt.date(rng.randrange(1960, 2004), rng.randrange(1, 13), 15),
             employment=rng.choice(EMPLOYMENT),
         )
-        applied = c.underwriting.apply(AGENT, f"apply-{borrower_id}", application)
+        applied = c.underwriting.apply(AGENT, f"apply-{borrower_id}", application).document
         line_id = applied["line_id"]
         loaded.count("applications", f"applications {applied['outcome']}")
     if line_id is None:
@@ -169,10 +166,11 @@ def load_borrower(c: Container, n: int, mix: BookMix, seed: int, loaded: Loaded)
     if draws == 5:
         loaded.count("lines drawing 5 times")
     if rng.random() < mix.bureau:
-        c.bureau.record_consent(borrower, borrower_id)
+        c.bureau.record_consent(borrower, f"consent-{borrower_id}", borrower_id)
         lenders = rng.randrange(5, 8) if rng.random() < 0.25 else rng.randrange(0, 5)
         c.bureau.load_report(
             AGENT,
+            f"report-{borrower_id}",
             {
                 "borrower_id": borrower_id,
                 "reported_at": LOADED_AT,  # the consent's own instant: a pull at or after it
@@ -244,9 +242,10 @@ def time_features(c: Container, now: dt.datetime) -> dict[str, Any]:
         seconds = time.perf_counter() - began
     with c.db.reading() as connection:
         t0 = time.perf_counter()
-        found = ledger_features(connection, now, today)
+        found = line_facts(connection, now)
+        repayment_facts(connection, today)
         t1 = time.perf_counter()
-        borrowers = sorted({borrower for borrower, _ in found})
+        borrowers = sorted({line.borrower_id for line in found})
         reports = bureau.latest(connection, borrowers)
         t2 = time.perf_counter()
         declared = application_features(connection, borrowers, now, today)
@@ -271,14 +270,14 @@ def time_features(c: Container, now: dt.datetime) -> dict[str, Any]:
 
 
 def time_decide(c: Container, book: list[dict[str, Any]]) -> dict[str, Any]:
-    """`_decide_batch` over the batches review_book makes; then the same again split into
+    """`decide_batch` over the batches review_book makes; then the same again split into
     DuckDB's part (load, query, fetch) and building the `Decision`s in Python."""
     engine = c.decisions.engine
     began = time.perf_counter()
-    decided = [d for batch in _chunks(book, BATCH_LINES) for d in _decide_batch(engine, batch)]
+    decided = [d for batch in chunks(book, BATCH_LINES) for d in decide_batch(engine, batch)]
     seconds = time.perf_counter() - began
     in_duckdb = in_python = 0.0
-    for batch in _chunks(book, BATCH_LINES):
+    for batch in chunks(book, BATCH_LINES):
         t0 = time.perf_counter()
         connection = duckdb.connect(":memory:")
         connection.execute(features_table_sql())
@@ -328,12 +327,13 @@ def wrap(owner: Any, name: str, timer: Timer) -> Callable[[], None]:
 
 
 def time_review(c: Container) -> dict[str, Any]:
-    """`review_book` end to end, with `_apply`, `get_line` and `change_limit` timed inside."""
-    timers = {"apply": Timer(), "get_line": Timer(), "change_limit": Timer()}
+    """`review_book` end to end, with `_apply` and the ledger port's `lock` and `decide` timed
+    inside."""
+    timers = {"apply": Timer(), "lock": Timer(), "decide": Timer()}
     undo = [
         wrap(c.decisions, "_apply", timers["apply"]),
-        wrap(c.ledger, "get_line", timers["get_line"]),
-        wrap(c.ledger, "change_limit", timers["change_limit"]),
+        wrap(c.ledger.port, "lock", timers["lock"]),
+        wrap(c.ledger.port, "decide", timers["decide"]),
     ]
     batches: list[float] = []
     began = time.perf_counter()
@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         n = len(book)
         apply_seconds = first["seconds"] - features["seconds"] - decide["seconds"]
         timers = first["timers"]
-        changes = timers["change_limit"]
+        changes = timers["decide"]
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
         with container.db.reading() as connection:
             version = connection.execute(text("SHOW server_version")).scalar()
@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         for sql, spent in ranked[:4]:
             print(f"        {len(spent):>6,} × {sum(spent):6.2f} s  {short(sql)}")
         print(
-            f"    deciding (_decide_batch, batches of {BATCH_LINES:,}): {decide['seconds']:.2f} s, "
+            f"    deciding (decide_batch, batches of {BATCH_LINES:,}): {decide['seconds']:.2f} s, "
             f"{rate(n, decide['seconds'])}, {decide['seconds'] * share:.0f} % — DuckDB (load, "
             f"query, fetch) {decide['duckdb']:.2f} s, Decision objects {decide['python']:.2f} s; "
             f"actions {counts(dict(sorted(decide['actions'].items())))}"
@@ -465,14 +465,14 @@ def main(argv: list[str] | None = None) -> int:
         print("  applying, measured inside the run:")
         print(
             f"    _apply: {timers['apply'].calls:,} calls, {timers['apply'].seconds:.2f} s; "
-            f"get_line {timers['get_line'].calls:,} calls, {timers['get_line'].seconds:.2f} s; "
-            f"change_limit {changes.calls:,} calls ({changes.failed:,} refused), "
+            f"lock {timers['lock'].calls:,} calls, {timers['lock'].seconds:.2f} s; "
+            f"decide {changes.calls:,} calls ({changes.failed:,} refused), "
             f"{changes.seconds:.2f} s"
         )
         if changes.calls:
-            per_change = (timers["get_line"].seconds + changes.seconds) / changes.calls * 1000
+            per_change = (timers["lock"].seconds + changes.seconds) / changes.calls * 1000
             print(
-                f"    per change: {per_change:.2f} ms (get_line + change_limit, one transaction "
+                f"    per change: {per_change:.2f} ms (lock + decide, in one transaction "
                 f"each), {changes.calls / max(changes.seconds, 1e-9):,.0f} changes/s"
             )
         print(
@@ -483,9 +483,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  outcomes: {counts(second['outcomes'])}")
         again = second["timers"]
         print(
-            f"  change_limit {again['change_limit'].calls:,} calls "
-            f"({again['change_limit'].failed:,} refused), {again['change_limit'].seconds:.2f} s; "
-            f"get_line {again['get_line'].seconds:.2f} s"
+            f"  decide {again['decide'].calls:,} calls "
+            f"({again['decide'].failed:,} refused), {again['decide'].seconds:.2f} s; "
+            f"lock {again['lock'].seconds:.2f} s"
         )
         if plan:
             print(f"\nplan of the slowest read ({short(features['slowest'][0], 60)}):")

@@ -88,12 +88,12 @@ def build(
         # Stored before it decides anything; a changed document under a used version is refused.
         return Engine(policies.activate(load_policy(policy_file)))
 
-    decisions = DecisionService(db, clock, ledger, policy_engine, StoredReports())
+    decisions = DecisionService(db, clock, commands, ledger, policy_engine, StoredReports())
     renderer = Renderer(
         settings.lender_name, Bureau(settings.bureau_contact, settings.bureau_score_range)
     )
-    notices = NoticeService(db, clock, ledger, decisions, catalogue, renderer)
-    appeals = Appeals(db, clock, ledger, decisions, catalogue)
+    notices = NoticeService(db, clock, commands, ledger, catalogue, renderer)
+    appeals = Appeals(db, clock, commands, ledger, decisions, catalogue)
     dispatcher = Dispatcher(
         db,
         clock,
@@ -124,11 +124,11 @@ def build(
         decisions=decisions,
         policies=policies,
         explainer=Explainer(ledger, decisions, appeals, catalogue),
-        verifications=Verifications(db, clock, ledger, decisions, DevelopmentVerifier()),
+        verifications=Verifications(db, clock, commands, ledger, decisions, DevelopmentVerifier()),
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions),
-        bureau=BureauService(db, clock),
-        underwriting=Underwriting(db, clock, ledger, policy_engine, StoredReports()),
+        bureau=BureauService(db, clock, commands),
+        underwriting=Underwriting(clock, commands, ledger, policy_engine, StoredReports(), db),
         end_of_day=EndOfDay(db, clock),
         reconciler=Reconciler(db),
         notices=notices,

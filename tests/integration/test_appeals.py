@@ -16,6 +16,7 @@ from creditline.decisions.appeals import ReviewAlreadyDecided, ReviewNotFound
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import Forbidden, InvalidInput
+from creditline.kernel.ids import new_id
 from creditline.notices.tables import outbox
 
 DAY = timedelta(days=1)
@@ -48,8 +49,12 @@ def test_a_human_review_opens_with_a_deadline_and_a_reversal_lifts_the_freeze(
 ) -> None:
     line_id = frozen_by_the_policy(container, agent, borrower)
     asked = container.appeals.request(
-        borrower, line_id, human=True, reason_text="I paid for a wedding, it was one week."
-    )
+        borrower,
+        f"k-{new_id()}",
+        line_id,
+        human=True,
+        reason_text="I paid for a wedding, it was one week.",
+    ).document
     assert asked["action"] == "freeze" and asked["outcome"] == "decided_today"  # automatic first
     review = asked["human_review"]
     assert (review["status"], review["overdue"]) == ("open", False)
@@ -63,7 +68,7 @@ def test_a_human_review_opens_with_a_deadline_and_a_reversal_lifts_the_freeze(
     explained = container.explainer.explain(borrower, line_id, "en")
     assert explained["human_review"]["due_at"] == review["due_at"]
     # Asking again while one is open answers the open one.
-    again = container.appeals.request(borrower, line_id, human=True)
+    again = container.appeals.request(borrower, f"k-{new_id()}", line_id, human=True).document
     assert again["human_review"]["id"] == review["id"]
 
     clock.advance(16 * DAY)
@@ -80,8 +85,13 @@ def test_a_human_review_opens_with_a_deadline_and_a_reversal_lifts_the_freeze(
     assert queue["reviews"][0]["overdue"] is True and queue["overdue"] == 1
 
     decided = container.appeals.decide(
-        agent, review["id"], "reverse", [], note="One-off spending; history is clean."
-    )
+        agent,
+        f"k-{new_id()}",
+        review["id"],
+        "reverse",
+        [],
+        note="One-off spending; history is clean.",
+    ).document
     assert (decided["status"], decided["outcome"], decided["decided_by"]) == (
         "decided",
         "reverse",
@@ -89,28 +99,32 @@ def test_a_human_review_opens_with_a_deadline_and_a_reversal_lifts_the_freeze(
     )
     line = container.ledger.get_line(borrower, line_id)
     assert line["status"] == "active"
-    reversal = container.decisions.get_decision(agent, decided["decision_id"])
+    reversal = container.ledger.get_decision(agent, decided["decision_id"])
     assert (reversal["action"], reversal["reason_codes"]) == ("unfreeze", ["review_upheld_appeal"])
     assert reversal["actor"] == f"service:human-review:{agent.subject}"
     topic, payload = notices(container, line_id)[-1]
     assert (topic, payload["outcome"]) == ("notice.review_decided", "reverse")
     assert container.appeals.queue(agent)["reviews"] == []
     with pytest.raises(ReviewAlreadyDecided):
-        container.appeals.decide(agent, review["id"], "uphold", [])
+        container.appeals.decide(agent, f"k-{new_id()}", review["id"], "uphold", [])
 
 
 def test_an_upheld_review_keeps_the_decision_and_says_which_reasons_hold(
     container: Container, agent: Actor, borrower: Actor
 ) -> None:
     line_id = frozen_by_the_policy(container, agent, borrower)
-    review = container.appeals.request(borrower, line_id, contest=True)["human_review"]
+    review = container.appeals.request(borrower, f"k-{new_id()}", line_id, contest=True).document[
+        "human_review"
+    ]
     assert review is not None and review["contested_decision_id"] is not None
-    decided = container.appeals.decide(agent, review["id"], "uphold", [], note="Checked.")
+    decided = container.appeals.decide(
+        agent, f"k-{new_id()}", review["id"], "uphold", [], note="Checked."
+    ).document
     assert (decided["outcome"], decided["decision_id"]) == ("uphold", None)
     assert container.ledger.get_line(borrower, line_id)["status"] == "frozen"
     topic, payload = notices(container, line_id)[-1]
     assert topic == "notice.review_decided"
-    contested = container.decisions.get_decision(agent, review["contested_decision_id"])
+    contested = container.ledger.get_decision(agent, review["contested_decision_id"])
     assert payload["decision"]["reason_codes"] == contested["reason_codes"]
     assert contested["reason_codes"][0] == "drawdown_velocity"
     # The borrower reads their review; nobody else does.
@@ -128,17 +142,23 @@ def test_reversing_a_cut_puts_the_limit_back_and_modify_sets_a_new_one(
     container.ledger.change_limit(
         approver, "cut", line_id, "decrease", ["multiple_lenders"], limit="10000.00"
     )
-    first = container.appeals.request(borrower, line_id, contest=True)["human_review"]
-    container.appeals.decide(agent, first["id"], "reverse", [])
+    first = container.appeals.request(borrower, f"k-{new_id()}", line_id, contest=True).document[
+        "human_review"
+    ]
+    container.appeals.decide(agent, f"k-{new_id()}", first["id"], "reverse", [])
     assert container.ledger.get_line(borrower, line_id)["limit"] == "20000.00"
 
     container.ledger.change_limit(
         approver, "cut-2", line_id, "decrease", ["multiple_lenders"], limit="8000.00"
     )
-    second = container.appeals.request(borrower, line_id, human=True)["human_review"]
+    second = container.appeals.request(borrower, f"k-{new_id()}", line_id, human=True).document[
+        "human_review"
+    ]
     with pytest.raises(InvalidInput):
-        container.appeals.decide(agent, second["id"], "modify", ["multiple_lenders"])  # no limit
-    container.appeals.decide(agent, second["id"], "modify", [], limit="15000.00")
+        container.appeals.decide(
+            agent, f"k-{new_id()}", second["id"], "modify", ["multiple_lenders"]
+        )  # no limit
+    container.appeals.decide(agent, f"k-{new_id()}", second["id"], "modify", [], limit="15000.00")
     assert container.ledger.get_line(borrower, line_id)["limit"] == "15000.00"
 
 
@@ -148,7 +168,12 @@ def test_contesting_when_nothing_adverse_holds_opens_no_review(
     line_id = str(
         container.ledger.open_line(agent, "o", borrower.subject, "CNY", "20000.00").document["id"]
     )
-    assert container.appeals.request(borrower, line_id, contest=True)["human_review"] is None
+    assert (
+        container.appeals.request(borrower, f"k-{new_id()}", line_id, contest=True).document[
+            "human_review"
+        ]
+        is None
+    )
 
 
 def test_who_may_work_the_queue(
@@ -172,7 +197,7 @@ def test_who_may_work_the_queue(
     )
     assert cannot.status_code == 403
     with pytest.raises(Forbidden):
-        container.appeals.decide(borrower, review_id, "reverse", [])
+        container.appeals.decide(borrower, f"k-{new_id()}", review_id, "reverse", [])
     bad = client.post(
         f"/v1/reviews/{review_id}/decide",
         json={"outcome": "uphold", "reason_codes": ["no_such_code"]},

@@ -11,12 +11,15 @@ import pytest
 from sqlalchemy import select
 
 from creditline.bootstrap import Container
+from creditline.db.commands import idempotency_keys
 from creditline.decisions.applications import Application
 from creditline.decisions.tables import applications
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import Forbidden, IdempotencyKeyReused, InvalidInput
+from creditline.kernel.ids import new_id
 from creditline.ledger.tables import decisions
+from creditline.notices.tables import outbox
 
 DAY = timedelta(days=1)
 
@@ -38,7 +41,7 @@ def application(borrower: str, **changes: object) -> Application:
 def test_an_approved_application_opens_the_line_with_an_explained_first_limit(
     container: Container, borrower: Actor
 ) -> None:
-    result = container.underwriting.apply(borrower, "app-1", application(borrower.subject))
+    result = container.underwriting.apply(borrower, "app-1", application(borrower.subject)).document
     # No history, no bureau report: score 500 + 20 + 30 + 40 + 0 + 15 + 15 + 30 = 650, grade C;
     # income 12,000.00 is the mid band: C x mid = 20,000.00.
     assert (result["outcome"], result["limit"], result["reason_codes"]) == (
@@ -58,7 +61,10 @@ def test_an_approved_application_opens_the_line_with_an_explained_first_limit(
     )
     assert json.loads(grant["evidence"])["grade"] == "C"
     # The same request again answers the same, and opens nothing more.
-    assert container.underwriting.apply(borrower, "app-1", application(borrower.subject)) == result
+    assert (
+        container.underwriting.apply(borrower, "app-1", application(borrower.subject)).document
+        == result
+    )
     assert len(container.ledger.list_lines(borrower)["lines"]) == 1
 
 
@@ -68,7 +74,9 @@ def test_six_applications_in_a_week_are_declined_for_application_velocity(
     outcomes = []
     for n in range(6):
         outcomes.append(
-            container.underwriting.apply(borrower, f"app-{n}", application(borrower.subject))
+            container.underwriting.apply(
+                borrower, f"app-{n}", application(borrower.subject)
+            ).document
         )
         clock.advance(DAY)
     assert [o["outcome"] for o in outcomes[:5]] == ["approved"] * 5
@@ -86,7 +94,7 @@ def test_expired_income_evidence_suspends_at_review_and_never_zeroes_the_line(
     expires = clock.now().date() + 10 * DAY
     result = container.underwriting.apply(
         borrower, "app", application(borrower.subject, income_evidence_expires_on=expires)
-    )
+    ).document
     assert result["outcome"] == "approved"
     clock.advance(40 * DAY)  # the evidence expired 30 days ago
     applied = container.decisions.review_line(result["line_id"])
@@ -103,7 +111,7 @@ def test_the_first_limit_follows_the_matrix(container: Container, borrower: Acto
         borrower,
         "app",
         application(borrower.subject, income_monthly="0.00", employment="unemployed"),
-    )
+    ).document
     # 500 + 20 + 30 + 40 + 0 + 15 + 15 + 0 (unemployed) = 620: grade D; no income: low band.
     assert (result["outcome"], result["limit"]) == ("approved", "5000.00")
 
@@ -111,15 +119,15 @@ def test_the_first_limit_follows_the_matrix(container: Container, borrower: Acto
 def test_borrowing_from_five_lenders_declines_the_application(
     container: Container, borrower: Actor, agent: Actor, clock: FixedClock
 ) -> None:
-    container.bureau.record_consent(borrower, borrower.subject)
+    container.bureau.record_consent(borrower, f"k-{new_id()}", borrower.subject)
     report = {
         "borrower_id": borrower.subject,
         "reported_at": clock.now(),
         "lenders_with_open_loans": 5,
         "inquiries_3m": 6,
     }
-    container.bureau.load_report(agent, report)
-    result = container.underwriting.apply(borrower, "app", application(borrower.subject))
+    container.bureau.load_report(agent, f"k-{new_id()}", report)
+    result = container.underwriting.apply(borrower, "app", application(borrower.subject)).document
     # The multi-lender rule fires first; then the attributes that lost the most points, 30
     # each, in scorecard order: months on book (a new borrower), inquiries; lenders lost 30
     # too but its code is named once, by the rule.
@@ -148,41 +156,35 @@ def test_bad_applications_are_refused_and_store_nothing(
     assert container.ledger.list_lines(agent, borrower.subject)["lines"] == []
 
 
-def test_an_approval_interrupted_after_the_line_opened_is_finished_by_a_retry(
+def test_an_approval_that_fails_while_granting_leaves_nothing_and_a_retry_opens_one_line(
     container: Container,
     borrower: Actor,
-    agent: Actor,
-    clock: FixedClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ledger = container.ledger
-    real = ledger.change_limit
+    # The application, its line, the grant and their notices are one transaction: a failure
+    # in the middle (the line opened, the grant not yet made) keeps none of them.
+    port = container.ledger.port
+    real = port.decide
 
     def crash(*args: object, **kwargs: object) -> object:
         raise RuntimeError("the process died after opening the line")
 
-    monkeypatch.setattr(ledger, "change_limit", crash)
+    monkeypatch.setattr(port, "decide", crash)
     with pytest.raises(RuntimeError):
         container.underwriting.apply(borrower, "k", application(borrower.subject))
-    [opened] = ledger.list_lines(borrower)["lines"]
-    assert opened["limit"] == "0.00"
-    monkeypatch.setattr(ledger, "change_limit", real)
-    # Meanwhile the world changed: a report that would decline a new application.
-    container.bureau.record_consent(borrower, borrower.subject)
-    clock.advance(timedelta(minutes=1))
-    container.bureau.load_report(
-        agent,
-        {"borrower_id": borrower.subject, "reported_at": clock.now(), "lenders_with_open_loans": 6},
-    )
+    assert container.ledger.list_lines(borrower)["lines"] == []
+    with container.db.reading() as connection:
+        assert connection.execute(select(applications.c.id)).all() == []
+        assert connection.execute(select(idempotency_keys.c.key)).all() == []
+        assert connection.execute(select(outbox.c.id)).all() == []
+    monkeypatch.setattr(port, "decide", real)
     result = container.underwriting.apply(borrower, "k", application(borrower.subject))
-    # The stored decision is finished, not decided again; the same line gets its limit.
-    assert (result["outcome"], result["limit"], result["line_id"]) == (
-        "approved",
-        "20000.00",
-        opened["id"],
-    )
-    [line] = ledger.list_lines(borrower)["lines"]
-    assert line["limit"] == "20000.00"
+    assert not result.replayed
+    [line] = container.ledger.list_lines(borrower)["lines"]
+    assert (result.document["line_id"], line["limit"]) == (line["id"], "20000.00")
+    again = container.underwriting.apply(borrower, "k", application(borrower.subject))
+    assert again.replayed and again.document == result.document
+    assert len(container.ledger.list_lines(borrower)["lines"]) == 1
 
 
 def test_the_same_key_with_another_application_is_refused(
@@ -196,5 +198,7 @@ def test_the_same_key_with_another_application_is_refused(
 
 
 def test_a_long_key_opens_and_grants_the_line(container: Container, borrower: Actor) -> None:
-    result = container.underwriting.apply(borrower, "k" * 255, application(borrower.subject))
+    result = container.underwriting.apply(
+        borrower, "k" * 255, application(borrower.subject)
+    ).document
     assert (result["outcome"], result["limit"]) == ("approved", "20000.00")

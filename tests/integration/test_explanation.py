@@ -15,6 +15,7 @@ from creditline.decisions.applications import Application
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import InvalidInput, LineNotFound
+from creditline.kernel.ids import new_id
 from creditline.kernel.reasons import NEXT_STEP_TEXTS, REASON_CATALOGUE, NextStep
 
 DAY = timedelta(days=1)
@@ -31,7 +32,7 @@ def apply(c: Container, borrower: Actor, key: str, **changes: object) -> dict:
         "employment": "employed",
     }
     fields.update(changes)
-    return c.underwriting.apply(borrower, key, Application(**fields))  # type: ignore[arg-type]
+    return c.underwriting.apply(borrower, key, Application(**fields)).document  # type: ignore[arg-type]
 
 
 def both(c: Container, actor: Actor, line_id: str) -> tuple[dict, dict]:
@@ -103,10 +104,11 @@ def test_borrowing_from_five_lenders_names_the_bureau_items_that_cut_the_line(
     container: Container, agent: Actor, borrower: Actor, clock: FixedClock
 ) -> None:
     line_id = apply(container, borrower, "app")["line_id"]
-    container.bureau.record_consent(borrower, borrower.subject)
+    container.bureau.record_consent(borrower, f"k-{new_id()}", borrower.subject)
     clock.advance(timedelta(minutes=1))
     container.bureau.load_report(
         agent,
+        f"k-{new_id()}",
         {
             "borrower_id": borrower.subject,
             "source": "test-bureau",

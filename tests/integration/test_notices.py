@@ -42,6 +42,7 @@ from creditline.config import Settings
 from creditline.decisions.applications import Application
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
+from creditline.kernel.ids import new_id
 from creditline.kernel.money import group_thousands
 from creditline.kernel.reasons import NEXT_STEP_TEXTS, REASON_CATALOGUE, NextStep
 from creditline.ledger.tables import decisions, lines
@@ -742,7 +743,7 @@ def applied_with_income_evidence(c: Container, borrower: Actor, expires_on: date
         birth_date=date(1990, 5, 1),
         employment="employed",
     )
-    return str(c.underwriting.apply(borrower, "app", application)["line_id"])
+    return str(c.underwriting.apply(borrower, "app", application).document["line_id"])
 
 
 def income_evidence(today: date, **changes: str) -> dict[str, str]:
@@ -773,7 +774,7 @@ def test_a_human_review_is_announced_with_its_deadline_and_an_upheld_one_says_wh
     line_id = frozen_by_the_policy(c, agent, borrower)
     c.dispatcher.run_until_idle()  # the freeze's own notice is tested above
     frozen = c.ledger.get_line(borrower, line_id)
-    contested = c.decisions.get_decision(agent, frozen["status_decision_id"])
+    contested = c.ledger.get_decision(agent, frozen["status_decision_id"])
     assert contested["until"] == (clock.now() + 7 * DAY).isoformat()  # 2026-12-05T17:30Z
 
     asked: dict[str, Any] = {}
@@ -781,7 +782,9 @@ def test_a_human_review_is_announced_with_its_deadline_and_an_upheld_one_says_wh
     rows = written_by(
         c,
         lambda: asked.update(
-            c.appeals.request(borrower, line_id, human=True, reason_text=reason_text)
+            c.appeals.request(
+                borrower, f"k-{new_id()}", line_id, human=True, reason_text=reason_text
+            ).document
         ),
     )
     review = asked["human_review"]
@@ -806,7 +809,12 @@ def test_a_human_review_is_announced_with_its_deadline_and_an_upheld_one_says_wh
     # A person upholds the freeze: the notice says it stands, why, and the reviewer's note.
     clock.advance(3 * DAY)
     note = "Five drawdowns in one day is what pauses a line; the pause ends as planned."
-    rows = written_by(c, lambda: c.appeals.decide(agent, review["id"], "uphold", [], note=note))
+    rows = written_by(
+        c,
+        lambda: (
+            c.appeals.decide(agent, f"k-{new_id()}", review["id"], "uphold", [], note=note).document
+        ),
+    )
     codes = contested["reason_codes"]
     assert "drawdown_velocity" in codes
     stand = [REASON_CATALOGUE[code] for code in codes]
@@ -856,8 +864,10 @@ def test_an_upheld_freeze_still_tells_the_borrower_when_it_ends(
 ) -> None:
     c = wired
     line_id = frozen_by_the_policy(c, agent, borrower)  # until 2026-12-05 (17:00 in Shanghai)
-    review = c.appeals.request(borrower, line_id, human=True)["human_review"]
-    c.appeals.decide(agent, review["id"], "uphold", [])
+    review = c.appeals.request(borrower, f"k-{new_id()}", line_id, human=True).document[
+        "human_review"
+    ]
+    c.appeals.decide(agent, f"k-{new_id()}", review["id"], "uphold", [])
     c.dispatcher.run_until_idle()
     for language in LANGUAGES:
         [notice] = [
@@ -891,8 +901,12 @@ def test_a_reversed_review_says_so_and_the_ledger_announces_what_it_undid(
     c.ledger.change_limit(
         approver, "cut", cut_line, "decrease", ["multiple_lenders"], limit="10000.00"
     )
-    first = c.appeals.request(borrower, frozen_line, human=True)["human_review"]
-    second = c.appeals.request(other, cut_line, contest=True)["human_review"]
+    first = c.appeals.request(borrower, f"k-{new_id()}", frozen_line, human=True).document[
+        "human_review"
+    ]
+    second = c.appeals.request(other, f"k-{new_id()}", cut_line, contest=True).document[
+        "human_review"
+    ]
     assert second["contested_decision_id"] is not None
     c.dispatcher.run_until_idle()
     clock.advance(2 * DAY)  # decided on 30 November
@@ -901,7 +915,10 @@ def test_a_reversed_review_says_so_and_the_ledger_announces_what_it_undid(
     note = "One-off spending; the repayment history is clean."
     decided: dict[str, Any] = {}
     rows = written_by(
-        c, lambda: decided.update(c.appeals.decide(agent, first["id"], "reverse", [], note=note))
+        c,
+        lambda: decided.update(
+            c.appeals.decide(agent, f"k-{new_id()}", first["id"], "reverse", [], note=note).document
+        ),
     )
     lifted = Expected(
         "notice.line_improved",
@@ -925,7 +942,10 @@ def test_a_reversed_review_says_so_and_the_ledger_announces_what_it_undid(
     # The cut is reversed: the ledger puts the limit back.
     decided.clear()
     rows = written_by(
-        c, lambda: decided.update(c.appeals.decide(agent, second["id"], "reverse", []))
+        c,
+        lambda: decided.update(
+            c.appeals.decide(agent, f"k-{new_id()}", second["id"], "reverse", []).document
+        ),
     )
     raised = Expected(
         "notice.line_improved",
@@ -985,7 +1005,7 @@ def test_refused_evidence_is_explained_and_accepted_evidence_restores_the_line(
         lambda: answered.update(
             c.verifications.submit(
                 borrower, "v1", "income", income_evidence(today, expires_on=expired)
-            )
+            ).document
         ),
     )
     assert (answered["status"], answered["lines"]) == ("rejected", [])
@@ -1011,7 +1031,7 @@ def test_refused_evidence_is_explained_and_accepted_evidence_restores_the_line(
     rows = written_by(
         c,
         lambda: answered.update(
-            c.verifications.submit(borrower, "v2", "income", income_evidence(today))
+            c.verifications.submit(borrower, "v2", "income", income_evidence(today)).document
         ),
     )
     assert answered["status"] == "accepted"

@@ -69,7 +69,7 @@ def test_a_changed_document_under_a_used_version_is_refused(
     try:
         with pytest.raises(PolicyVersionReused, match="give the changed policy a new version"):
             other.decisions.review_line(line["id"])
-        assert len(container.decisions.line_decisions(agent, line["id"])["decisions"]) == 0
+        assert len(container.ledger.line_decisions(agent, line["id"])["decisions"]) == 0
 
         changed["version"] = "2026.11.2"
         path.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")

@@ -55,7 +55,7 @@ def test_income_evidence_expiring_within_two_weeks_is_announced_once(
         birth_date=dt.date(1990, 5, 1),
         employment="employed",
     )
-    line_id = container.underwriting.apply(borrower, "app", application)["line_id"]
+    line_id = container.underwriting.apply(borrower, "app", application).document["line_id"]
     assert container.reminders.run()["verification_due"] == 0
     clock.advance(7 * DAY)
     assert container.reminders.run()["verification_due"] == 1

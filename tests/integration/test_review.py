@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
-from creditline.decisions import service
+from creditline.decisions import book
+from creditline.decisions.book import book_features
 from creditline.decisions.bureau import ConsentMissing, StoredReports
-from creditline.decisions.service import book_features, ledger_features
 from creditline.decisions.tables import reviews
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
@@ -28,6 +28,7 @@ from creditline.kernel.errors import (
     InvalidInput,
     LineNotFound,
 )
+from creditline.kernel.ids import new_id
 from creditline.ledger.tables import decisions
 from creditline.notices.tables import deliveries, outbox
 
@@ -182,9 +183,9 @@ def test_requested_reviews_are_recorded_and_counted(
 ) -> None:
     line_id = open_line(container, agent, borrower.subject)
     assert line_features(container, line_id)["increase_requests_7d"] == 0
-    first = container.decisions.request_review(borrower, line_id)
+    first = container.appeals.request(borrower, f"k-{new_id()}", line_id).document
     clock.advance(8 * DAY)
-    container.decisions.request_review(borrower, line_id)
+    container.appeals.request(borrower, f"k-{new_id()}", line_id)
     features = line_features(container, line_id)
     assert (features["increase_requests_7d"], features["increase_requests_30d"]) == (2 - 1, 2)
     with container.db.reading() as connection:
@@ -197,7 +198,7 @@ def line_features(c: Container, line_id: str) -> dict[str, object]:
     now = c.clock.now()
     today = c.decisions.engine.policy.business_date(now)
     with c.db.reading() as connection:
-        [(_, features)] = ledger_features(connection, now, today, [line_id])
+        [features] = book_features(connection, now, today, StoredReports(), [line_id])
     return features
 
 
@@ -217,10 +218,10 @@ def test_decisions_read_back_with_reasons_and_staff_see_the_evidence(
     line_id = open_line(container, agent, borrower.subject)
     for n in range(5):
         draw(container, borrower, line_id, "100.00", f"v-{n}")
-    reviewed = container.decisions.request_review(borrower, line_id)
+    reviewed = container.appeals.request(borrower, f"k-{new_id()}", line_id).document
     assert (reviewed["action"], reviewed["outcome"]) == ("freeze", "applied")
     assert reviewed["line"]["status"] == "frozen"
-    [listed] = container.decisions.line_decisions(borrower, line_id)["decisions"]
+    [listed] = container.ledger.line_decisions(borrower, line_id)["decisions"]
     assert (listed["action"], listed["automated"], listed["reason_codes"][0]) == (
         "freeze",
         True,
@@ -228,9 +229,9 @@ def test_decisions_read_back_with_reasons_and_staff_see_the_evidence(
     )
     assert listed["reasons"][0]["zh-CN"] == "短期内借款次数过多"
     assert "evidence" not in listed
-    mine = container.decisions.get_decision(borrower, listed["id"])
+    mine = container.ledger.get_decision(borrower, listed["id"])
     assert "evidence" not in mine and mine["reason_codes"] == listed["reason_codes"]
-    staff = container.decisions.get_decision(agent, listed["id"])
+    staff = container.ledger.get_decision(agent, listed["id"])
     assert staff["evidence"]["decisive_rule"] == "drawdown-velocity"
     assert staff["actor"] == "service:policy-engine"
 
@@ -241,17 +242,17 @@ def test_another_borrower_sees_no_decisions_of_a_line(
     line_id = open_line(container, agent, borrower.subject)
     for n in range(5):
         draw(container, borrower, line_id, "100.00", f"v-{n}")
-    decision_id = container.decisions.request_review(agent, line_id)
-    listed = container.decisions.line_decisions(agent, line_id)["decisions"]
+    decision_id = container.appeals.request(agent, f"k-{new_id()}", line_id).document
+    listed = container.ledger.line_decisions(agent, line_id)["decisions"]
     other = Actor("borrower-2", borrower.role)
     with pytest.raises(LineNotFound):
-        container.decisions.line_decisions(other, line_id)
+        container.ledger.line_decisions(other, line_id)
     with pytest.raises(LineNotFound):
-        container.decisions.request_review(other, line_id)
+        container.appeals.request(other, f"k-{new_id()}", line_id)
     with pytest.raises(DecisionNotFound):
-        container.decisions.get_decision(other, listed[0]["id"])
+        container.ledger.get_decision(other, listed[0]["id"])
     with pytest.raises(DecisionNotFound):
-        container.decisions.get_decision(agent, "no-such-decision")
+        container.ledger.get_decision(agent, "no-such-decision")
     assert decision_id["line"]["status"] == "frozen"
 
 
@@ -268,28 +269,42 @@ def test_a_bureau_report_needs_consent_and_five_lenders_cut_the_line(
         "inquiries_3m": 1,
     }
     with pytest.raises(ConsentMissing):
-        container.bureau.load_report(agent, report)
+        container.bureau.load_report(agent, f"k-{new_id()}", report)
     with pytest.raises(Forbidden):
-        container.bureau.record_consent(Actor("borrower-2", borrower.role), borrower.subject)
-    consent = container.bureau.record_consent(borrower, borrower.subject)
-    assert container.bureau.record_consent(agent, borrower.subject) == consent  # still active
+        container.bureau.record_consent(
+            Actor("borrower-2", borrower.role), f"k-{new_id()}", borrower.subject
+        )
+    consent = container.bureau.record_consent(borrower, f"k-{new_id()}", borrower.subject).document
+    assert (
+        container.bureau.record_consent(agent, f"k-{new_id()}", borrower.subject).document
+        == consent
+    )  # still active
     with pytest.raises(ConsentMissing):  # a pull before the consent stays refused
-        container.bureau.load_report(agent, report)
+        container.bureau.load_report(agent, f"k-{new_id()}", report)
     clock.advance(timedelta(minutes=1))
     report["reported_at"] = clock.now()
-    loaded = container.bureau.load_report(agent, report)
+    loaded = container.bureau.load_report(agent, f"k-{new_id()}", report).document
     assert loaded["consent_id"] == consent["id"]
-    assert container.bureau.load_report(agent, report) == loaded  # the same report again
+    assert (
+        container.bureau.load_report(agent, f"k-{new_id()}", report).document == loaded
+    )  # the same report again
     # Loading it again with other counts answers what was stored.
-    assert container.bureau.load_report(agent, {**report, "lenders_with_open_loans": 9}) == loaded
+    assert (
+        container.bureau.load_report(
+            agent, f"k-{new_id()}", {**report, "lenders_with_open_loans": 9}
+        ).document
+        == loaded
+    )
     for bad_time in (clock.now() + DAY, clock.now() - timedelta(days=4000)):
         with pytest.raises(InvalidInput):
-            container.bureau.load_report(agent, {**report, "reported_at": bad_time})
+            container.bureau.load_report(
+                agent, f"k-{new_id()}", {**report, "reported_at": bad_time}
+            )
     analyst = Actor("analyst-1", Role.ANALYST)
     with pytest.raises(Forbidden):
-        container.bureau.record_consent(analyst, borrower.subject)
+        container.bureau.record_consent(analyst, f"k-{new_id()}", borrower.subject)
     with pytest.raises(Forbidden):
-        container.bureau.load_report(borrower, report)
+        container.bureau.load_report(borrower, f"k-{new_id()}", report)
 
     applied = container.decisions.review_line(line_id)
     decision = applied.decision
@@ -327,7 +342,7 @@ def test_the_fifth_drawdown_in_a_week_freezes_the_line_on_its_own(
     draw(triggered, borrower, line_id, "100.00", "v-4")
     line = triggered.ledger.get_line(borrower, line_id)
     assert line["status"] == "frozen"
-    [decision] = triggered.decisions.line_decisions(borrower, line_id)["decisions"]
+    [decision] = triggered.ledger.line_decisions(borrower, line_id)["decisions"]
     assert decision["reason_codes"][0] == "drawdown_velocity"
 
 
@@ -367,7 +382,7 @@ def test_a_review_lost_with_the_request_is_made_by_the_dispatcher(
     triggered.dispatcher.run_until_idle()
     line = triggered.ledger.get_line(borrower, line_id)
     assert line["status"] == "frozen"
-    [decision] = triggered.decisions.line_decisions(borrower, line_id)["decisions"]
+    [decision] = triggered.ledger.line_decisions(borrower, line_id)["decisions"]
     assert decision["reason_codes"][0] == "drawdown_velocity"
     # Each message's review is recorded once; running again reviews nothing more.
     triggered.dispatcher.run_until_idle()  # the freeze's own notice
@@ -376,7 +391,7 @@ def test_a_review_lost_with_the_request_is_made_by_the_dispatcher(
             select(deliveries.c.notice_id).where(deliveries.c.channel == "review")
         ).all()
     assert len(reviews_done) == 5
-    assert len(triggered.decisions.line_decisions(borrower, line_id)["decisions"]) == 1
+    assert len(triggered.ledger.line_decisions(borrower, line_id)["decisions"]) == 1
 
 
 def test_a_settlement_is_reviewed_and_the_line_stays_restored(
@@ -451,12 +466,13 @@ def test_borrowers_are_read_in_chunks_with_the_same_features(
 ) -> None:
     for n in range(5):
         borrower = Actor(f"chunked-{n}", Role.BORROWER)
-        container.bureau.record_consent(borrower, borrower.subject)
+        container.bureau.record_consent(borrower, f"k-{new_id()}", borrower.subject)
         open_line(container, agent, borrower.subject)
     clock.advance(timedelta(minutes=1))
     for n in range(5):
         container.bureau.load_report(
             agent,
+            f"k-{new_id()}",
             {"borrower_id": f"chunked-{n}", "reported_at": clock.now(), "inquiries_3m": n},
         )
 
@@ -466,6 +482,6 @@ def test_borrowers_are_read_in_chunks_with_the_same_features(
             return book_features(connection, now, now.date(), StoredReports(), currency="CNY")
 
     whole = features()
-    monkeypatch.setattr(service, "BORROWERS_PER_QUERY_MAX", 2)
+    monkeypatch.setattr(book, "BORROWERS_PER_QUERY_MAX", 2)
     assert features() == whole
     assert sorted(f["inquiries_3m"] for f in whole) == [0, 1, 2, 3, 4]

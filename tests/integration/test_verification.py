@@ -35,7 +35,7 @@ def suspended_line(c: Container, borrower: Actor, clock: FixedClock) -> str:
         birth_date=dt.date(1990, 5, 1),
         employment="employed",
     )
-    line_id = str(c.underwriting.apply(borrower, "app", application)["line_id"])
+    line_id = str(c.underwriting.apply(borrower, "app", application).document["line_id"])
     clock.advance(12 * DAY)
     assert c.decisions.review_line(line_id).decision.action == "suspend"
     return line_id
@@ -67,7 +67,7 @@ def test_re_verifying_income_restores_the_suspended_line_with_its_reason_and_not
     container: Container, borrower: Actor, clock: FixedClock
 ) -> None:
     line_id = suspended_line(container, borrower, clock)
-    result = container.verifications.submit(borrower, "v1", "income", income(clock))
+    result = container.verifications.submit(borrower, "v1", "income", income(clock)).document
     assert (result["status"], result["income_monthly"]) == ("accepted", "15000.00")
     [restored] = result["lines"]
     assert (restored["line_id"], restored["outcome"]) == (line_id, "restored")
@@ -88,7 +88,7 @@ def test_re_verifying_income_restores_the_suspended_line_with_its_reason_and_not
     assert features["income_evidence"] is True
     assert "notice.line_improved" in topics(container, line_id)
     # The same request again answers the same and changes nothing.
-    again = container.verifications.submit(borrower, "v1", "income", income(clock))
+    again = container.verifications.submit(borrower, "v1", "income", income(clock)).document
     assert (again["id"], again["status"]) == (result["id"], "accepted")
     with pytest.raises(IdempotencyKeyReused):
         container.verifications.submit(borrower, "v1", "income", income(clock, document_id="x"))
@@ -103,7 +103,7 @@ def test_refused_evidence_is_explained_and_the_line_stays_suspended(
     expired = (clock.now().date() - DAY).isoformat()
     result = container.verifications.submit(
         borrower, "v1", "income", income(clock, expires_on=expired)
-    )
+    ).document
     assert (result["status"], result["problem"]) == (
         "rejected",
         f"the document expired on {expired}",
@@ -119,7 +119,7 @@ def test_an_identity_check_does_not_lift_a_suspension_for_income(
     line_id = suspended_line(container, borrower, clock)
     identity = {"document_type": "id_card", "document_number": "110101199005010011",
                 "full_name": "李伟"}  # fmt: skip
-    result = container.verifications.submit(borrower, "v1", "identity", identity)
+    result = container.verifications.submit(borrower, "v1", "identity", identity).document
     assert (result["status"], result["lines"]) == ("accepted", [])
     assert container.ledger.get_line(borrower, line_id)["status"] == "suspended"
 

@@ -119,12 +119,45 @@ class Commands:
         request: Mapping[str, Any],
         work: Callable[[Transaction], T],
         view: Callable[[T], dict[str, Any]],
+        *,
+        core: bool = False,
     ) -> CommandResult:
-        """Run `work` once per (actor, key): its result, shaped by `view`, is the response
-        stored with the key; a replay returns the stored response."""
+        """Run `work` once per (actor, key) in its own transaction: its result, shaped by
+        `view`, is the response stored with the key; a replay returns the stored response.
+        `core` gives the transaction a SQLAlchemy connection too (`Database.run`)."""
         checked_key(key)
-        request_hash = fingerprint(request)
+        attempt = self._attempt(actor, key, fingerprint(request), work, view)
+        try:
+            return self._db.run(attempt, core=core)
+        except _Replay as replay:
+            return replay.result
 
+    def run_in(
+        self,
+        tx: Transaction,
+        actor: Actor,
+        key: str,
+        request: Mapping[str, Any],
+        work: Callable[[Transaction], T],
+        view: Callable[[T], dict[str, Any]],
+    ) -> CommandResult:
+        """Run a command inside the caller's transaction `tx` (a review's change inside the
+        borrower's request for it): its key commits or rolls back with the caller's work. A
+        refused command writes nothing before it is refused, so the caller may go on."""
+        checked_key(key)
+        try:
+            return self._attempt(actor, key, fingerprint(request), work, view)(tx)
+        except _Replay as replay:
+            return replay.result
+
+    def _attempt(
+        self,
+        actor: Actor,
+        key: str,
+        request_hash: str,
+        work: Callable[[Transaction], T],
+        view: Callable[[T], dict[str, Any]],
+    ) -> Callable[[Transaction], CommandResult]:
         def stored(tx: Transaction) -> CommandResult | None:
             row = tx.one(self._find, {"scope": actor.scope, "key": key})
             if row is None:
@@ -161,7 +194,4 @@ class Commands:
             )
             return CommandResult(document)
 
-        try:
-            return self._db.run(attempt)
-        except _Replay as replay:
-            return replay.result
+        return attempt

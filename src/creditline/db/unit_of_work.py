@@ -96,7 +96,7 @@ class Transaction:
     def connection(self) -> Connection:
         """The SQLAlchemy connection (reads only: commands run on the driver alone)."""
         if self._connection is None:
-            raise RuntimeError("Core queries belong in Database.read, not in a command")
+            raise RuntimeError("Core queries need Database.read, or Database.run(core=True)")
         return self._connection
 
     def time(self, value: datetime | None) -> Any:
@@ -221,11 +221,17 @@ class Database:
                 self.engine.dispose(close=False)
         raise AssertionError("unreachable")
 
-    def run(self, work: Callable[[Transaction], T]) -> T:
-        """Run `work` in one transaction and commit; retry it whole on a retryable error."""
+    def run(self, work: Callable[[Transaction], T], *, core: bool = False) -> T:
+        """Run `work` in one transaction and commit; retry it whole on a retryable error.
+
+        With `core`, the transaction also carries a SQLAlchemy connection (`tx.connection`) for
+        Core queries that must see the transaction's own writes (a review deciding on features
+        that count the request being made); the hot path runs on the driver alone.
+        """
+        run_once = self._run_once_core if core else self._run_once
         for attempt in range(RETRY_ATTEMPTS_MAX):
             try:
-                result, hooks = self._run_once(work)
+                result, hooks = run_once(work)
             except Exception as exc:
                 if not is_retryable(exc):
                     raise
@@ -241,6 +247,21 @@ class Database:
                 hook()
             return result
         raise AssertionError("unreachable")
+
+    def _run_once_core(
+        self, work: Callable[[Transaction], T]
+    ) -> tuple[T, list[Callable[[], None]]]:
+        try:
+            with self.engine.connect() as connection, connection.begin():
+                dbapi_connection = connection.connection.dbapi_connection
+                tx = Transaction(dbapi_connection, self.dialect, connection)
+                result = work(tx)
+                tx.verify()
+            return result, tx.committed_hooks
+        except BaseException as exc:
+            if is_disconnect(exc):
+                self.engine.dispose(close=False)
+            raise
 
     def _run_once(self, work: Callable[[Transaction], T]) -> tuple[T, list[Callable[[], None]]]:
         pooled = self.engine.raw_connection()

@@ -19,10 +19,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, case, func, insert, select
 
-from creditline.db.commands import fingerprint as request_hash
+from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Engine
@@ -30,11 +29,14 @@ from creditline.decisions.features import EMPLOYMENT
 from creditline.decisions.tables import applications, verifications
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import Forbidden, IdempotencyKeyReused, InvalidInput
+from creditline.kernel.errors import Forbidden, InvalidInput
 from creditline.kernel.ids import new_id
+from creditline.kernel.invariant import fail
 from creditline.kernel.money import Money, format_minor
+from creditline.kernel.permissions import Permission, require
 from creditline.kernel.reasons import reason_texts
 from creditline.kernel.text import checked_text
+from creditline.ledger.ports import Action, LimitChange
 from creditline.ledger.service import LedgerService
 
 UNDERWRITER = Actor("underwriting", Role.SERVICE)
@@ -113,8 +115,8 @@ def verified_income(
     ).mappings()
     found = {}
     for row in rows:
-        expires = Transaction.read_date(row["expires_on"])
-        assert expires is not None  # accepted income evidence has an end date
+        # Accepted income evidence has an end date.
+        expires = Transaction.read_date(row["expires_on"]) or fail("income evidence without end")
         found[row["borrower_id"]] = {
             "income_monthly_minor": row["income_monthly_minor"],
             "income_evidence": expires >= today,
@@ -126,8 +128,7 @@ def verified_income(
 def _declared(row: Any, today: dt.date) -> dict[str, Any]:
     expires = row["income_evidence_expires_on"]
     expires = Transaction.read_date(expires) if expires is not None else None
-    birth = Transaction.read_date(row["birth_date"])
-    assert birth is not None
+    birth = Transaction.read_date(row["birth_date"]) or fail("an application without birth date")
     return {
         "income_monthly_minor": row["income_monthly_minor"],
         "income_evidence": bool(row["income_evidence"]) and (expires is None or expires >= today),
@@ -155,49 +156,44 @@ class Application:
 class Underwriting:
     def __init__(
         self,
-        db: Database,
         clock: Clock,
+        commands: Commands,
         ledger: LedgerService,
         engine: Callable[[], Engine],
         bureau: BureauPort,
+        db: Database,
     ) -> None:
-        self._db = db
         self._clock = clock
+        self._commands = commands
         self._ledger = ledger
         self._engine = engine
         self._bureau = bureau
+        self._insert = db.prepare(
+            insert(applications).values({c.name: bindparam(c.name) for c in applications.c})
+        )
 
-    def apply(self, actor: Actor, key: str, application: Application) -> dict[str, Any]:
-        """Decide an application; open and grant the line when approved. Idempotent per key.
-
-        The decision is stored first; an approval then opens the line and grants its limit
-        under ledger keys derived from the application's id, so a retry after a crash anywhere
-        resumes the stored decision and never decides twice. The same key with another body is
-        `idempotency_key_reused`.
-        """
+    def apply(self, actor: Actor, key: str, application: Application) -> CommandResult:
+        """Decide an application and, when approved, open the line and grant its limit through
+        the ledger's decision path: one command, so the application, its line, the decision
+        and their notices commit together, once per key."""
+        require(actor, Permission.APPLY)
         if actor.role is Role.BORROWER and actor.subject != application.borrower_id:
             raise Forbidden("a borrower applies for themselves only")
-        if actor.role not in (Role.BORROWER, Role.AGENT, Role.ADMIN, Role.SERVICE):
-            raise Forbidden(f"role {actor.role.value} may not submit applications")
         borrower_id = checked_text(application.borrower_id, "borrower_id", 64)
-        key = checked_text(key, "idempotency key", 255)
-        fingerprint = request_hash({name: str(v) for name, v in asdict(application).items()})
-        stored = self._stored(borrower_id, key)
-        if stored is None:
-            record = self._decide(borrower_id, key, fingerprint, application)
-            self._insert(record)  # a racing twin's row wins; read back whichever is stored
-            stored = self._stored(borrower_id, key)
-            assert stored is not None
-        if stored["request_hash"] != fingerprint:
-            raise IdempotencyKeyReused(
-                "this idempotency key was used for a different application", key=key
-            )
-        if stored["outcome"] == "approved" and stored["line_id"] is None:
-            stored["line_id"] = self._open(stored)
-        return _document(stored)
+        self._engine()  # built (and its policy stored) before the command's transaction
+        request = {"op": "apply", **{name: str(v) for name, v in asdict(application).items()}}
+
+        def work(tx: Transaction) -> dict[str, Any]:
+            record = self._decide(tx, borrower_id, application)
+            if record["outcome"] == "approved":
+                record["line_id"] = self._open(tx, record)
+            self._store(tx, record)
+            return record
+
+        return self._commands.run(actor, key, request, work, _document, core=True)
 
     def _decide(
-        self, borrower_id: str, key: str, fingerprint: str, application: Application
+        self, tx: Transaction, borrower_id: str, application: Application
     ) -> dict[str, Any]:
         income = Money.parse(application.income_monthly, application.currency)
         if income.minor < 0:
@@ -220,13 +216,11 @@ class Underwriting:
             "birth_date": application.birth_date,
             "employment": application.employment,
         }
-        row = engine.row(self._features(borrower_id, declared, now, today))
+        row = engine.row(self._features(tx, borrower_id, declared, now, today))
         outcome, limit_minor, codes = self._outcome(engine, row)
         return {
             "id": new_id(),
             "borrower_id": borrower_id,
-            "request_key": key,
-            "request_hash": fingerprint,
             "currency": application.currency,
             **declared,
             "created_at": now,
@@ -238,14 +232,17 @@ class Underwriting:
         }
 
     def _features(
-        self, borrower_id: str, declared: dict[str, Any], now: dt.datetime, today: dt.date
+        self,
+        tx: Transaction,
+        borrower_id: str,
+        declared: dict[str, Any],
+        now: dt.datetime,
+        today: dt.date,
     ) -> dict[str, Any]:
-        with self._db.reading() as connection:
-            history = application_features(connection, [borrower_id], now, today).get(
-                borrower_id, {}
-            )
-            report = self._bureau.latest(connection, [borrower_id]).get(borrower_id, {})
-        fresh = _declared(declared, today)
+        connection = tx.connection
+        history = application_features(connection, [borrower_id], now, today)
+        report = self._bureau.latest(connection, [borrower_id]).get(borrower_id, {})
+        earlier = history.get(borrower_id, {})
         return {
             "line_id": f"application:{borrower_id}",
             "limit_minor": 0,
@@ -255,9 +252,9 @@ class Underwriting:
             "settled_loans": 0,
             "dpd": 0,
             # This application counts with the earlier ones.
-            "applications_7d": history.get("applications_7d", 0) + 1,
-            "applications_30d": history.get("applications_30d", 0) + 1,
-            **fresh,
+            "applications_7d": earlier.get("applications_7d", 0) + 1,
+            "applications_30d": earlier.get("applications_30d", 0) + 1,
+            **_declared(declared, today),
             **report,
         }
 
@@ -273,74 +270,27 @@ class Underwriting:
             return "declined", 0, engine.adverse_reasons(row) or ["income_insufficient"]
         return "approved", grant, ["application_approved"]
 
-    def _open(self, stored: dict[str, Any]) -> str:
-        """Open the approved line and grant its limit; each step a replay if it already ran."""
-        application_id = stored["id"]
-        currency = stored["currency"]
-        opened = self._ledger.open_line(
-            UNDERWRITER, f"application-open:{application_id}", stored["borrower_id"], currency, "0"
-        ).document
-        self._ledger.change_limit(
-            UNDERWRITER,
-            f"application-grant:{application_id}",
-            opened["id"],
-            "increase",
-            list(stored["reason_codes"]),
-            limit=format_minor(stored["granted_limit_minor"], currency),
-            policy_version=stored["evidence"]["policy"],
-            evidence=stored["evidence"],
+    def _open(self, tx: Transaction, record: dict[str, Any]) -> str:
+        """Open the approved line at 0 and grant its limit as a decision with its evidence."""
+        port = self._ledger.port
+        line = port.open(tx, record["borrower_id"], record["currency"], 0)
+        grant = LimitChange(
+            Action.INCREASE,
+            tuple(record["reason_codes"]),
+            limit_minor=record["granted_limit_minor"],
+            policy_version=record["evidence"]["policy"],
         )
-        link = self._db.prepare(
-            update(applications)
-            .where(applications.c.id == bindparam("id"), applications.c.line_id.is_(None))
-            .values(line_id=bindparam("line_id"))
-        )
-        self._db.run(lambda tx: tx.execute(link, {"id": application_id, "line_id": opened["id"]}))
-        return str(opened["id"])
+        port.decide(tx, UNDERWRITER, line, grant, record["evidence"])
+        return line.id
 
-    def _stored(self, borrower_id: str, key: str) -> dict[str, Any] | None:
-        with self._db.reading() as connection:
-            row = (
-                connection.execute(
-                    select(applications).where(
-                        applications.c.borrower_id == borrower_id, applications.c.request_key == key
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            return None
-        record = dict(row)
-        record["reason_codes"] = json.loads(record["reason_codes"])
-        record["evidence"] = json.loads(record["evidence"])
-        return record
-
-    def _insert(self, record: dict[str, Any]) -> None:
-        values: dict[str, Any] = {c.name: bindparam(c.name) for c in applications.c}
-        conflict = [applications.c.borrower_id, applications.c.request_key]
-        # A racing twin with the same key may have stored first: then this insert does nothing.
-        statement: Any = (
-            postgresql.insert(applications)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=conflict)
-            if self._db.dialect == "postgresql"
-            else sqlite.insert(applications)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=conflict)
-        )
-        prepared = self._db.prepare(statement)
-
-        def work(tx: Transaction) -> None:
-            row = dict(record)
-            row["created_at"] = tx.time(row["created_at"])
-            row["birth_date"] = tx.date(row["birth_date"])
-            row["income_evidence_expires_on"] = tx.date(row["income_evidence_expires_on"])
-            row["reason_codes"] = json.dumps(row["reason_codes"])
-            row["evidence"] = json.dumps(row["evidence"], sort_keys=True, default=str)
-            tx.execute(prepared, row)
-
-        self._db.run(work)
+    def _store(self, tx: Transaction, record: dict[str, Any]) -> None:
+        row = dict(record)
+        row["created_at"] = tx.time(row["created_at"])
+        row["birth_date"] = tx.date(row["birth_date"])
+        row["income_evidence_expires_on"] = tx.date(row["income_evidence_expires_on"])
+        row["reason_codes"] = json.dumps(row["reason_codes"])
+        row["evidence"] = json.dumps(row["evidence"], sort_keys=True, default=str)
+        tx.execute(self._insert, row)
 
 
 def _document(record: dict[str, Any]) -> dict[str, Any]:

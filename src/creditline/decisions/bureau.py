@@ -8,18 +8,20 @@ record that has not been revoked (CN-8, US-4): a pull without consent is refused
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select
 
+from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.tables import bureau_reports, consents
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Conflict, Forbidden, InvalidInput
 from creditline.kernel.ids import new_id
+from creditline.kernel.invariant import fail
+from creditline.kernel.permissions import Permission, require
 from creditline.kernel.text import checked_text
 
 BUREAU_FEATURES = (
@@ -32,7 +34,6 @@ BUREAU_FEATURES = (
 )
 _COUNT_MAX = 10**12
 REPORT_AGE_MAX = timedelta(days=3660)  # a report older than ten years says nothing now
-_LOADERS = frozenset({Role.AGENT, Role.ADMIN, Role.SERVICE})
 _ACTIVE_CONSENT = (
     select(consents.c.id, consents.c.granted_at)
     .where(
@@ -80,78 +81,20 @@ class StoredReports:
         return {row["borrower_id"]: {name: row[name] for name in BUREAU_FEATURES} for row in rows}
 
 
-@dataclass(frozen=True, slots=True)
 class BureauService:
-    db: Database
-    clock: Clock
+    """Consents to pull a borrower's credit report, and the reports loaded with them."""
 
-    def record_consent(self, actor: Actor, borrower_id: str) -> dict[str, Any]:
-        """A borrower's consent to pull their credit report (by the borrower, or staff for them).
-
-        Consent is a state: while one is active, recording it again returns the same consent.
-        """
-        borrower_id = _borrower(actor, borrower_id)
-        consent_id = new_id()
-        now = self.clock.now()
-        statement = self.db.prepare(
+    def __init__(self, db: Database, clock: Clock, commands: Commands) -> None:
+        self._clock = clock
+        self._commands = commands
+        self._active_consent = db.prepare(_ACTIVE_CONSENT)
+        self._insert_consent = db.prepare(
             insert(consents).values({c.name: bindparam(c.name) for c in consents.c})
         )
-        active = self.db.prepare(_ACTIVE_CONSENT)
-
-        def work(tx: Transaction) -> dict[str, Any]:
-            found = tx.one(active, {"borrower_id": borrower_id, "at": tx.time(now)})
-            if found is not None:
-                granted = Transaction.read_time(found[1])
-                assert granted is not None
-                return {
-                    "id": found[0],
-                    "borrower_id": borrower_id,
-                    "granted_at": granted.isoformat(),
-                }
-            tx.execute(
-                statement,
-                {
-                    "id": consent_id,
-                    "borrower_id": borrower_id,
-                    "purpose": "credit_bureau",
-                    "granted_at": tx.time(now),
-                    "recorded_by": actor.scope,
-                    "revoked_at": None,
-                },
-            )
-            return {"id": consent_id, "borrower_id": borrower_id, "granted_at": now.isoformat()}
-
-        return self.db.run(work)
-
-    def load_report(self, actor: Actor, report: dict[str, Any]) -> dict[str, Any]:
-        """Store a bureau report; refused without an active consent of its borrower."""
-        if actor.role not in _LOADERS:
-            raise Forbidden(f"role {actor.role.value} may not load bureau reports")
-        borrower_id = checked_text(report.get("borrower_id"), "borrower_id", 64)
-        source = checked_text(report.get("source", "bureau"), "source", 64)
-        reported_at = report.get("reported_at")
-        if not isinstance(reported_at, datetime) or reported_at.tzinfo is None:
-            raise InvalidInput("reported_at must be a time with a time zone")
-        now = self.clock.now()
-        try:
-            recent = now - REPORT_AGE_MAX <= reported_at <= now
-        except OverflowError:
-            recent = False
-        if not recent:
-            raise InvalidInput(
-                f"reported_at must be in the last {REPORT_AGE_MAX.days} days, not in the future"
-            )
-        counts = {name: _count(report.get(name), name) for name in BUREAU_FEATURES}
-        unknown = sorted(set(report) - {"borrower_id", "source", "reported_at", *BUREAU_FEATURES})
-        if unknown:
-            raise InvalidInput(f"unknown report fields: {', '.join(unknown)}", unknown=unknown)
-        report_id = new_id()
-        active = self.db.prepare(_ACTIVE_CONSENT)
-        statement = self.db.prepare(
+        self._insert_report = db.prepare(
             insert(bureau_reports).values({c.name: bindparam(c.name) for c in bureau_reports.c})
         )
-
-        same = self.db.prepare(
+        self._same_report = db.prepare(
             select(
                 bureau_reports.c.id,
                 bureau_reports.c.consent_id,
@@ -163,43 +106,108 @@ class BureauService:
             )
         )
 
+    def record_consent(self, actor: Actor, key: str, borrower_id: str) -> CommandResult:
+        """A borrower's consent to pull their credit report (by the borrower, or staff for them).
+
+        Consent is a state: while one is active, recording it again returns the same consent.
+        """
+        borrower_id = _borrower(actor, borrower_id)
+        request = {"op": "consent", "borrower_id": borrower_id}
+
+        def work(tx: Transaction) -> dict[str, Any]:
+            now = self._clock.now()
+            found = tx.one(self._active_consent, {"borrower_id": borrower_id, "at": tx.time(now)})
+            if found is not None:
+                granted = Transaction.read_time(found[1]) or fail("a consent has its time")
+                return {"id": found[0], "borrower_id": borrower_id, "granted_at": granted}
+            consent_id = new_id()
+            tx.execute(
+                self._insert_consent,
+                {
+                    "id": consent_id,
+                    "borrower_id": borrower_id,
+                    "purpose": "credit_bureau",
+                    "granted_at": tx.time(now),
+                    "recorded_by": actor.scope,
+                    "revoked_at": None,
+                },
+            )
+            return {"id": consent_id, "borrower_id": borrower_id, "granted_at": now}
+
+        return self._commands.run(actor, key, request, work, _consent_document)
+
+    def load_report(self, actor: Actor, key: str, report: dict[str, Any]) -> CommandResult:
+        """Store a bureau report; refused without an active consent of its borrower."""
+        require(actor, Permission.LOAD_BUREAU_REPORT)
+        borrower_id = checked_text(report.get("borrower_id"), "borrower_id", 64)
+        source = checked_text(report.get("source", "bureau"), "source", 64)
+        reported_at = _checked_report_time(report.get("reported_at"), self._clock.now())
+        counts = {name: _count(report.get(name), name) for name in BUREAU_FEATURES}
+        unknown = sorted(set(report) - {"borrower_id", "source", "reported_at", *BUREAU_FEATURES})
+        if unknown:
+            raise InvalidInput(f"unknown report fields: {', '.join(unknown)}", unknown=unknown)
+        request = {"op": "bureau_report", "borrower_id": borrower_id, "source": source}
+        request |= {"reported_at": reported_at.isoformat(), **counts}
+
         def work(tx: Transaction) -> dict[str, Any]:
             # A report is its borrower, source and time: loading it again returns the first.
             keys = {"borrower_id": borrower_id, "source": source}
-            loaded = tx.one(same, {**keys, "reported_at": tx.time(reported_at)})
+            loaded = tx.one(self._same_report, {**keys, "reported_at": tx.time(reported_at)})
             if loaded is not None:
                 stored = dict(zip(BUREAU_FEATURES, loaded[2:], strict=True))
                 return {"id": loaded[0], "consent_id": loaded[1], **stored}
             # The consent must come before the pull the report is of.
-            found = tx.one(active, {"borrower_id": borrower_id, "at": tx.time(reported_at)})
+            found = tx.one(
+                self._active_consent, {"borrower_id": borrower_id, "at": tx.time(reported_at)}
+            )
             if found is None:
                 raise ConsentMissing(
                     "the borrower has not consented to a credit-bureau pull",
                     borrower_id=borrower_id,
                 )
+            report_id = new_id()
             tx.execute(
-                statement,
+                self._insert_report,
                 {
                     "id": report_id,
                     "borrower_id": borrower_id,
                     "consent_id": found[0],
                     "source": source,
                     "reported_at": tx.time(reported_at),
-                    "loaded_at": tx.time(now),
+                    "loaded_at": tx.time(self._clock.now()),
                     "loaded_by": actor.scope,
                     **counts,
                 },
             )
             return {"id": report_id, "consent_id": str(found[0]), **counts}
 
-        return {"borrower_id": borrower_id, **self.db.run(work)}
+        return self._commands.run(
+            actor, key, request, work, lambda stored: {"borrower_id": borrower_id, **stored}
+        )
+
+
+def _consent_document(consent: dict[str, Any]) -> dict[str, Any]:
+    return {**consent, "granted_at": consent["granted_at"].isoformat()}
+
+
+def _checked_report_time(reported_at: object, now: datetime) -> datetime:
+    if not isinstance(reported_at, datetime) or reported_at.tzinfo is None:
+        raise InvalidInput("reported_at must be a time with a time zone")
+    try:
+        recent = now - REPORT_AGE_MAX <= reported_at <= now
+    except OverflowError:
+        recent = False
+    if not recent:
+        raise InvalidInput(
+            f"reported_at must be in the last {REPORT_AGE_MAX.days} days, not in the future"
+        )
+    return reported_at
 
 
 def _borrower(actor: Actor, borrower_id: str) -> str:
+    require(actor, Permission.RECORD_CONSENT)
     if actor.role is Role.BORROWER and borrower_id != actor.subject:
         raise Forbidden("a borrower consents for themselves only")
-    if actor.role is not Role.BORROWER and actor.role not in _LOADERS:
-        raise Forbidden(f"role {actor.role.value} may not record consents")
     return checked_text(borrower_id, "borrower_id", 64)
 
 

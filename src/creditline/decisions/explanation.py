@@ -70,12 +70,12 @@ class Explainer:
         language = language or self._language(line["currency"])
         en = language == "en"
         zone = self._zone(line["currency"])
-        changes = self._decisions.line_decisions(actor, line_id, CHANGES_SHOWN)["decisions"]
+        changes = self._ledger.line_decisions(actor, line_id, CHANGES_SHOWN)["decisions"]
         standing = _standing(line, changes)
         latest_automated = next((c for c in changes if c["automated"]), None)
         evidence = None
         if latest_automated is not None:
-            evidence = self._decisions.get_decision(STAFF_VIEW, latest_automated["id"])["evidence"]
+            evidence = self._ledger.stored_decision(STAFF_VIEW, latest_automated["id"]).evidence
         staff = actor.role is not Role.BORROWER
         document: dict[str, Any] = {
             "line_id": line["id"],

@@ -19,8 +19,9 @@ from creditline.decisions.applications import application_features
 from creditline.decisions.service import DecisionService
 from creditline.decisions.tables import applications, reminders, reviews, verifications
 from creditline.kernel.clock import Clock
+from creditline.kernel.invariant import fail
+from creditline.ledger.ports import first_open_lines, freezes_ending
 from creditline.ledger.service import LedgerService
-from creditline.ledger.tables import lines
 from creditline.notices.outbox import Topic
 
 FREEZE_ENDING_NOTICE = timedelta(days=3)
@@ -62,8 +63,7 @@ class Reminders:
             ).all()
         sent = 0
         for review_id, line_id, due_at in rows:
-            due = Transaction.read_time(due_at)
-            assert due is not None
+            due = Transaction.read_time(due_at) or fail(f"review {review_id} has no deadline")
             sent += self._send(
                 "review_overdue",
                 review_id,
@@ -76,19 +76,11 @@ class Reminders:
     def _freezes_ending(self) -> int:
         now = self._clock.now()
         with self._db.reading() as connection:
-            rows = connection.execute(
-                select(lines.c.id, lines.c.frozen_until, lines.c.status_decision_id)
-                .where(
-                    lines.c.status == "frozen",
-                    lines.c.frozen_until > now,
-                    lines.c.frozen_until <= now + FREEZE_ENDING_NOTICE,
-                )
-                .limit(REMINDERS_PER_RUN_MAX)
-            ).all()
+            ending = freezes_ending(
+                connection, now, now + FREEZE_ENDING_NOTICE, REMINDERS_PER_RUN_MAX
+            )
         sent = 0
-        for line_id, until, decision_id in rows:
-            ends = Transaction.read_time(until)
-            assert ends is not None
+        for line_id, ends, decision_id in ending:
             sent += self._send(
                 "freeze_ending_soon",
                 str(decision_id or line_id),
@@ -120,14 +112,7 @@ class Reminders:
             }
             borrowers = sorted(candidates)[:REMINDERS_PER_RUN_MAX]
             current = application_features(connection, borrowers, self._clock.now(), today)
-            open_lines = connection.execute(
-                select(lines.c.borrower_id, lines.c.id)
-                .where(lines.c.borrower_id.in_(borrowers), lines.c.status != "closed")
-                .order_by(lines.c.id)
-            ).all()
-        first_line: dict[str, str] = {}
-        for borrower, line_id in open_lines:
-            first_line.setdefault(borrower, line_id)
+            first_line = first_open_lines(connection, borrowers)
         sent = 0
         for borrower in borrowers:
             days = current.get(borrower, {}).get("days_to_income_evidence_expiry")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -18,9 +18,10 @@ from pydantic import (
 )
 
 from creditline.api.deps import ActorDep, ContainerDep, IdempotencyKeyDep
+from creditline.db.commands import CommandResult
 from creditline.decisions.appeals import REVIEWS_LISTED_MAX
 from creditline.decisions.applications import Application
-from creditline.decisions.service import DECISIONS_LISTED_MAX
+from creditline.ledger.service import DECISIONS_LISTED_MAX
 
 router = APIRouter(prefix="/v1")
 
@@ -55,28 +56,42 @@ class ApplicationBody(_Body):
     employment: StrictStr = Field(examples=["employed"])
 
 
+def _reply(result: CommandResult, response: Response) -> dict[str, Any]:
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return result.document
+
+
 @router.post("/applications", status_code=201)
 def apply_for_a_line(
-    body: ApplicationBody, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep
+    body: ApplicationBody,
+    c: ContainerDep,
+    actor: ActorDep,
+    key: IdempotencyKeyDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Underwrite an application: declined with its reasons, or a line opened at its limit."""
-    return c.underwriting.apply(actor, key, Application(**body.model_dump()))
+    return _reply(c.underwriting.apply(actor, key, Application(**body.model_dump())), response)
 
 
 @router.post("/consents", status_code=201)
 def record_consent(
-    body: Consent, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep
+    body: Consent, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep, response: Response
 ) -> dict[str, Any]:
     """The borrower's consent to pull their credit report, recorded before any pull."""
-    return c.bureau.record_consent(actor, body.borrower_id)
+    return _reply(c.bureau.record_consent(actor, key, body.borrower_id), response)
 
 
 @router.post("/bureau-reports", status_code=201)
 def load_bureau_report(
-    body: BureauReport, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep
+    body: BureauReport,
+    c: ContainerDep,
+    actor: ActorDep,
+    key: IdempotencyKeyDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Load a credit-bureau report; refused (`consent_missing`) without the borrower's consent."""
-    return c.bureau.load_report(actor, body.model_dump())
+    return _reply(c.bureau.load_report(actor, key, body.model_dump()), response)
 
 
 class VerificationBody(_Body):
@@ -97,11 +112,16 @@ class VerificationBody(_Body):
 
 @router.post("/verifications", status_code=201)
 def verify(
-    body: VerificationBody, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep
+    body: VerificationBody,
+    c: ContainerDep,
+    actor: ActorDep,
+    key: IdempotencyKeyDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Re-verify identity or income: a line suspended for it comes back by itself when the
     evidence checks out (no new application); a refusal says why."""
-    return c.verifications.submit(actor, key, body.kind, body.evidence, body.line_id)
+    result = c.verifications.submit(actor, key, body.kind, body.evidence, body.line_id)
+    return _reply(result, response)
 
 
 @router.get("/lines/{line_id}/decisions")
@@ -112,7 +132,7 @@ def line_decisions(
     limit: Annotated[int, Query(ge=1, le=DECISIONS_LISTED_MAX)] = 50,
 ) -> dict[str, Any]:
     """Every decision about the line, newest first, with its reasons in zh-CN and English."""
-    return c.decisions.line_decisions(actor, line_id, limit)
+    return c.ledger.line_decisions(actor, line_id, limit)
 
 
 @router.get("/lines/{line_id}/explanation")
@@ -131,7 +151,7 @@ def explain_line(
 @router.get("/decisions/{decision_id}")
 def get_decision(decision_id: str, c: ContainerDep, actor: ActorDep) -> dict[str, Any]:
     """One decision; staff also see the evidence: policy, score, trace and features."""
-    return c.decisions.get_decision(actor, decision_id)
+    return c.ledger.get_decision(actor, decision_id)
 
 
 class ReviewRequest(_Body):
@@ -148,15 +168,17 @@ def request_review(
     c: ContainerDep,
     actor: ActorDep,
     key: IdempotencyKeyDep,
+    response: Response,
     body: ReviewRequest | None = None,
 ) -> dict[str, Any]:
     """Ask for the line to be reviewed now with the current policy; with `human` (or
     `contest`, when the automatic review upholds an adverse decision) a person reviews it too,
     by a deadline."""
     asked = body or ReviewRequest()
-    return c.appeals.request(
-        actor, line_id, human=asked.human, contest=asked.contest, reason_text=asked.reason_text
+    result = c.appeals.request(
+        actor, key, line_id, human=asked.human, contest=asked.contest, reason_text=asked.reason_text
     )
+    return _reply(result, response)
 
 
 @router.get("/reviews")
@@ -190,12 +212,14 @@ def decide_review(
     c: ContainerDep,
     actor: ActorDep,
     key: IdempotencyKeyDep,
+    response: Response,
 ) -> dict[str, Any]:
     """A person's decision (agent, approver, admin): uphold, reverse (the contested change is
     undone through the ledger) or modify (a new limit); the borrower is told."""
-    return c.appeals.decide(
-        actor, review_id, body.outcome, body.reason_codes, body.note, body.limit
+    result = c.appeals.decide(
+        actor, key, review_id, body.outcome, body.reason_codes, body.note, body.limit
     )
+    return _reply(result, response)
 
 
 @router.get("/policies")

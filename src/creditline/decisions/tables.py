@@ -67,8 +67,6 @@ applications = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("borrower_id", String(64), nullable=False),
-    Column("request_key", String(255), nullable=False),  # the request's idempotency key
-    Column("request_hash", String(64), nullable=False),  # and its body's fingerprint
     Column("currency", String(3), nullable=False),
     Column("income_monthly_minor", BigInteger, nullable=False),
     Column("income_evidence", Boolean, nullable=False),
@@ -78,7 +76,7 @@ applications = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("outcome", String(16), nullable=False),  # approved | declined
     Column("granted_limit_minor", BigInteger, nullable=False),
-    # Set once the approved line is open (the decision is stored before the ledger is asked).
+    # The line an approval opened, in the same transaction as the application.
     Column("line_id", ID, nullable=True),
     Column("reason_codes", Text, nullable=False),  # JSON
     Column("evidence", Text, nullable=False),  # JSON: policy, score, trace, features
@@ -87,9 +85,6 @@ applications = Table(
     CheckConstraint("outcome = 'approved' OR line_id IS NULL", name="declined_has_no_line"),
 )
 Index("ix_applications_borrower", applications.c.borrower_id, applications.c.created_at)
-Index(
-    "ix_applications_request", applications.c.borrower_id, applications.c.request_key, unique=True
-)
 
 # A review a borrower (or staff for them) asked for: what became of it. The requests of the last
 # 7 and 30 days are features (increase_requests_7d / _30d).
@@ -122,7 +117,6 @@ verifications = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("borrower_id", String(64), nullable=False),
-    Column("request_key", String(255), nullable=False),
     Column("kind", String(16), nullable=False),  # identity | income
     Column("status", String(16), nullable=False),  # accepted | rejected
     Column("problem", Text, nullable=True),  # why it was rejected, in plain words
@@ -133,12 +127,6 @@ verifications = Table(
     Column("evidence", Text, nullable=False),  # JSON, as sent
     Column("created_at", UtcDateTime, nullable=False),
     CheckConstraint("status IN ('accepted', 'rejected')", name="status_known"),
-)
-Index(
-    "ix_verifications_request",
-    verifications.c.borrower_id,
-    verifications.c.request_key,
-    unique=True,
 )
 Index("ix_verifications_borrower", verifications.c.borrower_id, verifications.c.created_at)
 

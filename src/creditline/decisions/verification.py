@@ -12,29 +12,31 @@ the ledger with `verification_completed`, its evidence and its notice — no new
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, insert
 
+from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.service import REVIEWER, DecisionService
 from creditline.decisions.tables import verifications
-from creditline.kernel.actors import Actor, Role
+from creditline.kernel.actors import Actor
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import Conflict, Forbidden, IdempotencyKeyReused, InvalidInput
+from creditline.kernel.errors import Conflict, InvalidInput, LineNotFound
 from creditline.kernel.ids import new_id
 from creditline.kernel.money import Money, format_minor
+from creditline.kernel.permissions import Permission, require
 from creditline.kernel.reasons import REASON_CATALOGUE, NextStep
+from creditline.ledger.ports import Action, LimitChange, Line, LineStatus
 from creditline.ledger.service import LedgerService
 from creditline.notices.outbox import Topic
 
 KINDS = {"identity": NextStep.VERIFY_IDENTITY, "income": NextStep.UPDATE_INCOME}
 EVIDENCE_VALIDITY_DAYS_MAX = 400  # income evidence is good for about a year at most
 _FIELD_LENGTH_MAX = 128
+LINES_VERIFIED_MAX = 100  # a borrower's lines a verification looks at
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,22 +103,36 @@ def _text(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value.strip()) <= _FIELD_LENGTH_MAX
 
 
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A verification recorded, the lines it restored (or left suspended) and where the
+    borrower's lines stand after it."""
+
+    verification_id: str
+    kind: str
+    verdict: Verdict
+    lines: list[dict[str, Any]]
+    line_status: dict[str, str]
+
+
 class Verifications:
     def __init__(
         self,
         db: Database,
         clock: Clock,
+        commands: Commands,
         ledger: LedgerService,
         decisions: DecisionService,
         verifier: Verifier,
     ) -> None:
-        self._db = db
         self._clock = clock
+        self._commands = commands
         self._ledger = ledger
         self._decisions = decisions
         self._verifier = verifier
-        insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
-        self._insert = db.prepare(insert(verifications).on_conflict_do_nothing())
+        self._insert = db.prepare(
+            insert(verifications).values({c.name: bindparam(c.name) for c in verifications.c})
+        )
 
     def submit(
         self,
@@ -125,161 +141,136 @@ class Verifications:
         kind: str,
         evidence: dict[str, Any],
         line_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Verify the evidence; restore the lines it answers. Replays answer the same."""
+    ) -> CommandResult:
+        """Verify the evidence and restore the lines it answers, in one command."""
+        require(actor, Permission.VERIFY)
         if kind not in KINDS:
             raise InvalidInput("kind must be identity or income")
-        if actor.role is not Role.BORROWER:
-            raise Forbidden("a borrower sends their own evidence")
-        lines = self._ledger.list_lines(actor)["lines"]
-        if line_id is not None and line_id not in {line["id"] for line in lines}:
-            self._ledger.get_line(actor, line_id)  # answers line_not_found the usual way
-        if not lines:
-            raise Conflict("there is no line to verify for")
-        request_hash = _fingerprint(kind, evidence)
-        stored = self._stored(actor.subject, key)
-        if stored is not None:
-            if stored["request_hash"] != request_hash:
-                raise IdempotencyKeyReused("this key was used for other evidence")
-            return self._answer(actor, stored, [])
-        now = self._clock.now()
-        verdict = self._verifier.verify(kind, evidence, self._decisions.business_date(now))
-        if (
-            verdict.accepted
-            and verdict.currency is not None
-            and verdict.currency not in {line["currency"] for line in lines}
-        ):
-            verdict = Verdict(False, f"the borrower has no line in {verdict.currency}", "currency")
-        verification_id = new_id()
-        notified = line_id or self._line_to_tell(lines)
+        self._decisions.ready()
+        request = {"op": "verify", "kind": kind, "evidence": evidence, "line_id": line_id}
 
-        def work(tx: Transaction) -> None:
-            tx.execute(
-                self._insert,
-                {
-                    "id": verification_id,
-                    "borrower_id": actor.subject,
-                    "request_key": key,
-                    "kind": kind,
-                    "status": "accepted" if verdict.accepted else "rejected",
-                    "problem": verdict.problem,
-                    "income_monthly_minor": verdict.income_monthly_minor,
-                    "currency": verdict.currency,
-                    "expires_on": tx.date(verdict.expires_on),
-                    "verifier": self._verifier.name,
-                    "evidence": json.dumps(
-                        {"request_hash": request_hash, "evidence": evidence}, sort_keys=True
-                    ),
-                    "created_at": tx.time(now),
-                },
-            )
+        def work(tx: Transaction) -> Verified:
+            lines = self._ledger.port.lines_of_borrower(tx, actor.subject, LINES_VERIFIED_MAX)
+            if line_id is not None and line_id not in {line.id for line in lines}:
+                raise LineNotFound("no such line", line_id=line_id)
+            if not lines:
+                raise Conflict("there is no line to verify for")
+            now = self._clock.now()
+            verdict = self._verdict(kind, evidence, now, {line.currency for line in lines})
+            verification_id = new_id()
+            self._record(tx, actor, verification_id, kind, verdict, evidence, now)
+            restored: list[dict[str, Any]] = []
             if not verdict.accepted:
+                told = line_id or _line_to_tell(lines)
+                payload = {"verification": verification_id, "kind": kind}
+                payload |= {"problem": verdict.problem, "problem_code": verdict.problem_code}
                 self._ledger.port.queue_notice(
-                    tx,
-                    Topic.VERIFICATION_FAILED,
-                    notified,
-                    verification_id,
-                    {
-                        "verification": verification_id,
-                        "kind": kind,
-                        "problem": verdict.problem,
-                        "problem_code": verdict.problem_code,
-                    },
+                    tx, Topic.VERIFICATION_FAILED, told, verification_id, payload
                 )
+            else:
+                restored = self._restore(tx, lines, kind, line_id)
+            after = self._ledger.port.lines_of_borrower(tx, actor.subject, LINES_VERIFIED_MAX)
+            status = {line.id: line.status.value for line in after}
+            return Verified(verification_id, kind, verdict, restored, status)
 
-        self._db.run(work)
-        stored = self._stored(actor.subject, key)
-        assert stored is not None
-        if stored["id"] != verification_id:  # a racing twin with the same key won
-            return self._answer(actor, stored, [])
-        restored = self._restore(lines, kind, line_id) if verdict.accepted else []
-        return self._answer(actor, stored, restored)
+        return self._commands.run(actor, key, request, work, _verified_document, core=True)
+
+    def _verdict(
+        self, kind: str, evidence: dict[str, Any], now: dt.datetime, currencies: set[str]
+    ) -> Verdict:
+        verdict = self._verifier.verify(kind, evidence, self._decisions.business_date(now))
+        if verdict.accepted and verdict.currency is not None and verdict.currency not in currencies:
+            return Verdict(False, f"the borrower has no line in {verdict.currency}", "currency")
+        return verdict
+
+    def _record(
+        self,
+        tx: Transaction,
+        actor: Actor,
+        verification_id: str,
+        kind: str,
+        verdict: Verdict,
+        evidence: dict[str, Any],
+        now: dt.datetime,
+    ) -> None:
+        tx.execute(
+            self._insert,
+            {
+                "id": verification_id,
+                "borrower_id": actor.subject,
+                "kind": kind,
+                "status": "accepted" if verdict.accepted else "rejected",
+                "problem": verdict.problem,
+                "income_monthly_minor": verdict.income_monthly_minor,
+                "currency": verdict.currency,
+                "expires_on": tx.date(verdict.expires_on),
+                "verifier": self._verifier.name,
+                "evidence": json.dumps(evidence, sort_keys=True),
+                "created_at": tx.time(now),
+            },
+        )
 
     def _restore(
-        self, lines: list[dict[str, Any]], kind: str, only: str | None
+        self, tx: Transaction, lines: list[Line], kind: str, only: str | None
     ) -> list[dict[str, Any]]:
-        """Decide each line suspended for what this verification answers; restore it unless a
-        rule still suspends it."""
+        """Decide each line suspended for what this verification answers, on features that
+        see the verification just recorded; restore it unless a rule still suspends it."""
         step = KINDS[kind]
         outcomes = []
-        for line in lines:
-            if line["status"] != "suspended" or (only is not None and line["id"] != only):
+        for listed in lines:
+            if listed.status is not LineStatus.SUSPENDED or only not in (None, listed.id):
                 continue
-            reasons = self._suspension_reasons(line)
-            if not any(REASON_CATALOGUE[c].next_step is step for c in reasons):
+            line = self._ledger.port.lock(tx, REVIEWER, listed.id)
+            if not any(REASON_CATALOGUE[c].next_step is step for c in self._reasons(tx, line)):
                 continue
-            decision = self._decisions.decide_line(line["id"])
+            decision = self._decisions.decide_in(tx, line.id)
             if decision.action == "suspend":
-                outcomes.append({"line_id": line["id"], "outcome": "still_suspended",
-                                 "reason_codes": list(decision.reason_codes)})  # fmt: skip
+                codes = list(decision.reason_codes)
+                outcomes.append(
+                    {"line_id": line.id, "outcome": "still_suspended", "reason_codes": codes}
+                )
                 continue
-            result = self._ledger.change_limit(
-                REVIEWER,
-                f"verification:{line['id']}:{line['status_decision_id']}",
-                line["id"],
-                "restore",
-                ["verification_completed"],
-                policy_version=decision.policy,
-                evidence=decision.evidence(),
+            restore = LimitChange(
+                Action.RESTORE, ("verification_completed",), policy_version=decision.policy
             )
-            after = self._decisions.review_line(line["id"])  # whatever else the policy says
+            record = self._ledger.port.decide(tx, REVIEWER, line, restore, decision.evidence())[1]
+            after = self._decisions.review_in(tx, line.id)  # whatever else the policy says
             outcomes.append(
                 {
-                    "line_id": line["id"],
+                    "line_id": line.id,
                     "outcome": "restored",
-                    "decision_id": result.document["decision"]["id"],
+                    "decision_id": record.id,
                     "then": after.decision.action,
                 }
             )
         return outcomes
 
-    def _suspension_reasons(self, line: dict[str, Any]) -> list[str]:
-        decision_id = line["status_decision_id"]
-        if decision_id is None:
+    def _reasons(self, tx: Transaction, line: Line) -> list[str]:
+        """The catalogued reasons of the decision that suspended the line."""
+        if line.status_decision_id is None:
             return []
-        found = self._decisions.get_decision(REVIEWER, decision_id)
-        return [c for c in found["reason_codes"] if c in REASON_CATALOGUE]
-
-    @staticmethod
-    def _line_to_tell(lines: list[dict[str, Any]]) -> str:
-        suspended = [line for line in lines if line["status"] == "suspended"]
-        return str((suspended or lines)[0]["id"])
-
-    def _stored(self, borrower_id: str, key: str) -> dict[str, Any] | None:
-        with self._db.reading() as connection:
-            row = (
-                connection.execute(
-                    select(verifications).where(
-                        verifications.c.borrower_id == borrower_id,
-                        verifications.c.request_key == key,
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            return None
-        return {**row, "request_hash": json.loads(row["evidence"])["request_hash"]}
-
-    def _answer(
-        self, actor: Actor, stored: dict[str, Any], restored: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        expires = Transaction.read_date(stored["expires_on"])
-        income = stored["income_monthly_minor"]
-        return {
-            "id": stored["id"],
-            "kind": stored["kind"],
-            "status": stored["status"],
-            "problem": stored["problem"],
-            "income_monthly": None if income is None else format_minor(income, stored["currency"]),
-            "expires_on": None if expires is None else expires.isoformat(),
-            "lines": restored,
-            "line_status": {
-                line["id"]: line["status"] for line in self._ledger.list_lines(actor)["lines"]
-            },
-        }
+        found = self._ledger.port.decision(tx, line, line.status_decision_id)
+        codes = () if found is None else found.record.reason_codes
+        return [c for c in codes if c in REASON_CATALOGUE]
 
 
-def _fingerprint(kind: str, evidence: dict[str, Any]) -> str:
-    canonical = json.dumps({"kind": kind, "evidence": evidence}, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _line_to_tell(lines: list[Line]) -> str:
+    suspended = [line for line in lines if line.status is LineStatus.SUSPENDED]
+    return (suspended or lines)[0].id
+
+
+def _verified_document(verified: Verified) -> dict[str, Any]:
+    verdict = verified.verdict
+    income = verdict.income_monthly_minor
+    return {
+        "id": verified.verification_id,
+        "kind": verified.kind,
+        "status": "accepted" if verdict.accepted else "rejected",
+        "problem": verdict.problem,
+        "income_monthly": None
+        if income is None or verdict.currency is None
+        else format_minor(income, verdict.currency),
+        "expires_on": None if verdict.expires_on is None else verdict.expires_on.isoformat(),
+        "lines": verified.lines,
+        "line_status": verified.line_status,
+    }

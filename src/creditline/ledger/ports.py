@@ -31,6 +31,7 @@ from creditline.kernel.invariant import fail
 from creditline.kernel.money import format_minor
 from creditline.kernel.reasons import reason_texts
 from creditline.ledger import model
+from creditline.ledger.facts import LineFacts, first_open_lines, freezes_ending, line_facts
 from creditline.ledger.model import (
     ADVERSE_ACTIONS,
     GENESIS_HASH,
@@ -40,9 +41,13 @@ from creditline.ledger.model import (
     LineStatus,
     Movement,
 )
-from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold
+from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold, StoredDecision
 from creditline.ledger.store import LedgerStore
-from creditline.ledger.views import decision_document, line_document
+from creditline.ledger.views import (
+    decision_document,
+    line_document,
+    stored_decision_document,
+)
 from creditline.notices.outbox import Outbox, Topic
 
 __all__ = [
@@ -53,10 +58,17 @@ __all__ = [
     "LedgerPort",
     "LimitChange",
     "Line",
+    "LineFacts",
     "LineStatus",
     "PricedHold",
     "Pricing",
+    "StoredDecision",
+    "decision_document",
+    "first_open_lines",
+    "freezes_ending",
     "line_document",
+    "line_facts",
+    "stored_decision_document",
 ]
 
 
@@ -109,6 +121,19 @@ class LedgerPort:
         a verification refused), so the change and its message commit together."""
         line = self._store.read_line(tx, line_id) or fail(f"line {line_id} vanished")
         return self.notify(tx, topic, line, ref_id, payload, self._clock.now())
+
+    def decision(self, tx: Transaction, line: Line, decision_id: str) -> StoredDecision | None:
+        """A recorded decision about `line`, if `decision_id` is one."""
+        found = self._store.decision(tx, decision_id, line.currency)
+        return found if found is not None and found.record.line_id == line.id else None
+
+    def decisions_of(self, tx: Transaction, line: Line, limit: int) -> list[StoredDecision]:
+        """The line's decisions, newest first, at most `limit`."""
+        return self._store.decisions_of_line(tx, line.id, line.currency, limit)
+
+    def lines_of_borrower(self, tx: Transaction, borrower_id: str, limit: int) -> list[Line]:
+        """The borrower's lines, oldest first, at most `limit` (unlocked)."""
+        return self._store.lines_of_borrower(tx, borrower_id, limit)
 
     def visible(self, tx: Transaction, actor: Actor, line_id: str) -> Line | None:
         """The line, unlocked, if it exists and `actor` may see it."""

@@ -54,3 +54,16 @@ class PricedHold:
     product: str
     method: str
     quote: dict[str, Any]  # the quote's document, returned with the hold
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    """A decision as recorded: the change, and what an automated decision saw (its evidence:
+    policy, score, grade, trace, features); None for a person's decision."""
+
+    record: DecisionRecord
+    evidence: dict[str, Any] | None
+
+    @property
+    def automated(self) -> bool:
+        return self.evidence is not None

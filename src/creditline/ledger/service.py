@@ -17,6 +17,7 @@ from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock, utc
 from creditline.kernel.errors import (
+    DecisionNotFound,
     InvalidInput,
     LineNotFound,
 )
@@ -27,6 +28,7 @@ from creditline.kernel.text import checked_text
 from creditline.ledger import model
 from creditline.ledger.model import Action, LimitChange, Line
 from creditline.ledger.ports import DecisionRecord, Drawdown, LedgerPort, Pricing, may_see
+from creditline.ledger.records import StoredDecision
 from creditline.ledger.store import LedgerStore
 from creditline.ledger.views import (
     decision_document,
@@ -34,6 +36,7 @@ from creditline.ledger.views import (
     iso,
     journal_entry_document,
     line_document,
+    stored_decision_document,
 )
 from creditline.notices.outbox import Outbox, Topic
 
@@ -44,6 +47,7 @@ JOURNAL_PAGE_SIZE_MAX = 500
 LINES_PER_BORROWER_LISTED_MAX = 100
 JOURNAL_SEQ_MAX = 2**31 - 1  # journal.seq is a 32-bit column
 SWEEP_BATCH_SIZE_MAX = 500
+DECISIONS_LISTED_MAX = 200
 # Changing the limit itself needs CHANGE_LIMIT; freezes and suspensions keep it visible.
 _PERMISSION_OF_ACTION = {
     Action.INCREASE: Permission.CHANGE_LIMIT,
@@ -237,6 +241,36 @@ class LedgerService:
     def list_lines(self, actor: Actor, borrower_id: str | None = None) -> dict[str, Any]:
         """The document of `lines_of`."""
         return {"lines": [line_document(line) for line in self.lines_of(actor, borrower_id)]}
+
+    def line_decisions(self, actor: Actor, line_id: str, limit: int = 50) -> dict[str, Any]:
+        """The line's decisions, newest first, each with its reasons in plain language."""
+        if not 1 <= limit <= DECISIONS_LISTED_MAX:
+            raise InvalidInput(f"limit must be 1–{DECISIONS_LISTED_MAX}")
+        line = self.line(actor, line_id)
+        listed = self._db.read(
+            lambda tx: self.store.decisions_of_line(tx, line.id, line.currency, limit)
+        )
+        documents = [stored_decision_document(d, staff=False) for d in listed]
+        return {"line_id": line.id, "decisions": documents}
+
+    def stored_decision(self, actor: Actor, decision_id: str) -> StoredDecision:
+        """One recorded decision about a line `actor` may see (else `decision_not_found`)."""
+        require(actor, Permission.READ_LINES)
+
+        def read(tx: Transaction) -> StoredDecision | None:
+            line_id = self.store.decision_line(tx, decision_id)
+            line = None if line_id is None else self.port.visible(tx, actor, line_id)
+            return None if line is None else self.store.decision(tx, decision_id, line.currency)
+
+        found = self._db.read(read)
+        if found is None:
+            raise DecisionNotFound("no such decision", decision_id=decision_id)
+        return found
+
+    def get_decision(self, actor: Actor, decision_id: str) -> dict[str, Any]:
+        """One decision; staff also see its evidence (score, trace, features)."""
+        stored = self.stored_decision(actor, decision_id)
+        return stored_decision_document(stored, staff=actor.role is not Role.BORROWER)
 
     def journal(
         self, actor: Actor, line_id: str, after_seq: int = 0, limit: int = 100

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.ids import is_id
-from creditline.kernel.invariant import invariant
+from creditline.kernel.invariant import fail
 from creditline.loans.model import (
     Allocation,
     InstalmentState,
@@ -285,9 +285,7 @@ class LoanStore:
     def facts(self, tx: Transaction, loan_id: str) -> dict[str, Any]:
         """What is kept beside the loan's state: its APR, upfront fee and when it opened and
         settled."""
-        row = tx.one(self._facts, {"id": loan_id})
-        invariant(row is not None, f"loan {loan_id} vanished")
-        assert row is not None  # for the type checker
+        row = tx.one(self._facts, {"id": loan_id}) or fail(f"loan {loan_id} vanished")
         opened, settled = (Transaction.read_time(value) for value in row[2:4])
         return {
             "apr_percent": row[0],

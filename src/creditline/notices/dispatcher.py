@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.clock import Clock
 from creditline.kernel.ids import new_id
+from creditline.kernel.invariant import fail
 from creditline.notices.catalog import is_notice, kind_of
 from creditline.notices.channels import DeliveryFailed, Email, Message, Webhook
 from creditline.notices.outbox import Outbox
@@ -214,8 +215,7 @@ class Dispatcher:
             )
             claimed = []
             for row in tx.cursor.fetchall():
-                created = Transaction.read_time(row[6])
-                assert created is not None
+                created = Transaction.read_time(row[6]) or fail(f"message {row[0]} has no time")
                 message = Message(
                     id=row[0],
                     topic=row[1],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from creditline.api.deps import ActorDep, ContainerDep, IdempotencyKeyDep
@@ -33,10 +33,13 @@ def my_notices(
 
 @router.post("/notices/{notice_id}/read")
 def mark_read(
-    notice_id: str, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep
+    notice_id: str, c: ContainerDep, actor: ActorDep, key: IdempotencyKeyDep, response: Response
 ) -> dict[str, Any]:
     """Mark a notice read."""
-    return c.notices.mark_read(actor, notice_id)
+    result = c.notices.mark_read(actor, key, notice_id)
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return result.document
 
 
 @router.get("/preferences")

@@ -16,11 +16,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
-from creditline.decisions.service import DecisionService
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import DomainError, Forbidden, InvalidInput, NotFound
+from creditline.kernel.errors import DomainError, InvalidInput, NotFound
+from creditline.kernel.ids import is_id
+from creditline.kernel.invariant import fail
+from creditline.kernel.permissions import Permission, require
 from creditline.ledger.service import LedgerService
 from creditline.loans.products import Catalogue
 from creditline.notices.catalog import LANGUAGES, kind_of
@@ -42,15 +45,15 @@ class NoticeService:
         self,
         db: Database,
         clock: Clock,
+        commands: Commands,
         ledger: LedgerService,
-        decisions: DecisionService,
         catalogue: Catalogue,
         renderer: Renderer,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._commands = commands
         self._ledger = ledger
-        self._decisions = decisions
         self._catalogue = catalogue
         self._renderer = renderer
         insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
@@ -64,6 +67,12 @@ class NoticeService:
                     "language": upsert.excluded.language,
                     "updated_at": upsert.excluded.updated_at,
                 },
+            )
+        )
+        self._read_at = db.prepare(
+            select(inbox.c.read_at).where(
+                inbox.c.notice_id == bindparam("id"),
+                inbox.c.borrower_id == bindparam("borrower_id"),
             )
         )
         self._mark_read = db.prepare(
@@ -86,7 +95,7 @@ class NoticeService:
         if "decision" in payload:
             decision_id = payload["decision"]["id"]
             try:
-                evidence = self._decisions.get_decision(NOTICE_READER, decision_id)["evidence"]
+                evidence = self._ledger.stored_decision(NOTICE_READER, decision_id).evidence
             except NotFound:
                 evidence = None
         return self._renderer.render(
@@ -171,31 +180,21 @@ class NoticeService:
             )
         return {"notices": notices}
 
-    def mark_read(self, actor: Actor, notice_id: str) -> dict[str, Any]:
+    def mark_read(self, actor: Actor, key: str, notice_id: str) -> CommandResult:
         """Mark one of the borrower's notices read (reading it twice changes nothing)."""
         _borrower_only(actor)
-        now = self._clock.now()
-        self._db.run(
-            lambda tx: tx.execute(
-                self._mark_read,
-                {"id": notice_id, "borrower_id": actor.subject, "read_at": tx.time(now)},
-            )
-        )
-        with self._db.reading() as connection:
-            row = (
-                connection.execute(
-                    select(inbox.c.notice_id, inbox.c.read_at).where(
-                        inbox.c.notice_id == notice_id, inbox.c.borrower_id == actor.subject
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NoticeNotFound("no such notice", notice_id=notice_id)
-        read_at = Transaction.read_time(row["read_at"])
-        assert read_at is not None
-        return {"id": notice_id, "read_at": read_at.isoformat()}
+        request = {"op": "mark_read", "notice_id": notice_id}
+
+        def work(tx: Transaction) -> dict[str, Any]:
+            owner = {"id": notice_id, "borrower_id": actor.subject}
+            tx.execute(self._mark_read, {**owner, "read_at": tx.time(self._clock.now())})
+            found = tx.one(self._read_at, owner) if is_id(notice_id) else None
+            if found is None:
+                raise NoticeNotFound("no such notice", notice_id=notice_id)
+            read_at = Transaction.read_time(found[0]) or fail("a read notice has its time")
+            return {"id": notice_id, "read_at": read_at.isoformat()}
+
+        return self._commands.run(actor, key, request, work, lambda document: document)
 
     # --- preferences ------------------------------------------------------------------------
     def preferences_of(self, borrower_id: str) -> dict[str, Any]:
@@ -252,13 +251,11 @@ class NoticeService:
 
 
 def _borrower_only(actor: Actor) -> None:
-    if actor.role is not Role.BORROWER:
-        raise Forbidden("the inbox and preferences belong to a borrower")
+    require(actor, Permission.USE_INBOX)
 
 
 def _message(row: Any) -> Message:
-    created = Transaction.read_time(row["created_at"])
-    assert created is not None
+    created = Transaction.read_time(row["created_at"]) or fail("a notice has its time")
     return Message(
         id=row["notice_id"],
         topic=row["topic"],

@@ -1,0 +1,47 @@
+"""Documents of the decisions capability: reviews asked for, and human reviews."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from creditline.db.unit_of_work import Transaction
+from creditline.kernel.invariant import fail
+from creditline.ledger.ports import line_document
+
+if TYPE_CHECKING:
+    from creditline.decisions.appeals import Requested
+
+
+def requested_document(requested: Requested) -> dict[str, Any]:
+    return {
+        **requested.applied.document(),
+        "review_id": requested.review_id,
+        "line": line_document(requested.line),
+        "human_review": requested.human_review,
+    }
+
+
+def review_document(row: Any, now: datetime) -> dict[str, Any]:
+    due = Transaction.read_time(row["due_at"])
+    created = Transaction.read_time(row["created_at"])
+    decided = Transaction.read_time(row["decided_at"])
+    if due is None or created is None:
+        fail(f"review {row['id']} has no deadline")
+    is_open = row["outcome"] == "open"
+    return {
+        "id": row["id"],
+        "line_id": row["line_id"],
+        "borrower_id": row["borrower_id"],
+        "status": "open" if is_open else "decided",
+        "outcome": None if is_open else row["outcome"],
+        "reason_text": row["reason_text"],
+        "contested_decision_id": row["contested_decision_id"],
+        "requested_at": created.isoformat(),
+        "due_at": due.isoformat(),
+        "overdue": is_open and due < now,
+        "decided_by": row["decided_by"],
+        "decided_at": None if decided is None else decided.isoformat(),
+        "note": row["note"],
+        "decision_id": row["decision_id"],
+    }

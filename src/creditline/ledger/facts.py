@@ -1,0 +1,151 @@
+"""What the ledger knows about lines that a review decides on, read set-based in one query.
+
+Published through `ledger.ports`: the decisions capability reads these facts, never the
+ledger's tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, case, func, select
+
+from creditline.db.unit_of_work import Transaction
+from creditline.kernel.invariant import fail
+from creditline.ledger.tables import decisions, drawdowns, lines
+
+_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class LineFacts:
+    """A line's balances, its recent drawdowns and when its limit last changed and was cut."""
+
+    line_id: str
+    borrower_id: str
+    limit_minor: int
+    used_minor: int  # principal outstanding and held
+    opened_at: datetime
+    drawdowns_7d: int
+    drawdowns_30d: int
+    drawdowns_90d: int
+    limit_changed_at: datetime  # opening the line set its first limit: it counts as a change
+    cut_at: datetime | None
+
+
+def line_facts(
+    connection: Connection,
+    now: datetime,
+    line_ids: list[str] | None = None,
+    currency: str | None = None,
+) -> list[LineFacts]:
+    """The facts of every line that is not closed (only `line_ids`, or lines in `currency`,
+    when given), by line id."""
+
+    def posted_since(days: int) -> Any:
+        return func.sum(case((drawdowns.c.resolved_at >= now - days * _DAY, 1), else_=0))
+
+    posted = (
+        select(
+            drawdowns.c.line_id,
+            posted_since(7).label("posted_7d"),
+            posted_since(30).label("posted_30d"),
+            posted_since(90).label("posted_90d"),
+        )
+        .where(drawdowns.c.status == "posted")
+        .group_by(drawdowns.c.line_id)
+        .subquery()
+    )
+    changes = (
+        select(
+            decisions.c.line_id,
+            func.max(
+                case((decisions.c.action.in_(("increase", "decrease")), decisions.c.created_at))
+            ).label("changed"),
+            func.max(
+                case((decisions.c.action.in_(("decrease", "freeze")), decisions.c.created_at))
+            ).label("cut"),
+        )
+        .group_by(decisions.c.line_id)
+        .subquery()
+    )
+    query = (
+        select(
+            lines.c.id,
+            lines.c.borrower_id,
+            lines.c.limit_minor,
+            lines.c.principal_outstanding_minor,
+            lines.c.held_minor,
+            lines.c.created_at,
+            posted.c.posted_7d,
+            posted.c.posted_30d,
+            posted.c.posted_90d,
+            changes.c.changed,
+            changes.c.cut,
+        )
+        .select_from(
+            lines.outerjoin(posted, posted.c.line_id == lines.c.id).outerjoin(
+                changes, changes.c.line_id == lines.c.id
+            )
+        )
+        .where(lines.c.status != "closed")
+        .order_by(lines.c.id)
+    )
+    if line_ids is not None:
+        query = query.where(lines.c.id.in_(line_ids))
+    if currency is not None:
+        query = query.where(lines.c.currency == currency)
+    return [_facts(row) for row in connection.execute(query)]
+
+
+def _facts(row: Any) -> LineFacts:
+    opened = _aware(row.created_at)
+    return LineFacts(
+        line_id=row.id,
+        borrower_id=row.borrower_id,
+        limit_minor=row.limit_minor,
+        used_minor=row.principal_outstanding_minor + row.held_minor,
+        opened_at=opened,
+        drawdowns_7d=row.posted_7d or 0,
+        drawdowns_30d=row.posted_30d or 0,
+        drawdowns_90d=row.posted_90d or 0,
+        limit_changed_at=opened if row.changed is None else _aware(row.changed),
+        cut_at=None if row.cut is None else _aware(row.cut),
+    )
+
+
+def _aware(value: Any) -> datetime:
+    return Transaction.read_time(value) or fail("a stored time is missing")
+
+
+def freezes_ending(
+    connection: Connection, after: datetime, until: datetime, limit: int
+) -> list[tuple[str, datetime, str | None]]:
+    """Frozen lines whose freeze ends in (`after`, `until`]: line id, end, the freeze's
+    decision."""
+    rows = connection.execute(
+        select(lines.c.id, lines.c.frozen_until, lines.c.status_decision_id)
+        .where(
+            lines.c.status == "frozen",
+            lines.c.frozen_until > after,
+            lines.c.frozen_until <= until,
+        )
+        .order_by(lines.c.frozen_until)
+        .limit(limit)
+    ).all()
+    return [(row[0], _aware(row[1]), row[2]) for row in rows]
+
+
+def first_open_lines(connection: Connection, borrower_ids: list[str]) -> dict[str, str]:
+    """Each borrower's oldest line that is not closed."""
+    rows = connection.execute(
+        select(lines.c.borrower_id, lines.c.id)
+        .where(lines.c.borrower_id.in_(borrower_ids), lines.c.status != "closed")
+        .order_by(lines.c.id)
+    ).all()
+    first: dict[str, str] = {}
+    for borrower, line_id in rows:
+        first.setdefault(borrower, line_id)
+    return first
