@@ -12,10 +12,8 @@ from fastapi import FastAPI
 
 from creditline import __version__
 from creditline.api import problems
+from creditline.api.routers import ROUTERS
 from creditline.bootstrap import Container
-from creditline.decisions.routes import router as decisions_router
-from creditline.ledger.routes import router as ledger_router
-from creditline.notices.routes import router as notices_router
 
 log = logging.getLogger(__name__)
 REMIND_INTERVAL_SECONDS = 300.0  # reminders are days ahead: every five minutes is plenty
@@ -99,9 +97,8 @@ def create_app(
     )
     app.state.container = container
     problems.install(app)
-    app.include_router(ledger_router)
-    app.include_router(decisions_router)
-    app.include_router(notices_router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -1,24 +1,90 @@
-"""Request dependencies shared by every capability's routes."""
+"""Request dependencies shared by every router: the caller, the permission an operation needs,
+the idempotency key and the one service each route uses."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.routing import APIRoute
 
 from creditline.api.auth import authenticate
 from creditline.api.problems import IdempotencyKeyMissing
 from creditline.bootstrap import Container
+from creditline.decisions.appeals import Appeals
+from creditline.decisions.applications import Underwriting
+from creditline.decisions.bureau import BureauService
+from creditline.decisions.explanation import Explainer
+from creditline.decisions.registry import PolicyRegistry
+from creditline.decisions.verification import Verifications
 from creditline.kernel.actors import Actor
+from creditline.kernel.errors import Forbidden
+from creditline.kernel.permissions import Permission, allows
+from creditline.ledger.service import LedgerService
+from creditline.loans.service import LoanService
+from creditline.notices.service import NoticeService
+
+PERMISSION_EXTENSION = "x-permission"
+PERMISSION_ALTERNATIVES_SEPARATOR = " | "
 
 
-def container(request: Request) -> Container:
+def _container(request: Request) -> Container:
     return request.app.state.container  # type: ignore[no-any-return]
 
 
 def current_actor(request: Request, authorization: Annotated[str | None, Header()] = None) -> Actor:
-    built = container(request)
+    built = _container(request)
     return authenticate(authorization, built.settings.jwt_signing_key, built.clock.now())
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+@dataclass(frozen=True)
+class PermissionCheck:
+    """Authenticates the caller and refuses (`forbidden`) a role that holds none of
+    `permissions`; the services check again what only they can (ownership, the action)."""
+
+    permissions: tuple[Permission, ...]
+
+    def __call__(self, actor: ActorDep) -> Actor:
+        if not any(allows(actor, permission) for permission in self.permissions):
+            needed = " or ".join(permission.value for permission in self.permissions)
+            raise Forbidden(f"role {actor.role.value} may not {needed}")
+        return actor
+
+    @property
+    def documented(self) -> str:
+        """The operation's `x-permission`: the permission, or the alternatives joined by `|`."""
+        return PERMISSION_ALTERNATIVES_SEPARATOR.join(p.value for p in self.permissions)
+
+
+def requires(*permissions: Permission) -> Any:
+    """The authenticated actor, refused unless their role holds one of `permissions`:
+    `actor: Annotated[Actor, requires(Permission.DRAW)]`, or in a route's `dependencies` when
+    the route does not need the actor. `PermissionRoute` shows it in the OpenAPI document."""
+    return Depends(PermissionCheck(permissions))
+
+
+class PermissionRoute(APIRoute):
+    """A route that says who may call it: exactly one `requires(...)`, recorded on the
+    operation as `x-permission`. A route without one is refused when it is declared."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+        checks = [
+            dependency.call
+            for dependency in self.dependant.dependencies
+            if isinstance(dependency.call, PermissionCheck)
+        ]
+        if len(checks) != 1:
+            raise TypeError(f"{self.name} ({path}) needs exactly one `requires(...)` dependency")
+        self.openapi_extra = {
+            **(self.openapi_extra or {}),
+            PERMISSION_EXTENSION: checks[0].documented,
+        }
 
 
 def idempotency_key(
@@ -29,6 +95,52 @@ def idempotency_key(
     return idempotency_key
 
 
-ContainerDep = Annotated[Container, Depends(container)]
-ActorDep = Annotated[Actor, Depends(current_actor)]
 IdempotencyKeyDep = Annotated[str, Depends(idempotency_key)]
+
+
+# --- the services: each route depends on the one it uses, never on the whole container -------
+def ledger_service(request: Request) -> LedgerService:
+    return _container(request).ledger
+
+
+def loan_service(request: Request) -> LoanService:
+    return _container(request).loans
+
+
+def explainer(request: Request) -> Explainer:
+    return _container(request).explainer
+
+
+def appeals(request: Request) -> Appeals:
+    return _container(request).appeals
+
+
+def underwriting(request: Request) -> Underwriting:
+    return _container(request).underwriting
+
+
+def bureau_service(request: Request) -> BureauService:
+    return _container(request).bureau
+
+
+def verifications(request: Request) -> Verifications:
+    return _container(request).verifications
+
+
+def notice_service(request: Request) -> NoticeService:
+    return _container(request).notices
+
+
+def policy_registry(request: Request) -> PolicyRegistry:
+    return _container(request).policies
+
+
+LedgerDep = Annotated[LedgerService, Depends(ledger_service)]
+LoansDep = Annotated[LoanService, Depends(loan_service)]
+ExplainerDep = Annotated[Explainer, Depends(explainer)]
+AppealsDep = Annotated[Appeals, Depends(appeals)]
+UnderwritingDep = Annotated[Underwriting, Depends(underwriting)]
+BureauDep = Annotated[BureauService, Depends(bureau_service)]
+VerificationsDep = Annotated[Verifications, Depends(verifications)]
+NoticesDep = Annotated[NoticeService, Depends(notice_service)]
+PoliciesDep = Annotated[PolicyRegistry, Depends(policy_registry)]

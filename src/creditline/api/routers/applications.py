@@ -1,0 +1,87 @@
+"""Applications for a line, the borrower's consent to a bureau pull, and bureau reports."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Response
+from pydantic import AwareDatetime, Field, StrictBool, StrictInt, StrictStr
+
+from creditline.api.bodies import Body
+from creditline.api.deps import (
+    BureauDep,
+    IdempotencyKeyDep,
+    PermissionRoute,
+    UnderwritingDep,
+    requires,
+)
+from creditline.api.replies import command_reply
+from creditline.decisions.applications import Application
+from creditline.kernel.actors import Actor
+from creditline.kernel.permissions import Permission
+
+router = APIRouter(prefix="/v1", route_class=PermissionRoute)
+
+
+class ApplicationBody(Body):
+    borrower_id: StrictStr = Field(min_length=1, max_length=64)
+    currency: StrictStr = Field(examples=["CNY"])
+    income_monthly: StrictStr = Field(description="decimal string", examples=["12000.00"])
+    income_evidence: StrictBool
+    income_evidence_expires_on: date | None = None
+    birth_date: date
+    employment: StrictStr = Field(examples=["employed"])
+
+
+class Consent(Body):
+    borrower_id: StrictStr = Field(min_length=1, max_length=64)
+
+
+class BureauReport(Body):
+    borrower_id: StrictStr = Field(min_length=1, max_length=64)
+    source: StrictStr = Field(default="bureau", min_length=1, max_length=64)
+    reported_at: AwareDatetime
+    inquiries_1m: StrictInt | None = None
+    inquiries_3m: StrictInt | None = None
+    inquiries_6m: StrictInt | None = None
+    lenders_with_open_loans: StrictInt | None = None
+    other_limits_minor: StrictInt | None = Field(default=None, description="in minor units")
+    bureau_score: StrictInt | None = None
+
+
+@router.post("/applications", status_code=201)
+def apply_for_a_line(
+    body: ApplicationBody,
+    underwriting: UnderwritingDep,
+    actor: Annotated[Actor, requires(Permission.APPLY)],
+    key: IdempotencyKeyDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Underwrite an application: declined with its reasons, or a line opened at its limit."""
+    result = underwriting.apply(actor, key, Application(**body.model_dump()))
+    return command_reply(result, response, 201)
+
+
+@router.post("/consents", status_code=201)
+def record_consent(
+    body: Consent,
+    bureau: BureauDep,
+    actor: Annotated[Actor, requires(Permission.RECORD_CONSENT)],
+    key: IdempotencyKeyDep,
+    response: Response,
+) -> dict[str, Any]:
+    """The borrower's consent to pull their credit report, recorded before any pull."""
+    return command_reply(bureau.record_consent(actor, key, body.borrower_id), response, 201)
+
+
+@router.post("/bureau-reports", status_code=201)
+def load_bureau_report(
+    body: BureauReport,
+    bureau: BureauDep,
+    actor: Annotated[Actor, requires(Permission.LOAD_BUREAU_REPORT)],
+    key: IdempotencyKeyDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Load a credit-bureau report; refused (`consent_missing`) without the borrower's consent."""
+    return command_reply(bureau.load_report(actor, key, body.model_dump()), response, 201)
