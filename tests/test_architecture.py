@@ -1,4 +1,4 @@
-"""The import contracts bite.
+"""The import contracts bite, and docs/architecture.md draws the rooms as the code has them.
 
 Each contract case adds one forbidden import to a copy of the tree and expects exactly its
 contracts to break; the copy as it is must keep them all, which is how `make test` checks
@@ -18,10 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import grimp
 import pytest
 
 REPO = Path(__file__).parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+ARCHITECTURE_DOC = REPO / "docs" / "architecture.md"
 LINT_SECONDS_MAX = 60
 VERDICT = re.compile(r"^(?P<name>.+) (?P<verdict>KEPT|BROKEN)\b", re.MULTILINE)
 
@@ -162,3 +164,96 @@ def test_a_pure_model_is_impure_through_what_it_imports(tree: Path) -> None:
         outcome = lint(tree)
     assert outcome.broken == {"pure"}, outcome.report
     assert "reached from creditline.ledger.model -> creditline.kernel.text" in outcome.report
+
+
+# --- the rooms diagram ---------------------------------------------------------------------
+LAYOUT = (  # (box, its rooms), top to bottom
+    ("shells", ("cli", "api", "demo")),
+    (None, ("bootstrap",)),
+    ("capabilities", ("ledger", "loans", "decisions", "notices", "outbox")),
+    ("infrastructure", ("db", "config", "kernel")),
+)
+LABELS = {"outbox": "notices.outbox"}
+CAPABILITY_PACKAGES = ("ledger", "loans", "decisions", "notices")
+
+
+def room_of(module: str) -> str | None:
+    """The room a module lives in, as the diagram draws it; None for what it leaves out:
+    the package's root and Alembic's environment (which must see every table)."""
+    parts = module.split(".")
+    if parts[0] != "creditline" or len(parts) == 1 or module.startswith("creditline.db.migrations"):
+        return None
+    if module == "creditline.notices.outbox":
+        return "outbox"
+    if parts[1] in CAPABILITY_PACKAGES and parts[2:3] == ["routes"]:
+        return "api"  # routes are the API's, beside a service or in api/routers/
+    return parts[1]
+
+
+def room_arrows() -> dict[tuple[str, str], bool]:
+    """(importing room, imported room) -> drawn solid. Dashed stands only for imports that
+    the capabilities' contract ignores while they are being removed."""
+    graph = grimp.build_graph("creditline", cache_dir=None)
+    capabilities_contract = next(c for c in _contracts() if c["id"] == "capabilities")
+    being_removed = {
+        (found["importer"], found["imported"])
+        for expression in capabilities_contract.get("ignore_imports", [])
+        for found in graph.find_matching_direct_imports(import_expression=str(expression))
+    }
+    arrows: dict[tuple[str, str], bool] = {}
+    for importer in graph.modules:
+        source = room_of(importer)
+        for imported in graph.find_modules_directly_imported_by(importer):
+            target = room_of(imported)
+            if source is None or target is None or target == source:
+                continue
+            solid = (importer, imported) not in being_removed
+            arrows[(source, target)] = arrows.get((source, target), False) or solid
+    return arrows
+
+
+def grouped(arrows: dict[tuple[str, str], bool]) -> dict[tuple[str, str], bool]:
+    """A solid arrow from (or to) every room of a box is drawn once, from (or to) the box."""
+    drawn = dict(arrows)
+    every_room = [room for _, rooms in LAYOUT for room in rooms]
+    for box, rooms in LAYOUT:
+        if box is None:
+            continue
+        for other in (room for room in every_room if room not in rooms):
+            for pairs, box_pair in (
+                ([(room, other) for room in rooms], (box, other)),
+                ([(other, room) for room in rooms], (other, box)),
+            ):
+                if all(drawn.get(pair) is True for pair in pairs):
+                    for pair in pairs:
+                        del drawn[pair]
+                    drawn[box_pair] = True
+    return drawn
+
+
+def rooms_diagram() -> str:
+    """The Mermaid flowchart of the rooms and the imports between them."""
+    lines = ["flowchart TD"]
+    for box, rooms in LAYOUT:
+        indent = "    " if box is None else "        "
+        if box is not None:
+            lines.append(f"    subgraph {box}")
+        for room in rooms:
+            label = LABELS.get(room)
+            lines.append(f'{indent}{room}["{label}"]' if label else f"{indent}{room}")
+        if box is not None:
+            lines.append("    end")
+    for (source, target), solid in sorted(grouped(room_arrows()).items()):
+        arrow = "-->" if solid else "-. being removed .->"
+        lines.append(f"    {source} {arrow} {target}")
+    return "\n".join(lines)
+
+
+def test_the_architecture_doc_draws_the_rooms_as_the_code_has_them() -> None:
+    blocks = re.findall(r"```mermaid\n(flowchart.*?)\n```", ARCHITECTURE_DOC.read_text(), re.S)
+    drawn = blocks[0] if blocks else ""
+    expected = rooms_diagram()
+    assert drawn == expected, (
+        "docs/architecture.md's rooms diagram is not the code's; paste this in its place:\n\n"
+        f"```mermaid\n{expected}\n```"
+    )
