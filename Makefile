@@ -24,7 +24,8 @@ run: install
 
 # The whole suite on SQLite and on PostgreSQL (CREDITLINE_TEST_POSTGRES_URL, default the local
 # server's `test` database; each test worker makes its own database beside it), and every
-# bench at its --smoke size (tests/e2e/test_benchmarks.py).
+# bench at its --smoke size (tests/e2e/test_benchmarks.py), and the import contracts
+# (tests/test_architecture.py runs lint-imports on a copy of this tree).
 test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
@@ -37,8 +38,8 @@ bench: install
 	$(BIN)/python bench/dispatch.py
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy src
 	$(BIN)/lint-imports
 

@@ -16,6 +16,7 @@ from creditline.decisions.bureau import BureauService, StoredReports
 from creditline.decisions.engine import Engine
 from creditline.decisions.explanation import Explainer
 from creditline.decisions.policy import load_policy
+from creditline.decisions.reconcile import review_checks
 from creditline.decisions.registry import PolicyRegistry
 from creditline.decisions.reminders import Reminders
 from creditline.decisions.service import DecisionService
@@ -26,6 +27,7 @@ from creditline.ledger.service import LedgerService
 from creditline.loans.eod import EndOfDay
 from creditline.loans.pricing import ProductPricing
 from creditline.loans.products import Catalogue, load_catalogue
+from creditline.loans.reconcile import loan_checks
 from creditline.loans.service import LoanService
 from creditline.notices.channels import Email, Message, SmtpSettings, Webhook
 from creditline.notices.dispatcher import Dispatcher
@@ -130,7 +132,7 @@ def build(
         bureau=BureauService(db, clock, commands),
         underwriting=Underwriting(clock, commands, ledger, policy_engine, StoredReports(), db),
         end_of_day=EndOfDay(db, clock),
-        reconciler=Reconciler(db),
+        reconciler=Reconciler(db, [loan_checks, review_checks]),
         notices=notices,
         dispatcher=dispatcher,
     )

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, case, func, select
 
 from creditline.db.unit_of_work import Transaction
 from creditline.kernel.invariant import fail
-from creditline.ledger.tables import decisions, drawdowns, lines
+from creditline.ledger.tables import decisions, drawdowns, journal, lines
 
 _DAY = timedelta(days=1)
 
@@ -149,3 +149,29 @@ def first_open_lines(connection: Connection, borrower_ids: list[str]) -> dict[st
     for borrower, line_id in rows:
         first.setdefault(borrower, line_id)
     return first
+
+
+# --- the ledger's side of the books, for the other capabilities' reconciliation checks ------
+def line_principals(connection: Connection) -> dict[str, int]:
+    """Each line's outstanding principal."""
+    rows = connection.execute(select(lines.c.id, lines.c.principal_outstanding_minor))
+    return {row[0]: row[1] for row in rows}
+
+
+def journal_principal_by_loan(connection: Connection) -> dict[str, int]:
+    """Per loan: the principal its journal entries net to (drawn less repaid)."""
+    rows = connection.execute(
+        select(journal.c.loan_id, func.sum(journal.c.principal_delta_minor))
+        .where(journal.c.loan_id.is_not(None))
+        .group_by(journal.c.loan_id)
+    )
+    return {row[0]: int(row[1]) for row in rows}
+
+
+def decision_lines(connection: Connection, actor_prefix: str | None = None) -> dict[str, str]:
+    """Each recorded decision's line (only decisions whose actor starts with `actor_prefix`,
+    when given)."""
+    query = select(decisions.c.id, decisions.c.line_id)
+    if actor_prefix is not None:
+        query = query.where(decisions.c.actor_subject.startswith(actor_prefix, autoescape=True))
+    return {row[0]: row[1] for row in connection.execute(query)}

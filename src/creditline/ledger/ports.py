@@ -31,7 +31,15 @@ from creditline.kernel.invariant import fail
 from creditline.kernel.money import format_minor
 from creditline.kernel.reasons import reason_texts
 from creditline.ledger import model
-from creditline.ledger.facts import LineFacts, first_open_lines, freezes_ending, line_facts
+from creditline.ledger.facts import (
+    LineFacts,
+    decision_lines,
+    first_open_lines,
+    freezes_ending,
+    journal_principal_by_loan,
+    line_facts,
+    line_principals,
+)
 from creditline.ledger.model import (
     ADVERSE_ACTIONS,
     GENESIS_HASH,
@@ -41,6 +49,7 @@ from creditline.ledger.model import (
     LineStatus,
     Movement,
 )
+from creditline.ledger.reconcile import Finding
 from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold, StoredDecision
 from creditline.ledger.store import LedgerStore
 from creditline.ledger.views import (
@@ -55,6 +64,7 @@ __all__ = [
     "Action",
     "DecisionRecord",
     "Drawdown",
+    "Finding",
     "LedgerPort",
     "LimitChange",
     "Line",
@@ -64,10 +74,13 @@ __all__ = [
     "Pricing",
     "StoredDecision",
     "decision_document",
+    "decision_lines",
     "first_open_lines",
     "freezes_ending",
+    "journal_principal_by_loan",
     "line_document",
     "line_facts",
+    "line_principals",
     "stored_decision_document",
 ]
 

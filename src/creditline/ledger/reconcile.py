@@ -1,22 +1,24 @@
-"""The reconciler: proves, for every line, that the ledger tells one consistent story.
+"""The reconciler: proves, for every line, that the books tell one consistent story.
 
-Checks (DESIGN.md §6):
+The ledger's own checks (DESIGN.md §6):
 - the line's balances equal the sum of its journal, its version equals the number of entries,
   and its head hash is the last entry's hash;
 - the hash chain is intact: contiguous sequence numbers, each entry's balances-after follow
   from the previous ones, and every hash recomputes;
-- outstanding principal equals the open loans' principal, and held equals the live holds;
-- every loan's outstanding principal equals its journal (posted minus repaid), so no settled
-  loan left principal unrestored, and equals what its instalments still owe of principal;
-- every decision entry in the journal has its decision record and its notice in the outbox;
+- held equals the live holds;
+- every decision entry in the journal has its decision record;
 - a line's status is the status its journal ends in, and a frozen, suspended or closed line
-  points at the decision that made it so (with the same end time for a freeze).
-Aggregates are set-based SQL; the chain is streamed in order and verified in Python.
+  points at a decision of its own that made it so (with the same end time for a freeze).
+Each other capability checks its side against the ledger's facts (`Check`, wired in the
+composition root): loans against the lines' principal and the journal, notices that every
+decision and settlement was announced, decisions that every decided review and its decision
+point at each other. All run on one consistent snapshot. Aggregates are set-based SQL; the
+chain is streamed in order and verified in Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +33,7 @@ from creditline.ledger.model import (
     entry_hash,
 )
 from creditline.ledger.tables import decisions, drawdowns, journal, lines
-from creditline.loans.tables import instalments, loans
-from creditline.notices.tables import outbox
+from creditline.notices.outbox import announced
 
 STREAM_BATCH_ROWS = 5_000
 
@@ -47,20 +48,24 @@ class Finding:
         return {"check": self.check, "line_id": self.line_id, "detail": self.detail}
 
 
+# Another capability's side of the books, checked on the reconciler's snapshot.
+Check = Callable[[Connection], Iterable[Finding]]
+
+
 class Reconciler:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, checks: Sequence[Check] = ()) -> None:
         self._db = db
+        self._checks = tuple(checks)
 
     def run(self, progress: Callable[[int], None] | None = None) -> list[Finding]:
         """Every finding on the whole book, from one consistent snapshot."""
         with self._db.reading() as connection:
             findings = [
                 *self._snapshot_equals_journal(connection),
-                *self._utilisation_equals_loans(connection),
                 *self._held_equals_live_holds(connection),
-                *self._loans_equal_journal(connection),
-                *self._loans_equal_instalments(connection),
                 *self._decisions_recorded(connection),
+                *self._decisions_announced(connection),
+                *(found for check in self._checks for found in check(connection)),
                 *self._hash_chains(connection, progress),
             ]
         return findings
@@ -115,18 +120,6 @@ class Reconciler:
             )
 
     @staticmethod
-    def _utilisation_equals_loans(connection: Connection) -> Iterable[Finding]:
-        return _line_column_mismatches(
-            connection,
-            "utilisation_equals_open_loans",
-            lines.c.principal_outstanding_minor,
-            loans.c.line_id,
-            loans.c.principal_outstanding_minor,
-            loans.c.status == "open",
-            "line principal {line} but open loans owe {children}",
-        )
-
-    @staticmethod
     def _held_equals_live_holds(connection: Connection) -> Iterable[Finding]:
         return _line_column_mismatches(
             connection,
@@ -137,60 +130,6 @@ class Reconciler:
             drawdowns.c.status == "held",
             "line holds {line} but live drawdowns hold {children}",
         )
-
-    @staticmethod
-    def _loans_equal_journal(connection: Connection) -> Iterable[Finding]:
-        moved = (
-            select(journal.c.loan_id, func.sum(journal.c.principal_delta_minor).label("net"))
-            .where(journal.c.loan_id.is_not(None))
-            .group_by(journal.c.loan_id)
-            .subquery()
-        )
-        net = func.coalesce(moved.c.net, literal(0))
-        query = (
-            select(
-                loans.c.id,
-                loans.c.line_id,
-                loans.c.status,
-                loans.c.principal_outstanding_minor,
-                net.label("net"),
-            )
-            .select_from(loans.outerjoin(moved, moved.c.loan_id == loans.c.id))
-            .where(loans.c.principal_outstanding_minor != net)
-        )
-        for row in connection.execute(query):
-            yield Finding(
-                "loan_principal_restored",
-                row.line_id,
-                f"loan {row.id} ({row.status}) owes {row.principal_outstanding_minor} but its "
-                f"journal nets {row.net}: repaid principal not restored to the line",
-            )
-
-    @staticmethod
-    def _loans_equal_instalments(connection: Connection) -> Iterable[Finding]:
-        owed = (
-            select(
-                instalments.c.loan_id,
-                func.sum(instalments.c.principal_minor - instalments.c.paid_principal_minor).label(
-                    "owed"
-                ),
-            )
-            .group_by(instalments.c.loan_id)
-            .subquery()
-        )
-        schedule = func.coalesce(owed.c.owed, literal(0))
-        query = (
-            select(loans.c.id, loans.c.line_id, loans.c.principal_outstanding_minor, schedule)
-            .select_from(loans.outerjoin(owed, owed.c.loan_id == loans.c.id))
-            .where(loans.c.principal_outstanding_minor != schedule)
-        )
-        for row in connection.execute(query):
-            yield Finding(
-                "loan_equals_schedule",
-                row.line_id,
-                f"loan {row.id} owes {row.principal_outstanding_minor} of principal but its "
-                f"instalments owe {row[3]}",
-            )
 
     @staticmethod
     def _decisions_recorded(connection: Connection) -> Iterable[Finding]:
@@ -240,31 +179,13 @@ class Reconciler:
                 row.id,
                 f"line is {row.status} but its decision {row.status_decision_id} does not say so",
             )
-        unannounced = (
-            select(decisions.c.line_id, decisions.c.id)
-            .select_from(
-                decisions.outerjoin(
-                    outbox, and_(outbox.c.ref_id == decisions.c.id, outbox.c.topic.like("notice.%"))
-                )
-            )
-            .where(outbox.c.id.is_(None))
-        )
-        for decision in connection.execute(unannounced):
-            yield Finding(
-                "notice_written", decision.line_id, f"decision {decision.id} has no notice"
-            )
-        unannounced_settlements = (
-            select(loans.c.line_id, loans.c.id)
-            .select_from(
-                loans.outerjoin(
-                    outbox,
-                    and_(outbox.c.ref_id == loans.c.id, outbox.c.topic == "notice.loan_settled"),
-                )
-            )
-            .where(loans.c.status == "settled", outbox.c.id.is_(None))
-        )
-        for loan in connection.execute(unannounced_settlements):
-            yield Finding("notice_written", loan.line_id, f"settled loan {loan.id} has no notice")
+
+    @staticmethod
+    def _decisions_announced(connection: Connection) -> Iterable[Finding]:
+        told = announced(connection, "notice.")
+        for decision_id, line_id in connection.execute(select(decisions.c.id, decisions.c.line_id)):
+            if decision_id not in told:
+                yield Finding("notice_written", line_id, f"decision {decision_id} has no notice")
 
     @staticmethod
     def _hash_chains(

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from creditline.db.unit_of_work import Database, Transaction
@@ -148,3 +148,10 @@ class Outbox:
                 },
             )
         )
+
+
+def announced(connection: Connection, topic_prefix: str) -> set[str]:
+    """The ids of everything a message whose topic starts with `topic_prefix` is about (for
+    the reconciler: every decision and every settlement must have its notice)."""
+    query = select(outbox.c.ref_id).where(outbox.c.topic.startswith(topic_prefix))
+    return set(connection.execute(query).scalars())

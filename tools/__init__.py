@@ -1,0 +1,1 @@
+"""Tools for developing creditline; not part of the installed package."""
