@@ -1,0 +1,50 @@
+"""The `creditline` command line's shared parts: the Typer apps, stderr, failing and progress.
+
+Bad input: one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from creditline.config import Settings, load_settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="creditline: revolving credit lines that are correct, explained, announced and "
+    "reversible.",
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+policy_app = typer.Typer(no_args_is_help=True, help="Credit policy documents.")
+app.add_typer(policy_app, name="policy")
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"creditline: {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_or_fail() -> Settings:
+    try:
+        return load_settings()
+    except ValueError as exc:
+        fail(f"configuration: {exc}")
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=not sys.stderr.isatty(),
+    )
