@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from creditline.config import Settings, load_settings
 from creditline.db.commands import Commands
@@ -81,15 +83,8 @@ def build(
         db, clock, commands, outbox, ProductPricing(catalogue), settings.hold_ttl
     )
     loans = LoanService(db, clock, commands, catalogue, ledger)
-    policy_file = settings.policy_file
-
     policies = PolicyRegistry(db, clock)
-
-    @cache
-    def policy_engine() -> Engine:  # built on first use: a missing policy fails reviews only
-        # Stored before it decides anything; a changed document under a used version is refused.
-        return Engine(policies.activate(load_policy(policy_file)))
-
+    policy_engine = _policy_engine(policies, settings.policy_file)
     decisions = DecisionService(db, clock, commands, ledger, policy_engine, StoredReports())
     renderer = Renderer(
         settings.lender_name, Bureau(settings.bureau_contact, settings.bureau_score_range)
@@ -106,14 +101,7 @@ def build(
         workers=settings.dispatch_workers,
     )
     if settings.review_triggers:
-        # A drawdown can trip the velocity rules and a settlement earns a re-evaluation: the
-        # line is reviewed right after the change commits, or by the dispatcher from the
-        # change's outbox message if this process dies first.
-        def review(message: Message) -> None:
-            decisions.review_after(message.line_id)
-
-        for topic in (Topic.LOAN_OPENED, Topic.LOAN_SETTLED):
-            outbox.register(topic, "review", review)
+        _review_after_changes(outbox, decisions)
     return Container(
         settings=settings,
         clock=clock,
@@ -136,6 +124,29 @@ def build(
         notices=notices,
         dispatcher=dispatcher,
     )
+
+
+def _policy_engine(policies: PolicyRegistry, policy_file: Path) -> Callable[[], Engine]:
+    """The policy's engine, built on first use: a missing policy fails reviews only. The policy
+    is stored before it decides anything; a changed document under a used version is refused."""
+
+    @cache
+    def policy_engine() -> Engine:
+        return Engine(policies.activate(load_policy(policy_file)))
+
+    return policy_engine
+
+
+def _review_after_changes(outbox: Outbox, decisions: DecisionService) -> None:
+    """A drawdown can trip the velocity rules and a settlement earns a re-evaluation: the line
+    is reviewed right after the change commits, or by the dispatcher from the change's outbox
+    message if this process dies first."""
+
+    def review(message: Message) -> None:
+        decisions.review_after(message.line_id)
+
+    for topic in (Topic.LOAN_OPENED, Topic.LOAN_SETTLED):
+        outbox.register(topic, "review", review)
 
 
 def _webhook(settings: Settings) -> Webhook | None:

@@ -34,7 +34,7 @@ from creditline.kernel.errors import (
     UnknownCurrency,
 )
 from creditline.kernel.reasons import REASON_CATALOGUE, catalogue_documents
-from creditline.ledger.model import GENESIS_HASH
+from creditline.ledger.journal import GENESIS_HASH
 from creditline.ledger.tables import decisions, drawdowns, journal, lines
 from creditline.loans.tables import loans
 from creditline.notices.tables import outbox

@@ -175,61 +175,63 @@ def install(app: FastAPI) -> None:
     """Refuse control characters at the edge; register the handlers that turn every error
     into a problem document."""
     app.add_middleware(RefuseControlCharacters)
+    app.add_exception_handler(errors.DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(InvariantViolation, _internal_error)
+    app.add_exception_handler(Exception, _internal_error)
 
-    @app.exception_handler(errors.DomainError)
-    async def domain_error(request: Request, exc: errors.DomainError) -> JSONResponse:
-        return _domain_problem(exc, request.url.path)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = exc.errors()
-        if any(p.get("type") == "json_invalid" for p in problems):
-            return problem(
-                400,
-                "malformed_json",
-                "Malformed JSON",
-                "the request body is not valid JSON",
-                request.url.path,
-            )
-        fields = [".".join(str(part) for part in p.get("loc", ())[1:]) for p in problems]
-        amounts = {
-            field
-            for field, p in zip(fields, problems, strict=True)
-            if p.get("loc", ("",))[0] == "body" and field in _AMOUNT_FIELDS
-        }
-        for field, p in zip(fields, problems, strict=True):
-            if field in amounts and p.get("type") == "string_type":
-                p["msg"] = 'must be a decimal string such as "5000.00", not a JSON number'
+async def _domain_error(request: Request, exc: errors.DomainError) -> JSONResponse:
+    return _domain_problem(exc, request.url.path)
 
-        code = "invalid_amount" if amounts else "invalid_request"
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = exc.errors()
+    if any(p.get("type") == "json_invalid" for p in problems):
         return problem(
-            422,
-            code,
-            _title(code),
-            "; ".join(
-                f"{field or 'body'}: {p.get('msg')}"
-                for field, p in zip(fields, problems, strict=True)
-            ),
-            request.url.path,
-            errors=[
-                {"field": f, "message": p.get("msg")} for f, p in zip(fields, problems, strict=True)
-            ],
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, _title(code), str(exc.detail), request.url.path)
-
-    @app.exception_handler(InvariantViolation)
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        # A bug, not a rejection: the transaction rolled back, so nothing was changed.
-        log.error("request failed: %s", exc, exc_info=exc)
-        return problem(
-            500,
-            "internal_error",
-            "Internal error",
-            "an internal error occurred; nothing was changed",
+            400,
+            "malformed_json",
+            "Malformed JSON",
+            "the request body is not valid JSON",
             request.url.path,
         )
+    fields = [".".join(str(part) for part in p.get("loc", ())[1:]) for p in problems]
+    amounts = {
+        field
+        for field, p in zip(fields, problems, strict=True)
+        if p.get("loc", ("",))[0] == "body" and field in _AMOUNT_FIELDS
+    }
+    for field, p in zip(fields, problems, strict=True):
+        if field in amounts and p.get("type") == "string_type":
+            p["msg"] = 'must be a decimal string such as "5000.00", not a JSON number'
+    code = "invalid_amount" if amounts else "invalid_request"
+    return problem(
+        422,
+        code,
+        _title(code),
+        "; ".join(
+            f"{field or 'body'}: {p.get('msg')}" for field, p in zip(fields, problems, strict=True)
+        ),
+        request.url.path,
+        errors=[
+            {"field": f, "message": p.get("msg")} for f, p in zip(fields, problems, strict=True)
+        ],
+    )
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return problem(exc.status_code, code, _title(code), str(exc.detail), request.url.path)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    # A bug, not a rejection: the transaction rolled back, so nothing was changed.
+    log.error("request failed: %s", exc, exc_info=exc)
+    return problem(
+        500,
+        "internal_error",
+        "Internal error",
+        "an internal error occurred; nothing was changed",
+        request.url.path,
+    )

@@ -108,7 +108,7 @@ class Appeals:
         if reason_text is not None:
             reason_text = checked_text(reason_text, "reason_text", REASON_TEXT_LENGTH_MAX)
         self._decisions.ready()
-        request = {"op": "request_review", "line_id": line_id, "human": human}
+        request: dict[str, Any] = {"op": "request_review", "line_id": line_id, "human": human}
         request |= {"contest": contest, "reason_text": reason_text}
 
         def work(tx: Transaction) -> Requested:
@@ -213,7 +213,11 @@ class Appeals:
         if (outcome == "modify") != (limit is not None):
             raise InvalidInput("a new `limit` goes with modify, and only with it")
         _check_codes(reason_codes)
-        request = {"op": "decide_review", "review_id": review_id, "outcome": outcome}
+        request: dict[str, Any] = {
+            "op": "decide_review",
+            "review_id": review_id,
+            "outcome": outcome,
+        }
         request |= {"reason_codes": reason_codes, "note": note, "limit": limit}
 
         def work(tx: Transaction) -> dict[str, Any]:

@@ -181,7 +181,10 @@ class Underwriting:
             raise Forbidden("a borrower applies for themselves only")
         borrower_id = checked_text(application.borrower_id, "borrower_id", 64)
         self._engine()  # built (and its policy stored) before the command's transaction
-        request = {"op": "apply", **{name: str(v) for name, v in asdict(application).items()}}
+        request: dict[str, Any] = {
+            "op": "apply",
+            **{name: str(v) for name, v in asdict(application).items()},
+        }
 
         def work(tx: Transaction) -> dict[str, Any]:
             record = self._decide(tx, borrower_id, application)

@@ -112,7 +112,7 @@ class BureauService:
         Consent is a state: while one is active, recording it again returns the same consent.
         """
         borrower_id = _borrower(actor, borrower_id)
-        request = {"op": "consent", "borrower_id": borrower_id}
+        request: dict[str, Any] = {"op": "consent", "borrower_id": borrower_id}
 
         def work(tx: Transaction) -> dict[str, Any]:
             now = self._clock.now()
@@ -146,7 +146,11 @@ class BureauService:
         unknown = sorted(set(report) - {"borrower_id", "source", "reported_at", *BUREAU_FEATURES})
         if unknown:
             raise InvalidInput(f"unknown report fields: {', '.join(unknown)}", unknown=unknown)
-        request = {"op": "bureau_report", "borrower_id": borrower_id, "source": source}
+        request: dict[str, Any] = {
+            "op": "bureau_report",
+            "borrower_id": borrower_id,
+            "source": source,
+        }
         request |= {"reported_at": reported_at.isoformat(), **counts}
 
         def work(tx: Transaction) -> dict[str, Any]:

@@ -184,7 +184,11 @@ class DecisionService:
             until = now + (decision.freeze_days or 0) * _DAY
         day = self.engine.policy.business_date(now).isoformat()
         key = f"review:{decision.policy}:{decision.line_id}:{day}"
-        request = {"op": "review", "line_id": decision.line_id, "action": decision.action}
+        request: dict[str, Any] = {
+            "op": "review",
+            "line_id": decision.line_id,
+            "action": decision.action,
+        }
         request |= {"limit": new_limit, "reason_codes": list(decision.reason_codes)}
         request |= {"until": None if until is None else until.isoformat()}
         # What it saw: the same day's review on other facts is a different request.

@@ -147,7 +147,12 @@ class Verifications:
         if kind not in KINDS:
             raise InvalidInput("kind must be identity or income")
         self._decisions.ready()
-        request = {"op": "verify", "kind": kind, "evidence": evidence, "line_id": line_id}
+        request: dict[str, Any] = {
+            "op": "verify",
+            "kind": kind,
+            "evidence": evidence,
+            "line_id": line_id,
+        }
 
         def work(tx: Transaction) -> Verified:
             lines = self._ledger.port.lines_of_borrower(tx, actor.subject, LINES_VERIFIED_MAX)
@@ -162,7 +167,7 @@ class Verifications:
             restored: list[dict[str, Any]] = []
             if not verdict.accepted:
                 told = line_id or _line_to_tell(lines)
-                payload = {"verification": verification_id, "kind": kind}
+                payload: dict[str, Any] = {"verification": verification_id, "kind": kind}
                 payload |= {"problem": verdict.problem, "problem_code": verdict.problem_code}
                 self._ledger.port.queue_notice(
                     tx, Topic.VERIFICATION_FAILED, told, verification_id, payload

@@ -44,33 +44,8 @@ def line_facts(
     """The facts of every line that is not closed (only `line_ids`, or lines in `currency`,
     when given), by line id."""
 
-    def posted_since(days: int) -> Any:
-        return func.sum(case((drawdowns.c.resolved_at >= now - days * _DAY, 1), else_=0))
-
-    posted = (
-        select(
-            drawdowns.c.line_id,
-            posted_since(7).label("posted_7d"),
-            posted_since(30).label("posted_30d"),
-            posted_since(90).label("posted_90d"),
-        )
-        .where(drawdowns.c.status == "posted")
-        .group_by(drawdowns.c.line_id)
-        .subquery()
-    )
-    changes = (
-        select(
-            decisions.c.line_id,
-            func.max(
-                case((decisions.c.action.in_(("increase", "decrease")), decisions.c.created_at))
-            ).label("changed"),
-            func.max(
-                case((decisions.c.action.in_(("decrease", "freeze")), decisions.c.created_at))
-            ).label("cut"),
-        )
-        .group_by(decisions.c.line_id)
-        .subquery()
-    )
+    posted = _posted_drawdowns(now)
+    changes = _limit_changes()
     query = (
         select(
             lines.c.id,
@@ -98,6 +73,40 @@ def line_facts(
     if currency is not None:
         query = query.where(lines.c.currency == currency)
     return [_facts(row) for row in connection.execute(query)]
+
+
+def _posted_drawdowns(now: datetime) -> Any:
+    """Per line: drawdowns posted in the last 7, 30 and 90 days."""
+
+    def posted_since(days: int) -> Any:
+        return func.sum(case((drawdowns.c.resolved_at >= now - days * _DAY, 1), else_=0))
+
+    return (
+        select(
+            drawdowns.c.line_id,
+            posted_since(7).label("posted_7d"),
+            posted_since(30).label("posted_30d"),
+            posted_since(90).label("posted_90d"),
+        )
+        .where(drawdowns.c.status == "posted")
+        .group_by(drawdowns.c.line_id)
+        .subquery()
+    )
+
+
+def _limit_changes() -> Any:
+    """Per line: when its limit last changed, and when it was last cut or frozen."""
+    changed = decisions.c.action.in_(("increase", "decrease"))
+    cut = decisions.c.action.in_(("decrease", "freeze"))
+    return (
+        select(
+            decisions.c.line_id,
+            func.max(case((changed, decisions.c.created_at))).label("changed"),
+            func.max(case((cut, decisions.c.created_at))).label("cut"),
+        )
+        .group_by(decisions.c.line_id)
+        .subquery()
+    )
 
 
 def _facts(row: Any) -> LineFacts:

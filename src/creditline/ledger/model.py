@@ -28,10 +28,7 @@ from creditline.kernel.reasons import REASON_CATALOGUE, REASON_CODES_PER_DECISIO
 from creditline.kernel.text import checked_text
 
 # The journal's names, still read from here by the ledger's service, store and reconciliation.
-from creditline.ledger.journal import GENESIS_HASH as GENESIS_HASH
-from creditline.ledger.journal import JournalEntry as JournalEntry
-from creditline.ledger.journal import entry_fields as entry_fields
-from creditline.ledger.journal import entry_hash as entry_hash
+from creditline.ledger.journal import JournalEntry, entry_hash
 
 TERM_MONTHS_MIN = 1
 TERM_MONTHS_MAX = 36

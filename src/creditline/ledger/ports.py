@@ -40,9 +40,9 @@ from creditline.ledger.facts import (
     line_facts,
     line_principals,
 )
+from creditline.ledger.journal import GENESIS_HASH
 from creditline.ledger.model import (
     ADVERSE_ACTIONS,
-    GENESIS_HASH,
     Action,
     LimitChange,
     Line,
@@ -137,12 +137,12 @@ class LedgerPort:
 
     def decision(self, tx: Transaction, line: Line, decision_id: str) -> StoredDecision | None:
         """A recorded decision about `line`, if `decision_id` is one."""
-        found = self._store.decision(tx, decision_id, line.currency)
+        found = self._store.decisions.get(tx, decision_id, line.currency)
         return found if found is not None and found.record.line_id == line.id else None
 
     def decisions_of(self, tx: Transaction, line: Line, limit: int) -> list[StoredDecision]:
         """The line's decisions, newest first, at most `limit`."""
-        return self._store.decisions_of_line(tx, line.id, line.currency, limit)
+        return self._store.decisions.of_line(tx, line.id, line.currency, limit)
 
     def lines_of_borrower(self, tx: Transaction, borrower_id: str, limit: int) -> list[Line]:
         """The borrower's lines, oldest first, at most `limit` (unlocked)."""
@@ -233,7 +233,7 @@ class LedgerPort:
             note=change.note,
             at=now,
         )
-        self._store.insert_decision(tx, record, actor, evidence)
+        self._store.decisions.insert(tx, record, actor, evidence)
         topic = Topic.ADVERSE_CHANGE if change.adverse else Topic.LINE_IMPROVED
         payload = {"decision": decision_document(record), "line": line_document(after)}
         self.notify(tx, topic, after, decision_id, payload, now)
@@ -255,7 +255,7 @@ class LedgerPort:
             yield
         except (LineFrozen, LineSuspended, LineClosed) as refusal:
             if line.status_decision_id is not None:
-                codes = self._store.decision_reasons(tx, line.status_decision_id)
+                codes = self._store.decisions.reasons(tx, line.status_decision_id)
                 refusal.details["reasons"] = reason_texts(codes)
                 if codes:
                     refusal.message += "; reasons: " + ", ".join(codes)

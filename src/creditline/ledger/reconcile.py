@@ -25,13 +25,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, literal, or_, select
 
 from creditline.db.unit_of_work import Database
-from creditline.ledger.model import (
-    GENESIS_HASH,
-    Action,
-    JournalEntry,
-    entry_fields,
-    entry_hash,
-)
+from creditline.ledger.journal import GENESIS_HASH, JournalEntry, entry_fields, entry_hash
+from creditline.ledger.model import Action
 from creditline.ledger.tables import decisions, drawdowns, journal, lines
 from creditline.notices.outbox import announced
 

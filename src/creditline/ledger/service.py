@@ -9,7 +9,9 @@ restores its line in the transaction that settles it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from creditline.db.commands import CommandResult, Commands
@@ -87,7 +89,11 @@ class LedgerService:
         require(actor, Permission.OPEN_LINE)
         checked_text(borrower_id, "borrower_id", BORROWER_ID_LENGTH_MAX)
         limit_minor = Money.parse(limit, currency).minor
-        request = {"op": "open_line", "borrower_id": borrower_id, "currency": currency}
+        request: dict[str, Any] = {
+            "op": "open_line",
+            "borrower_id": borrower_id,
+            "currency": currency,
+        }
         request["limit"] = limit
         return self._commands.run(
             actor,
@@ -116,7 +122,12 @@ class LedgerService:
         require(actor, Permission.DRAW)
         if type(term_months) is not int:
             raise InvalidInput("term_months must be a whole number")
-        request = {"op": "hold", "line_id": line_id, "amount": amount, "method": method}
+        request: dict[str, Any] = {
+            "op": "hold",
+            "line_id": line_id,
+            "amount": amount,
+            "method": method,
+        }
         request |= {"term_months": term_months, "product": product}
 
         def work(tx: Transaction) -> dict[str, Any]:
@@ -153,7 +164,7 @@ class LedgerService:
     def void_drawdown(self, actor: Actor, key: str, drawdown_id: str) -> CommandResult:
         """Release a held drawdown's credit without lending."""
         require(actor, Permission.DRAW)
-        request = {"op": "void", "drawdown_id": drawdown_id}
+        request: dict[str, Any] = {"op": "void", "drawdown_id": drawdown_id}
 
         def work(tx: Transaction) -> dict[str, Any]:
             # An expired hold the sweeper has not reached yet can still be voided.
@@ -186,7 +197,12 @@ class LedgerService:
         """
         parsed_action = parse_action(actor, action, reason_codes)
         until = _checked_until(until)
-        request = {"op": "limit_change", "line_id": line_id, "action": action, "limit": limit}
+        request: dict[str, Any] = {
+            "op": "limit_change",
+            "line_id": line_id,
+            "action": action,
+            "limit": limit,
+        }
         request |= {"reason_codes": reason_codes, "until": iso(until), "note": note}
         request |= {"policy_version": policy_version, "evidence": evidence}
 
@@ -248,7 +264,7 @@ class LedgerService:
             raise InvalidInput(f"limit must be 1–{DECISIONS_LISTED_MAX}")
         line = self.line(actor, line_id)
         listed = self._db.read(
-            lambda tx: self.store.decisions_of_line(tx, line.id, line.currency, limit)
+            lambda tx: self.store.decisions.of_line(tx, line.id, line.currency, limit)
         )
         documents = [stored_decision_document(d, staff=False) for d in listed]
         return {"line_id": line.id, "decisions": documents}
@@ -258,9 +274,11 @@ class LedgerService:
         require(actor, Permission.READ_LINES)
 
         def read(tx: Transaction) -> StoredDecision | None:
-            line_id = self.store.decision_line(tx, decision_id)
+            line_id = self.store.decisions.line_of(tx, decision_id)
             line = None if line_id is None else self.port.visible(tx, actor, line_id)
-            return None if line is None else self.store.decision(tx, decision_id, line.currency)
+            return (
+                None if line is None else self.store.decisions.get(tx, decision_id, line.currency)
+            )
 
         found = self._db.read(read)
         if found is None:
@@ -296,18 +314,23 @@ class LedgerService:
         now = self._clock.now()
         expired = self._db.read(lambda tx: self.store.expired_holds(tx, now, batch_size))
         thawing = self._db.read(lambda tx: self.store.ended_freezes(tx, now, batch_size))
-        counts = {"holds_released": 0, "freezes_ended": 0, "failed": 0}
-        for count, work, ids in (
-            ("holds_released", self._expire, expired),
-            ("freezes_ended", self._thaw, thawing),
-        ):
-            for item_id in ids:
-                try:
-                    counts[count] += self._db.run(lambda tx, i=item_id, w=work: w(tx, i))
-                except Exception:
-                    log.exception("sweep: %s of %s failed", count, item_id)
-                    counts["failed"] += 1
-        return counts
+        released = [self._sweep_one(partial(self._expire, drawdown_id=i)) for i in expired]
+        thawed = [self._sweep_one(partial(self._thaw, line_id=i)) for i in thawing]
+        return {
+            "holds_released": released.count(1),
+            "freezes_ended": thawed.count(1),
+            "failed": (released + thawed).count(None),
+        }
+
+    def _sweep_one(self, work: Callable[[Transaction], int]) -> int | None:
+        """One item's own transaction: 1 done, 0 nothing to do, None failed. A failed item is
+        logged and left for the next sweep: it must not stop the others, and nothing of it is
+        kept (it is retried whole)."""
+        try:
+            return self._db.run(work)
+        except Exception:
+            log.exception("sweep: %s failed", work)
+            return None
 
     def _expire(self, tx: Transaction, drawdown_id: str) -> int:
         now = self._clock.now()

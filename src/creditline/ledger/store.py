@@ -10,19 +10,19 @@ the transaction fails before it commits. Reads that open a command lock the line
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import bindparam, insert, select, update
 
 from creditline.db.unit_of_work import Database, Transaction
-from creditline.kernel.actors import Actor
 from creditline.kernel.ids import is_id
-from creditline.kernel.invariant import fail, invariant
-from creditline.ledger.model import Action, JournalEntry, Line, LineStatus, Movement
-from creditline.ledger.records import DecisionRecord, Drawdown, StoredDecision
-from creditline.ledger.tables import decisions, drawdowns, journal, lines
+from creditline.kernel.invariant import invariant
+from creditline.ledger.decision_store import DecisionStore
+from creditline.ledger.journal import JournalEntry
+from creditline.ledger.model import Line, LineStatus, Movement
+from creditline.ledger.records import Drawdown
+from creditline.ledger.tables import drawdowns, journal, lines
 
 _LINE_COLUMNS = (
     lines.c.id,
@@ -53,6 +53,35 @@ _DRAWDOWN_COLUMNS = (
 )
 
 
+def _relative_line_update() -> Any:
+    """A line's movement as one relative UPDATE, guarded by the version read under the lock and
+    by the room check."""
+    delta: dict[str, Any] = {n: bindparam(n) for n in ("d_limit", "d_principal", "d_held")}
+    return (
+        update(lines)
+        .where(
+            lines.c.id == bindparam("id"),
+            lines.c.version == bindparam("expected_version"),
+            # The room check, inside the UPDATE: the line can never go over its limit.
+            (lines.c.limit_minor + delta["d_limit"])
+            - (lines.c.principal_outstanding_minor + delta["d_principal"])
+            - (lines.c.held_minor + delta["d_held"])
+            >= 0,
+        )
+        .values(
+            limit_minor=lines.c.limit_minor + delta["d_limit"],
+            principal_outstanding_minor=lines.c.principal_outstanding_minor + delta["d_principal"],
+            held_minor=lines.c.held_minor + delta["d_held"],
+            status=bindparam("status"),
+            frozen_until=bindparam("frozen_until"),
+            status_decision_id=bindparam("status_decision_id"),
+            version=lines.c.version + 1,
+            head_hash=bindparam("head_hash"),
+            updated_at=bindparam("now"),
+        )
+    )
+
+
 def _insert(table: Any) -> Any:
     return insert(table).values({column.name: bindparam(column.name) for column in table.c})
 
@@ -79,31 +108,8 @@ class LedgerStore:
             # read as it was before the wait for the line's lock.
             .with_for_update(of=[lines, drawdowns])
         )
-        delta: dict[str, Any] = {n: bindparam(n) for n in ("d_limit", "d_principal", "d_held")}
-        self._line_move = p(
-            update(lines)
-            .where(
-                lines.c.id == bindparam("id"),
-                lines.c.version == bindparam("expected_version"),
-                # The room check, inside the UPDATE: the line can never go over its limit.
-                (lines.c.limit_minor + delta["d_limit"])
-                - (lines.c.principal_outstanding_minor + delta["d_principal"])
-                - (lines.c.held_minor + delta["d_held"])
-                >= 0,
-            )
-            .values(
-                limit_minor=lines.c.limit_minor + delta["d_limit"],
-                principal_outstanding_minor=lines.c.principal_outstanding_minor
-                + delta["d_principal"],
-                held_minor=lines.c.held_minor + delta["d_held"],
-                status=bindparam("status"),
-                frozen_until=bindparam("frozen_until"),
-                status_decision_id=bindparam("status_decision_id"),
-                version=lines.c.version + 1,
-                head_hash=bindparam("head_hash"),
-                updated_at=bindparam("now"),
-            )
-        )
+        self._line_move = p(_relative_line_update())
+        self.decisions = DecisionStore(db)
         self._line_insert = p(_insert(lines))
         self._journal_insert = p(_insert(journal))
         self._drawdown_insert = p(_insert(drawdowns))
@@ -116,18 +122,6 @@ class LedgerStore:
                 posted_minor=bindparam("posted_minor"),
                 loan_id=bindparam("loan_id"),
             )
-        )
-        self._decision_insert = p(_insert(decisions))
-        by_newest = decisions.c.id.desc()
-        self._decision = p(select(decisions).where(decisions.c.id == bindparam("id")))
-        self._decisions_of_line = p(
-            select(decisions)
-            .where(decisions.c.line_id == bindparam("line_id"))
-            .order_by(by_newest)
-            .limit(bindparam("limit"))
-        )
-        self._decision_reasons = p(
-            select(decisions.c.reason_codes).where(decisions.c.id == bindparam("id"))
         )
         self._expired_holds = p(
             select(drawdowns.c.id)
@@ -316,63 +310,7 @@ class LedgerStore:
             },
         )
 
-    # --- decisions and the journal ---------------------------------------------------------
-    def insert_decision(
-        self,
-        tx: Transaction,
-        record: DecisionRecord,
-        actor: Actor,
-        evidence: dict[str, Any] | None,
-    ) -> None:
-        tx.execute(
-            self._decision_insert,
-            {
-                "id": record.id,
-                "line_id": record.line_id,
-                "action": record.action.value,
-                "adverse": record.adverse,
-                "limit_before_minor": record.limit_before_minor,
-                "limit_after_minor": record.limit_after_minor,
-                "status_before": record.status_before.value,
-                "status_after": record.status_after.value,
-                "until": tx.time(record.until),
-                "reason_codes": json.dumps(list(record.reason_codes)),
-                "actor_subject": actor.subject,
-                "actor_role": actor.role.value,
-                "policy_version": record.policy_version,
-                "note": record.note,
-                "created_at": tx.time(record.at),
-                "evidence": None if evidence is None else json.dumps(evidence, sort_keys=True),
-            },
-        )
-
-    def decision(self, tx: Transaction, decision_id: str, currency: str) -> StoredDecision | None:
-        """A recorded decision about a line in `currency`, if there is one with that id."""
-        if not is_id(decision_id):
-            return None
-        row = tx.one(self._decision, {"id": decision_id})
-        return None if row is None else _stored_decision(row, currency)
-
-    def decisions_of_line(
-        self, tx: Transaction, line_id: str, currency: str, limit: int
-    ) -> list[StoredDecision]:
-        """The line's decisions, newest first (ids are time-ordered), at most `limit`."""
-        params = {"line_id": line_id, "limit": limit}
-        tx.cursor.execute(self._decisions_of_line.sql, self._decisions_of_line.bind(params))
-        return [_stored_decision(tuple(row), currency) for row in tx.cursor.fetchall()]
-
-    def decision_line(self, tx: Transaction, decision_id: str) -> str | None:
-        """The id of the line a decision is about."""
-        if not is_id(decision_id):
-            return None
-        row = tx.one(self._decision, {"id": decision_id})
-        return None if row is None else str(row[1])
-
-    def decision_reasons(self, tx: Transaction, decision_id: str) -> list[str]:
-        """The reason codes of a recorded decision."""
-        row = tx.one(self._decision_reasons, {"id": decision_id})
-        return [] if row is None else list(json.loads(row[0]))
-
+    # --- the journal ---------------------------------------------------------------------
     def journal_page(
         self, tx: Transaction, line_id: str, after_seq: int, limit: int
     ) -> list[JournalEntry]:
@@ -383,7 +321,8 @@ class LedgerStore:
         for row in tx.cursor.fetchall():
             created_at = Transaction.read_time(row[13])
             invariant(created_at is not None, "a journal entry has its time")
-            entries.append(JournalEntry(*row[:13], cast(datetime, created_at), *row[14:]))
+            fields = (*row[:13], cast(datetime, created_at), *row[14:])
+            entries.append(JournalEntry(*fields))
         return entries
 
     def expired_holds(self, tx: Transaction, now: datetime, limit: int) -> list[str]:
@@ -397,26 +336,3 @@ class LedgerStore:
         params = {"now": tx.time(now), "limit": limit}
         tx.cursor.execute(self._ended_freezes.sql, self._ended_freezes.bind(params))
         return [row[0] for row in tx.cursor.fetchall()]
-
-
-def _stored_decision(row: tuple[Any, ...], currency: str) -> StoredDecision:
-    """A `decisions` row (its columns in table order) as a typed record."""
-    at = Transaction.read_time(row[14]) or fail(f"decision {row[0]} has no time")
-    record = DecisionRecord(
-        id=row[0],
-        line_id=row[1],
-        currency=currency,
-        action=Action(row[2]),
-        adverse=bool(row[3]),
-        limit_before_minor=row[4],
-        limit_after_minor=row[5],
-        status_before=LineStatus(row[6]),
-        status_after=LineStatus(row[7]),
-        until=Transaction.read_time(row[8]),
-        reason_codes=tuple(json.loads(row[9])),
-        actor_scope=f"{row[11]}:{row[10]}",
-        policy_version=row[12],
-        note=row[13],
-        at=at,
-    )
-    return StoredDecision(record, None if row[15] is None else json.loads(row[15]))

@@ -12,7 +12,8 @@ from typing import Any
 
 from creditline.kernel.money import format_minor
 from creditline.kernel.reasons import reason_texts
-from creditline.ledger.model import JournalEntry, Line
+from creditline.ledger.journal import JournalEntry
+from creditline.ledger.model import Line
 from creditline.ledger.records import DecisionRecord, Drawdown, StoredDecision
 
 

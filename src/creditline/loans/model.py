@@ -301,17 +301,6 @@ class Allocation:
     settled: bool = False
 
 
-def allocate(loan: LoanState, amount_minor: int, on: dt.date) -> tuple[LoanState, Allocation]:
-    """Split a repayment of `amount_minor` received on `on`: `creditline.loans.waterfall.allocate`.
-
-    Kept here while callers import it from the loan model; the waterfall builds on this module,
-    so it is imported when first called.
-    """
-    from creditline.loans import waterfall
-
-    return waterfall.allocate(loan, amount_minor, on)
-
-
 def days_past_due(loan: LoanState, on: dt.date) -> int:
     """Days since the oldest due date with anything unpaid on it (0 when nothing is overdue)."""
     overdue = [i.due_date for i in loan.instalments if i.due_date < on and i.unpaid_minor > 0]

@@ -28,7 +28,7 @@ from creditline.kernel.money import Money, format_minor
 from creditline.kernel.permissions import Permission, require
 from creditline.ledger.ports import Drawdown, LedgerPort
 from creditline.ledger.service import LedgerService
-from creditline.loans.model import LoanState, allocate, bucket, business_date, new_loan
+from creditline.loans.model import LoanState, bucket, business_date, new_loan
 from creditline.loans.pricing import ProductPricing
 from creditline.loans.products import Catalogue
 from creditline.loans.quote import product_quote
@@ -41,6 +41,7 @@ from creditline.loans.views import (
     quote_document,
     repayment_document,
 )
+from creditline.loans.waterfall import allocate
 from creditline.notices.outbox import Topic
 
 LOANS_PER_LINE_LISTED_MAX = 200
@@ -89,7 +90,7 @@ class LoanService:
     ) -> CommandResult:
         """Turn a held drawdown into a loan of `amount` (default: all of it); release the rest."""
         require(actor, Permission.DRAW)
-        request = {"op": "post", "drawdown_id": drawdown_id, "amount": amount}
+        request: dict[str, Any] = {"op": "post", "drawdown_id": drawdown_id, "amount": amount}
 
         def work(tx: Transaction) -> Posted:
             line, drawdown = self._port.lock_held_drawdown(tx, actor, drawdown_id)
@@ -127,7 +128,7 @@ class LoanService:
         """Apply a repayment through the loan's waterfall; repaid principal is available again
         in the same transaction. Money beyond what the loan can take is a credit balance."""
         require(actor, Permission.REPAY)
-        request = {"op": "repay", "loan_id": loan_id, "amount": amount}
+        request: dict[str, Any] = {"op": "repay", "loan_id": loan_id, "amount": amount}
         return self._commands.run(
             actor,
             key,

@@ -90,6 +90,12 @@ class Dispatcher:
         self._max_attempts = max_attempts
         self._lease = lease
         self._handlers = handlers  # the outbox's handlers run like channels
+        self._prepare_claim(db)
+        self._prepare_outcomes(db)
+
+    def _prepare_claim(self, db: Database) -> None:
+        """The claim: due messages leased in one statement (skipping rows another dispatcher
+        holds)."""
         due = and_(
             outbox.c.delivered_at.is_(None),
             outbox.c.dead_at.is_(None),
@@ -122,6 +128,9 @@ class Dispatcher:
                 outbox.c.attempts,
             )
         )
+
+    def _prepare_outcomes(self, db: Database) -> None:
+        """A channel's delivery, a lease renewed, a message delivered or put back to retry."""
         dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._delivered_on = db.prepare(dialect_insert(deliveries).on_conflict_do_nothing())
         self._done = db.prepare(

@@ -183,7 +183,7 @@ class NoticeService:
     def mark_read(self, actor: Actor, key: str, notice_id: str) -> CommandResult:
         """Mark one of the borrower's notices read (reading it twice changes nothing)."""
         _borrower_only(actor)
-        request = {"op": "mark_read", "notice_id": notice_id}
+        request: dict[str, Any] = {"op": "mark_read", "notice_id": notice_id}
 
         def work(tx: Transaction) -> dict[str, Any]:
             owner = {"id": notice_id, "borrower_id": actor.subject}
