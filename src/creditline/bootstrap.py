@@ -113,7 +113,7 @@ def build(
         loans=loans,
         decisions=decisions,
         policies=policies,
-        explainer=Explainer(ledger, decisions, appeals, catalogue),
+        explainer=Explainer(ledger, appeals, catalogue),
         verifications=Verifications(db, clock, commands, ledger, decisions, DevelopmentVerifier()),
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions),

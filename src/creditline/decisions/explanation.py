@@ -15,17 +15,16 @@ from zoneinfo import ZoneInfo
 
 from creditline.decisions.appeals import Appeals
 from creditline.decisions.features import FEATURES, LABELS_ZH, FeatureType, Source
-from creditline.decisions.service import DecisionService
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.errors import DomainError, InvalidInput
 from creditline.kernel.money import display_amount, format_minor
 from creditline.kernel.reasons import NEXT_STEP_TEXTS, REASON_CATALOGUE, NextStep
+from creditline.ledger.ports import line_document, stored_decision_document
 from creditline.ledger.service import LedgerService
 from creditline.loans.products import Catalogue
 
 LANGUAGES = ("zh-CN", "en")
 CHANGES_SHOWN = 5
-STAFF_VIEW = Actor("explanations", Role.SERVICE)
 
 _STATUS = {
     "active": ("active", "正常"),
@@ -53,12 +52,10 @@ class Explainer:
     def __init__(
         self,
         ledger: LedgerService,
-        decisions: DecisionService,
         appeals: Appeals,
         catalogue: Catalogue,
     ) -> None:
         self._ledger = ledger
-        self._decisions = decisions
         self._appeals = appeals
         self._catalogue = catalogue
 
@@ -66,16 +63,17 @@ class Explainer:
         """The explanation in `language` (default: the line's jurisdiction's)."""
         if language is not None and language not in LANGUAGES:
             raise InvalidInput(f"lang must be one of {', '.join(LANGUAGES)}")
-        line = self._ledger.get_line(actor, line_id)  # a borrower's own line, or staff
+        # A borrower's own line, or staff; read as records, shown through the ledger's views.
+        line = line_document(self._ledger.line(actor, line_id))
         language = language or self._language(line["currency"])
         en = language == "en"
         zone = self._zone(line["currency"])
-        changes = self._ledger.line_decisions(actor, line_id, CHANGES_SHOWN)["decisions"]
+        recorded = self._ledger.decisions_of(actor, line_id, CHANGES_SHOWN)
+        changes = [stored_decision_document(d, staff=True) for d in recorded]
         standing = _standing(line, changes)
-        latest_automated = next((c for c in changes if c["automated"]), None)
-        evidence = None
-        if latest_automated is not None:
-            evidence = self._ledger.stored_decision(STAFF_VIEW, latest_automated["id"]).evidence
+        latest = next((d for d in recorded if d.automated), None)
+        evidence = None if latest is None else latest.evidence
+        latest_automated = None if latest is None else {"id": latest.record.id}
         staff = actor.role is not Role.BORROWER
         document: dict[str, Any] = {
             "line_id": line["id"],

@@ -258,16 +258,20 @@ class LedgerService:
         """The document of `lines_of`."""
         return {"lines": [line_document(line) for line in self.lines_of(actor, borrower_id)]}
 
-    def line_decisions(self, actor: Actor, line_id: str, limit: int = 50) -> dict[str, Any]:
-        """The line's decisions, newest first, each with its reasons in plain language."""
+    def decisions_of(self, actor: Actor, line_id: str, limit: int = 50) -> list[StoredDecision]:
+        """The line's recorded decisions, newest first, at most `limit`."""
         if not 1 <= limit <= DECISIONS_LISTED_MAX:
             raise InvalidInput(f"limit must be 1–{DECISIONS_LISTED_MAX}")
         line = self.line(actor, line_id)
-        listed = self._db.read(
+        return self._db.read(
             lambda tx: self.store.decisions.of_line(tx, line.id, line.currency, limit)
         )
+
+    def line_decisions(self, actor: Actor, line_id: str, limit: int = 50) -> dict[str, Any]:
+        """The line's decisions, newest first, each with its reasons in plain language."""
+        listed = self.decisions_of(actor, line_id, limit)
         documents = [stored_decision_document(d, staff=False) for d in listed]
-        return {"line_id": line.id, "decisions": documents}
+        return {"line_id": line_id, "decisions": documents}
 
     def stored_decision(self, actor: Actor, decision_id: str) -> StoredDecision:
         """One recorded decision about a line `actor` may see (else `decision_not_found`)."""

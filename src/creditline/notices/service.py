@@ -24,6 +24,7 @@ from creditline.kernel.errors import DomainError, InvalidInput, NotFound
 from creditline.kernel.ids import is_id
 from creditline.kernel.invariant import fail
 from creditline.kernel.permissions import Permission, require
+from creditline.ledger.ports import line_document
 from creditline.ledger.service import LedgerService
 from creditline.loans.products import Catalogue
 from creditline.notices.catalog import LANGUAGES, kind_of
@@ -89,7 +90,9 @@ class NoticeService:
     def compose(self, message: Message, language: str | None = None) -> Rendered:
         """The notice's subject and body in `language` (default: the borrower's)."""
         payload = message.payload
-        line = payload.get("line") or self._ledger.get_line(NOTICE_READER, message.line_id)
+        line = payload.get("line") or line_document(
+            self._ledger.line(NOTICE_READER, message.line_id)
+        )
         jurisdiction = self.jurisdiction(line["currency"])
         evidence = None
         if "decision" in payload:
