@@ -28,7 +28,7 @@ from creditline.db.unit_of_work import Database
 from creditline.ledger.journal import GENESIS_HASH, JournalEntry, entry_fields, entry_hash
 from creditline.ledger.model import Action
 from creditline.ledger.tables import decisions, drawdowns, journal, lines
-from creditline.notices.outbox import announced
+from creditline.notices.outbox import NOTICE_PREFIX, announced
 
 STREAM_BATCH_ROWS = 5_000
 
@@ -177,7 +177,7 @@ class Reconciler:
 
     @staticmethod
     def _decisions_announced(connection: Connection) -> Iterable[Finding]:
-        told = announced(connection, "notice.")
+        told = announced(connection, NOTICE_PREFIX)
         for decision_id, line_id in connection.execute(select(decisions.c.id, decisions.c.line_id)):
             if decision_id not in told:
                 yield Finding("notice_written", line_id, f"decision {decision_id} has no notice")

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from creditline.kernel.reasons import REASON_CATALOGUE, NextStep
+from creditline.notices.topics import NOTICE_PREFIX, Topic
 
 
 class Kind(StrEnum):
@@ -42,14 +43,14 @@ ADVERSE_KINDS = frozenset(
     }
 )
 # Topics written directly with their kind (reminders, verifications, reviews, settlements).
-_DIRECT = {
-    "notice.loan_settled": Kind.CREDIT_RESTORED,
-    "notice.refund_due": Kind.REFUND_DUE,
-    "notice.freeze_ending_soon": Kind.FREEZE_ENDING_SOON,
-    "notice.verification_due": Kind.VERIFICATION_DUE,
-    "notice.verification_failed": Kind.VERIFICATION_FAILED,
-    "notice.review_opened": Kind.REVIEW_OPENED,
-    "notice.review_decided": Kind.REVIEW_DECIDED,
+_DIRECT: dict[str, Kind] = {
+    Topic.LOAN_SETTLED: Kind.CREDIT_RESTORED,
+    Topic.REFUND_DUE: Kind.REFUND_DUE,
+    Topic.FREEZE_ENDING_SOON: Kind.FREEZE_ENDING_SOON,
+    Topic.VERIFICATION_DUE: Kind.VERIFICATION_DUE,
+    Topic.VERIFICATION_FAILED: Kind.VERIFICATION_FAILED,
+    Topic.REVIEW_OPENED: Kind.REVIEW_OPENED,
+    Topic.REVIEW_DECIDED: Kind.REVIEW_DECIDED,
 }
 _BY_ACTION = {
     "decrease": Kind.LIMIT_DECREASED,
@@ -64,14 +65,14 @@ _BY_ACTION = {
 
 def is_notice(topic: str) -> bool:
     """A message for the borrower (inbox, e-mail), not only an event for the lender."""
-    return topic.startswith("notice.")
+    return topic.startswith(NOTICE_PREFIX)
 
 
 def kind_of(topic: str, payload: dict[str, Any]) -> Kind:
     """The kind of a notice from its outbox topic and payload."""
     if topic in _DIRECT:
         return _DIRECT[topic]
-    if topic not in ("notice.adverse_change", "notice.line_improved"):
+    if topic not in (Topic.ADVERSE_CHANGE, Topic.LINE_IMPROVED):
         raise ValueError(f"not a notice topic: {topic}")
     decision = payload["decision"]
     kind = _BY_ACTION[decision["action"]]

@@ -14,7 +14,6 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select
@@ -25,29 +24,12 @@ from creditline.kernel.clock import Clock
 from creditline.kernel.ids import new_id
 from creditline.notices.channels import Message
 from creditline.notices.tables import deliveries, outbox
+from creditline.notices.topics import NOTICE_PREFIX, Topic
 
 log = logging.getLogger(__name__)
 
-
-class Topic(StrEnum):
-    """What a message is about. `notice.*` reach the borrower; `event.*` only the lender."""
-
-    LINE_OPENED = "event.line_opened"
-    HOLD_PLACED = "event.hold_placed"
-    HOLD_VOIDED = "event.hold_voided"
-    HOLD_EXPIRED = "event.hold_expired"
-    LOAN_OPENED = "event.loan_opened"
-    REPAYMENT_RECEIVED = "event.repayment_received"
-    REVIEW_OVERDUE = "event.review_overdue"
-    ADVERSE_CHANGE = "notice.adverse_change"
-    LINE_IMPROVED = "notice.line_improved"
-    LOAN_SETTLED = "notice.loan_settled"
-    REFUND_DUE = "notice.refund_due"
-    FREEZE_ENDING_SOON = "notice.freeze_ending_soon"
-    VERIFICATION_DUE = "notice.verification_due"
-    VERIFICATION_FAILED = "notice.verification_failed"
-    REVIEW_OPENED = "notice.review_opened"
-    REVIEW_DECIDED = "notice.review_decided"
+# The outbox is notices' one door: its topics are published here too.
+__all__ = ["NOTICE_PREFIX", "Handler", "Outbox", "Topic", "announced"]
 
 
 Handler = Callable[[Message], None]

@@ -1,0 +1,29 @@
+"""What an outbox message is about: one enum, the only place a topic is spelled."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# Topics under this prefix reach the borrower (inbox, e-mail); the rest only the lender.
+NOTICE_PREFIX = "notice."
+
+
+class Topic(StrEnum):
+    """What a message is about. `notice.*` reach the borrower; `event.*` only the lender."""
+
+    LINE_OPENED = "event.line_opened"
+    HOLD_PLACED = "event.hold_placed"
+    HOLD_VOIDED = "event.hold_voided"
+    HOLD_EXPIRED = "event.hold_expired"
+    LOAN_OPENED = "event.loan_opened"
+    REPAYMENT_RECEIVED = "event.repayment_received"
+    REVIEW_OVERDUE = "event.review_overdue"
+    ADVERSE_CHANGE = "notice.adverse_change"
+    LINE_IMPROVED = "notice.line_improved"
+    LOAN_SETTLED = "notice.loan_settled"
+    REFUND_DUE = "notice.refund_due"
+    FREEZE_ENDING_SOON = "notice.freeze_ending_soon"
+    VERIFICATION_DUE = "notice.verification_due"
+    VERIFICATION_FAILED = "notice.verification_failed"
+    REVIEW_OPENED = "notice.review_opened"
+    REVIEW_DECIDED = "notice.review_decided"
