@@ -172,3 +172,16 @@ def headers(container: Container, role: Role, subject: str) -> dict[str, str]:
     """A bearer token for `subject` in `role`, and a fresh idempotency key."""
     token = issue_token(container.settings.jwt_signing_key, role, subject, container.clock.now())
     return {"Authorization": f"Bearer {token}", "Idempotency-Key": new_id()}
+
+
+def frozen_by_the_policy(c: Container, agent: Actor, borrower: Actor) -> str:
+    """Five drawdowns of CNY 100.00 in a day: the policy freezes the line for a week (the
+    suite's containers have the review triggers off: the review is asked for here)."""
+    line_id = str(
+        c.ledger.open_line(agent, "open", borrower.subject, "CNY", "20000.00").document["id"]
+    )
+    for n in range(5):
+        hold = c.ledger.place_hold(borrower, f"h{n}", line_id, "100.00", 12).document
+        c.loans.post_drawdown(borrower, f"p{n}", hold["id"])
+    assert c.decisions.review_line(line_id).decision.action == "freeze"
+    return line_id

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from conftest import headers
+from conftest import frozen_by_the_policy, headers
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -20,18 +20,6 @@ from creditline.kernel.ids import new_id
 from creditline.notices.tables import outbox
 
 DAY = timedelta(days=1)
-
-
-def frozen_by_the_policy(c: Container, agent: Actor, borrower: Actor) -> str:
-    """Five drawdowns in a day: the policy freezes the line for a week."""
-    line_id = str(
-        c.ledger.open_line(agent, "open", borrower.subject, "CNY", "20000.00").document["id"]
-    )
-    for n in range(5):
-        hold = c.ledger.place_hold(borrower, f"h{n}", line_id, "100.00", 12).document
-        c.loans.post_drawdown(borrower, f"p{n}", hold["id"])
-    assert c.decisions.review_line(line_id).decision.action == "freeze"
-    return line_id
 
 
 def notices(c: Container, line_id: str) -> list[tuple[str, dict]]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import frozen_by_the_policy
 from sqlalchemy import func, select, update
 
 from creditline.bootstrap import Container
@@ -22,18 +23,6 @@ from creditline.notices.tables import outbox
 
 REQUESTS_AT_ONCE = 10
 OVERLAP_SECONDS = 0.2  # long enough for every racer to be inside its transaction at once
-
-
-def frozen_by_the_policy(c: Container, agent: Actor, borrower: Actor) -> str:
-    """Five drawdowns in a day: the policy freezes the line for a week."""
-    line_id = str(
-        c.ledger.open_line(agent, "open", borrower.subject, "CNY", "20000.00").document["id"]
-    )
-    for n in range(5):
-        hold = c.ledger.place_hold(borrower, f"h{n}", line_id, "100.00", 12).document
-        c.loans.post_drawdown(borrower, f"p{n}", hold["id"])
-    assert c.decisions.review_line(line_id).decision.action == "freeze"
-    return line_id
 
 
 def at_once(calls: list[Callable[[], Any]]) -> list[Any]:

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import EXAMPLE_POLICY, TEST_PRODUCTS, headers
+from conftest import EXAMPLE_POLICY, TEST_PRODUCTS, frozen_by_the_policy, headers
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -717,19 +717,6 @@ def delivered(
 def text_of(read: dict[str, dict[str, dict[str, Any]]], language: str, notice_id: str) -> str:
     notice = read[language][notice_id]
     return str(notice["subject"]) + "\n" + str(notice["body"])
-
-
-def frozen_by_the_policy(c: Container, agent: Actor, borrower: Actor) -> str:
-    """Five drawdowns of CNY 100.00 in a day: the policy freezes the line for a week."""
-    line_id = str(
-        c.ledger.open_line(agent, "open", borrower.subject, "CNY", "20000.00").document["id"]
-    )
-    for n in range(5):
-        hold = c.ledger.place_hold(borrower, f"h{n}", line_id, "100.00", 12).document
-        c.loans.post_drawdown(borrower, f"p{n}", hold["id"])
-    # The wired container has the review triggers off: the review is asked for here.
-    assert c.decisions.review_line(line_id).decision.action == "freeze"
-    return line_id
 
 
 def applied_with_income_evidence(c: Container, borrower: Actor, expires_on: date) -> str:

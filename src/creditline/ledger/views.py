@@ -111,26 +111,9 @@ def journal_entry_document(entry: JournalEntry, currency: str) -> dict[str, Any]
 def stored_decision_document(stored: StoredDecision, *, staff: bool) -> dict[str, Any]:
     """A recorded decision as a borrower reads it; staff also see who made it, its note and
     its evidence."""
-    record = stored.record
-    money = money_of(record.currency)
-    document: dict[str, Any] = {
-        "id": record.id,
-        "line_id": record.line_id,
-        "action": record.action.value,
-        "adverse": record.adverse,
-        "limit_before": money(record.limit_before_minor),
-        "limit_after": money(record.limit_after_minor),
-        "status_before": record.status_before.value,
-        "status_after": record.status_after.value,
-        "until": iso(record.until),
-        "reason_codes": list(record.reason_codes),
-        "reasons": reason_texts(record.reason_codes),
-        "policy_version": record.policy_version,
-        "automated": stored.automated,
-        "at": iso(record.at),
-    }
+    document = decision_document(stored.record)
+    actor, note = document.pop("actor"), document.pop("note")
+    document |= {"line_id": stored.record.line_id, "automated": stored.automated}
     if staff:
-        document["actor"] = record.actor_scope
-        document["note"] = record.note
-        document["evidence"] = stored.evidence
+        document |= {"actor": actor, "note": note, "evidence": stored.evidence}
     return document
