@@ -62,6 +62,7 @@ class Container:
     dispatcher: Dispatcher
 
     def close(self) -> None:
+        """Stop the dispatcher's connections and close the store's pool."""
         self.dispatcher.close()
         self.db.engine.dispose()
 

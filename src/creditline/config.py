@@ -50,10 +50,12 @@ class Settings:
 
     @property
     def is_development(self) -> bool:
+        """Whether this is a development deployment."""
         return self.environment == "development"
 
     @property
     def uses_default_signing_key(self) -> bool:
+        """Whether tokens are signed with the public development key."""
         return self.jwt_signing_key == DEVELOPMENT_SIGNING_KEY
 
     def __post_init__(self) -> None:

@@ -66,6 +66,7 @@ class _Book:
 
     @classmethod
     def on(cls, container: Container, clock: FixedClock) -> _Book:
+        """The ledger and loans services on `clock`, sharing the container's store."""
         commands = Commands(container.db, clock)
         outbox = Outbox(container.db, clock)
         pricing = ProductPricing(container.catalogue)

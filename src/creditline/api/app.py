@@ -31,9 +31,11 @@ class Periodic:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
+        """Start the background thread."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Ask the thread to stop and wait for its current pass to end."""
         self._stop.set()
         self._thread.join(timeout=self._interval + 30)
 

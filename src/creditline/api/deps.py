@@ -35,6 +35,7 @@ def _container(request: Request) -> Container:
 
 
 def current_actor(request: Request, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    """The authenticated caller, from the bearer token (401 without a valid one)."""
     built = _container(request)
     return authenticate(authorization, built.settings.jwt_signing_key, built.clock.now())
 
@@ -90,6 +91,7 @@ class PermissionRoute(APIRoute):
 def idempotency_key(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> str:
+    """The request's `Idempotency-Key` header (400 without one)."""
     if not idempotency_key:
         raise IdempotencyKeyMissing("every POST needs an `Idempotency-Key` header")
     return idempotency_key
@@ -100,38 +102,47 @@ IdempotencyKeyDep = Annotated[str, Depends(idempotency_key)]
 
 # --- the services: each route depends on the one it uses, never on the whole container -------
 def ledger_service(request: Request) -> LedgerService:
+    """The ledger's use cases."""
     return _container(request).ledger
 
 
 def loan_service(request: Request) -> LoanService:
+    """The loans' use cases."""
     return _container(request).loans
 
 
 def explainer(request: Request) -> Explainer:
+    """Explanations of a line."""
     return _container(request).explainer
 
 
 def appeals(request: Request) -> Appeals:
+    """Reviews asked for, and human review."""
     return _container(request).appeals
 
 
 def underwriting(request: Request) -> Underwriting:
+    """Applications."""
     return _container(request).underwriting
 
 
 def bureau_service(request: Request) -> BureauService:
+    """Consents and bureau reports."""
     return _container(request).bureau
 
 
 def verifications(request: Request) -> Verifications:
+    """Re-verifications."""
     return _container(request).verifications
 
 
 def notice_service(request: Request) -> NoticeService:
+    """The inbox and notice preferences."""
     return _container(request).notices
 
 
 def policy_registry(request: Request) -> PolicyRegistry:
+    """The policies that have decided."""
     return _container(request).policies
 
 

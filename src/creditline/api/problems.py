@@ -45,6 +45,7 @@ _AMOUNT_FIELDS = {"amount", "limit"}
 
 
 def status_of(error: errors.DomainError) -> int:
+    """The HTTP status of a domain error, by its kind."""
     for error_type, status in _STATUS:
         if isinstance(error, error_type):
             return status
@@ -54,6 +55,7 @@ def status_of(error: errors.DomainError) -> int:
 def problem(
     status: int, code: str, title: str, detail: str, instance: str, **extra: Any
 ) -> JSONResponse:
+    """An RFC 9457 problem document with a stable `code`."""
     body = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,
@@ -71,6 +73,7 @@ class ProblemResponse(JSONResponse):
     """A problem document, ASCII-escaped: whatever the request echoed, it always encodes."""
 
     def render(self, content: Any) -> bytes:
+        """The problem document as JSON."""
         return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 

@@ -28,11 +28,13 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, then exit with `code` (2: bad input)."""
     err.print(f"creditline: {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def settings_or_fail() -> Settings:
+    """The settings from the environment; a bad one fails the command."""
     try:
         return load_settings()
     except ValueError as exc:
@@ -40,6 +42,7 @@ def settings_or_fail() -> Settings:
 
 
 def progress_bar() -> Progress:
+    """A progress bar on stderr (it vanishes when stderr is not a terminal)."""
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),

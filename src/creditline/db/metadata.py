@@ -34,6 +34,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """A tz-aware time as the store keeps it (naive UTC on SQLite)."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -42,6 +43,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """A stored time as tz-aware UTC."""
         if value is None:
             return None
         moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value

@@ -12,6 +12,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def alembic_config() -> Config:
+    """Alembic's configuration for the migrations shipped in the package."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config

@@ -60,6 +60,7 @@ class Prepared:
         }
 
     def bind(self, params: Mapping[str, Any]) -> Any:
+        """The parameters in the order (or by the names) the driver wants."""
         merged = {**self.constants, **params} if self.constants else params
         if self.keys is None:
             return merged
@@ -135,6 +136,7 @@ class Transaction:
         self._write_cursor.execute(prepared.sql, prepared.bind(params))
 
     def one(self, prepared: Prepared, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Run a read and return its first row (None when there is none)."""
         self.cursor.execute(prepared.sql, prepared.bind(params))
         row = self.cursor.fetchone()
         return tuple(row) if row is not None else None
@@ -192,9 +194,11 @@ class Database:
 
     @property
     def dialect(self) -> str:
+        """The store's dialect name: `sqlite` or `postgresql`."""
         return self.engine.dialect.name
 
     def prepare(self, statement: ClauseElement) -> Prepared:
+        """Compile `statement` once for this store's dialect."""
         return Prepared(statement, self.engine)
 
     @contextmanager

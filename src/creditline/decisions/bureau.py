@@ -61,6 +61,7 @@ class StoredReports:
     """Reports loaded into creditline's own database."""
 
     def latest(self, connection: Connection, borrower_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The newest report's features for each borrower that has one."""
         if not borrower_ids:
             return {}
         newest = (

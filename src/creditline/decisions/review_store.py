@@ -49,6 +49,7 @@ class ReviewStore:
         )
 
     def insert(self, tx: Transaction, row: dict[str, Any]) -> None:
+        """Insert a review row (every column named)."""
         tx.execute(self._insert, row)
 
     def get(self, tx: Transaction, review_id: str, *, locked: bool = False) -> Any:
@@ -62,6 +63,7 @@ class ReviewStore:
     def automatic_done(
         self, tx: Transaction, review_id: str, outcome: str, decision_id: str | None
     ) -> None:
+        """Record what an automatic review did, and the decision it made."""
         params = {"id": review_id, "outcome": outcome, "decision_id": decision_id}
         tx.execute(self._automatic_done, params)
 

@@ -55,7 +55,9 @@ class Verifier(Protocol):
 
     name: str
 
-    def verify(self, kind: str, evidence: dict[str, Any], today: dt.date) -> Verdict: ...
+    def verify(self, kind: str, evidence: dict[str, Any], today: dt.date) -> Verdict:
+        """The verdict on `evidence` of `kind` as of the business date `today`."""
+        ...
 
 
 class DevelopmentVerifier:
@@ -68,6 +70,7 @@ class DevelopmentVerifier:
     name = "development"
 
     def verify(self, kind: str, evidence: dict[str, Any], today: dt.date) -> Verdict:
+        """Accept evidence that is complete and in date."""
         if kind == "identity":
             if evidence.get("document_type") not in ("id_card", "passport"):
                 return Verdict(False, "document_type must be id_card or passport", "document_type")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 def requested_document(requested: Requested) -> dict[str, Any]:
+    """A review asked for: the policy's outcome, the line after it, the human review."""
     return {
         **requested.applied.document(),
         "review_id": requested.review_id,
@@ -23,6 +24,7 @@ def requested_document(requested: Requested) -> dict[str, Any]:
 
 
 def review_document(row: Any, now: datetime) -> dict[str, Any]:
+    """A human review with its deadline, overdue flag and outcome."""
     due = Transaction.read_time(row["due_at"])
     created = Transaction.read_time(row["created_at"])
     decided = Transaction.read_time(row["decided_at"])

@@ -43,6 +43,7 @@ class DecisionStore:
         actor: Actor,
         evidence: dict[str, Any] | None,
     ) -> None:
+        """Record a decision with the actor who made it and what it saw."""
         tx.execute(
             self._decision_insert,
             {

@@ -293,6 +293,7 @@ class LedgerPort:
         loan_id: str | None = None,
         decision_id: str | None = None,
     ) -> Line:
+        """Apply a movement to a locked line and append its journal entry."""
         after = model.apply(line, movement, decision_id)
         entry = model.journal_entry(
             after,

@@ -40,6 +40,7 @@ class Finding:
     detail: str
 
     def as_dict(self) -> dict[str, Any]:
+        """The finding as JSON for the command line."""
         return {"check": self.check, "line_id": self.line_id, "detail": self.detail}
 
 

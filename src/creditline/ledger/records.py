@@ -66,4 +66,5 @@ class StoredDecision:
 
     @property
     def automated(self) -> bool:
+        """Whether a policy made it (it kept what it saw)."""
         return self.evidence is not None

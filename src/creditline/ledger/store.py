@@ -160,12 +160,14 @@ class LedgerStore:
         )
 
     def lock_line(self, tx: Transaction, line_id: str) -> Line | None:
+        """The line, its row locked (None for an unknown id)."""
         if not is_id(line_id):
             return None
         row = tx.one(self._line_locked, {"id": line_id})
         return None if row is None else self._line(row)
 
     def read_line(self, tx: Transaction, line_id: str) -> Line | None:
+        """The line, unlocked (None for an unknown id)."""
         if not is_id(line_id):
             return None
         row = tx.one(self._line_read, {"id": line_id})
@@ -180,6 +182,7 @@ class LedgerStore:
         return [self._line(tuple(row)) for row in tx.cursor.fetchall()]
 
     def insert_line(self, tx: Transaction, line: Line, now: datetime) -> None:
+        """Insert a new line."""
         tx.execute(
             self._line_insert,
             {
@@ -222,6 +225,7 @@ class LedgerStore:
         self.append_journal(tx, entry)
 
     def append_journal(self, tx: Transaction, entry: JournalEntry) -> None:
+        """Append one journal entry."""
         tx.execute(
             self._journal_insert,
             {
@@ -271,6 +275,7 @@ class LedgerStore:
         )
 
     def insert_drawdown(self, tx: Transaction, drawdown: Drawdown) -> None:
+        """Insert a held drawdown."""
         tx.execute(
             self._drawdown_insert,
             {
@@ -298,6 +303,7 @@ class LedgerStore:
         posted_minor: int | None = None,
         loan_id: str | None = None,
     ) -> None:
+        """Mark a held drawdown posted, voided or expired (it must still be held)."""
         tx.expect_one(
             f"drawdown {drawdown_id} changed under its line's lock",
             self._drawdown_resolve,

@@ -18,6 +18,7 @@ from creditline.ledger.records import DecisionRecord, Drawdown, StoredDecision
 
 
 def iso(value: datetime | None) -> str | None:
+    """A time as ISO 8601 text (None stays None)."""
     return None if value is None else value.isoformat()
 
 
@@ -31,6 +32,7 @@ def money_of(currency: str) -> Callable[[int], str]:
 
 
 def line_document(line: Line) -> dict[str, Any]:
+    """A line's balances, status and version as a caller sees them."""
     money = money_of(line.currency)
     return {
         "id": line.id,

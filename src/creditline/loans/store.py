@@ -305,6 +305,7 @@ class LoanStore:
         business_date: Any,
         now: datetime,
     ) -> None:
+        """Record a repayment and how the waterfall split it."""
         tx.execute(
             self._repayment_insert,
             {

@@ -84,6 +84,7 @@ class Webhook:
         self._client = client or httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS)
 
     def send(self, message: Message, kind: str | None, now: datetime) -> str:
+        """POST the signed message; what the receiver answered, or `DeliveryFailed`."""
         body = json.dumps(
             {
                 "id": message.id,
@@ -112,6 +113,7 @@ class Webhook:
         return f"HTTP {response.status_code}"
 
     def close(self) -> None:
+        """Close the HTTP client's connections."""
         self._client.close()
 
 
@@ -135,6 +137,7 @@ class Email:
         self._settings = settings
 
     def send(self, message: Message, to: str, subject: str, body: str, now: datetime) -> str:
+        """Send the rendered notice over SMTP; `DeliveryFailed` when it could not."""
         s = self._settings
         mail = EmailMessage()
         mail["From"] = s.sender

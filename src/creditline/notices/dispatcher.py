@@ -202,6 +202,7 @@ class Dispatcher:
             stop.wait(interval_seconds)
 
     def close(self) -> None:
+        """Close the channels' connections."""
         if self._webhook is not None:
             self._webhook.close()
 

@@ -111,6 +111,7 @@ class NoticeService:
         )
 
     def jurisdiction(self, currency: str) -> Jurisdiction:
+        """The notices' jurisdiction for lines in `currency`."""
         try:
             profile = self._catalogue.profile_for(currency)
         except DomainError:  # a currency with no product: notices still go out, plainly
@@ -118,6 +119,7 @@ class NoticeService:
         return Jurisdiction(profile.jurisdiction, profile.timezone, profile.review_days)
 
     def language_of(self, borrower_id: str, currency: str) -> str:
+        """The language a borrower reads notices in: theirs, else the profile's."""
         chosen = self.preferences_of(borrower_id).get("language")
         if chosen:
             return str(chosen)
@@ -201,6 +203,7 @@ class NoticeService:
 
     # --- preferences ------------------------------------------------------------------------
     def preferences_of(self, borrower_id: str) -> dict[str, Any]:
+        """A borrower's e-mail address and language (none set: nulls)."""
         with self._db.reading() as connection:
             row = (
                 connection.execute(
@@ -212,6 +215,7 @@ class NoticeService:
         return {"email": None, "language": None} if row is None else dict(row)
 
     def my_preferences(self, actor: Actor) -> dict[str, Any]:
+        """The caller's own preferences (borrowers only)."""
         _borrower_only(actor)
         found = self.preferences_of(actor.subject)
         return {
