@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
@@ -92,8 +93,20 @@ class BureauService:
         self._insert_consent = db.prepare(
             insert(consents).values({c.name: bindparam(c.name) for c in consents.c})
         )
+        dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+        # A twin loading the same report at the same time: the first insert wins, the other
+        # reads the first's report back (and its command then replays the twin's answer).
         self._insert_report = db.prepare(
-            insert(bureau_reports).values({c.name: bindparam(c.name) for c in bureau_reports.c})
+            dialect_insert(bureau_reports)
+            .values({c.name: bindparam(c.name) for c in bureau_reports.c})
+            .on_conflict_do_nothing(
+                index_elements=[
+                    bureau_reports.c.borrower_id,
+                    bureau_reports.c.reported_at,
+                    bureau_reports.c.source,
+                ]
+            )
+            .returning(bureau_reports.c.id)
         )
         self._same_report = db.prepare(
             select(
@@ -157,10 +170,10 @@ class BureauService:
         def work(tx: Transaction) -> dict[str, Any]:
             # A report is its borrower, source and time: loading it again returns the first.
             keys = {"borrower_id": borrower_id, "source": source}
-            loaded = tx.one(self._same_report, {**keys, "reported_at": tx.time(reported_at)})
+            at = tx.time(reported_at)
+            loaded = tx.one(self._same_report, {**keys, "reported_at": at})
             if loaded is not None:
-                stored = dict(zip(BUREAU_FEATURES, loaded[2:], strict=True))
-                return {"id": loaded[0], "consent_id": loaded[1], **stored}
+                return _existing(loaded)
             # The consent must come before the pull the report is of.
             found = tx.one(
                 self._active_consent, {"borrower_id": borrower_id, "at": tx.time(reported_at)}
@@ -171,7 +184,7 @@ class BureauService:
                     borrower_id=borrower_id,
                 )
             report_id = new_id()
-            tx.execute(
+            inserted = tx.one(
                 self._insert_report,
                 {
                     "id": report_id,
@@ -184,11 +197,21 @@ class BureauService:
                     **counts,
                 },
             )
+            if inserted is None:
+                return _existing(tx.one(self._same_report, {**keys, "reported_at": at}))
             return {"id": report_id, "consent_id": str(found[0]), **counts}
 
         return self._commands.run(
             actor, key, request, work, lambda stored: {"borrower_id": borrower_id, **stored}
         )
+
+
+def _existing(loaded: tuple[Any, ...] | None) -> dict[str, Any]:
+    """A report loaded before, as its first load answered."""
+    if loaded is None:
+        fail("a report that conflicted on insert is not there to read")
+    stored = dict(zip(BUREAU_FEATURES, loaded[2:], strict=True))
+    return {"id": loaded[0], "consent_id": loaded[1], **stored}
 
 
 def _consent_document(consent: dict[str, Any]) -> dict[str, Any]:
