@@ -16,6 +16,7 @@ class Posted:
     drawdown: Drawdown
     loan_id: str
     post_minor: int
+    upfront_fee_minor: int  # taken from the advance: the borrower receives the rest
     quote: dict[str, Any]
     line: Line
 

@@ -107,8 +107,9 @@ class LoanService:
             )
             loan_id = new_id()
             after = self._port.post_hold(tx, line, drawdown, post_minor, loan_id, now)
-            loan, quoted = self._price_loan(loan_id, line.currency, drawdown, post_minor)
-            upfront_fee_minor = Money.parse(quoted["upfront_fee"], line.currency).minor
+            loan, quoted, upfront_fee_minor = self._price_loan(
+                loan_id, line.currency, drawdown, post_minor
+            )
             self.store.insert(
                 tx,
                 loan,
@@ -120,7 +121,7 @@ class LoanService:
             )
             payload = {"loan": loan_id, "principal": format_minor(post_minor, line.currency)}
             self._port.notify(tx, Topic.LOAN_OPENED, after, loan_id, payload, now)
-            return Posted(drawdown, loan_id, post_minor, quoted, after)
+            return Posted(drawdown, loan_id, post_minor, upfront_fee_minor, quoted, after)
 
         return self._commands.run(actor, key, request, work, posted_document)
 
@@ -220,13 +221,15 @@ class LoanService:
 
     def _price_loan(
         self, loan_id: str, currency: str, drawdown: Drawdown, post_minor: int
-    ) -> tuple[LoanState, dict[str, Any]]:
-        """The loan a post opens: the hold's product, method and date, so that posting the whole
-        hold freezes exactly the schedule the hold quoted (even across midnight)."""
+    ) -> tuple[LoanState, dict[str, Any], int]:
+        """The loan a post opens, its quote and its upfront fee: the hold's product, method and
+        date, so that posting the whole hold freezes exactly the schedule the hold quoted (even
+        across midnight)."""
         priced = self._catalogue.choose(drawdown.product, currency)
         start = priced.profile.business_date(drawdown.created_at)
         schedule, quoted = product_quote(
             priced, Money(post_minor, currency), drawdown.term_months, drawdown.method, start
         )
         terms = priced.loan_terms(schedule.method, post_minor)
-        return new_loan(loan_id, currency, schedule, start, terms), quoted
+        loan = new_loan(loan_id, currency, schedule, start, terms)
+        return loan, quoted, priced.upfront_fee_minor(post_minor)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from creditline.kernel.money import Money, format_minor
+from creditline.kernel.money import format_minor
 from creditline.ledger.ports import Line, line_document
 from creditline.loans.model import (
     LoanState,
@@ -143,7 +143,7 @@ def quote_document(quote: dict[str, Any], line: Line, principal_minor: int) -> d
 def posted_document(posted: Posted) -> dict[str, Any]:
     """A hold posted as a loan: what was lent, released and paid out, and the loan's price."""
     currency = posted.line.currency
-    disbursed_minor = posted.post_minor - _minor(posted.quote["upfront_fee"], currency)
+    disbursed_minor = posted.post_minor - posted.upfront_fee_minor
     return {
         "id": posted.drawdown.id,
         "status": "posted",
@@ -183,7 +183,3 @@ def repayment_document(repaid: Repaid) -> dict[str, Any]:
         "credit_balance": money(repaid.loan.credit_minor),
         "line": line_document(repaid.line),
     }
-
-
-def _minor(amount: str, currency: str) -> int:
-    return Money.parse(amount, currency).minor
