@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from creditline.config import Settings, load_settings
+from creditline.config import DEVELOPMENT_VERIFIER, Settings, load_settings
 from creditline.db.commands import Commands
 from creditline.db.engine import make_engine
 from creditline.db.migrate import upgrade
@@ -22,7 +23,7 @@ from creditline.decisions.reconcile import review_checks
 from creditline.decisions.registry import PolicyRegistry
 from creditline.decisions.reminders import Reminders
 from creditline.decisions.service import DecisionService
-from creditline.decisions.verification import DevelopmentVerifier, Verifications
+from creditline.decisions.verification import DevelopmentVerifier, Verifications, Verifier
 from creditline.kernel.clock import Clock, SystemClock
 from creditline.ledger.reconcile import Reconciler
 from creditline.ledger.service import LedgerService
@@ -115,7 +116,7 @@ def build(
         decisions=decisions,
         policies=policies,
         explainer=Explainer(ledger, appeals, catalogue),
-        verifications=Verifications(db, clock, commands, ledger, decisions, DevelopmentVerifier()),
+        verifications=Verifications(db, clock, commands, ledger, decisions, _verifier(settings)),
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions),
         bureau=BureauService(db, clock, commands),
@@ -148,6 +149,21 @@ def _review_after_changes(outbox: Outbox, decisions: DecisionService) -> None:
 
     for topic in (Topic.LOAN_OPENED, Topic.LOAN_SETTLED):
         outbox.register(topic, "review", review)
+
+
+def _verifier(settings: Settings) -> Verifier:
+    """The configured verifier: the development one, or `package.module:factory`. Outside
+    development the development verifier is refused however it is named."""
+    if settings.verifier == DEVELOPMENT_VERIFIER:
+        verifier: Verifier = DevelopmentVerifier()
+    else:
+        module_name, _, factory = settings.verifier.partition(":")
+        if not module_name or not factory:
+            raise ValueError("CREDITLINE_VERIFIER must be development or package.module:factory")
+        verifier = getattr(importlib.import_module(module_name), factory)()
+    if not settings.is_development and isinstance(verifier, DevelopmentVerifier):
+        raise ValueError("the development verifier accepts any evidence: not outside development")
+    return verifier
 
 
 def _webhook(settings: Settings) -> Webhook | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 DEVELOPMENT_SIGNING_KEY = "creditline-development-key-do-not-use-in-production"
 DEFAULT_DATABASE_URL = "sqlite:///var/creditline.db"
+DEVELOPMENT_VERIFIER = "development"
 
 
 def shipped_policy_file() -> Path:
@@ -47,6 +48,9 @@ class Settings:
     dispatch: bool = True
     dispatch_interval_seconds: float = 2.0
     dispatch_workers: int = 8  # lines whose notices are sent at the same time
+    # Who checks re-verification evidence: the development verifier (development only), or
+    # "package.module:factory" returning a `creditline.decisions.verification.Verifier`.
+    verifier: str = DEVELOPMENT_VERIFIER
 
     @property
     def is_development(self) -> bool:
@@ -75,6 +79,12 @@ class Settings:
             )
         if not 1 <= self.smtp_port <= 65535:
             raise ValueError("CREDITLINE_SMTP_PORT must be a port number")
+        if not self.is_development and self.verifier == DEVELOPMENT_VERIFIER:
+            # It accepts any complete, in-date evidence: real lines must not be restored on it.
+            raise ValueError(
+                "outside development set CREDITLINE_VERIFIER to the identity and income "
+                "verifier to use (package.module:factory)"
+            )
 
     def refuse_unsafe_signing_key(self) -> None:
         """Outside development, tokens must be signed with a key of our own of ≥ 32 bytes:
@@ -118,6 +128,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         smtp_ca_file=env.get("CREDITLINE_SMTP_CA_FILE") or None,
         bureau_contact=env.get("CREDITLINE_BUREAU_CONTACT", Settings.bureau_contact),
         bureau_score_range=env.get("CREDITLINE_BUREAU_SCORE_RANGE", Settings.bureau_score_range),
+        verifier=env.get("CREDITLINE_VERIFIER") or DEVELOPMENT_VERIFIER,
         dispatch=env.get("CREDITLINE_DISPATCH", "on") != "off",
         dispatch_interval_seconds=float(env.get("CREDITLINE_DISPATCH_INTERVAL_SECONDS", "2")),
         dispatch_workers=int(env.get("CREDITLINE_DISPATCH_WORKERS", "8")),

@@ -475,6 +475,7 @@ def test_token_refuses_the_development_key_in_production(
 ) -> None:
     # Anyone could mint an admin token with the public development key.
     monkeypatch.setenv("CREDITLINE_ENV", "production")
+    monkeypatch.setenv("CREDITLINE_VERIFIER", "example_lender.verifiers:connect")  # not loaded
     monkeypatch.delenv("CREDITLINE_JWT_SIGNING_KEY", raising=False)
     run = creditline("token", "--role", "admin", "--subject", "root")
     assert (run.returncode, run.stdout) == (2, "")

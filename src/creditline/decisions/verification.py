@@ -29,6 +29,7 @@ from creditline.kernel.ids import new_id
 from creditline.kernel.money import Money, format_minor
 from creditline.kernel.permissions import Permission, require
 from creditline.kernel.reasons import REASON_CATALOGUE, NextStep
+from creditline.kernel.text import checked_text
 from creditline.ledger.ports import Action, LimitChange, Line, LineStatus
 from creditline.ledger.service import LedgerService
 from creditline.notices.outbox import Topic
@@ -37,6 +38,16 @@ KINDS = {"identity": NextStep.VERIFY_IDENTITY, "income": NextStep.UPDATE_INCOME}
 EVIDENCE_VALIDITY_DAYS_MAX = 400  # income evidence is good for about a year at most
 _FIELD_LENGTH_MAX = 128
 LINES_VERIFIED_MAX = 100  # a borrower's lines a verification looks at
+EVIDENCE_BYTES_MAX = 16 * 1024
+# The evidence each kind may carry: text fields only, each a short string.
+EVIDENCE_FIELDS = {
+    "identity": frozenset({"document_type", "document_number", "full_name"}),
+    "income": frozenset({"income_monthly", "currency", "document_id", "issued_on", "expires_on"}),
+}
+
+
+class InvalidEvidence(InvalidInput):
+    code = "invalid_evidence"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +160,7 @@ class Verifications:
         require(actor, Permission.VERIFY)
         if kind not in KINDS:
             raise InvalidInput("kind must be identity or income")
+        checked_evidence(kind, evidence)
         self._decisions.ready()
         request: dict[str, Any] = {
             "op": "verify",
@@ -170,8 +182,10 @@ class Verifications:
             restored: list[dict[str, Any]] = []
             if not verdict.accepted:
                 told = line_id or _line_to_tell(lines)
+                # The notice says what was wrong by its code, in the borrower's language: text
+                # the borrower sent (echoed in a verifier's message) never reaches a notice.
                 payload: dict[str, Any] = {"verification": verification_id, "kind": kind}
-                payload |= {"problem": verdict.problem, "problem_code": verdict.problem_code}
+                payload["problem_code"] = verdict.problem_code
                 self._ledger.port.queue_notice(
                     tx, Topic.VERIFICATION_FAILED, told, verification_id, payload
                 )
@@ -260,6 +274,29 @@ class Verifications:
         found = self._ledger.port.decision(tx, line, line.status_decision_id)
         codes = () if found is None else found.record.reason_codes
         return [c for c in codes if c in REASON_CATALOGUE]
+
+
+def checked_evidence(kind: str, evidence: object) -> None:
+    """Refuse evidence that is not what `kind` carries: an object of at most 16 KB with only
+    the kind's fields, each a short text without control characters."""
+    if not isinstance(evidence, dict):
+        raise InvalidEvidence("evidence must be an object")
+    size = len(json.dumps(evidence, ensure_ascii=False).encode())
+    if size > EVIDENCE_BYTES_MAX:
+        raise InvalidEvidence(
+            f"evidence is {size} bytes; at most {EVIDENCE_BYTES_MAX}", bytes_max=EVIDENCE_BYTES_MAX
+        )
+    unknown = sorted(set(evidence) - EVIDENCE_FIELDS[kind])
+    if unknown:
+        raise InvalidEvidence(
+            f"{kind} evidence has no field {', '.join(unknown)}",
+            fields=sorted(EVIDENCE_FIELDS[kind]),
+        )
+    for name, value in evidence.items():
+        try:
+            checked_text(value, f"evidence.{name}", _FIELD_LENGTH_MAX)
+        except InvalidInput as refused:
+            raise InvalidEvidence(refused.message, field=f"evidence.{name}") from None
 
 
 def _line_to_tell(lines: list[Line]) -> str:
