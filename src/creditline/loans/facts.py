@@ -318,11 +318,12 @@ def _loans_in_statement(connection: Connection, loan_ids: list[str]) -> dict[str
         + i.late_fee_minor
         - i.paid_late_fee_minor
     )
-    aprs = dict(
-        connection.execute(select(loans.c.id, loans.c.apr_percent).where(loans.c.id.in_(loan_ids)))
-        .tuples()
-        .all()
-    )
+    aprs: dict[str, str] = {
+        row[0]: row[1]
+        for row in connection.execute(
+            select(loans.c.id, loans.c.apr_percent).where(loans.c.id.in_(loan_ids))
+        )
+    }
     next_due: dict[str, tuple[date, int]] = {}
     for loan_id, due, owed in connection.execute(
         select(i.loan_id, i.due_date, unpaid)
