@@ -217,6 +217,9 @@ def test_demo_loads_a_book_that_reconciles_and_if_empty_adds_nothing_to_it(
     assert notices > 0
     assert count(container, inbox) == notices
     assert summary["notices"]["delivered"] == count(container, outbox)
+    # It ran today's reminders: every line that owed anything last month has its statement.
+    statements = count(container, outbox, outbox.c.topic == "notice.monthly_statement")
+    assert statements > 0 and summary["reminders"]["monthly_statement"] == statements
 
     before = row_counts(container)
     again = ok(creditline("demo", "--if-empty", database_url=database_url))
