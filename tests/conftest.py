@@ -44,6 +44,15 @@ os.environ["CREDITLINE_PRODUCTS_FILE"] = str(TEST_PRODUCTS)
 os.environ["CREDITLINE_POLICY_FILE"] = str(EXAMPLE_POLICY)
 os.environ["CREDITLINE_REVIEW_TRIGGERS"] = "off"
 REPO = Path(__file__).parents[1]
+NOTHING_DUE = {  # what a run of the reminders queues when none is due
+    "freeze_ending_soon": 0,
+    "verification_due": 0,
+    "review_overdue": 0,
+    "payment_due_soon": 0,
+    "payment_due_today": 0,
+    "payment_missed": 0,
+    "monthly_statement": 0,
+}
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 

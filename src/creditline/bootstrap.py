@@ -118,7 +118,7 @@ def build(
         explainer=Explainer(ledger, appeals, catalogue),
         verifications=Verifications(db, clock, commands, ledger, decisions, _verifier(settings)),
         appeals=appeals,
-        reminders=Reminders(db, clock, ledger, decisions),
+        reminders=Reminders(db, clock, ledger, decisions, catalogue),
         bureau=BureauService(db, clock, commands),
         underwriting=Underwriting(clock, commands, ledger, policy_engine, StoredReports(), db),
         end_of_day=EndOfDay(db, clock),

@@ -54,7 +54,14 @@ def load_demo_book(
         clock.set(datetime.combine(day + timedelta(days=1), time(), UTC))
         end_of_day.run_day(day)
         day += timedelta(days=1)
-    return {"borrowers": borrowers, "outcomes": dict(sorted(counts.items()))}
+    # Today's reminders (instalments due soon, due today or missed) and last month's statements,
+    # so that the borrowers' inboxes show them.
+    reminded = {kind: n for kind, n in container.reminders.run().items() if n}
+    return {
+        "borrowers": borrowers,
+        "outcomes": dict(sorted(counts.items())),
+        "reminders": dict(sorted(reminded.items())),
+    }
 
 
 @dataclass(frozen=True, slots=True)

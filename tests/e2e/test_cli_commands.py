@@ -21,7 +21,7 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import POSTGRES_URL, REPO, START, STORES, Run
+from conftest import NOTHING_DUE, POSTGRES_URL, REPO, START, STORES, Run
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
@@ -217,6 +217,9 @@ def test_demo_loads_a_book_that_reconciles_and_if_empty_adds_nothing_to_it(
     assert notices > 0
     assert count(container, inbox) == notices
     assert summary["notices"]["delivered"] == count(container, outbox)
+    # It ran today's reminders: every line that owed anything last month has its statement.
+    statements = count(container, outbox, outbox.c.topic == "notice.monthly_statement")
+    assert statements > 0 and summary["reminders"]["monthly_statement"] == statements
 
     before = row_counts(container)
     again = ok(creditline("demo", "--if-empty", database_url=database_url))
@@ -307,7 +310,7 @@ def test_remind_announces_a_freeze_ending_within_three_days_once(
     outbox_before = count(container, outbox)
 
     sent = last_json_line(ok(creditline("remind", database_url=database_url)))
-    assert sent == {"freeze_ending_soon": 1, "verification_due": 0, "review_overdue": 0}
+    assert sent == {**NOTHING_DUE, "freeze_ending_soon": 1}
     assert count(container, outbox) == outbox_before + 1
     with container.db.reading() as connection:
         [reminder] = connection.execute(
@@ -315,13 +318,17 @@ def test_remind_announces_a_freeze_ending_within_three_days_once(
                 outbox.c.topic == "notice.freeze_ending_soon"
             )
         ).all()
-        remembered = connection.execute(select(reminders.c.kind, reminders.c.about)).all()
+        remembered = connection.execute(
+            select(reminders.c.kind, reminders.c.about).where(
+                reminders.c.kind != "statements_done"  # no statement was due for October
+            )
+        ).all()
     assert (reminder.line_id, reminder.borrower_id) == (ending, "borrower-ending")
     assert json.loads(reminder.payload)["until"] == ends.isoformat()
     assert [tuple(row) for row in remembered] == [("freeze_ending_soon", frozen["decision"]["id"])]
 
     again = last_json_line(ok(creditline("remind", database_url=database_url)))
-    assert again == {"freeze_ending_soon": 0, "verification_due": 0, "review_overdue": 0}
+    assert again == NOTHING_DUE
     assert count(container, outbox) == outbox_before + 1
 
     # And it reaches the borrower: the next dispatch files it in their inbox.

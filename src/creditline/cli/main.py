@@ -160,8 +160,10 @@ def dispatch(
 @app.command()
 def remind() -> None:
     """Queue the reminders due now (a freeze ending within 3 days, income evidence expiring
-    within 14) and an alert to the lender for each human review past its deadline; each is sent
-    once. Prints the counts as one JSON line."""
+    within 14, an instalment due within the profile's `due_reminder_days` or today, a payment
+    missed past its grace days), last month's statement of each line, and an alert to the
+    lender for each human review past its deadline; each is sent once. Prints the counts as
+    one JSON line."""
     from creditline.bootstrap import build
 
     container = build(settings_or_fail())

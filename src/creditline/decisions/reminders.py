@@ -1,6 +1,8 @@
 """Reminders before something happens to a line: a freeze ends soon (nothing to do, it comes
 back by itself), or income evidence expires soon (re-verify before the date and the line never
 pauses); and an alert to the lender (its webhook) when a human review missed its deadline.
+Repayments are reminded of too (due soon, due today, missed) and each line gets its monthly
+statement: `payment_reminders.py` finds those, and they are sent here like the rest.
 Each is sent once: a row in `reminders` keyed by what it is about is written in the same
 transaction as its message.
 """
@@ -16,12 +18,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.applications import application_features
+from creditline.decisions.payment_reminders import PaymentReminders
 from creditline.decisions.service import DecisionService
 from creditline.decisions.tables import applications, reminders, reviews, verifications
 from creditline.kernel.clock import Clock
 from creditline.kernel.invariant import fail
 from creditline.ledger.ports import first_open_lines, freezes_ending
 from creditline.ledger.service import LedgerService
+from creditline.loans.products import Catalogue
 from creditline.notices.outbox import Topic
 
 FREEZE_ENDING_NOTICE = timedelta(days=3)
@@ -31,7 +35,12 @@ REMINDERS_PER_RUN_MAX = 10_000
 
 class Reminders:
     def __init__(
-        self, db: Database, clock: Clock, ledger: LedgerService, decisions: DecisionService
+        self,
+        db: Database,
+        clock: Clock,
+        ledger: LedgerService,
+        decisions: DecisionService,
+        catalogue: Catalogue,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -41,6 +50,7 @@ class Reminders:
         self._once = db.prepare(
             insert(reminders).on_conflict_do_nothing().returning(reminders.c.kind)
         )
+        self._payments = PaymentReminders(db, clock, catalogue, lambda: decisions.engine.policy)
 
     def run(self) -> dict[str, int]:
         """Send the reminders that are due now; counts by kind."""
@@ -48,6 +58,7 @@ class Reminders:
             "freeze_ending_soon": self._freezes_ending(),
             "verification_due": self._evidence_expiring(),
             "review_overdue": self._reviews_overdue(),
+            **self._payments.run(self._send, self._mark),
         }
 
     def _reviews_overdue(self) -> int:
@@ -137,15 +148,24 @@ class Reminders:
         line_id: str,
         payload: dict[str, Any],
         topic: Topic,
+        ref_id: str | None = None,
     ) -> int:
-        """Queue the reminder unless it was sent before; 1 if queued now."""
+        """Queue the reminder unless it was sent before; 1 if queued now. The message is about
+        `ref_id` (a loan, say), or the line when None."""
         now = self._clock.now()
 
         def work(tx: Transaction) -> int:
             inserted = tx.one(self._once, {"kind": kind, "about": about, "sent_at": tx.time(now)})
             if inserted is None:  # sent before
                 return 0
-            self._ledger.port.queue_notice(tx, topic, line_id, line_id, payload)
+            self._ledger.port.queue_notice(tx, topic, line_id, ref_id or line_id, payload)
             return 1
 
         return self._db.run(work)
+
+    def _mark(self, kind: str, about: str) -> None:
+        """Record work done once, with no message (every statement of a month queued)."""
+        now = self._clock.now()
+        self._db.run(
+            lambda tx: tx.one(self._once, {"kind": kind, "about": about, "sent_at": tx.time(now)})
+        )

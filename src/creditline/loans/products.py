@@ -72,6 +72,8 @@ class ProfileSpec(_Strict):
     jurisdiction: Literal["CN", "US", "EU", "other"] = "other"
     language: Literal["zh-CN", "en"] = "en"  # notices' language unless the borrower chose
     review_days: Annotated[StrictInt, Field(ge=1, le=60)] = 15  # a human review's deadline
+    # How many days before an instalment falls due the borrower is reminded of it.
+    due_reminder_days: Annotated[StrictInt, Field(ge=1, le=30)] = 3
 
     @field_validator("timezone")
     @classmethod
@@ -127,6 +129,7 @@ class Profile:
     jurisdiction: str = "other"
     language: str = "en"
     review_days: int = 15
+    due_reminder_days: int = 3
 
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
@@ -300,6 +303,7 @@ def _profile(code: str, spec: ProfileSpec) -> Profile:
         jurisdiction=spec.jurisdiction,
         language=spec.language,
         review_days=spec.review_days,
+        due_reminder_days=spec.due_reminder_days,
     )
 
 

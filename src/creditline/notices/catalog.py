@@ -30,6 +30,10 @@ class Kind(StrEnum):
     VERIFICATION_FAILED = "verification_failed"
     REVIEW_OPENED = "review_opened"
     REVIEW_DECIDED = "review_decided"
+    PAYMENT_DUE_SOON = "payment_due_soon"  # an instalment falls due in a few days
+    PAYMENT_DUE_TODAY = "payment_due_today"
+    PAYMENT_MISSED = "payment_missed"  # its grace days are over: late fee and penalty run
+    MONTHLY_STATEMENT = "monthly_statement"  # the previous calendar month of a line
 
 
 LANGUAGES = ("zh-CN", "en")
@@ -42,7 +46,8 @@ ADVERSE_KINDS = frozenset(
         Kind.LINE_CLOSED,
     }
 )
-# Topics written directly with their kind (reminders, verifications, reviews, settlements).
+# Topics written directly with their kind (reminders, statements, verifications, reviews,
+# settlements).
 _DIRECT: dict[str, Kind] = {
     Topic.LOAN_SETTLED: Kind.CREDIT_RESTORED,
     Topic.REFUND_DUE: Kind.REFUND_DUE,
@@ -51,6 +56,10 @@ _DIRECT: dict[str, Kind] = {
     Topic.VERIFICATION_FAILED: Kind.VERIFICATION_FAILED,
     Topic.REVIEW_OPENED: Kind.REVIEW_OPENED,
     Topic.REVIEW_DECIDED: Kind.REVIEW_DECIDED,
+    Topic.PAYMENT_DUE_SOON: Kind.PAYMENT_DUE_SOON,
+    Topic.PAYMENT_DUE_TODAY: Kind.PAYMENT_DUE_TODAY,
+    Topic.PAYMENT_MISSED: Kind.PAYMENT_MISSED,
+    Topic.MONTHLY_STATEMENT: Kind.MONTHLY_STATEMENT,
 }
 _BY_ACTION = {
     "decrease": Kind.LIMIT_DECREASED,
