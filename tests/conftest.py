@@ -156,6 +156,27 @@ def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
 
 
 @pytest.fixture
+def roomy(database_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Container]:
+    """The suite's container with a profile that lets applications open six lines per
+    borrower (the default is one): for stories of many applications."""
+    products = tmp_path / "roomy-products.toml"
+    products.write_text(
+        TEST_PRODUCTS.read_text().replace(
+            "[profiles.TEST-CN]\n", "[profiles.TEST-CN]\nlines_per_borrower_max = 6\n"
+        )
+    )
+    settings = Settings(
+        database_url=database_url,
+        products_file=products,
+        policy_file=EXAMPLE_POLICY,
+        review_triggers=False,
+    )
+    built = build(settings, clock, migrate=False)
+    yield built
+    built.close()
+
+
+@pytest.fixture
 def agent() -> Actor:
     return Actor("agent-1", Role.AGENT)
 

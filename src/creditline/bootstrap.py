@@ -120,7 +120,9 @@ def build(
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions, catalogue),
         bureau=BureauService(db, clock, commands),
-        underwriting=Underwriting(clock, commands, ledger, policy_engine, StoredReports(), db),
+        underwriting=Underwriting(
+            clock, commands, ledger, policy_engine, StoredReports(), db, catalogue
+        ),
         end_of_day=EndOfDay(db, clock),
         reconciler=Reconciler(db, [loan_checks, review_checks]),
         notices=notices,

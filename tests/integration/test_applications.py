@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from creditline.bootstrap import Container
 from creditline.db.commands import idempotency_keys
-from creditline.decisions.applications import Application
+from creditline.db.metadata import metadata
+from creditline.decisions.applications import Application, LineCapReached
 from creditline.decisions.tables import applications
-from creditline.kernel.actors import Actor
+from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import Forbidden, IdempotencyKeyReused, InvalidInput
 from creditline.kernel.ids import new_id
@@ -22,6 +24,17 @@ from creditline.ledger.tables import decisions
 from creditline.notices.tables import outbox
 
 DAY = timedelta(days=1)
+
+
+APPLICATIONS_AT_ONCE = 20
+
+
+def row_counts(c: Container) -> dict[str, int]:
+    with c.db.reading() as connection:
+        return {
+            table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in metadata.sorted_tables
+        }
 
 
 def application(borrower: str, **changes: object) -> Application:
@@ -69,8 +82,9 @@ def test_an_approved_application_opens_the_line_with_an_explained_first_limit(
 
 
 def test_six_applications_in_a_week_are_declined_for_application_velocity(
-    container: Container, borrower: Actor, clock: FixedClock
+    roomy: Container, borrower: Actor, clock: FixedClock
 ) -> None:
+    container = roomy  # six lines are allowed here: the policy's velocity rule decides
     outcomes = []
     for n in range(6):
         outcomes.append(
@@ -185,6 +199,57 @@ def test_an_approval_that_fails_while_granting_leaves_nothing_and_a_retry_opens_
     again = container.underwriting.apply(borrower, "k", application(borrower.subject))
     assert again.replayed and again.document == result.document
     assert len(container.ledger.list_lines(borrower)["lines"]) == 1
+
+
+def test_an_application_opens_no_second_line_in_a_currency(
+    container: Container, borrower: Actor, agent: Actor
+) -> None:
+    first = container.underwriting.apply(borrower, "one", application(borrower.subject)).document
+    before = row_counts(container)
+    with pytest.raises(LineCapReached) as refused:
+        container.underwriting.apply(borrower, "two", application(borrower.subject))
+    assert refused.value.code == "line_cap_reached"
+    assert refused.value.details == {"lines": [first["line_id"]], "lines_max": 1}
+    assert row_counts(container) == before  # refused: nothing recorded
+    # A closed line no longer counts.
+    container.ledger.change_limit(
+        Actor("approver-1", Role.APPROVER),
+        "close",
+        first["line_id"],
+        "close",
+        ["fraud_suspected"],
+    )
+    again = container.underwriting.apply(borrower, "three", application(borrower.subject))
+    assert again.document["line_id"] not in (None, first["line_id"])
+
+
+@pytest.mark.slow
+def test_applications_at_once_open_at_most_the_profiles_lines(
+    container: Container, borrower: Actor
+) -> None:
+    start = threading.Barrier(APPLICATIONS_AT_ONCE)
+    outcomes: list[object] = [None] * APPLICATIONS_AT_ONCE
+
+    def apply(n: int) -> None:
+        start.wait()
+        try:
+            outcomes[n] = container.underwriting.apply(
+                borrower, f"at-once-{n}", application(borrower.subject)
+            ).document
+        except LineCapReached as refused:
+            outcomes[n] = refused
+
+    threads = [threading.Thread(target=apply, args=(n,)) for n in range(APPLICATIONS_AT_ONCE)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    opened = [o for o in outcomes if isinstance(o, dict)]
+    assert len(opened) == 1, outcomes
+    assert all(isinstance(o, LineCapReached) for o in outcomes if o not in opened)
+    assert [line["id"] for line in container.ledger.list_lines(borrower)["lines"]] == [
+        opened[0]["line_id"]
+    ]
 
 
 def test_the_same_key_with_another_application_is_refused(

@@ -70,8 +70,9 @@ def test_a_borrower_who_settled_on_time_reads_an_active_line_and_nothing_to_do(
 
 
 def test_application_velocity_reads_as_a_freeze_with_its_end_date(
-    container: Container, borrower: Actor, clock: FixedClock
+    roomy: Container, borrower: Actor, clock: FixedClock
 ) -> None:
+    container = roomy  # more than one line per borrower: the policy's velocity rule decides
     line_id = apply(container, borrower, "app-0")["line_id"]
     for n in range(1, 6):
         clock.advance(DAY)

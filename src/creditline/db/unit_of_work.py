@@ -131,6 +131,14 @@ class Transaction:
             return value
         return dt.date.fromisoformat(value)
 
+    def lock_key(self, key: str) -> None:
+        """Hold a lock on `key` until this transaction ends: writers that lock the same key run
+        one after the other. PostgreSQL takes a transaction-scoped advisory lock; SQLite's
+        `BEGIN IMMEDIATE` already runs one writer at a time."""
+        if self.dialect == "postgresql":
+            self.cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            self.cursor.fetchone()
+
     def execute(self, prepared: Prepared, params: Mapping[str, Any]) -> None:
         """Send a write whose result nobody reads (in a pipeline it does not wait)."""
         self._write_cursor.execute(prepared.sql, prepared.bind(params))

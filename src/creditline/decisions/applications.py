@@ -29,17 +29,25 @@ from creditline.decisions.features import EMPLOYMENT
 from creditline.decisions.tables import applications, verifications
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import Forbidden, InvalidInput
+from creditline.kernel.errors import Conflict, Forbidden, InvalidInput
 from creditline.kernel.ids import new_id
 from creditline.kernel.invariant import fail
 from creditline.kernel.money import Money, format_minor
 from creditline.kernel.permissions import Permission, require
 from creditline.kernel.reasons import reason_texts
 from creditline.kernel.text import checked_text
-from creditline.ledger.ports import Action, LimitChange
+from creditline.ledger.ports import Action, LimitChange, LineStatus
 from creditline.ledger.service import LedgerService
+from creditline.loans.products import Catalogue
 
 UNDERWRITER = Actor("underwriting", Role.SERVICE)
+LINES_COUNTED_MAX = 100
+
+
+class LineCapReached(Conflict):
+    code = "line_cap_reached"
+
+
 _DAY = dt.timedelta(days=1)
 AGE_MIN = 18
 
@@ -162,7 +170,9 @@ class Underwriting:
         engine: Callable[[], Engine],
         bureau: BureauPort,
         db: Database,
+        catalogue: Catalogue,
     ) -> None:
+        self._catalogue = catalogue
         self._clock = clock
         self._commands = commands
         self._ledger = ledger
@@ -187,6 +197,10 @@ class Underwriting:
         }
 
         def work(tx: Transaction) -> dict[str, Any]:
+            # One application per borrower at a time: concurrent ones wait, then see the lines
+            # the first opened.
+            tx.lock_key(f"application:{borrower_id}")
+            self._refuse_beyond_line_cap(tx, borrower_id, application.currency)
             record = self._decide(tx, borrower_id, application)
             if record["outcome"] == "approved":
                 record["line_id"] = self._open(tx, record)
@@ -194,6 +208,24 @@ class Underwriting:
             return record
 
         return self._commands.run(actor, key, request, work, _document, core=True)
+
+    def _refuse_beyond_line_cap(self, tx: Transaction, borrower_id: str, currency: str) -> None:
+        """An application opens a line only while the borrower has fewer open lines in the
+        currency than the profile allows (to raise a limit, ask for a review)."""
+        cap = self._catalogue.profile_for(currency).lines_per_borrower_max
+        lines = self._ledger.port.lines_of_borrower(tx, borrower_id, LINES_COUNTED_MAX)
+        held = [
+            line.id
+            for line in lines
+            if line.currency == currency and line.status is not LineStatus.CLOSED
+        ]
+        if len(held) >= cap:
+            raise LineCapReached(
+                f"the borrower has {len(held)} open line(s) in {currency}; an application may "
+                f"open at most {cap}: ask for a review of the line instead",
+                lines=held,
+                lines_max=cap,
+            )
 
     def _decide(
         self, tx: Transaction, borrower_id: str, application: Application

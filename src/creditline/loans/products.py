@@ -74,6 +74,8 @@ class ProfileSpec(_Strict):
     review_days: Annotated[StrictInt, Field(ge=1, le=60)] = 15  # a human review's deadline
     # How many days before an instalment falls due the borrower is reminded of it.
     due_reminder_days: Annotated[StrictInt, Field(ge=1, le=30)] = 3
+    # Lines an application may open per borrower in this currency (staff may open more).
+    lines_per_borrower_max: Annotated[StrictInt, Field(ge=1, le=10)] = 1
 
     @field_validator("timezone")
     @classmethod
@@ -130,6 +132,7 @@ class Profile:
     language: str = "en"
     review_days: int = 15
     due_reminder_days: int = 3
+    lines_per_borrower_max: int = 1
 
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
@@ -304,6 +307,7 @@ def _profile(code: str, spec: ProfileSpec) -> Profile:
         language=spec.language,
         review_days=spec.review_days,
         due_reminder_days=spec.due_reminder_days,
+        lines_per_borrower_max=spec.lines_per_borrower_max,
     )
 
 
