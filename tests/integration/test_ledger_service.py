@@ -115,6 +115,7 @@ def test_open_line_creates_an_active_line(container: Container, agent: Actor) ->
         "frozen_until": None,
         "status_decision_id": None,
         "version": 1,
+        "fully_used": False,
     }
     assert container.ledger.get_line(agent, document["id"]) == document
 

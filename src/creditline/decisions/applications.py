@@ -200,8 +200,8 @@ class Underwriting:
             # One application per borrower at a time: concurrent ones wait, then see the lines
             # the first opened.
             tx.lock_key(f"application:{borrower_id}")
+            record = self._decide(tx, borrower_id, application)  # bad input is refused first
             self._refuse_beyond_line_cap(tx, borrower_id, application.currency)
-            record = self._decide(tx, borrower_id, application)
             if record["outcome"] == "approved":
                 record["line_id"] = self._open(tx, record)
             self._store(tx, record)

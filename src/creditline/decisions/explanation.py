@@ -142,6 +142,14 @@ def _summary(line: dict[str, Any], standing: Any, zone: ZoneInfo, en: bool) -> s
             text += (
                 f" It was last reduced because: {reasons}." if en else f"上次降额原因:{reasons}。"
             )
+        if line.get("fully_used"):
+            text += (
+                " Your limit now equals what you owe, so new drawdowns wait until you repay: "
+                "each repayment of principal makes that much available again."
+                if en
+                else "您的授信额度现等于您尚未归还的金额,需还款后才能再次借款:"
+                "每归还一笔本金,相应额度即恢复可用。"
+            )
         return text
     if status == "frozen":
         until = _day(line["frozen_until"], zone)

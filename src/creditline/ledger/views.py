@@ -46,6 +46,8 @@ def line_document(line: Line) -> dict[str, Any]:
         "frozen_until": iso(line.frozen_until),
         "status_decision_id": line.status_decision_id,
         "version": line.version,
+        # The limit equals what is owed (and held): nothing to draw until a repayment.
+        "fully_used": line.available_minor == 0 and line.principal_minor + line.held_minor > 0,
     }
 
 
