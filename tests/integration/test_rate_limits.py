@@ -6,9 +6,12 @@ passed a request is allowed again."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from conftest import START
@@ -157,3 +160,40 @@ def test_retry_after_is_whole_seconds_and_at_least_one() -> None:
     assert retry_after_seconds(START, WINDOW, START + WINDOW - timedelta(milliseconds=1)) == 1
     assert retry_after_seconds(START, WINDOW, START + timedelta(milliseconds=500)) == 3600
     assert retry_after_seconds(START, WINDOW, START + WINDOW) == 1
+
+
+@pytest.mark.slow
+def test_requests_at_once_are_counted_one_after_another(
+    container: Container, borrower: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _open_line(container, borrower)
+    verifier = container.verifications._verifier
+    real = verifier.verify
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.05)  # between the count and the row: racing requests overlap here
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(verifier, "verify", slow)
+    racers = VERIFICATIONS_PER_WINDOW_MAX_DEFAULT + 2
+    start = threading.Barrier(racers)
+    outcomes: list[Any] = [None] * racers
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            outcomes[index] = container.verifications.submit(
+                borrower, f"at-once-{index}", "identity", IDENTITY
+            )
+        except Exception as error:  # the outcome under test
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    passed = [o for o in outcomes if isinstance(o, CommandResult)]
+    refused = [o for o in outcomes if isinstance(o, RateLimited)]
+    assert (len(passed), len(refused)) == (VERIFICATIONS_PER_WINDOW_MAX_DEFAULT, 2), outcomes
+    assert _rows(container, verifications, borrower.subject) == VERIFICATIONS_PER_WINDOW_MAX_DEFAULT
