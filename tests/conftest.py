@@ -157,12 +157,12 @@ def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
 
 @pytest.fixture
 def roomy(database_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Container]:
-    """The suite's container with a profile that lets applications open six lines per
+    """The suite's container with a profile that lets applications open ten lines per
     borrower (the default is one): for stories of many applications."""
     products = tmp_path / "roomy-products.toml"
     products.write_text(
         TEST_PRODUCTS.read_text().replace(
-            "[profiles.TEST-CN]\n", "[profiles.TEST-CN]\nlines_per_borrower_max = 6\n"
+            "[profiles.TEST-CN]\n", "[profiles.TEST-CN]\nlines_per_borrower_max = 10\n"
         )
     )
     settings = Settings(

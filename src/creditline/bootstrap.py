@@ -19,6 +19,7 @@ from creditline.decisions.bureau import BureauService, StoredReports
 from creditline.decisions.engine import Engine
 from creditline.decisions.explanation import Explainer
 from creditline.decisions.policy import load_policy
+from creditline.decisions.rate_limits import RateLimit
 from creditline.decisions.reconcile import review_checks
 from creditline.decisions.registry import PolicyRegistry
 from creditline.decisions.reminders import Reminders
@@ -92,7 +93,10 @@ def build(
         settings.lender_name, Bureau(settings.bureau_contact, settings.bureau_score_range)
     )
     notices = NoticeService(db, clock, commands, ledger, catalogue, renderer)
-    appeals = Appeals(db, clock, commands, ledger, decisions, catalogue)
+    limits = _rate_limits(settings)
+    appeals = Appeals(
+        db, clock, commands, ledger, decisions, catalogue, rate_limit=limits["reviews"]
+    )
     dispatcher = Dispatcher(
         db,
         clock,
@@ -116,18 +120,43 @@ def build(
         decisions=decisions,
         policies=policies,
         explainer=Explainer(ledger, appeals, catalogue),
-        verifications=Verifications(db, clock, commands, ledger, decisions, _verifier(settings)),
+        verifications=Verifications(
+            db,
+            clock,
+            commands,
+            ledger,
+            decisions,
+            _verifier(settings),
+            rate_limit=limits["verifications"],
+        ),
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions, catalogue),
         bureau=BureauService(db, clock, commands),
         underwriting=Underwriting(
-            clock, commands, ledger, policy_engine, StoredReports(), db, catalogue
+            clock,
+            commands,
+            ledger,
+            policy_engine,
+            StoredReports(),
+            db,
+            catalogue,
+            rate_limit=limits["applications"],
         ),
         end_of_day=EndOfDay(db, clock),
         reconciler=Reconciler(db, [loan_checks, review_checks]),
         notices=notices,
         dispatcher=dispatcher,
     )
+
+
+def _rate_limits(settings: Settings) -> dict[str, RateLimit]:
+    """Per borrower and window: review requests, applications and verifications."""
+    window = settings.rate_window
+    return {
+        "reviews": RateLimit("review requests", settings.reviews_per_window_max, window),
+        "applications": RateLimit("applications", settings.applications_per_window_max, window),
+        "verifications": RateLimit("verifications", settings.verifications_per_window_max, window),
+    }
 
 
 def _policy_engine(policies: PolicyRegistry, policy_file: Path) -> Callable[[], Engine]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
@@ -11,6 +12,17 @@ from pathlib import Path
 DEVELOPMENT_SIGNING_KEY = "creditline-development-key-do-not-use-in-production"
 DEFAULT_DATABASE_URL = "sqlite:///var/creditline.db"
 DEVELOPMENT_VERIFIER = "development"
+# The key id of `CREDITLINE_JWT_SIGNING_KEY`, the single key of set-ups without a key ring.
+DEFAULT_KEY_ID = "default"
+KEY_ID_LENGTH_MAX = 64
+SIGNING_KEY_BYTES_MIN = 32
+TOKEN_LIFETIME_MAX_DEFAULT = timedelta(hours=12)
+TOKEN_LEEWAY_DEFAULT = timedelta(seconds=30)
+TOKEN_LEEWAY_MAX = timedelta(minutes=5)
+RATE_WINDOW_DEFAULT = timedelta(hours=1)
+REVIEWS_PER_WINDOW_MAX_DEFAULT = 10
+APPLICATIONS_PER_WINDOW_MAX_DEFAULT = 5
+VERIFICATIONS_PER_WINDOW_MAX_DEFAULT = 10
 
 
 def shipped_policy_file() -> Path:
@@ -20,11 +32,33 @@ def shipped_policy_file() -> Path:
     return Path(str(shipped))  # a plain file: pip installs the package unzipped
 
 
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A key that signs and checks bearer tokens, named by the `kid` in a token's header."""
+
+    kid: str
+    secret: str = field(repr=False)
+
+
+def _development_keys() -> dict[str, str]:
+    return {DEFAULT_KEY_ID: DEVELOPMENT_SIGNING_KEY}
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     environment: str = "development"  # development | production
-    jwt_signing_key: str = field(default=DEVELOPMENT_SIGNING_KEY, repr=False)
+    # Every key a token may be signed with, by key id; the active one signs new tokens. A key
+    # stays here while tokens it signed may still be in use, so keys rotate without a logout.
+    jwt_keys: Mapping[str, str] = field(default_factory=_development_keys, repr=False)
+    jwt_active_kid: str = DEFAULT_KEY_ID
+    token_lifetime_max: timedelta = TOKEN_LIFETIME_MAX_DEFAULT  # exp − iat, at most
+    token_leeway: timedelta = TOKEN_LEEWAY_DEFAULT  # clock skew allowed on iat, nbf and exp
+    # Per borrower, whoever asks: requests in any sliding window of `rate_window`.
+    rate_window: timedelta = RATE_WINDOW_DEFAULT
+    reviews_per_window_max: int = REVIEWS_PER_WINDOW_MAX_DEFAULT
+    applications_per_window_max: int = APPLICATIONS_PER_WINDOW_MAX_DEFAULT
+    verifications_per_window_max: int = VERIFICATIONS_PER_WINDOW_MAX_DEFAULT
     hold_ttl: timedelta = timedelta(minutes=30)
     sweep_interval_seconds: float = 5.0
     products_file: Path | None = None  # None: the catalogue shipped in creditline/loans
@@ -58,9 +92,14 @@ class Settings:
         return self.environment == "development"
 
     @property
+    def jwt_signing_key(self) -> SigningKey:
+        """The key that signs new tokens."""
+        return SigningKey(self.jwt_active_kid, self.jwt_keys[self.jwt_active_kid])
+
+    @property
     def uses_default_signing_key(self) -> bool:
-        """Whether tokens are signed with the public development key."""
-        return self.jwt_signing_key == DEVELOPMENT_SIGNING_KEY
+        """Whether any configured key is the public development key."""
+        return DEVELOPMENT_SIGNING_KEY in self.jwt_keys.values()
 
     def __post_init__(self) -> None:
         if self.environment not in ("development", "production"):
@@ -85,26 +124,114 @@ class Settings:
                 "outside development set CREDITLINE_VERIFIER to the identity and income "
                 "verifier to use (package.module:factory)"
             )
+        self._check_tokens()
+        self._check_rate_limits()
+
+    def _check_tokens(self) -> None:
+        if not self.jwt_keys:
+            raise ValueError("CREDITLINE_JWT_KEYS must name at least one key")
+        for kid, secret in self.jwt_keys.items():
+            if not _is_key_id(kid):
+                raise ValueError(
+                    f"a key id must be 1–{KEY_ID_LENGTH_MAX} letters, digits, '-', '_' or '.'"
+                )
+            if not secret:
+                raise ValueError(f"the key {kid!r} is empty")
+        if self.jwt_active_kid not in self.jwt_keys:
+            raise ValueError("CREDITLINE_JWT_ACTIVE_KID must name one of the configured keys")
+        if self.token_lifetime_max <= timedelta(0):
+            raise ValueError("CREDITLINE_TOKEN_LIFETIME_MAX_SECONDS must be positive")
+        if not timedelta(0) <= self.token_leeway <= TOKEN_LEEWAY_MAX:
+            raise ValueError(
+                f"CREDITLINE_TOKEN_LEEWAY_SECONDS must be 0–{TOKEN_LEEWAY_MAX.seconds}"
+            )
+
+    def _check_rate_limits(self) -> None:
+        if self.rate_window <= timedelta(0):
+            raise ValueError("CREDITLINE_RATE_WINDOW_SECONDS must be positive")
+        for name, count_max in (
+            ("REVIEWS", self.reviews_per_window_max),
+            ("APPLICATIONS", self.applications_per_window_max),
+            ("VERIFICATIONS", self.verifications_per_window_max),
+        ):
+            if count_max < 1:
+                raise ValueError(f"CREDITLINE_{name}_PER_WINDOW_MAX must be at least 1")
 
     def refuse_unsafe_signing_key(self) -> None:
-        """Outside development, tokens must be signed with a key of our own of ≥ 32 bytes:
-        the development key is public, so anyone could mint an admin token with it."""
+        """Outside development, every key that signs or checks tokens must be a secret of our
+        own of ≥ 32 bytes: the development key is public, so anyone could mint an admin token
+        with it."""
         if self.is_development:
             return
-        if self.uses_default_signing_key or len(self.jwt_signing_key.encode()) < 32:
+        short = [s for s in self.jwt_keys.values() if len(s.encode()) < SIGNING_KEY_BYTES_MIN]
+        if self.uses_default_signing_key or short:
             raise ValueError(
-                "outside development set CREDITLINE_JWT_SIGNING_KEY to a secret of at least "
-                "32 bytes"
+                "outside development set CREDITLINE_JWT_SIGNING_KEY (or every key of "
+                f"CREDITLINE_JWT_KEYS) to a secret of at least {SIGNING_KEY_BYTES_MIN} bytes"
             )
+
+
+def _is_key_id(kid: str) -> bool:
+    return 1 <= len(kid) <= KEY_ID_LENGTH_MAX and all(
+        ch.isascii() and (ch.isalnum() or ch in "-_.") for ch in kid
+    )
+
+
+def signing_keys(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """The key ring and the active key id from `CREDITLINE_JWT_KEYS` (`kid:secret,…`),
+    `CREDITLINE_JWT_ACTIVE_KID` and `CREDITLINE_JWT_SIGNING_KEY` (one key, id `default`).
+
+    With neither variable, the public development key. The active key id may be left out when
+    one key is configured."""
+    keys: dict[str, str] = {}
+    for entry in filter(
+        None, (part.strip() for part in env.get("CREDITLINE_JWT_KEYS", "").split(","))
+    ):
+        kid, separator, secret = entry.partition(":")
+        if not separator or kid in keys:
+            raise ValueError("CREDITLINE_JWT_KEYS is `kid:secret,kid:secret` with distinct ids")
+        keys[kid] = secret
+    single = env.get("CREDITLINE_JWT_SIGNING_KEY")
+    if single is not None:
+        if DEFAULT_KEY_ID in keys:
+            raise ValueError(
+                f"CREDITLINE_JWT_SIGNING_KEY is the key {DEFAULT_KEY_ID!r}: leave that id out of "
+                "CREDITLINE_JWT_KEYS"
+            )
+        keys[DEFAULT_KEY_ID] = single
+    if not keys:
+        keys = _development_keys()
+    active = env.get("CREDITLINE_JWT_ACTIVE_KID")
+    if active is None:
+        if len(keys) > 1:
+            raise ValueError("with several keys set CREDITLINE_JWT_ACTIVE_KID to the signing one")
+        active = next(iter(keys))
+    return keys, active
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Settings from `CREDITLINE_*` environment variables, with development defaults."""
     env = os.environ if environ is None else environ
+    jwt_keys, jwt_active_kid = signing_keys(env)
     return Settings(
         database_url=env.get("CREDITLINE_DATABASE_URL", DEFAULT_DATABASE_URL),
         environment=env.get("CREDITLINE_ENV", "development"),
-        jwt_signing_key=env.get("CREDITLINE_JWT_SIGNING_KEY", DEVELOPMENT_SIGNING_KEY),
+        jwt_keys=jwt_keys,
+        jwt_active_kid=jwt_active_kid,
+        token_lifetime_max=_seconds(
+            env, "CREDITLINE_TOKEN_LIFETIME_MAX_SECONDS", TOKEN_LIFETIME_MAX_DEFAULT
+        ),
+        token_leeway=_seconds(env, "CREDITLINE_TOKEN_LEEWAY_SECONDS", TOKEN_LEEWAY_DEFAULT),
+        rate_window=_seconds(env, "CREDITLINE_RATE_WINDOW_SECONDS", RATE_WINDOW_DEFAULT),
+        reviews_per_window_max=int(
+            env.get("CREDITLINE_REVIEWS_PER_WINDOW_MAX", REVIEWS_PER_WINDOW_MAX_DEFAULT)
+        ),
+        applications_per_window_max=int(
+            env.get("CREDITLINE_APPLICATIONS_PER_WINDOW_MAX", APPLICATIONS_PER_WINDOW_MAX_DEFAULT)
+        ),
+        verifications_per_window_max=int(
+            env.get("CREDITLINE_VERIFICATIONS_PER_WINDOW_MAX", VERIFICATIONS_PER_WINDOW_MAX_DEFAULT)
+        ),
         hold_ttl=timedelta(seconds=int(env.get("CREDITLINE_HOLD_TTL_SECONDS", "1800"))),
         sweep_interval_seconds=float(env.get("CREDITLINE_SWEEP_INTERVAL_SECONDS", "5")),
         products_file=(
@@ -133,6 +260,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dispatch_interval_seconds=float(env.get("CREDITLINE_DISPATCH_INTERVAL_SECONDS", "2")),
         dispatch_workers=int(env.get("CREDITLINE_DISPATCH_WORKERS", "8")),
     )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: timedelta) -> timedelta:
+    value = env.get(name)
+    return default if value is None else timedelta(seconds=int(value))
 
 
 def sqlite_path(database_url: str) -> Path | None:

@@ -417,8 +417,9 @@ def development_key(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("development_key")
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the token needs no store
 def test_token_prints_a_bearer_the_api_accepts_for_that_role_and_subject(
-    creditline: Run, client: TestClient
+    creditline: Run, client: TestClient, clock: FixedClock
 ) -> None:
+    clock.set(wall_clock_second())  # the command issues at the wall clock; the API checks iat
     borrower_token = ok(creditline("token", "--role", "borrower", "--subject", "borrower-cli"))
     assert len(borrower_token.splitlines()) == 1
     borrower_token = borrower_token.strip()

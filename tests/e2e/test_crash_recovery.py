@@ -33,6 +33,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from creditline.api.auth import issue_token
+from creditline.config import DEFAULT_KEY_ID, SigningKey
 from creditline.db.commands import idempotency_keys
 from creditline.db.engine import normalise_url
 from creditline.db.metadata import metadata
@@ -149,7 +150,8 @@ def _truncate(engine: Engine) -> None:
 
 
 def _bearer(role: Role, subject: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(SIGNING_KEY, role, subject, datetime.now(UTC))}"}
+    token = issue_token(SigningKey(DEFAULT_KEY_ID, SIGNING_KEY), role, subject, datetime.now(UTC))
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _money(minor: int) -> str:

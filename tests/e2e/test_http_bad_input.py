@@ -365,7 +365,7 @@ AUTH = [
         "expired-token",
         HOLD,
         401,
-        "unauthenticated",
+        "token_expired",
         body=_hold("1.00"),
         authorization="token:expired",
     ),
@@ -760,26 +760,28 @@ def _authorization(book: Book, case: Case) -> dict[str, str]:
     if not case.authorization.startswith("token:"):
         return {"Authorization": case.authorization}
     now = book.container.clock.now()
-    key = book.container.settings.jwt_signing_key
+    signing_key = book.container.settings.jwt_signing_key
+    key = signing_key.secret
     claims: dict[str, Any] = {
         "sub": "borrower-a",
         "role": "borrower",
         "iat": now,
+        "nbf": now,
         "exp": now + timedelta(hours=1),
     }
     variant = case.authorization.removeprefix("token:")
     if variant == "wrong-key":
         key = "another-signing-key-entirely-32-bytes-or-more"
     elif variant == "expired":
-        claims |= {"iat": now - timedelta(hours=13), "exp": now - timedelta(seconds=1)}
+        claims |= {"iat": now - timedelta(hours=2), "exp": now - timedelta(minutes=1)}
     elif variant.startswith("role="):
         claims["role"] = variant.removeprefix("role=")
     elif variant == "no-exp":
         del claims["exp"]
     if variant == "alg-none":
-        token = jwt.encode(claims, None, algorithm="none")
+        token = jwt.encode(claims, None, algorithm="none", headers={"kid": signing_key.kid})
     else:
-        token = jwt.encode(claims, key, algorithm="HS256")
+        token = jwt.encode(claims, key, algorithm="HS256", headers={"kid": signing_key.kid})
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -84,7 +84,7 @@ def test_an_approved_application_opens_the_line_with_an_explained_first_limit(
 def test_six_applications_in_a_week_are_declined_for_application_velocity(
     roomy: Container, borrower: Actor, clock: FixedClock
 ) -> None:
-    container = roomy  # six lines are allowed here: the policy's velocity rule decides
+    container = roomy  # several lines are allowed here: the policy's velocity rule decides
     outcomes = []
     for n in range(6):
         outcomes.append(

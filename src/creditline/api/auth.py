@@ -1,11 +1,25 @@
-"""Bearer JWT (HS256) authentication: the token's `sub` and `role` become an `Actor`."""
+"""Bearer JWT (HS256) authentication: the token's `sub` and `role` become an `Actor`.
+
+A token names the key that signed it (`kid` in its header), so keys rotate: a new key signs
+while the old one still checks the tokens it signed, until it is removed from the key ring. A
+token carries `iat`, `nbf` and `exp`; its lifetime (`exp − iat`) is bounded, and a small
+leeway absorbs clock skew between the issuer and us.
+
+PyJWT checks the signature, the algorithm and that the claims are present. Its own time checks
+read the wall clock, so the times are checked here against the injected clock, by the same
+rules (`iat` and `nbf` no later than now + leeway, `exp` later than now − leeway).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 
+from creditline.config import SigningKey
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.errors import DomainError, InvalidInput
 from creditline.kernel.text import checked_text
@@ -13,35 +27,90 @@ from creditline.kernel.text import checked_text
 ALGORITHM = "HS256"
 TOKEN_TTL_DEFAULT = timedelta(hours=12)
 SUBJECT_LENGTH_MAX = 64
+REQUIRED_CLAIMS = ("sub", "role", "iat", "nbf", "exp")
+_TIME_CLAIMS = ("iat", "nbf", "exp")
 
 
 class Unauthenticated(DomainError):
+    """No token, or one we cannot trust: malformed, badly signed, signed with a key we do
+    not hold, not yet valid, or living longer than allowed."""
+
     code = "unauthenticated"
 
 
+class TokenExpired(Unauthenticated):
+    """A token past its expiry (beyond the leeway): the client gets a new one."""
+
+    code = "token_expired"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRules:
+    """What a token must satisfy: signed by one of `keys` (by key id), living at most
+    `lifetime_max`, its times checked with `leeway` for clock skew."""
+
+    keys: Mapping[str, str] = field(repr=False)
+    lifetime_max: timedelta
+    leeway: timedelta
+
+
 def issue_token(
-    signing_key: str, role: Role, subject: str, now: datetime, ttl: timedelta = TOKEN_TTL_DEFAULT
+    signing_key: SigningKey,
+    role: Role,
+    subject: str,
+    now: datetime,
+    ttl: timedelta = TOKEN_TTL_DEFAULT,
 ) -> str:
-    """A signed token for `subject` acting as `role`, valid for `ttl` from `now`."""
+    """A token for `subject` acting as `role`, signed with `signing_key` and naming it in its
+    `kid` header; issued and valid from `now` (whole seconds) for `ttl`."""
     if not 1 <= len(subject) <= SUBJECT_LENGTH_MAX:
         raise ValueError(f"subject must be 1–{SUBJECT_LENGTH_MAX} characters")
-    claims = {"sub": subject, "role": role.value, "iat": now, "exp": now + ttl}
-    return jwt.encode(claims, signing_key, algorithm=ALGORITHM)
+    ttl_seconds = int(ttl.total_seconds())
+    if ttl_seconds < 1:
+        raise ValueError("a token must live at least a second")
+    issued_at = int(now.timestamp())
+    claims = {
+        "sub": subject,
+        "role": role.value,
+        "iat": issued_at,
+        "nbf": issued_at,
+        "exp": issued_at + ttl_seconds,
+    }
+    return jwt.encode(
+        claims, signing_key.secret, algorithm=ALGORITHM, headers={"kid": signing_key.kid}
+    )
 
 
-def authenticate(authorization: str | None, signing_key: str, now: datetime) -> Actor:
-    """The actor behind an `Authorization: Bearer …` header, or `Unauthenticated`."""
+def authenticate(authorization: str | None, rules: TokenRules, now: datetime) -> Actor:
+    """The actor behind an `Authorization: Bearer …` header, or `Unauthenticated`
+    (`TokenExpired` for a token that has expired)."""
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthenticated("an `Authorization: Bearer <token>` header is required")
     token = authorization.removeprefix("Bearer ").strip()
+    claims = _verified_claims(token, rules.keys)
+    check_token_times(claims, rules, now)
+    return _actor(claims)
+
+
+def _verified_claims(token: str, keys: Mapping[str, str]) -> dict[str, Any]:
+    """The claims of a token signed with one of `keys`, named by its `kid` header."""
     try:
-        # Expiry is checked below against the injected clock, not the library's wall clock.
-        claims = jwt.decode(
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated(f"the bearer token is not valid: {exc}") from None
+    if not isinstance(kid, str):
+        raise Unauthenticated("the bearer token names no key id (`kid` header)")
+    secret = keys.get(kid)
+    if secret is None:
+        raise Unauthenticated(f"the bearer token is signed with an unknown key {kid[:64]!r}")
+    try:
+        return jwt.decode(
             token,
-            signing_key,
+            secret,
             algorithms=[ALGORITHM],
             options={
-                "require": ["sub", "role", "exp"],
+                "require": list(REQUIRED_CLAIMS),
+                # Checked by `check_token_times` against the injected clock.
                 "verify_exp": False,
                 "verify_iat": False,
                 "verify_nbf": False,
@@ -49,13 +118,35 @@ def authenticate(authorization: str | None, signing_key: str, now: datetime) -> 
         )
     except jwt.PyJWTError as exc:
         raise Unauthenticated(f"the bearer token is not valid: {exc}") from None
-    if type(claims["exp"]) is not int:
-        raise Unauthenticated("the token's expiry is not a whole number of seconds")
-    if claims["exp"] <= int(now.timestamp()):
-        raise Unauthenticated("the bearer token has expired")
+
+
+def check_token_times(claims: Mapping[str, Any], rules: TokenRules, now: datetime) -> None:
+    """Refuse a token whose lifetime is over `rules.lifetime_max`, that was issued or becomes
+    valid after now (beyond the leeway), or that has expired (`TokenExpired`)."""
+    for name in _TIME_CLAIMS:
+        if type(claims[name]) is not int:
+            raise Unauthenticated(f"the token's `{name}` is not a whole number of seconds")
+    issued_at, not_before, expires_at = (claims[name] for name in _TIME_CLAIMS)
+    lifetime_max_seconds = int(rules.lifetime_max.total_seconds())
+    if not 0 < expires_at - issued_at <= lifetime_max_seconds:
+        raise Unauthenticated(
+            f"a token may live at most {lifetime_max_seconds} seconds (exp − iat)",
+            lifetime_max_seconds=lifetime_max_seconds,
+        )
+    at = now.timestamp()
+    leeway = rules.leeway.total_seconds()
+    if issued_at > at + leeway:
+        raise Unauthenticated("the bearer token was issued in the future (iat)")
+    if not_before > at + leeway:
+        raise Unauthenticated("the bearer token is not valid yet (nbf)")
+    if expires_at <= at - leeway:
+        raise TokenExpired("the bearer token has expired")
+
+
+def _actor(claims: Mapping[str, Any]) -> Actor:
     try:
         role = Role(claims["role"])
-    except ValueError:
+    except (ValueError, TypeError):
         raise Unauthenticated(f"unknown role {claims['role']!r}") from None
     subject = claims["sub"]
     try:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.routing import APIRoute
 
-from creditline.api.auth import authenticate
+from creditline.api.auth import TokenRules, authenticate
 from creditline.api.problems import IdempotencyKeyMissing
 from creditline.bootstrap import Container
 from creditline.decisions.appeals import Appeals
@@ -36,8 +36,9 @@ def _container(request: Request) -> Container:
 
 def current_actor(request: Request, authorization: Annotated[str | None, Header()] = None) -> Actor:
     """The authenticated caller, from the bearer token (401 without a valid one)."""
-    built = _container(request)
-    return authenticate(authorization, built.settings.jwt_signing_key, built.clock.now())
+    settings = _container(request).settings
+    rules = TokenRules(settings.jwt_keys, settings.token_lifetime_max, settings.token_leeway)
+    return authenticate(authorization, rules, _container(request).clock.now())
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

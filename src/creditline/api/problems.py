@@ -33,6 +33,7 @@ _STATUS: tuple[tuple[type[errors.DomainError], int], ...] = (
     (IdempotencyKeyMissing, 400),
     (Unauthenticated, 401),
     (errors.Forbidden, 403),
+    (errors.RateLimited, 429),
     (errors.NotFound, 404),
     (errors.IdempotencyKeyReused, 422),
     (errors.Busy, 503),
@@ -53,9 +54,17 @@ def status_of(error: errors.DomainError) -> int:
 
 
 def problem(
-    status: int, code: str, title: str, detail: str, instance: str, **extra: Any
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str,
+    *,
+    retry_after_seconds: int | None = None,
+    **extra: Any,
 ) -> JSONResponse:
-    """An RFC 9457 problem document with a stable `code`."""
+    """An RFC 9457 problem document with a stable `code`; `Retry-After` when the client may
+    try again later (1 second for a busy store unless said otherwise)."""
     body = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,
@@ -65,7 +74,9 @@ def problem(
         "code": code,
         **extra,
     }
-    headers = {"Retry-After": "1"} if status == 503 else None
+    if retry_after_seconds is None and status == 503:
+        retry_after_seconds = 1
+    headers = None if retry_after_seconds is None else {"Retry-After": str(retry_after_seconds)}
     return ProblemResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -83,12 +94,16 @@ def _title(code: str) -> str:
 
 def _domain_problem(error: errors.DomainError, instance: str) -> JSONResponse:
     """The problem document of a domain error raised while answering `instance`."""
+    retry_after_seconds = None
+    if isinstance(error, errors.RateLimited):
+        retry_after_seconds = error.retry_after_seconds
     return problem(
         status_of(error),
         error.code,
         _title(error.code),
         error.message,
         instance,
+        retry_after_seconds=retry_after_seconds,
         **({"details": error.details} if error.details else {}),
     )
 

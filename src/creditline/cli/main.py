@@ -195,7 +195,8 @@ def token(
     subject: Annotated[str, typer.Option(help="Borrower id, or staff/service name.")],
     hours: Annotated[int, typer.Option(min=1, max=24 * 30)] = 12,
 ) -> None:
-    """Print a development bearer token for ROLE and SUBJECT."""
+    """Print a bearer token for ROLE and SUBJECT, signed with the active key (its `kid` in the
+    header), issued now and valid for HOURS, at most the configured token lifetime."""
     from creditline.api.auth import issue_token
     from creditline.kernel.actors import Role
     from creditline.kernel.clock import SystemClock
@@ -209,6 +210,9 @@ def token(
         settings.refuse_unsafe_signing_key()
     except ValueError as exc:
         fail(str(exc))
+    if timedelta(hours=hours) > settings.token_lifetime_max:
+        lifetime_max_seconds = int(settings.token_lifetime_max.total_seconds())
+        fail(f"a token may live at most {lifetime_max_seconds} seconds (--hours {hours})")
     try:
         typer.echo(
             issue_token(

@@ -21,8 +21,10 @@ from typing import Any
 
 from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
+from creditline.decisions.rate_limits import RateLimit, refuse_over_limit
 from creditline.decisions.review_store import COLUMNS, ReviewStore
 from creditline.decisions.service import Applied, DecisionService
+from creditline.decisions.tables import reviews
 from creditline.decisions.views import requested_document, review_document
 from creditline.kernel.actors import STAFF_ROLES, Actor, Role
 from creditline.kernel.clock import Clock
@@ -83,8 +85,11 @@ class Appeals:
         ledger: LedgerService,
         decisions: DecisionService,
         catalogue: Catalogue,
+        *,
+        rate_limit: RateLimit,
     ) -> None:
         self._db = db
+        self._rate_limit = rate_limit
         self._clock = clock
         self._commands = commands
         self._ledger = ledger
@@ -103,7 +108,8 @@ class Appeals:
         contest: bool = False,
         reason_text: str | None = None,
     ) -> CommandResult:
-        """The automatic review first; then a human review when asked for or contested."""
+        """The automatic review first; then a human review when asked for or contested.
+        A borrower's requests are limited per window (`rate_limited`), whoever asks."""
         require(actor, Permission.REQUEST_REVIEW)
         if reason_text is not None:
             reason_text = checked_text(reason_text, "reason_text", REASON_TEXT_LENGTH_MAX)
@@ -114,6 +120,7 @@ class Appeals:
         def work(tx: Transaction) -> Requested:
             # The line's lock serialises requests about it: one open human review at most.
             line = self._ledger.port.lock(tx, actor, line_id)
+            self._refuse_over_limit(tx, line.borrower_id)
             review_id = self._record_request(tx, actor, line)
             applied = self._decisions.review_in(tx, line.id)
             self._reviews.automatic_done(tx, review_id, applied.outcome, applied.decision_id)
@@ -124,6 +131,12 @@ class Appeals:
             return Requested(review_id, applied, after, human_review)
 
         return self._commands.run(actor, key, request, work, requested_document, core=True)
+
+    def _refuse_over_limit(self, tx: Transaction, borrower_id: str) -> None:
+        """Every request leaves one automatic review row: those are the requests counted."""
+        only = (reviews.c.kind == "automatic",)
+        now = self._clock.now()
+        refuse_over_limit(tx, self._rate_limit, reviews, borrower_id, now, only)
 
     def _record_request(self, tx: Transaction, actor: Actor, line: Line) -> str:
         """Recorded before the policy decides: the request counts among the recent ones."""

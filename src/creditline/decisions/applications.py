@@ -26,6 +26,7 @@ from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Engine
 from creditline.decisions.features import EMPLOYMENT
+from creditline.decisions.rate_limits import RateLimit, refuse_over_limit
 from creditline.decisions.tables import applications, verifications
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
@@ -171,9 +172,12 @@ class Underwriting:
         bureau: BureauPort,
         db: Database,
         catalogue: Catalogue,
+        *,
+        rate_limit: RateLimit,
     ) -> None:
         self._catalogue = catalogue
         self._clock = clock
+        self._rate_limit = rate_limit
         self._commands = commands
         self._ledger = ledger
         self._engine = engine
@@ -185,7 +189,8 @@ class Underwriting:
     def apply(self, actor: Actor, key: str, application: Application) -> CommandResult:
         """Decide an application and, when approved, open the line and grant its limit through
         the ledger's decision path: one command, so the application, its line, the decision
-        and their notices commit together, once per key."""
+        and their notices commit together, once per key. A borrower's applications are
+        limited per window (`rate_limited`), whoever applies for them."""
         require(actor, Permission.APPLY)
         if actor.role is Role.BORROWER and actor.subject != application.borrower_id:
             raise Forbidden("a borrower applies for themselves only")
@@ -200,6 +205,8 @@ class Underwriting:
             # One application per borrower at a time: concurrent ones wait, then see the lines
             # the first opened.
             tx.lock_key(f"application:{borrower_id}")
+            now = self._clock.now()
+            refuse_over_limit(tx, self._rate_limit, applications, borrower_id, now)
             record = self._decide(tx, borrower_id, application)  # bad input is refused first
             self._refuse_beyond_line_cap(tx, borrower_id, application.currency)
             if record["outcome"] == "approved":

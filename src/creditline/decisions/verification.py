@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, insert
 
 from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
+from creditline.decisions.rate_limits import RateLimit, refuse_over_limit
 from creditline.decisions.service import REVIEWER, DecisionService
 from creditline.decisions.tables import verifications
 from creditline.kernel.actors import Actor
@@ -138,8 +139,11 @@ class Verifications:
         ledger: LedgerService,
         decisions: DecisionService,
         verifier: Verifier,
+        *,
+        rate_limit: RateLimit,
     ) -> None:
         self._clock = clock
+        self._rate_limit = rate_limit
         self._commands = commands
         self._ledger = ledger
         self._decisions = decisions
@@ -156,7 +160,8 @@ class Verifications:
         evidence: dict[str, Any],
         line_id: str | None = None,
     ) -> CommandResult:
-        """Verify the evidence and restore the lines it answers, in one command."""
+        """Verify the evidence and restore the lines it answers, in one command. A borrower's
+        verifications are limited per window (`rate_limited`)."""
         require(actor, Permission.VERIFY)
         if kind not in KINDS:
             raise InvalidInput("kind must be identity or income")
@@ -170,12 +175,13 @@ class Verifications:
         }
 
         def work(tx: Transaction) -> Verified:
+            now = self._clock.now()
+            refuse_over_limit(tx, self._rate_limit, verifications, actor.subject, now)
             lines = self._ledger.port.lines_of_borrower(tx, actor.subject, LINES_VERIFIED_MAX)
             if line_id is not None and line_id not in {line.id for line in lines}:
                 raise LineNotFound("no such line", line_id=line_id)
             if not lines:
                 raise Conflict("there is no line to verify for")
-            now = self._clock.now()
             verdict = self._verdict(kind, evidence, now, {line.currency for line in lines})
             verification_id = new_id()
             self._record(tx, actor, verification_id, kind, verdict, evidence, now)

@@ -128,3 +128,15 @@ class Busy(DomainError):
     the last attempt failed during COMMIT: retry with the same idempotency key."""
 
     code = "busy"
+
+
+class RateLimited(DomainError):
+    """A borrower asked for something more often than its limit allows in a sliding window.
+    Nothing was changed; `retry_after_seconds` says when the oldest counted request leaves the
+    window and a new one is allowed."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, **details: Any) -> None:
+        super().__init__(message, retry_after_seconds=retry_after_seconds, **details)
+        self.retry_after_seconds = retry_after_seconds
