@@ -27,7 +27,7 @@ from creditline.kernel.clock import Clock, SystemClock
 from creditline.ledger.reconcile import Reconciler
 from creditline.ledger.service import LedgerService
 from creditline.loans.eod import EndOfDay
-from creditline.loans.pricing import ProductPricing
+from creditline.loans.pricing import ProductPricing, ProfileLimits
 from creditline.loans.products import Catalogue, load_catalogue
 from creditline.loans.reconcile import loan_checks
 from creditline.loans.service import LoanService
@@ -80,9 +80,8 @@ def build(
     catalogue = load_catalogue(settings.products_file)
     commands = Commands(db, clock)
     outbox = Outbox(db, clock)
-    ledger = LedgerService(
-        db, clock, commands, outbox, ProductPricing(catalogue), settings.hold_ttl
-    )
+    pricing, limits = ProductPricing(catalogue), ProfileLimits(catalogue)
+    ledger = LedgerService(db, clock, commands, outbox, pricing, settings.hold_ttl, limits)
     loans = LoanService(db, clock, commands, catalogue, ledger)
     policies = PolicyRegistry(db, clock)
     policy_engine = _policy_engine(policies, settings.policy_file)

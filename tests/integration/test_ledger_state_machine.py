@@ -100,7 +100,7 @@ REASON_ADVERSE = {
     "utilisation_high": True,
     "overdue_payment": True,
     "fraud_suspected": True,
-    "policy_change": True,
+    "bureau_inquiries": True,
     "income_unverified": True,
     "good_repayment_history": False,
     "risk_resolved": False,
@@ -573,7 +573,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def decrease(self, line_id: str, share: int) -> None:
         """A decrease to what is used plus `share` percent of the rest (refused if no lower)."""
         line = self.line_models[line_id]
-        self.decide(line, "decrease", ["policy_change"], line.used + line.available * share // 100)
+        self.decide(
+            line, "decrease", ["bureau_inquiries"], line.used + line.available * share // 100
+        )
 
     @rule(line_id=line_ids)
     def decrease_below_use(self, line_id: str) -> None:

@@ -67,6 +67,7 @@ __all__ = [
     "Finding",
     "LedgerPort",
     "LimitChange",
+    "Limits",
     "Line",
     "LineFacts",
     "LineStatus",
@@ -112,13 +113,23 @@ class Pricing(Protocol):
         ...
 
 
+class Limits(Protocol):
+    """The bounds a line's limit must respect (implemented by the loans capability from the
+    jurisdiction profiles)."""
+
+    def limit_min_minor(self, currency: str) -> int:
+        """The smallest limit a line in `currency` may have, in minor units (at least 1)."""
+        ...
+
+
 class LedgerPort:
     """The ledger's moves inside a caller's transaction: each method takes the transaction."""
 
-    def __init__(self, store: LedgerStore, clock: Clock, outbox: Outbox) -> None:
+    def __init__(self, store: LedgerStore, clock: Clock, outbox: Outbox, limits: Limits) -> None:
         self._store = store
         self._clock = clock
         self._outbox = outbox
+        self._limits = limits
 
     def lock(self, tx: Transaction, actor: Actor, line_id: str) -> Line:
         """the line, locked, if `actor` may see it (else `line_not_found`)."""
@@ -213,7 +224,8 @@ class LedgerPort:
         """record a decision about a locked line, apply it, journal it and queue its
         notice. `evidence` is what an automated decision saw, kept with the record."""
         now = self._clock.now()
-        movement = model.plan_limit_change(line, change, now)
+        limit_min = self._limits.limit_min_minor(line.currency)
+        movement = model.plan_limit_change(line, change, now, limit_min)
         decision_id = new_id()
         after = self.move(tx, line, movement, now, decision_id=decision_id)
         record = DecisionRecord(
@@ -323,7 +335,7 @@ class LedgerPort:
             0,
             GENESIS_HASH,
         )
-        movement = model.plan_open(limit_minor)
+        movement = model.plan_open(limit_minor, self._limits.limit_min_minor(currency), currency)
         line = model.apply(blank, movement)
         entry = model.journal_entry(line, movement, GENESIS_HASH, now)
         line = model.with_head(line, entry.hash)

@@ -29,7 +29,14 @@ from creditline.kernel.permissions import Permission, require
 from creditline.kernel.text import checked_text
 from creditline.ledger import model
 from creditline.ledger.model import Action, LimitChange, Line
-from creditline.ledger.ports import DecisionRecord, Drawdown, LedgerPort, Pricing, may_see
+from creditline.ledger.ports import (
+    DecisionRecord,
+    Drawdown,
+    LedgerPort,
+    Limits,
+    Pricing,
+    may_see,
+)
 from creditline.ledger.records import StoredDecision
 from creditline.ledger.store import LedgerStore
 from creditline.ledger.views import (
@@ -71,6 +78,7 @@ class LedgerService:
         outbox: Outbox,
         pricing: Pricing,
         hold_ttl: timedelta,
+        limits: Limits,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -79,7 +87,7 @@ class LedgerService:
         self._pricing = pricing
         self._hold_ttl = hold_ttl
         self.store = LedgerStore(db)
-        self.port = LedgerPort(self.store, clock, outbox)
+        self.port = LedgerPort(self.store, clock, outbox, limits)
 
     # --- commands ------------------------------------------------------------------------
     def open_line(
