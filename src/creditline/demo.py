@@ -215,9 +215,10 @@ def _risk_event(
             )
             return "increased"
         if roll < 0.32:
-            book.ledger.change_limit(
-                _OPERATOR, key, line_id, "close", ["account_closed_by_borrower"]
-            )
+            asked = book.ledger.request_change(borrower, f"{key}-ask", line_id, "close")
+            request_id = asked.document["id"]
+            codes = ["account_closed_by_borrower"]
+            book.ledger.change_limit(_OPERATOR, key, line_id, "close", codes, request_id=request_id)
             return "closed"
     except DomainError:
         pass

@@ -736,7 +736,7 @@ STEPS = [  # each step from the state the previous one left
     ("unfreeze", ["risk_resolved"], "active", "notice.line_improved"),
     ("suspend", ["reverification_due"], "suspended", "notice.adverse_change"),
     ("restore", ["verification_completed"], "active", "notice.line_improved"),
-    ("close", ["account_closed_by_borrower"], "closed", "notice.adverse_change"),
+    ("close", ["overdue_payment"], "closed", "notice.adverse_change"),
 ]
 
 
@@ -908,7 +908,7 @@ def test_change_limit_needs_the_right_role(
     actor = Actor(borrower.subject if role is Role.BORROWER else "someone", role)
     limit = {"increase": "30000.00", "decrease": "10000.00"}.get(action)
     until = START + timedelta(days=1) if action == "freeze" else None
-    codes = ["borrower_request"]
+    codes = ["fraud_suspected"] if action in ("decrease", "freeze", "close") else ["risk_resolved"]
     error = refused(
         container,
         Forbidden,

@@ -17,7 +17,6 @@ from creditline.kernel.errors import (
     InvalidAmount,
     InvalidInput,
     InvalidLimitChange,
-    LimitBelowMinimum,
     LimitBelowUtilisation,
     LineClosed,
     LineFrozen,
@@ -35,6 +34,7 @@ from creditline.kernel.text import checked_text
 
 # The journal's names, still read from here by the ledger's service, store and reconciliation.
 from creditline.ledger.journal import JournalEntry, entry_hash
+from creditline.ledger.limit_rules import require_limit_at_least_minimum
 
 TERM_MONTHS_MIN = 1
 TERM_MONTHS_MAX = 36
@@ -247,22 +247,6 @@ def plan_repayment(principal_minor: int) -> Movement:
     """Repaid principal is available again at once; interest and fees do not touch the line."""
     invariant(principal_minor >= 0, "repaid principal cannot be negative")
     return Movement("repay", principal_delta=-principal_minor)
-
-
-def require_limit_at_least_minimum(limit_minor: int, limit_min_minor: int, currency: str) -> None:
-    """Refuse a negative limit (`invalid_amount`), and a limit of zero or below the profile's
-    minimum (`limit_below_minimum`): a line is never zeroed; to stop lending, staff freeze,
-    suspend or close it."""
-    if limit_minor < 0:
-        raise InvalidAmount("a limit cannot be negative")
-    floor = max(limit_min_minor, 1)
-    if limit_minor < floor:
-        raise LimitBelowMinimum(
-            f"a line's limit is at least {format_minor(floor, currency)} {currency}; "
-            "to stop lending, freeze, suspend or close the line",
-            limit_min=format_minor(floor, currency),
-            currency=currency,
-        )
 
 
 def plan_open(limit_minor: int, limit_min_minor: int, currency: str) -> Movement:

@@ -19,6 +19,7 @@ from creditline.db.unit_of_work import Transaction
 from creditline.kernel.actors import STAFF_ROLES, Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import (
+    BorrowerRequestMissing,
     DrawdownNotFound,
     DrawdownNotHeld,
     LineClosed,
@@ -41,6 +42,12 @@ from creditline.ledger.facts import (
     line_principals,
 )
 from creditline.ledger.journal import GENESIS_HASH
+from creditline.ledger.limit_rules import (
+    BorrowerRequest,
+    RequestStatus,
+    checked_request,
+    require_matching_request,
+)
 from creditline.ledger.model import (
     ADVERSE_ACTIONS,
     Action,
@@ -62,6 +69,7 @@ from creditline.notices.outbox import Outbox, Topic
 __all__ = [
     "ADVERSE_ACTIONS",
     "Action",
+    "BorrowerRequest",
     "DecisionRecord",
     "Drawdown",
     "Finding",
@@ -220,12 +228,17 @@ class LedgerPort:
         line: Line,
         change: LimitChange,
         evidence: dict[str, Any] | None = None,
+        request: BorrowerRequest | None = None,
     ) -> tuple[Line, DecisionRecord]:
         """record a decision about a locked line, apply it, journal it and queue its
-        notice. `evidence` is what an automated decision saw, kept with the record."""
+        notice. `evidence` is what an automated decision saw, kept with the record. A
+        borrower's code needs the borrower's open `request` (locked) asking for exactly this
+        change; the request is done with the decision."""
         now = self._clock.now()
         limit_min = self._limits.limit_min_minor(line.currency)
         movement = model.plan_limit_change(line, change, now, limit_min)
+        codes, action = change.reason_codes, change.action.value
+        require_matching_request(line.id, action, codes, change.limit_minor, request)
         decision_id = new_id()
         after = self.move(tx, line, movement, now, decision_id=decision_id)
         record = DecisionRecord(
@@ -246,10 +259,43 @@ class LedgerPort:
             at=now,
         )
         self._store.decisions.insert(tx, record, actor, evidence)
+        if request is not None:
+            self._store.requests.mark_done(tx, request.id, decision_id, now)
         topic = Topic.ADVERSE_CHANGE if change.adverse else Topic.LINE_IMPROVED
         payload = {"decision": decision_document(record), "line": line_document(after)}
         self.notify(tx, topic, after, decision_id, payload, now)
         return after, record
+
+    def borrower_request(self, tx: Transaction, line: Line, request_id: str) -> BorrowerRequest:
+        """The borrower's request `request_id` of the locked `line`, locked (else
+        `borrower_request_missing`)."""
+        found = self._store.requests.lock(tx, request_id)
+        if found is None or found.line_id != line.id:
+            raise BorrowerRequestMissing("no such request of this line", request_id=request_id)
+        return found
+
+    def ask(
+        self, tx: Transaction, line: Line, kind: str, limit_minor: int | None
+    ) -> BorrowerRequest:
+        """record the borrower's request about their locked `line`: to close it, or to lower its
+        limit to `limit_minor` (never to raise it)."""
+        if line.status is LineStatus.CLOSED:
+            raise LineClosed("the line is closed", decision_id=line.status_decision_id)
+        limit_min = self._limits.limit_min_minor(line.currency)
+        parsed = checked_request(kind, limit_minor, line.limit_minor, limit_min, line.currency)
+        request = BorrowerRequest(
+            id=new_id(),
+            line_id=line.id,
+            borrower_id=line.borrower_id,
+            kind=parsed,
+            limit_minor=limit_minor,
+            status=RequestStatus.OPEN,
+            decision_id=None,
+            created_at=self._clock.now(),
+            done_at=None,
+        )
+        self._store.requests.insert(tx, request)
+        return request
 
     def end_freeze_if_due(self, tx: Transaction, line: Line, now: datetime) -> Line:
         """a freeze whose end has passed is lifted, with its own decision, first."""
