@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from creditline.db.unit_of_work import Transaction
 from creditline.kernel.actors import STAFF_ROLES, Actor, Role
@@ -56,6 +56,7 @@ from creditline.ledger.model import (
     LineStatus,
     Movement,
 )
+from creditline.ledger.needs import Limits, Pricing
 from creditline.ledger.reconcile import Finding
 from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold, StoredDecision
 from creditline.ledger.store import LedgerStore
@@ -102,32 +103,6 @@ def may_see(actor: Actor, line: Line) -> bool:
     if actor.role is Role.BORROWER:
         return line.borrower_id == actor.subject
     return actor.role in STAFF_ROLES
-
-
-class Pricing(Protocol):
-    """Prices a drawdown (implemented by the loans capability)."""
-
-    def price_hold(
-        self,
-        product: str | None,
-        currency: str,
-        amount_minor: int,
-        term_months: int,
-        method: str | None,
-        at: datetime,
-    ) -> PricedHold:
-        """The price of drawing `amount_minor` over `term_months` at `at`; refused (typed
-        domain errors) when the product does not offer it or its APR is above the cap."""
-        ...
-
-
-class Limits(Protocol):
-    """The bounds a line's limit must respect (implemented by the loans capability from the
-    jurisdiction profiles)."""
-
-    def limit_min_minor(self, currency: str) -> int:
-        """The smallest limit a line in `currency` may have, in minor units (at least 1)."""
-        ...
 
 
 class LedgerPort:
@@ -365,8 +340,18 @@ class LedgerPort:
         self._store.move_line(tx, line, after, movement, entry)
         return model.with_head(after, entry.hash)
 
-    def open(self, tx: Transaction, borrower_id: str, currency: str, limit_minor: int) -> Line:
-        """open an active line (the port applications open lines through)."""
+    def open(
+        self,
+        tx: Transaction,
+        borrower_id: str,
+        currency: str,
+        limit_minor: int,
+        *,
+        granted_next: bool = False,
+    ) -> Line:
+        """open an active line (the port applications open lines through): at least the
+        profile minimum, or, `granted_next`, at 0 for an approval whose increase decision
+        follows in this same transaction (so no zero line is ever seen)."""
         now = self._clock.now()
         blank = Line(
             new_id(),
@@ -381,7 +366,11 @@ class LedgerPort:
             0,
             GENESIS_HASH,
         )
-        movement = model.plan_open(limit_minor, self._limits.limit_min_minor(currency), currency)
+        limit_min = self._limits.limit_min_minor(currency)
+        if granted_next and limit_minor == 0:
+            movement = Movement("open", status=LineStatus.ACTIVE)
+        else:
+            movement = model.plan_open(limit_minor, limit_min, currency)
         line = model.apply(blank, movement)
         entry = model.journal_entry(line, movement, GENESIS_HASH, now)
         line = model.with_head(line, entry.hash)
