@@ -29,7 +29,7 @@ from creditline.kernel.clock import Clock, SystemClock
 from creditline.ledger.reconcile import Reconciler
 from creditline.ledger.service import LedgerService
 from creditline.loans.eod import EndOfDay
-from creditline.loans.pricing import ProductPricing
+from creditline.loans.pricing import ProductPricing, ProfileLimits
 from creditline.loans.products import Catalogue, load_catalogue
 from creditline.loans.reconcile import loan_checks
 from creditline.loans.service import LoanService
@@ -82,9 +82,8 @@ def build(
     catalogue = load_catalogue(settings.products_file)
     commands = Commands(db, clock)
     outbox = Outbox(db, clock)
-    ledger = LedgerService(
-        db, clock, commands, outbox, ProductPricing(catalogue), settings.hold_ttl
-    )
+    pricing, profile_limits = ProductPricing(catalogue), ProfileLimits(catalogue)
+    ledger = LedgerService(db, clock, commands, outbox, pricing, settings.hold_ttl, profile_limits)
     loans = LoanService(db, clock, commands, catalogue, ledger)
     policies = PolicyRegistry(db, clock)
     policy_engine = _policy_engine(policies, settings.policy_file)
@@ -93,9 +92,9 @@ def build(
         settings.lender_name, Bureau(settings.bureau_contact, settings.bureau_score_range)
     )
     notices = NoticeService(db, clock, commands, ledger, catalogue, renderer)
-    limits = _rate_limits(settings)
+    rate_limits = _rate_limits(settings)
     appeals = Appeals(
-        db, clock, commands, ledger, decisions, catalogue, rate_limit=limits["reviews"]
+        db, clock, commands, ledger, decisions, catalogue, rate_limit=rate_limits["reviews"]
     )
     dispatcher = Dispatcher(
         db,
@@ -127,7 +126,7 @@ def build(
             ledger,
             decisions,
             _verifier(settings),
-            rate_limit=limits["verifications"],
+            rate_limit=rate_limits["verifications"],
         ),
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions, catalogue),
@@ -140,7 +139,7 @@ def build(
             StoredReports(),
             db,
             catalogue,
-            rate_limit=limits["applications"],
+            rate_limit=rate_limits["applications"],
         ),
         end_of_day=EndOfDay(db, clock),
         reconciler=Reconciler(db, [loan_checks, review_checks]),

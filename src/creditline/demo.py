@@ -17,7 +17,7 @@ from creditline.kernel.errors import DomainError
 from creditline.kernel.money import Money
 from creditline.ledger.service import LedgerService
 from creditline.loans.eod import EndOfDay
-from creditline.loans.pricing import ProductPricing
+from creditline.loans.pricing import ProductPricing, ProfileLimits
 from creditline.loans.service import LoanService
 from creditline.notices.outbox import Outbox
 
@@ -78,7 +78,8 @@ class _Book:
         outbox = Outbox(container.db, clock)
         pricing = ProductPricing(container.catalogue)
         hold_ttl = container.settings.hold_ttl
-        ledger = LedgerService(container.db, clock, commands, outbox, pricing, hold_ttl)
+        limits = ProfileLimits(container.catalogue)
+        ledger = LedgerService(container.db, clock, commands, outbox, pricing, hold_ttl, limits)
         return cls(ledger, LoanService(container.db, clock, commands, container.catalogue, ledger))
 
 
@@ -221,9 +222,10 @@ def _risk_event(
             )
             return "increased"
         if roll < 0.32:
-            book.ledger.change_limit(
-                _OPERATOR, key, line_id, "close", ["account_closed_by_borrower"]
-            )
+            asked = book.ledger.request_change(borrower, f"{key}-ask", line_id, "close")
+            request_id = asked.document["id"]
+            codes = ["account_closed_by_borrower"]
+            book.ledger.change_limit(_OPERATOR, key, line_id, "close", codes, request_id=request_id)
             return "closed"
     except DomainError:
         pass

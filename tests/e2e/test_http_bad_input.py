@@ -440,7 +440,7 @@ DECISIONS = [
         422,
         "invalid_input",
         "approver",
-        {"action": "zero_out", "reason_codes": ["policy_change"]},
+        {"action": "zero_out", "reason_codes": ["utilisation_high"]},
     ),
     Case(
         "decrease-below-utilisation",
@@ -453,10 +453,10 @@ DECISIONS = [
     Case(
         "decrease-to-zero",
         CHANGE,
-        409,
-        "limit_below_utilisation",
+        422,
+        "limit_below_minimum",
         "approver",
-        {"action": "decrease", "limit": "0.00", "reason_codes": ["policy_change"]},
+        {"action": "decrease", "limit": "0.00", "reason_codes": ["utilisation_high"]},
     ),
     Case(
         "increase-that-lowers",

@@ -338,6 +338,16 @@ CASES: dict[str, Case] = {
             },
         ),
         Case(
+            "/v1/lines/{line_id}/requests",
+            Role.BORROWER,
+            BORROWER,
+            _a_line,
+            _fixed({"kind": "decrease", "limit": "5000.00"}),
+            _fixed({"kind": "decrease", "limit": "6000.00"}),
+            201,
+            {"borrower_requests": 1, "borrower_requests.open": 1, KEY: 1},
+        ),
+        Case(
             "/v1/lines/{line_id}/reviews",
             Role.BORROWER,
             BORROWER,

@@ -275,7 +275,9 @@ class Worker:
 
     def decrease(self) -> None:
         step = self.random.randint(1, LINE_LIMIT_MINOR // 10)
-        self.decide(self.approver, "decrease", "policy_change", limit=lambda i: self.now(i) - step)
+        self.decide(
+            self.approver, "decrease", "utilisation_high", limit=lambda i: self.now(i) - step
+        )
 
     def now(self, line_id: str) -> int:
         """The line's limit as just read: racing writers may have moved it since (that is fine)."""

@@ -737,7 +737,7 @@ STEPS = [  # each step from the state the previous one left
     ("unfreeze", ["risk_resolved"], "active", "notice.line_improved"),
     ("suspend", ["reverification_due"], "suspended", "notice.adverse_change"),
     ("restore", ["verification_completed"], "active", "notice.line_improved"),
-    ("close", ["account_closed_by_borrower"], "closed", "notice.adverse_change"),
+    ("close", ["overdue_payment"], "closed", "notice.adverse_change"),
 ]
 
 
@@ -765,15 +765,15 @@ def test_each_status_action_moves_the_line_and_sends_its_notice(
         ("unfreeze", None, ["risk_resolved"], InvalidLimitChange),
         ("restore", None, ["risk_resolved"], InvalidLimitChange),
         ("increase", "20000.00", ["income_verified"], InvalidLimitChange),
-        ("decrease", "20000.00", ["policy_change"], InvalidLimitChange),
+        ("decrease", "20000.00", ["utilisation_high"], InvalidLimitChange),
         ("increase", "25000.00", ["fraud_suspected"], InvalidInput),
         ("decrease", "15000.00", ["income_verified"], InvalidInput),
         ("decrease", "15000.00", [], InvalidInput),
         ("decrease", "15000.00", ["unheard_of"], InvalidInput),
-        ("decrease", None, ["policy_change"], InvalidInput),
-        ("suspend", "15000.00", ["policy_change"], InvalidInput),
-        ("decrease", "15000.001", ["policy_change"], InvalidAmount),
-        ("promote", None, ["policy_change"], InvalidInput),
+        ("decrease", None, ["utilisation_high"], InvalidInput),
+        ("suspend", "15000.00", ["utilisation_high"], InvalidInput),
+        ("decrease", "15000.001", ["utilisation_high"], InvalidAmount),
+        ("promote", None, ["utilisation_high"], InvalidInput),
         ("freeze", None, ["fraud_suspected"], InvalidInput),
     ],
 )
@@ -909,7 +909,7 @@ def test_change_limit_needs_the_right_role(
     actor = Actor(borrower.subject if role is Role.BORROWER else "someone", role)
     limit = {"increase": "30000.00", "decrease": "10000.00"}.get(action)
     until = START + timedelta(days=1) if action == "freeze" else None
-    codes = ["borrower_request"]
+    codes = ["fraud_suspected"] if action in ("decrease", "freeze", "close") else ["risk_resolved"]
     error = refused(
         container,
         Forbidden,
@@ -934,10 +934,10 @@ def test_limits_are_changed_by_approvers_admins_and_services(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     document = container.ledger.change_limit(
-        Actor("someone", role), "d", line_id, "decrease", ["policy_change"], limit="1.00"
+        Actor("someone", role), "d", line_id, "decrease", ["utilisation_high"], limit="100.00"
     ).document
     assert document["decision"]["actor"] == f"{role.value}:someone"
-    assert document["line"]["limit"] == "1.00"
+    assert document["line"]["limit"] == "100.00"
 
 
 # --- visibility -------------------------------------------------------------------------------
@@ -1312,7 +1312,7 @@ def test_every_decision_has_one_notice_with_its_document(
     documents = [
         freeze(container, agent, line_id),
         container.ledger.change_limit(
-            approver, "dec", line_id, "decrease", ["policy_change"], limit="9000.00"
+            approver, "dec", line_id, "decrease", ["utilisation_high"], limit="9000.00"
         ).document,
     ]
     clock.advance(timedelta(days=1))
@@ -1452,7 +1452,7 @@ def test_lines_are_listed_for_their_borrower_only(
     ledger = container.ledger
     first = ledger.open_line(agent, "list-1", borrower.subject, "CNY", "1000.00").document
     second = ledger.open_line(agent, "list-2", borrower.subject, "USD", "50.00").document
-    ledger.open_line(agent, "list-3", "someone-else", "CNY", "9.00")
+    ledger.open_line(agent, "list-3", "someone-else", "CNY", "900.00")
     mine = ledger.list_lines(borrower)["lines"]
     assert [(line["id"], line["limit"]) for line in mine] == [
         (first["id"], "1000.00"),
@@ -1467,7 +1467,7 @@ def test_lines_are_listed_for_their_borrower_only(
 
 
 def test_decisions_are_append_only(container: Container, agent: Actor, borrower: Actor) -> None:
-    line = container.ledger.open_line(agent, "ao-open", borrower.subject, "CNY", "10.00").document
+    line = container.ledger.open_line(agent, "ao-open", borrower.subject, "CNY", "1000.00").document
     container.ledger.change_limit(agent, "ao-suspend", line["id"], "suspend", ["fraud_suspected"])
     for statement in (update(decisions).values(note="rewritten"), delete(decisions)):
         with pytest.raises(DBAPIError), container.db.engine.begin() as connection:

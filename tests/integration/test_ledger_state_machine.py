@@ -53,6 +53,7 @@ from creditline.kernel.errors import (
     InvalidAmount,
     InvalidInput,
     InvalidLimitChange,
+    LimitBelowMinimum,
     LimitBelowUtilisation,
     LineClosed,
     LineFrozen,
@@ -100,12 +101,13 @@ REASON_ADVERSE = {
     "utilisation_high": True,
     "overdue_payment": True,
     "fraud_suspected": True,
-    "policy_change": True,
+    "bureau_inquiries": True,
     "income_unverified": True,
     "good_repayment_history": False,
     "risk_resolved": False,
-    "borrower_request": None,
 }
+# The smallest limit a line may have in each currency (tests/fixtures/products.toml).
+LIMIT_MIN = {"CNY": 10_000, "JPY": 1}
 # Mostly short steps, so that holds live long enough to be posted; some cross their expiry.
 CLOCK_STEPS = tuple(
     timedelta(seconds=s) for s in (1, 60, 300, 600, 29 * 60, 30 * 60, 31 * 60, 86_400)
@@ -256,6 +258,8 @@ def predict_decision(
         return None
     if limit < 0:
         return InvalidAmount
+    if limit < LIMIT_MIN[line.currency]:
+        return LimitBelowMinimum
     if (action == "increase") != (limit > line.limit) or limit == line.limit:
         return InvalidLimitChange
     return LimitBelowUtilisation if limit < line.used else None
@@ -362,7 +366,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(
         target=line_ids,
         currency=st.sampled_from(sorted(EXPONENTS)),
-        limit=st.integers(0, 2_000_000),
+        limit=st.integers(10_000, 2_000_000),
     )
     def open_line(self, currency: str, limit: int) -> str:
         return self.open(currency, limit)
@@ -573,7 +577,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def decrease(self, line_id: str, share: int) -> None:
         """A decrease to what is used plus `share` percent of the rest (refused if no lower)."""
         line = self.line_models[line_id]
-        self.decide(line, "decrease", ["policy_change"], line.used + line.available * share // 100)
+        self.decide(
+            line, "decrease", ["bureau_inquiries"], line.used + line.available * share // 100
+        )
 
     @rule(line_id=line_ids)
     def decrease_below_use(self, line_id: str) -> None:
@@ -606,7 +612,7 @@ class LedgerMachine(RuleBasedStateMachine):
         line = self.line_models[line_id]
         codes = ["risk_resolved" if action in ADVERSE else "fraud_suspected"]
         if flaw != "wrong_reason":
-            codes = ["borrower_request"]
+            codes = ["fraud_suspected" if action in ADVERSE else "risk_resolved"]
         limit = None
         if action in ("increase", "decrease"):
             limit = -1 if flaw == "negative_limit" else line.limit

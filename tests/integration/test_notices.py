@@ -430,7 +430,7 @@ def test_every_notice_written_today_reaches_email_webhook_and_the_inbox_in_both_
     )
     expect(rows, [settled, refund])
     decided(
-        "close", ["policy_change"], approver, adverse, Kind.LINE_CLOSED,
+        "close", ["utilisation_high"], approver, adverse, Kind.LINE_CLOSED,
         ["closed on 2026-12-02"], ["已于 2026-12-02 关闭"],
     )  # fmt: skip
     assert {w.kind for w in expected} == {

@@ -206,9 +206,7 @@ def test_a_closed_line_is_not_reviewed(
     container: Container, agent: Actor, approver: Actor, borrower: Actor
 ) -> None:
     line_id = open_line(container, agent, borrower.subject)
-    container.ledger.change_limit(
-        approver, "close", line_id, "close", ["account_closed_by_borrower"]
-    )
+    container.ledger.change_limit(approver, "close", line_id, "close", ["overdue_payment"])
     assert container.decisions.review_book() == {}
 
 

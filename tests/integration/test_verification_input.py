@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from test_verification import income, suspended_line
 
 from creditline.bootstrap import Container, build
-from creditline.config import Settings
+from creditline.config import load_settings
 from creditline.db.metadata import metadata
 from creditline.decisions.verification import EVIDENCE_BYTES_MAX, InvalidEvidence
 from creditline.kernel.actors import Actor, Role
@@ -76,14 +76,16 @@ def test_evidence_over_16_kb_is_refused_over_http(
 
 
 def test_the_development_verifier_runs_only_in_development(container: Container) -> None:
+    production = {"CREDITLINE_ENV": "production", "CREDITLINE_JWT_SIGNING_KEY": "k" * 32}
     with pytest.raises(ValueError, match="CREDITLINE_VERIFIER"):
-        Settings(environment="production", jwt_signing_key="k" * 32)
+        load_settings(production)
     # Named another way, it is still refused outside development.
-    renamed = Settings(
-        database_url=container.settings.database_url,
-        environment="production",
-        jwt_signing_key="k" * 32,
-        verifier="creditline.decisions.verification:DevelopmentVerifier",
+    renamed = load_settings(
+        production
+        | {
+            "CREDITLINE_DATABASE_URL": container.settings.database_url,
+            "CREDITLINE_VERIFIER": "creditline.decisions.verification:DevelopmentVerifier",
+        }
     )
     with pytest.raises(ValueError, match="development verifier"):
         build(renamed, migrate=False)

@@ -315,7 +315,7 @@ class Underwriting:
     def _open(self, tx: Transaction, record: dict[str, Any]) -> str:
         """Open the approved line at 0 and grant its limit as a decision with its evidence."""
         port = self._ledger.port
-        line = port.open(tx, record["borrower_id"], record["currency"], 0)
+        line = port.open(tx, record["borrower_id"], record["currency"], 0, granted_next=True)
         grant = LimitChange(
             Action.INCREASE,
             tuple(record["reason_codes"]),

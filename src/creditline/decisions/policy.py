@@ -34,10 +34,7 @@ from creditline.decisions.conditions import condition_problems, unwrapped
 from creditline.decisions.features import FEATURES, FeatureType, Risk
 from creditline.kernel.errors import InvalidInput
 from creditline.kernel.money import Money
-from creditline.kernel.reasons import REASON_CATALOGUE
-
-# Codes that name no factor a borrower could act on: a policy may not use them.
-GENERIC_REASONS = frozenset({"policy_change"})
+from creditline.kernel.reasons import REASON_CATALOGUE, is_generic
 
 
 class RuleAction(StrEnum):
@@ -232,7 +229,7 @@ def _lint_reason(code: str, where: str, *, adverse: bool) -> list[str]:
     reason = REASON_CATALOGUE.get(code)
     if reason is None:
         return [f"{where}: unknown reason code {code!r}"]
-    if code in GENERIC_REASONS:
+    if is_generic(code):
         return [f"{where}: reason code {code!r} is generic; name the factor"]
     if reason.adverse != adverse:
         direction = "an adverse" if adverse else "a favourable"

@@ -29,6 +29,20 @@ class InvalidAmount(InvalidInput):
     code = "invalid_amount"
 
 
+class ReasonNotSpecific(InvalidInput):
+    """A generic reason code ("policy_change") that names no factor (US-3; the policy lint's
+    rule, applied to every decision)."""
+
+    code = "reason_not_specific"
+
+
+class LimitBelowMinimum(InvalidInput):
+    """A limit of zero, or below the line's jurisdiction profile minimum: to stop lending,
+    freeze, suspend or close the line instead."""
+
+    code = "limit_below_minimum"
+
+
 class UnknownCurrency(InvalidInput):
     code = "unknown_currency"
 
@@ -105,6 +119,13 @@ class LimitBelowUtilisation(Conflict):
 
 class InvalidLimitChange(Conflict):
     code = "invalid_limit_change"
+
+
+class BorrowerRequestMissing(Conflict):
+    """`borrower_request` or `account_closed_by_borrower` without an open request of the line's
+    borrower that asks for exactly this change."""
+
+    code = "borrower_request_missing"
 
 
 class AprAboveCap(InvalidInput):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from creditline.kernel.errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
 
@@ -30,8 +30,9 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 AMOUNT_MINOR_MAX = 10**15
 
 _TEXT_LENGTH_MAX = 40
-# Plain ASCII decimals only: Decimal() would also take "5_000", full-width digits and "1e3".
-_DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+# The one form of an amount: ASCII digits, no leading zeros, no `+`, no space of any kind.
+# Decimal() alone would also take " 5", "+5", "5_000", full-width digits and "1e3".
+_DECIMAL_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?", re.ASCII)
 
 
 def currency_exponent(currency: str) -> int:
@@ -64,32 +65,30 @@ class Money:
 
     @classmethod
     def parse(cls, text: object, currency: str) -> Money:
-        """Parse a decimal string in major units ("5000.00") exactly.
+        """Parse a decimal string in major units ("5000.00") exactly, in one strict form.
 
-        Refuses floats, non-strings, exponents, more decimals than the currency has, and
-        amounts beyond `AMOUNT_MINOR_MAX`.
+        Accepted: ASCII digits without leading zeros, an optional `-` and an optional fraction
+        ("0.50", "5000", "-12.5"). Refused with `invalid_amount`: non-strings and floats,
+        surrounding or inner whitespace of any kind, a leading `+`, leading zeros, negative
+        zero, full-width or other non-ASCII digits, underscores, exponents, more decimals than
+        the currency has, and amounts beyond `AMOUNT_MINOR_MAX`. Every accepted string comes
+        back from `format` as itself, padded to the currency's places.
         """
         exponent = currency_exponent(currency)
         if not isinstance(text, str):
             raise InvalidAmount(
                 'amount must be a decimal string such as "5000.00", not a JSON number'
             )
-        stripped = text.strip()
-        if len(stripped) > _TEXT_LENGTH_MAX or not _DECIMAL_TEXT.fullmatch(stripped):
-            raise InvalidAmount(f"amount {text[:_TEXT_LENGTH_MAX]!r} is not a decimal string")
-        try:
-            value = Decimal(stripped)
-        except InvalidOperation:
+        if len(text) > _TEXT_LENGTH_MAX or not _DECIMAL_TEXT.fullmatch(text):
+            shown = text[:_TEXT_LENGTH_MAX].encode("ascii", "backslashreplace").decode()
+            raise InvalidAmount(f"amount {shown!r} is not a plain decimal string such as 5000.00")
+        value = Decimal(text)
+        if value.is_zero() and text.startswith("-"):
+            raise InvalidAmount("amount -0 is not a plain decimal string; write 0")
+        fraction = text.partition(".")[2]
+        if len(fraction) > exponent:
             raise InvalidAmount(
-                f"amount {text[:_TEXT_LENGTH_MAX]!r} is not a decimal string"
-            ) from None
-        if not value.is_finite():
-            raise InvalidAmount("amount must be finite")
-        exponent_of_value = value.as_tuple().exponent
-        places = -exponent_of_value if isinstance(exponent_of_value, int) else 0
-        if places > exponent:
-            raise InvalidAmount(
-                f"{currency} has {exponent} decimal places; got {places}",
+                f"{currency} has {exponent} decimal places; got {len(fraction)}",
                 currency=currency,
                 decimals_max=exponent,
             )

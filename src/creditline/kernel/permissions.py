@@ -30,6 +30,7 @@ class Permission(StrEnum):
     LOAD_BUREAU_REPORT = "load bureau reports"
     VERIFY = "send verification evidence"
     USE_INBOX = "read the inbox and set notice preferences"
+    REQUEST_LINE_CHANGE = "ask to lower the limit of, or to close, one's own line"
 
 
 _EVERYONE = frozenset(Role)
@@ -52,6 +53,7 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.LOAD_BUREAU_REPORT: _OPERATORS,
     Permission.VERIFY: frozenset({Role.BORROWER}),
     Permission.USE_INBOX: frozenset({Role.BORROWER}),
+    Permission.REQUEST_LINE_CHANGE: frozenset({Role.BORROWER}),
 }
 
 

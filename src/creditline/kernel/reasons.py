@@ -308,6 +308,16 @@ _CATALOGUE = (
 
 REASON_CATALOGUE: dict[str, ReasonCode] = {reason.code: reason for reason in _CATALOGUE}
 
+# Codes that name no factor a borrower could act on (US-3: "internal standards" is not a
+# reason). Kept in the catalogue so that old decisions still read, but refused for every new
+# decision: by the policy lint for a policy, by the ledger (`reason_not_specific`) for staff.
+GENERIC_REASON_CODES = frozenset({"policy_change"})
+
+
+def is_generic(code: str) -> bool:
+    """Whether `code` is too generic to explain a decision (it names no factor)."""
+    return code in GENERIC_REASON_CODES
+
 
 def lint_catalogue(catalogue: tuple[ReasonCode, ...] = _CATALOGUE) -> list[str]:
     """Every problem in the catalogue: a code without both languages, an operator text or a

@@ -21,14 +21,20 @@ from creditline.kernel.errors import (
     LineClosed,
     LineFrozen,
     LineSuspended,
+    ReasonNotSpecific,
 )
 from creditline.kernel.invariant import fail, invariant
 from creditline.kernel.money import format_minor
-from creditline.kernel.reasons import REASON_CATALOGUE, REASON_CODES_PER_DECISION_MAX
+from creditline.kernel.reasons import (
+    REASON_CATALOGUE,
+    REASON_CODES_PER_DECISION_MAX,
+    is_generic,
+)
 from creditline.kernel.text import checked_text
 
 # The journal's names, still read from here by the ledger's service, store and reconciliation.
 from creditline.ledger.journal import JournalEntry, entry_hash
+from creditline.ledger.limit_rules import require_limit_at_least_minimum
 
 TERM_MONTHS_MIN = 1
 TERM_MONTHS_MAX = 36
@@ -243,10 +249,9 @@ def plan_repayment(principal_minor: int) -> Movement:
     return Movement("repay", principal_delta=-principal_minor)
 
 
-def plan_open(limit_minor: int) -> Movement:
-    """Open a line with `limit_minor`, active."""
-    if limit_minor < 0:
-        raise InvalidAmount("a limit cannot be negative")
+def plan_open(limit_minor: int, limit_min_minor: int, currency: str) -> Movement:
+    """Open a line with `limit_minor`, active: at least the profile's minimum, never zero."""
+    require_limit_at_least_minimum(limit_minor, limit_min_minor, currency)
     return Movement("open", limit_delta=limit_minor, status=LineStatus.ACTIVE)
 
 
@@ -280,6 +285,12 @@ def validate_reasons(change: LimitChange) -> None:
         # Echo only ASCII: raw input may not even encode (a lone surrogate).
         shown = [code.encode("ascii", "backslashreplace").decode()[:40] for code in unknown]
         raise InvalidInput(f"unknown reason codes: {', '.join(shown)}", unknown=shown)
+    generic = [code for code in codes if is_generic(code)]
+    if generic:
+        raise ReasonNotSpecific(
+            f"reason {generic[0]} names no factor; name the specific reason",
+            reason_code=generic[0],
+        )
     for code in codes:
         reason = REASON_CATALOGUE[code]
         fits = reason.borrower_initiated or reason.adverse == change.adverse
@@ -291,8 +302,11 @@ def validate_reasons(change: LimitChange) -> None:
             )
 
 
-def plan_limit_change(line: Line, change: LimitChange, now: datetime) -> Movement:
-    """The movement a decision makes, or the reason it cannot be made. Never clamps."""
+def plan_limit_change(
+    line: Line, change: LimitChange, now: datetime, limit_min_minor: int = 1
+) -> Movement:
+    """The movement a decision makes, or the reason it cannot be made. Never clamps. A new
+    limit is at least `limit_min_minor` (the line's profile minimum) and never zero."""
     validate_reasons(change)
     _validate_decision_fields(change, now)
     if line.status not in _ACTION_FROM[change.action]:
@@ -302,7 +316,7 @@ def plan_limit_change(line: Line, change: LimitChange, now: datetime) -> Movemen
             status=line.status.value,
         )
     if change.action in (Action.INCREASE, Action.DECREASE):
-        return _plan_limit(line, change)
+        return _plan_limit(line, change, limit_min_minor)
     status = _ACTION_TO[change.action]
     return Movement(
         change.action.value,
@@ -335,12 +349,11 @@ def _validate_decision_fields(change: LimitChange, now: datetime) -> None:
         checked_text(change.policy_version, "policy_version", POLICY_VERSION_LENGTH_MAX)
 
 
-def _plan_limit(line: Line, change: LimitChange) -> Movement:
+def _plan_limit(line: Line, change: LimitChange, limit_min_minor: int) -> Movement:
     new_limit = change.limit_minor
     if new_limit is None:
         fail("limit checked above")
-    if new_limit < 0:
-        raise InvalidAmount("a limit cannot be negative")
+    require_limit_at_least_minimum(new_limit, limit_min_minor, line.currency)
     if change.action is Action.INCREASE and new_limit <= line.limit_minor:
         raise InvalidLimitChange("an increase must raise the limit", action="increase")
     if change.action is Action.DECREASE and new_limit >= line.limit_minor:

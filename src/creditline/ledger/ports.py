@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from creditline.db.unit_of_work import Transaction
 from creditline.kernel.actors import STAFF_ROLES, Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import (
+    BorrowerRequestMissing,
     DrawdownNotFound,
     DrawdownNotHeld,
     LineClosed,
@@ -41,6 +42,12 @@ from creditline.ledger.facts import (
     line_principals,
 )
 from creditline.ledger.journal import GENESIS_HASH
+from creditline.ledger.limit_rules import (
+    BorrowerRequest,
+    RequestStatus,
+    checked_request,
+    require_matching_request,
+)
 from creditline.ledger.model import (
     ADVERSE_ACTIONS,
     Action,
@@ -49,6 +56,7 @@ from creditline.ledger.model import (
     LineStatus,
     Movement,
 )
+from creditline.ledger.needs import Limits, Pricing
 from creditline.ledger.reconcile import Finding
 from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold, StoredDecision
 from creditline.ledger.store import LedgerStore
@@ -62,11 +70,13 @@ from creditline.notices.outbox import Outbox, Topic
 __all__ = [
     "ADVERSE_ACTIONS",
     "Action",
+    "BorrowerRequest",
     "DecisionRecord",
     "Drawdown",
     "Finding",
     "LedgerPort",
     "LimitChange",
+    "Limits",
     "Line",
     "LineFacts",
     "LineStatus",
@@ -95,30 +105,14 @@ def may_see(actor: Actor, line: Line) -> bool:
     return actor.role in STAFF_ROLES
 
 
-class Pricing(Protocol):
-    """Prices a drawdown (implemented by the loans capability)."""
-
-    def price_hold(
-        self,
-        product: str | None,
-        currency: str,
-        amount_minor: int,
-        term_months: int,
-        method: str | None,
-        at: datetime,
-    ) -> PricedHold:
-        """The price of drawing `amount_minor` over `term_months` at `at`; refused (typed
-        domain errors) when the product does not offer it or its APR is above the cap."""
-        ...
-
-
 class LedgerPort:
     """The ledger's moves inside a caller's transaction: each method takes the transaction."""
 
-    def __init__(self, store: LedgerStore, clock: Clock, outbox: Outbox) -> None:
+    def __init__(self, store: LedgerStore, clock: Clock, outbox: Outbox, limits: Limits) -> None:
         self._store = store
         self._clock = clock
         self._outbox = outbox
+        self._limits = limits
 
     def lock(self, tx: Transaction, actor: Actor, line_id: str) -> Line:
         """the line, locked, if `actor` may see it (else `line_not_found`)."""
@@ -209,11 +203,17 @@ class LedgerPort:
         line: Line,
         change: LimitChange,
         evidence: dict[str, Any] | None = None,
+        request: BorrowerRequest | None = None,
     ) -> tuple[Line, DecisionRecord]:
         """record a decision about a locked line, apply it, journal it and queue its
-        notice. `evidence` is what an automated decision saw, kept with the record."""
+        notice. `evidence` is what an automated decision saw, kept with the record. A
+        borrower's code needs the borrower's open `request` (locked) asking for exactly this
+        change; the request is done with the decision."""
         now = self._clock.now()
-        movement = model.plan_limit_change(line, change, now)
+        limit_min = self._limits.limit_min_minor(line.currency)
+        movement = model.plan_limit_change(line, change, now, limit_min)
+        codes, action = change.reason_codes, change.action.value
+        require_matching_request(line.id, action, codes, change.limit_minor, request)
         decision_id = new_id()
         after = self.move(tx, line, movement, now, decision_id=decision_id)
         record = DecisionRecord(
@@ -234,10 +234,43 @@ class LedgerPort:
             at=now,
         )
         self._store.decisions.insert(tx, record, actor, evidence)
+        if request is not None:
+            self._store.requests.mark_done(tx, request.id, decision_id, now)
         topic = Topic.ADVERSE_CHANGE if change.adverse else Topic.LINE_IMPROVED
         payload = {"decision": decision_document(record), "line": line_document(after)}
         self.notify(tx, topic, after, decision_id, payload, now)
         return after, record
+
+    def borrower_request(self, tx: Transaction, line: Line, request_id: str) -> BorrowerRequest:
+        """The borrower's request `request_id` of the locked `line`, locked (else
+        `borrower_request_missing`)."""
+        found = self._store.requests.lock(tx, request_id)
+        if found is None or found.line_id != line.id:
+            raise BorrowerRequestMissing("no such request of this line", request_id=request_id)
+        return found
+
+    def ask(
+        self, tx: Transaction, line: Line, kind: str, limit_minor: int | None
+    ) -> BorrowerRequest:
+        """record the borrower's request about their locked `line`: to close it, or to lower its
+        limit to `limit_minor` (never to raise it)."""
+        if line.status is LineStatus.CLOSED:
+            raise LineClosed("the line is closed", decision_id=line.status_decision_id)
+        limit_min = self._limits.limit_min_minor(line.currency)
+        parsed = checked_request(kind, limit_minor, line.limit_minor, limit_min, line.currency)
+        request = BorrowerRequest(
+            id=new_id(),
+            line_id=line.id,
+            borrower_id=line.borrower_id,
+            kind=parsed,
+            limit_minor=limit_minor,
+            status=RequestStatus.OPEN,
+            decision_id=None,
+            created_at=self._clock.now(),
+            done_at=None,
+        )
+        self._store.requests.insert(tx, request)
+        return request
 
     def end_freeze_if_due(self, tx: Transaction, line: Line, now: datetime) -> Line:
         """a freeze whose end has passed is lifted, with its own decision, first."""
@@ -307,8 +340,18 @@ class LedgerPort:
         self._store.move_line(tx, line, after, movement, entry)
         return model.with_head(after, entry.hash)
 
-    def open(self, tx: Transaction, borrower_id: str, currency: str, limit_minor: int) -> Line:
-        """open an active line (the port applications open lines through)."""
+    def open(
+        self,
+        tx: Transaction,
+        borrower_id: str,
+        currency: str,
+        limit_minor: int,
+        *,
+        granted_next: bool = False,
+    ) -> Line:
+        """open an active line (the port applications open lines through): at least the
+        profile minimum, or, `granted_next`, at 0 for an approval whose increase decision
+        follows in this same transaction (so no zero line is ever seen)."""
         now = self._clock.now()
         blank = Line(
             new_id(),
@@ -323,7 +366,11 @@ class LedgerPort:
             0,
             GENESIS_HASH,
         )
-        movement = model.plan_open(limit_minor)
+        limit_min = self._limits.limit_min_minor(currency)
+        if granted_next and limit_minor == 0:
+            movement = Movement("open", status=LineStatus.ACTIVE)
+        else:
+            movement = model.plan_open(limit_minor, limit_min, currency)
         line = model.apply(blank, movement)
         entry = model.journal_entry(line, movement, GENESIS_HASH, now)
         line = model.with_head(line, entry.hash)

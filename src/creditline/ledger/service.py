@@ -17,7 +17,7 @@ from typing import Any
 from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.actors import Actor, Role
-from creditline.kernel.clock import Clock, utc
+from creditline.kernel.clock import Clock
 from creditline.kernel.errors import (
     DecisionNotFound,
     InvalidInput,
@@ -28,8 +28,16 @@ from creditline.kernel.money import Money
 from creditline.kernel.permissions import Permission, require
 from creditline.kernel.text import checked_text
 from creditline.ledger import model
-from creditline.ledger.model import Action, LimitChange, Line
-from creditline.ledger.ports import DecisionRecord, Drawdown, LedgerPort, Pricing, may_see
+from creditline.ledger.change_input import checked_until, parse_action
+from creditline.ledger.model import LimitChange, Line
+from creditline.ledger.ports import (
+    DecisionRecord,
+    Drawdown,
+    LedgerPort,
+    Limits,
+    Pricing,
+    may_see,
+)
 from creditline.ledger.records import StoredDecision
 from creditline.ledger.store import LedgerStore
 from creditline.ledger.views import (
@@ -38,6 +46,7 @@ from creditline.ledger.views import (
     iso,
     journal_entry_document,
     line_document,
+    request_document,
     stored_decision_document,
 )
 from creditline.notices.outbox import Outbox, Topic
@@ -50,16 +59,6 @@ LINES_PER_BORROWER_LISTED_MAX = 100
 JOURNAL_SEQ_MAX = 2**31 - 1  # journal.seq is a 32-bit column
 SWEEP_BATCH_SIZE_MAX = 500
 DECISIONS_LISTED_MAX = 200
-# Changing the limit itself needs CHANGE_LIMIT; freezes and suspensions keep it visible.
-_PERMISSION_OF_ACTION = {
-    Action.INCREASE: Permission.CHANGE_LIMIT,
-    Action.DECREASE: Permission.CHANGE_LIMIT,
-    Action.CLOSE: Permission.CHANGE_LIMIT,
-    Action.FREEZE: Permission.FREEZE_LINE,
-    Action.UNFREEZE: Permission.FREEZE_LINE,
-    Action.SUSPEND: Permission.FREEZE_LINE,
-    Action.RESTORE: Permission.FREEZE_LINE,
-}
 
 
 class LedgerService:
@@ -71,6 +70,7 @@ class LedgerService:
         outbox: Outbox,
         pricing: Pricing,
         hold_ttl: timedelta,
+        limits: Limits,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -79,7 +79,7 @@ class LedgerService:
         self._pricing = pricing
         self._hold_ttl = hold_ttl
         self.store = LedgerStore(db)
-        self.port = LedgerPort(self.store, clock, outbox)
+        self.port = LedgerPort(self.store, clock, outbox, limits)
 
     # --- commands ------------------------------------------------------------------------
     def open_line(
@@ -187,16 +187,19 @@ class LedgerService:
         note: str | None = None,
         policy_version: str | None = None,
         evidence: dict[str, Any] | None = None,
+        request_id: str | None = None,
     ) -> CommandResult:
         """Record a decision about a line and apply it: the only way a limit or status changes.
 
         `limit` (a decimal string in the line's currency) goes with increase and decrease,
         `until` with freeze. A decrease below what the borrower uses is refused, never clamped.
         `evidence` is what an automated decision saw (score, grade, trace, features), kept
-        with the decision record.
+        with the decision record. `request_id` names the borrower's open request the decision
+        grants (needed with `borrower_request` and `account_closed_by_borrower`); it is done in
+        the decision's transaction.
         """
         parsed_action = parse_action(actor, action, reason_codes)
-        until = _checked_until(until)
+        until = checked_until(until)
         request: dict[str, Any] = {
             "op": "limit_change",
             "line_id": line_id,
@@ -205,6 +208,8 @@ class LedgerService:
         }
         request |= {"reason_codes": reason_codes, "until": iso(until), "note": note}
         request |= {"policy_version": policy_version, "evidence": evidence}
+        if request_id is not None:
+            request["request_id"] = request_id
 
         def work(tx: Transaction) -> tuple[Line, DecisionRecord]:
             line = self.port.lock(tx, actor, line_id)
@@ -216,12 +221,28 @@ class LedgerService:
                 note=note,
                 policy_version=policy_version,
             )
-            return self.port.decide(tx, actor, line, change, evidence)
+            asked = None if request_id is None else self.port.borrower_request(tx, line, request_id)
+            return self.port.decide(tx, actor, line, change, evidence, asked)
 
         def view(result: tuple[Line, DecisionRecord]) -> dict[str, Any]:
             return {"decision": decision_document(result[1]), "line": line_document(result[0])}
 
         return self._commands.run(actor, key, request, work, view)
+
+    def request_change(
+        self, actor: Actor, key: str, line_id: str, kind: str, limit: str | None = None
+    ) -> CommandResult:
+        """A borrower asks to close their line (`close`) or to lower its limit to `limit`
+        (`decrease`); never to raise it. Staff grant it with a decision naming the request."""
+        require(actor, Permission.REQUEST_LINE_CHANGE)
+        request = {"op": "borrower_request", "line_id": line_id, "kind": kind, "limit": limit}
+
+        def work(tx: Transaction) -> dict[str, Any]:
+            line = self.port.lock(tx, actor, line_id)
+            limit_minor = None if limit is None else Money.parse(limit, line.currency).minor
+            return request_document(self.port.ask(tx, line, kind, limit_minor), line.currency)
+
+        return self._commands.run(actor, key, request, work, lambda document: document)
 
     # --- queries -------------------------------------------------------------------------
     def line(self, actor: Actor, line_id: str) -> Line:
@@ -349,28 +370,3 @@ class LedgerService:
         if line is None:
             return 0
         return int(self.port.end_freeze_if_due(tx, line, self._clock.now()) is not line)
-
-
-def parse_action(actor: Actor, action: str, reason_codes: object) -> Action:
-    """The action of a limit change, if `actor` may take it and the codes are a list."""
-    try:
-        parsed = Action(action)
-    except ValueError:
-        raise InvalidInput(
-            f"unknown action {action!r}", actions=[a.value for a in Action]
-        ) from None
-    require(actor, _PERMISSION_OF_ACTION[parsed])
-    if not isinstance(reason_codes, list) or not all(isinstance(c, str) for c in reason_codes):
-        raise InvalidInput("reason_codes must be a list of codes")
-    return parsed
-
-
-def _checked_until(until: datetime | None) -> datetime | None:
-    if until is None:
-        return None
-    if until.tzinfo is None:
-        raise InvalidInput("`until` needs a time zone", field="until")
-    try:
-        return utc(until)  # stored, echoed and announced in UTC
-    except (OverflowError, ValueError):
-        raise InvalidInput("`until` is out of range", field="until") from None

@@ -22,6 +22,7 @@ from creditline.ledger.decision_store import DecisionStore
 from creditline.ledger.journal import JournalEntry
 from creditline.ledger.model import Line, LineStatus, Movement
 from creditline.ledger.records import Drawdown
+from creditline.ledger.request_store import RequestStore
 from creditline.ledger.tables import drawdowns, journal, lines
 
 _LINE_COLUMNS = (
@@ -110,6 +111,7 @@ class LedgerStore:
         )
         self._line_move = p(_relative_line_update())
         self.decisions = DecisionStore(db)
+        self.requests = RequestStore(db)
         self._line_insert = p(_insert(lines))
         self._journal_insert = p(_insert(journal))
         self._drawdown_insert = p(_insert(drawdowns))

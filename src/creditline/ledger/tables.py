@@ -120,3 +120,27 @@ journal = Table(
     PrimaryKeyConstraint("line_id", "seq"),
     CheckConstraint("seq >= 1", name="seq_positive"),
 )
+
+# A borrower's own requests about their line (close it, lower its limit): staff act on one
+# with a decision naming it, and it is done in the decision's transaction.
+borrower_requests = Table(
+    "borrower_requests",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("line_id", ID, ForeignKey("lines.id"), nullable=False, index=True),
+    Column("borrower_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("limit_minor", MONEY, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("decision_id", ID, ForeignKey("decisions.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("done_at", UtcDateTime, nullable=True),
+    CheckConstraint("kind IN ('close', 'decrease')", name="kind_known"),
+    CheckConstraint("(kind = 'decrease') = (limit_minor IS NOT NULL)", name="decrease_has_limit"),
+    CheckConstraint("limit_minor IS NULL OR limit_minor > 0", name="limit_positive"),
+    CheckConstraint("status IN ('open', 'done')", name="status_known"),
+    CheckConstraint(
+        "(status = 'done') = (decision_id IS NOT NULL AND done_at IS NOT NULL)",
+        name="done_has_decision",
+    ),
+)

@@ -13,6 +13,7 @@ from typing import Any
 from creditline.kernel.money import format_minor
 from creditline.kernel.reasons import reason_texts
 from creditline.ledger.journal import JournalEntry
+from creditline.ledger.limit_rules import BorrowerRequest
 from creditline.ledger.model import Line
 from creditline.ledger.records import DecisionRecord, Drawdown, StoredDecision
 
@@ -121,3 +122,19 @@ def stored_decision_document(stored: StoredDecision, *, staff: bool) -> dict[str
     if staff:
         document |= {"actor": actor, "note": note, "evidence": stored.evidence}
     return document
+
+
+def request_document(request: BorrowerRequest, currency: str) -> dict[str, Any]:
+    """A borrower's request about their line, as the API shows it."""
+    limit = None if request.limit_minor is None else format_minor(request.limit_minor, currency)
+    return {
+        "id": request.id,
+        "line_id": request.line_id,
+        "kind": request.kind.value,
+        "limit": limit,
+        "currency": currency,
+        "status": request.status.value,
+        "decision_id": request.decision_id,
+        "created_at": iso(request.created_at),
+        "done_at": iso(request.done_at),
+    }

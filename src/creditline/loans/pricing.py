@@ -1,9 +1,11 @@
-"""Pricing a drawdown by its product: the ledger's `Pricing` port, implemented by loans."""
+"""Pricing a drawdown by its product, and the smallest limit a line may have: the ledger's
+`Pricing` and `Limits` ports, implemented by loans from the catalogue and its profiles."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from creditline.kernel.errors import ProductNotFound
 from creditline.kernel.money import Money
 from creditline.ledger.ports import PricedHold
 from creditline.loans.products import Catalogue
@@ -36,3 +38,18 @@ class ProductPricing:
             priced.profile.business_date(at),
         )
         return PricedHold(priced.code, schedule.method.value, quoted)
+
+
+class ProfileLimits:
+    """The smallest limit of a line: its currency's jurisdiction profile's `limit_min`, or one
+    minor unit for a currency no product lends in (a line is never zero)."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self._catalogue = catalogue
+
+    def limit_min_minor(self, currency: str) -> int:
+        """The profile minimum for lines in `currency`, in minor units (at least 1)."""
+        try:
+            return max(self._catalogue.profile_for(currency).limit_min_minor, 1)
+        except ProductNotFound:
+            return 1

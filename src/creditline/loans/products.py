@@ -67,6 +67,8 @@ class ProfileSpec(_Strict):
     apr_cap_percent: Percent
     penalty_annual_rate_cap_percent: Percent
     late_fee_cap: str
+    # The smallest limit a line may have: a line is never cut to zero (freeze or close it).
+    limit_min: str | None = None  # None: one minor unit
     timezone: str
     # Which adverse-action content notices carry (US: ECOA/FCRA fields, US-2/US-4).
     jurisdiction: Literal["CN", "US", "EU", "other"] = "other"
@@ -133,6 +135,7 @@ class Profile:
     review_days: int = 15
     due_reminder_days: int = 3
     lines_per_borrower_max: int = 1
+    limit_min_minor: int = 1
 
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
@@ -291,10 +294,15 @@ def parse_catalogue(document: dict[str, Any]) -> Catalogue:
 def _profile(code: str, spec: ProfileSpec) -> Profile:
     try:
         late_fee_cap_minor = Money.parse(spec.late_fee_cap, spec.currency).minor
+        limit_min_minor = (
+            1 if spec.limit_min is None else Money.parse(spec.limit_min, spec.currency).minor
+        )
     except InvalidInput as error:
         raise InvalidInput(
-            f"product catalogue: profile {code}: late_fee_cap: {error.message}", profile=code
+            f"product catalogue: profile {code}: {error.message}", profile=code
         ) from None
+    if limit_min_minor <= 0:
+        raise InvalidInput(f"product catalogue: profile {code}: limit_min must be above zero")
     return Profile(
         code=code,
         name=spec.name,
@@ -308,6 +316,7 @@ def _profile(code: str, spec: ProfileSpec) -> Profile:
         review_days=spec.review_days,
         due_reminder_days=spec.due_reminder_days,
         lines_per_borrower_max=spec.lines_per_borrower_max,
+        limit_min_minor=limit_min_minor,
     )
 
 

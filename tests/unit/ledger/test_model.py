@@ -12,13 +12,16 @@ from creditline.kernel.errors import (
     InvalidAmount,
     InvalidInput,
     InvalidLimitChange,
+    LimitBelowMinimum,
     LimitBelowUtilisation,
     LineClosed,
     LineFrozen,
     LineSuspended,
+    ReasonNotSpecific,
 )
 from creditline.kernel.invariant import InvariantViolation
-from creditline.kernel.reasons import REASON_CATALOGUE
+from creditline.kernel.money import format_minor
+from creditline.kernel.reasons import REASON_CATALOGUE, is_generic
 from creditline.ledger import journal, model
 from creditline.ledger.journal import GENESIS_HASH
 from creditline.ledger.model import (
@@ -258,7 +261,7 @@ def test_plan_repayment_restores_available_credit() -> None:
 # --- opening ----------------------------------------------------------------------------------
 def test_plan_open_sets_the_limit_on_a_blank_line() -> None:
     blank = replace(ACTIVE, limit_minor=0, version=0)
-    movement = model.plan_open(2_000_000)
+    movement = model.plan_open(2_000_000, 10_000, "CNY")
     assert movement == Movement("open", limit_delta=2_000_000, status=LineStatus.ACTIVE)
     opened = model.apply(blank, movement)
     assert (opened.limit_minor, opened.available_minor, opened.version) == (2_000_000, 2_000_000, 1)
@@ -266,7 +269,24 @@ def test_plan_open_sets_the_limit_on_a_blank_line() -> None:
 
 def test_plan_open_refuses_a_negative_limit() -> None:
     with pytest.raises(InvalidAmount):
-        model.plan_open(-1)
+        model.plan_open(-1, 10_000, "CNY")
+
+
+@pytest.mark.parametrize(("limit_minor", "limit_min_minor"), [(0, 10_000), (9_999, 10_000), (0, 0)])
+def test_plan_open_refuses_a_limit_of_zero_or_below_the_minimum(
+    limit_minor: int, limit_min_minor: int
+) -> None:
+    with pytest.raises(LimitBelowMinimum) as refused:
+        model.plan_open(limit_minor, limit_min_minor, "CNY")
+    assert refused.value.code == "limit_below_minimum"
+    assert refused.value.details == {
+        "limit_min": format_minor(max(limit_min_minor, 1), "CNY"),
+        "currency": "CNY",
+    }
+
+
+def test_plan_open_accepts_exactly_the_minimum() -> None:
+    assert model.plan_open(10_000, 10_000, "CNY").limit_delta == 10_000
 
 
 # --- reason codes ---------------------------------------------------------------------------
@@ -302,7 +322,9 @@ def test_unknown_reason_codes_are_refused() -> None:
 
 
 FAVOURABLE_ACTIONS = sorted(set(Action) - ADVERSE_ACTIONS)
-ADVERSE_CODES = sorted(code for code, r in REASON_CATALOGUE.items() if r.adverse)
+ADVERSE_CODES = sorted(
+    code for code, r in REASON_CATALOGUE.items() if r.adverse and not is_generic(code)
+)
 FAVOURABLE_CODES = sorted(
     code for code, r in REASON_CATALOGUE.items() if not r.adverse and not r.borrower_initiated
 )
@@ -375,14 +397,35 @@ def test_decrease_below_utilisation_is_refused_never_clamped() -> None:
     assert refused.value.details == {"utilised": "10000.00", "currency": "CNY"}
 
 
-def test_decrease_to_zero_is_refused_while_credit_is_used() -> None:
-    with pytest.raises(LimitBelowUtilisation):
-        model.plan_limit_change(USED, change(Action.DECREASE, limit_minor=0), NOW)
+@pytest.mark.parametrize("line", [USED, ACTIVE])
+def test_decrease_to_zero_is_refused_whether_or_not_credit_is_used(line: Line) -> None:
+    # A line is never zeroed: to stop lending, freeze, suspend or close it.
+    with pytest.raises(LimitBelowMinimum):
+        model.plan_limit_change(line, change(Action.DECREASE, limit_minor=0), NOW)
 
 
-def test_decrease_to_zero_is_allowed_on_an_unused_line() -> None:
-    movement = model.plan_limit_change(ACTIVE, change(Action.DECREASE, limit_minor=0), NOW)
-    assert movement.limit_delta == -2_000_000
+@pytest.mark.parametrize("action", [Action.DECREASE, Action.INCREASE])
+def test_a_limit_below_the_profile_minimum_is_refused(action: Action) -> None:
+    low = replace(ACTIVE, limit_minor=5_000)
+    line = ACTIVE if action is Action.DECREASE else low
+    with pytest.raises(LimitBelowMinimum) as refused:
+        model.plan_limit_change(line, change(action, limit_minor=9_999), NOW, 10_000)
+    assert refused.value.details["limit_min"] == "100.00"
+
+
+def test_a_decrease_to_exactly_the_minimum_is_allowed() -> None:
+    movement = model.plan_limit_change(
+        ACTIVE, change(Action.DECREASE, limit_minor=10_000), NOW, 10_000
+    )
+    assert movement.limit_delta == 10_000 - 2_000_000
+
+
+@pytest.mark.parametrize("action", [Action.DECREASE, Action.FREEZE, Action.CLOSE])
+def test_generic_reason_codes_are_refused_as_not_specific(action: Action) -> None:
+    with pytest.raises(ReasonNotSpecific) as refused:
+        model.validate_reasons(LimitChange(action, ("fraud_suspected", "policy_change")))
+    assert refused.value.code == "reason_not_specific"
+    assert refused.value.details == {"reason_code": "policy_change"}
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,16 @@ class ChangeLimit(Body):
     until: AwareDatetime | None = None
     note: StrictStr | None = None
     policy_version: StrictStr | None = None
+    request_id: StrictStr | None = Field(
+        default=None,
+        description="the borrower's open request this decision grants (with borrower_request "
+        "or account_closed_by_borrower)",
+    )
+
+
+class BorrowerRequestBody(Body):
+    kind: StrictStr = Field(examples=["decrease"], description="close or decrease")
+    limit: Amount | None = None
 
 
 @router.post("/lines", status_code=201)
@@ -91,7 +101,23 @@ def change_limit(
         until=body.until,
         note=body.note,
         policy_version=body.policy_version,
+        request_id=body.request_id,
     )
+    return command_reply(result, response, 201)
+
+
+@router.post("/lines/{line_id}/requests", status_code=201)
+def request_change(
+    line_id: str,
+    body: BorrowerRequestBody,
+    ledger: LedgerDep,
+    actor: Annotated[Actor, requires(Permission.REQUEST_LINE_CHANGE)],
+    key: IdempotencyKeyDep,
+    response: Response,
+) -> dict[str, Any]:
+    """The borrower asks to close their line or to lower its limit (never to raise it); staff
+    grant it with a limit change naming the request."""
+    result = ledger.request_change(actor, key, line_id, body.kind, body.limit)
     return command_reply(result, response, 201)
 
 
