@@ -88,23 +88,12 @@ def build(
     policies = PolicyRegistry(db, clock)
     policy_engine = _policy_engine(policies, settings.policy_file)
     decisions = DecisionService(db, clock, commands, ledger, policy_engine, StoredReports())
-    renderer = Renderer(
-        settings.lender_name, Bureau(settings.bureau_contact, settings.bureau_score_range)
-    )
-    notices = NoticeService(db, clock, commands, ledger, catalogue, renderer)
+    notices = NoticeService(db, clock, commands, ledger, catalogue, _renderer(settings))
     rate_limits = _rate_limits(settings)
     appeals = Appeals(
         db, clock, commands, ledger, decisions, catalogue, rate_limit=rate_limits["reviews"]
     )
-    dispatcher = Dispatcher(
-        db,
-        clock,
-        notices,
-        outbox,
-        webhook=_webhook(settings),
-        email=_email(settings),
-        workers=settings.dispatch_workers,
-    )
+    dispatcher = _dispatcher(settings, db, clock, notices, outbox)
     if settings.review_triggers:
         _review_after_changes(outbox, decisions)
     return Container(
@@ -119,15 +108,7 @@ def build(
         decisions=decisions,
         policies=policies,
         explainer=Explainer(ledger, appeals, catalogue),
-        verifications=Verifications(
-            db,
-            clock,
-            commands,
-            ledger,
-            decisions,
-            _verifier(settings),
-            rate_limit=rate_limits["verifications"],
-        ),
+        verifications=_verifications(settings, db, clock, commands, ledger, decisions),
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions, catalogue),
         bureau=BureauService(db, clock, commands),
@@ -139,12 +120,49 @@ def build(
             StoredReports(),
             db,
             catalogue,
-            rate_limit=rate_limits["applications"],
+            rate_limit=_rate_limits(settings)["applications"],
         ),
         end_of_day=EndOfDay(db, clock),
         reconciler=Reconciler(db, [loan_checks, review_checks]),
         notices=notices,
         dispatcher=dispatcher,
+    )
+
+
+def _dispatcher(
+    settings: Settings, db: Database, clock: Clock, notices: NoticeService, outbox: Outbox
+) -> Dispatcher:
+    """The outbox's delivery to the inbox, e-mail and the lender's webhook, as configured."""
+    return Dispatcher(
+        db,
+        clock,
+        notices,
+        outbox,
+        webhook=_webhook(settings),
+        email=_email(settings),
+        workers=settings.dispatch_workers,
+    )
+
+
+def _renderer(settings: Settings) -> Renderer:
+    """Notices' texts: who the lender is and which bureau adverse-action notices name."""
+    return Renderer(
+        settings.lender_name, Bureau(settings.bureau_contact, settings.bureau_score_range)
+    )
+
+
+def _verifications(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    commands: Commands,
+    ledger: LedgerService,
+    decisions: DecisionService,
+) -> Verifications:
+    """Re-verification with the configured verifier and the borrower's rate limit."""
+    limit = _rate_limits(settings)["verifications"]
+    return Verifications(
+        db, clock, commands, ledger, decisions, _verifier(settings), rate_limit=limit
     )
 
 
