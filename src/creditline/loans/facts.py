@@ -126,11 +126,11 @@ class InstalmentDue:
     penalty_rate: str  # annual, a fraction as text: "0.18"
 
 
-def unpaid_instalments(connection: Connection, first: date, last: date) -> list[InstalmentDue]:
-    """The unpaid instalments of open loans falling due from `first` to `last`, in loan and
-    instalment order."""
+def _unpaid_scheduled() -> Any:
+    """What an instalment still owes of its schedule: principal, interest and service fee (late
+    fees and penalty interest, which lateness adds, are apart)."""
     i = instalments.c
-    scheduled = (
+    return (
         i.principal_minor
         - i.paid_principal_minor
         + i.interest_minor
@@ -138,6 +138,13 @@ def unpaid_instalments(connection: Connection, first: date, last: date) -> list[
         + i.fee_minor
         - i.paid_fee_minor
     )
+
+
+def unpaid_instalments(connection: Connection, first: date, last: date) -> list[InstalmentDue]:
+    """The unpaid instalments of open loans falling due from `first` to `last`, in loan and
+    instalment order."""
+    i = instalments.c
+    scheduled = _unpaid_scheduled()
     late = i.late_fee_minor - i.paid_late_fee_minor
     rows = connection.execute(
         select(
@@ -186,14 +193,7 @@ def overdue_of_loans(connection: Connection, loan_ids: list[str], today: date) -
     """Per loan: principal, interest and service fees still owed on instalments due before
     `today` (late fees and penalty interest, which lateness adds, are not in it)."""
     i = instalments.c
-    scheduled = (
-        i.principal_minor
-        - i.paid_principal_minor
-        + i.interest_minor
-        - i.paid_interest_minor
-        + i.fee_minor
-        - i.paid_fee_minor
-    )
+    scheduled = _unpaid_scheduled()
     rows = connection.execute(
         select(i.loan_id, func.sum(scheduled))
         .where(i.loan_id.in_(loan_ids), i.due_date < today)
