@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from uncapped import uncapped_products
 
 from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
@@ -95,6 +96,7 @@ def container(url: str, hook: str, smtp_port: int) -> Container:
     settings = Settings(
         database_url=url,
         policy_file=POLICY,
+        products_file=uncapped_products(),  # lines opened by staff with no income on file
         review_triggers=False,
         webhook_url=hook,
         webhook_secret=SECRET,

@@ -55,6 +55,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from sqlalchemy import event, select
+from uncapped import uncapped_products
 
 from creditline.bootstrap import build
 from creditline.config import Settings
@@ -87,6 +88,14 @@ ACTOR = Actor("bench", Role.SERVICE)
 SCOPE = ACTOR.scope
 
 CURRENCY = "CNY"
+
+
+def bench_settings(url: str) -> Settings:
+    """The store at `url` with the bench's hold time, on the catalogue without caps: the
+    bench's lines are far above what CN-1 allows a borrower with no income on file."""
+    return Settings(database_url=url, hold_ttl=HOLD_TTL, products_file=uncapped_products())
+
+
 # The idempotency response and outbox payload the raw client stores: about the size of the
 # service's documents (a hold's response carries its quote); the check compares the bytes sent.
 HOLD_RESPONSE_PAD = 2560
@@ -182,7 +191,7 @@ def populate(store: Store, n_slots: int) -> None:
     """Migrate, then open LINES_PER_WORKER lines per worker slot, each with one large loan,
     one more line for the shared-line runs and a twin pair for the check - all through the
     service."""
-    container = build(Settings(database_url=store.url, hold_ttl=HOLD_TTL), SystemClock())
+    container = build(bench_settings(store.url), SystemClock())
     ledger = container.ledger
     admin = Actor("bench-setup", Role.SERVICE)
 
@@ -653,9 +662,7 @@ def check_raw_baseline(store: Store) -> str:
     longer does what the service does; otherwise says what was compared."""
     sent: list[tuple[str, Any]] = []
     options = recording_options(store.name, sent)
-    container = build(
-        Settings(database_url=store.url, hold_ttl=HOLD_TTL), SystemClock(), migrate=False
-    )
+    container = build(bench_settings(store.url), SystemClock(), migrate=False)
     engine = container.db.engine
     event.listen(engine, "do_connect", lambda _d, _r, _a, params: params.update(options))
     engine.dispose()  # connections made from here on record
@@ -728,7 +735,7 @@ class WorkerState:
         if mode == "service":
             if store.name not in self.containers:
                 self.containers[store.name] = build(
-                    Settings(database_url=store.url, hold_ttl=HOLD_TTL),
+                    bench_settings(store.url),
                     SystemClock(),
                     migrate=False,
                 )

@@ -93,6 +93,7 @@ SELECT
     floor(random() * 3)::BIGINT, floor(random() * 6)::BIGINT, floor(random() * 9)::BIGINT,
     floor(random() * random() * 7)::BIGINT,                                -- lenders
     floor(random() * 10000000)::BIGINT,                                    -- other limits
+    CASE WHEN random() < 0.5 THEN NULL ELSE floor(random() * 500000)::BIGINT END,  -- obligations
     300 + floor(random() * 550)::BIGINT                                    -- bureau score
 FROM range({n}) t(i)
 """

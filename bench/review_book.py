@@ -52,6 +52,7 @@ from typing import Any
 import duckdb
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
+from uncapped import uncapped_products
 
 from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
@@ -395,13 +396,26 @@ def main(argv: list[str] | None = None) -> int:
     database = f"{BENCH_DATABASE}_{os.getpid()}"
     url, admin_url = fresh_database(args.postgres_url, database)
     clock = FixedClock(LOADED_AT)
-    settings = Settings(database_url=url, policy_file=POLICY, review_triggers=False)
-    container = build(settings, clock, migrate=True)
+    # The book is loaded as one migrated from before the caps (staff-opened lines with no
+    # income on file); it is reviewed under the shipped profiles' caps.
+    loading = Settings(
+        database_url=url,
+        policy_file=POLICY,
+        review_triggers=False,
+        products_file=uncapped_products(),
+    )
+    container = build(loading, clock, migrate=True)
     try:
         log(f"loading {args.lines:,} borrowers into {database} ({args.workers} threads) …")
         began = time.perf_counter()
         loaded = load_book(container, args.lines, mix, args.workers, args.seed)
         load_seconds = time.perf_counter() - began
+        container.close()
+        container = build(
+            Settings(database_url=url, policy_file=POLICY, review_triggers=False),
+            clock,
+            migrate=False,
+        )
 
         clock.set(REVIEWED_AT)
         log("reading features …")

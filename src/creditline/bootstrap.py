@@ -5,8 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
+from functools import cache, partial
 
 from creditline.config import DEVELOPMENT_VERIFIER, Settings, load_settings
 from creditline.db.commands import Commands
@@ -18,7 +17,8 @@ from creditline.decisions.applications import Underwriting
 from creditline.decisions.bureau import BureauService, StoredReports
 from creditline.decisions.engine import Engine
 from creditline.decisions.explanation import Explainer
-from creditline.decisions.policy import load_policy
+from creditline.decisions.limit_policy import PolicyLimits
+from creditline.decisions.policy import PolicyDocument, load_policy
 from creditline.decisions.rate_limits import RateLimit
 from creditline.decisions.reconcile import review_checks
 from creditline.decisions.registry import PolicyRegistry
@@ -48,6 +48,7 @@ class Container:
     catalogue: Catalogue
     commands: Commands
     outbox: Outbox
+    policy_limits: PolicyLimits
     ledger: LedgerService
     loans: LoanService
     decisions: DecisionService
@@ -83,10 +84,14 @@ def build(
     commands = Commands(db, clock)
     outbox = Outbox(db, clock)
     pricing, profile_limits = ProductPricing(catalogue), ProfileLimits(catalogue)
-    ledger = LedgerService(db, clock, commands, outbox, pricing, settings.hold_ttl, profile_limits)
-    loans = LoanService(db, clock, commands, catalogue, ledger)
     policies = PolicyRegistry(db, clock)
-    policy_engine = _policy_engine(policies, settings.policy_file)
+    policy = cache(partial(load_policy, settings.policy_file))
+    policy_engine = _policy_engine(policies, policy, profile_limits)
+    policy_limits = PolicyLimits(policy, StoredReports(), catalogue)
+    ledger = LedgerService(
+        db, clock, commands, outbox, pricing, settings.hold_ttl, profile_limits, policy_limits
+    )
+    loans = LoanService(db, clock, commands, catalogue, ledger)
     decisions = DecisionService(db, clock, commands, ledger, policy_engine, StoredReports())
     notices = NoticeService(db, clock, commands, ledger, catalogue, _renderer(settings))
     rate_limits = _rate_limits(settings)
@@ -103,6 +108,7 @@ def build(
         catalogue=catalogue,
         commands=commands,
         outbox=outbox,
+        policy_limits=policy_limits,
         ledger=ledger,
         loans=loans,
         decisions=decisions,
@@ -176,13 +182,17 @@ def _rate_limits(settings: Settings) -> dict[str, RateLimit]:
     }
 
 
-def _policy_engine(policies: PolicyRegistry, policy_file: Path) -> Callable[[], Engine]:
+def _policy_engine(
+    policies: PolicyRegistry, policy: Callable[[], PolicyDocument], limits: ProfileLimits
+) -> Callable[[], Engine]:
     """The policy's engine, built on first use: a missing policy fails reviews only. The policy
-    is stored before it decides anything; a changed document under a used version is refused."""
+    is stored before it decides anything; a changed document under a used version is refused.
+    Its increases keep under the caps of the profile its currency runs under."""
 
     @cache
     def policy_engine() -> Engine:
-        return Engine(policies.activate(load_policy(policy_file)))
+        active = policies.activate(policy())
+        return Engine(active, limits.caps(active.currency))
 
     return policy_engine
 

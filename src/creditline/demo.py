@@ -11,6 +11,7 @@ from typing import Any
 
 from creditline.bootstrap import Container
 from creditline.db.commands import Commands
+from creditline.decisions.applications import Application, Underwriting
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import DomainError
@@ -22,7 +23,9 @@ from creditline.loans.service import LoanService
 from creditline.notices.outbox import Outbox
 
 HISTORY_DAYS = 180
-LIMITS = ("5000.00", "10000.00", "20000.00", "30000.00", "50000.00")
+# Monthly incomes the demo borrowers declare, with evidence: the policy and the CN-1 caps set
+# their first limits (12,000.00 a month gets the seed story's 20,000.00).
+INCOMES = ("2000.00", "3000.00", "8000.00", "12000.00", "20000.00")
 SEED_STORY_BORROWER = "demo-0001"
 
 # How demo borrowers repay a loan: one in ten stops paying after the first instalment.
@@ -70,6 +73,7 @@ class _Book:
 
     ledger: LedgerService
     loans: LoanService
+    underwriting: Underwriting
 
     @classmethod
     def on(cls, container: Container, clock: FixedClock) -> _Book:
@@ -79,20 +83,37 @@ class _Book:
         pricing = ProductPricing(container.catalogue)
         hold_ttl = container.settings.hold_ttl
         limits = ProfileLimits(container.catalogue)
-        ledger = LedgerService(container.db, clock, commands, outbox, pricing, hold_ttl, limits)
-        return cls(ledger, LoanService(container.db, clock, commands, container.catalogue, ledger))
+        underwriting = container.policy_limits
+        ledger = LedgerService(
+            container.db, clock, commands, outbox, pricing, hold_ttl, limits, underwriting
+        )
+        loans = LoanService(container.db, clock, commands, container.catalogue, ledger)
+        return cls(ledger, loans, container.underwriting.on(clock, commands, ledger))
 
 
-def _open(book: _Book, borrower: Actor, limit: str) -> str:
-    key = f"demo-open-{borrower.subject}"
-    return str(book.ledger.open_line(_OPERATOR, key, borrower.subject, "CNY", limit).document["id"])
+def _open(book: _Book, clock: FixedClock, borrower: Actor, income: str) -> str:
+    """The borrower applies with `income` and its evidence; the approval opens the line."""
+    application = Application(
+        borrower_id=borrower.subject,
+        currency="CNY",
+        income_monthly=income,
+        income_evidence=True,
+        income_evidence_expires_on=clock.now().date() + timedelta(days=365),
+        birth_date=date(1990, 5, 1),
+        employment="employed",
+    )
+    key = f"demo-apply-{borrower.subject}"
+    applied = book.underwriting.apply(_OPERATOR, key, application).document
+    if applied["line_id"] is None:
+        raise DomainError(f"the demo application of {borrower.subject} was declined")
+    return str(applied["line_id"])
 
 
 def _seed_story(
     book: _Book, clock: FixedClock, borrower: Actor, rng: random.Random, now: Any
 ) -> str:
     """The borrower from the article: two loans of 5,000.00 on a 20,000.00 line, both repaid."""
-    line_id = _open(book, borrower, "20000.00")
+    line_id = _open(book, clock, borrower, "12000.00")
     for n in (1, 2):
         clock.advance(timedelta(days=20))
         loan_id = _draw(book, borrower, line_id, "5000.00", f"seed-{n}")
@@ -141,9 +162,8 @@ def _draw(book: _Book, borrower: Actor, line_id: str, amount: str, tag: str) -> 
 def _random_story(
     book: _Book, clock: FixedClock, borrower: Actor, rng: random.Random, now: Any
 ) -> str:
-    limit = rng.choice(LIMITS)
-    line_id = _open(book, borrower, limit)
-    limit_minor = _minor(limit)
+    line_id = _open(book, clock, borrower, rng.choice(INCOMES))
+    limit_minor = _minor(book.ledger.get_line(borrower, line_id)["limit"])
     loans: list[tuple[str, int]] = []
     for n in range(rng.randrange(0, 5)):
         clock.advance(timedelta(days=rng.randrange(3, 30)))

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from creditline.bootstrap import Container
 from creditline.db.commands import idempotency_keys
 from creditline.db.metadata import metadata
-from creditline.decisions.applications import Application, LineCapReached
+from creditline.decisions.applications import Application
 from creditline.decisions.tables import applications
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
-from creditline.kernel.errors import Forbidden, IdempotencyKeyReused, InvalidInput
+from creditline.kernel.errors import Forbidden, IdempotencyKeyReused, InvalidInput, LineCapReached
 from creditline.kernel.ids import new_id
 from creditline.ledger.tables import decisions
 from creditline.notices.tables import outbox

@@ -50,10 +50,11 @@ def test_a_decrease_to_the_minimum_is_allowed(
     container: Container, agent: Actor, approver: Actor, borrower: Actor
 ) -> None:
     line_id = open_line(container, agent, borrower)
+    # The profile's minimum is 100.00; a person keeps to the policy's, 500.00.
     document = container.ledger.change_limit(
-        approver, "cut", line_id, "decrease", ["utilisation_high"], limit="100.00"
+        approver, "cut", line_id, "decrease", ["utilisation_high"], limit="500.00"
     ).document
-    assert document["line"]["limit"] == "100.00"
+    assert document["line"]["limit"] == "500.00"
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,8 @@ THREADS = 16
 COMMANDS_PER_THREAD = 60
 LINE_COUNT = 3
 LINE_LIMIT_MINOR = 2_000_000  # 20,000.00 CNY
+# Staff move CNY limits in the shipped policy's steps of 100.00.
+LIMIT_STEP_MINOR = 10_000
 JOIN_TIMEOUT_SECONDS = 60.0
 SEED = 20261128
 
@@ -268,13 +270,13 @@ class Worker:
         self.decide(self.agent, "unfreeze", "risk_resolved")
 
     def increase(self) -> None:
-        step = self.random.randint(1, LINE_LIMIT_MINOR // 10)
+        step = self.random.randint(1, LINE_LIMIT_MINOR // 10 // LIMIT_STEP_MINOR) * LIMIT_STEP_MINOR
         self.decide(
             self.approver, "increase", "income_verified", limit=lambda i: self.now(i) + step
         )
 
     def decrease(self) -> None:
-        step = self.random.randint(1, LINE_LIMIT_MINOR // 10)
+        step = self.random.randint(1, LINE_LIMIT_MINOR // 10 // LIMIT_STEP_MINOR) * LIMIT_STEP_MINOR
         self.decide(
             self.approver, "decrease", "utilisation_high", limit=lambda i: self.now(i) - step
         )

@@ -934,10 +934,10 @@ def test_limits_are_changed_by_approvers_admins_and_services(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     document = container.ledger.change_limit(
-        Actor("someone", role), "d", line_id, "decrease", ["utilisation_high"], limit="100.00"
+        Actor("someone", role), "d", line_id, "decrease", ["utilisation_high"], limit="500.00"
     ).document
     assert document["decision"]["actor"] == f"{role.value}:someone"
-    assert document["line"]["limit"] == "100.00"
+    assert document["line"]["limit"] == "500.00"
 
 
 # --- visibility -------------------------------------------------------------------------------
@@ -985,9 +985,9 @@ def test_staff_see_every_line(container: Container, agent: Actor, borrower: Acto
 
 # --- idempotency ------------------------------------------------------------------------------
 def test_replaying_open_line_returns_the_same_line(container: Container, agent: Actor) -> None:
-    first = container.ledger.open_line(agent, "k", "b-1", "CNY", "100.00")
+    first = container.ledger.open_line(agent, "k", "b-1", "CNY", "500.00")
     before = everything(container)
-    again = container.ledger.open_line(agent, "k", "b-1", "CNY", "100.00")
+    again = container.ledger.open_line(agent, "k", "b-1", "CNY", "500.00")
     assert (again.document, again.replayed) == (first.document, True)
     assert everything(container) == before
 

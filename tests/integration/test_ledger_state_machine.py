@@ -38,8 +38,9 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 
 from creditline.bootstrap import Container, build
-from creditline.config import Settings
+from creditline.config import Settings, shipped_policy_file
 from creditline.db.commands import CommandResult, idempotency_keys
+from creditline.decisions.policy import load_policy
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import (
@@ -53,6 +54,7 @@ from creditline.kernel.errors import (
     InvalidAmount,
     InvalidInput,
     InvalidLimitChange,
+    LimitAboveCap,
     LimitBelowMinimum,
     LimitBelowUtilisation,
     LineClosed,
@@ -108,6 +110,25 @@ REASON_ADVERSE = {
 }
 # The smallest limit a line may have in each currency (tests/fixtures/products.toml).
 LIMIT_MIN = {"CNY": 10_000, "JPY": 1}
+# The shipped policy lends in CNY: a person's limits there keep to its smallest and largest
+# limit and its step (`limit_below_minimum`, `limit_above_cap`, `invalid_amount`).
+_POLICY = load_policy(shipped_policy_file())
+POLICY_BOUNDS = {
+    _POLICY.currency: tuple(
+        _POLICY.minor(getattr(_POLICY.constraints, name))
+        for name in ("min_limit", "max_limit", "limit_step")
+    )
+}
+
+
+def on_policy_step(currency: str, limit: int) -> int:
+    """`limit` rounded down to the policy's step and within its bounds (where it governs)."""
+    if currency not in POLICY_BOUNDS:
+        return limit
+    low, high, step = POLICY_BOUNDS[currency]
+    return min(max(limit // step * step, low), high)
+
+
 # Mostly short steps, so that holds live long enough to be posted; some cross their expiry.
 CLOCK_STEPS = tuple(
     timedelta(seconds=s) for s in (1, 60, 300, 600, 29 * 60, 30 * 60, 31 * 60, 86_400)
@@ -262,7 +283,21 @@ def predict_decision(
         return LimitBelowMinimum
     if (action == "increase") != (limit > line.limit) or limit == line.limit:
         return InvalidLimitChange
-    return LimitBelowUtilisation if limit < line.used else None
+    if limit < line.used:
+        return LimitBelowUtilisation
+    return policy_refusal(line.currency, limit)
+
+
+def policy_refusal(currency: str, limit: int) -> Expected:
+    """What the policy's bounds say of a person's limit in `currency`."""
+    if currency not in POLICY_BOUNDS:
+        return None
+    low, high, step = POLICY_BOUNDS[currency]
+    if limit < low:
+        return LimitBelowMinimum
+    if limit > high:
+        return LimitAboveCap
+    return InvalidAmount if limit % step else None
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -372,6 +407,7 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.open(currency, limit)
 
     def open(self, currency: str, limit: int) -> str:
+        limit = on_policy_step(currency, limit)
         owner = Actor(f"borrower-{self.run_id}-{len(self.line_models)}", Role.BORROWER)
         key, agent = self.key(), self.agent
         send = partial(self.ledger.open_line, agent, key, owner.subject, currency)
@@ -571,15 +607,19 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(line_id=line_ids, more=st.integers(1, 1_000_000))
     def increase(self, line_id: str, more: int) -> None:
         line = self.line_models[line_id]
-        self.decide(line, "increase", ["good_repayment_history"], line.limit + more)
+        limit = line.limit + more
+        if more % 2:  # half on the policy's step, where a policy governs the currency
+            limit = on_policy_step(line.currency, limit)
+        self.decide(line, "increase", ["good_repayment_history"], limit)
 
     @rule(line_id=line_ids, share=st.integers(0, 99))
     def decrease(self, line_id: str, share: int) -> None:
         """A decrease to what is used plus `share` percent of the rest (refused if no lower)."""
         line = self.line_models[line_id]
-        self.decide(
-            line, "decrease", ["bureau_inquiries"], line.used + line.available * share // 100
-        )
+        limit = line.used + line.available * share // 100
+        if share % 2:
+            limit = on_policy_step(line.currency, limit)
+        self.decide(line, "decrease", ["bureau_inquiries"], limit)
 
     @rule(line_id=line_ids)
     def decrease_below_use(self, line_id: str) -> None:

@@ -246,7 +246,7 @@ class Appeals:
                 contested = self._ledger.port.decision(tx, line, row["contested_decision_id"])
             codes = _reasons(outcome, reason_codes, contested)
             # The change is the reviewer's, made on the review's authority: the record names them.
-            reviewer = Actor(f"human-review:{actor.subject}", Role.SERVICE)
+            reviewer = Actor.human_reviewer(actor)
             decision_id = None
             if outcome == "reverse":
                 decision_id = self._reverse(tx, reviewer, line, contested, note)
@@ -256,7 +256,8 @@ class Appeals:
             found = self._reviews.get(tx, review_id) or fail(f"review {review_id} vanished")
             return review_document(_as_row(found), self._clock.now())
 
-        return self._commands.run(actor, key, request, work, lambda document: document)
+        # Core: a new limit reads the borrower's capacity (applications, bureau) for the caps.
+        return self._commands.run(actor, key, request, work, lambda document: document, core=True)
 
     def _record_decision(
         self,

@@ -13,13 +13,14 @@ Every application is kept with its outcome; its features feed the borrower's lat
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, select
+from sqlalchemy import Connection, bindparam, case, func, insert, select, update
 
 from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
@@ -30,23 +31,18 @@ from creditline.decisions.rate_limits import RateLimit, refuse_over_limit
 from creditline.decisions.tables import applications, verifications
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import Conflict, Forbidden, InvalidInput
+from creditline.kernel.errors import Forbidden, InvalidInput
 from creditline.kernel.ids import new_id
 from creditline.kernel.invariant import fail
 from creditline.kernel.money import Money, format_minor
 from creditline.kernel.permissions import Permission, require
 from creditline.kernel.reasons import reason_texts
 from creditline.kernel.text import checked_text
-from creditline.ledger.ports import Action, LimitChange, LineStatus
+from creditline.ledger.ports import CAP_REASONS, Action, CapCheck, LimitChange
 from creditline.ledger.service import LedgerService
 from creditline.loans.products import Catalogue
 
 UNDERWRITER = Actor("underwriting", Role.SERVICE)
-LINES_COUNTED_MAX = 100
-
-
-class LineCapReached(Conflict):
-    code = "line_cap_reached"
 
 
 _DAY = dt.timedelta(days=1)
@@ -54,12 +50,18 @@ AGE_MIN = 18
 
 
 def application_features(
-    connection: Connection, borrower_ids: list[str], now: dt.datetime, today: dt.date
+    connection: Connection,
+    borrower_ids: list[str],
+    now: dt.datetime,
+    today: dt.date,
+    currency: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per borrower: the latest application's features and how many they made lately; a later
-    accepted income verification replaces the declared income and its evidence."""
+    accepted income verification replaces the declared income and its evidence. With
+    `currency`, only income stated in it counts (an amount in another currency says nothing)."""
     if not borrower_ids:
         return {}
+    in_currency = [] if currency is None else [applications.c.currency == currency]
     counts = connection.execute(
         select(
             applications.c.borrower_id,
@@ -79,7 +81,7 @@ def application_features(
             )
             .label("newest_first"),
         )
-        .where(applications.c.borrower_id.in_(borrower_ids))
+        .where(applications.c.borrower_id.in_(borrower_ids), *in_currency)
         .subquery()
     )
     latest = {
@@ -91,26 +93,28 @@ def application_features(
         found[borrower] = {
             "applications_7d": int(in_7d or 0),
             "applications_30d": int(in_30d or 0),
-            **_declared(latest[borrower], today),
+            **(_declared(latest[borrower], today) if borrower in latest else {}),
         }
-    for borrower, verified in verified_income(connection, borrower_ids, today).items():
+    for borrower, verified in verified_income(connection, borrower_ids, today, currency).items():
         found[borrower] = {**found.get(borrower, {}), **verified}
     return found
 
 
 def verified_income(
-    connection: Connection, borrower_ids: list[str], today: dt.date
+    connection: Connection, borrower_ids: list[str], today: dt.date, currency: str | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per borrower, the income features of their latest accepted income verification (they
-    replace what the application declared)."""
+    replace what the application declared), in `currency` when given."""
     if not borrower_ids:
         return {}
+    in_currency = [] if currency is None else [verifications.c.currency == currency]
     latest = (
         select(verifications.c.borrower_id, func.max(verifications.c.created_at).label("at"))
         .where(
             verifications.c.borrower_id.in_(borrower_ids),
             verifications.c.kind == "income",
             verifications.c.status == "accepted",
+            *in_currency,
         )
         .group_by(verifications.c.borrower_id)
         .subquery()
@@ -144,7 +148,17 @@ def _declared(row: Any, today: dt.date) -> dict[str, Any]:
         "days_to_income_evidence_expiry": None if expires is None else (expires - today).days,
         "age": _age(birth, today),
         "employment": row["employment"],
+        "obligations_monthly_minor": row["obligations_monthly_minor"],
     }
+
+
+def with_report(declared: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """A borrower's declared features overlaid by their latest bureau report; obligations the
+    bureau does not report stay as the application stated them."""
+    merged = {**declared, **report}
+    if merged.get("obligations_monthly_minor") is None:
+        merged["obligations_monthly_minor"] = declared.get("obligations_monthly_minor")
+    return merged
 
 
 def _age(birth: dt.date, today: dt.date) -> int:
@@ -160,6 +174,7 @@ class Application:
     income_evidence_expires_on: dt.date | None
     birth_date: dt.date
     employment: str
+    obligations_monthly: str | None = None  # monthly payments on other debts, as stated
 
 
 class Underwriting:
@@ -185,6 +200,17 @@ class Underwriting:
         self._insert = db.prepare(
             insert(applications).values({c.name: bindparam(c.name) for c in applications.c})
         )
+        self._set_line = db.prepare(
+            update(applications)
+            .where(applications.c.id == bindparam("b_id"))
+            .values(line_id=bindparam("b_line_id"))
+        )
+
+    def on(self, clock: Clock, commands: Commands, ledger: LedgerService) -> Underwriting:
+        """The same underwriting on another clock and ledger (the demo writes its history)."""
+        again = copy.copy(self)
+        again._clock, again._commands, again._ledger = clock, commands, ledger
+        return again
 
     def apply(self, actor: Actor, key: str, application: Application) -> CommandResult:
         """Decide an application and, when approved, open the line and grant its limit through
@@ -204,35 +230,20 @@ class Underwriting:
         def work(tx: Transaction) -> dict[str, Any]:
             # One application per borrower at a time: concurrent ones wait, then see the lines
             # the first opened.
-            tx.lock_key(f"application:{borrower_id}")
+            port = self._ledger.port
+            port.lock_borrower(tx, borrower_id)
             now = self._clock.now()
             refuse_over_limit(tx, self._rate_limit, applications, borrower_id, now)
             record = self._decide(tx, borrower_id, application)  # bad input is refused first
-            self._refuse_beyond_line_cap(tx, borrower_id, application.currency)
+            port.require_line_room(tx, borrower_id, application.currency)
+            # Stored first: the grant's caps read the borrower's capacity from it.
+            self._store(tx, record)
             if record["outcome"] == "approved":
                 record["line_id"] = self._open(tx, record)
-            self._store(tx, record)
+                tx.execute(self._set_line, {"b_id": record["id"], "b_line_id": record["line_id"]})
             return record
 
         return self._commands.run(actor, key, request, work, _document, core=True)
-
-    def _refuse_beyond_line_cap(self, tx: Transaction, borrower_id: str, currency: str) -> None:
-        """An application opens a line only while the borrower has fewer open lines in the
-        currency than the profile allows (to raise a limit, ask for a review)."""
-        cap = self._catalogue.profile_for(currency).lines_per_borrower_max
-        lines = self._ledger.port.lines_of_borrower(tx, borrower_id, LINES_COUNTED_MAX)
-        held = [
-            line.id
-            for line in lines
-            if line.currency == currency and line.status is not LineStatus.CLOSED
-        ]
-        if len(held) >= cap:
-            raise LineCapReached(
-                f"the borrower has {len(held)} open line(s) in {currency}; an application may "
-                f"open at most {cap}: ask for a review of the line instead",
-                lines=held,
-                lines_max=cap,
-            )
 
     def _decide(
         self, tx: Transaction, borrower_id: str, application: Application
@@ -240,6 +251,13 @@ class Underwriting:
         income = Money.parse(application.income_monthly, application.currency)
         if income.minor < 0:
             raise InvalidInput("income cannot be negative")
+        obligations = (
+            None
+            if application.obligations_monthly is None
+            else Money.parse(application.obligations_monthly, application.currency).minor
+        )
+        if obligations is not None and obligations < 0:
+            raise InvalidInput("obligations cannot be negative")
         if application.employment not in EMPLOYMENT:
             raise InvalidInput("unknown employment", employment=list(EMPLOYMENT))
         now = self._clock.now()
@@ -257,9 +275,14 @@ class Underwriting:
             "income_evidence_expires_on": application.income_evidence_expires_on,
             "birth_date": application.birth_date,
             "employment": application.employment,
+            "obligations_monthly_minor": obligations,
         }
         row = engine.row(self._features(tx, borrower_id, declared, now, today))
-        outcome, limit_minor, codes = self._outcome(engine, row)
+        check = engine.cap_check(row)
+        outcome, limit_minor, codes = self._outcome(engine, row, check)
+        evidence = engine.evidence(row)
+        if check is not None:
+            evidence["limit_caps"] = check.document(limit_minor, application.currency)
         return {
             "id": new_id(),
             "borrower_id": borrower_id,
@@ -270,7 +293,7 @@ class Underwriting:
             "granted_limit_minor": limit_minor,
             "line_id": None,
             "reason_codes": codes,
-            "evidence": engine.evidence(row),
+            "evidence": evidence,
         }
 
     def _features(
@@ -296,21 +319,33 @@ class Underwriting:
             # This application counts with the earlier ones.
             "applications_7d": earlier.get("applications_7d", 0) + 1,
             "applications_30d": earlier.get("applications_30d", 0) + 1,
-            **_declared(declared, today),
-            **report,
+            **with_report(_declared(declared, today), report),
         }
 
     @staticmethod
-    def _outcome(engine: Engine, row: dict[str, Any]) -> tuple[str, int, list[str]]:
+    def _outcome(
+        engine: Engine, row: dict[str, Any], check: CapCheck | None
+    ) -> tuple[str, int, list[str]]:
+        """Declined with the fired rule's reasons; else the matrix's target within the policy's
+        largest limit and the profile's caps, on the step. Held by a cap, the grant names
+        `regulatory_cap`; held below the policy's smallest limit by one, the decline names
+        the cap's cause (income, its evidence, obligations) and `regulatory_cap`."""
         policy = engine.policy
         if row["decisive_rule"] is not None:
             return "declined", 0, engine.adverse_reasons(row)
         step = policy.minor(policy.constraints.limit_step)
-        grant = min(row["target_minor"], policy.minor(policy.constraints.max_limit))
-        grant = grant // step * step
-        if grant < policy.minor(policy.constraints.min_limit):
+        allowed = min(row["target_minor"], policy.minor(policy.constraints.max_limit))
+        allowed = allowed // step * step
+        cap = None if check is None else check.cap_minor
+        grant = allowed if cap is None else min(allowed, cap // step * step)
+        capped = grant < allowed
+        minimum = policy.minor(policy.constraints.min_limit)
+        if grant < minimum:
+            if capped and allowed >= minimum and check is not None and check.binding is not None:
+                cause = CAP_REASONS[check.binding]
+                return "declined", 0, list(dict.fromkeys([cause, "regulatory_cap"]))
             return "declined", 0, engine.adverse_reasons(row) or ["income_insufficient"]
-        return "approved", grant, ["application_approved"]
+        return "approved", grant, ["application_approved", *(["regulatory_cap"] * capped)]
 
     def _open(self, tx: Transaction, record: dict[str, Any]) -> str:
         """Open the approved line at 0 and grant its limit as a decision with its evidence."""

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, case, func, select
 
-from creditline.decisions.applications import application_features
+from creditline.decisions.applications import application_features, with_report
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.tables import reviews
 from creditline.ledger.ports import LineFacts, line_facts
@@ -50,8 +50,7 @@ def book_features(
         {
             **_line_features(line, record.get(line.line_id, _NO_LOANS), now, today),
             **_requests(asked.get(line.borrower_id, (0, 0))),
-            **declared.get(line.borrower_id, {}),
-            **reports.get(line.borrower_id, {}),
+            **with_report(declared.get(line.borrower_id, {}), reports.get(line.borrower_id, {})),
         }
         for line in lines
     ]

@@ -32,6 +32,7 @@ BUREAU_FEATURES = (
     "lenders_with_open_loans",
     "other_limits_minor",
     "bureau_score",
+    "obligations_monthly_minor",
 )
 _COUNT_MAX = 10**12
 REPORT_AGE_MAX = timedelta(days=3660)  # a report older than ten years says nothing now

@@ -15,6 +15,8 @@ from decimal import Decimal
 
 from creditline.decisions.features import FEATURES, FeatureType
 from creditline.decisions.policy import Bin, PolicyDocument, Rule, RuleAction, rule_expression
+from creditline.kernel.money import AMOUNT_MINOR_MAX
+from creditline.ledger.ports import RegulatoryCaps
 
 REASONS_MAX = 4
 _KEY_BASE = 64  # more than the distinct reason codes a scorecard can name
@@ -119,12 +121,13 @@ def _reason_lists(policy: PolicyDocument, rules: list[Rule]) -> tuple[str, str]:
     return f"list_concat({fired})" if fired else "[]::VARCHAR[]", ordered
 
 
-def compile_policy(policy: PolicyDocument) -> CompiledPolicy:
-    """The policy as one query over a `features` relation, and the names of its trace columns."""
+def compile_policy(policy: PolicyDocument, caps: RegulatoryCaps | None = None) -> CompiledPolicy:
+    """The policy as one query over a `features` relation, and the names of its trace columns;
+    `caps` are the jurisdiction profile's caps on an increase (None: the policy's own only)."""
     rules = sorted(policy.rules, key=lambda r: r.priority)
     return CompiledPolicy(
         label=policy.label,
-        ctes=_ctes(policy, rules),
+        ctes=_ctes(policy, rules, caps),
         select=_select(policy, rules),
         attributes=tuple(a.feature for a in policy.scorecard.attributes),
         rules=tuple(r.id for r in rules),
@@ -195,14 +198,49 @@ def _limit_cases(policy: PolicyDocument, rules: list[Rule]) -> tuple[str, str, s
     return target, rule_action, decrease_to
 
 
-def _increase(policy: PolicyDocument) -> tuple[str, str]:
-    """The capped increase a line could get, and whether the cool-downs allow one now."""
+def regulatory_cap_sql(caps: RegulatoryCaps | None) -> str:
+    """The profile's lowest cap on a line's limit from its features (`limit_rules.cap_check`
+    in SQL): never negative, never above the largest amount; NULL when the profile has none."""
+    if caps is None:
+        return "CAST(NULL AS BIGINT)"
+    parts = [str(AMOUNT_MINOR_MAX)]
+    if caps.limit_cap_minor is not None:
+        parts.append(str(caps.limit_cap_minor))
+    if caps.income_months is not None:
+        parts.append(f"COALESCE(income_monthly_minor, 0) * {caps.income_months}")
+    if caps.unverified_limit_max_minor is not None:
+        unverified = caps.unverified_limit_max_minor
+        parts.append(f"CASE WHEN income_evidence IS TRUE THEN NULL ELSE {unverified} END")
+    if caps.debt_to_income_max_percent is not None:
+        room = (
+            f"GREATEST(GREATEST(income_monthly_minor, 0) * {caps.debt_to_income_max_percent} "
+            "// 100 - obligations_monthly_minor, 0)"
+        )
+        parts.append(
+            "CASE WHEN income_monthly_minor IS NULL OR obligations_monthly_minor IS NULL THEN 0 "
+            f"ELSE CAST({room} AS HUGEINT) * {caps.payment_basis_minor} // {caps.payment_minor} "
+            "END"
+        )
+    return f"CAST(GREATEST(LEAST({', '.join(parts)}), 0) AS BIGINT)"
+
+
+def _policy_increase(policy: PolicyDocument) -> str:
+    """The increase the policy alone allows: the matrix's target, its largest limit, and the
+    increase factor, on the step."""
     constraints = policy.constraints
     step = policy.minor(constraints.limit_step)
-    capped_increase = (
+    return (
         f"LEAST(target_minor, {policy.minor(constraints.max_limit)}, "
         f"CAST(floor(limit_minor * {constraints.max_increase_factor} / {step}) AS BIGINT) * {step})"
     )
+
+
+def _increase(policy: PolicyDocument) -> tuple[str, str]:
+    """The capped increase a line could get (the policy's, held under the regulatory cap on
+    the step), and whether the cool-downs allow one now."""
+    constraints = policy.constraints
+    step = policy.minor(constraints.limit_step)
+    capped_increase = f"LEAST({_policy_increase(policy)}, regulatory_cap_minor // {step} * {step})"
     may_increase = (
         f"(days_since_limit_change IS NULL OR days_since_limit_change >= "
         f"{constraints.cooldown_days}) AND (days_since_cut IS NULL OR days_since_cut >= "
@@ -211,7 +249,7 @@ def _increase(policy: PolicyDocument) -> tuple[str, str]:
     return capped_increase, may_increase
 
 
-def _ctes(policy: PolicyDocument, rules: list[Rule]) -> str:
+def _ctes(policy: PolicyDocument, rules: list[Rule], caps: RegulatoryCaps | None) -> str:
     """The query's common table expressions, from the scored features to the action."""
     card = policy.scorecard
     scored = _scored_columns(policy, rules)
@@ -238,6 +276,7 @@ scored AS (
 ), limited AS (
     SELECT *,
         CASE {target} END AS target_minor,
+        {regulatory_cap_sql(caps)} AS regulatory_cap_minor,
         {"CASE decisive_rule " + rule_action + " END" if rules else "CAST(NULL AS VARCHAR)"}
             AS rule_action
     FROM targeted
@@ -273,6 +312,8 @@ def _select(policy: PolicyDocument, rules: list[Rule]) -> str:
     )
     fired_list, attribute_codes = _reason_lists(policy, rules)
     increase_reason = _literal(policy.constraints.increase_reason)
+    # An increase held below what the policy alone would give was held by a regulatory cap.
+    uncapped_increase = _policy_increase(policy)
     # Built only for adverse rows (CASE evaluates a branch only for the rows that take it).
     adverse_reasons = f"list_slice(list_concat({fired_list}, {attribute_codes}), 1, {REASONS_MAX})"
     return f"""
@@ -282,6 +323,8 @@ SELECT *,
     {"CASE decisive_rule " + freeze_days + " END" if freeze_days else "CAST(NULL AS INTEGER)"}
         AS freeze_days_out,
     CASE
+        WHEN action = 'increase' AND proposed_minor < {uncapped_increase}
+            THEN [{increase_reason}, 'regulatory_cap']
         WHEN action = 'increase' THEN [{increase_reason}]
         WHEN action = 'keep' THEN []::VARCHAR[]
         ELSE {adverse_reasons}

@@ -22,6 +22,7 @@ from creditline.decisions.policy import PolicyDocument
 from creditline.kernel.errors import InvalidInput
 from creditline.kernel.invariant import fail
 from creditline.kernel.money import AMOUNT_MINOR_MAX
+from creditline.ledger.ports import CapCheck, RegulatoryCaps
 
 _SQL_TYPES = {
     FeatureType.INTEGER: "BIGINT",
@@ -114,15 +115,18 @@ _COLUMN_TYPES = {"line_id": "VARCHAR", **{f.name: _SQL_TYPES[f.type] for f in FE
 class Engine:
     """A compiled policy and an in-process DuckDB to run it on (one connection per thread)."""
 
-    def __init__(self, policy: PolicyDocument) -> None:
+    def __init__(self, policy: PolicyDocument, caps: RegulatoryCaps | None = None) -> None:
+        """`caps`: the jurisdiction profile's caps every increase keeps under (CN-1, CN-2,
+        US-6, unverified income); None for a policy run without a profile."""
         self.policy = policy
-        self.compiled: CompiledPolicy = compile_policy(policy)
+        self.caps = caps
+        self.compiled: CompiledPolicy = compile_policy(policy, caps)
         placeholders = ", ".join(
             ["CAST($line_id AS VARCHAR) AS line_id"]
             + [f"CAST(${f.name} AS {_SQL_TYPES[f.type]}) AS {f.name}" for f in FEATURES.values()]
         )
         self._single_sql = self.compiled.sql_over(f"SELECT {placeholders}")
-        self._evaluator = Evaluator(policy)
+        self._evaluator = Evaluator(policy, caps)
         self._local = threading.local()
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
@@ -147,6 +151,10 @@ class Engine:
             _check_value(feature, features.get(name))
         row = {name: features.get(name) for name in FEATURE_COLUMNS}
         return self._evaluator.row(row)
+
+    def cap_check(self, row: dict[str, Any]) -> CapCheck | None:
+        """The profile's caps on a line with the features of `row` (None: no profile caps)."""
+        return self._evaluator.cap_check(row)
 
     def adverse_reasons(self, row: dict[str, Any]) -> list[str]:
         """What an adverse outcome of `row` names: fired rules, then the points lost."""

@@ -22,6 +22,8 @@ from creditline.decisions.compiler import REASONS_MAX, reason_groups
 from creditline.decisions.features import FEATURES, FeatureType
 from creditline.decisions.policy import Bin, PolicyDocument, RuleAction, rule_expression
 from creditline.kernel.invariant import fail
+from creditline.kernel.money import AMOUNT_MINOR_MAX
+from creditline.ledger.ports import Capacity, CapCheck, RegulatoryCaps, cap_check
 
 Value = Any  # None (SQL NULL), bool, int, float, Decimal or str
 
@@ -29,8 +31,9 @@ Value = Any  # None (SQL NULL), bool, int, float, Decimal or str
 class Evaluator:
     """A policy prepared for row-at-a-time evaluation (rules parsed once)."""
 
-    def __init__(self, policy: PolicyDocument) -> None:
+    def __init__(self, policy: PolicyDocument, caps: RegulatoryCaps | None = None) -> None:
         self.policy = policy
+        self.caps = caps
         self.rules = sorted(policy.rules, key=lambda r: r.priority)
         self._conditions = [rule_expression(rule) for rule in self.rules]
         self._step = Decimal(policy.minor(policy.constraints.limit_step))
@@ -77,13 +80,15 @@ class Evaluator:
         decisive = next((rule for n, rule in enumerate(self.rules) if out[f"fired_{n}"]), None)
         limit = features["limit_minor"]
         target = self._limits[(grade, band)]
-        proposed = self._proposed(features, decisive, limit, target)
+        regulatory_cap = self._regulatory_cap(features)
+        proposed = self._proposed(features, decisive, limit, target, regulatory_cap)
         action = self._action(decisive, limit, proposed)
         out.update(
             score=score,
             grade=grade,
             band=band,
             target_minor=target,
+            regulatory_cap_minor=regulatory_cap,
             decisive_rule=None if decisive is None else decisive.id,
             rule_action=None if decisive is None else decisive.action.value,
             proposed_minor=proposed,
@@ -92,7 +97,34 @@ class Evaluator:
             freeze_days_out=None if decisive is None else decisive.freeze_days,
             reason_codes=self._reasons(out, action),
         )
+        if action == "increase" and proposed < self._policy_increase(limit, target):
+            out["reason_codes"] = [*out["reason_codes"], "regulatory_cap"]
         return out
+
+    def cap_check(self, features: dict[str, Value]) -> CapCheck | None:
+        """The profile's caps on a line with these features (None: no profile caps)."""
+        if self.caps is None:
+            return None
+        obligations = features.get("obligations_monthly_minor")
+        capacity = Capacity(
+            income_monthly_minor=features.get("income_monthly_minor"),
+            income_evidence=features.get("income_evidence") is True,
+            obligations_monthly_minor=obligations,
+            obligations_source=None if obligations is None else "features",
+        )
+        return cap_check(self.caps, capacity)
+
+    def _regulatory_cap(self, features: dict[str, Value]) -> int | None:
+        """The profile's lowest cap from the features (`compiler.regulatory_cap_sql`)."""
+        check = self.cap_check(features)
+        if check is None:
+            return None
+        cap = check.cap_minor
+        return AMOUNT_MINOR_MAX if cap is None else max(min(cap, AMOUNT_MINOR_MAX), 0)
+
+    def _policy_increase(self, limit: int, target: int) -> int:
+        grown = _floor_to(Decimal(limit) * self.policy.constraints.max_increase_factor, self._step)
+        return min(target, self._max_limit, grown)
 
     def adverse_reasons(self, row: dict[str, Value]) -> list[str]:
         """The reasons an adverse outcome of `row` would name (fired rules, points lost)."""
@@ -106,7 +138,14 @@ class Evaluator:
                 return band
         return self._bands[-1][0]
 
-    def _proposed(self, features: dict[str, Value], decisive: Any, limit: int, target: int) -> int:
+    def _proposed(
+        self,
+        features: dict[str, Value],
+        decisive: Any,
+        limit: int,
+        target: int,
+        regulatory_cap: int | None,
+    ) -> int:
         constraints = self.policy.constraints
         if decisive is not None and decisive.action is RuleAction.DECREASE:
             since_cut = features.get("days_since_cut")
@@ -118,8 +157,9 @@ class Evaluator:
             used = features.get("used_minor")
             return cut if used is None else max(int(used), cut)
         if decisive is None:
-            grown = _floor_to(Decimal(limit) * constraints.max_increase_factor, self._step)
-            capped = min(target, self._max_limit, grown)
+            capped = self._policy_increase(limit, target)
+            if regulatory_cap is not None:
+                capped = min(capped, _floor_to(Decimal(regulatory_cap), self._step))
             changed = features.get("days_since_limit_change")
             since_cut = features.get("days_since_cut")
             may = (changed is None or changed >= constraints.cooldown_days) and (

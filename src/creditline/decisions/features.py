@@ -247,6 +247,13 @@ FEATURES: dict[str, Feature] = {
             riskier=Risk.HIGHER,
         ),
         Feature(
+            "obligations_monthly_minor",
+            FeatureType.INTEGER,
+            Source.BUREAU,
+            "Monthly payments on other debts: as the bureau reports them, else as the "
+            "application states them (null: neither).",
+        ),
+        Feature(
             "bureau_score",
             FeatureType.INTEGER,
             Source.BUREAU,
@@ -286,5 +293,6 @@ LABELS_ZH: dict[str, str] = {
     "inquiries_6m": "近6个月征信查询次数",
     "lenders_with_open_loans": "有未结清借款的其他机构数(多头)",
     "other_limits_minor": "在其他机构的授信总额",
+    "obligations_monthly_minor": "其他负债的月还款额",
     "bureau_score": "征信评分",
 }

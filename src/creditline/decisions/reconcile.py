@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, select
 
 from creditline.decisions.tables import reviews
+from creditline.kernel.actors import HUMAN_REVIEWER_PREFIX
 from creditline.ledger.ports import Finding, decision_lines
-
-HUMAN_REVIEWER_PREFIX = "human-review:"
 
 
 def review_checks(connection: Connection) -> Iterable[Finding]:

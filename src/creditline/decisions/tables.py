@@ -47,6 +47,8 @@ bureau_reports = Table(
     Column("lenders_with_open_loans", BigInteger, nullable=True),
     Column("other_limits_minor", BigInteger, nullable=True),
     Column("bureau_score", BigInteger, nullable=True),
+    # Monthly payments on other debts (US-6 ability to pay).
+    Column("obligations_monthly_minor", BigInteger, nullable=True),
     CheckConstraint(
         "COALESCE(inquiries_1m, 0) >= 0 AND COALESCE(inquiries_3m, 0) >= 0 "
         "AND COALESCE(inquiries_6m, 0) >= 0 AND COALESCE(lenders_with_open_loans, 0) >= 0 "
@@ -73,6 +75,8 @@ applications = Table(
     Column("income_evidence_expires_on", Date, nullable=True),
     Column("birth_date", Date, nullable=False),
     Column("employment", String(32), nullable=False),
+    # Monthly payments on other debts, as the applicant states them (null: not stated).
+    Column("obligations_monthly_minor", BigInteger, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("outcome", String(16), nullable=False),  # approved | declined
     Column("granted_limit_minor", BigInteger, nullable=False),

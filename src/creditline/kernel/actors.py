@@ -16,6 +16,8 @@ class Role(StrEnum):
 
 
 STAFF_ROLES = frozenset(role for role in Role if role is not Role.BORROWER)
+# The actor a human review's decision is recorded under: the reviewer, on the review's authority.
+HUMAN_REVIEWER_PREFIX = "human-review:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,16 @@ class Actor:
 
     subject: str
     role: Role
+
+    @property
+    def person(self) -> bool:
+        """Whether a person decides (staff, a human reviewer or a borrower), not a policy."""
+        return self.role is not Role.SERVICE or self.subject.startswith(HUMAN_REVIEWER_PREFIX)
+
+    @classmethod
+    def human_reviewer(cls, reviewer: Actor) -> Actor:
+        """The actor a decision made on a human review's authority is recorded under."""
+        return cls(f"{HUMAN_REVIEWER_PREFIX}{reviewer.subject}", Role.SERVICE)
 
     @property
     def scope(self) -> str:

@@ -43,6 +43,13 @@ class LimitBelowMinimum(InvalidInput):
     code = "limit_below_minimum"
 
 
+class LimitAboveCap(InvalidInput):
+    """A limit above a cap: the jurisdiction profile's (CN-1, CN-2, US-6, the unverified-income
+    ceiling) or, for staff, the policy's maximum. The error names the cap and its figures."""
+
+    code = "limit_above_cap"
+
+
 class UnknownCurrency(InvalidInput):
     code = "unknown_currency"
 
@@ -119,6 +126,12 @@ class LimitBelowUtilisation(Conflict):
 
 class InvalidLimitChange(Conflict):
     code = "invalid_limit_change"
+
+
+class LineCapReached(Conflict):
+    """The borrower already holds as many open lines in the currency as the profile allows."""
+
+    code = "line_cap_reached"
 
 
 class BorrowerRequestMissing(Conflict):

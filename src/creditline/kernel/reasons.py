@@ -186,6 +186,17 @@ _CATALOGUE = (
         next_step=NextStep.NONE,
     ),
     ReasonCode(
+        "obligations_excessive",
+        adverse=True,
+        text_en="Excessive obligations in relation to income",
+        text_zh="现有负债的月还款额相对收入过高",
+        operator_text=(
+            "Ability to pay (US-6): monthly obligations plus the payment on the limit exceed the "
+            "profile's debt-to-income maximum (obligations_monthly_minor, income_monthly_minor)."
+        ),
+        next_step=NextStep.UPDATE_INCOME,
+    ),
+    ReasonCode(
         "short_history",
         adverse=True,
         text_en="Length of time the account has been established is too short",

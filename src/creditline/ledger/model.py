@@ -34,7 +34,7 @@ from creditline.kernel.text import checked_text
 
 # The journal's names, still read from here by the ledger's service, store and reconciliation.
 from creditline.ledger.journal import JournalEntry, entry_hash
-from creditline.ledger.limit_rules import require_limit_at_least_minimum
+from creditline.ledger.limit_rules import CAPPING_CODES, require_limit_at_least_minimum
 
 TERM_MONTHS_MIN = 1
 TERM_MONTHS_MAX = 36
@@ -293,7 +293,9 @@ def validate_reasons(change: LimitChange) -> None:
         )
     for code in codes:
         reason = REASON_CATALOGUE[code]
-        fits = reason.borrower_initiated or reason.adverse == change.adverse
+        # A cap may say why an increase is no larger (an automatic one names it).
+        capped = code in CAPPING_CODES and change.action is Action.INCREASE
+        fits = reason.borrower_initiated or capped or reason.adverse == change.adverse
         if not fits:
             raise InvalidInput(
                 f"reason {code} cannot explain a {change.action.value}",

@@ -1,5 +1,6 @@
-"""The ports the ledger needs from other capabilities, implemented by loans and wired in
-`bootstrap.py`: pricing a hold, and the smallest limit a line may have. Published through
+"""The ports the ledger needs from other capabilities, wired in `bootstrap.py`: pricing a hold
+and the jurisdiction profile's bounds on a limit (loans, from the catalogue), and the credit
+policy's bounds and a borrower's capacity (decisions). Published through
 `creditline.ledger.ports`."""
 
 from __future__ import annotations
@@ -7,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from creditline.db.unit_of_work import Transaction
+from creditline.ledger.limit_rules import Capacity, PolicyBounds, RegulatoryCaps
 from creditline.ledger.records import PricedHold
 
 
@@ -33,4 +36,26 @@ class Limits(Protocol):
 
     def limit_min_minor(self, currency: str) -> int:
         """The smallest limit a line in `currency` may have, in minor units (at least 1)."""
+        ...
+
+    def caps(self, currency: str) -> RegulatoryCaps | None:
+        """The profile's caps on the limit of a line in `currency` (None: no profile caps)."""
+        ...
+
+    def lines_per_borrower_max(self, currency: str) -> int:
+        """How many open lines in `currency` a borrower may have without a recorded reason."""
+        ...
+
+
+class Underwriting(Protocol):
+    """What the credit policy says of a limit (implemented by the decisions capability)."""
+
+    def bounds(self, currency: str) -> PolicyBounds | None:
+        """The active policy's smallest and largest limit and its step, for lines in
+        `currency` (None: no policy lends in it)."""
+        ...
+
+    def capacity(self, tx: Transaction, borrower_id: str, currency: str, now: datetime) -> Capacity:
+        """The borrower's income, its evidence and their monthly obligations, as on file at
+        `now`, read in the caller's transaction."""
         ...

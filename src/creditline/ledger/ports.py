@@ -22,6 +22,7 @@ from creditline.kernel.errors import (
     BorrowerRequestMissing,
     DrawdownNotFound,
     DrawdownNotHeld,
+    LineCapReached,
     LineClosed,
     LineFrozen,
     LineNotFound,
@@ -43,10 +44,18 @@ from creditline.ledger.facts import (
 )
 from creditline.ledger.journal import GENESIS_HASH
 from creditline.ledger.limit_rules import (
+    CAP_REASONS,
     BorrowerRequest,
+    Capacity,
+    CapCheck,
+    PolicyBounds,
+    RegulatoryCaps,
     RequestStatus,
+    cap_check,
     checked_request,
     require_matching_request,
+    require_within_cap,
+    require_within_policy,
 )
 from creditline.ledger.model import (
     ADVERSE_ACTIONS,
@@ -56,7 +65,7 @@ from creditline.ledger.model import (
     LineStatus,
     Movement,
 )
-from creditline.ledger.needs import Limits, Pricing
+from creditline.ledger.needs import Limits, Pricing, Underwriting
 from creditline.ledger.reconcile import Finding
 from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold, StoredDecision
 from creditline.ledger.store import LedgerStore
@@ -69,8 +78,11 @@ from creditline.notices.outbox import Outbox, Topic
 
 __all__ = [
     "ADVERSE_ACTIONS",
+    "CAP_REASONS",
     "Action",
     "BorrowerRequest",
+    "CapCheck",
+    "Capacity",
     "DecisionRecord",
     "Drawdown",
     "Finding",
@@ -80,9 +92,13 @@ __all__ = [
     "Line",
     "LineFacts",
     "LineStatus",
+    "PolicyBounds",
     "PricedHold",
     "Pricing",
+    "RegulatoryCaps",
     "StoredDecision",
+    "Underwriting",
+    "cap_check",
     "decision_document",
     "decision_lines",
     "first_open_lines",
@@ -96,6 +112,7 @@ __all__ = [
 
 
 SYSTEM_ACTOR = Actor("creditline", Role.SERVICE)
+LINES_COUNTED_MAX = 100
 
 
 def may_see(actor: Actor, line: Line) -> bool:
@@ -108,11 +125,19 @@ def may_see(actor: Actor, line: Line) -> bool:
 class LedgerPort:
     """The ledger's moves inside a caller's transaction: each method takes the transaction."""
 
-    def __init__(self, store: LedgerStore, clock: Clock, outbox: Outbox, limits: Limits) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        clock: Clock,
+        outbox: Outbox,
+        limits: Limits,
+        underwriting: Underwriting,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._outbox = outbox
         self._limits = limits
+        self._underwriting = underwriting
 
     def lock(self, tx: Transaction, actor: Actor, line_id: str) -> Line:
         """the line, locked, if `actor` may see it (else `line_not_found`)."""
@@ -214,6 +239,9 @@ class LedgerPort:
         movement = model.plan_limit_change(line, change, now, limit_min)
         codes, action = change.reason_codes, change.action.value
         require_matching_request(line.id, action, codes, change.limit_minor, request)
+        caps = self._within_bounds(tx, actor, line, change)
+        if caps is not None:
+            evidence = {**(evidence or {}), "limit_caps": caps}
         decision_id = new_id()
         after = self.move(tx, line, movement, now, decision_id=decision_id)
         record = DecisionRecord(
@@ -241,6 +269,54 @@ class LedgerPort:
         self.notify(tx, topic, after, decision_id, payload, now)
         return after, record
 
+    def _within_bounds(
+        self, tx: Transaction, actor: Actor, line: Line, change: LimitChange
+    ) -> dict[str, Any] | None:
+        """Refuse a new limit outside its bounds, on every path into a limit: a person (staff,
+        a human reviewer) keeps to the policy's bounds and step; an increase, by anyone, keeps
+        under the profile's caps (CN-1, CN-2, US-6, unverified income), whose figures the
+        decision then stores."""
+        limit = change.limit_minor
+        if limit is None:
+            return None
+        if actor.person:
+            bounds = self._underwriting.bounds(line.currency)
+            if bounds is not None:
+                require_within_policy(limit, bounds)
+        caps = self._limits.caps(line.currency)
+        if change.action is not Action.INCREASE or caps is None:
+            return None
+        now = self._clock.now()
+        capacity = self._underwriting.capacity(tx, line.borrower_id, line.currency, now)
+        check = cap_check(caps, capacity)
+        require_within_cap(limit, check, line.currency)
+        return check.document(limit, line.currency)
+
+    def lock_borrower(self, tx: Transaction, borrower_id: str) -> None:
+        """Hold the borrower's lock for the transaction: openings (by application or by staff)
+        for one borrower run one after the other, so each counts the lines the others opened."""
+        tx.lock_key(f"borrower-lines:{borrower_id}")
+
+    def require_line_room(
+        self, tx: Transaction, borrower_id: str, currency: str, *, reason: str | None = None
+    ) -> None:
+        """Refuse (`line_cap_reached`) a new line for a borrower who already holds the
+        profile's number of open lines in `currency`, unless staff record a `reason`."""
+        cap = self._limits.lines_per_borrower_max(currency)
+        lines = self._store.lines_of_borrower(tx, borrower_id, LINES_COUNTED_MAX)
+        held = [
+            line.id
+            for line in lines
+            if line.currency == currency and line.status is not LineStatus.CLOSED
+        ]
+        if len(held) >= cap and reason is None:
+            raise LineCapReached(
+                f"the borrower has {len(held)} open line(s) in {currency}; at most {cap} open "
+                "without a recorded reason: ask for a review of the line instead",
+                lines=held,
+                lines_max=cap,
+            )
+
     def borrower_request(self, tx: Transaction, line: Line, request_id: str) -> BorrowerRequest:
         """The borrower's request `request_id` of the locked `line`, locked (else
         `borrower_request_missing`)."""
@@ -258,6 +334,9 @@ class LedgerPort:
             raise LineClosed("the line is closed", decision_id=line.status_decision_id)
         limit_min = self._limits.limit_min_minor(line.currency)
         parsed = checked_request(kind, limit_minor, line.limit_minor, limit_min, line.currency)
+        bounds = self._underwriting.bounds(line.currency)
+        if limit_minor is not None and bounds is not None:
+            require_within_policy(limit_minor, bounds)  # staff can grant only what they may set
         request = BorrowerRequest(
             id=new_id(),
             line_id=line.id,
@@ -348,10 +427,13 @@ class LedgerPort:
         limit_minor: int,
         *,
         granted_next: bool = False,
+        by: Actor | None = None,
+        note: str | None = None,
     ) -> Line:
-        """open an active line (the port applications open lines through): at least the
-        profile minimum, or, `granted_next`, at 0 for an approval whose increase decision
-        follows in this same transaction (so no zero line is ever seen)."""
+        """open an active line: at least the profile minimum, or, `granted_next`, at 0 for an
+        approval whose increase decision follows in this same transaction (so no zero line is
+        ever seen). Opened `by` staff, the limit keeps to the same bounds and caps as an
+        increase; the opening's message keeps who opened it, why (`note`) and the figures."""
         now = self._clock.now()
         blank = Line(
             new_id(),
@@ -367,14 +449,20 @@ class LedgerPort:
             GENESIS_HASH,
         )
         limit_min = self._limits.limit_min_minor(currency)
+        payload: dict[str, Any] = {}
         if granted_next and limit_minor == 0:
             movement = Movement("open", status=LineStatus.ACTIVE)
         else:
             movement = model.plan_open(limit_minor, limit_min, currency)
+        if by is not None:
+            grant = LimitChange(Action.INCREASE, ("application_approved",), limit_minor, note=note)
+            payload = {"opened_by": by.scope, "note": note}
+            payload["limit_caps"] = self._within_bounds(tx, by, blank, grant)
         line = model.apply(blank, movement)
         entry = model.journal_entry(line, movement, GENESIS_HASH, now)
         line = model.with_head(line, entry.hash)
         self._store.insert_line(tx, line, now)
         self._store.append_journal(tx, entry)
-        self.notify(tx, Topic.LINE_OPENED, line, line.id, {"line": line_document(line)}, now)
+        opened = {"line": line_document(line), **payload}
+        self.notify(tx, Topic.LINE_OPENED, line, line.id, opened, now)
         return line

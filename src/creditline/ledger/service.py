@@ -36,6 +36,7 @@ from creditline.ledger.ports import (
     LedgerPort,
     Limits,
     Pricing,
+    Underwriting,
     may_see,
 )
 from creditline.ledger.records import StoredDecision
@@ -71,6 +72,7 @@ class LedgerService:
         pricing: Pricing,
         hold_ttl: timedelta,
         limits: Limits,
+        underwriting: Underwriting,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -79,15 +81,29 @@ class LedgerService:
         self._pricing = pricing
         self._hold_ttl = hold_ttl
         self.store = LedgerStore(db)
-        self.port = LedgerPort(self.store, clock, outbox, limits)
+        self.port = LedgerPort(self.store, clock, outbox, limits, underwriting)
 
     # --- commands ------------------------------------------------------------------------
     def open_line(
-        self, actor: Actor, key: str, borrower_id: str, currency: str, limit: str
+        self,
+        actor: Actor,
+        key: str,
+        borrower_id: str,
+        currency: str,
+        limit: str,
+        note: str | None = None,
     ) -> CommandResult:
-        """Open an active line for a borrower with `limit` (a decimal string) in `currency`."""
+        """Open an active line for a borrower with `limit` (a decimal string) in `currency`.
+
+        The limit keeps to the policy's bounds and the profile's caps like any other (the
+        opening's message keeps the cap figures and who opened it). A borrower who already
+        holds the profile's number of open lines in the currency gets another only with a
+        recorded reason (`note`).
+        """
         require(actor, Permission.OPEN_LINE)
         checked_text(borrower_id, "borrower_id", BORROWER_ID_LENGTH_MAX)
+        if note is not None:
+            checked_text(note, "note", model.NOTE_LENGTH_MAX, multiline=True)
         limit_minor = Money.parse(limit, currency).minor
         request: dict[str, Any] = {
             "op": "open_line",
@@ -95,13 +111,15 @@ class LedgerService:
             "currency": currency,
         }
         request["limit"] = limit
-        return self._commands.run(
-            actor,
-            key,
-            request,
-            lambda tx: self.port.open(tx, borrower_id, currency, limit_minor),
-            line_document,
-        )
+        if note is not None:
+            request["note"] = note
+
+        def work(tx: Transaction) -> Line:
+            self.port.lock_borrower(tx, borrower_id)
+            self.port.require_line_room(tx, borrower_id, currency, reason=note)
+            return self.port.open(tx, borrower_id, currency, limit_minor, by=actor, note=note)
+
+        return self._commands.run(actor, key, request, work, line_document, core=True)
 
     def place_hold(
         self,
@@ -227,7 +245,8 @@ class LedgerService:
         def view(result: tuple[Line, DecisionRecord]) -> dict[str, Any]:
             return {"decision": decision_document(result[1]), "line": line_document(result[0])}
 
-        return self._commands.run(actor, key, request, work, view)
+        # Core: an increase reads the borrower's capacity (applications, bureau) for the caps.
+        return self._commands.run(actor, key, request, work, view, core=True)
 
     def request_change(
         self, actor: Actor, key: str, line_id: str, kind: str, limit: str | None = None

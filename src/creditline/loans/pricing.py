@@ -1,15 +1,17 @@
-"""Pricing a drawdown by its product, and the smallest limit a line may have: the ledger's
-`Pricing` and `Limits` ports, implemented by loans from the catalogue and its profiles."""
+"""Pricing a drawdown by its product, and the bounds a jurisdiction profile puts on a limit:
+the ledger's `Pricing` and `Limits` ports, implemented by loans from the catalogue and its
+profiles."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from creditline.kernel.errors import ProductNotFound
-from creditline.kernel.money import Money
-from creditline.ledger.ports import PricedHold
-from creditline.loans.products import Catalogue
+from creditline.kernel.money import Money, currency_exponent
+from creditline.ledger.ports import PricedHold, RegulatoryCaps
+from creditline.loans.products import Catalogue, Profile
 from creditline.loans.quote import product_quote
+from creditline.loans.schedule import annuity_payment_minor
 
 
 class ProductPricing:
@@ -41,8 +43,9 @@ class ProductPricing:
 
 
 class ProfileLimits:
-    """The smallest limit of a line: its currency's jurisdiction profile's `limit_min`, or one
-    minor unit for a currency no product lends in (a line is never zero)."""
+    """The bounds of a line's limit from its currency's jurisdiction profile: the smallest
+    limit (`limit_min`, or one minor unit for a currency no product lends in: a line is never
+    zero), the caps, and how many lines a borrower may hold."""
 
     def __init__(self, catalogue: Catalogue) -> None:
         self._catalogue = catalogue
@@ -53,3 +56,47 @@ class ProfileLimits:
             return max(self._catalogue.profile_for(currency).limit_min_minor, 1)
         except ProductNotFound:
             return 1
+
+    def caps(self, currency: str) -> RegulatoryCaps | None:
+        """The profile's caps for lines in `currency` (None when it sets none)."""
+        try:
+            profile = self._catalogue.profile_for(currency)
+        except ProductNotFound:
+            return None
+        if not _caps_anything(profile):
+            return None
+        basis, payment = 1, 0
+        if profile.ability_to_pay_term_months is not None:
+            # The payment on 1,000 units of limit at the default product's rate.
+            basis = 1000 * 10 ** currency_exponent(currency)
+            rate = self._catalogue.default_for(currency).rate.monthly_rate
+            payment = annuity_payment_minor(basis, rate, profile.ability_to_pay_term_months)
+        return RegulatoryCaps(
+            profile=profile.code,
+            version=profile.label,
+            limit_cap_minor=profile.limit_cap_minor,
+            income_months=profile.limit_cap_income_months,
+            unverified_limit_max_minor=profile.unverified_income_limit_max_minor,
+            debt_to_income_max_percent=profile.debt_to_income_max_percent,
+            payment_basis_minor=basis,
+            payment_minor=payment,
+        )
+
+    def lines_per_borrower_max(self, currency: str) -> int:
+        """The profile's `lines_per_borrower_max` (1 for a currency no product lends in)."""
+        try:
+            return self._catalogue.profile_for(currency).lines_per_borrower_max
+        except ProductNotFound:
+            return 1
+
+
+def _caps_anything(profile: Profile) -> bool:
+    return any(
+        value is not None
+        for value in (
+            profile.limit_cap_minor,
+            profile.limit_cap_income_months,
+            profile.unverified_income_limit_max_minor,
+            profile.debt_to_income_max_percent,
+        )
+    )

@@ -78,6 +78,18 @@ class ProfileSpec(_Strict):
     due_reminder_days: Annotated[StrictInt, Field(ge=1, le=30)] = 3
     # Lines an application may open per borrower in this currency (staff may open more).
     lines_per_borrower_max: Annotated[StrictInt, Field(ge=1, le=10)] = 1
+    # The profile's version, stored with every decision whose limit it capped.
+    version: Annotated[StrictStr, Field(min_length=1, max_length=32)] = "1"
+    # Caps on a line's limit (None: none of that kind). CN-1: 300,000.00 and a third of
+    # annual income (4 months); CN-2: 200,000.00; income without evidence supports at most
+    # `unverified_income_limit_max`; US-6: monthly obligations plus the payment on the whole
+    # limit (repaid over `ability_to_pay_term_months` at the default product's rate) within
+    # `debt_to_income_max_percent` of income.
+    limit_cap: str | None = None
+    limit_cap_income_months: Annotated[StrictInt, Field(ge=1, le=120)] | None = None
+    unverified_income_limit_max: str | None = None
+    debt_to_income_max_percent: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
+    ability_to_pay_term_months: Annotated[StrictInt, Field(ge=1, le=120)] | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -136,6 +148,17 @@ class Profile:
     due_reminder_days: int = 3
     lines_per_borrower_max: int = 1
     limit_min_minor: int = 1
+    version: str = "1"
+    limit_cap_minor: int | None = None
+    limit_cap_income_months: int | None = None
+    unverified_income_limit_max_minor: int | None = None
+    debt_to_income_max_percent: int | None = None
+    ability_to_pay_term_months: int | None = None
+
+    @property
+    def label(self) -> str:
+        """The profile and its version, as decisions store it (`CN@2026-12`)."""
+        return f"{self.code}@{self.version}"
 
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
@@ -292,17 +315,22 @@ def parse_catalogue(document: dict[str, Any]) -> Catalogue:
 
 
 def _profile(code: str, spec: ProfileSpec) -> Profile:
-    try:
-        late_fee_cap_minor = Money.parse(spec.late_fee_cap, spec.currency).minor
-        limit_min_minor = (
-            1 if spec.limit_min is None else Money.parse(spec.limit_min, spec.currency).minor
-        )
-    except InvalidInput as error:
+    late_fee_cap_minor = _amount(code, "late_fee_cap", spec.late_fee_cap, spec.currency, 0)
+    limit_min_minor = (
+        1 if spec.limit_min is None else _amount(code, "limit_min", spec.limit_min, spec.currency)
+    )
+    if (spec.debt_to_income_max_percent is None) != (spec.ability_to_pay_term_months is None):
         raise InvalidInput(
-            f"product catalogue: profile {code}: {error.message}", profile=code
-        ) from None
-    if limit_min_minor <= 0:
-        raise InvalidInput(f"product catalogue: profile {code}: limit_min must be above zero")
+            f"product catalogue: profile {code}: debt_to_income_max_percent and "
+            "ability_to_pay_term_months go together"
+        )
+    caps = {
+        name: None if text is None else _amount(code, name, text, spec.currency)
+        for name, text in (
+            ("limit_cap", spec.limit_cap),
+            ("unverified_income_limit_max", spec.unverified_income_limit_max),
+        )
+    }
     return Profile(
         code=code,
         name=spec.name,
@@ -317,7 +345,27 @@ def _profile(code: str, spec: ProfileSpec) -> Profile:
         due_reminder_days=spec.due_reminder_days,
         lines_per_borrower_max=spec.lines_per_borrower_max,
         limit_min_minor=limit_min_minor,
+        version=spec.version,
+        limit_cap_minor=caps["limit_cap"],
+        limit_cap_income_months=spec.limit_cap_income_months,
+        unverified_income_limit_max_minor=caps["unverified_income_limit_max"],
+        debt_to_income_max_percent=spec.debt_to_income_max_percent,
+        ability_to_pay_term_months=spec.ability_to_pay_term_months,
     )
+
+
+def _amount(profile: str, name: str, text: str, currency: str, least: int = 1) -> int:
+    """A profile's amount `name` in minor units, at least `least`."""
+    try:
+        minor = Money.parse(text, currency).minor
+    except InvalidInput as error:
+        raise InvalidInput(
+            f"product catalogue: profile {profile}: {name}: {error.message}", profile=profile
+        ) from None
+    if minor < least:
+        must = "be above zero" if least else "not be negative"
+        raise InvalidInput(f"product catalogue: profile {profile}: {name} must {must}")
+    return minor
 
 
 def _product(code: str, spec: ProductSpec, profiles: dict[str, Profile]) -> Product:

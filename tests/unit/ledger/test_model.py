@@ -331,12 +331,26 @@ FAVOURABLE_CODES = sorted(
 BORROWER_CODES = sorted(code for code, r in REASON_CATALOGUE.items() if r.borrower_initiated)
 
 
-@pytest.mark.parametrize("action", FAVOURABLE_ACTIONS)
-@pytest.mark.parametrize("code", ADVERSE_CODES)
+@pytest.mark.parametrize(
+    ("action", "code"),
+    [
+        (action, code)
+        for action in FAVOURABLE_ACTIONS
+        for code in ADVERSE_CODES
+        if not (action is Action.INCREASE and code == "regulatory_cap")
+    ],
+)
 def test_favourable_actions_refuse_adverse_codes(action: Action, code: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         model.validate_reasons(LimitChange(action, (FAVOURABLE_CODE, code)))
     assert refused.value.details == {"reason_code": code, "action": action.value}
+
+
+def test_only_an_increase_may_say_a_regulatory_cap_held_it() -> None:
+    model.validate_reasons(LimitChange(Action.INCREASE, (FAVOURABLE_CODE, "regulatory_cap"), 1))
+    for action in set(FAVOURABLE_ACTIONS) - {Action.INCREASE}:
+        with pytest.raises(InvalidInput):
+            model.validate_reasons(LimitChange(action, (FAVOURABLE_CODE, "regulatory_cap")))
 
 
 @pytest.mark.parametrize("action", sorted(ADVERSE_ACTIONS))

@@ -32,6 +32,11 @@ class ApplicationBody(Body):
     income_evidence_expires_on: date | None = None
     birth_date: date
     employment: StrictStr = Field(examples=["employed"])
+    obligations_monthly: StrictStr | None = Field(
+        default=None,
+        description="monthly payments on other debts, a decimal string (ability to pay)",
+        examples=["1500.00"],
+    )
 
 
 class Consent(Body):
@@ -48,6 +53,9 @@ class BureauReport(Body):
     lenders_with_open_loans: StrictInt | None = None
     other_limits_minor: StrictInt | None = Field(default=None, description="in minor units")
     bureau_score: StrictInt | None = None
+    obligations_monthly_minor: StrictInt | None = Field(
+        default=None, description="monthly payments on reported debts, in minor units"
+    )
 
 
 @router.post("/applications", status_code=201)

@@ -21,6 +21,11 @@ class OpenLine(Body):
     borrower_id: StrictStr = Field(min_length=1, max_length=64)
     currency: StrictStr = Field(examples=["CNY"])
     limit: Amount
+    note: StrictStr | None = Field(
+        default=None,
+        description="why: needed to open a line for a borrower who already holds the "
+        "profile's number of open lines in the currency",
+    )
 
 
 class ChangeLimit(Body):
@@ -53,8 +58,12 @@ def open_line(
     key: IdempotencyKeyDep,
     response: Response,
 ) -> dict[str, Any]:
-    """Open an active line for a borrower with its limit in its currency."""
-    result = ledger.open_line(actor, key, body.borrower_id, body.currency, body.limit)
+    """Open an active line for a borrower with its limit in its currency, within the policy's
+    bounds and the profile's caps (`limit_above_cap`); another line beyond the profile's number
+    per borrower needs a `note` (`line_cap_reached`)."""
+    result = ledger.open_line(
+        actor, key, body.borrower_id, body.currency, body.limit, note=body.note
+    )
     return command_reply(result, response, 201)
 
 

@@ -1,0 +1,265 @@
+"""Caps on every path into a limit, under the shipped jurisdiction profiles: an application,
+staff opening or changing a line, a human review's new limit, an automatic decision. Each
+refusal names its cap (`limit_above_cap`); each granted limit stores the cap figures and the
+profile version it was held to (CN-1, CN-2, US-6, unverified income)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from creditline.bootstrap import Container, build
+from creditline.config import Settings, shipped_policy_file
+from creditline.decisions.applications import Application
+from creditline.kernel.actors import Actor, Role
+from creditline.kernel.clock import FixedClock
+from creditline.kernel.errors import (
+    InvalidAmount,
+    LimitAboveCap,
+    LimitBelowMinimum,
+    LineCapReached,
+)
+from creditline.kernel.ids import new_id
+from creditline.ledger.tables import decisions
+from creditline.notices.tables import outbox
+
+US_POLICY = Path(__file__).parents[2] / "policies" / "us-fitted.yaml"
+RISK = Actor("risk-engine", Role.SERVICE)
+
+
+def shipped(database_url: str, clock: FixedClock, policy: Path) -> Container:
+    """A container on the shipped catalogue (the CN and US profiles and their caps)."""
+    settings = Settings(
+        database_url=database_url, products_file=None, policy_file=policy, review_triggers=False
+    )
+    return build(settings, clock, migrate=False)
+
+
+@pytest.fixture
+def cn(database_url: str, clock: FixedClock) -> Iterator[Container]:
+    built = shipped(database_url, clock, shipped_policy_file())
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def us(database_url: str, clock: FixedClock) -> Iterator[Container]:
+    built = shipped(database_url, clock, US_POLICY)
+    yield built
+    built.close()
+
+
+def apply(c: Container, borrower: Actor, **changes: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "borrower_id": borrower.subject,
+        "currency": "CNY",
+        "income_monthly": "12000.00",
+        "income_evidence": True,
+        "income_evidence_expires_on": dt.date(2027, 6, 30),
+        "birth_date": dt.date(1990, 5, 1),
+        "employment": "employed",
+    }
+    fields.update(changes)
+    return c.underwriting.apply(borrower, new_id(), Application(**fields)).document  # type: ignore[arg-type]
+
+
+def caps_of(c: Container, line_id: str) -> list[dict[str, object]]:
+    with c.db.reading() as connection:
+        rows = connection.execute(
+            select(decisions.c.evidence).where(decisions.c.line_id == line_id)
+        ).scalars()
+        return [json.loads(row)["limit_caps"] for row in rows if row]
+
+
+def test_an_application_on_1000_a_month_opens_4000_not_8000(cn: Container, borrower: Actor) -> None:
+    # Grade C, low band: the matrix says 8,000.00; CN-1 allows a third of 12,000.00 a year.
+    result = apply(cn, borrower, income_monthly="1000.00")
+    assert (result["outcome"], result["limit"]) == ("approved", "4000.00")
+    assert result["reason_codes"] == ["application_approved", "regulatory_cap"]
+    [figures] = caps_of(cn, str(result["line_id"]))
+    assert figures == {
+        "profile": "CN",
+        "profile_version": "CN@2026-12",
+        "caps": {"limit_cap": "300000.00", "income_share": "4000.00"},
+        "cap": "4000.00",
+        "binding": "income_share",
+        "income_evidence": True,
+    }
+
+
+def test_invented_income_without_evidence_opens_no_more_than_the_unverified_ceiling(
+    cn: Container, borrower: Actor
+) -> None:
+    result = apply(cn, borrower, income_monthly="1000000.00", income_evidence=False)
+    assert (result["outcome"], result["limit"]) == ("approved", "10000.00")
+    assert result["reason_codes"] == ["application_approved", "regulatory_cap"]
+    [figures] = caps_of(cn, str(result["line_id"]))
+    assert (figures["binding"], figures["cap"]) == ("unverified_income", "10000.00")
+
+
+def test_staff_open_and_raise_within_the_caps_and_the_policy(
+    cn: Container, borrower: Actor, approver: Actor
+) -> None:
+    first = apply(cn, borrower)  # 12,000.00 a month with evidence: CN-1 allows 48,000.00
+    assert first["limit"] == "20000.00"
+    line_id = str(first["line_id"])
+    with pytest.raises(LimitAboveCap) as refused:
+        cn.ledger.change_limit(
+            approver, new_id(), line_id, "increase", ["income_verified"], limit="2000000.00"
+        )
+    assert refused.value.details["cap"] == "policy_max_limit"  # the policy's 200,000.00
+    with pytest.raises(LimitAboveCap) as refused:
+        cn.ledger.change_limit(
+            approver, new_id(), line_id, "increase", ["income_verified"], limit="48100.00"
+        )
+    assert refused.value.details == {
+        "cap": "income_share",
+        "cap_limit": "48000.00",
+        "currency": "CNY",
+        "profile_version": "CN@2026-12",
+    }
+    with pytest.raises(InvalidAmount):  # off the policy's 100.00 step
+        cn.ledger.change_limit(
+            approver, new_id(), line_id, "increase", ["income_verified"], limit="30000.50"
+        )
+    raised = cn.ledger.change_limit(
+        approver, new_id(), line_id, "increase", ["income_verified"], limit="48000.00"
+    ).document
+    assert raised["line"]["limit"] == "48000.00"
+    assert caps_of(cn, line_id)[-1]["cap"] == "48000.00"
+    with pytest.raises(LimitBelowMinimum):  # the policy's smallest limit is 500.00
+        cn.ledger.change_limit(
+            approver, new_id(), line_id, "decrease", ["utilisation_high"], limit="400.00"
+        )
+
+
+def test_staff_cannot_open_a_900000_line_nor_one_above_the_borrowers_income(
+    cn: Container, borrower: Actor, agent: Actor
+) -> None:
+    apply(cn, borrower)  # the borrower's one line (the profile allows one) and their income
+    with pytest.raises(LineCapReached):
+        cn.ledger.open_line(agent, new_id(), borrower.subject, "CNY", "10000.00")
+    reason = "second line for a separate purpose, agreed with the borrower on a recorded call"
+    with pytest.raises(LimitAboveCap) as refused:
+        cn.ledger.open_line(agent, new_id(), borrower.subject, "CNY", "900000.00", note=reason)
+    assert refused.value.details["cap"] == "policy_max_limit"
+    with pytest.raises(LimitAboveCap) as refused:
+        cn.ledger.open_line(agent, new_id(), borrower.subject, "CNY", "60000.00", note=reason)
+    assert refused.value.details["cap"] == "income_share"
+    opened = cn.ledger.open_line(agent, new_id(), borrower.subject, "CNY", "30000.00", note=reason)
+    line_id = str(opened.document["id"])
+    assert opened.document["limit"] == "30000.00"
+    with cn.db.reading() as connection:
+        [opening] = connection.execute(
+            select(outbox.c.payload).where(
+                outbox.c.line_id == line_id, outbox.c.topic == "event.line_opened"
+            )
+        ).scalars()
+    opened = json.loads(opening)
+    assert (opened["opened_by"], opened["note"]) == ("agent:agent-1", reason)
+    assert opened["limit_caps"]["binding"] == "income_share"
+
+
+def test_a_staff_open_for_a_borrower_with_no_income_on_file_is_refused(
+    cn: Container, agent: Actor
+) -> None:
+    with pytest.raises(LimitAboveCap) as refused:
+        cn.ledger.open_line(agent, new_id(), "nobody-known", "CNY", "1000.00")
+    assert (refused.value.details["cap"], refused.value.details["cap_limit"]) == (
+        "income_share",
+        "0.00",
+    )
+
+
+def test_an_automatic_path_is_held_to_the_caps_too(cn: Container, borrower: Actor) -> None:
+    line_id = str(apply(cn, borrower, income_monthly="3000.00")["line_id"])  # CN-1: 12,000.00
+    with pytest.raises(LimitAboveCap):
+        cn.ledger.change_limit(
+            RISK, new_id(), line_id, "increase", ["good_repayment_history"], limit="12100.00"
+        )
+    cn.ledger.change_limit(
+        RISK, new_id(), line_id, "increase", ["good_repayment_history"], limit="12000.00"
+    )
+
+
+def test_a_human_reviews_new_limit_keeps_to_the_caps(
+    cn: Container, borrower: Actor, approver: Actor
+) -> None:
+    line_id = str(apply(cn, borrower, income_monthly="3000.00")["line_id"])
+    review = cn.appeals.request(borrower, new_id(), line_id, human=True).document["human_review"]
+    with pytest.raises(LimitAboveCap):
+        cn.appeals.decide(
+            approver, new_id(), review["id"], "modify", ["income_verified"], limit="12100.00"
+        )
+    with pytest.raises(InvalidAmount):
+        cn.appeals.decide(
+            approver, new_id(), review["id"], "modify", ["income_verified"], limit="11950.50"
+        )
+
+
+def test_us_6_every_opening_and_increase_stores_its_ability_to_pay(
+    us: Container, borrower: Actor, approver: Actor
+) -> None:
+    # 5,000.00 a month, 1,500.00 of obligations: 43% leaves 650.00 a month, which repays
+    # 650.00 / 37.16 x 1,000.00 = 17,491.92 of limit (36 months at 19.99%).
+    result = apply(
+        us,
+        borrower,
+        currency="USD",
+        income_monthly="5000.00",
+        obligations_monthly="1500.00",
+        employment="employed",
+    )
+    assert result["outcome"] == "approved", result
+    line_id = str(result["line_id"])
+    [opening] = caps_of(us, line_id)
+    assert opening["binding"] == "ability_to_pay"
+    assert opening["caps"] == {"ability_to_pay": "17491.92"}
+    assert opening["ability_to_pay"]["obligations_source"] == "application"
+    assert opening["ability_to_pay"]["debt_to_income_max_percent"] == "43"
+    with pytest.raises(LimitAboveCap) as refused:
+        us.ledger.change_limit(
+            approver, new_id(), line_id, "increase", ["income_verified"], limit="17500.00"
+        )
+    assert refused.value.details["cap"] == "ability_to_pay"
+    assert result["limit"] == "5000.00"  # the policy's matrix, under the cap
+    us.ledger.change_limit(
+        approver, new_id(), line_id, "increase", ["income_verified"], limit="17450.00"
+    )
+    figures = caps_of(us, line_id)[-1]["ability_to_pay"]
+    # 17,450.00 (on the policy's 50.00 step) costs ceil(17,450.00 x 37.16 / 1,000.00) = 648.45
+    # a month: (1,500.00 + 648.45) / 5,000.00 = 42.97%.
+    assert (figures["payment_on_limit"], figures["debt_to_income_percent"]) == ("648.45", "42.97")
+    assert figures["passes"] is True
+
+
+def test_us_6_obligations_the_bureau_reports_replace_what_the_application_stated(
+    us: Container, borrower: Actor, agent: Actor, approver: Actor, clock: FixedClock
+) -> None:
+    line_id = str(
+        apply(us, borrower, currency="USD", income_monthly="5000.00", obligations_monthly="0")[
+            "line_id"
+        ]
+    )
+    us.bureau.record_consent(borrower, new_id(), borrower.subject)
+    clock.advance(dt.timedelta(hours=2))
+    us.bureau.load_report(
+        agent,
+        new_id(),
+        {
+            "borrower_id": borrower.subject,
+            "reported_at": clock.now() - dt.timedelta(hours=1),
+            "obligations_monthly_minor": 200_000,  # 2,000.00: 43% of 5,000.00 leaves 150.00
+        },
+    )
+    with pytest.raises(LimitAboveCap) as refused:
+        us.ledger.change_limit(
+            approver, new_id(), line_id, "increase", ["income_verified"], limit="24000.00"
+        )
+    # 150.00 / 37.16 x 1,000.00 = 4,036.59
+    assert refused.value.details["cap_limit"] == "4036.59"
