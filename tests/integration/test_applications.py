@@ -6,12 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
+from conftest import EXAMPLE_POLICY, TEST_PRODUCTS
 from sqlalchemy import func, select
 
-from creditline.bootstrap import Container
+from creditline.bootstrap import Container, build
+from creditline.config import Settings
 from creditline.db.commands import idempotency_keys
 from creditline.db.metadata import metadata
 from creditline.decisions.applications import Application
@@ -142,12 +147,76 @@ def test_borrowing_from_five_lenders_declines_the_application(
     }
     container.bureau.load_report(agent, f"k-{new_id()}", report)
     result = container.underwriting.apply(borrower, "app", application(borrower.subject)).document
-    # The multi-lender rule fires first; then the attributes that lost the most points, 30
-    # each, in scorecard order: months on book (a new borrower), inquiries; lenders lost 30
-    # too but its code is named once, by the rule.
+    # The multi-lender rule declines, and only its reason is named: the rule decided, not the
+    # score, so the points months on book and inquiries lost are no reasons (Reg B, US-3).
     assert result["outcome"] == "declined"
-    assert result["reason_codes"][:3] == ["multiple_lenders", "short_history", "bureau_inquiries"]
+    assert result["reason_codes"] == ["multiple_lenders"]
     assert result["line_id"] is None
+
+
+@pytest.fixture
+def policy_minimum(
+    database_url: str, clock: FixedClock, tmp_path: Path
+) -> Iterator[Callable[[str], Container]]:
+    """The suite's container, with the example policy's minimum limit raised to `minimum`: the
+    matrix then declines some applications."""
+    built: list[Container] = []
+
+    def make(minimum: str) -> Container:
+        document = yaml.safe_load(EXAMPLE_POLICY.read_text(encoding="utf-8"))
+        document["version"] = f"{document['version']}-minimum-{minimum}"
+        document["constraints"]["min_limit"] = minimum
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(yaml.safe_dump(document), encoding="utf-8")
+        settings = Settings(
+            database_url=database_url,
+            products_file=TEST_PRODUCTS,
+            policy_file=policy,
+            review_triggers=False,
+        )
+        built.append(build(settings, clock, migrate=False))
+        return built[-1]
+
+    yield make
+    for container in built:
+        container.close()
+
+
+def test_an_application_the_grade_declines_names_the_points_lost_by_cost(
+    policy_minimum: Callable[[str], Container], borrower: Actor, agent: Actor, clock: FixedClock
+) -> None:
+    container = policy_minimum("10000.00")
+    container.bureau.record_consent(borrower, "consent", borrower.subject)
+    report = {
+        "borrower_id": borrower.subject,
+        "reported_at": clock.now(),
+        "lenders_with_open_loans": 4,
+        "inquiries_3m": 6,
+    }
+    container.bureau.load_report(agent, "report", report)
+    applied = application(borrower.subject, income_monthly="3000.00", employment="self_employed")
+    result = container.underwriting.apply(borrower, "app", applied).document
+    # Decision case 21: score 610 -> D, low band: 5000.00 is below the minimum. Restoring the
+    # points lost (30, 30, 30, 10) gives B, 15000.00: the score decided, so the reasons are the
+    # attributes by the points they cost, ties in scorecard order.
+    assert (result["outcome"], result["line_id"]) == ("declined", None)
+    assert result["reason_codes"] == [
+        "short_history",
+        "bureau_inquiries",
+        "multiple_lenders",
+        "income_insufficient",
+    ]
+
+
+def test_an_application_the_income_band_declines_names_income_only(
+    policy_minimum: Callable[[str], Container], borrower: Actor
+) -> None:
+    container = policy_minimum("25000.00")
+    applied = application(borrower.subject, income_monthly="3000.00")
+    result = container.underwriting.apply(borrower, "app", applied).document
+    # 650 -> C, low band: 8000.00. Even every lost point restored (B, 15000.00) stays below the
+    # minimum: the income decided, not the score.
+    assert (result["outcome"], result["reason_codes"]) == ("declined", ["income_insufficient"])
     assert container.ledger.list_lines(borrower)["lines"] == []
 
 

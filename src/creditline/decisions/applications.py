@@ -2,9 +2,11 @@
 
 An application's features (income and whether its evidence is in date, age, employment) join
 the borrower's latest bureau report and their application counts; the policy decides. A fired
-rule declines, naming its reason first; otherwise the line opens at the matrix's target within
-the caps (no increase factor applies to a first limit), and below the policy's minimum limit the
-application is declined with the factors that cost the most points. An approval opens the line
+rule declines, naming the rules that fired and nothing else; otherwise the line opens at the
+matrix's target within the caps (no increase factor applies to a first limit), and below the
+policy's minimum limit the application is declined with the factors that cost the most points,
+or for income when no score would have reached the minimum (`Engine.decline_reasons`, Reg B
+1002.9(b)(2), US-3). An approval opens the line
 and grants its limit through the ledger's decision path (reason `application_approved`, with
 the evidence), so the first limit is explained like every later change.
 
@@ -332,7 +334,7 @@ class Underwriting:
         the cap's cause (income, its evidence, obligations) and `regulatory_cap`."""
         policy = engine.policy
         if row["decisive_rule"] is not None:
-            return "declined", 0, engine.adverse_reasons(row)
+            return "declined", 0, engine.decline_reasons(row)
         step = policy.minor(policy.constraints.limit_step)
         allowed = min(row["target_minor"], policy.minor(policy.constraints.max_limit))
         allowed = allowed // step * step
@@ -344,7 +346,7 @@ class Underwriting:
             if capped and allowed >= minimum and check is not None and check.binding is not None:
                 cause = CAP_REASONS[check.binding]
                 return "declined", 0, list(dict.fromkeys([cause, "regulatory_cap"]))
-            return "declined", 0, engine.adverse_reasons(row) or ["income_insufficient"]
+            return "declined", 0, engine.decline_reasons(row)
         return "approved", grant, ["application_approved", *(["regulatory_cap"] * capped)]
 
     def _open(self, tx: Transaction, record: dict[str, Any]) -> str:

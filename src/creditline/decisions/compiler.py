@@ -2,8 +2,8 @@
 
 The query scores every attribute (its bin and points), grades the score, finds the income band
 and the matrix's target limit, evaluates every rule, picks the decisive rule by priority,
-applies the constraints, and names 1–4 reason codes: fired rules first, then the attributes
-that lost the most points against their best bin. Every intermediate value is a column, so the
+applies the constraints, and names the reasons: an adverse action's are those of the rules that
+fired with that action (`_rule_reasons`). Every intermediate value is a column, so the
 decision's trace is read from the same row. The one query decides a single line inside a
 request and the whole book in batch, so the two cannot disagree.
 """
@@ -19,7 +19,6 @@ from creditline.kernel.money import AMOUNT_MINOR_MAX
 from creditline.ledger.ports import RegulatoryCaps
 
 REASONS_MAX = 4
-_KEY_BASE = 64  # more than the distinct reason codes a scorecard can name
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,59 +65,29 @@ def _bin_test(feature: str, kind: FeatureType, bin_: Bin) -> str:
     return " AND ".join(tests) or "TRUE"
 
 
-def reason_groups(policy: PolicyDocument) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
-    """Reason codes with the rules (by priority) and the attributes (in order) that name them.
+def _rule_reasons(rules: list[Rule]) -> str:
+    """SQL for the reasons of an adverse action (Reg B 1002.9(b)(2), US-3: the specific
+    principal reasons for the action actually taken): the codes of the rules that fired with
+    that action, by priority, each once, at most four. A rule of another action (a cut
+    outranked by a freeze) did not decide it, and neither did the points the scorecard lost.
 
-    A code is named once: by the rules first, in the order of their best priority; then by
-    the attributes, each code losing the most points of any of its attributes.
+    A rule names its code unless an earlier rule of the same action and code fired, so the list
+    needs no sorting and no lambda.
     """
-    rules = sorted(policy.rules, key=lambda r: r.priority)
-    by_rule: dict[str, list[int]] = {}
+    lists = []
     for n, rule in enumerate(rules):
-        by_rule.setdefault(rule.reason, []).append(n)
-    by_attribute: dict[str, list[int]] = {}
-    for n, attribute in enumerate(policy.scorecard.attributes):
-        by_attribute.setdefault(attribute.reason, []).append(n)
-    return by_rule, by_attribute
-
-
-def _reason_lists(policy: PolicyDocument, rules: list[Rule]) -> tuple[str, str]:
-    """SQL for the fired rules' codes, and for the attributes' codes by points lost.
-
-    Each attribute code gets an integer key, loss * 64 + (63 - its position), zero when a fired
-    rule already named the code; sorting the keys of the codes that lost points orders them by
-    loss, then position, without sorting structs or calling a lambda per comparison.
-    """
-    by_rule, by_attribute = reason_groups(policy)
-    best = [max(b.points for b in a.bins) for a in policy.scorecard.attributes]
-
-    def any_fired(indices: list[int]) -> str:
-        return " OR ".join(f"fired_{n}" for n in indices)
-
-    fired = ", ".join(
-        f"CASE WHEN {any_fired(indices)} THEN [{_literal(code)}] ELSE []::VARCHAR[] END"
-        for code, indices in by_rule.items()
-    )
-    keys = []
-    for position, (code, indices) in enumerate(by_attribute.items()):
-        # A missing value is not a reason the borrower can act on: only binned values lose.
-        loss = (
-            "GREATEST("
-            + ", ".join(
-                f"CASE WHEN bin_{n} >= 0 THEN {best[n]} - pts_{n} ELSE 0 END" for n in indices
-            )
-            + ")"
-        )
-        key = f"{loss} * {_KEY_BASE} + {_KEY_BASE - 1 - position}"
-        if code in by_rule:
-            key = f"CASE WHEN {any_fired(by_rule[code])} THEN 0 ELSE {key} END"
-        keys.append(f"CASE WHEN {key} >= {_KEY_BASE} THEN [{key}] ELSE []::BIGINT[] END")
-    codes = "[" + ", ".join(_literal(code) for code in by_attribute) + "]"
-    ordered = (
-        f"list_transform(list_sort(list_concat({', '.join(keys)}), 'DESC'), "
-        f"lambda k: {codes}[{_KEY_BASE} - k % {_KEY_BASE}])"
-    )
-    return f"list_concat({fired})" if fired else "[]::VARCHAR[]", ordered
+        condition = f"action = {_literal(rule.action.value)} AND fired_{n}"
+        earlier = [
+            f"fired_{m}"
+            for m, other in enumerate(rules[:n])
+            if (other.action, other.reason) == (rule.action, rule.reason)
+        ]
+        if earlier:
+            condition += f" AND NOT ({' OR '.join(earlier)})"
+        lists.append(f"CASE WHEN {condition} THEN [{_literal(rule.reason)}] ELSE []::VARCHAR[] END")
+    if not lists:
+        return "[]::VARCHAR[]"
+    return f"list_slice(list_concat({', '.join(lists)}), 1, {REASONS_MAX})"
 
 
 def compile_policy(policy: PolicyDocument, caps: RegulatoryCaps | None = None) -> CompiledPolicy:
@@ -310,12 +279,11 @@ def _select(policy: PolicyDocument, rules: list[Rule]) -> str:
     freeze_days = " ".join(
         f"WHEN {_literal(r.id)} THEN {r.freeze_days}" for r in rules if r.freeze_days is not None
     )
-    fired_list, attribute_codes = _reason_lists(policy, rules)
     increase_reason = _literal(policy.constraints.increase_reason)
     # An increase held below what the policy alone would give was held by a regulatory cap.
     uncapped_increase = _policy_increase(policy)
     # Built only for adverse rows (CASE evaluates a branch only for the rows that take it).
-    adverse_reasons = f"list_slice(list_concat({fired_list}, {attribute_codes}), 1, {REASONS_MAX})"
+    adverse_reasons = _rule_reasons(rules)
     return f"""
 SELECT *,
     CASE WHEN action IN ('increase', 'decrease') THEN proposed_minor ELSE limit_minor END

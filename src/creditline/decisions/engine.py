@@ -156,9 +156,10 @@ class Engine:
         """The profile's caps on a line with the features of `row` (None: no profile caps)."""
         return self._evaluator.cap_check(row)
 
-    def adverse_reasons(self, row: dict[str, Any]) -> list[str]:
-        """What an adverse outcome of `row` names: fired rules, then the points lost."""
-        return self._evaluator.adverse_reasons(row)
+    def decline_reasons(self, row: dict[str, Any]) -> list[str]:
+        """Why an application decided by `row` is declined: the rules that fired, or, when the
+        score decided, the attributes that cost it points (`Evaluator.decline_reasons`)."""
+        return self._evaluator.decline_reasons(row)
 
     def evidence(self, row: dict[str, Any]) -> dict[str, Any]:
         """What a decision from `row` saw, as kept with its record."""

@@ -7,6 +7,10 @@ query does it: SQL's three-valued logic for rules (an unknown feature makes a co
 unknown, and an unknown rule does not fire), DOUBLE for ratios and DECIMAL for the rest, the
 same rounding of limits, the same ordering of reasons. The tests hold the two to identical
 results on tens of thousands of random rows.
+
+An application's decline is decided here only (applications are decided one at a time), and so
+are its reasons: those of the rules that fired, or, when the score decided, the attributes that
+cost it points (`Evaluator.decline_reasons`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from creditline.decisions.compiler import REASONS_MAX, reason_groups
+from creditline.decisions.compiler import REASONS_MAX
 from creditline.decisions.features import FEATURES, FeatureType
 from creditline.decisions.policy import Bin, PolicyDocument, RuleAction, rule_expression
 from creditline.kernel.invariant import fail
@@ -26,6 +30,10 @@ from creditline.kernel.money import AMOUNT_MINOR_MAX
 from creditline.ledger.ports import Capacity, CapCheck, RegulatoryCaps, cap_check
 
 Value = Any  # None (SQL NULL), bool, int, float, Decimal or str
+
+# The limit matrix's income band is not a scorecard attribute, so it names no reason of its
+# own: when it alone holds a first limit below the minimum, this is the reason.
+INCOME_BAND_REASON = "income_insufficient"
 
 
 class Evaluator:
@@ -49,7 +57,9 @@ class Evaluator:
             for band, amount in row.items()
         }
         self._best = [max(b.points for b in a.bins) for a in policy.scorecard.attributes]
-        self._by_rule, self._by_attribute = reason_groups(policy)
+        self._by_attribute: dict[str, list[int]] = {}  # each code's attributes, in order
+        for n, attribute in enumerate(policy.scorecard.attributes):
+            self._by_attribute.setdefault(attribute.reason, []).append(n)
 
     def row(self, features: dict[str, Value]) -> dict[str, Value]:
         """The compiled query's output row for one line's features."""
@@ -68,14 +78,7 @@ class Evaluator:
         for n, condition in enumerate(self._conditions):
             out[f"fired_{n}"] = _eval(condition, features) is True
         score = card.base_points + sum(out[f"pts_{n}"] for n in range(len(card.attributes)))
-        grade = next(
-            (
-                g.grade
-                for g in self.policy.grades
-                if g.min_score is not None and score >= g.min_score
-            ),
-            self.policy.grades[-1].grade,
-        )
+        grade = self._grade(score)
         band = self._band(features.get("income_monthly_minor"))
         decisive = next((rule for n, rule in enumerate(self.rules) if out[f"fired_{n}"]), None)
         limit = features["limit_minor"]
@@ -126,9 +129,52 @@ class Evaluator:
         grown = _floor_to(Decimal(limit) * self.policy.constraints.max_increase_factor, self._step)
         return min(target, self._max_limit, grown)
 
-    def adverse_reasons(self, row: dict[str, Value]) -> list[str]:
-        """The reasons an adverse outcome of `row` would name (fired rules, points lost)."""
-        return self._reasons(row, "decrease")
+    def decline_reasons(self, row: dict[str, Value]) -> list[str]:
+        """The specific principal reasons for declining an application decided by `row`
+        (Reg B 1002.9(b)(2), US-3; CFPB Circulars 2022-03 and 2023-03), 1–4 codes.
+
+        Any fired rule declines an application, so a rule's decline names the rules that fired,
+        by priority, each code once, and nothing else. Otherwise the limit matrix declined (its
+        first limit is below the policy's minimum). When restoring every point the known values
+        lost would have granted at least the minimum, the score decided: the reasons are the
+        attributes that lost points, ranked by the points they cost (a code shared by
+        attributes counts its largest loss; ties in scorecard order; an unknown value, in no
+        bin, loses nothing), and restoring each moves the score toward the grade that approves.
+        When even that would not, the income band held the limit down: `income_insufficient`.
+        """
+        fired = self._rule_reasons(row, None)
+        if fired:
+            return fired
+        losses = [
+            self._best[n] - row[f"pts_{n}"] if row[f"bin_{n}"] >= 0 else 0
+            for n in range(len(self._best))
+        ]
+        restored = self._limits[(self._grade(row["score"] + sum(losses)), row["band"])]
+        if self._first_limit(restored) < self._min_limit:
+            return [INCOME_BAND_REASON]
+        ranked = sorted(
+            (
+                (max(losses[n] for n in attributes), -position, code)
+                for position, (code, attributes) in enumerate(self._by_attribute.items())
+            ),
+            reverse=True,
+        )
+        return [code for loss, _, code in ranked if loss > 0][:REASONS_MAX]
+
+    def _grade(self, score: int) -> str:
+        return next(
+            (
+                g.grade
+                for g in self.policy.grades
+                if g.min_score is not None and score >= g.min_score
+            ),
+            self.policy.grades[-1].grade,
+        )
+
+    def _first_limit(self, target: int) -> int:
+        """The limit an application opens at, as underwriting grants it: the matrix's target
+        within the maximum, rounded down to the step."""
+        return _floor_to(Decimal(min(target, self._max_limit)), self._step)
 
     def _band(self, income: Value) -> str:
         if income is None:
@@ -178,21 +224,31 @@ class Evaluator:
         return "increase" if proposed > limit else "keep"
 
     def _reasons(self, out: dict[str, Value], action: str) -> list[str]:
+        """The reasons of a review's `action` (Reg B 1002.9(b)(2), US-3: the specific principal
+        reasons for the action actually taken).
+
+        An increase names the policy's increase reason and a keep none. An adverse action is
+        decided by a rule, so it names the rules that fired with that action, by priority: a
+        rule of another action (a cut outranked by a freeze) did not decide it, and neither
+        did the points the scorecard lost.
+        """
         if action == "increase":
             return [self.policy.constraints.increase_reason]
         if action == "keep":
             return []
-        fired = [
-            code for code, rules in self._by_rule.items() if any(out[f"fired_{n}"] for n in rules)
-        ]
-        lost = []
-        for position, (code, attributes) in enumerate(self._by_attribute.items()):
-            loss = max(
-                self._best[n] - out[f"pts_{n}"] if out[f"bin_{n}"] >= 0 else 0 for n in attributes
-            )
-            if code not in fired and loss > 0:
-                lost.append((loss, -position, code))
-        return (fired + [code for _, _, code in sorted(lost, reverse=True)])[:REASONS_MAX]
+        return self._rule_reasons(out, action)
+
+    def _rule_reasons(self, out: dict[str, Value], action: str | None) -> list[str]:
+        """The codes of the rules that fired (with `action`, or any), by priority, each once."""
+        codes: list[str] = []
+        for n, rule in enumerate(self.rules):
+            if (
+                out[f"fired_{n}"]
+                and action in (None, rule.action.value)
+                and rule.reason not in codes
+            ):
+                codes.append(rule.reason)
+        return codes[:REASONS_MAX]
 
 
 def _floor_to(amount: Decimal, step: Decimal) -> int:
