@@ -82,8 +82,9 @@ def build(
     catalogue = load_catalogue(settings.products_file)
     commands = Commands(db, clock)
     outbox = Outbox(db, clock)
-    pricing, profile_limits = ProductPricing(catalogue), ProfileLimits(catalogue)
-    ledger = LedgerService(db, clock, commands, outbox, pricing, settings.hold_ttl, profile_limits)
+    pricing = ProductPricing(catalogue)
+    limits, bureau = ProfileLimits(catalogue), BureauService(db, clock, commands)
+    ledger = LedgerService(db, clock, commands, outbox, pricing, settings.hold_ttl, limits, bureau)
     loans = LoanService(db, clock, commands, catalogue, ledger)
     policies = PolicyRegistry(db, clock)
     policy_engine = _policy_engine(policies, settings.policy_file)
@@ -111,7 +112,7 @@ def build(
         verifications=_verifications(settings, db, clock, commands, ledger, decisions),
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions, catalogue),
-        bureau=BureauService(db, clock, commands),
+        bureau=bureau,
         underwriting=Underwriting(
             clock,
             commands,

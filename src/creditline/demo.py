@@ -78,8 +78,10 @@ class _Book:
         outbox = Outbox(container.db, clock)
         pricing = ProductPricing(container.catalogue)
         hold_ttl = container.settings.hold_ttl
-        limits = ProfileLimits(container.catalogue)
-        ledger = LedgerService(container.db, clock, commands, outbox, pricing, hold_ttl, limits)
+        limits, reports = ProfileLimits(container.catalogue), container.bureau
+        ledger = LedgerService(
+            container.db, clock, commands, outbox, pricing, hold_ttl, limits, reports
+        )
         return cls(ledger, LoanService(container.db, clock, commands, container.catalogue, ledger))
 
 

@@ -56,7 +56,7 @@ from creditline.ledger.model import (
     LineStatus,
     Movement,
 )
-from creditline.ledger.needs import Limits, Pricing
+from creditline.ledger.needs import ConsumerReports, KeyFactor, Limits, Pricing, ReportOnFile
 from creditline.ledger.reconcile import Finding
 from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold, StoredDecision
 from creditline.ledger.store import LedgerStore
@@ -71,9 +71,11 @@ __all__ = [
     "ADVERSE_ACTIONS",
     "Action",
     "BorrowerRequest",
+    "ConsumerReports",
     "DecisionRecord",
     "Drawdown",
     "Finding",
+    "KeyFactor",
     "LedgerPort",
     "LimitChange",
     "Limits",
@@ -82,6 +84,7 @@ __all__ = [
     "LineStatus",
     "PricedHold",
     "Pricing",
+    "ReportOnFile",
     "StoredDecision",
     "decision_document",
     "decision_lines",
@@ -108,11 +111,19 @@ def may_see(actor: Actor, line: Line) -> bool:
 class LedgerPort:
     """The ledger's moves inside a caller's transaction: each method takes the transaction."""
 
-    def __init__(self, store: LedgerStore, clock: Clock, outbox: Outbox, limits: Limits) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        clock: Clock,
+        outbox: Outbox,
+        limits: Limits,
+        reports: ConsumerReports,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._outbox = outbox
         self._limits = limits
+        self._reports = reports
 
     def lock(self, tx: Transaction, actor: Actor, line_id: str) -> Line:
         """the line, locked, if `actor` may see it (else `line_not_found`)."""
@@ -206,9 +217,10 @@ class LedgerPort:
         request: BorrowerRequest | None = None,
     ) -> tuple[Line, DecisionRecord]:
         """record a decision about a locked line, apply it, journal it and queue its
-        notice. `evidence` is what an automated decision saw, kept with the record. A
-        borrower's code needs the borrower's open `request` (locked) asking for exactly this
-        change; the request is done with the decision."""
+        notice. `evidence` is what an automated decision saw, kept with the record; an adverse
+        decision also keeps the borrower's consumer report on file, which its notice discloses
+        (US-4). A borrower's code needs the borrower's open `request` (locked) asking for
+        exactly this change; the request is done with the decision."""
         now = self._clock.now()
         limit_min = self._limits.limit_min_minor(line.currency)
         movement = model.plan_limit_change(line, change, now, limit_min)
@@ -233,6 +245,8 @@ class LedgerPort:
             note=change.note,
             at=now,
         )
+        if change.adverse:
+            evidence = self._with_report(tx, line.borrower_id, evidence)
         self._store.decisions.insert(tx, record, actor, evidence)
         if request is not None:
             self._store.requests.mark_done(tx, request.id, decision_id, now)
@@ -240,6 +254,17 @@ class LedgerPort:
         payload = {"decision": decision_document(record), "line": line_document(after)}
         self.notify(tx, topic, after, decision_id, payload, now)
         return after, record
+
+    def _with_report(
+        self, tx: Transaction, borrower_id: str, evidence: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """`evidence` with the borrower's consumer report on file, when there is one. An
+        automated decision's features came from that report; a person deciding could see it,
+        so their decision is taken to have used it too (the notice errs towards disclosure)."""
+        report = self._reports.on_file(tx, borrower_id)
+        if report is None:
+            return evidence
+        return {**(evidence or {}), "consumer_report": report.document()}
 
     def borrower_request(self, tx: Transaction, line: Line, request_id: str) -> BorrowerRequest:
         """The borrower's request `request_id` of the locked `line`, locked (else
