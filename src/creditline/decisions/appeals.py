@@ -26,7 +26,7 @@ from creditline.decisions.review_store import COLUMNS, ReviewStore
 from creditline.decisions.service import Applied, DecisionService
 from creditline.decisions.tables import reviews
 from creditline.decisions.views import requested_document, review_document
-from creditline.kernel.actors import STAFF_ROLES, Actor, Role
+from creditline.kernel.actors import HUMAN_REVIEW_PREFIX, STAFF_ROLES, Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Conflict, DomainError, InvalidInput, NotFound
 from creditline.kernel.ids import is_id, new_id
@@ -246,7 +246,7 @@ class Appeals:
                 contested = self._ledger.port.decision(tx, line, row["contested_decision_id"])
             codes = _reasons(outcome, reason_codes, contested)
             # The change is the reviewer's, made on the review's authority: the record names them.
-            reviewer = Actor(f"human-review:{actor.subject}", Role.SERVICE)
+            reviewer = Actor(f"{HUMAN_REVIEW_PREFIX}{actor.subject}", Role.SERVICE)
             decision_id = None
             if outcome == "reverse":
                 decision_id = self._reverse(tx, reviewer, line, contested, note)
@@ -276,6 +276,8 @@ class Appeals:
         payload = {
             "review": row["id"],
             "outcome": outcome,
+            # An upheld adverse change is stated again in the notice, with its disclosures.
+            "contested_action": None if contested is None else contested.record.action.value,
             "note": note,
             "decision": {
                 "id": decision_id or (None if contested is None else contested.record.id),
