@@ -39,6 +39,8 @@ START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 # Interest-free default products keep the ledger's tests about the ledger; see the file.
 TEST_PRODUCTS = Path(__file__).parent / "fixtures" / "products.toml"
 EXAMPLE_POLICY = shipped_policy_file()
+# Who notices name, for the test catalogue's profiles and the shipped one's.
+TEST_CONTACTS = Path(__file__).parent / "fixtures" / "contacts.toml"
 # Servers and commands the tests start in other processes read the same catalogue.
 os.environ["CREDITLINE_PRODUCTS_FILE"] = str(TEST_PRODUCTS)
 os.environ["CREDITLINE_POLICY_FILE"] = str(EXAMPLE_POLICY)
@@ -149,6 +151,7 @@ def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
         products_file=TEST_PRODUCTS,
         policy_file=EXAMPLE_POLICY,
         review_triggers=False,
+        contacts_file=TEST_CONTACTS,
     )
     built = build(settings, clock, migrate=False)
     yield built

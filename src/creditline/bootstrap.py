@@ -34,9 +34,10 @@ from creditline.loans.products import Catalogue, load_catalogue
 from creditline.loans.reconcile import loan_checks
 from creditline.loans.service import LoanService
 from creditline.notices.channels import Email, Message, SmtpSettings, Webhook
+from creditline.notices.contacts import Contacts, profile_contacts
 from creditline.notices.dispatcher import Dispatcher
 from creditline.notices.outbox import Outbox, Topic
-from creditline.notices.render import Bureau, Renderer
+from creditline.notices.render import Renderer
 from creditline.notices.service import NoticeService
 
 
@@ -76,24 +77,27 @@ def build(
     """Everything a shell (API, CLI, tests) needs, on the configured store."""
     settings = settings or load_settings()
     clock = clock or SystemClock()
+    catalogue = load_catalogue(settings.products_file)
+    contacts = _contacts(settings, catalogue)
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)
     db = Database(engine)
-    catalogue = load_catalogue(settings.products_file)
     commands = Commands(db, clock)
     outbox = Outbox(db, clock)
     pricing, profile_limits = ProductPricing(catalogue), ProfileLimits(catalogue)
+    bureau = BureauService(db, clock, commands)
     policies = PolicyRegistry(db, clock)
     policy = cache(partial(load_policy, settings.policy_file))
     policy_engine = _policy_engine(policies, policy, profile_limits)
     policy_limits = PolicyLimits(policy, StoredReports(), catalogue)
+    hold_ttl = settings.hold_ttl
     ledger = LedgerService(
-        db, clock, commands, outbox, pricing, settings.hold_ttl, profile_limits, policy_limits
+        db, clock, commands, outbox, pricing, hold_ttl, profile_limits, policy_limits, bureau
     )
     loans = LoanService(db, clock, commands, catalogue, ledger)
     decisions = DecisionService(db, clock, commands, ledger, policy_engine, StoredReports())
-    notices = NoticeService(db, clock, commands, ledger, catalogue, _renderer(settings))
+    notices = NoticeService(db, clock, commands, ledger, catalogue, Renderer(), contacts)
     rate_limits = _rate_limits(settings)
     appeals = Appeals(
         db, clock, commands, ledger, decisions, catalogue, rate_limit=rate_limits["reviews"]
@@ -117,7 +121,7 @@ def build(
         verifications=_verifications(settings, db, clock, commands, ledger, decisions),
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions, catalogue),
-        bureau=BureauService(db, clock, commands),
+        bureau=bureau,
         underwriting=Underwriting(
             clock,
             commands,
@@ -150,10 +154,11 @@ def _dispatcher(
     )
 
 
-def _renderer(settings: Settings) -> Renderer:
-    """Notices' texts: who the lender is and which bureau adverse-action notices name."""
-    return Renderer(
-        settings.lender_name, Bureau(settings.bureau_contact, settings.bureau_score_range)
+def _contacts(settings: Settings, catalogue: Catalogue) -> dict[str, Contacts]:
+    """Who each profile's notices name, the lender and the bureau: outside development every
+    profile in use has them configured, complete, or creditline does not start."""
+    return profile_contacts(
+        catalogue.profiles_in_use(), settings.contacts_file, development=settings.is_development
     )
 
 

@@ -65,8 +65,7 @@ class Settings:
     policy_file: Path = field(default_factory=shipped_policy_file)
     # Review a line after each drawdown and settlement.
     review_triggers: bool = True
-    # Notices: who the lender is, where its webhook is, how e-mail leaves, who the bureau is.
-    lender_name: str = "creditline demo lender"
+    # Notices: where the lender's webhook is and how e-mail leaves.
     webhook_url: str | None = None
     webhook_secret: str = field(default="", repr=False)
     smtp_host: str | None = None
@@ -76,8 +75,9 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     mail_from: str = "creditline@localhost"
     smtp_ca_file: str | None = None
-    bureau_contact: str = "the credit bureau named in your credit report"
-    bureau_score_range: str = "300-850"
+    # Who adverse-action notices name for each profile, the lender and the bureau (TOML keyed by
+    # profile id; see `notices/contacts.py`). None: the demo's samples, in development only.
+    contacts_file: Path | None = None
     # `serve` delivers the outbox in the background unless this is off.
     dispatch: bool = True
     dispatch_interval_seconds: float = 2.0
@@ -123,6 +123,12 @@ class Settings:
             raise ValueError(
                 "outside development set CREDITLINE_VERIFIER to the identity and income "
                 "verifier to use (package.module:factory)"
+            )
+        if not self.is_development and self.contacts_file is None:
+            # Notices would name the demo's sample lender and bureau (US-2, US-4, CN-8).
+            raise ValueError(
+                "outside development set CREDITLINE_CONTACTS_FILE to the lender's and the "
+                "bureau's contacts for each profile"
             )
         self._check_tokens()
         self._check_rate_limits()
@@ -243,7 +249,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             else shipped_policy_file()
         ),
         review_triggers=env.get("CREDITLINE_REVIEW_TRIGGERS", "on") != "off",
-        lender_name=env.get("CREDITLINE_LENDER_NAME", Settings.lender_name),
         webhook_url=env.get("CREDITLINE_WEBHOOK_URL") or None,
         webhook_secret=env.get("CREDITLINE_WEBHOOK_SECRET", ""),
         smtp_host=env.get("CREDITLINE_SMTP_HOST") or None,
@@ -253,8 +258,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         smtp_password=env.get("CREDITLINE_SMTP_PASSWORD") or None,
         mail_from=env.get("CREDITLINE_MAIL_FROM", Settings.mail_from),
         smtp_ca_file=env.get("CREDITLINE_SMTP_CA_FILE") or None,
-        bureau_contact=env.get("CREDITLINE_BUREAU_CONTACT", Settings.bureau_contact),
-        bureau_score_range=env.get("CREDITLINE_BUREAU_SCORE_RANGE", Settings.bureau_score_range),
+        contacts_file=(
+            Path(env["CREDITLINE_CONTACTS_FILE"]) if env.get("CREDITLINE_CONTACTS_FILE") else None
+        ),
         verifier=env.get("CREDITLINE_VERIFIER") or DEVELOPMENT_VERIFIER,
         dispatch=env.get("CREDITLINE_DISPATCH", "on") != "off",
         dispatch_interval_seconds=float(env.get("CREDITLINE_DISPATCH_INTERVAL_SECONDS", "2")),

@@ -83,9 +83,9 @@ class _Book:
         pricing = ProductPricing(container.catalogue)
         hold_ttl = container.settings.hold_ttl
         limits = ProfileLimits(container.catalogue)
-        underwriting = container.policy_limits
+        underwriting, reports = container.policy_limits, container.bureau
         ledger = LedgerService(
-            container.db, clock, commands, outbox, pricing, hold_ttl, limits, underwriting
+            container.db, clock, commands, outbox, pricing, hold_ttl, limits, underwriting, reports
         )
         loans = LoanService(container.db, clock, commands, container.catalogue, ledger)
         return cls(ledger, loans, container.underwriting.on(clock, commands, ledger))

@@ -21,7 +21,7 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import NOTHING_DUE, POSTGRES_URL, REPO, START, STORES, Run
+from conftest import NOTHING_DUE, POSTGRES_URL, REPO, START, STORES, TEST_CONTACTS, Run
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
@@ -484,6 +484,7 @@ def test_token_refuses_the_development_key_in_production(
     # Anyone could mint an admin token with the public development key.
     monkeypatch.setenv("CREDITLINE_ENV", "production")
     monkeypatch.setenv("CREDITLINE_VERIFIER", "example_lender.verifiers:connect")  # not loaded
+    monkeypatch.setenv("CREDITLINE_CONTACTS_FILE", str(TEST_CONTACTS))  # not read
     monkeypatch.delenv("CREDITLINE_JWT_SIGNING_KEY", raising=False)
     run = creditline("token", "--role", "admin", "--subject", "root")
     assert (run.returncode, run.stdout) == (2, "")

@@ -32,7 +32,14 @@ from zoneinfo import ZoneInfo
 import jinja2
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import EXAMPLE_POLICY, NOTHING_DUE, TEST_PRODUCTS, frozen_by_the_policy, headers
+from conftest import (
+    EXAMPLE_POLICY,
+    NOTHING_DUE,
+    TEST_CONTACTS,
+    TEST_PRODUCTS,
+    frozen_by_the_policy,
+    headers,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from test_payment_reminders import FACTS
@@ -58,12 +65,14 @@ from creditline.notices.channels import (
     sign,
     verify_signature,
 )
+from creditline.notices.contacts import read_contacts
 from creditline.notices.dispatcher import DISPATCH_BATCH_MAX, LEASE, Dispatcher, backoff
-from creditline.notices.render import Bureau, Jurisdiction, Renderer
+from creditline.notices.render import Jurisdiction, Renderer
 from creditline.notices.tables import deliveries, inbox, outbox
 
 SECRET = "whsec-test-0123456789abcdef"  # ≥ 16 bytes, as the settings require
-LENDER = "Example Lender"
+CONTACTS = read_contacts(TEST_CONTACTS)  # who the tests' notices name, by profile
+LENDER = CONTACTS["TEST-US"].lender.name
 ADDRESS = "li.wei@example.com"
 SECOND = timedelta(seconds=1)
 DAY = timedelta(days=1)
@@ -201,7 +210,7 @@ def wire(database_url: str, clock: FixedClock, mailbox: Mailbox, receiver: Recei
         products_file=TEST_PRODUCTS,
         policy_file=EXAMPLE_POLICY,
         review_triggers=False,
-        lender_name=LENDER,
+        contacts_file=TEST_CONTACTS,
         webhook_url=receiver.url,
         webhook_secret=SECRET,
         smtp_host="127.0.0.1",
@@ -262,6 +271,12 @@ def listed(
     answer = api.get(f"/v1/me/notices{query}", headers=headers(c, Role.BORROWER, borrower_id))
     assert answer.status_code == 200, answer.text
     return {notice["id"]: notice for notice in answer.json()["notices"]}
+
+
+def flat(text: str) -> str:
+    """`text` with every run of spaces and line breaks as one space: facts read across the
+    lines the templates wrap."""
+    return " ".join(text.split())
 
 
 def reason_facts(codes: list[str], language: str) -> list[str]:
@@ -618,16 +633,19 @@ def test_a_us_line_decrease_carries_the_ecoa_statement_and_the_consumer_report(
     assert notice["language"] == "en"  # the US profile's language
     body = notice["body"]
     assert notice["subject"] == "Your credit limit was reduced to USD 2,500.00"
+    us = CONTACTS["TEST-US"]
     for fact in [
         *reason_facts(codes, "en"),
         f"Statement of action taken: {LENDER} has reduced the limit of your credit line {line_id}.",
+        f"Creditor: {LENDER}, {us.lender.address}, {us.lender.phone}.",
         "Equal Credit Opportunity Act",
-        "Consumer Financial Protection Bureau, 1700 G Street NW, Washington, DC 20552",
-        "information in a report from a consumer\nreporting agency",
-        "Your credit score: 612 (scores range from 300-850)",
-        "Key factors that adversely affected your score:",
+        f"concerning this creditor is: {us.lender.agency}.",
+        "information obtained in a report from the consumer reporting agency listed below",
+        f"{us.bureau.name} {us.bureau.address} Toll-free: {us.bureau.phone}",
+        "Your credit score: 612",
+        "Scores range from a low of 350 to a high of 900.",  # the configured range
     ]:
-        assert fact in body, fact
+        assert fact in flat(body), fact
     [mail] = mailbox.by_id()[row["id"]]
     assert mail["To"] == "jane@example.com"
     assert str(mail.get_content()).replace("\r\n", "\n") == body
@@ -1120,7 +1138,7 @@ def test_income_evidence_expiring_soon_is_announced_with_the_date_and_how_to_re_
         [
             "请在 2026-12-18 前更新收入证明",
             "将于 2026-12-18 到期",
-            '请在此之前提交新的证明(App "核验",或 POST /v1/verifications)',
+            "请在此之前在客户端的“核验”中提交新的证明",
             "不会暂停",
         ],
     )
@@ -1538,8 +1556,10 @@ def test_two_dispatchers_in_parallel_on_postgresql_send_each_message_once(
 
 
 # --- 6. rendering every kind ------------------------------------------------------------------
-CN = Jurisdiction("CN", ZoneInfo("Asia/Shanghai"), 15)
-US = Jurisdiction("US", ZoneInfo("America/New_York"), 30)
+CN = Jurisdiction("CN", ZoneInfo("Asia/Shanghai"), 15, CONTACTS["TEST-CN"])
+US = Jurisdiction("US", ZoneInfo("America/New_York"), 30, CONTACTS["TEST-US"])
+EU = Jurisdiction("EU", ZoneInfo("Europe/Brussels"), 30, CONTACTS["EU"])
+OTHER = Jurisdiction("other", ZoneInfo("UTC"), 15)  # a currency no profile covers: no contacts
 AT = "2026-11-28T17:30:00Z"  # 01:30 on the 29th in Shanghai, 12:30 on the 28th in New York
 UNTIL = "2026-12-05T17:30:00Z"
 LINE = {
@@ -1678,7 +1698,7 @@ def test_the_cases_cover_every_kind() -> None:
 def test_a_review_decided_without_a_note_or_a_decision_still_renders(
     outcome: str, en: str, zh: str, language: str
 ) -> None:
-    renderer = Renderer(LENDER, Bureau("Example Bureau", "300-850"))
+    renderer = Renderer()
     upheld = {"id": None, "action": "review", "reason_codes": ["multiple_lenders"], "until": None}
     for extra in ({}, {"decision": upheld}):
         payload = {"review": "review-7", "outcome": outcome, "note": None, **extra}
@@ -1687,7 +1707,7 @@ def test_a_review_decided_without_a_note_or_a_decision_still_renders(
         )
         text = rendered.subject + "\n" + rendered.body
         assert (en if language == "en" else zh) in rendered.subject
-        assert "Their note" not in text and "说明" not in text
+        assert "Their note" not in text and "说明:" not in text
         for leftover in LEFTOVERS:
             assert leftover not in text
         reasons = reason_facts(["multiple_lenders"], language)
@@ -1697,9 +1717,9 @@ def test_a_review_decided_without_a_note_or_a_decision_still_renders(
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("kind", list(Kind))
 def test_every_kind_renders_in_both_languages_with_its_facts(kind: Kind, language: str) -> None:
-    renderer = Renderer(LENDER, Bureau("Example Bureau, PO Box 1, Springfield", "300-850"))
+    renderer = Renderer()
     payload, en, zh = CASES[kind]
-    for jurisdiction in (CN, US):
+    for jurisdiction in (CN, US, EU, OTHER):
         rendered = renderer.render(
             kind, language, line=LINE, payload=payload, jurisdiction=jurisdiction
         )
@@ -1712,7 +1732,7 @@ def test_every_kind_renders_in_both_languages_with_its_facts(kind: Kind, languag
         # What a borrower or a verifier wrote is stored, never copied into a notice.
         for free_text in ("the payslip is unreadable", "I repaid it"):
             assert free_text not in text, (kind, language, free_text)
-        if jurisdiction is US:  # the same instants, as dates in New York
+        if jurisdiction is not CN:  # the same instants, as dates in other zones
             continue
         decided = payload.get("decision", {})
         for fact in [*(en if language == "en" else zh), *reason_facts(
@@ -1739,7 +1759,7 @@ def test_every_kind_renders_in_both_languages_with_its_facts(kind: Kind, languag
 def test_adverse_kinds_carry_the_ecoa_statement_on_us_lines_only(
     kind: Kind, action_text: str
 ) -> None:
-    renderer = Renderer(LENDER, Bureau("Example Bureau, PO Box 1, Springfield", "300-850"))
+    renderer = Renderer()
     payload = CASES[kind][0]
     evidence = {"features": {"bureau_score": 580, "inquiries_3m": 7}}
     us = renderer.render(
@@ -1747,8 +1767,9 @@ def test_adverse_kinds_carry_the_ecoa_statement_on_us_lines_only(
     ).body
     assert f"Statement of action taken: {LENDER} {action_text} {LINE['id']}." in us
     assert "Equal Credit Opportunity Act" in us
-    assert "Your credit score: 580 (scores range from 300-850)" in us
-    assert "Example Bureau, PO Box 1, Springfield" in us
+    assert "Your credit score: 580" in us
+    assert "Scores range from a low of 350 to a high of 900." in us
+    assert f"  {CONTACTS['TEST-US'].bureau.address}\n" in us
     assert "within 30 days" in us  # the jurisdiction's review deadline
     without_report = renderer.render(kind, "en", line=LINE, payload=payload, jurisdiction=US).body
     assert "Equal Credit Opportunity Act" in without_report
@@ -1782,7 +1803,7 @@ def test_money_is_grouped_as_text(amount: str, shown: str) -> None:
 
 
 def test_money_in_a_notice_is_never_a_float() -> None:
-    renderer = Renderer(LENDER, Bureau("Example Bureau", "300-850"))
+    renderer = Renderer()
     payload = {
         "decision": decision(
             "decrease", ["multiple_lenders"], limit_before="0.30", limit_after="0.10"
@@ -1803,7 +1824,7 @@ def test_money_in_a_notice_is_never_a_float() -> None:
 
 
 def test_each_notice_is_dated_in_its_own_time_zone_and_language() -> None:
-    renderer = Renderer(LENDER, Bureau("Example Bureau", "300-850"))
+    renderer = Renderer()
     payload = CASES[Kind.LIMIT_DECREASED][0]  # at 17:30 UTC on 28 November
     shown = []
     for jurisdiction, language in ((CN, "zh-CN"), (US, "en"), (CN, "en"), (US, "zh-CN")):
@@ -1829,7 +1850,7 @@ def test_templates_are_compiled_once_not_for_every_notice(monkeypatch: pytest.Mo
         return get_source(self, environment, template)
 
     monkeypatch.setattr(jinja2.PackageLoader, "get_source", counting)
-    renderer = Renderer(LENDER, Bureau("Example Bureau", "300-850"))
+    renderer = Renderer()
     payload = CASES[Kind.LIMIT_DECREASED][0]
 
     def render() -> None:

@@ -26,7 +26,7 @@ from creditline.kernel.money import format_minor
 from creditline.ledger.tables import journal, lines
 from creditline.loans.tables import instalments, loans, repayments
 from creditline.notices.catalog import LANGUAGES, Kind
-from creditline.notices.render import Bureau, Jurisdiction, Renderer
+from creditline.notices.render import Jurisdiction, Renderer
 from creditline.notices.tables import outbox
 
 PRICED = "test-priced-cny"  # 12% a year, CNY 0.05% a month fee, late fee 20.00, grace 3 days
@@ -266,7 +266,7 @@ FACTS = {
 def test_payment_notices_render_in_both_languages_and_the_chinese_has_no_english(
     kind: Kind, language: str
 ) -> None:
-    renderer = Renderer("Example Lender", Bureau("Example Bureau", "300-850"))
+    renderer = Renderer()
     cn = Jurisdiction("CN", ZoneInfo("Asia/Shanghai"), 15)
     rendered = renderer.render(kind, language, line=LINE, payload=PAYLOADS[kind], jurisdiction=cn)
     text = rendered.subject + "\n" + rendered.body
@@ -283,7 +283,7 @@ def test_payment_notices_render_in_both_languages_and_the_chinese_has_no_english
 
 
 def test_a_missed_payment_without_a_freeze_date_says_what_the_policy_says() -> None:
-    renderer = Renderer("Example Lender", Bureau("Example Bureau", "300-850"))
+    renderer = Renderer()
     cn = Jurisdiction("CN", ZoneInfo("Asia/Shanghai"), 15)
     payload = {**PAYLOADS[Kind.PAYMENT_MISSED], "freeze_on": None}
     en = renderer.render(Kind.PAYMENT_MISSED, "en", line=LINE, payload=payload, jurisdiction=cn)

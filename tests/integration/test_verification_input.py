@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from conftest import headers
+from conftest import TEST_CONTACTS, headers
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from test_verification import income, suspended_line
@@ -76,7 +76,11 @@ def test_evidence_over_16_kb_is_refused_over_http(
 
 
 def test_the_development_verifier_runs_only_in_development(container: Container) -> None:
-    production = {"CREDITLINE_ENV": "production", "CREDITLINE_JWT_SIGNING_KEY": "k" * 32}
+    production = {
+        "CREDITLINE_ENV": "production",
+        "CREDITLINE_JWT_SIGNING_KEY": "k" * 32,
+        "CREDITLINE_CONTACTS_FILE": str(TEST_CONTACTS),
+    }
     with pytest.raises(ValueError, match="CREDITLINE_VERIFIER"):
         load_settings(production)
     # Named another way, it is still refused outside development.

@@ -277,6 +277,8 @@ class Appeals:
         payload = {
             "review": row["id"],
             "outcome": outcome,
+            # An upheld adverse change is stated again in the notice, with its disclosures.
+            "contested_action": None if contested is None else contested.record.action.value,
             "note": note,
             "decision": {
                 "id": decision_id or (None if contested is None else contested.record.id),

@@ -3,11 +3,14 @@
 `BureauPort` is what the decision engine asks of a bureau. `StoredReports`, the one adapter in
 the box, reads reports loaded into our database (API or CLI); a client of a real bureau can
 implement the same port later. A report can only be loaded for a borrower with a consent on
-record that has not been revoked (CN-8, US-4): a pull without consent is refused.
+record that has not been revoked (CN-8, US-4): a pull without consent is refused. A report
+keeps the key factors that adversely affected its score as the bureau gave them, in its order;
+`on_file` is the report an adverse decision records, and its notice discloses (US-4).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -24,6 +27,7 @@ from creditline.kernel.ids import new_id
 from creditline.kernel.invariant import fail
 from creditline.kernel.permissions import Permission, require
 from creditline.kernel.text import checked_text
+from creditline.ledger.ports import KeyFactor, ReportOnFile
 
 BUREAU_FEATURES = (
     "inquiries_1m",
@@ -35,6 +39,11 @@ BUREAU_FEATURES = (
     "obligations_monthly_minor",
 )
 _COUNT_MAX = 10**12
+# A bureau gives up to four key factors, and the one about inquiries besides (FCRA 609(f)).
+KEY_FACTORS_MAX = 10
+KEY_FACTOR_TEXT_LENGTH_MAX = 200
+KEY_FACTOR_CODE_LENGTH_MAX = 16
+_KEY_FACTOR_FIELDS = frozenset({"text", "code", "inquiries"})
 REPORT_AGE_MAX = timedelta(days=3660)  # a report older than ten years says nothing now
 _ACTIVE_CONSENT = (
     select(consents.c.id, consents.c.granted_at)
@@ -113,12 +122,26 @@ class BureauService:
             select(
                 bureau_reports.c.id,
                 bureau_reports.c.consent_id,
+                bureau_reports.c.key_factors,
                 *(bureau_reports.c[name] for name in BUREAU_FEATURES),
             ).where(
                 bureau_reports.c.borrower_id == bindparam("borrower_id"),
                 bureau_reports.c.source == bindparam("source"),
                 bureau_reports.c.reported_at == bindparam("reported_at"),
             )
+        )
+        # The report a review reads (`StoredReports.latest`): the newest by its date.
+        self._on_file = db.prepare(
+            select(
+                bureau_reports.c.id,
+                bureau_reports.c.source,
+                bureau_reports.c.reported_at,
+                bureau_reports.c.bureau_score,
+                bureau_reports.c.key_factors,
+            )
+            .where(bureau_reports.c.borrower_id == bindparam("borrower_id"))
+            .order_by(bureau_reports.c.reported_at.desc(), bureau_reports.c.id.desc())
+            .limit(1)
         )
 
     def record_consent(self, actor: Actor, key: str, borrower_id: str) -> CommandResult:
@@ -158,7 +181,9 @@ class BureauService:
         source = checked_text(report.get("source", "bureau"), "source", 64)
         reported_at = _checked_report_time(report.get("reported_at"), self._clock.now())
         counts = {name: _count(report.get(name), name) for name in BUREAU_FEATURES}
-        unknown = sorted(set(report) - {"borrower_id", "source", "reported_at", *BUREAU_FEATURES})
+        factors = _key_factors(report.get("key_factors"))
+        known = {"borrower_id", "source", "reported_at", "key_factors", *BUREAU_FEATURES}
+        unknown = sorted(set(report) - known)
         if unknown:
             raise InvalidInput(f"unknown report fields: {', '.join(unknown)}", unknown=unknown)
         request: dict[str, Any] = {
@@ -167,6 +192,8 @@ class BureauService:
             "source": source,
         }
         request |= {"reported_at": reported_at.isoformat(), **counts}
+        if factors:  # reports loaded before factors were kept replay as they were
+            request["key_factors"] = factors
 
         def work(tx: Transaction) -> dict[str, Any]:
             # A report is its borrower, source and time: loading it again returns the first.
@@ -196,14 +223,31 @@ class BureauService:
                     "loaded_at": tx.time(self._clock.now()),
                     "loaded_by": actor.scope,
                     **counts,
+                    "key_factors": json.dumps(factors) if factors else None,
                 },
             )
             if inserted is None:
                 return _existing(tx.one(self._same_report, {**keys, "reported_at": at}))
-            return {"id": report_id, "consent_id": str(found[0]), **counts}
+            stored = {**counts, "key_factors": factors}
+            return {"id": report_id, "consent_id": str(found[0]), **stored}
 
         return self._commands.run(
             actor, key, request, work, lambda stored: {"borrower_id": borrower_id, **stored}
+        )
+
+    def on_file(self, tx: Transaction, borrower_id: str) -> ReportOnFile | None:
+        """The borrower's newest report, the one a review decides on (the ledger records it
+        with an adverse decision, US-4)."""
+        found = tx.one(self._on_file, {"borrower_id": borrower_id})
+        if found is None:
+            return None
+        factors = json.loads(found[4]) if found[4] else []
+        return ReportOnFile(
+            id=found[0],
+            source=found[1],
+            reported_at=Transaction.read_time(found[2]) or fail("a report has its time"),
+            score=found[3],
+            key_factors=tuple(KeyFactor(**factor) for factor in factors),
         )
 
 
@@ -211,8 +255,33 @@ def _existing(loaded: tuple[Any, ...] | None) -> dict[str, Any]:
     """A report loaded before, as its first load answered."""
     if loaded is None:
         fail("a report that conflicted on insert is not there to read")
-    stored = dict(zip(BUREAU_FEATURES, loaded[2:], strict=True))
-    return {"id": loaded[0], "consent_id": loaded[1], **stored}
+    stored = dict(zip(BUREAU_FEATURES, loaded[3:], strict=True))
+    factors = json.loads(loaded[2]) if loaded[2] else []
+    return {"id": loaded[0], "consent_id": loaded[1], **stored, "key_factors": factors}
+
+
+def _key_factors(value: object) -> list[dict[str, Any]]:
+    """The key factors as the bureau gave them, in its order."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > KEY_FACTORS_MAX:
+        raise InvalidInput(f"key_factors must be a list of at most {KEY_FACTORS_MAX} factors")
+    return [_key_factor(factor) for factor in value]
+
+
+def _key_factor(factor: object) -> dict[str, Any]:
+    """A factor's `text`, with its `code` and whether it is about inquiries when the bureau
+    says so."""
+    if not isinstance(factor, dict) or not {"text"} <= set(factor) <= _KEY_FACTOR_FIELDS:
+        raise InvalidInput("a key factor has a text, and may have a code and inquiries")
+    code = factor.get("code")
+    if code is not None:
+        code = checked_text(code, "code", KEY_FACTOR_CODE_LENGTH_MAX)
+    inquiries = factor.get("inquiries", False)
+    if type(inquiries) is not bool:
+        raise InvalidInput("a key factor's inquiries is true or false", field="inquiries")
+    text = checked_text(factor["text"], "text", KEY_FACTOR_TEXT_LENGTH_MAX)
+    return {"code": code, "text": text, "inquiries": inquiries}
 
 
 def _consent_document(consent: dict[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,8 @@ bureau_reports = Table(
     Column("bureau_score", BigInteger, nullable=True),
     # Monthly payments on other debts (US-6 ability to pay).
     Column("obligations_monthly_minor", BigInteger, nullable=True),
+    # JSON: the key factors that adversely affected the score, in the bureau's order (US-4).
+    Column("key_factors", Text, nullable=True),
     CheckConstraint(
         "COALESCE(inquiries_1m, 0) >= 0 AND COALESCE(inquiries_3m, 0) >= 0 "
         "AND COALESCE(inquiries_6m, 0) >= 0 AND COALESCE(lenders_with_open_loans, 0) >= 0 "

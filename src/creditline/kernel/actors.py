@@ -44,3 +44,10 @@ class Actor:
 
 
 SYSTEM = Actor("creditline", Role.SERVICE)
+
+
+def is_automated(scope: str) -> bool:
+    """Whether a decision made under `scope` was automated (a service's) rather than a
+    person's: staff decide as themselves, a human review as `service:human-review:<agent>`."""
+    role, _, subject = scope.partition(":")
+    return role == Role.SERVICE.value and not subject.startswith(HUMAN_REVIEWER_PREFIX)

@@ -1,12 +1,13 @@
 """The ports the ledger needs from other capabilities, wired in `bootstrap.py`: pricing a hold
 and the jurisdiction profile's bounds on a limit (loans, from the catalogue), and the credit
-policy's bounds and a borrower's capacity (decisions). Published through
-`creditline.ledger.ports`."""
+policy's bounds, a borrower's capacity and their consumer report on file (decisions).
+Published through `creditline.ledger.ports`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from creditline.db.unit_of_work import Transaction
 from creditline.ledger.limit_rules import Capacity, PolicyBounds, RegulatoryCaps
@@ -58,4 +59,45 @@ class Underwriting(Protocol):
     def capacity(self, tx: Transaction, borrower_id: str, currency: str, now: datetime) -> Capacity:
         """The borrower's income, its evidence and their monthly obligations, as on file at
         `now`, read in the caller's transaction."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFactor:
+    """A key factor that adversely affected a bureau's score, as the bureau gave it."""
+
+    text: str
+    code: str | None = None
+    inquiries: bool = False  # about the number of inquiries (FCRA 609(f)(9): always disclosed)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOnFile:
+    """A borrower's consumer report as an adverse decision records it (US-4): which report, its
+    date, the bureau's score and the key factors in the bureau's order."""
+
+    id: str
+    source: str
+    reported_at: datetime
+    score: int | None
+    key_factors: tuple[KeyFactor, ...] = ()
+
+    def document(self) -> dict[str, Any]:
+        """The report as kept in the decision's evidence (`consumer_report`)."""
+        return {
+            "id": self.id,
+            "source": self.source,
+            "reported_at": self.reported_at.isoformat(),
+            "score": self.score,
+            "key_factors": [
+                {"code": f.code, "text": f.text, "inquiries": f.inquiries} for f in self.key_factors
+            ],
+        }
+
+
+class ConsumerReports(Protocol):
+    """The consumer report on file for a borrower (implemented by the decisions capability)."""
+
+    def on_file(self, tx: Transaction, borrower_id: str) -> ReportOnFile | None:
+        """The borrower's newest report loaded so far, if any."""
         ...

@@ -65,7 +65,14 @@ from creditline.ledger.model import (
     LineStatus,
     Movement,
 )
-from creditline.ledger.needs import Limits, Pricing, Underwriting
+from creditline.ledger.needs import (
+    ConsumerReports,
+    KeyFactor,
+    Limits,
+    Pricing,
+    ReportOnFile,
+    Underwriting,
+)
 from creditline.ledger.reconcile import Finding
 from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold, StoredDecision
 from creditline.ledger.store import LedgerStore
@@ -83,9 +90,11 @@ __all__ = [
     "BorrowerRequest",
     "CapCheck",
     "Capacity",
+    "ConsumerReports",
     "DecisionRecord",
     "Drawdown",
     "Finding",
+    "KeyFactor",
     "LedgerPort",
     "LimitChange",
     "Limits",
@@ -96,6 +105,7 @@ __all__ = [
     "PricedHold",
     "Pricing",
     "RegulatoryCaps",
+    "ReportOnFile",
     "StoredDecision",
     "Underwriting",
     "cap_check",
@@ -132,12 +142,14 @@ class LedgerPort:
         outbox: Outbox,
         limits: Limits,
         underwriting: Underwriting,
+        reports: ConsumerReports,
     ) -> None:
         self._store = store
         self._clock = clock
         self._outbox = outbox
         self._limits = limits
         self._underwriting = underwriting
+        self._reports = reports
 
     def lock(self, tx: Transaction, actor: Actor, line_id: str) -> Line:
         """the line, locked, if `actor` may see it (else `line_not_found`)."""
@@ -231,9 +243,10 @@ class LedgerPort:
         request: BorrowerRequest | None = None,
     ) -> tuple[Line, DecisionRecord]:
         """record a decision about a locked line, apply it, journal it and queue its
-        notice. `evidence` is what an automated decision saw, kept with the record. A
-        borrower's code needs the borrower's open `request` (locked) asking for exactly this
-        change; the request is done with the decision."""
+        notice. `evidence` is what an automated decision saw, kept with the record; an adverse
+        decision also keeps the borrower's consumer report on file, which its notice discloses
+        (US-4). A borrower's code needs the borrower's open `request` (locked) asking for
+        exactly this change; the request is done with the decision."""
         now = self._clock.now()
         limit_min = self._limits.limit_min_minor(line.currency)
         movement = model.plan_limit_change(line, change, now, limit_min)
@@ -261,6 +274,8 @@ class LedgerPort:
             note=change.note,
             at=now,
         )
+        if change.adverse:
+            evidence = self._with_report(tx, line.borrower_id, evidence)
         self._store.decisions.insert(tx, record, actor, evidence)
         if request is not None:
             self._store.requests.mark_done(tx, request.id, decision_id, now)
@@ -316,6 +331,17 @@ class LedgerPort:
                 lines=held,
                 lines_max=cap,
             )
+
+    def _with_report(
+        self, tx: Transaction, borrower_id: str, evidence: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """`evidence` with the borrower's consumer report on file, when there is one. An
+        automated decision's features came from that report; a person deciding could see it,
+        so their decision is taken to have used it too (the notice errs towards disclosure)."""
+        report = self._reports.on_file(tx, borrower_id)
+        if report is None:
+            return evidence
+        return {**(evidence or {}), "consumer_report": report.document()}
 
     def borrower_request(self, tx: Transaction, line: Line, request_id: str) -> BorrowerRequest:
         """The borrower's request `request_id` of the locked `line`, locked (else

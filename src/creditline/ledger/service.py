@@ -31,6 +31,7 @@ from creditline.ledger import model
 from creditline.ledger.change_input import checked_until, parse_action
 from creditline.ledger.model import LimitChange, Line
 from creditline.ledger.ports import (
+    ConsumerReports,
     DecisionRecord,
     Drawdown,
     LedgerPort,
@@ -73,6 +74,7 @@ class LedgerService:
         hold_ttl: timedelta,
         limits: Limits,
         underwriting: Underwriting,
+        reports: ConsumerReports,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -81,7 +83,7 @@ class LedgerService:
         self._pricing = pricing
         self._hold_ttl = hold_ttl
         self.store = LedgerStore(db)
-        self.port = LedgerPort(self.store, clock, outbox, limits, underwriting)
+        self.port = LedgerPort(self.store, clock, outbox, limits, underwriting, reports)
 
     # --- commands ------------------------------------------------------------------------
     def open_line(

@@ -277,6 +277,14 @@ class Catalogue:
             raise ProductNotFound(f"no product is offered in {currency}", currency=currency)
         return self._products[code]
 
+    def profiles_in_use(self) -> list[Profile]:
+        """The profiles lines run under: each lending currency's (its default product's)."""
+        found = {
+            self.profile_for(currency).code: self.profile_for(currency)
+            for currency in self._defaults
+        }
+        return list(found.values())
+
     def profile_for(self, currency: str) -> Profile:
         """The jurisdiction profile lines in `currency` are run under (its default product's)."""
         return self.default_for(currency).profile

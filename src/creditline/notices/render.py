@@ -2,7 +2,8 @@
 
 A template's first line is the subject, the rest the body. Amounts arrive as the decimal
 strings the ledger wrote and are only regrouped (never through a float); instants are shown
-as the date where the lender does business.
+as the date where the lender does business. An adverse notice carries its jurisdiction's
+content (`_rights.<jurisdiction>.<language>.j2`) and names the profile's lender and bureau.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from creditline.kernel.actors import is_automated
 from creditline.kernel.money import display_amount
 from creditline.kernel.reasons import NEXT_STEP_TEXTS, REASON_CATALOGUE, NextStep
+from creditline.ledger.ports import ADVERSE_ACTIONS
 from creditline.notices.catalog import LANGUAGES, Kind
+from creditline.notices.contacts import Contacts
 
-# Reason codes that come from the credit-bureau report (US-4: key factors).
+# Reason codes that name data from the credit-bureau report: a decision that gives one used a
+# consumer report, whoever made it (US-4).
 BUREAU_REASONS = frozenset(
     {
         "bureau_inquiries",
@@ -29,6 +34,8 @@ BUREAU_REASONS = frozenset(
         "bureau_score_low",
     }
 )
+# The features a decision's evidence draws from the bureau report (decisions recorded before
+# the report itself was kept say through these that one fed them).
 BUREAU_FEATURES = (
     "inquiries_1m",
     "inquiries_3m",
@@ -37,12 +44,9 @@ BUREAU_FEATURES = (
     "other_limits_minor",
     "bureau_score",
 )
-_ACTION_TEXT = {
-    "decrease": "reduced the limit of",
-    "freeze": "paused drawing on",
-    "suspend": "suspended drawing on",
-    "close": "closed",
-}
+# FCRA 609(f)(1)(C): at most four key factors; (f)(9): the one about inquiries besides.
+KEY_FACTORS_SHOWN_MAX = 4
+_ADVERSE = frozenset(action.value for action in ADVERSE_ACTIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,25 +59,21 @@ class Rendered:
 
 @dataclass(frozen=True, slots=True)
 class Jurisdiction:
-    """What a line's profile says about its notices."""
+    """What a line's profile says about its notices: the jurisdiction whose content they
+    carry (`_rights.<code>.<language>.j2`), dates, the review deadline, and whom they name
+    (None only for a currency no profile covers, whose notices name nobody)."""
 
     code: str  # CN, US, EU, other
     timezone: ZoneInfo
     review_days: int
-
-
-@dataclass(frozen=True, slots=True)
-class Bureau:
-    """Who to name when a consumer report fed a decision (US-4)."""
-
-    contact: str
-    score_range: str
+    contacts: Contacts | None = None
 
 
 class Renderer:
-    def __init__(self, lender: str, bureau: Bureau) -> None:
-        self._lender = lender
-        self._bureau = bureau
+    """Notice texts from the templates: every word a borrower reads is in a template (or the
+    reason catalogue), so a language or a jurisdiction's wording is data."""
+
+    def __init__(self) -> None:
         self._env = jinja2.Environment(
             loader=jinja2.PackageLoader("creditline.notices", "templates"),
             undefined=jinja2.StrictUndefined,
@@ -103,36 +103,68 @@ class Renderer:
             raise ValueError(f"no notices in {language!r}")
         zone = jurisdiction.timezone
         decision = payload.get("decision")
+        contacts = jurisdiction.contacts
         context = {
             "lang": language,
             "zone": zone,
-            "lender": self._lender,
             "jurisdiction": jurisdiction.code,
             "review_days": jurisdiction.review_days,
+            "lender": None if contacts is None else contacts.lender,
+            "bureau": None if contacts is None else contacts.bureau,
             "line": line,
             "payload": payload,
             "decision": None if decision is None else _decision(decision, language, zone),
-            "action_text": _ACTION_TEXT.get((decision or {}).get("action", ""), "changed"),
-            "report": self._report(decision, evidence),
+            "action": adverse_action(payload),
+            # Who decided: GDPR Art. 22 and PIPL Art. 24 rights are about automated decisions.
+            "automated": is_automated((decision or {}).get("actor") or ""),
+            "report": consumer_report(decision, evidence, zone),
         }
         text = self._env.get_template(f"{kind.value}.{language}.j2").render(context)
         subject, _, body = text.strip().partition("\n")
         return Rendered(kind, language, subject.strip(), _tidy(body))
 
-    def _report(self, decision: Any, evidence: dict[str, Any] | None) -> dict[str, Any]:
-        features = (evidence or {}).get("features") or {}
-        used = any(features.get(name) is not None for name in BUREAU_FEATURES)
-        codes = (decision or {}).get("reason_codes", [])
-        factors = [REASON_CATALOGUE[c].text_en for c in codes if c in BUREAU_REASONS]
-        # US-4: up to four key factors, five when inquiries are one of them.
-        limit = 5 if any(c.startswith("bureau_inquiries") for c in codes) else 4
-        return {
-            "used": used,
-            "score": features.get("bureau_score"),
-            "range": self._bureau.score_range,
-            "contact": self._bureau.contact,
-            "factors": factors[:limit],
-        }
+
+def adverse_action(payload: dict[str, Any]) -> str | None:
+    """The adverse action a notice states: its decision's, or the contested one that a human
+    review upheld; None when the notice is about no adverse action."""
+    decision = payload.get("decision") or {}
+    action = decision.get("action")
+    if action == "review":
+        action = payload.get("contested_action") if payload.get("outcome") == "uphold" else None
+    return action if action in _ADVERSE else None
+
+
+def consumer_report(
+    decision: dict[str, Any] | None, evidence: dict[str, Any] | None, zone: ZoneInfo
+) -> dict[str, Any]:
+    """Whether a consumer report fed the decision, and what the notice discloses of it
+    (US-4): the score, its date and the key factors as the bureau gave them. The report the
+    decision recorded says it all; a decision recorded before reports were kept says it
+    through its bureau features; a bureau reason says so even with no report on file."""
+    evidence = evidence or {}
+    features = evidence.get("features") or {}
+    codes = (decision or {}).get("reason_codes", [])
+    report = evidence.get("consumer_report")
+    if report is None:
+        used = any(features.get(name) is not None for name in BUREAU_FEATURES) or any(
+            code in BUREAU_REASONS for code in codes
+        )
+        return {"used": used, "score": features.get("bureau_score"), "date": None, "factors": []}
+    return {
+        "used": True,
+        "score": report["score"],
+        "date": _day(report["reported_at"], zone),
+        "factors": disclosed_factors(report["key_factors"]),
+    }
+
+
+def disclosed_factors(factors: list[dict[str, Any]]) -> list[str]:
+    """The key factors a notice discloses, in the bureau's order and words: the first four,
+    and the bureau's factor about inquiries as a fifth when it is not among them."""
+    shown = factors[:KEY_FACTORS_SHOWN_MAX]
+    if not any(factor["inquiries"] for factor in shown):
+        shown += [factor for factor in factors[KEY_FACTORS_SHOWN_MAX:] if factor["inquiries"]][:1]
+    return [factor["text"] for factor in shown]
 
 
 def _decision(decision: dict[str, Any], language: str, zone: ZoneInfo) -> dict[str, Any]:

@@ -2,13 +2,15 @@
 
 `compose` is the one place a notice's text is made, for the inbox, e-mail and the webhook
 alike: the kind from the message, the line as the change left it (or as it is now), the
-jurisdiction of the line's currency, the borrower's language (their preference, else the
-profile's) and, for a decision, the evidence it kept (US-4: whether a consumer report fed it).
+jurisdiction of the line's currency with the lender and bureau its profile names, the
+borrower's language (their preference, else the profile's) and, for a decision, the evidence it
+kept (US-4: the consumer report that fed it).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +31,7 @@ from creditline.ledger.service import LedgerService
 from creditline.loans.products import Catalogue
 from creditline.notices.catalog import LANGUAGES, kind_of
 from creditline.notices.channels import Message
+from creditline.notices.contacts import Contacts
 from creditline.notices.render import Jurisdiction, Rendered, Renderer
 from creditline.notices.tables import inbox, preferences
 
@@ -50,6 +53,7 @@ class NoticeService:
         ledger: LedgerService,
         catalogue: Catalogue,
         renderer: Renderer,
+        contacts: Mapping[str, Contacts],
     ) -> None:
         self._db = db
         self._clock = clock
@@ -57,6 +61,7 @@ class NoticeService:
         self._ledger = ledger
         self._catalogue = catalogue
         self._renderer = renderer
+        self._contacts = contacts  # by profile id: who each profile's notices name
         insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._inbox_insert = db.prepare(insert(inbox).on_conflict_do_nothing())
         upsert = insert(preferences)
@@ -111,12 +116,17 @@ class NoticeService:
         )
 
     def jurisdiction(self, currency: str) -> Jurisdiction:
-        """The notices' jurisdiction for lines in `currency`."""
+        """The notices' jurisdiction for lines in `currency`, with its profile's contacts."""
         try:
             profile = self._catalogue.profile_for(currency)
         except DomainError:  # a currency with no product: notices still go out, plainly
             return Jurisdiction("other", ZoneInfo("UTC"), 15)
-        return Jurisdiction(profile.jurisdiction, profile.timezone, profile.review_days)
+        return Jurisdiction(
+            profile.jurisdiction,
+            profile.timezone,
+            profile.review_days,
+            self._contacts[profile.code],
+        )
 
     def language_of(self, borrower_id: str, currency: str) -> str:
         """The language a borrower reads notices in: theirs, else the profile's."""

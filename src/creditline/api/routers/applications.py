@@ -43,6 +43,14 @@ class Consent(Body):
     borrower_id: StrictStr = Field(min_length=1, max_length=64)
 
 
+class KeyFactor(Body):
+    text: StrictStr = Field(min_length=1, max_length=200)
+    code: StrictStr | None = Field(default=None, min_length=1, max_length=16)
+    inquiries: StrictBool = Field(
+        default=False, description="the factor is about the number of inquiries"
+    )
+
+
 class BureauReport(Body):
     borrower_id: StrictStr = Field(min_length=1, max_length=64)
     source: StrictStr = Field(default="bureau", min_length=1, max_length=64)
@@ -55,6 +63,11 @@ class BureauReport(Body):
     bureau_score: StrictInt | None = None
     obligations_monthly_minor: StrictInt | None = Field(
         default=None, description="monthly payments on reported debts, in minor units"
+    )
+    key_factors: list[KeyFactor] | None = Field(
+        default=None,
+        max_length=10,
+        description="what adversely affected the score, in the bureau's order and words",
     )
 
 
