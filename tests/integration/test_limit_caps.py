@@ -89,6 +89,7 @@ def test_an_application_on_1000_a_month_opens_4000_not_8000(cn: Container, borro
         "cap": "4000.00",
         "binding": "income_share",
         "income_evidence": True,
+        "other_lines_limits": "0.00",
     }
 
 
@@ -148,12 +149,16 @@ def test_staff_cannot_open_a_900000_line_nor_one_above_the_borrowers_income(
     with pytest.raises(LimitAboveCap) as refused:
         cn.ledger.open_line(agent, new_id(), borrower.subject, "CNY", "900000.00", note=reason)
     assert refused.value.details["cap"] == "policy_max_limit"
+    # CN-1 caps the borrower, not the line: 48,000.00 in all, 20,000.00 of it on the first.
     with pytest.raises(LimitAboveCap) as refused:
-        cn.ledger.open_line(agent, new_id(), borrower.subject, "CNY", "60000.00", note=reason)
-    assert refused.value.details["cap"] == "income_share"
-    opened = cn.ledger.open_line(agent, new_id(), borrower.subject, "CNY", "30000.00", note=reason)
+        cn.ledger.open_line(agent, new_id(), borrower.subject, "CNY", "28100.00", note=reason)
+    assert (refused.value.details["cap"], refused.value.details["cap_limit"]) == (
+        "income_share",
+        "28000.00",
+    )
+    opened = cn.ledger.open_line(agent, new_id(), borrower.subject, "CNY", "28000.00", note=reason)
     line_id = str(opened.document["id"])
-    assert opened.document["limit"] == "30000.00"
+    assert opened.document["limit"] == "28000.00"
     with cn.db.reading() as connection:
         [opening] = connection.execute(
             select(outbox.c.payload).where(
@@ -234,7 +239,7 @@ def test_us_6_every_opening_and_increase_stores_its_ability_to_pay(
     figures = caps_of(us, line_id)[-1]["ability_to_pay"]
     # 17,450.00 (on the policy's 50.00 step) costs ceil(17,450.00 x 37.16 / 1,000.00) = 648.45
     # a month: (1,500.00 + 648.45) / 5,000.00 = 42.97%.
-    assert (figures["payment_on_limit"], figures["debt_to_income_percent"]) == ("648.45", "42.97")
+    assert (figures["payment_on_limits"], figures["debt_to_income_percent"]) == ("648.45", "42.97")
     assert figures["passes"] is True
 
 

@@ -31,7 +31,7 @@ from creditline.decisions.engine import (
 )
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import Conflict, IdempotencyKeyReused
+from creditline.kernel.errors import Conflict, IdempotencyKeyReused, LimitAboveCap
 from creditline.kernel.money import Money
 from creditline.ledger.ports import Action, DecisionRecord, LimitChange, Line, decision_document
 from creditline.ledger.service import LedgerService
@@ -211,8 +211,10 @@ class DecisionService:
             )
         except IdempotencyKeyReused:
             return Applied(decision, "decided_today")  # a review already changed it today
-        except Conflict:
-            # The line moved on meanwhile (already suspended, used above the cut): nothing to do.
+        except (Conflict, LimitAboveCap):
+            # The line moved on meanwhile (already suspended, used above the cut), or the
+            # borrower's other lines leave this one's increase no room under a cap (the policy
+            # sees one line; the caps are per borrower): nothing to do.
             return Applied(decision, "refused")
         outcome = "replayed" if result.replayed else "applied"
         return Applied(decision, outcome, result.document["id"])

@@ -191,11 +191,14 @@ class Capacity:
 
 @dataclass(frozen=True, slots=True)
 class CapCheck:
-    """Each cap of a profile that applies to a borrower, in minor units of the line's currency."""
+    """Each cap of a profile that applies to a line of a borrower, in minor units of the line's
+    currency: what the cap allows the borrower in all, less the limits of their other open
+    lines in the currency (`elsewhere_minor`; the caps are per individual)."""
 
     caps: RegulatoryCaps
     capacity: Capacity
     limits: dict[CapKind, int]
+    elsewhere_minor: int = 0
 
     @property
     def cap_minor(self) -> int | None:
@@ -219,6 +222,7 @@ class CapCheck:
             "cap": None if cap is None else format_minor(cap, currency),
             "binding": None if self.binding is None else self.binding.value,
             "income_evidence": self.capacity.income_evidence,
+            "other_lines_limits": format_minor(self.elsewhere_minor, currency),
         }
         if self.caps.debt_to_income_max_percent is not None:
             figures["ability_to_pay"] = self._ability_to_pay(limit_minor, currency)
@@ -226,7 +230,9 @@ class CapCheck:
 
     def _ability_to_pay(self, limit_minor: int, currency: str) -> dict[str, object]:
         caps, capacity = self.caps, self.capacity
-        payment = -(-limit_minor * caps.payment_minor // caps.payment_basis_minor)  # rounded up
+        # The payment on every line's limit: this one and the borrower's others (rounded up).
+        total = limit_minor + self.elsewhere_minor
+        payment = -(-total * caps.payment_minor // caps.payment_basis_minor)
         income, obligations = capacity.income_monthly_minor, capacity.obligations_monthly_minor
         ratio = None
         if income and obligations is not None:
@@ -237,16 +243,17 @@ class CapCheck:
                 None if obligations is None else format_minor(obligations, currency)
             ),
             "obligations_source": capacity.obligations_source,
-            "payment_on_limit": format_minor(payment, currency),
+            "payment_on_limits": format_minor(payment, currency),
             "debt_to_income_percent": ratio,
             "debt_to_income_max_percent": str(caps.debt_to_income_max_percent),
             "passes": limit_minor <= self.limits[CapKind.ABILITY_TO_PAY],
         }
 
 
-def cap_check(caps: RegulatoryCaps, capacity: Capacity) -> CapCheck:
-    """The caps `caps` put on a borrower with `capacity`. Unknown income supports no limit
-    under an income share or ability to pay; unknown obligations show no ability to pay."""
+def cap_check(caps: RegulatoryCaps, capacity: Capacity, elsewhere_minor: int = 0) -> CapCheck:
+    """The caps `caps` put on a line of a borrower with `capacity` whose other open lines in the
+    currency have `elsewhere_minor` of limits. Unknown income supports no limit under an income
+    share or ability to pay; unknown obligations show no ability to pay."""
     limits: dict[CapKind, int] = {}
     income = capacity.income_monthly_minor
     if caps.limit_cap_minor is not None:
@@ -263,7 +270,8 @@ def cap_check(caps: RegulatoryCaps, capacity: Capacity) -> CapCheck:
             else max(max(income, 0) * caps.debt_to_income_max_percent // 100 - obligations, 0)
         )
         limits[CapKind.ABILITY_TO_PAY] = room * caps.payment_basis_minor // caps.payment_minor
-    return CapCheck(caps, capacity, limits)
+    left = {kind: max(cap - elsewhere_minor, 0) for kind, cap in limits.items()}
+    return CapCheck(caps, capacity, left, elsewhere_minor)
 
 
 def require_within_cap(limit_minor: int, check: CapCheck, currency: str) -> None:

@@ -303,7 +303,15 @@ class LedgerPort:
             return None
         now = self._clock.now()
         capacity = self._underwriting.capacity(tx, line.borrower_id, line.currency, now)
-        check = cap_check(caps, capacity)
+        others = self._store.lines_of_borrower(tx, line.borrower_id, LINES_COUNTED_MAX)
+        elsewhere = sum(
+            other.limit_minor
+            for other in others
+            if other.id != line.id
+            and other.currency == line.currency
+            and other.status is not LineStatus.CLOSED
+        )
+        check = cap_check(caps, capacity, elsewhere)
         require_within_cap(limit, check, line.currency)
         return check.document(limit, line.currency)
 

@@ -86,7 +86,7 @@ def test_us_6_ability_to_pay_caps_the_limit_by_the_payment_on_it() -> None:
         "income_monthly": "5000.00",
         "obligations_monthly": "1500.00",
         "obligations_source": "application",
-        "payment_on_limit": "371.60",
+        "payment_on_limits": "371.60",
         "debt_to_income_percent": "37.43",
         "debt_to_income_max_percent": "43",
         "passes": True,
@@ -98,6 +98,17 @@ def test_us_6_obligations_above_the_ratio_or_unknown_allow_no_limit() -> None:
     assert cap_check(US, capacity(500_000, obligations=300_000)).cap_minor == 0
     assert cap_check(US, capacity(500_000, obligations=None)).cap_minor == 0
     assert cap_check(US, capacity(None, obligations=0)).cap_minor == 0
+
+
+def test_the_caps_are_per_borrower_less_their_other_lines() -> None:
+    # 3,000.00 a month: CN-1 allows 12,000.00 in all; 9,000.00 is on other lines.
+    check = cap_check(CN, capacity(300_000), elsewhere_minor=900_000)
+    assert check.cap_minor == 300_000
+    assert cap_check(CN, capacity(300_000), elsewhere_minor=1_500_000).cap_minor == 0
+    # US-6 counts the payment on every line: 5,000.00 of limit elsewhere costs 185.80 a month.
+    us = cap_check(US, capacity(500_000, obligations=150_000), elsewhere_minor=500_000)
+    assert us.cap_minor == 1_749_192 - 500_000
+    assert us.document(100_000, "USD")["ability_to_pay"]["payment_on_limits"] == "222.96"
 
 
 def test_a_limit_above_the_cap_is_refused_naming_the_cap() -> None:
