@@ -85,8 +85,8 @@ def build(
     pricing, profile_limits = ProductPricing(catalogue), ProfileLimits(catalogue)
     ledger = LedgerService(db, clock, commands, outbox, pricing, settings.hold_ttl, profile_limits)
     loans = LoanService(db, clock, commands, catalogue, ledger)
-    policies = PolicyRegistry(db, clock)
-    policy_engine = _policy_engine(policies, settings.policy_file)
+    policies = PolicyRegistry(db, clock, catalogue)
+    policy_engine = _policy_engine(policies, settings.policy_file, catalogue)
     decisions = DecisionService(db, clock, commands, ledger, policy_engine, StoredReports())
     notices = NoticeService(db, clock, commands, ledger, catalogue, _renderer(settings))
     rate_limits = _rate_limits(settings)
@@ -176,13 +176,16 @@ def _rate_limits(settings: Settings) -> dict[str, RateLimit]:
     }
 
 
-def _policy_engine(policies: PolicyRegistry, policy_file: Path) -> Callable[[], Engine]:
+def _policy_engine(
+    policies: PolicyRegistry, policy_file: Path, catalogue: Catalogue
+) -> Callable[[], Engine]:
     """The policy's engine, built on first use: a missing policy fails reviews only. The policy
-    is stored before it decides anything; a changed document under a used version is refused."""
+    is linted under its currency's profile in the catalogue, and stored before it decides
+    anything; a changed document under a used version is refused."""
 
     @cache
     def policy_engine() -> Engine:
-        return Engine(policies.activate(load_policy(policy_file)))
+        return Engine(policies.activate(load_policy(policy_file, catalogue)))
 
     return policy_engine
 

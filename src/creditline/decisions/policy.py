@@ -5,6 +5,12 @@ unknown or generic reason codes, rules without a reason, arbitrary SQL in a rule
 comparisons, boolean logic, arithmetic and a few allow-listed functions over known features:
 `creditline.decisions.conditions`), and rules no row can reach are refused with one message
 per problem.
+
+A policy decides the lines of its currency, so it runs under the jurisdiction profile of that
+currency (`Catalogue.profile_for`, as every service finds a line's profile). The lint holds it
+to that profile too: a feature whose data category the profile does not allow
+(`data_category_not_allowed`, EU-1), and a rule that blocks drawdowns for a reason the profile
+does not count as justified (`block_reason_not_justified`, EU-2), are problems.
 """
 
 from __future__ import annotations
@@ -32,9 +38,20 @@ from sqlglot import exp
 
 from creditline.decisions.conditions import condition_problems, unwrapped
 from creditline.decisions.features import FEATURES, FeatureType, Risk
-from creditline.kernel.errors import InvalidInput
+from creditline.kernel.errors import DataCategoryNotAllowed, InvalidInput, ProductNotFound
 from creditline.kernel.money import Money
 from creditline.kernel.reasons import REASON_CATALOGUE, is_generic
+from creditline.loans.products import Catalogue, Profile, load_catalogue
+
+# What every policy reads besides its scorecard and rules: the limit matrix's income bands, and
+# the constraints' limit, use and cooldowns (`decisions/compiler.py`).
+READ_BY_EVERY_POLICY = (
+    "limit_minor",
+    "used_minor",
+    "income_monthly_minor",
+    "days_since_limit_change",
+    "days_since_cut",
+)
 
 
 class RuleAction(StrEnum):
@@ -146,8 +163,11 @@ class PolicyDocument(_Strict):
         return value
 
 
-def check_policy(document: object) -> tuple[PolicyDocument | None, list[str]]:
-    """The policy (None if it does not even validate) and every problem found in it."""
+def check_policy(
+    document: object, catalogue: Catalogue | None = None
+) -> tuple[PolicyDocument | None, list[str]]:
+    """The policy (None if it does not even validate) and every problem found in it, under the
+    profile of its currency in `catalogue` (default: the catalogue shipped with creditline)."""
     try:
         policy = PolicyDocument.model_validate(document)
     except ValidationError as error:
@@ -155,34 +175,51 @@ def check_policy(document: object) -> tuple[PolicyDocument | None, list[str]]:
             f"{'.'.join(str(part) for part in e['loc']) or 'policy'}: {e['msg']}"
             for e in error.errors()
         ]
-    return policy, lint(policy)
+    return policy, lint(policy, profile_of(policy, catalogue))
 
 
-def parse_policy(document: object) -> PolicyDocument:
-    """A validated and linted policy; `InvalidInput` lists every problem found."""
-    policy, problems = check_policy(document)
+def parse_policy(document: object, catalogue: Catalogue | None = None) -> PolicyDocument:
+    """A validated and linted policy; `InvalidInput` lists every problem found
+    (`DataCategoryNotAllowed` when one of them is data its profile does not allow)."""
+    policy, problems = check_policy(document, catalogue)
     if policy is None or problems:
-        raise InvalidInput("policy: " + "; ".join(problems), problems=problems)
+        outside = policy is not None and features_outside_profile(
+            policy, profile_of(policy, catalogue)
+        )
+        error = DataCategoryNotAllowed if outside else InvalidInput
+        raise error("policy: " + "; ".join(problems), problems=problems)
     return policy
 
 
-def load_policy(path: Path) -> PolicyDocument:
+def load_policy(path: Path, catalogue: Catalogue | None = None) -> PolicyDocument:
     """The policy in the YAML file at `path`, validated and linted (see `parse_policy`)."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
         raise InvalidInput(f"policy {path}: {error}") from None
-    return parse_policy(document)
+    return parse_policy(document, catalogue)
 
 
-def lint(policy: PolicyDocument) -> list[str]:
-    """Every problem in a structurally valid policy, as readable messages (empty: clean)."""
+def profile_of(policy: PolicyDocument, catalogue: Catalogue | None = None) -> Profile | None:
+    """The jurisdiction profile the policy's lines run under: its currency's (None for a
+    currency no product lends in)."""
+    try:
+        return (catalogue or load_catalogue()).profile_for(policy.currency)
+    except ProductNotFound:
+        return None
+
+
+def lint(policy: PolicyDocument, profile: Profile | None = None) -> list[str]:
+    """Every problem in a structurally valid policy, as readable messages (empty: clean);
+    with `profile`, also what that jurisdiction profile does not allow."""
     problems: list[str] = []
     problems += _lint_money(policy)
     problems += _lint_scorecard(policy)
     problems += _lint_grades_and_matrix(policy)
     problems += _lint_rules(policy)
     problems += _lint_reason(policy.constraints.increase_reason, "constraints", adverse=False)
+    if profile is not None:
+        problems += _lint_profile(policy, profile)
     return problems
 
 
@@ -360,6 +397,52 @@ def _lint_unreachable(policy: PolicyDocument) -> list[str]:
         if key.upper() in ("FALSE", "(FALSE)"):
             problems.append(f"rules.{rule.id}: unreachable: its condition is never true")
         seen.setdefault(key, rule.id)
+    return problems
+
+
+def features_read(policy: PolicyDocument) -> dict[str, str]:
+    """Every known feature the policy reads, each with the first place that reads it."""
+    read = {name: "limit_matrix/constraints" for name in READ_BY_EVERY_POLICY}
+    for attribute in policy.scorecard.attributes:
+        read.setdefault(attribute.feature, f"scorecard.{attribute.feature}")
+    for rule in policy.rules:
+        try:
+            parsed = sqlglot.parse_one(rule.when, dialect="duckdb")
+        except sqlglot.errors.ParseError:
+            continue  # reported by _lint_rules
+        for column in parsed.find_all(exp.Column):
+            read.setdefault(column.name, f"rules.{rule.id}")
+    return {name: where for name, where in read.items() if name in FEATURES}
+
+
+def features_outside_profile(policy: PolicyDocument, profile: Profile | None) -> dict[str, str]:
+    """The features the policy reads whose data category `profile` does not allow (EU-1)."""
+    if profile is None or profile.data_categories is None:
+        return {}
+    allowed = profile.data_categories
+    return {
+        name: where
+        for name, where in features_read(policy).items()
+        if FEATURES[name].data_category not in allowed
+    }
+
+
+def _lint_profile(policy: PolicyDocument, profile: Profile) -> list[str]:
+    problems = []
+    for name, where in features_outside_profile(policy, profile).items():
+        category = FEATURES[name].data_category.value
+        problems.append(
+            f"{where}: data_category_not_allowed: {name} is {category} data, which profile "
+            f"{profile.code} does not allow for assessing creditworthiness"
+        )
+    if profile.block_reasons is not None:
+        for rule in policy.rules:
+            blocks = rule.action in (RuleAction.FREEZE, RuleAction.SUSPEND)
+            if blocks and rule.reason not in profile.block_reasons:
+                problems.append(
+                    f"rules.{rule.id}: block_reason_not_justified: profile {profile.code} "
+                    f"blocks drawdowns only for {', '.join(sorted(profile.block_reasons))}"
+                )
     return problems
 
 

@@ -69,7 +69,7 @@ def test_the_shipped_catalogue_loads() -> None:
     catalogue = load_catalogue()
 
     products = {p.code: p for p in catalogue}
-    assert set(products) == {"cn-standard", "cn-daily", "us-instalment"}
+    assert set(products) == {"cn-standard", "cn-daily", "us-instalment", "eu-instalment"}
     for product in products.values():
         assert product.currency == product.profile.currency
         assert product.default_method in product.methods
