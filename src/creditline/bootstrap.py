@@ -29,7 +29,7 @@ from creditline.kernel.clock import Clock, SystemClock
 from creditline.ledger.reconcile import Reconciler
 from creditline.ledger.service import LedgerService
 from creditline.loans.eod import EndOfDay
-from creditline.loans.pricing import ProductPricing, ProfileLimits
+from creditline.loans.pricing import ProductPricing, ProfileLimits, ProfileTerms
 from creditline.loans.products import Catalogue, load_catalogue
 from creditline.loans.reconcile import loan_checks
 from creditline.loans.service import LoanService
@@ -83,7 +83,10 @@ def build(
     commands = Commands(db, clock)
     outbox = Outbox(db, clock)
     pricing, profile_limits = ProductPricing(catalogue), ProfileLimits(catalogue)
-    ledger = LedgerService(db, clock, commands, outbox, pricing, settings.hold_ttl, profile_limits)
+    terms = ProfileTerms(catalogue)
+    ledger = LedgerService(
+        db, clock, commands, outbox, pricing, settings.hold_ttl, profile_limits, terms
+    )
     loans = LoanService(db, clock, commands, catalogue, ledger)
     policies = PolicyRegistry(db, clock, catalogue)
     policy_engine = _policy_engine(policies, settings.policy_file, catalogue)

@@ -17,7 +17,7 @@ from creditline.kernel.errors import DomainError
 from creditline.kernel.money import Money
 from creditline.ledger.service import LedgerService
 from creditline.loans.eod import EndOfDay
-from creditline.loans.pricing import ProductPricing, ProfileLimits
+from creditline.loans.pricing import ProductPricing, ProfileLimits, ProfileTerms
 from creditline.loans.service import LoanService
 from creditline.notices.outbox import Outbox
 
@@ -78,8 +78,10 @@ class _Book:
         outbox = Outbox(container.db, clock)
         pricing = ProductPricing(container.catalogue)
         hold_ttl = container.settings.hold_ttl
-        limits = ProfileLimits(container.catalogue)
-        ledger = LedgerService(container.db, clock, commands, outbox, pricing, hold_ttl, limits)
+        limits, terms = ProfileLimits(container.catalogue), ProfileTerms(container.catalogue)
+        ledger = LedgerService(
+            container.db, clock, commands, outbox, pricing, hold_ttl, limits, terms
+        )
         return cls(ledger, LoanService(container.db, clock, commands, container.catalogue, ledger))
 
 

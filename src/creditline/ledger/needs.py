@@ -1,12 +1,13 @@
 """The ports the ledger needs from other capabilities, implemented by loans and wired in
-`bootstrap.py`: pricing a hold, and the smallest limit a line may have. Published through
-`creditline.ledger.ports`."""
+`bootstrap.py`: pricing a hold, a profile's rules for blocking and closing lines, and the
+smallest limit a line may have. Published through `creditline.ledger.ports`."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Protocol
 
+from creditline.ledger.profile_rules import ProfileRules
 from creditline.ledger.records import PricedHold
 
 
@@ -24,6 +25,15 @@ class Pricing(Protocol):
     ) -> PricedHold:
         """The price of drawing `amount_minor` over `term_months` at `at`; refused (typed
         domain errors) when the product does not offer it or its APR is above the cap."""
+        ...
+
+
+class Terms(Protocol):
+    """What a line's jurisdiction profile says about blocking and closing it (implemented by
+    the loans capability from the profiles)."""
+
+    def profile_rules(self, currency: str) -> ProfileRules:
+        """The rules for lines in `currency` (`ProfileRules()` when its profile has none)."""
         ...
 
 

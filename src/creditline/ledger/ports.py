@@ -56,7 +56,8 @@ from creditline.ledger.model import (
     LineStatus,
     Movement,
 )
-from creditline.ledger.needs import Limits, Pricing
+from creditline.ledger.needs import Limits, Pricing, Terms
+from creditline.ledger.profile_rules import CLOSE_SCHEDULED, ProfileRules, with_profile_rules
 from creditline.ledger.reconcile import Finding
 from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold, StoredDecision
 from creditline.ledger.store import LedgerStore
@@ -82,7 +83,9 @@ __all__ = [
     "LineStatus",
     "PricedHold",
     "Pricing",
+    "ProfileRules",
     "StoredDecision",
+    "Terms",
     "decision_document",
     "decision_lines",
     "first_open_lines",
@@ -108,11 +111,14 @@ def may_see(actor: Actor, line: Line) -> bool:
 class LedgerPort:
     """The ledger's moves inside a caller's transaction: each method takes the transaction."""
 
-    def __init__(self, store: LedgerStore, clock: Clock, outbox: Outbox, limits: Limits) -> None:
+    def __init__(
+        self, store: LedgerStore, clock: Clock, outbox: Outbox, limits: Limits, terms: Terms
+    ) -> None:
         self._store = store
         self._clock = clock
         self._outbox = outbox
         self._limits = limits
+        self._terms = terms
 
     def lock(self, tx: Transaction, actor: Actor, line_id: str) -> Line:
         """the line, locked, if `actor` may see it (else `line_not_found`)."""
@@ -171,7 +177,7 @@ class LedgerPort:
         now: datetime,
     ) -> Line:
         """lend `post_minor` of a held drawdown as loan `loan_id`; release the rest."""
-        line = self.end_freeze_if_due(tx, line, now)
+        line = self.close_if_due(tx, self.end_freeze_if_due(tx, line, now), now)
         with self.explaining_refusals(tx, line):
             movement = model.plan_post(line, drawdown.amount_minor, post_minor)
         self._store.resolve_drawdown(tx, drawdown.id, "posted", now, post_minor, loan_id)
@@ -208,10 +214,13 @@ class LedgerPort:
         """record a decision about a locked line, apply it, journal it and queue its
         notice. `evidence` is what an automated decision saw, kept with the record. A
         borrower's code needs the borrower's open `request` (locked) asking for exactly this
-        change; the request is done with the decision."""
+        change; the request is done with the decision. The line's profile may refuse a block
+        for an unjustified reason, and schedule a lender's close for later (EU-2)."""
         now = self._clock.now()
         limit_min = self._limits.limit_min_minor(line.currency)
         movement = model.plan_limit_change(line, change, now, limit_min)
+        rules = self._terms.profile_rules(line.currency)
+        movement = with_profile_rules(line, change, movement, now, rules)
         codes, action = change.reason_codes, change.action.value
         require_matching_request(line.id, action, codes, change.limit_minor, request)
         decision_id = new_id()
@@ -232,6 +241,7 @@ class LedgerPort:
             policy_version=change.policy_version,
             note=change.note,
             at=now,
+            effective_at=movement.closing_at if movement.kind == CLOSE_SCHEDULED else None,
         )
         self._store.decisions.insert(tx, record, actor, evidence)
         if request is not None:
@@ -280,6 +290,18 @@ class LedgerPort:
             return line
         ending = LimitChange(Action.UNFREEZE, ("freeze_ended",), note="freeze reached its end")
         return self.decide(tx, SYSTEM_ACTOR, line, ending)[0]
+
+    def close_if_due(self, tx: Transaction, line: Line, now: datetime) -> Line:
+        """a scheduled close whose date has come takes effect, with its own decision naming
+        the reasons of the decision that scheduled it."""
+        if line.closing_at is None or line.closing_at > now:
+            return line
+        scheduled = self._store.decisions.scheduled_close(tx, line.id, line.currency)
+        if scheduled is None:
+            fail(f"line {line.id} closes on a date no decision set")
+        note = f"the close decided on {scheduled.record.at.date().isoformat()} takes effect"
+        closing = LimitChange(Action.CLOSE, scheduled.record.reason_codes, note=note)
+        return self.decide(tx, SYSTEM_ACTOR, line, closing)[0]
 
     @contextmanager
     def explaining_refusals(self, tx: Transaction, line: Line) -> Iterator[None]:

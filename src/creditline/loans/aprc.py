@@ -26,7 +26,6 @@ Pure `Decimal` arithmetic on integer minor units: no float, no I/O, no clock.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,10 +33,10 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from creditline.kernel.errors import InvalidInput
 from creditline.kernel.money import AMOUNT_MINOR_MAX
+from creditline.kernel.months import MONTHS_PER_YEAR, add_months
 
 # More flows than 100 years of monthly payments is a mistake, not a loan.
 FLOWS_MAX = 1200
-MONTHS_PER_YEAR = 12
 PLACES_MIN = 1  # remark (d): at least one decimal place
 PLACES_MAX = 4
 # The solved rate stays within (-99%, 10^9 %) a year: wide enough for payday pricing.
@@ -107,30 +106,18 @@ def years_between(start: dt.date, day: dt.date) -> Decimal:
     months = (day.year - start.year) * MONTHS_PER_YEAR + day.month - start.month
     while months > 0 and not _whole_months(start, day, months):
         months -= 1
-    if months > 0 and _months_after(start, months) == day:
+    if months > 0 and add_months(start, months) == day:
         return Decimal(months) / MONTHS_PER_YEAR  # a schedule's due date: whole months
-    anchor = _months_before(day, months)  # where the days, counted back, end
+    anchor = add_months(day, -months)  # where the days, counted back, end
     days = (anchor - start).days
-    year_before = _months_before(anchor, MONTHS_PER_YEAR)
+    year_before = add_months(anchor, -MONTHS_PER_YEAR)
     return Decimal(months) / MONTHS_PER_YEAR + Decimal(days) / (anchor - year_before).days
 
 
 def _whole_months(start: dt.date, day: dt.date, months: int) -> bool:
     """Whether `months` whole months fit between `start` and `day`, counted back from `day`
     (or reached from `start` as a schedule reaches its due dates)."""
-    return _months_before(day, months) >= start or _months_after(start, months) == day
-
-
-def _months_before(day: dt.date, months: int) -> dt.date:
-    """`day` moved back `months` months, clamped to the month's last day."""
-    return _months_after(day, -months)
-
-
-def _months_after(day: dt.date, months: int) -> dt.date:
-    """`day` moved forward `months` months, clamped to the month's last day."""
-    year, month = divmod(day.year * MONTHS_PER_YEAR + day.month - 1 + months, MONTHS_PER_YEAR)
-    last_day = calendar.monthrange(year, month + 1)[1]
-    return dt.date(year, month + 1, min(day.day, last_day))
+    return add_months(day, -months) >= start or add_months(start, months) == day
 
 
 def _solve(flows: list[tuple[Decimal, Decimal]]) -> Decimal:

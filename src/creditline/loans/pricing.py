@@ -1,5 +1,6 @@
-"""Pricing a drawdown by its product, and the smallest limit a line may have: the ledger's
-`Pricing` and `Limits` ports, implemented by loans from the catalogue and its profiles."""
+"""Pricing a drawdown by its product, a profile's rules for blocking and closing lines, and the
+smallest limit a line may have: the ledger's `Pricing`, `Terms` and `Limits` ports, implemented
+by loans from the catalogue and its profiles."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 
 from creditline.kernel.errors import ProductNotFound
 from creditline.kernel.money import Money
-from creditline.ledger.ports import PricedHold
+from creditline.ledger.ports import PricedHold, ProfileRules
 from creditline.loans.products import Catalogue
 from creditline.loans.quote import product_quote
 
@@ -38,6 +39,23 @@ class ProductPricing:
             priced.profile.business_date(at),
         )
         return PricedHold(priced.code, schedule.method.value, quoted)
+
+
+class ProfileTerms:
+    """The rules of a line's jurisdiction profile for blocking and closing it (EU-2): the
+    reasons that justify a block and the notice a lender's close needs; none for a currency no
+    product lends in."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self._catalogue = catalogue
+
+    def profile_rules(self, currency: str) -> ProfileRules:
+        """The rules for lines in `currency`."""
+        try:
+            profile = self._catalogue.profile_for(currency)
+        except ProductNotFound:
+            return ProfileRules()
+        return ProfileRules(profile.block_reasons, profile.termination_notice_months)
 
 
 class ProfileLimits:
