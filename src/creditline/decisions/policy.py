@@ -10,7 +10,8 @@ A policy decides the lines of its currency, so it runs under the jurisdiction pr
 currency (`Catalogue.profile_for`, as every service finds a line's profile). The lint holds it
 to that profile too: a feature whose data category the profile does not allow
 (`data_category_not_allowed`, EU-1), and a rule that blocks drawdowns for a reason the profile
-does not count as justified (`block_reason_not_justified`, EU-2), are problems.
+does not count as justified (`block_reason_not_justified`, EU-2), are problems
+(`decisions/profile_lint.py`).
 """
 
 from __future__ import annotations
@@ -38,20 +39,11 @@ from sqlglot import exp
 
 from creditline.decisions.conditions import condition_problems, unwrapped
 from creditline.decisions.features import FEATURES, FeatureType, Risk
+from creditline.decisions.profile_lint import features_outside_profile, lint_profile
 from creditline.kernel.errors import DataCategoryNotAllowed, InvalidInput, ProductNotFound
 from creditline.kernel.money import Money
 from creditline.kernel.reasons import REASON_CATALOGUE, is_generic
 from creditline.loans.products import Catalogue, Profile, load_catalogue
-
-# What every policy reads besides its scorecard and rules: the limit matrix's income bands, and
-# the constraints' limit, use and cooldowns (`decisions/compiler.py`).
-READ_BY_EVERY_POLICY = (
-    "limit_minor",
-    "used_minor",
-    "income_monthly_minor",
-    "days_since_limit_change",
-    "days_since_cut",
-)
 
 
 class RuleAction(StrEnum):
@@ -219,7 +211,7 @@ def lint(policy: PolicyDocument, profile: Profile | None = None) -> list[str]:
     problems += _lint_rules(policy)
     problems += _lint_reason(policy.constraints.increase_reason, "constraints", adverse=False)
     if profile is not None:
-        problems += _lint_profile(policy, profile)
+        problems += lint_profile(policy, profile)
     return problems
 
 
@@ -397,52 +389,6 @@ def _lint_unreachable(policy: PolicyDocument) -> list[str]:
         if key.upper() in ("FALSE", "(FALSE)"):
             problems.append(f"rules.{rule.id}: unreachable: its condition is never true")
         seen.setdefault(key, rule.id)
-    return problems
-
-
-def features_read(policy: PolicyDocument) -> dict[str, str]:
-    """Every known feature the policy reads, each with the first place that reads it."""
-    read = {name: "limit_matrix/constraints" for name in READ_BY_EVERY_POLICY}
-    for attribute in policy.scorecard.attributes:
-        read.setdefault(attribute.feature, f"scorecard.{attribute.feature}")
-    for rule in policy.rules:
-        try:
-            parsed = sqlglot.parse_one(rule.when, dialect="duckdb")
-        except sqlglot.errors.ParseError:
-            continue  # reported by _lint_rules
-        for column in parsed.find_all(exp.Column):
-            read.setdefault(column.name, f"rules.{rule.id}")
-    return {name: where for name, where in read.items() if name in FEATURES}
-
-
-def features_outside_profile(policy: PolicyDocument, profile: Profile | None) -> dict[str, str]:
-    """The features the policy reads whose data category `profile` does not allow (EU-1)."""
-    if profile is None or profile.data_categories is None:
-        return {}
-    allowed = profile.data_categories
-    return {
-        name: where
-        for name, where in features_read(policy).items()
-        if FEATURES[name].data_category not in allowed
-    }
-
-
-def _lint_profile(policy: PolicyDocument, profile: Profile) -> list[str]:
-    problems = []
-    for name, where in features_outside_profile(policy, profile).items():
-        category = FEATURES[name].data_category.value
-        problems.append(
-            f"{where}: data_category_not_allowed: {name} is {category} data, which profile "
-            f"{profile.code} does not allow for assessing creditworthiness"
-        )
-    if profile.block_reasons is not None:
-        for rule in policy.rules:
-            blocks = rule.action in (RuleAction.FREEZE, RuleAction.SUSPEND)
-            if blocks and rule.reason not in profile.block_reasons:
-                problems.append(
-                    f"rules.{rule.id}: block_reason_not_justified: profile {profile.code} "
-                    f"blocks drawdowns only for {', '.join(sorted(profile.block_reasons))}"
-                )
     return problems
 
 

@@ -14,12 +14,8 @@ import yaml
 from creditline.config import shipped_policy_file
 from creditline.decisions.engine import Engine
 from creditline.decisions.features import FEATURES
-from creditline.decisions.policy import (
-    READ_BY_EVERY_POLICY,
-    check_policy,
-    load_policy,
-    parse_policy,
-)
+from creditline.decisions.policy import check_policy, load_policy, parse_policy
+from creditline.decisions.profile_lint import READ_BY_EVERY_POLICY
 from creditline.kernel.data_categories import NEVER_FOR_CREDITWORTHINESS, DataCategory
 from creditline.kernel.errors import DataCategoryNotAllowed, InvalidInput
 from creditline.loans.products import load_catalogue
