@@ -125,14 +125,18 @@ def _solve(flows: list[tuple[Decimal, Decimal]]) -> Decimal:
 
     The present value `sum(amount * exp(-years * u))` falls as `u` rises when the repayments
     come after the drawdowns; Newton's method runs inside a bracket that shrinks each step,
-    and a step that would leave it is a bisection instead.
+    and a step that would leave it is a bisection instead. A flow a whole number of months
+    away is discounted by a power of one month's factor: one `exp` a step, not one a flow.
     """
     low, high = GROWTH_MIN.ln(), GROWTH_MAX.ln()
+    months = [_whole(years * MONTHS_PER_YEAR) for _, years in flows]
 
     def value_and_slope(u: Decimal) -> tuple[Decimal, Decimal]:
+        month_factor = (-u / MONTHS_PER_YEAR).exp()
         value = slope = Decimal(0)
-        for amount, years in flows:
-            term = amount * (-years * u).exp()
+        for (amount, years), whole in zip(flows, months, strict=True):
+            factor = (-years * u).exp() if whole is None else month_factor**whole
+            term = amount * factor
             value += term
             slope -= years * term
         return value, slope
@@ -155,3 +159,8 @@ def _solve(flows: list[tuple[Decimal, Decimal]]) -> Decimal:
             return next_u
         u = next_u
     return u
+
+
+def _whole(count: Decimal) -> int | None:
+    """`count` as an int when it is a whole number (of months), else None."""
+    return int(count) if count == count.to_integral_value() else None
