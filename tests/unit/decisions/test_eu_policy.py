@@ -29,6 +29,14 @@ def eu_policy() -> dict[str, Any]:
     return copy.deepcopy(_DOCUMENT)
 
 
+def with_rule(rule_id: str, when: str, action: str, reason: str, **fields: str | int) -> Any:
+    """The EU policy with one more rule (priority 60)."""
+    document = eu_policy()
+    rule = {"id": rule_id, "when": when, "action": action, "reason": reason, "priority": 60}
+    document["rules"].append({**rule, **fields})
+    return document
+
+
 def with_age_scored(document: dict[str, Any]) -> dict[str, Any]:
     document["scorecard"]["attributes"].append(
         {
@@ -76,16 +84,8 @@ def test_an_eu_policy_that_scores_age_is_refused_with_a_stable_code() -> None:
 
 
 def test_a_rule_reading_age_is_refused_too() -> None:
-    document = eu_policy()
-    document["rules"].append(
-        {
-            "id": "young",
-            "when": "age < 21 AND dpd > 0",
-            "action": "decrease",
-            "limit_factor": "0.5",
-            "reason": "overdue_payment",
-            "priority": 60,
-        }
+    document = with_rule(
+        "young", "age < 21 AND dpd > 0", "decrease", "overdue_payment", limit_factor="0.5"
     )
 
     assert check_policy(document)[1] == [
@@ -102,16 +102,12 @@ def test_the_allow_list_is_the_profiles_a_policy_in_yuan_may_score_age() -> None
 
 
 def test_an_eu_rule_that_blocks_drawdowns_for_an_unjustified_reason_is_refused() -> None:
-    document = eu_policy()
-    document["rules"].append(
-        {
-            "id": "application-velocity",
-            "when": "applications_7d >= 6",
-            "action": "freeze",
-            "freeze_days": 14,
-            "reason": "application_velocity",
-            "priority": 60,
-        }
+    document = with_rule(
+        "application-velocity",
+        "applications_7d >= 6",
+        "freeze",
+        "application_velocity",
+        freeze_days=14,
     )
 
     assert check_policy(document)[1] == [
@@ -124,16 +120,12 @@ def test_an_eu_rule_that_blocks_drawdowns_for_an_unjustified_reason_is_refused()
 
 
 def test_a_decrease_for_that_reason_is_no_block() -> None:
-    document = eu_policy()
-    document["rules"].append(
-        {
-            "id": "application-velocity",
-            "when": "applications_7d >= 6",
-            "action": "decrease",
-            "limit_factor": "0.8",
-            "reason": "application_velocity",
-            "priority": 60,
-        }
+    document = with_rule(
+        "application-velocity",
+        "applications_7d >= 6",
+        "decrease",
+        "application_velocity",
+        limit_factor="0.8",
     )
 
     assert check_policy(document)[1] == []
