@@ -393,6 +393,7 @@ class RawClient:
                     "status": line[6],
                     "frozen_until": None,
                     "status_decision_id": line[8],
+                    "closing_at": line[11],  # as read: a close to come stays
                     "head_hash": digest,
                     "now": t,
                 }

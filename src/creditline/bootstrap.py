@@ -29,7 +29,7 @@ from creditline.kernel.clock import Clock, SystemClock
 from creditline.ledger.reconcile import Reconciler
 from creditline.ledger.service import LedgerService
 from creditline.loans.eod import EndOfDay
-from creditline.loans.pricing import ProductPricing, ProfileLimits
+from creditline.loans.pricing import ProductPricing, ProfileLimits, ProfileTerms
 from creditline.loans.products import Catalogue, load_catalogue
 from creditline.loans.reconcile import loan_checks
 from creditline.loans.service import LoanService
@@ -87,13 +87,22 @@ def build(
     outbox = Outbox(db, clock)
     pricing, profile_limits = ProductPricing(catalogue), ProfileLimits(catalogue)
     bureau = BureauService(db, clock, commands)
-    policies = PolicyRegistry(db, clock)
-    policy = cache(partial(load_policy, settings.policy_file))
+    terms = ProfileTerms(catalogue)
+    policies = PolicyRegistry(db, clock, catalogue)
+    policy = cache(partial(load_policy, settings.policy_file, catalogue))
     policy_engine = _policy_engine(policies, policy, profile_limits)
     policy_limits = PolicyLimits(policy, StoredReports(), catalogue)
-    hold_ttl = settings.hold_ttl
     ledger = LedgerService(
-        db, clock, commands, outbox, pricing, hold_ttl, profile_limits, policy_limits, bureau
+        db,
+        clock,
+        commands,
+        outbox,
+        pricing,
+        settings.hold_ttl,
+        profile_limits,
+        terms,
+        policy_limits,
+        bureau,
     )
     loans = LoanService(db, clock, commands, catalogue, ledger)
     decisions = DecisionService(db, clock, commands, ledger, policy_engine, StoredReports())
@@ -191,7 +200,8 @@ def _policy_engine(
     policies: PolicyRegistry, policy: Callable[[], PolicyDocument], limits: ProfileLimits
 ) -> Callable[[], Engine]:
     """The policy's engine, built on first use: a missing policy fails reviews only. The policy
-    is stored before it decides anything; a changed document under a used version is refused.
+    is linted under its currency's profile in the catalogue and stored before it decides
+    anything; a changed document under a used version is refused.
     Its increases keep under the caps of the profile its currency runs under."""
 
     @cache

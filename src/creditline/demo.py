@@ -18,7 +18,7 @@ from creditline.kernel.errors import DomainError
 from creditline.kernel.money import Money
 from creditline.ledger.service import LedgerService
 from creditline.loans.eod import EndOfDay
-from creditline.loans.pricing import ProductPricing, ProfileLimits
+from creditline.loans.pricing import ProductPricing, ProfileLimits, ProfileTerms
 from creditline.loans.service import LoanService
 from creditline.notices.outbox import Outbox
 
@@ -82,10 +82,19 @@ class _Book:
         outbox = Outbox(container.db, clock)
         pricing = ProductPricing(container.catalogue)
         hold_ttl = container.settings.hold_ttl
-        limits = ProfileLimits(container.catalogue)
+        limits, terms = ProfileLimits(container.catalogue), ProfileTerms(container.catalogue)
         underwriting, reports = container.policy_limits, container.bureau
         ledger = LedgerService(
-            container.db, clock, commands, outbox, pricing, hold_ttl, limits, underwriting, reports
+            container.db,
+            clock,
+            commands,
+            outbox,
+            pricing,
+            hold_ttl,
+            limits,
+            terms,
+            underwriting,
+            reports,
         )
         loans = LoanService(container.db, clock, commands, container.catalogue, ledger)
         return cls(ledger, loans, container.underwriting.on(clock, commands, ledger))

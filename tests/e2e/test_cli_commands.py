@@ -366,7 +366,7 @@ def test_sweep_holds_releases_an_expired_hold_and_ends_a_passed_freeze(
     assert container.ledger.get_line(agent, line_id)["available"] == "5000.00"
 
     swept = last_json_line(ok(creditline("sweep-holds", database_url=database_url)))
-    assert swept == {"holds_released": 1, "freezes_ended": 1, "failed": 0}
+    assert swept == {"holds_released": 1, "freezes_ended": 1, "closes_applied": 0, "failed": 0}
     line = container.ledger.get_line(agent, line_id)
     assert (line["available"], line["held"]) == ("9000.00", "1000.00")  # 10000 - 1000 live
     with container.db.reading() as connection:
@@ -377,7 +377,7 @@ def test_sweep_holds_releases_an_expired_hold_and_ends_a_passed_freeze(
     assert container.reconciler.run() == []
 
     again = last_json_line(ok(creditline("sweep-holds", database_url=database_url)))
-    assert again == {"holds_released": 0, "freezes_ended": 0, "failed": 0}
+    assert again == {"holds_released": 0, "freezes_ended": 0, "closes_applied": 0, "failed": 0}
     assert container.ledger.get_line(agent, line_id) == line
 
 
@@ -395,7 +395,7 @@ def test_sweep_holds_keeps_sweeping_until_nothing_is_left(
     assert line_row(container, line_id)["held_minor"] == 50_100
 
     swept = last_json_line(ok(creditline("sweep-holds", database_url=database_url)))
-    assert swept == {"holds_released": 501, "freezes_ended": 0, "failed": 0}
+    assert swept == {"holds_released": 501, "freezes_ended": 0, "closes_applied": 0, "failed": 0}
     agent = Actor("agent-1", Role.AGENT)
     line = container.ledger.get_line(agent, line_id)
     assert (line["available"], line["held"]) == ("1000.00", "0.00")

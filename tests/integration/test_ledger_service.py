@@ -113,6 +113,7 @@ def test_open_line_creates_an_active_line(container: Container, agent: Actor) ->
         "held": "0.00",
         "status": "active",
         "frozen_until": None,
+        "closing_at": None,
         "status_decision_id": None,
         "version": 1,
         "fully_used": False,
@@ -499,7 +500,12 @@ def test_void_drawdown_of_an_expired_unswept_hold(
     clock.advance(timedelta(hours=1))
     document = container.ledger.void_drawdown(borrower, "v", drawdown_id).document
     assert (document["status"], document["line"]["available"]) == ("voided", "20000.00")
-    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0, "failed": 0}
+    assert container.ledger.sweep() == {
+        "holds_released": 0,
+        "freezes_ended": 0,
+        "closes_applied": 0,
+        "failed": 0,
+    }
     assert container.ledger.get_line(borrower, line_id)["held"] == "0.00"
 
 
@@ -680,6 +686,7 @@ def test_increase_records_an_explained_decision(
         "status_before": "active",
         "status_after": "active",
         "until": None,
+        "effective_at": None,
         "reason_codes": ["good_repayment_history", "income_verified"],
         "reasons": [
             {"code": reason.code, "en": reason.text_en, "zh-CN": reason.text_zh},
@@ -723,6 +730,7 @@ def test_a_decision_is_stored_with_its_facts(
         "note": None,
         "created_at": START,
         "evidence": None,  # a person decided: no engine evidence
+        "effective_at": None,  # it took effect at once
     }
     entry = container.ledger.journal(agent, line_id)["entries"][-1]
     assert (entry["kind"], entry["limit_delta"], entry["decision_id"]) == (
@@ -1147,13 +1155,23 @@ def test_sweep_releases_expired_holds_only(
     clock.advance(timedelta(minutes=10))
     live = hold(container, borrower, line_id, "500.00", key="h-live")
     clock.advance(timedelta(minutes=20))  # the first two expire exactly now
-    assert container.ledger.sweep() == {"holds_released": 2, "freezes_ended": 0, "failed": 0}
+    assert container.ledger.sweep() == {
+        "holds_released": 2,
+        "freezes_ended": 0,
+        "closes_applied": 0,
+        "failed": 0,
+    }
     statuses = {row["id"]: row["status"] for row in rows(container, drawdowns)}
     assert statuses == {expiring[0]: "expired", expiring[1]: "expired", live: "held"}
     line = container.ledger.get_line(borrower, line_id)
     assert (line["held"], line["available"]) == ("500.00", "19500.00")
     assert topics(container).count("event.hold_expired") == 2
-    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0, "failed": 0}
+    assert container.ledger.sweep() == {
+        "holds_released": 0,
+        "freezes_ended": 0,
+        "closes_applied": 0,
+        "failed": 0,
+    }
 
 
 def test_sweep_respects_its_batch_size(
@@ -1173,9 +1191,19 @@ def test_sweep_lifts_a_freeze_past_its_end_with_a_decision(
     line_id = open_line(container, agent, borrower)
     freeze(container, agent, line_id, days=2)
     clock.advance(timedelta(days=2) - timedelta(microseconds=1))
-    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0, "failed": 0}
+    assert container.ledger.sweep() == {
+        "holds_released": 0,
+        "freezes_ended": 0,
+        "closes_applied": 0,
+        "failed": 0,
+    }
     clock.advance(timedelta(microseconds=1))
-    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 1, "failed": 0}
+    assert container.ledger.sweep() == {
+        "holds_released": 0,
+        "freezes_ended": 1,
+        "closes_applied": 0,
+        "failed": 0,
+    }
     line = container.ledger.get_line(borrower, line_id)
     assert (line["status"], line["frozen_until"]) == ("active", None)
     thaw = rows(container, decisions, decisions.c.action == "unfreeze")
@@ -1199,7 +1227,12 @@ def test_a_hold_on_a_line_whose_freeze_ended_lifts_it_first(
     kinds = [e["kind"] for e in container.ledger.journal(borrower, line_id)["entries"]]
     assert kinds == ["open", "freeze", "unfreeze", "hold"]
     assert topics(container)[-2:] == ["notice.line_improved", "event.hold_placed"]
-    assert container.ledger.sweep() == {"holds_released": 0, "freezes_ended": 0, "failed": 0}
+    assert container.ledger.sweep() == {
+        "holds_released": 0,
+        "freezes_ended": 0,
+        "closes_applied": 0,
+        "failed": 0,
+    }
 
 
 def test_posting_on_a_line_whose_freeze_ended_lifts_it_first(

@@ -739,6 +739,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert outcome == {
             "holds_released": len(expiring),
             "freezes_ended": len(thawing),
+            "closes_applied": 0,
             "failed": 0,
         }
         for hold in expiring:

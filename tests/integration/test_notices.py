@@ -1614,6 +1614,11 @@ CASES: dict[Kind, tuple[dict[str, Any], list[str], list[str]]] = {
         ["closed on 2026-11-29"],
         ["已于 2026-11-29 关闭"],
     ),
+    Kind.LINE_CLOSING: (
+        {"decision": decision("close", ["overdue_payment"], effective_at="2027-01-28T17:30:00Z")},
+        ["closes on 2027-01-29", "Until then you can draw", "CNY 9,007,199,254,740,993.01"],
+        ["将于 2027-01-29 关闭", "在此之前", "9,007,199,254,740,993.01 元"],
+    ),
     Kind.LIMIT_INCREASED: (
         {"decision": decision("increase", ["good_repayment_history"], limit_after="30000.00")},
         ["went up to CNY 30,000.00", "CNY 1,234,567.89"],

@@ -197,7 +197,7 @@ def test_production_refuses_to_start_unless_every_profile_in_use_has_complete_co
 def test_the_configured_contacts_are_each_profile_s_own() -> None:
     profiles = load_catalogue().profiles_in_use()
     chosen = profile_contacts(profiles, Path(CONTACTS_FILE), development=False)
-    assert chosen == {key: read_contacts(Path(CONTACTS_FILE))[key] for key in ("CN", "US")}
+    assert chosen == {key: read_contacts(Path(CONTACTS_FILE))[key] for key in ("CN", "US", "EU")}
 
 
 def test_development_without_a_file_names_the_demo_contacts_of_each_jurisdiction() -> None:

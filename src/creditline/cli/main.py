@@ -175,16 +175,17 @@ def remind() -> None:
 
 @app.command("sweep-holds")
 def sweep_holds() -> None:
-    """Release expired holds and lift freezes whose end has passed, once."""
+    """Release expired holds, lift freezes whose end has passed and apply scheduled closes
+    whose date has come, once."""
     from creditline.bootstrap import build
 
     container = build(settings_or_fail())
-    total = {"holds_released": 0, "freezes_ended": 0, "failed": 0}
+    total = {"holds_released": 0, "freezes_ended": 0, "closes_applied": 0, "failed": 0}
     while True:  # each pass takes a bounded batch
         swept = container.ledger.sweep()
         for key, value in swept.items():
             total[key] += value
-        if not swept["holds_released"] and not swept["freezes_ended"]:
+        if not any(swept[key] for key in ("holds_released", "freezes_ended", "closes_applied")):
             break  # nothing more it can do (failures are logged and stay for the next run)
     typer.echo(json.dumps(total))
 

@@ -1,8 +1,11 @@
-"""Reviews a borrower asks for, and human review of automated decisions (CN-7, EU-3).
+"""Reviews a borrower asks for, and human review of automated decisions (CN-7, EU-1, EU-3).
 
 A review a borrower asks for is decided by the policy first. When they ask for a person
 (`human`), or contest (`contest`) an adverse decision the automatic review upheld, a human
 review opens with a deadline from the line's jurisdiction profile and the borrower is told.
+A borrower may name any decision about the line for a person to review, and give their own
+view of it (`review_rules.py`); a person reviews it even when the policy cannot review the
+line again (closed, or not in its currency): the automatic review is then `not_reviewed`.
 Staff work the queue by deadline (overdue reviews flagged) and decide: uphold (with the reasons
 that still hold), reverse (the contested change is undone through the ledger) or modify (a new
 limit through the ledger).
@@ -22,18 +25,24 @@ from typing import Any
 from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.rate_limits import RateLimit, refuse_over_limit
+from creditline.decisions.review_rules import (
+    REASON_TEXT_LENGTH_MAX,
+    Asked,
+    checked_ask,
+    checked_codes,
+    reasons_of_outcome,
+)
 from creditline.decisions.review_store import COLUMNS, ReviewStore
 from creditline.decisions.service import Applied, DecisionService
 from creditline.decisions.tables import reviews
 from creditline.decisions.views import requested_document, review_document
 from creditline.kernel.actors import STAFF_ROLES, Actor, Role
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import Conflict, DomainError, InvalidInput, NotFound
+from creditline.kernel.errors import Conflict, DecisionNotFound, DomainError, InvalidInput, NotFound
 from creditline.kernel.ids import is_id, new_id
 from creditline.kernel.invariant import fail
 from creditline.kernel.money import Money
 from creditline.kernel.permissions import Permission, require
-from creditline.kernel.reasons import REASON_CATALOGUE
 from creditline.kernel.text import checked_text
 from creditline.ledger.ports import (
     Action,
@@ -47,7 +56,7 @@ from creditline.loans.products import Catalogue
 from creditline.notices.outbox import Topic
 
 OUTCOMES = ("uphold", "reverse", "modify")
-REASON_TEXT_LENGTH_MAX = 2000
+NOT_REVIEWED = "not_reviewed"  # the policy could not review the line; a person will
 REVIEWS_LISTED_MAX = 200
 REVIEW_DAYS_DEFAULT = 15
 # How each contested change is undone when a review reverses it.
@@ -71,7 +80,7 @@ class Requested:
     """A review asked for: what the policy did, and the human review it opened (if any)."""
 
     review_id: str
-    applied: Applied
+    applied: Applied | None  # None: the policy could not review the line (NOT_REVIEWED)
     line: Line
     human_review: dict[str, Any] | None
 
@@ -107,30 +116,48 @@ class Appeals:
         human: bool = False,
         contest: bool = False,
         reason_text: str | None = None,
+        statement: str | None = None,
+        decision_id: str | None = None,
     ) -> CommandResult:
-        """The automatic review first; then a human review when asked for or contested.
-        A borrower's requests are limited per window (`rate_limited`), whoever asks."""
+        """The automatic review first; then a human review when asked for or contested, of
+        `decision_id` (any decision about the line) or of the adverse decision that holds.
+        `statement` is the borrower's view for the reviewer (it asks for a person). A
+        borrower's requests are limited per window (`rate_limited`), whoever asks."""
         require(actor, Permission.REQUEST_REVIEW)
-        if reason_text is not None:
-            reason_text = checked_text(reason_text, "reason_text", REASON_TEXT_LENGTH_MAX)
+        asked = checked_ask(human, contest, reason_text, statement, decision_id)
         self._decisions.ready()
-        request: dict[str, Any] = {"op": "request_review", "line_id": line_id, "human": human}
-        request |= {"contest": contest, "reason_text": reason_text}
+        request: dict[str, Any] = {"op": "request_review", "line_id": line_id}
+        request |= asked.request_fields()
 
         def work(tx: Transaction) -> Requested:
             # The line's lock serialises requests about it: one open human review at most.
             line = self._ledger.port.lock(tx, actor, line_id)
             self._refuse_over_limit(tx, line.borrower_id)
             review_id = self._record_request(tx, actor, line)
-            applied = self._decisions.review_in(tx, line.id)
-            self._reviews.automatic_done(tx, review_id, applied.outcome, applied.decision_id)
+            applied = self._automatic_review(tx, line, wants_person=asked.person)
+            outcome = NOT_REVIEWED if applied is None else applied.outcome
+            made = None if applied is None else applied.decision_id
+            self._reviews.automatic_done(tx, review_id, outcome, made)
             after = self._ledger.port.lock(tx, actor, line.id)
             human_review = None
-            if human or contest:
-                human_review = self._human_review(tx, actor, after, human, reason_text)
+            if asked.person:
+                human_review = self._human_review(tx, actor, after, asked)
             return Requested(review_id, applied, after, human_review)
 
         return self._commands.run(actor, key, request, work, requested_document, core=True)
+
+    def _automatic_review(
+        self, tx: Transaction, line: Line, *, wants_person: bool
+    ) -> Applied | None:
+        """The policy's review of the line; None when it cannot review it (closed, or not in
+        its currency) and the borrower asked for a person, who reviews it instead."""
+        try:
+            decided = self._decisions.decide_in(tx, line.id)
+        except Conflict:
+            if not wants_person:
+                raise
+            return None
+        return self._decisions.apply_in(tx, decided, self._clock.now())
 
     def _refuse_over_limit(self, tx: Transaction, borrower_id: str) -> None:
         """Every request leaves one automatic review row: those are the requests counted."""
@@ -147,15 +174,10 @@ class Appeals:
         return review_id
 
     def _human_review(
-        self,
-        tx: Transaction,
-        actor: Actor,
-        line: Line,
-        human: bool,
-        reason_text: str | None,
+        self, tx: Transaction, actor: Actor, line: Line, asked: Asked
     ) -> dict[str, Any] | None:
-        contested = self._standing_adverse(tx, line)
-        if contested is None and not human:
+        contested = self._contested(tx, line, asked.decision_id)
+        if contested is None and not asked.human:
             return None  # the automatic review left nothing adverse to contest
         now = self._clock.now()
         open_one = self._reviews.open_of_line(tx, line.id)
@@ -164,13 +186,27 @@ class Appeals:
         review_id = new_id()
         due = now + timedelta(days=self._review_days(line.currency))
         row = self._row(tx, review_id, line, actor, "human", "open")
-        row |= {"reason_text": reason_text, "due_at": tx.time(due), "created_at": tx.time(now)}
+        row |= {"reason_text": asked.reason_text, "statement": asked.statement}
+        row |= {"due_at": tx.time(due), "created_at": tx.time(now)}
         row["contested_decision_id"] = None if contested is None else contested.record.id
         self._reviews.insert(tx, row)
-        payload = {"review": review_id, "due_at": due.isoformat(), "reason_text": reason_text}
+        # The borrower's statement stays with the review: a notice never repeats it.
+        payload = {"review": review_id, "due_at": due.isoformat(), "reason_text": asked.reason_text}
         self._ledger.port.queue_notice(tx, Topic.REVIEW_OPENED, line.id, review_id, payload)
         found = self._reviews.get(tx, review_id) or fail(f"review {review_id} vanished")
         return review_document(_as_row(found), now)
+
+    def _contested(
+        self, tx: Transaction, line: Line, decision_id: str | None
+    ) -> StoredDecision | None:
+        """The decision named (`decision_not_found` unless it is about this line), else the
+        adverse decision that still holds on the line."""
+        if decision_id is None:
+            return self._standing_adverse(tx, line)
+        named = self._ledger.port.decision(tx, line, decision_id)
+        if named is None:
+            raise DecisionNotFound("no such decision about this line", decision_id=decision_id)
+        return named
 
     def _standing_adverse(self, tx: Transaction, line: Line) -> StoredDecision | None:
         """The adverse decision that still holds on the line, if any."""
@@ -225,7 +261,7 @@ class Appeals:
             note = checked_text(note, "note", REASON_TEXT_LENGTH_MAX)
         if (outcome == "modify") != (limit is not None):
             raise InvalidInput("a new `limit` goes with modify, and only with it")
-        _check_codes(reason_codes)
+        checked_codes(reason_codes)
         request: dict[str, Any] = {
             "op": "decide_review",
             "review_id": review_id,
@@ -244,7 +280,7 @@ class Appeals:
             contested = None
             if row["contested_decision_id"] is not None:
                 contested = self._ledger.port.decision(tx, line, row["contested_decision_id"])
-            codes = _reasons(outcome, reason_codes, contested)
+            codes = reasons_of_outcome(outcome, reason_codes, contested)
             # The change is the reviewer's, made on the review's authority: the record names them.
             reviewer = Actor.human_reviewer(actor)
             decision_id = None
@@ -353,24 +389,6 @@ class Appeals:
             return self._catalogue.profile_for(currency).review_days
         except DomainError:
             return REVIEW_DAYS_DEFAULT
-
-
-def _check_codes(reason_codes: object) -> None:
-    if not isinstance(reason_codes, list) or not all(isinstance(c, str) for c in reason_codes):
-        raise InvalidInput("reason_codes must be a list of codes")
-    unknown = [c for c in reason_codes if c not in REASON_CATALOGUE]
-    if unknown:
-        raise InvalidInput(f"unknown reason codes: {', '.join(unknown)}", unknown=unknown)
-
-
-def _reasons(outcome: str, reason_codes: list[str], contested: StoredDecision | None) -> list[str]:
-    if outcome == "reverse":
-        return ["review_upheld_appeal"]
-    if outcome == "uphold" and not reason_codes:
-        if contested is None:
-            raise InvalidInput("say which reasons hold: reason_codes")
-        return list(contested.record.reason_codes)  # the contested decision's reasons stand
-    return reason_codes  # modify: a cut needs its reasons (checked with the new limit)
 
 
 def _may_see(actor: Actor, row: dict[str, Any]) -> bool:

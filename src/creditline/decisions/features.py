@@ -3,12 +3,16 @@
 A policy names features in its scorecard, its limit matrix and its rules; the lint refuses any
 other name. Amounts are integer minor units of the line's currency; ratios are decimals in
 0–1; counts are integers; `null` means unknown (no bureau report, no application on file).
+Each feature names its data category (`creditline.kernel.data_categories`): a jurisdiction
+profile may allow only some categories in its policies (EU-1).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from creditline.kernel.data_categories import DataCategory
 
 
 class FeatureType(StrEnum):
@@ -49,6 +53,8 @@ class Feature:
     # feature is not scored (it feeds rules and the limit matrix).
     reason: str | None = None
     riskier: Risk | None = None
+    # What kind of personal data it is: a profile may allow only some kinds (EU-1).
+    data_category: DataCategory = field(kw_only=True)
 
 
 EMPLOYMENT = ("employed", "self_employed", "student", "retired", "unemployed")
@@ -56,12 +62,19 @@ EMPLOYMENT = ("employed", "self_employed", "student", "retired", "unemployed")
 FEATURES: dict[str, Feature] = {
     feature.name: feature
     for feature in (
-        Feature("limit_minor", FeatureType.INTEGER, Source.LEDGER, "The line's current limit."),
+        Feature(
+            "limit_minor",
+            FeatureType.INTEGER,
+            Source.LEDGER,
+            "The line's current limit.",
+            data_category=DataCategory.ACCOUNT_USE,
+        ),
         Feature(
             "used_minor",
             FeatureType.INTEGER,
             Source.LEDGER,
             "Outstanding principal plus live holds on the line.",
+            data_category=DataCategory.ACCOUNT_USE,
         ),
         Feature(
             "utilisation",
@@ -70,6 +83,7 @@ FEATURES: dict[str, Feature] = {
             "(Outstanding principal + holds) / limit; 0 when no limit.",
             reason="utilisation_high",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.ACCOUNT_USE,
         ),
         Feature(
             "drawdowns_7d",
@@ -78,6 +92,7 @@ FEATURES: dict[str, Feature] = {
             "Drawdowns posted in the last 7 days.",
             reason="drawdown_velocity",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.ACCOUNT_USE,
         ),
         Feature(
             "drawdowns_30d",
@@ -86,6 +101,7 @@ FEATURES: dict[str, Feature] = {
             "Drawdowns posted in the last 30 days.",
             reason="drawdown_velocity",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.ACCOUNT_USE,
         ),
         Feature(
             "drawdowns_90d",
@@ -94,6 +110,7 @@ FEATURES: dict[str, Feature] = {
             "Drawdowns posted in the last 90 days.",
             reason="drawdown_velocity",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.ACCOUNT_USE,
         ),
         Feature(
             "applications_7d",
@@ -102,24 +119,28 @@ FEATURES: dict[str, Feature] = {
             "Credit applications by the borrower, last 7 days.",
             reason="application_velocity",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.CREDIT_APPLICATIONS,
         ),
         Feature(
             "applications_30d",
             FeatureType.INTEGER,
             Source.LEDGER,
             "Credit applications by the borrower, last 30 days.",
+            data_category=DataCategory.CREDIT_APPLICATIONS,
         ),
         Feature(
             "increase_requests_7d",
             FeatureType.INTEGER,
             Source.LEDGER,
             "Limit-increase requests, last 7 days.",
+            data_category=DataCategory.CREDIT_APPLICATIONS,
         ),
         Feature(
             "increase_requests_30d",
             FeatureType.INTEGER,
             Source.LEDGER,
             "Limit-increase requests, last 30 days.",
+            data_category=DataCategory.CREDIT_APPLICATIONS,
         ),
         Feature(
             "on_time_ratio",
@@ -128,6 +149,7 @@ FEATURES: dict[str, Feature] = {
             "Instalments paid by their due date / instalments fallen due; null with none due.",
             reason="late_payments_history",
             riskier=Risk.LOWER,
+            data_category=DataCategory.REPAYMENT_HISTORY,
         ),
         Feature(
             "max_dpd_12m",
@@ -136,6 +158,7 @@ FEATURES: dict[str, Feature] = {
             "Most days past due on any loan in the last 12 months.",
             reason="late_payments_history",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.REPAYMENT_HISTORY,
         ),
         Feature(
             "dpd",
@@ -144,6 +167,7 @@ FEATURES: dict[str, Feature] = {
             "Days past due on the line today (its latest loan's).",
             reason="overdue_payment",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.REPAYMENT_HISTORY,
         ),
         Feature(
             "months_on_book",
@@ -152,6 +176,7 @@ FEATURES: dict[str, Feature] = {
             "Whole months since the line was opened.",
             reason="short_history",
             riskier=Risk.LOWER,
+            data_category=DataCategory.ACCOUNT_USE,
         ),
         Feature(
             "settled_loans",
@@ -160,18 +185,21 @@ FEATURES: dict[str, Feature] = {
             "Loans repaid in full.",
             reason="short_history",
             riskier=Risk.LOWER,
+            data_category=DataCategory.REPAYMENT_HISTORY,
         ),
         Feature(
             "days_since_limit_change",
             FeatureType.INTEGER,
             Source.LEDGER,
             "Days since the limit was last set (or opened).",
+            data_category=DataCategory.ACCOUNT_USE,
         ),
         Feature(
             "days_since_cut",
             FeatureType.INTEGER,
             Source.LEDGER,
             "Days since the last decrease or freeze (null: none).",
+            data_category=DataCategory.ACCOUNT_USE,
         ),
         Feature(
             "income_monthly_minor",
@@ -180,6 +208,7 @@ FEATURES: dict[str, Feature] = {
             "Declared monthly income.",
             reason="income_insufficient",
             riskier=Risk.LOWER,
+            data_category=DataCategory.INCOME,
         ),
         Feature(
             "income_evidence",
@@ -188,15 +217,21 @@ FEATURES: dict[str, Feature] = {
             "The income is backed by evidence that is in date.",
             reason="income_unverified",
             riskier=Risk.LOWER,
+            data_category=DataCategory.INCOME,
         ),
         Feature(
             "days_to_income_evidence_expiry",
             FeatureType.INTEGER,
             Source.APPLICATION,
             "Days until the income evidence expires (negative: expired; null: none).",
+            data_category=DataCategory.INCOME,
         ),
         Feature(
-            "age", FeatureType.INTEGER, Source.APPLICATION, "The borrower's age in whole years."
+            "age",
+            FeatureType.INTEGER,
+            Source.APPLICATION,
+            "The borrower's age in whole years.",
+            data_category=DataCategory.DEMOGRAPHIC,
         ),
         Feature(
             "employment",
@@ -205,6 +240,7 @@ FEATURES: dict[str, Feature] = {
             "Employment status.",
             EMPLOYMENT,
             reason="income_insufficient",
+            data_category=DataCategory.EMPLOYMENT,
         ),
         Feature(
             "inquiries_1m",
@@ -213,6 +249,7 @@ FEATURES: dict[str, Feature] = {
             "Hard inquiries at the bureau, last month.",
             reason="bureau_inquiries_1m",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.CREDIT_BUREAU,
         ),
         Feature(
             "inquiries_3m",
@@ -221,6 +258,7 @@ FEATURES: dict[str, Feature] = {
             "Hard inquiries at the bureau, last 3 months.",
             reason="bureau_inquiries",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.CREDIT_BUREAU,
         ),
         Feature(
             "inquiries_6m",
@@ -229,6 +267,7 @@ FEATURES: dict[str, Feature] = {
             "Hard inquiries at the bureau, last 6 months.",
             reason="bureau_inquiries_6m",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.CREDIT_BUREAU,
         ),
         Feature(
             "lenders_with_open_loans",
@@ -237,6 +276,7 @@ FEATURES: dict[str, Feature] = {
             "Other lenders with an open loan (多头).",
             reason="multiple_lenders",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.CREDIT_BUREAU,
         ),
         Feature(
             "other_limits_minor",
@@ -245,6 +285,7 @@ FEATURES: dict[str, Feature] = {
             "Total credit limits at other lenders.",
             reason="other_limits_high",
             riskier=Risk.HIGHER,
+            data_category=DataCategory.CREDIT_BUREAU,
         ),
         Feature(
             "obligations_monthly_minor",
@@ -252,6 +293,7 @@ FEATURES: dict[str, Feature] = {
             Source.BUREAU,
             "Monthly payments on other debts: as the bureau reports them, else as the "
             "application states them (null: neither).",
+            data_category=DataCategory.EXPENSES,
         ),
         Feature(
             "bureau_score",
@@ -260,6 +302,7 @@ FEATURES: dict[str, Feature] = {
             "The bureau's score.",
             reason="bureau_score_low",
             riskier=Risk.LOWER,
+            data_category=DataCategory.CREDIT_SCORE,
         ),
     )
 }

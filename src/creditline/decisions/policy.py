@@ -5,6 +5,13 @@ unknown or generic reason codes, rules without a reason, arbitrary SQL in a rule
 comparisons, boolean logic, arithmetic and a few allow-listed functions over known features:
 `creditline.decisions.conditions`), and rules no row can reach are refused with one message
 per problem.
+
+A policy decides the lines of its currency, so it runs under the jurisdiction profile of that
+currency (`Catalogue.profile_for`, as every service finds a line's profile). The lint holds it
+to that profile too: a feature whose data category the profile does not allow
+(`data_category_not_allowed`, EU-1), and a rule that blocks drawdowns for a reason the profile
+does not count as justified (`block_reason_not_justified`, EU-2), are problems
+(`decisions/profile_lint.py`).
 """
 
 from __future__ import annotations
@@ -32,9 +39,11 @@ from sqlglot import exp
 
 from creditline.decisions.conditions import condition_problems, unwrapped
 from creditline.decisions.features import FEATURES, FeatureType, Risk
-from creditline.kernel.errors import InvalidInput
+from creditline.decisions.profile_lint import features_outside_profile, lint_profile
+from creditline.kernel.errors import DataCategoryNotAllowed, InvalidInput, ProductNotFound
 from creditline.kernel.money import Money
 from creditline.kernel.reasons import REASON_CATALOGUE, is_generic
+from creditline.loans.products import Catalogue, Profile, load_catalogue
 
 
 class RuleAction(StrEnum):
@@ -146,8 +155,11 @@ class PolicyDocument(_Strict):
         return value
 
 
-def check_policy(document: object) -> tuple[PolicyDocument | None, list[str]]:
-    """The policy (None if it does not even validate) and every problem found in it."""
+def check_policy(
+    document: object, catalogue: Catalogue | None = None
+) -> tuple[PolicyDocument | None, list[str]]:
+    """The policy (None if it does not even validate) and every problem found in it, under the
+    profile of its currency in `catalogue` (default: the catalogue shipped with creditline)."""
     try:
         policy = PolicyDocument.model_validate(document)
     except ValidationError as error:
@@ -155,34 +167,51 @@ def check_policy(document: object) -> tuple[PolicyDocument | None, list[str]]:
             f"{'.'.join(str(part) for part in e['loc']) or 'policy'}: {e['msg']}"
             for e in error.errors()
         ]
-    return policy, lint(policy)
+    return policy, lint(policy, profile_of(policy, catalogue))
 
 
-def parse_policy(document: object) -> PolicyDocument:
-    """A validated and linted policy; `InvalidInput` lists every problem found."""
-    policy, problems = check_policy(document)
+def parse_policy(document: object, catalogue: Catalogue | None = None) -> PolicyDocument:
+    """A validated and linted policy; `InvalidInput` lists every problem found
+    (`DataCategoryNotAllowed` when one of them is data its profile does not allow)."""
+    policy, problems = check_policy(document, catalogue)
     if policy is None or problems:
-        raise InvalidInput("policy: " + "; ".join(problems), problems=problems)
+        outside = policy is not None and features_outside_profile(
+            policy, profile_of(policy, catalogue)
+        )
+        error = DataCategoryNotAllowed if outside else InvalidInput
+        raise error("policy: " + "; ".join(problems), problems=problems)
     return policy
 
 
-def load_policy(path: Path) -> PolicyDocument:
+def load_policy(path: Path, catalogue: Catalogue | None = None) -> PolicyDocument:
     """The policy in the YAML file at `path`, validated and linted (see `parse_policy`)."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
         raise InvalidInput(f"policy {path}: {error}") from None
-    return parse_policy(document)
+    return parse_policy(document, catalogue)
 
 
-def lint(policy: PolicyDocument) -> list[str]:
-    """Every problem in a structurally valid policy, as readable messages (empty: clean)."""
+def profile_of(policy: PolicyDocument, catalogue: Catalogue | None = None) -> Profile | None:
+    """The jurisdiction profile the policy's lines run under: its currency's (None for a
+    currency no product lends in)."""
+    try:
+        return (catalogue or load_catalogue()).profile_for(policy.currency)
+    except ProductNotFound:
+        return None
+
+
+def lint(policy: PolicyDocument, profile: Profile | None = None) -> list[str]:
+    """Every problem in a structurally valid policy, as readable messages (empty: clean);
+    with `profile`, also what that jurisdiction profile does not allow."""
     problems: list[str] = []
     problems += _lint_money(policy)
     problems += _lint_scorecard(policy)
     problems += _lint_grades_and_matrix(policy)
     problems += _lint_rules(policy)
     problems += _lint_reason(policy.constraints.increase_reason, "constraints", adverse=False)
+    if profile is not None:
+        problems += lint_profile(policy, profile)
     return problems
 
 

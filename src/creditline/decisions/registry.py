@@ -21,6 +21,7 @@ from creditline.kernel.actors import STAFF_ROLES, Actor
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Conflict, Forbidden, NotFound
 from creditline.kernel.invariant import fail, invariant
+from creditline.loans.products import Catalogue
 
 
 class PolicyVersionReused(Conflict):
@@ -44,9 +45,10 @@ def fingerprint(policy: PolicyDocument) -> str:
 class PolicyRegistry:
     """The policies that have decided, each label stored once with its exact document."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, catalogue: Catalogue | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._catalogue = catalogue  # whose profiles stored policies are linted under again
         insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._insert = db.prepare(insert(policies).on_conflict_do_nothing())
 
@@ -101,7 +103,7 @@ class PolicyRegistry:
         row = self._row(policy_id, version)
         if row is None:
             raise PolicyNotFound("no such policy", policy=label)
-        return parse_policy(json.loads(row["document"]))
+        return parse_policy(json.loads(row["document"]), self._catalogue)
 
     def _row(self, policy_id: str, version: str) -> Any:
         with self._db.reading() as connection:

@@ -112,6 +112,8 @@ reviews = Table(
     Column("decided_by", String(128), nullable=True),
     Column("decided_at", UtcDateTime, nullable=True),
     Column("note", Text, nullable=True),
+    # The borrower's own view of the decision, for the reviewer only (GDPR Art. 22(3)).
+    Column("statement", Text, nullable=True),
 )
 Index("ix_reviews_borrower", reviews.c.borrower_id, reviews.c.created_at)
 Index("ix_reviews_line", reviews.c.line_id, reviews.c.created_at)

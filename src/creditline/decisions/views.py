@@ -14,12 +14,27 @@ if TYPE_CHECKING:
 
 
 def requested_document(requested: Requested) -> dict[str, Any]:
-    """A review asked for: the policy's outcome, the line after it, the human review."""
+    """A review asked for: the policy's outcome (`not_reviewed` when it could not review the
+    line), the line after it, the human review."""
+    automatic = requested.applied
     return {
-        **requested.applied.document(),
+        **(_not_reviewed(requested.line.id) if automatic is None else automatic.document()),
         "review_id": requested.review_id,
         "line": line_document(requested.line),
         "human_review": requested.human_review,
+    }
+
+
+def _not_reviewed(line_id: str) -> dict[str, Any]:
+    """The automatic part of a request the policy could not review: a person will."""
+    return {
+        "line_id": line_id,
+        "action": None,
+        "outcome": "not_reviewed",
+        "reason_codes": [],
+        "score": None,
+        "grade": None,
+        "policy": None,
     }
 
 
@@ -38,6 +53,7 @@ def review_document(row: Any, now: datetime) -> dict[str, Any]:
         "status": "open" if is_open else "decided",
         "outcome": None if is_open else row["outcome"],
         "reason_text": row["reason_text"],
+        "statement": row["statement"],
         "contested_decision_id": row["contested_decision_id"],
         "requested_at": created.isoformat(),
         "due_at": due.isoformat(),

@@ -147,6 +147,27 @@ class AprAboveCap(InvalidInput):
     code = "apr_above_cap"
 
 
+class DataCategoryNotAllowed(InvalidInput):
+    """A policy that reads a feature whose data category its jurisdiction profile does not
+    allow for assessing creditworthiness (EU-1)."""
+
+    code = "data_category_not_allowed"
+
+
+class BlockReasonNotJustified(InvalidInput):
+    """A freeze or suspension whose reasons are not among the profile's objectively justified
+    reasons for blocking drawdowns (EU-2)."""
+
+    code = "block_reason_not_justified"
+
+
+class TerminationNoticeTooShort(InvalidInput):
+    """A lender's close set to take effect before the profile's notice period has run
+    (EU-2)."""
+
+    code = "termination_notice_too_short"
+
+
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
 

@@ -37,13 +37,14 @@ def parse_action(actor: Actor, action: str, reason_codes: object) -> Action:
     return parsed
 
 
-def checked_until(until: datetime | None) -> datetime | None:
-    """A freeze's end, in UTC: refused without a time zone or out of range."""
+def checked_until(until: datetime | None, field: str = "until") -> datetime | None:
+    """A freeze's end (or a close's effective time, `field`), in UTC: refused without a time
+    zone or out of range."""
     if until is None:
         return None
     if until.tzinfo is None:
-        raise InvalidInput("`until` needs a time zone", field="until")
+        raise InvalidInput(f"`{field}` needs a time zone", field=field)
     try:
         return utc(until)  # stored, echoed and announced in UTC
     except (OverflowError, ValueError):
-        raise InvalidInput("`until` is out of range", field="until") from None
+        raise InvalidInput(f"`{field}` is out of range", field=field) from None

@@ -35,6 +35,16 @@ class DecisionStore:
         self._decision_reasons = p(
             select(decisions.c.reason_codes).where(decisions.c.id == bindparam("id"))
         )
+        self._scheduled_close = p(
+            select(decisions)
+            .where(
+                decisions.c.line_id == bindparam("line_id"),
+                decisions.c.action == "close",
+                decisions.c.effective_at.is_not(None),
+            )
+            .order_by(by_newest)
+            .limit(1)
+        )
 
     def insert(
         self,
@@ -63,6 +73,7 @@ class DecisionStore:
                 "note": record.note,
                 "created_at": tx.time(record.at),
                 "evidence": None if evidence is None else json.dumps(evidence, sort_keys=True),
+                "effective_at": tx.time(record.effective_at),
             },
         )
 
@@ -80,6 +91,13 @@ class DecisionStore:
         params = {"line_id": line_id, "limit": limit}
         tx.cursor.execute(self._decisions_of_line.sql, self._decisions_of_line.bind(params))
         return [_stored_decision(tuple(row), currency) for row in tx.cursor.fetchall()]
+
+    def scheduled_close(
+        self, tx: Transaction, line_id: str, currency: str
+    ) -> StoredDecision | None:
+        """The line's latest close decided to take effect later, if any."""
+        row = tx.one(self._scheduled_close, {"line_id": line_id})
+        return None if row is None else _stored_decision(row, currency)
 
     def line_of(self, tx: Transaction, decision_id: str) -> str | None:
         """The id of the line a decision is about."""
@@ -113,5 +131,6 @@ def _stored_decision(row: tuple[Any, ...], currency: str) -> StoredDecision:
         policy_version=row[12],
         note=row[13],
         at=at,
+        effective_at=Transaction.read_time(row[16]),
     )
     return StoredDecision(record, None if row[15] is None else json.loads(row[15]))

@@ -103,6 +103,8 @@ class Line:
     status_decision_id: str | None
     version: int
     head_hash: str
+    # When a close the lender decided takes effect; the line is usable until then (EU-2).
+    closing_at: datetime | None = None
 
     @property
     def available_minor(self) -> int:
@@ -120,6 +122,7 @@ class Movement:
     held_delta: int = 0
     status: LineStatus | None = None  # None: unchanged
     frozen_until: datetime | None = None  # the freeze's end when `status` is FROZEN
+    closing_at: datetime | None = None  # a close it schedules: when it takes effect
 
 
 def check_line(line: Line) -> None:
@@ -131,6 +134,10 @@ def check_line(line: Line) -> None:
     invariant(
         (line.status is LineStatus.FROZEN) == (line.frozen_until is not None),
         f"line {line.id}: a freeze needs an end time and only a freeze has one",
+    )
+    invariant(
+        line.closing_at is None or line.status is not LineStatus.CLOSED,
+        f"line {line.id}: a closed line has no close still to come",
     )
 
 
@@ -160,6 +167,7 @@ def apply(line: Line, movement: Movement, decision_id: str | None = None) -> Lin
         ),
         version=line.version + 1,
         head_hash=line.head_hash,
+        closing_at=None if status is LineStatus.CLOSED else movement.closing_at or line.closing_at,
     )
     check_line(moved)
     return moved
@@ -179,6 +187,7 @@ def with_head(line: Line, head_hash: str) -> Line:
         line.status_decision_id,
         line.version,
         head_hash,
+        line.closing_at,
     )
 
 
@@ -265,6 +274,8 @@ class LimitChange:
     until: datetime | None = None
     note: str | None = None
     policy_version: str | None = None
+    # With a close: when it takes effect (None: as early as the line's profile allows).
+    effective_at: datetime | None = None
 
     @property
     def adverse(self) -> bool:

@@ -1,7 +1,7 @@
-"""The ports the ledger needs from other capabilities, wired in `bootstrap.py`: pricing a hold
-and the jurisdiction profile's bounds on a limit (loans, from the catalogue), and the credit
-policy's bounds, a borrower's capacity and their consumer report on file (decisions).
-Published through `creditline.ledger.ports`."""
+"""The ports the ledger needs from other capabilities, wired in `bootstrap.py`: pricing a hold,
+a profile's rules for blocking and closing lines and its bounds on a limit (loans, from the
+catalogue), and the credit policy's bounds, a borrower's capacity and their consumer report on
+file (decisions). Published through `creditline.ledger.ports`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from creditline.db.unit_of_work import Transaction
 from creditline.ledger.limit_rules import Capacity, PolicyBounds, RegulatoryCaps
+from creditline.ledger.profile_rules import ProfileRules
 from creditline.ledger.records import PricedHold
 
 
@@ -28,6 +29,15 @@ class Pricing(Protocol):
     ) -> PricedHold:
         """The price of drawing `amount_minor` over `term_months` at `at`; refused (typed
         domain errors) when the product does not offer it or its APR is above the cap."""
+        ...
+
+
+class Terms(Protocol):
+    """What a line's jurisdiction profile says about blocking and closing it (implemented by
+    the loans capability from the profiles)."""
+
+    def profile_rules(self, currency: str) -> ProfileRules:
+        """The rules for lines in `currency` (`ProfileRules()` when its profile has none)."""
         ...
 
 

@@ -71,8 +71,10 @@ from creditline.ledger.needs import (
     Limits,
     Pricing,
     ReportOnFile,
+    Terms,
     Underwriting,
 )
+from creditline.ledger.profile_rules import CLOSE_SCHEDULED, ProfileRules, with_profile_rules
 from creditline.ledger.reconcile import Finding
 from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold, StoredDecision
 from creditline.ledger.store import LedgerStore
@@ -104,9 +106,11 @@ __all__ = [
     "PolicyBounds",
     "PricedHold",
     "Pricing",
+    "ProfileRules",
     "RegulatoryCaps",
     "ReportOnFile",
     "StoredDecision",
+    "Terms",
     "Underwriting",
     "cap_check",
     "decision_document",
@@ -141,6 +145,7 @@ class LedgerPort:
         clock: Clock,
         outbox: Outbox,
         limits: Limits,
+        terms: Terms,
         underwriting: Underwriting,
         reports: ConsumerReports,
     ) -> None:
@@ -148,6 +153,7 @@ class LedgerPort:
         self._clock = clock
         self._outbox = outbox
         self._limits = limits
+        self._terms = terms
         self._underwriting = underwriting
         self._reports = reports
 
@@ -208,7 +214,7 @@ class LedgerPort:
         now: datetime,
     ) -> Line:
         """lend `post_minor` of a held drawdown as loan `loan_id`; release the rest."""
-        line = self.end_freeze_if_due(tx, line, now)
+        line = self.close_if_due(tx, self.end_freeze_if_due(tx, line, now), now)
         with self.explaining_refusals(tx, line):
             movement = model.plan_post(line, drawdown.amount_minor, post_minor)
         self._store.resolve_drawdown(tx, drawdown.id, "posted", now, post_minor, loan_id)
@@ -246,10 +252,14 @@ class LedgerPort:
         notice. `evidence` is what an automated decision saw, kept with the record; an adverse
         decision also keeps the borrower's consumer report on file, which its notice discloses
         (US-4). A borrower's code needs the borrower's open `request` (locked) asking for
-        exactly this change; the request is done with the decision."""
+        exactly this change; the request is done with the decision. The line's profile may
+        refuse a block for an unjustified reason, and schedule a lender's close for later
+        (EU-2)."""
         now = self._clock.now()
         limit_min = self._limits.limit_min_minor(line.currency)
         movement = model.plan_limit_change(line, change, now, limit_min)
+        rules = self._terms.profile_rules(line.currency)
+        movement = with_profile_rules(line, change, movement, now, rules)
         codes, action = change.reason_codes, change.action.value
         require_matching_request(line.id, action, codes, change.limit_minor, request)
         caps = self._within_bounds(tx, actor, line, change)
@@ -273,6 +283,7 @@ class LedgerPort:
             policy_version=change.policy_version,
             note=change.note,
             at=now,
+            effective_at=movement.closing_at if movement.kind == CLOSE_SCHEDULED else None,
         )
         if change.adverse:
             evidence = self._with_report(tx, line.borrower_id, evidence)
@@ -393,6 +404,18 @@ class LedgerPort:
             return line
         ending = LimitChange(Action.UNFREEZE, ("freeze_ended",), note="freeze reached its end")
         return self.decide(tx, SYSTEM_ACTOR, line, ending)[0]
+
+    def close_if_due(self, tx: Transaction, line: Line, now: datetime) -> Line:
+        """a scheduled close whose date has come takes effect, with its own decision naming
+        the reasons of the decision that scheduled it."""
+        if line.closing_at is None or line.closing_at > now:
+            return line
+        scheduled = self._store.decisions.scheduled_close(tx, line.id, line.currency)
+        if scheduled is None:
+            fail(f"line {line.id} closes on a date no decision set")
+        note = f"the close decided on {scheduled.record.at.date().isoformat()} takes effect"
+        closing = LimitChange(Action.CLOSE, scheduled.record.reason_codes, note=note)
+        return self.decide(tx, SYSTEM_ACTOR, line, closing)[0]
 
     @contextmanager
     def explaining_refusals(self, tx: Transaction, line: Line) -> Iterator[None]:

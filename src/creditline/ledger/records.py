@@ -45,6 +45,7 @@ class DecisionRecord:
     policy_version: str | None
     note: str | None
     at: datetime
+    effective_at: datetime | None = None  # a close still to come: when it takes effect
 
 
 @dataclass(frozen=True, slots=True)

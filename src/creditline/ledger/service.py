@@ -37,6 +37,7 @@ from creditline.ledger.ports import (
     LedgerPort,
     Limits,
     Pricing,
+    Terms,
     Underwriting,
     may_see,
 )
@@ -73,6 +74,7 @@ class LedgerService:
         pricing: Pricing,
         hold_ttl: timedelta,
         limits: Limits,
+        terms: Terms,
         underwriting: Underwriting,
         reports: ConsumerReports,
     ) -> None:
@@ -83,7 +85,7 @@ class LedgerService:
         self._pricing = pricing
         self._hold_ttl = hold_ttl
         self.store = LedgerStore(db)
-        self.port = LedgerPort(self.store, clock, outbox, limits, underwriting, reports)
+        self.port = LedgerPort(self.store, clock, outbox, limits, terms, underwriting, reports)
 
     # --- commands ------------------------------------------------------------------------
     def open_line(
@@ -153,7 +155,7 @@ class LedgerService:
         def work(tx: Transaction) -> dict[str, Any]:
             line = self.port.lock(tx, actor, line_id)
             now = self._clock.now()  # after the lock: the wait for it is part of the past
-            line = self.port.end_freeze_if_due(tx, line, now)
+            line = self.port.close_if_due(tx, self.port.end_freeze_if_due(tx, line, now), now)
             amount_minor = Money.parse(amount, line.currency).minor
             with self.port.explaining_refusals(tx, line):
                 movement = model.plan_hold(line, amount_minor, term_months)
@@ -208,11 +210,15 @@ class LedgerService:
         policy_version: str | None = None,
         evidence: dict[str, Any] | None = None,
         request_id: str | None = None,
+        effective_at: datetime | None = None,
     ) -> CommandResult:
         """Record a decision about a line and apply it: the only way a limit or status changes.
 
         `limit` (a decimal string in the line's currency) goes with increase and decrease,
-        `until` with freeze. A decrease below what the borrower uses is refused, never clamped.
+        `until` with freeze, `effective_at` with a close the lender sets to take effect later
+        (on a profile with a termination notice, at least that notice after now; without it,
+        as early as the notice allows). A decrease below what the borrower uses is refused,
+        never clamped.
         `evidence` is what an automated decision saw (score, grade, trace, features), kept
         with the decision record. `request_id` names the borrower's open request the decision
         grants (needed with `borrower_request` and `account_closed_by_borrower`); it is done in
@@ -220,6 +226,7 @@ class LedgerService:
         """
         parsed_action = parse_action(actor, action, reason_codes)
         until = checked_until(until)
+        effective_at = checked_until(effective_at, "effective_at")
         request: dict[str, Any] = {
             "op": "limit_change",
             "line_id": line_id,
@@ -230,6 +237,8 @@ class LedgerService:
         request |= {"policy_version": policy_version, "evidence": evidence}
         if request_id is not None:
             request["request_id"] = request_id
+        if effective_at is not None:
+            request["effective_at"] = iso(effective_at)
 
         def work(tx: Transaction) -> tuple[Line, DecisionRecord]:
             line = self.port.lock(tx, actor, line_id)
@@ -240,6 +249,7 @@ class LedgerService:
                 until=until,
                 note=note,
                 policy_version=policy_version,
+                effective_at=effective_at,
             )
             asked = None if request_id is None else self.port.borrower_request(tx, line, request_id)
             return self.port.decide(tx, actor, line, change, evidence, asked)
@@ -352,20 +362,24 @@ class LedgerService:
 
     # --- background work -----------------------------------------------------------------
     def sweep(self, batch_size: int = SWEEP_BATCH_SIZE_MAX) -> dict[str, int]:
-        """Release expired holds and end freezes whose time is up; each in its own transaction.
-        One item that keeps failing is counted and left for the next sweep: it must not stop
-        the others (each is retried whole, and nothing of a failed one is kept)."""
+        """Release expired holds, end freezes whose time is up and apply scheduled closes whose
+        date has come; each in its own transaction. One item that keeps failing is counted and
+        left for the next sweep: it must not stop the others (each is retried whole, and
+        nothing of a failed one is kept)."""
         if not 1 <= batch_size <= SWEEP_BATCH_SIZE_MAX:
             raise InvalidInput(f"batch_size must be 1–{SWEEP_BATCH_SIZE_MAX}")
         now = self._clock.now()
         expired = self._db.read(lambda tx: self.store.expired_holds(tx, now, batch_size))
         thawing = self._db.read(lambda tx: self.store.ended_freezes(tx, now, batch_size))
+        closing = self._db.read(lambda tx: self.store.closes_due(tx, now, batch_size))
         released = [self._sweep_one(partial(self._expire, drawdown_id=i)) for i in expired]
         thawed = [self._sweep_one(partial(self._thaw, line_id=i)) for i in thawing]
+        closed = [self._sweep_one(partial(self._close, line_id=i)) for i in closing]
         return {
             "holds_released": released.count(1),
             "freezes_ended": thawed.count(1),
-            "failed": (released + thawed).count(None),
+            "closes_applied": closed.count(1),
+            "failed": (released + thawed + closed).count(None),
         }
 
     def _sweep_one(self, work: Callable[[Transaction], int]) -> int | None:
@@ -391,3 +405,9 @@ class LedgerService:
         if line is None:
             return 0
         return int(self.port.end_freeze_if_due(tx, line, self._clock.now()) is not line)
+
+    def _close(self, tx: Transaction, line_id: str) -> int:
+        line = self.store.lock_line(tx, line_id)
+        if line is None:
+            return 0
+        return int(self.port.close_if_due(tx, line, self._clock.now()) is not line)

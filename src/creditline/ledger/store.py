@@ -37,6 +37,7 @@ _LINE_COLUMNS = (
     lines.c.status_decision_id,
     lines.c.version,
     lines.c.head_hash,
+    lines.c.closing_at,
 )
 _LINE_WIDTH = len(_LINE_COLUMNS)
 _DRAWDOWN_COLUMNS = (
@@ -76,6 +77,7 @@ def _relative_line_update() -> Any:
             status=bindparam("status"),
             frozen_until=bindparam("frozen_until"),
             status_decision_id=bindparam("status_decision_id"),
+            closing_at=bindparam("closing_at"),
             version=lines.c.version + 1,
             head_hash=bindparam("head_hash"),
             updated_at=bindparam("now"),
@@ -137,6 +139,12 @@ class LedgerStore:
             .order_by(lines.c.frozen_until)
             .limit(bindparam("limit"))
         )
+        self._closes_due = p(
+            select(lines.c.id)
+            .where(lines.c.closing_at <= bindparam("now"))
+            .order_by(lines.c.closing_at)
+            .limit(bindparam("limit"))
+        )
         self._journal_page = p(
             select(journal)
             .where(journal.c.line_id == bindparam("line_id"), journal.c.seq > bindparam("after"))
@@ -159,6 +167,7 @@ class LedgerStore:
             status_decision_id=row[8],
             version=row[9],
             head_hash=row[10],
+            closing_at=Transaction.read_time(row[11]),
         )
 
     def lock_line(self, tx: Transaction, line_id: str) -> Line | None:
@@ -199,6 +208,7 @@ class LedgerStore:
                 "status_decision_id": line.status_decision_id,
                 "version": line.version,
                 "head_hash": line.head_hash,
+                "closing_at": tx.time(line.closing_at),
                 "created_at": tx.time(now),
                 "updated_at": tx.time(now),
             },
@@ -220,6 +230,7 @@ class LedgerStore:
                 "status": after.status.value,
                 "frozen_until": tx.time(after.frozen_until),
                 "status_decision_id": after.status_decision_id,
+                "closing_at": tx.time(after.closing_at),
                 "head_hash": entry.hash,
                 "now": tx.time(entry.created_at),
             },
@@ -337,6 +348,12 @@ class LedgerStore:
         """Ids of held drawdowns whose time ran out, oldest first."""
         params = {"now": tx.time(now), "limit": limit}
         tx.cursor.execute(self._expired_holds.sql, self._expired_holds.bind(params))
+        return [row[0] for row in tx.cursor.fetchall()]
+
+    def closes_due(self, tx: Transaction, now: datetime, limit: int) -> list[str]:
+        """Ids of lines whose scheduled close has come, soonest first."""
+        params = {"now": tx.time(now), "limit": limit}
+        tx.cursor.execute(self._closes_due.sql, self._closes_due.bind(params))
         return [row[0] for row in tx.cursor.fetchall()]
 
     def ended_freezes(self, tx: Transaction, now: datetime, limit: int) -> list[str]:

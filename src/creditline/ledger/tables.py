@@ -34,6 +34,8 @@ lines = Table(
     Column("head_hash", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # When a close the lender decided takes effect (EU-2); the line is usable until then.
+    Column("closing_at", UtcDateTime, nullable=True),
     CheckConstraint("limit_minor >= 0", name="limit_non_negative"),
     CheckConstraint("held_minor >= 0", name="held_non_negative"),
     CheckConstraint("principal_outstanding_minor >= 0", name="principal_non_negative"),
@@ -42,6 +44,15 @@ lines = Table(
     ),
     CheckConstraint("status IN ('active', 'frozen', 'suspended', 'closed')", name="status_known"),
     CheckConstraint("(status = 'frozen') = (frozen_until IS NOT NULL)", name="frozen_has_end"),
+    CheckConstraint("closing_at IS NULL OR status <> 'closed'", name="closed_has_no_closing"),
+)
+
+# The sweeper scans only lines with a close still to come.
+Index(
+    "ix_lines_closing_at",
+    lines.c.closing_at,
+    postgresql_where=text("closing_at IS NOT NULL"),
+    sqlite_where=text("closing_at IS NOT NULL"),
 )
 
 drawdowns = Table(
@@ -96,6 +107,8 @@ decisions = Table(
     Column("created_at", UtcDateTime, nullable=False),
     # JSON: what an automated decision saw (policy, score, grade, trace, features).
     Column("evidence", Text, nullable=True),
+    # A close still to come: when it takes effect (EU-2).
+    Column("effective_at", UtcDateTime, nullable=True),
 )
 
 journal = Table(

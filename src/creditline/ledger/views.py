@@ -45,6 +45,8 @@ def line_document(line: Line) -> dict[str, Any]:
         "held": money(line.held_minor),
         "status": line.status.value,
         "frozen_until": iso(line.frozen_until),
+        # A close the lender decided: the line is usable until this time (EU-2).
+        "closing_at": iso(line.closing_at),
         "status_decision_id": line.status_decision_id,
         "version": line.version,
         # The limit equals what is owed (and held): nothing to draw until a repayment.
@@ -64,6 +66,7 @@ def decision_document(record: DecisionRecord) -> dict[str, Any]:
         "status_before": record.status_before.value,
         "status_after": record.status_after.value,
         "until": iso(record.until),
+        "effective_at": iso(record.effective_at),
         "reason_codes": list(record.reason_codes),
         "reasons": reason_texts(record.reason_codes),
         "actor": record.actor_scope,

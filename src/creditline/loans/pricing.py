@@ -1,6 +1,6 @@
-"""Pricing a drawdown by its product, and the bounds a jurisdiction profile puts on a limit:
-the ledger's `Pricing` and `Limits` ports, implemented by loans from the catalogue and its
-profiles."""
+"""Pricing a drawdown by its product, and a jurisdiction profile's rules for blocking and
+closing lines and its bounds on a limit: the ledger's `Pricing`, `Terms` and `Limits` ports,
+implemented by loans from the catalogue and its profiles."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 
 from creditline.kernel.errors import ProductNotFound
 from creditline.kernel.money import Money, currency_exponent
-from creditline.ledger.ports import PricedHold, RegulatoryCaps
+from creditline.ledger.ports import PricedHold, ProfileRules, RegulatoryCaps
 from creditline.loans.products import Catalogue, Profile
 from creditline.loans.quote import product_quote
 from creditline.loans.schedule import annuity_payment_minor
@@ -40,6 +40,23 @@ class ProductPricing:
             priced.profile.business_date(at),
         )
         return PricedHold(priced.code, schedule.method.value, quoted)
+
+
+class ProfileTerms:
+    """The rules of a line's jurisdiction profile for blocking and closing it (EU-2): the
+    reasons that justify a block and the notice a lender's close needs; none for a currency no
+    product lends in."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self._catalogue = catalogue
+
+    def profile_rules(self, currency: str) -> ProfileRules:
+        """The rules for lines in `currency`."""
+        try:
+            profile = self._catalogue.profile_for(currency)
+        except ProductNotFound:
+            return ProfileRules()
+        return ProfileRules(profile.block_reasons, profile.termination_notice_months)
 
 
 class ProfileLimits:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -29,8 +29,10 @@ from pydantic import (
     field_validator,
 )
 
+from creditline.kernel.data_categories import NEVER_FOR_CREDITWORTHINESS, DataCategory
 from creditline.kernel.errors import AprAboveCap, InvalidInput, ProductNotFound
 from creditline.kernel.money import Money, round_half_up
+from creditline.kernel.reasons import REASON_CATALOGUE, is_generic
 from creditline.loans.model import LoanTerms, Overpayment, Step, parse_waterfall
 from creditline.loans.schedule import (
     TERM_MONTHS_MAX,
@@ -43,6 +45,7 @@ from creditline.loans.schedule import (
 )
 
 _HUNDRED = Decimal(100)
+_T = TypeVar("_T")
 
 
 def _decimal_text(value: object) -> object:
@@ -90,6 +93,17 @@ class ProfileSpec(_Strict):
     unverified_income_limit_max: str | None = None
     debt_to_income_max_percent: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
     ability_to_pay_term_months: Annotated[StrictInt, Field(ge=1, le=120)] | None = None
+    # The data categories its policies may read to assess creditworthiness (EU-1); None: any.
+    data_categories: list[DataCategory] | None = None
+    # The reason codes that justify blocking drawdowns (a freeze or a suspension, EU-2); None:
+    # any specific adverse code.
+    block_reasons: list[StrictStr] | None = None
+    # A close the lender decides takes effect at least this many months after it is decided,
+    # and the line stays usable until then (EU-2); 0: at once.
+    termination_notice_months: Annotated[StrictInt, Field(ge=0, le=12)] = 0
+    # The annual rate quotes disclose and the cap applies to: the actuarial APR (CN-4, US-7)
+    # or the APRC of the Consumer Credit Directive's annex (EU).
+    apr_method: Literal["actuarial", "aprc"] = "actuarial"
 
     @field_validator("timezone")
     @classmethod
@@ -98,6 +112,23 @@ class ProfileSpec(_Strict):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("data_categories")
+    @classmethod
+    def _lawful_categories(cls, value: list[DataCategory] | None) -> list[DataCategory] | None:
+        never = sorted(set(value or ()) & NEVER_FOR_CREDITWORTHINESS)
+        if never:
+            raise ValueError(f"{', '.join(never)} data may never assess creditworthiness")
+        return value
+
+    @field_validator("block_reasons")
+    @classmethod
+    def _specific_adverse_reasons(cls, value: list[str] | None) -> list[str] | None:
+        for code in value or ():
+            reason = REASON_CATALOGUE.get(code)
+            if reason is None or not reason.adverse or is_generic(code):
+                raise ValueError(f"{code!r} is not a specific adverse reason code")
         return value
 
 
@@ -159,6 +190,11 @@ class Profile:
     def label(self) -> str:
         """The profile and its version, as decisions store it (`CN@2026-12`)."""
         return f"{self.code}@{self.version}"
+
+    data_categories: frozenset[DataCategory] | None = None  # None: any category
+    block_reasons: frozenset[str] | None = None  # None: any specific adverse code
+    termination_notice_months: int = 0
+    apr_method: str = "actuarial"
 
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
@@ -240,11 +276,13 @@ class Product:
 
 
 def check_apr_cap(product: Product, apr_percent: Decimal) -> None:
-    """Refuse a price whose APR is above the product's jurisdiction cap, naming the cap."""
+    """Refuse a price whose APR (the APRC, for a profile that discloses it) is above the
+    product's jurisdiction cap, naming the cap."""
     cap = product.profile.apr_cap_percent
     if apr_percent > cap:
+        rate = "APRC" if product.profile.apr_method == "aprc" else "APR"
         raise AprAboveCap(
-            f"the APR of {apr_percent}% is above the {cap}% cap of the "
+            f"the {rate} of {apr_percent}% is above the {cap}% cap of the "
             f"{product.profile.code} profile ({product.profile.name})",
             apr_percent=str(apr_percent),
             cap_percent=str(cap),
@@ -359,6 +397,10 @@ def _profile(code: str, spec: ProfileSpec) -> Profile:
         unverified_income_limit_max_minor=caps["unverified_income_limit_max"],
         debt_to_income_max_percent=spec.debt_to_income_max_percent,
         ability_to_pay_term_months=spec.ability_to_pay_term_months,
+        data_categories=_frozen(spec.data_categories),
+        block_reasons=_frozen(spec.block_reasons),
+        termination_notice_months=spec.termination_notice_months,
+        apr_method=spec.apr_method,
     )
 
 
@@ -374,6 +416,10 @@ def _amount(profile: str, name: str, text: str, currency: str, least: int = 1) -
         must = "be above zero" if least else "not be negative"
         raise InvalidInput(f"product catalogue: profile {profile}: {name} must {must}")
     return minor
+
+
+def _frozen(values: list[_T] | None) -> frozenset[_T] | None:
+    return None if values is None else frozenset(values)
 
 
 def _product(code: str, spec: ProductSpec, profiles: dict[str, Profile]) -> Product:

@@ -14,6 +14,7 @@ from typing import Any
 from creditline.kernel.errors import CurrencyMismatch, InvalidAmount, InvalidInput
 from creditline.kernel.money import Money
 from creditline.loans.apr import CashFlow, apr_actuarial, apr_daily
+from creditline.loans.aprc import DatedAmount, aprc_percent
 from creditline.loans.products import Product, check_apr_cap
 from creditline.loans.schedule import Rate, RepaymentMethod, Schedule, build_schedule
 
@@ -61,11 +62,29 @@ def product_quote(
         raise InvalidInput("the amount is too small to cover the upfront fee")
     schedule = build_schedule(chosen, principal.minor, term_months, start_date, product.rate)
     quoted = document(schedule, principal.currency, start_date, upfront_minor, instalment_fee_minor)
-    check_apr_cap(product, Decimal(quoted["apr_percent"]))
+    if product.profile.apr_method == "aprc":
+        # EU: the APRC of the Directive's annex is the figure shown first and capped.
+        aprc = aprc_of_schedule(schedule, start_date, upfront_minor, instalment_fee_minor)
+        quoted = {"aprc_percent": str(aprc), **quoted}
+    check_apr_cap(product, Decimal(quoted.get("aprc_percent", quoted["apr_percent"])))
     quoted["product"] = product.code
     quoted["profile"] = product.profile.code
     quoted["apr_cap_percent"] = str(product.profile.apr_cap_percent)
     return schedule, quoted
+
+
+def aprc_of_schedule(
+    schedule: Schedule, start_date: dt.date, upfront_fee_minor: int, instalment_fee_minor: int
+) -> Decimal:
+    """The APRC of a loan: the principal less the upfront fee is drawn on `start_date`, and
+    each instalment is repaid with its fee."""
+    drawn = [DatedAmount(start_date, schedule.principal_minor - upfront_fee_minor)]
+    repaid = [
+        DatedAmount(i.due_date, i.payment_minor + instalment_fee_minor)
+        for i in schedule.instalments
+        if i.payment_minor + instalment_fee_minor > 0
+    ]
+    return aprc_percent(drawn, repaid)
 
 
 def _fee_minor(fee: Money | None, principal: Money) -> int:

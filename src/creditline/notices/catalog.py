@@ -20,6 +20,7 @@ class Kind(StrEnum):
     LINE_SUSPENDED = "line_suspended"
     VERIFICATION_REQUIRED = "verification_required"  # suspended until the borrower re-verifies
     LINE_CLOSED = "line_closed"
+    LINE_CLOSING = "line_closing"  # a close the lender decided, taking effect later (EU-2)
     LIMIT_INCREASED = "limit_increased"
     FREEZE_ENDED = "freeze_ended"
     LINE_RESTORED = "line_restored"
@@ -44,6 +45,7 @@ ADVERSE_KINDS = frozenset(
         Kind.LINE_SUSPENDED,
         Kind.VERIFICATION_REQUIRED,
         Kind.LINE_CLOSED,
+        Kind.LINE_CLOSING,
     }
 )
 # Topics written directly with their kind (reminders, statements, verifications, reviews,
@@ -94,4 +96,6 @@ def kind_of(topic: str, payload: dict[str, Any]) -> Kind:
         return Kind.VERIFICATION_REQUIRED
     if kind is Kind.LINE_RESTORED and "freeze_ended" in codes:
         return Kind.FREEZE_ENDED
+    if kind is Kind.LINE_CLOSED and decision.get("effective_at"):
+        return Kind.LINE_CLOSING
     return kind

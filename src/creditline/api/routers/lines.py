@@ -36,6 +36,11 @@ class ChangeLimit(Body):
     limit: Amount | None = None
     reason_codes: list[StrictStr] = Field(examples=[["drawdown_velocity"]])
     until: AwareDatetime | None = None
+    effective_at: AwareDatetime | None = Field(
+        default=None,
+        description="with close: when the close takes effect (at least the profile's "
+        "termination notice after now; default: as early as that notice allows)",
+    )
     note: StrictStr | None = None
     policy_version: StrictStr | None = None
     request_id: StrictStr | None = Field(
@@ -111,6 +116,7 @@ def change_limit(
         note=body.note,
         policy_version=body.policy_version,
         request_id=body.request_id,
+        effective_at=body.effective_at,
     )
     return command_reply(result, response, 201)
 

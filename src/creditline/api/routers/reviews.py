@@ -23,6 +23,18 @@ class ReviewRequest(Body):
         default=False, description="a person reviews it if the automatic review upholds a cut"
     )
     reason_text: StrictStr | None = Field(default=None, max_length=2000)
+    statement: StrictStr | None = Field(
+        default=None,
+        max_length=4000,
+        description="your own view of the decision, for the person who reviews it (asks for "
+        "a person)",
+    )
+    decision_id: StrictStr | None = Field(
+        default=None,
+        max_length=64,
+        description="the decision about this line a person should review (asks for a person; "
+        "default: the adverse decision that holds)",
+    )
 
 
 class ReviewDecision(Body):
@@ -46,7 +58,14 @@ def request_review(
     by a deadline."""
     asked = body or ReviewRequest()
     result = appeals.request(
-        actor, key, line_id, human=asked.human, contest=asked.contest, reason_text=asked.reason_text
+        actor,
+        key,
+        line_id,
+        human=asked.human,
+        contest=asked.contest,
+        reason_text=asked.reason_text,
+        statement=asked.statement,
+        decision_id=asked.decision_id,
     )
     return command_reply(result, response, 201)
 
