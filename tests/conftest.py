@@ -158,14 +158,14 @@ def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
     built.close()
 
 
-@pytest.fixture
-def roomy(database_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Container]:
-    """The suite's container with a profile that lets applications open ten lines per
-    borrower (the default is one): for stories of many applications."""
-    products = tmp_path / "roomy-products.toml"
+def with_test_cn_setting(
+    database_url: str, clock: FixedClock, tmp_path: Path, setting: str
+) -> Container:
+    """The suite's container, its TEST-CN profile given one more `setting` (a TOML line)."""
+    products = tmp_path / "products-with-setting.toml"
     products.write_text(
         TEST_PRODUCTS.read_text().replace(
-            "[profiles.TEST-CN]\n", "[profiles.TEST-CN]\nlines_per_borrower_max = 10\n"
+            "[profiles.TEST-CN]\n", f"[profiles.TEST-CN]\n{setting}\n"
         )
     )
     settings = Settings(
@@ -173,8 +173,16 @@ def roomy(database_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Cont
         products_file=products,
         policy_file=EXAMPLE_POLICY,
         review_triggers=False,
+        contacts_file=TEST_CONTACTS,
     )
-    built = build(settings, clock, migrate=False)
+    return build(settings, clock, migrate=False)
+
+
+@pytest.fixture
+def roomy(database_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Container]:
+    """The suite's container with a profile that lets applications open ten lines per
+    borrower (the default is one): for stories of many applications."""
+    built = with_test_cn_setting(database_url, clock, tmp_path, "lines_per_borrower_max = 10")
     yield built
     built.close()
 

@@ -251,7 +251,7 @@ def _risk_event(
             )
             return "increased"
         if roll < 0.32:
-            asked = book.ledger.request_change(borrower, f"{key}-ask", line_id, "close")
+            asked = book.ledger.requests.ask(borrower, f"{key}-ask", line_id, "close")
             request_id = asked.document["id"]
             codes = ["account_closed_by_borrower"]
             book.ledger.change_limit(_OPERATOR, key, line_id, "close", codes, request_id=request_id)

@@ -1,6 +1,6 @@
 """The operator's commands as a user runs them (`python -m creditline.cli.main ...` in another
 process), on SQLite and PostgreSQL where they touch the store: `db upgrade`, `demo`,
-`dispatch`, `remind`, `sweep-holds` and `token`.
+`dispatch`, `remind`, `requests`, `sweep-holds` and `token`.
 
 Each test looks at what the command did to the database, not only at its exit code. The
 commands read the wall clock, so what they should find due is set up through a container whose
@@ -338,6 +338,37 @@ def test_remind_announces_a_freeze_ending_within_three_days_once(
             select(inbox.c.topic).where(inbox.c.borrower_id == "borrower-ending")
         ).scalars()
         assert "notice.freeze_ending_soon" in set(topics)
+
+
+# --- requests ---------------------------------------------------------------------------------
+def test_requests_lists_the_open_requests_oldest_first_with_their_deadlines(
+    creditline: Run, database_url: str, container: Container, clock: FixedClock
+) -> None:
+    clock.set(wall_clock_second())  # the command reads the wall clock: nothing is overdue yet
+    asked = []
+    for n, kind, limit in ((1, "close", None), (2, "decrease", "5000.00")):
+        borrower = Actor(f"borrower-asks-{n}", Role.BORROWER)
+        line_id = open_line(container, borrower.subject, "20000.00")
+        ask = container.ledger.requests.ask(borrower, f"ask-{n}", line_id, kind, limit)
+        asked.append(ask.document)
+        clock.advance(timedelta(minutes=1))
+    container.ledger.requests.ask(
+        Actor("borrower-asks-1", Role.BORROWER), "ask-1", asked[0]["line_id"], "close"
+    )  # a replay: still two requests
+
+    run = creditline("requests", database_url=database_url)
+    listed = [json.loads(line) for line in ok(run).splitlines()]
+    assert listed == [{**request, "overdue": False} for request in asked]
+    assert run.stderr.strip() == "2 open requests, 0 overdue"
+    paged = creditline("requests", "--limit", "1", database_url=database_url)
+    assert [json.loads(line)["id"] for line in ok(paged).splitlines()] == [asked[0]["id"]]
+    assert paged.stderr.strip().endswith(f"the next page: --after {asked[0]['id']}")
+    rest = creditline("requests", "--after", asked[0]["id"], database_url=database_url)
+    assert [json.loads(line)["id"] for line in ok(rest).splitlines()] == [asked[1]["id"]]
+    assert ok(creditline("requests", "--status", "withdrawn", database_url=database_url)) == ""
+    bad = creditline("requests", "--status", "pending", database_url=database_url)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("creditline: invalid_input: status must be one of")
 
 
 # --- sweep-holds ------------------------------------------------------------------------------

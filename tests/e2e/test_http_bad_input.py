@@ -677,6 +677,22 @@ FOREIGN = [
         "borrower_b",
         method="GET",
     ),
+    Case(
+        "foreign-requests",
+        "/v1/lines/{line_a}/requests",
+        404,
+        "line_not_found",
+        "borrower_b",
+        method="GET",
+    ),
+    Case(
+        "foreign-ask",
+        "/v1/lines/{line_a}/requests",
+        404,
+        "line_not_found",
+        "borrower_b",
+        {"kind": "close"},
+    ),
     Case("foreign-hold", HOLD, 404, "line_not_found", "borrower_b", _hold("1.00")),
     Case("foreign-post", POST, 404, "drawdown_not_found", "borrower_b"),
     Case(
@@ -699,6 +715,13 @@ FOREIGN = [
         "line_not_found",
         "agent",
         _freeze(),
+    ),
+    Case(
+        "missing-request-withdrawn",
+        "/v1/requests/{missing}/withdraw",
+        404,
+        "borrower_request_not_found",
+        "borrower_a",
     ),
     # A NUL is refused at the edge, before any lookup (tests/e2e/test_http_nul_bytes.py).
     Case("nul-line-id", "/v1/lines/%00", 422, "invalid_input", "agent", method="GET"),

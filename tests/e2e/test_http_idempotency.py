@@ -185,6 +185,16 @@ def _an_open_human_review(c: Container, clock: FixedClock) -> Targets:
     return Targets(str(review["id"]))
 
 
+def _two_open_requests(c: Container, clock: FixedClock) -> Targets:
+    """An open request on each of two lines (one open request per line)."""
+    lines = (
+        _line(c),
+        str(c.ledger.open_line(AGENT, new_id(), BORROWER, "USD", "500.00").document["id"]),
+    )
+    asked = [c.ledger.requests.ask(ME, new_id(), line_id, "close").document for line_id in lines]
+    return Targets(str(asked[0]["id"]), str(asked[1]["id"]))
+
+
 def _a_consent(c: Container, clock: FixedClock) -> Targets:
     c.bureau.record_consent(ME, new_id(), BORROWER)
     clock.advance(timedelta(hours=1))  # the pull the report is of comes after the consent
@@ -345,7 +355,17 @@ CASES: dict[str, Case] = {
             _fixed({"kind": "decrease", "limit": "5000.00"}),
             _fixed({"kind": "decrease", "limit": "6000.00"}),
             201,
-            {"borrower_requests": 1, "borrower_requests.open": 1, KEY: 1},
+            {"borrower_requests": 1, "borrower_requests.open": 1, "outbox": 1, KEY: 1},
+        ),
+        Case(
+            "/v1/requests/{request_id}/withdraw",
+            Role.BORROWER,
+            BORROWER,
+            _two_open_requests,
+            _fixed(None),
+            SAME_BODY_OTHER_TARGET,
+            200,
+            {"borrower_requests.open": -1, "borrower_requests.withdrawn": 1, KEY: 1},
         ),
         Case(
             "/v1/lines/{line_id}/reviews",

@@ -25,9 +25,7 @@ from tests.integration.test_ledger_service import open_line, refused, rows, topi
 
 
 def ask(c: Container, borrower: Actor, line_id: str, kind: str, limit: str | None = None) -> str:
-    return str(
-        c.ledger.request_change(borrower, f"ask-{kind}", line_id, kind, limit).document["id"]
-    )
+    return str(c.ledger.requests.ask(borrower, f"ask-{kind}", line_id, kind, limit).document["id"])
 
 
 @pytest.mark.parametrize("limit", ["0.00", "0", "99.99"])
@@ -146,7 +144,7 @@ def test_a_borrower_cannot_ask_to_raise_or_zero_a_limit(
     container: Container, agent: Actor, borrower: Actor
 ) -> None:
     line_id = open_line(container, agent, borrower)
-    ask_for = container.ledger.request_change
+    ask_for = container.ledger.requests.ask
     refused(
         container,
         InvalidLimitChange,

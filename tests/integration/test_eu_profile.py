@@ -292,7 +292,7 @@ def test_a_close_the_borrower_asks_for_is_immediate_even_with_one_scheduled(
 ) -> None:
     line_id = open_eur_line(eu, agent, borrower)
     eu.ledger.change_limit(approver, "close", line_id, "close", ["multiple_lenders"])
-    asked = eu.ledger.request_change(borrower, "ask", line_id, "close").document
+    asked = eu.ledger.requests.ask(borrower, "ask", line_id, "close").document
     codes = ["account_closed_by_borrower"]
 
     with pytest.raises(InvalidInput, match="takes effect at once"):

@@ -1686,6 +1686,19 @@ CASES: dict[Kind, tuple[dict[str, Any], list[str], list[str]]] = {
         ["the decision is reversed", "Your income evidence checked out"],
         ["撤销原决定", "Your income evidence checked out"],
     ),
+    Kind.REQUEST_RECEIVED: (
+        {
+            "request": {
+                "id": "01a224fe-7ba0-7e0a-9c3d-5b8e2f1a4c6d",
+                "kind": "decrease",
+                "limit": "12500.50",
+                "created_at": AT,
+                "due_at": "2026-12-13T17:30:00Z",
+            },
+        },
+        ["lower your credit limit to CNY 12,500.50", "act on your request by 2026-12-14"],
+        ["调低至 12,500.50 元", "将在 2026-12-14 前处理", "撤回本申请"],
+    ),
     **{kind: (payload, *FACTS[kind]) for kind, payload in PAYMENT_PAYLOADS.items()},
 }
 LEFTOVERS = ("{{", "}}", "{%", "%}", "{#", "None", "Undefined", "\n\n\n")

@@ -173,6 +173,35 @@ def remind() -> None:
         container.close()
 
 
+@app.command()
+def requests(
+    status: Annotated[str, typer.Option(help="open, done or withdrawn.")] = "open",
+    limit: Annotated[int, typer.Option(min=1, help="Requests on the page, at most 200.")] = 50,
+    after: Annotated[
+        str | None, typer.Option(help="Start after this request (the previous page's last).")
+    ] = None,
+) -> None:
+    """List borrowers' requests to close a line or lower its limit, oldest first (the open ones
+    unless --status says otherwise): one JSON line each, with its line, borrower, the limit
+    asked, when it was made, its deadline and whether it is overdue. A count, and the next
+    page's --after, on stderr."""
+    from creditline.bootstrap import build
+    from creditline.kernel.actors import SYSTEM
+
+    container = build(settings_or_fail())
+    try:
+        page = container.ledger.requests.queue(SYSTEM, status, limit, after)
+    finally:
+        container.close()
+    for request in page["requests"]:
+        typer.echo(json.dumps(request, ensure_ascii=False))
+    overdue = sum(1 for request in page["requests"] if request["overdue"])
+    summary = f"{len(page['requests'])} {status} requests, {overdue} overdue"
+    if page["next_after"] is not None:
+        summary += f"; the next page: --after {page['next_after']}"
+    typer.echo(summary, err=True)
+
+
 @app.command("sweep-holds")
 def sweep_holds() -> None:
     """Release expired holds, lift freezes whose end has passed and apply scheduled closes

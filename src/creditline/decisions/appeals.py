@@ -52,13 +52,12 @@ from creditline.ledger.ports import (
     StoredDecision,
 )
 from creditline.ledger.service import LedgerService
-from creditline.loans.products import Catalogue
+from creditline.loans.products import REVIEW_DAYS_DEFAULT, Catalogue
 from creditline.notices.outbox import Topic
 
 OUTCOMES = ("uphold", "reverse", "modify")
 NOT_REVIEWED = "not_reviewed"  # the policy could not review the line; a person will
 REVIEWS_LISTED_MAX = 200
-REVIEW_DAYS_DEFAULT = 15
 # How each contested change is undone when a review reverses it.
 _REVERSAL = {
     Action.FREEZE: Action.UNFREEZE,

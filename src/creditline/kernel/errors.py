@@ -141,6 +141,24 @@ class BorrowerRequestMissing(Conflict):
     code = "borrower_request_missing"
 
 
+class BorrowerRequestNotFound(NotFound):
+    """No request of this borrower's line has the id: unknown, or another borrower's."""
+
+    code = "borrower_request_not_found"
+
+
+class BorrowerRequestNotOpen(Conflict):
+    """The request was granted or withdrawn already: only an open one can be withdrawn."""
+
+    code = "borrower_request_not_open"
+
+
+class BorrowerRequestAlreadyOpen(Conflict):
+    """The line has an open request already: one at a time, withdraw it to ask for another."""
+
+    code = "borrower_request_already_open"
+
+
 class AprAboveCap(InvalidInput):
     """A price whose APR is above its jurisdiction profile's cap (CN-5)."""
 

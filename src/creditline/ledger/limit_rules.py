@@ -16,7 +16,9 @@ from decimal import Decimal
 from enum import StrEnum
 
 from creditline.kernel.errors import (
+    BorrowerRequestAlreadyOpen,
     BorrowerRequestMissing,
+    BorrowerRequestNotOpen,
     InvalidAmount,
     InvalidInput,
     InvalidLimitChange,
@@ -38,15 +40,18 @@ class RequestKind(StrEnum):
 
 
 class RequestStatus(StrEnum):
-    """An open request waits for staff; a done one was decided (its decision says how)."""
+    """An open request waits for staff; a done one was granted (its decision says how); a
+    withdrawn one the borrower took back before staff acted on it."""
 
     OPEN = "open"
     DONE = "done"
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True, slots=True)
 class BorrowerRequest:
-    """A borrower's own request about their line, as recorded."""
+    """A borrower's own request about their line, as recorded: staff act on it by `due_at`
+    (the line's profile's `review_days` after it was made, as the borrower was told)."""
 
     id: str
     line_id: str
@@ -57,6 +62,29 @@ class BorrowerRequest:
     decision_id: str | None
     created_at: datetime
     done_at: datetime | None
+    due_at: datetime
+    withdrawn_at: datetime | None = None
+
+
+def require_open(request: BorrowerRequest) -> None:
+    """Refuse to withdraw a request that is no longer open (`borrower_request_not_open`)."""
+    if request.status is not RequestStatus.OPEN:
+        raise BorrowerRequestNotOpen(
+            f"the request is {request.status.value}: only an open request can be withdrawn",
+            request_id=request.id,
+            status=request.status.value,
+        )
+
+
+def require_none_open(line_id: str, open_request_id: str | None) -> None:
+    """Refuse a second open request about one line (`borrower_request_already_open`): the
+    borrower withdraws the open one to ask for something else."""
+    if open_request_id is not None:
+        raise BorrowerRequestAlreadyOpen(
+            "the line has an open request; withdraw it to ask for something else",
+            line_id=line_id,
+            request_id=open_request_id,
+        )
 
 
 def require_limit_at_least_minimum(limit_minor: int, limit_min_minor: int, currency: str) -> None:

@@ -1,7 +1,8 @@
 """The ports the ledger needs from other capabilities, wired in `bootstrap.py`: pricing a hold,
-a profile's rules for blocking and closing lines and its bounds on a limit (loans, from the
-catalogue), and the credit policy's bounds, a borrower's capacity and their consumer report on
-file (decisions). Published through `creditline.ledger.ports`."""
+a profile's rules for blocking and closing lines, its bounds on a limit and the days staff have
+to act on a borrower's request (loans, from the catalogue), and the credit policy's bounds, a
+borrower's capacity and their consumer report on file (decisions). Published through
+`creditline.ledger.ports`."""
 
 from __future__ import annotations
 
@@ -55,6 +56,11 @@ class Limits(Protocol):
 
     def lines_per_borrower_max(self, currency: str) -> int:
         """How many open lines in `currency` a borrower may have without a recorded reason."""
+        ...
+
+    def review_days(self, currency: str) -> int:
+        """How many days staff have to act on a borrower's request about a line in `currency`
+        (the profile's human-review deadline)."""
         ...
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,6 @@ from creditline.db.unit_of_work import Transaction
 from creditline.kernel.actors import STAFF_ROLES, Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import (
-    BorrowerRequestMissing,
     DrawdownNotFound,
     DrawdownNotHeld,
     LineCapReached,
@@ -52,7 +52,6 @@ from creditline.ledger.limit_rules import (
     RegulatoryCaps,
     RequestStatus,
     cap_check,
-    checked_request,
     require_matching_request,
     require_within_cap,
     require_within_policy,
@@ -81,6 +80,7 @@ from creditline.ledger.store import LedgerStore
 from creditline.ledger.views import (
     decision_document,
     line_document,
+    request_document,
     stored_decision_document,
 )
 from creditline.notices.outbox import Outbox, Topic
@@ -252,9 +252,9 @@ class LedgerPort:
         notice. `evidence` is what an automated decision saw, kept with the record; an adverse
         decision also keeps the borrower's consumer report on file, which its notice discloses
         (US-4). A borrower's code needs the borrower's open `request` (locked) asking for
-        exactly this change; the request is done with the decision. The line's profile may
-        refuse a block for an unjustified reason, and schedule a lender's close for later
-        (EU-2)."""
+        exactly this change; the request is done with the decision, whose notice names it.
+        The line's profile may refuse a block for an unjustified reason, and schedule a
+        lender's close for later (EU-2)."""
         now = self._clock.now()
         limit_min = self._limits.limit_min_minor(line.currency)
         movement = model.plan_limit_change(line, change, now, limit_min)
@@ -288,10 +288,12 @@ class LedgerPort:
         if change.adverse:
             evidence = self._with_report(tx, line.borrower_id, evidence)
         self._store.decisions.insert(tx, record, actor, evidence)
+        payload = {"decision": decision_document(record), "line": line_document(after)}
         if request is not None:
             self._store.requests.mark_done(tx, request.id, decision_id, now)
+            done = replace(request, status=RequestStatus.DONE, decision_id=decision_id, done_at=now)
+            payload["request"] = request_document(done, line.currency)
         topic = Topic.ADVERSE_CHANGE if change.adverse else Topic.LINE_IMPROVED
-        payload = {"decision": decision_document(record), "line": line_document(after)}
         self.notify(tx, topic, after, decision_id, payload, now)
         return after, record
 
@@ -361,40 +363,6 @@ class LedgerPort:
         if report is None:
             return evidence
         return {**(evidence or {}), "consumer_report": report.document()}
-
-    def borrower_request(self, tx: Transaction, line: Line, request_id: str) -> BorrowerRequest:
-        """The borrower's request `request_id` of the locked `line`, locked (else
-        `borrower_request_missing`)."""
-        found = self._store.requests.lock(tx, request_id)
-        if found is None or found.line_id != line.id:
-            raise BorrowerRequestMissing("no such request of this line", request_id=request_id)
-        return found
-
-    def ask(
-        self, tx: Transaction, line: Line, kind: str, limit_minor: int | None
-    ) -> BorrowerRequest:
-        """record the borrower's request about their locked `line`: to close it, or to lower its
-        limit to `limit_minor` (never to raise it)."""
-        if line.status is LineStatus.CLOSED:
-            raise LineClosed("the line is closed", decision_id=line.status_decision_id)
-        limit_min = self._limits.limit_min_minor(line.currency)
-        parsed = checked_request(kind, limit_minor, line.limit_minor, limit_min, line.currency)
-        bounds = self._underwriting.bounds(line.currency)
-        if limit_minor is not None and bounds is not None:
-            require_within_policy(limit_minor, bounds)  # staff can grant only what they may set
-        request = BorrowerRequest(
-            id=new_id(),
-            line_id=line.id,
-            borrower_id=line.borrower_id,
-            kind=parsed,
-            limit_minor=limit_minor,
-            status=RequestStatus.OPEN,
-            decision_id=None,
-            created_at=self._clock.now(),
-            done_at=None,
-        )
-        self._store.requests.insert(tx, request)
-        return request
 
     def end_freeze_if_due(self, tx: Transaction, line: Line, now: datetime) -> Line:
         """a freeze whose end has passed is lifted, with its own decision, first."""

@@ -42,6 +42,8 @@ from creditline.ledger.ports import (
     may_see,
 )
 from creditline.ledger.records import StoredDecision
+from creditline.ledger.requests import REQUESTS_LISTED_MAX as REQUESTS_LISTED_MAX  # for shells
+from creditline.ledger.requests import BorrowerRequests
 from creditline.ledger.store import LedgerStore
 from creditline.ledger.views import (
     decision_document,
@@ -49,7 +51,6 @@ from creditline.ledger.views import (
     iso,
     journal_entry_document,
     line_document,
-    request_document,
     stored_decision_document,
 )
 from creditline.notices.outbox import Outbox, Topic
@@ -86,6 +87,10 @@ class LedgerService:
         self._hold_ttl = hold_ttl
         self.store = LedgerStore(db)
         self.port = LedgerPort(self.store, clock, outbox, limits, terms, underwriting, reports)
+        # Borrowers' requests to close a line or lower its limit, and the staff queue of them.
+        self.requests = BorrowerRequests(
+            db, clock, commands, self.store, self.port, limits, underwriting
+        )
 
     # --- commands ------------------------------------------------------------------------
     def open_line(
@@ -251,7 +256,7 @@ class LedgerService:
                 policy_version=policy_version,
                 effective_at=effective_at,
             )
-            asked = None if request_id is None else self.port.borrower_request(tx, line, request_id)
+            asked = None if request_id is None else self.requests.lock_of_line(tx, line, request_id)
             return self.port.decide(tx, actor, line, change, evidence, asked)
 
         def view(result: tuple[Line, DecisionRecord]) -> dict[str, Any]:
@@ -259,21 +264,6 @@ class LedgerService:
 
         # Core: an increase reads the borrower's capacity (applications, bureau) for the caps.
         return self._commands.run(actor, key, request, work, view, core=True)
-
-    def request_change(
-        self, actor: Actor, key: str, line_id: str, kind: str, limit: str | None = None
-    ) -> CommandResult:
-        """A borrower asks to close their line (`close`) or to lower its limit to `limit`
-        (`decrease`); never to raise it. Staff grant it with a decision naming the request."""
-        require(actor, Permission.REQUEST_LINE_CHANGE)
-        request = {"op": "borrower_request", "line_id": line_id, "kind": kind, "limit": limit}
-
-        def work(tx: Transaction) -> dict[str, Any]:
-            line = self.port.lock(tx, actor, line_id)
-            limit_minor = None if limit is None else Money.parse(limit, line.currency).minor
-            return request_document(self.port.ask(tx, line, kind, limit_minor), line.currency)
-
-        return self._commands.run(actor, key, request, work, lambda document: document)
 
     # --- queries -------------------------------------------------------------------------
     def line(self, actor: Actor, line_id: str) -> Line:

@@ -148,12 +148,34 @@ borrower_requests = Table(
     Column("decision_id", ID, ForeignKey("decisions.id"), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("done_at", UtcDateTime, nullable=True),
+    # Staff act by then: the profile's review_days after the request, as the borrower was told.
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("withdrawn_at", UtcDateTime, nullable=True),
     CheckConstraint("kind IN ('close', 'decrease')", name="kind_known"),
     CheckConstraint("(kind = 'decrease') = (limit_minor IS NOT NULL)", name="decrease_has_limit"),
     CheckConstraint("limit_minor IS NULL OR limit_minor > 0", name="limit_positive"),
-    CheckConstraint("status IN ('open', 'done')", name="status_known"),
+    CheckConstraint("status IN ('open', 'done', 'withdrawn')", name="status_known"),
     CheckConstraint(
         "(status = 'done') = (decision_id IS NOT NULL AND done_at IS NOT NULL)",
         name="done_has_decision",
     ),
+    CheckConstraint(
+        "(status = 'withdrawn') = (withdrawn_at IS NOT NULL)", name="withdrawn_has_time"
+    ),
+    CheckConstraint("due_at > created_at", name="due_after_created"),
+)
+# The staff queue: the requests of a status, oldest first.
+Index(
+    "ix_borrower_requests_status_created_at",
+    borrower_requests.c.status,
+    borrower_requests.c.created_at,
+    borrower_requests.c.id,
+)
+# A line has one open request at a time.
+Index(
+    "ux_borrower_requests_open_line",
+    borrower_requests.c.line_id,
+    unique=True,
+    postgresql_where=text("status = 'open'"),
+    sqlite_where=text("status = 'open'"),
 )

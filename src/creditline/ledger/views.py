@@ -13,7 +13,7 @@ from typing import Any
 from creditline.kernel.money import format_minor
 from creditline.kernel.reasons import reason_texts
 from creditline.ledger.journal import JournalEntry
-from creditline.ledger.limit_rules import BorrowerRequest
+from creditline.ledger.limit_rules import BorrowerRequest, RequestStatus
 from creditline.ledger.model import Line
 from creditline.ledger.records import DecisionRecord, Drawdown, StoredDecision
 
@@ -128,16 +128,28 @@ def stored_decision_document(stored: StoredDecision, *, staff: bool) -> dict[str
 
 
 def request_document(request: BorrowerRequest, currency: str) -> dict[str, Any]:
-    """A borrower's request about their line, as the API shows it."""
+    """A borrower's request about their line, as the API shows it: what was asked, by when
+    staff act on it (`due_at`) and how it ended."""
     limit = None if request.limit_minor is None else format_minor(request.limit_minor, currency)
     return {
         "id": request.id,
         "line_id": request.line_id,
+        "borrower_id": request.borrower_id,
         "kind": request.kind.value,
         "limit": limit,
         "currency": currency,
         "status": request.status.value,
-        "decision_id": request.decision_id,
         "created_at": iso(request.created_at),
+        "due_at": iso(request.due_at),
+        "decision_id": request.decision_id,
         "done_at": iso(request.done_at),
+        "withdrawn_at": iso(request.withdrawn_at),
     }
+
+
+def listed_request_document(
+    request: BorrowerRequest, currency: str, now: datetime
+) -> dict[str, Any]:
+    """A request in a list, flagged `overdue` when it is open past its deadline."""
+    overdue = request.status is RequestStatus.OPEN and request.due_at < now
+    return {**request_document(request, currency), "overdue": overdue}

@@ -9,7 +9,7 @@ from datetime import datetime
 from creditline.kernel.errors import ProductNotFound
 from creditline.kernel.money import Money, currency_exponent
 from creditline.ledger.ports import PricedHold, ProfileRules, RegulatoryCaps
-from creditline.loans.products import Catalogue, Profile
+from creditline.loans.products import REVIEW_DAYS_DEFAULT, Catalogue, Profile
 from creditline.loans.quote import product_quote
 from creditline.loans.schedule import annuity_payment_minor
 
@@ -62,7 +62,8 @@ class ProfileTerms:
 class ProfileLimits:
     """The bounds of a line's limit from its currency's jurisdiction profile: the smallest
     limit (`limit_min`, or one minor unit for a currency no product lends in: a line is never
-    zero), the caps, and how many lines a borrower may hold."""
+    zero), the caps, how many lines a borrower may hold, and how long staff have to act on a
+    borrower's request about it."""
 
     def __init__(self, catalogue: Catalogue) -> None:
         self._catalogue = catalogue
@@ -105,6 +106,14 @@ class ProfileLimits:
             return self._catalogue.profile_for(currency).lines_per_borrower_max
         except ProductNotFound:
             return 1
+
+    def review_days(self, currency: str) -> int:
+        """The profile's `review_days`, as for a human review (the default, 15, for a currency
+        no product lends in)."""
+        try:
+            return self._catalogue.profile_for(currency).review_days
+        except ProductNotFound:
+            return REVIEW_DAYS_DEFAULT
 
 
 def _caps_anything(profile: Profile) -> bool:

@@ -45,6 +45,8 @@ from creditline.loans.schedule import (
 )
 
 _HUNDRED = Decimal(100)
+# Days a person has to answer a human review or a borrower's request, unless the profile says.
+REVIEW_DAYS_DEFAULT = 15
 _T = TypeVar("_T")
 
 
@@ -76,7 +78,8 @@ class ProfileSpec(_Strict):
     # Which adverse-action content notices carry (US: ECOA/FCRA fields, US-2/US-4).
     jurisdiction: Literal["CN", "US", "EU", "other"] = "other"
     language: Literal["zh-CN", "en"] = "en"  # notices' language unless the borrower chose
-    review_days: Annotated[StrictInt, Field(ge=1, le=60)] = 15  # a human review's deadline
+    # A human review's deadline, and staff's to act on a borrower's request.
+    review_days: Annotated[StrictInt, Field(ge=1, le=60)] = REVIEW_DAYS_DEFAULT
     # How many days before an instalment falls due the borrower is reminded of it.
     due_reminder_days: Annotated[StrictInt, Field(ge=1, le=30)] = 3
     # Lines an application may open per borrower in this currency (staff may open more).
@@ -175,7 +178,7 @@ class Profile:
     timezone: ZoneInfo
     jurisdiction: str = "other"
     language: str = "en"
-    review_days: int = 15
+    review_days: int = REVIEW_DAYS_DEFAULT
     due_reminder_days: int = 3
     lines_per_borrower_max: int = 1
     limit_min_minor: int = 1

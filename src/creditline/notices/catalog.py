@@ -31,6 +31,7 @@ class Kind(StrEnum):
     VERIFICATION_FAILED = "verification_failed"
     REVIEW_OPENED = "review_opened"
     REVIEW_DECIDED = "review_decided"
+    REQUEST_RECEIVED = "request_received"  # a borrower asked to close or lower their line
     PAYMENT_DUE_SOON = "payment_due_soon"  # an instalment falls due in a few days
     PAYMENT_DUE_TODAY = "payment_due_today"
     PAYMENT_MISSED = "payment_missed"  # its grace days are over: late fee and penalty run
@@ -49,7 +50,7 @@ ADVERSE_KINDS = frozenset(
     }
 )
 # Topics written directly with their kind (reminders, statements, verifications, reviews,
-# settlements).
+# borrowers' requests, settlements).
 _DIRECT: dict[str, Kind] = {
     Topic.LOAN_SETTLED: Kind.CREDIT_RESTORED,
     Topic.REFUND_DUE: Kind.REFUND_DUE,
@@ -58,6 +59,7 @@ _DIRECT: dict[str, Kind] = {
     Topic.VERIFICATION_FAILED: Kind.VERIFICATION_FAILED,
     Topic.REVIEW_OPENED: Kind.REVIEW_OPENED,
     Topic.REVIEW_DECIDED: Kind.REVIEW_DECIDED,
+    Topic.REQUEST_RECEIVED: Kind.REQUEST_RECEIVED,
     Topic.PAYMENT_DUE_SOON: Kind.PAYMENT_DUE_SOON,
     Topic.PAYMENT_DUE_TODAY: Kind.PAYMENT_DUE_TODAY,
     Topic.PAYMENT_MISSED: Kind.PAYMENT_MISSED,

@@ -27,6 +27,7 @@ class Topic(StrEnum):
     VERIFICATION_FAILED = "notice.verification_failed"
     REVIEW_OPENED = "notice.review_opened"
     REVIEW_DECIDED = "notice.review_decided"
+    REQUEST_RECEIVED = "notice.request_received"
     PAYMENT_DUE_SOON = "notice.payment_due_soon"
     PAYMENT_DUE_TODAY = "notice.payment_due_today"
     PAYMENT_MISSED = "notice.payment_missed"

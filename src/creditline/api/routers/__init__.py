@@ -12,12 +12,14 @@ from creditline.api.routers import (
     loans,
     notices,
     policies,
+    requests,
     reviews,
     verifications,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
     lines.router,
+    requests.router,
     drawdowns.router,
     loans.router,
     decisions.router,

@@ -50,11 +50,6 @@ class ChangeLimit(Body):
     )
 
 
-class BorrowerRequestBody(Body):
-    kind: StrictStr = Field(examples=["decrease"], description="close or decrease")
-    limit: Amount | None = None
-
-
 @router.post("/lines", status_code=201)
 def open_line(
     body: OpenLine,
@@ -118,21 +113,6 @@ def change_limit(
         request_id=body.request_id,
         effective_at=body.effective_at,
     )
-    return command_reply(result, response, 201)
-
-
-@router.post("/lines/{line_id}/requests", status_code=201)
-def request_change(
-    line_id: str,
-    body: BorrowerRequestBody,
-    ledger: LedgerDep,
-    actor: Annotated[Actor, requires(Permission.REQUEST_LINE_CHANGE)],
-    key: IdempotencyKeyDep,
-    response: Response,
-) -> dict[str, Any]:
-    """The borrower asks to close their line or to lower its limit (never to raise it); staff
-    grant it with a limit change naming the request."""
-    result = ledger.request_change(actor, key, line_id, body.kind, body.limit)
     return command_reply(result, response, 201)
 
 
