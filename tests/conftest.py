@@ -218,3 +218,23 @@ def frozen_by_the_policy(c: Container, agent: Actor, borrower: Actor) -> str:
         c.loans.post_drawdown(borrower, f"p{n}", hold["id"])
     assert c.decisions.review_line(line_id).decision.action == "freeze"
     return line_id
+
+
+# The outcome of each phase of a test, for fixtures that keep evidence of a failure (the
+# browser tests' screenshots).
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
+
+def failed_so_far(request: pytest.FixtureRequest) -> bool:
+    """Whether the requesting test has failed so far (for a fixture's teardown)."""
+    reports = request.node.stash.get(PHASE_REPORTS, {})
+    return any(report.failed for report in reports.values())

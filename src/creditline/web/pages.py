@@ -3,6 +3,7 @@ CSRF token checked), rendering a template, and a rejection turned into a friendl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import cache
@@ -32,11 +33,18 @@ from creditline.web.texts import (
     verification_problem,
 )
 
+log = logging.getLogger(__name__)
 LANG_COOKIE = "creditline_lang"
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
 FORM_BYTES_MAX = 16 * 1024
 FORM_FIELDS_MAX = 32
 _HTML = "text/html; charset=utf-8"
+
+
+class Internal(DomainError):
+    """What a page shows for a bug: something went wrong and nothing was changed."""
+
+    code = "internal_error"
 
 
 class SignInNeeded(Exception):
@@ -190,7 +198,7 @@ def _sign_in_redirect(request: Request, expired: bool) -> Response:
     return response
 
 
-def error_page(request: Request, error: DomainError) -> HTMLResponse:
+def error_page(request: Request, error: DomainError, status: int | None = None) -> HTMLResponse:
     """A rejection as a page in the visitor's language, from its stable code."""
     lang, _ = language_of(request)
     try:
@@ -200,7 +208,7 @@ def error_page(request: Request, error: DomainError) -> HTMLResponse:
     page = Visit(request, _container(request), lang, False, session)
     return page.render(
         "error.html.j2",
-        status=status_of(error),
+        status=status or status_of(error),
         message=error_message(error, lang),
         reasons=reasons_of(error, lang),
         code=error.code,
@@ -222,6 +230,10 @@ class PageRoute(APIRoute):
                 return _sign_in_redirect(request, needed.expired)
             except DomainError as error:
                 return error_page(request, error)
+            except Exception as bug:
+                # A bug, not a rejection: the transaction rolled back; the page says so.
+                log.error("page %s failed: %s", request.url.path, bug, exc_info=bug)
+                return error_page(request, Internal("nothing was changed"), 500)
 
         return page
 

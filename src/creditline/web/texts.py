@@ -117,7 +117,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "state_due": ("due", "待还"),
     "state_running": ("current", "本期"),
     "state_overdue": ("overdue", "逾期"),
-    "state_future": ("upcoming", "未到期"),
+    "state_scheduled": ("upcoming", "未到期"),
     # explanation
     "changes": ("Last changes", "最近的额度变化"),
     "reasons": ("Reasons", "原因"),

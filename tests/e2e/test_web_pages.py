@@ -1,6 +1,9 @@
-"""Signing in to the pages: the development picker gives the API's own token in an HttpOnly,
-SameSite=Lax cookie that expires; every form needs its session's CSRF token; outside
-development the picker is refused and the lender's sign-on passes a bearer token."""
+"""The pages over HTTP, without a browser (tests/e2e/test_web_browser.py drives one).
+
+Signing in: the development picker gives the API's own token in an HttpOnly, SameSite=Lax
+cookie that expires; every form needs its session's CSRF token; outside development the picker
+is refused and the lender's sign-on passes a bearer token. Rejections are friendly messages in
+the page's language, from the problem documents' codes."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from fastapi.testclient import TestClient
 from creditline.api.auth import issue_token
 from creditline.bootstrap import Container, build
 from creditline.config import DEFAULT_KEY_ID, Settings, SigningKey
-from creditline.kernel.actors import Role
+from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.web.app import create_site
 from creditline.web.session import SESSION_COOKIE
@@ -193,3 +196,53 @@ def test_outside_development_the_picker_is_refused_and_the_sign_on_token_is_used
     )
     assert posted.status_code == 404  # past the CSRF check: there is no such notice
     assert 'data-code="notice_not_found"' in posted.text
+
+
+def a_line(container: Container, borrower: str = "borrower-1") -> str:
+    agent = Actor("ops-1", Role.AGENT)
+    opened = container.ledger.open_line(agent, f"open-{borrower}", borrower, "CNY", "5000.00")
+    return str(opened.document["id"])
+
+
+def test_a_refusal_is_a_friendly_message_in_the_pages_language(
+    site: TestClient, site_container: Container
+) -> None:
+    line_id = a_line(site_container)
+    signed_in(site)
+    asked = {"amount": "5,000", "term_months": "3"}
+    chinese = site.get(f"/lines/{line_id}/quote", params=asked)
+    assert chinese.status_code == 422
+    assert "请输入正确的金额,例如 5000.00。" in chinese.text
+    assert 'aria-invalid="true"' in chinese.text  # the form again, the field marked
+    english = site.get(f"/lines/{line_id}/quote", params=asked | {"lang": "en"})
+    assert '<html lang="en">' in english.text
+    assert "Please enter the amount as a plain number, such as 5000.00." in english.text
+    # The choice is remembered on the next page.
+    assert '<html lang="en">' in site.get("/lines").text
+
+
+def test_a_borrower_sees_only_their_own_lines(site: TestClient, site_container: Container) -> None:
+    someone_elses = a_line(site_container, "borrower-2")
+    signed_in(site)
+    page = site.get(f"/lines/{someone_elses}/why")
+    assert page.status_code == 404
+    assert "未找到该额度。" in page.text
+
+
+def test_a_confirmation_sent_twice_makes_one_loan(
+    site: TestClient, site_container: Container
+) -> None:
+    line_id = a_line(site_container)
+    signed_in(site)
+    quote = site.get(f"/lines/{line_id}/quote", params={"amount": "1000", "term_months": "3"})
+    assert quote.status_code == 200
+    assert quote.text.index('class="apr"') < quote.text.index("<dl")  # the APR comes first
+    form = dict(
+        re.findall(r'name="(csrf_token|key|amount|term_months)" value="([^"]*)"', quote.text)
+    )
+    first = site.post(f"/lines/{line_id}/draw", data=form, follow_redirects=False)
+    again = site.post(f"/lines/{line_id}/draw", data=form, follow_redirects=False)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"]
+    borrower = Actor("borrower-1", Role.BORROWER)
+    assert len(site_container.loans.line_loans(borrower, line_id)["loans"]) == 1
