@@ -142,18 +142,22 @@ def clock() -> FixedClock:
     return FixedClock(START)
 
 
-@pytest.fixture
-def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
-    # The ledger's tests draw many loans fast: without the review triggers, or the velocity
-    # rules would freeze their lines. Tests of the triggers turn them on.
-    settings = Settings(
+def suite_settings(database_url: str) -> Settings:
+    """The suite's settings on `database_url`: the test catalogue, the example policy, the
+    test contacts, and no review triggers (the ledger's tests draw many loans fast: the
+    velocity rules would freeze their lines; tests of the triggers turn them on)."""
+    return Settings(
         database_url=database_url,
         products_file=TEST_PRODUCTS,
         policy_file=EXAMPLE_POLICY,
         review_triggers=False,
         contacts_file=TEST_CONTACTS,
     )
-    built = build(settings, clock, migrate=False)
+
+
+@pytest.fixture
+def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
+    built = build(suite_settings(database_url), clock, migrate=False)
     yield built
     built.close()
 

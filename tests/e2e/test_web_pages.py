@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_POLICY, TEST_CONTACTS, TEST_PRODUCTS
+from conftest import TEST_CONTACTS, suite_settings
 from fastapi.testclient import TestClient
 
 from creditline.api.auth import issue_token
@@ -33,14 +33,7 @@ PRODUCTION_KEY = "p" * 32
 def site_container(tmp_path: Path, sqlite_template: Path, clock: FixedClock) -> Iterator[Container]:
     store = tmp_path / "creditline.db"
     store.write_bytes(sqlite_template.read_bytes())
-    settings = Settings(
-        database_url=f"sqlite:///{store}",
-        products_file=TEST_PRODUCTS,
-        policy_file=EXAMPLE_POLICY,
-        review_triggers=False,
-        contacts_file=TEST_CONTACTS,
-    )
-    built = build(settings, clock, migrate=False)
+    built = build(suite_settings(f"sqlite:///{store}"), clock, migrate=False)
     yield built
     built.close()
 
