@@ -262,6 +262,10 @@ def test_the_article_story_through_the_pages(page: Page, site: Site) -> None:
     expect(page.locator('[data-figure="available"]')).to_have_text(limit)
     page.get_by_role("link", name="消息").click()
     _wait_for_notice(page, "您的额度已恢复使用")
+    unread = page.locator("li.unread").first
+    notice = f"#{unread.get_attribute('id')}"
+    unread.get_by_role("button", name="标为已读").click()  # htmx swaps the notice in place
+    expect(page.locator(notice)).to_have_class(re.compile(r"\bread\b"))
 
     # The same pages in English.
     page.get_by_role("link", name="English").click()

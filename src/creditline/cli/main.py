@@ -48,7 +48,8 @@ def serve(
     except ValueError as exc:
         fail(f"refusing to serve: {exc}")
     container = build(settings)
-    typer.echo(f"creditline: the pages at http://{_url_host(host)}:{port}/ , the API at /docs")
+    url = f"http://{_url_host(host)}:{port}/"
+    typer.echo(f"creditline: open {url} to sign in; the API's docs are at {url}docs")
     uvicorn.run(
         create_site(container, sweep=True, dispatch=settings.dispatch, threads=workers),
         host=host,
