@@ -142,18 +142,22 @@ def clock() -> FixedClock:
     return FixedClock(START)
 
 
-@pytest.fixture
-def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
-    # The ledger's tests draw many loans fast: without the review triggers, or the velocity
-    # rules would freeze their lines. Tests of the triggers turn them on.
-    settings = Settings(
+def suite_settings(database_url: str) -> Settings:
+    """The suite's settings on `database_url`: the test catalogue, the example policy, the
+    test contacts, and no review triggers (the ledger's tests draw many loans fast: the
+    velocity rules would freeze their lines; tests of the triggers turn them on)."""
+    return Settings(
         database_url=database_url,
         products_file=TEST_PRODUCTS,
         policy_file=EXAMPLE_POLICY,
         review_triggers=False,
         contacts_file=TEST_CONTACTS,
     )
-    built = build(settings, clock, migrate=False)
+
+
+@pytest.fixture
+def container(database_url: str, clock: FixedClock) -> Iterator[Container]:
+    built = build(suite_settings(database_url), clock, migrate=False)
     yield built
     built.close()
 
@@ -226,3 +230,23 @@ def frozen_by_the_policy(c: Container, agent: Actor, borrower: Actor) -> str:
         c.loans.post_drawdown(borrower, f"p{n}", hold["id"])
     assert c.decisions.review_line(line_id).decision.action == "freeze"
     return line_id
+
+
+# The outcome of each phase of a test, for fixtures that keep evidence of a failure (the
+# browser tests' screenshots).
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
+
+def failed_so_far(request: pytest.FixtureRequest) -> bool:
+    """Whether the requesting test has failed so far (for a fixture's teardown)."""
+    reports = request.node.stash.get(PHASE_REPORTS, {})
+    return any(report.failed for report in reports.values())

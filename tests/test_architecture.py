@@ -167,7 +167,7 @@ def test_a_pure_model_is_impure_through_what_it_imports(tree: Path) -> None:
 
 # --- the rooms diagram ---------------------------------------------------------------------
 LAYOUT = (  # (box, its rooms), top to bottom
-    ("shells", ("cli", "api", "demo")),
+    ("shells", ("cli", "web", "api", "demo")),
     (None, ("bootstrap",)),
     ("capabilities", ("ledger", "loans", "decisions", "notices", "outbox")),
     ("infrastructure", ("db", "config", "kernel")),

@@ -19,6 +19,9 @@ SIGNING_KEY_BYTES_MIN = 32
 TOKEN_LIFETIME_MAX_DEFAULT = timedelta(hours=12)
 TOKEN_LEEWAY_DEFAULT = timedelta(seconds=30)
 TOKEN_LEEWAY_MAX = timedelta(minutes=5)
+# A web session lives this long from sign-in; then the person signs in again.
+WEB_SESSION_TTL_DEFAULT = timedelta(minutes=30)
+WEB_SESSION_TTL_MIN = timedelta(minutes=1)
 RATE_WINDOW_DEFAULT = timedelta(hours=1)
 REVIEWS_PER_WINDOW_MAX_DEFAULT = 10
 APPLICATIONS_PER_WINDOW_MAX_DEFAULT = 5
@@ -54,6 +57,8 @@ class Settings:
     jwt_active_kid: str = DEFAULT_KEY_ID
     token_lifetime_max: timedelta = TOKEN_LIFETIME_MAX_DEFAULT  # exp − iat, at most
     token_leeway: timedelta = TOKEN_LEEWAY_DEFAULT  # clock skew allowed on iat, nbf and exp
+    # A sign-in to the pages lasts this long (never longer than a token may live).
+    web_session_ttl: timedelta = WEB_SESSION_TTL_DEFAULT
     # Per borrower, whoever asks: requests in any sliding window of `rate_window`.
     rate_window: timedelta = RATE_WINDOW_DEFAULT
     reviews_per_window_max: int = REVIEWS_PER_WINDOW_MAX_DEFAULT
@@ -90,6 +95,11 @@ class Settings:
     def is_development(self) -> bool:
         """Whether this is a development deployment."""
         return self.environment == "development"
+
+    @property
+    def web_session_lifetime(self) -> timedelta:
+        """How long a sign-in to the pages lasts: the configured time, at most a token's."""
+        return min(self.web_session_ttl, self.token_lifetime_max)
 
     @property
     def jwt_signing_key(self) -> SigningKey:
@@ -151,6 +161,8 @@ class Settings:
             raise ValueError(
                 f"CREDITLINE_TOKEN_LEEWAY_SECONDS must be 0–{TOKEN_LEEWAY_MAX.seconds}"
             )
+        if self.web_session_ttl < WEB_SESSION_TTL_MIN:
+            raise ValueError("CREDITLINE_WEB_SESSION_SECONDS must be at least 60")
 
     def _check_rate_limits(self) -> None:
         if self.rate_window <= timedelta(0):
@@ -228,6 +240,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             env, "CREDITLINE_TOKEN_LIFETIME_MAX_SECONDS", TOKEN_LIFETIME_MAX_DEFAULT
         ),
         token_leeway=_seconds(env, "CREDITLINE_TOKEN_LEEWAY_SECONDS", TOKEN_LEEWAY_DEFAULT),
+        web_session_ttl=_seconds(env, "CREDITLINE_WEB_SESSION_SECONDS", WEB_SESSION_TTL_DEFAULT),
         rate_window=_seconds(env, "CREDITLINE_RATE_WINDOW_SECONDS", RATE_WINDOW_DEFAULT),
         reviews_per_window_max=int(
             env.get("CREDITLINE_REVIEWS_PER_WINDOW_MAX", REVIEWS_PER_WINDOW_MAX_DEFAULT)

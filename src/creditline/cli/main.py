@@ -34,12 +34,13 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(help="Threads serving requests.")] = 40,
 ) -> None:
-    """Serve the API; in the background, sweep expired holds and due freezes and deliver the
-    outbox (CREDITLINE_DISPATCH=off leaves delivery to `creditline dispatch`)."""
+    """Serve the API and the pages (`/` leads to sign-in); in the background, sweep expired
+    holds and due freezes and deliver the outbox (CREDITLINE_DISPATCH=off leaves delivery to
+    `creditline dispatch`)."""
     import uvicorn
 
-    from creditline.api.app import create_app
     from creditline.bootstrap import build
+    from creditline.web.app import create_site
 
     settings = settings_or_fail()
     try:
@@ -47,12 +48,19 @@ def serve(
     except ValueError as exc:
         fail(f"refusing to serve: {exc}")
     container = build(settings)
+    url = f"http://{_url_host(host)}:{port}/"
+    typer.echo(f"creditline: open {url} to sign in; the API's docs are at {url}docs")
     uvicorn.run(
-        create_app(container, sweep=True, dispatch=settings.dispatch, threads=workers),
+        create_site(container, sweep=True, dispatch=settings.dispatch, threads=workers),
         host=host,
         port=port,
         log_level="info",
     )
+
+
+def _url_host(host: str) -> str:
+    """How `host` is written in a URL (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host else host
 
 
 @app.command()

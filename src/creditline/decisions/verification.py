@@ -318,6 +318,7 @@ def _verified_document(verified: Verified) -> dict[str, Any]:
         "kind": verified.kind,
         "status": "accepted" if verdict.accepted else "rejected",
         "problem": verdict.problem,
+        "problem_code": verdict.problem_code,
         "income_monthly": None
         if income is None or verdict.currency is None
         else format_minor(income, verdict.currency),

@@ -84,6 +84,10 @@ class LoanService:
         )
         return quote_document(priced.quote, line, principal.minor)
 
+    def offered_terms(self, currency: str, product: str | None = None) -> tuple[int, ...]:
+        """The terms, in months, a drawdown in `currency` may take (its product's)."""
+        return self._catalogue.choose(product, currency).terms
+
     # --- commands --------------------------------------------------------------------------
     def post_drawdown(
         self, actor: Actor, key: str, drawdown_id: str, amount: str | None = None

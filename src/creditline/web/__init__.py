@@ -1,0 +1,1 @@
+"""The web pages: a shell over the services, like the API."""
