@@ -344,6 +344,26 @@ def test_the_fifth_drawdown_in_a_week_freezes_the_line_on_its_own(
     assert decision["reason_codes"][0] == "drawdown_velocity"
 
 
+def test_a_velocity_freeze_applies_on_a_day_a_review_already_cut_the_line(
+    triggered: Container, agent: Actor, borrower: Actor, clock: FixedClock
+) -> None:
+    """One automatic change per line, day and action: a cut earlier in the day must not swallow
+    the freeze that five drawdowns call for (a risk rule that would otherwise go silent)."""
+    line_id = open_line(triggered, agent, borrower.subject)
+    triggered.bureau.record_consent(borrower, f"k-{new_id()}", borrower.subject)
+    clock.advance(timedelta(minutes=1))
+    report = {"borrower_id": borrower.subject, "reported_at": clock.now()}
+    triggered.bureau.load_report(agent, f"k-{new_id()}", {**report, "lenders_with_open_loans": 5})
+    for n in range(5):
+        draw(triggered, borrower, line_id, "100.00", f"v-{n}")
+    decided = [
+        (row["action"], json.loads(str(row["reason_codes"])))
+        for row in recorded(triggered, line_id)
+    ]
+    assert decided == [("decrease", ["multiple_lenders"]), ("freeze", ["drawdown_velocity"])]
+    assert triggered.ledger.get_line(borrower, line_id)["status"] == "frozen"
+
+
 def test_a_review_done_in_the_request_is_not_done_again_by_the_dispatcher(
     triggered: Container, agent: Actor, borrower: Actor
 ) -> None:

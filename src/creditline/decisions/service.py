@@ -171,8 +171,9 @@ class DecisionService:
         return self._db.run(lambda tx: self.apply_in(tx, decision, now))
 
     def apply_in(self, tx: Transaction, decision: Decision, now: datetime) -> Applied:
-        """In `tx`: apply a review's decision through the ledger, once per line and business
-        day (the change's key names both)."""
+        """In `tx`: apply a review's decision through the ledger, once per line, business day
+        and action (the change's key names all three): the same review run again changes
+        nothing, and a cut earlier in the day does not swallow a freeze a rule calls for."""
         if decision.action == "keep":
             return Applied(decision, "kept")
         currency = self.engine.policy.currency  # the only currency it decides
@@ -183,7 +184,7 @@ class DecisionService:
         if decision.action == "freeze":
             until = now + (decision.freeze_days or 0) * _DAY
         day = self.engine.policy.business_date(now).isoformat()
-        key = f"review:{decision.policy}:{decision.line_id}:{day}"
+        key = f"review:{decision.policy}:{decision.line_id}:{day}:{decision.action}"
         request: dict[str, Any] = {
             "op": "review",
             "line_id": decision.line_id,
