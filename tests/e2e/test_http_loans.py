@@ -26,6 +26,8 @@ PROBLEM_JSON = "application/problem+json"
 PRICED = "test-priced-cny"
 NO_PREPAYMENT = "test-no-prepayment-cny"
 EXPENSIVE = "test-expensive-cny"
+MONTH_END = "test-month-end-cny"  # above the cap drawn in a 31-day month: refused on every date
+BANK = "test-bank-cny"  # interest-first at most 12 months (CN-2)
 ACTORS = {
     "owner": (Role.BORROWER, "borrower-a"),
     "other": (Role.BORROWER, "borrower-b"),
@@ -180,7 +182,19 @@ BAD_QUOTES = [
     Bad("product-unknown", _quote(product="no-such-product"), 404, "product_not_found"),
     Bad("product-other-currency", _quote(product="test-free-usd"), 422, "invalid_input"),
     Bad("product-number", _quote(product=7), 422, "invalid_request"),
-    Bad("above-the-cap", _quote(product=EXPENSIVE), 422, "apr_above_cap"),
+    Bad("above-the-cap", _quote(product=EXPENSIVE), 422, "rate_above_cap"),
+    Bad(
+        "above-the-cap-on-its-dearest-date",
+        _quote(product=MONTH_END, term_months=1),
+        422,
+        "rate_above_cap",
+    ),
+    Bad(
+        "interest-first-too-long",
+        _quote(product=BANK, term_months=24, method="interest_first"),
+        422,
+        "term_above_cap",
+    ),
     Bad("extra-field", _quote(currency="CNY"), 422, "invalid_request"),
     Bad("line-unknown", _quote(), 404, "line_not_found", line="missing"),
     Bad("line-of-another-borrower", _quote(), 404, "line_not_found", line="other"),
@@ -200,9 +214,13 @@ def test_a_bad_quote_is_a_problem(api: Api, bad: Bad) -> None:
     before = api.snapshot([lines["own"], lines["other"]])
     response = api.post(bad.actor, f"/v1/lines/{lines[bad.line]}/quotes", bad.body)
     problem = assert_problem(response, bad.status, bad.code)
-    if bad.code == "apr_above_cap":
+    if bad.code == "rate_above_cap":
         assert problem["details"]["cap_percent"] == "24.00"
+        assert problem["details"]["profile"] == "TEST-CN"
         assert "24.00%" in problem["detail"]
+    if bad.code == "term_above_cap":
+        assert problem["details"]["term_months_max"] == 12
+        assert problem["details"]["profile"] == "TEST-CN-BANK"
     if bad.id == "term-not-offered":
         assert problem["details"]["terms"] == [1, 3, 6, 12, 24, 36]
     assert api.snapshot([lines["own"], lines["other"]]) == before
@@ -245,7 +263,9 @@ def test_a_hold_names_its_product_and_method_and_the_loan_keeps_them(api: Api) -
 @pytest.mark.parametrize(
     ("fields", "status", "code"),
     [
-        ({"product": EXPENSIVE}, 422, "apr_above_cap"),
+        ({"product": EXPENSIVE}, 422, "rate_above_cap"),
+        ({"product": MONTH_END, "term_months": 1}, 422, "rate_above_cap"),
+        ({"product": BANK, "term_months": 24, "method": "interest_first"}, 422, "term_above_cap"),
         ({"product": "no-such-product"}, 404, "product_not_found"),
         ({"term_months": 2}, 422, "invalid_input"),
         ({"method": "balloon"}, 422, "invalid_input"),

@@ -31,13 +31,14 @@ from creditline.db.metadata import metadata
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import (
-    AprAboveCap,
     DomainError,
     InvalidAmount,
     InvalidInput,
     LineNotFound,
     LoanNotFound,
     ProductNotFound,
+    RateAboveCap,
+    TermAboveCap,
 )
 from creditline.kernel.ids import new_id
 from creditline.ledger.tables import drawdowns, lines
@@ -47,6 +48,9 @@ from creditline.notices.tables import outbox
 PRICED = "test-priced-cny"
 NO_PREPAYMENT = "test-no-prepayment-cny"
 EXPENSIVE = "test-expensive-cny"
+MONTH_END = "test-month-end-cny"  # 23.80% ACT/365 for a month: above 24% in 31-day months
+BANK = "test-bank-cny"  # TEST-CN-BANK: 30/360, interest-first at most 12 months (CN-2)
+JUDICIAL = "test-lpr-cny"  # TEST-CN-LPR: 14% a year, capped at 4 × the LPR (3.00%)
 TEST_PRODUCTS = Path(__file__).parents[1] / "fixtures" / "products.toml"
 OTHER = Actor("borrower-2", Role.BORROWER)
 
@@ -149,9 +153,12 @@ def test_a_priced_hold_carries_its_quote(
         "total_fees": "132.00",  # 60.00 + 12 × 6.00
         "total_cost": "923.49",
         "total_repaid": "12863.49",
+        "annual_rate_percent": "12.00",
+        "day_count": "ACT/365",
         "product": PRICED,
         "profile": "TEST-CN",
         "apr_cap_percent": "24.00",
+        "rate_cap_basis": "the TEST-CN profile's cap",
     }
     first, second, *_, last = quote["instalments"]
     assert first == {
@@ -199,22 +206,42 @@ def test_a_hold_above_the_apr_cap_is_refused_and_changes_nothing(
     outbox_before = outbox_rows(container)
     error = refused(
         container,
-        AprAboveCap,
+        RateAboveCap,
         lambda: container.ledger.place_hold(
             borrower, "h", line_id, "5000.00", 12, product=EXPENSIVE
         ),
     )
-    assert error.code == "apr_above_cap"
+    assert error.code == "rate_above_cap"
+    assert (error.details["measure"], error.details["calendar"]) == ("apr", "drawdown")
     assert error.details["cap_percent"] == "24.00"
     assert error.details["profile"] == "TEST-CN"
     assert error.details["product"] == EXPENSIVE
-    assert Decimal(error.details["apr_percent"]) > Decimal("24.00")
+    assert Decimal(error.details["rate_percent"]) > Decimal("24.00")
     assert "24.00%" in error.message
     assert container.ledger.get_line(borrower, line_id) == line_before
     assert outbox_rows(container) == outbox_before
     # Refused, not stored: the same key may be used for an acceptable request.
     held = container.ledger.place_hold(borrower, "h", line_id, "5000.00", 12, product=PRICED)
     assert held.replayed is False
+
+
+def test_a_bank_loan_keeps_its_30_360_day_count_and_its_longer_equal_instalment_terms(
+    container: Container, agent: Actor, borrower: Actor
+) -> None:
+    line_id = open_line(container, agent, borrower)
+    held, posted = priced_loan(container, borrower, line_id, "12000.00", 24, product=BANK)
+    # 30/360 at 10.80%: 0.9% a month whatever its length, 108.00 on 12,000.00 in month one
+    # (28 November to 28 December) and the APR is the nominal rate.
+    first = held["quote"]["instalments"][0]
+    assert (first["interest"], held["quote"]["day_count"]) == ("108.00", "30/360")
+    assert held["quote"]["apr_percent"] == "10.80"
+    [row] = rows(container, loans)
+    assert (row["day_count"], row["day_count_basis"]) == ("30/360", 360)
+    # The stored terms read back: a repayment runs the waterfall over them.
+    repaid = container.loans.repay(borrower, "r", posted["loan_id"], first["payment"])
+    assert repaid.document["loan_status"] == "open"
+    _, bullet = priced_loan(container, borrower, line_id, "1000.00", 12, BANK, "interest_first")
+    assert bullet["loan"]["method"] == "interest_first"
 
 
 @pytest.mark.parametrize(
@@ -227,9 +254,38 @@ def test_a_hold_above_the_apr_cap_is_refused_and_changes_nothing(
         (PRICED, 12, "", InvalidInput, {}),
         ("no-such-product", 12, None, ProductNotFound, {"product": "no-such-product"}),
         ("test-free-jpy", 12, None, InvalidInput, {"currency": "CNY"}),
+        # Above the rate cap: under it over this drawdown's 30 days (28 November to 28
+        # December), above it in a 31-day month: 3,000.00 × 23.80% × 31 / 365 = 60.64,
+        # 2.0213% × 12 = 24.26%. The same price is refused on every date.
+        pytest.param(
+            MONTH_END,
+            1,
+            None,
+            RateAboveCap,
+            {"measure": "apr", "calendar": "dearest", "rate_percent": "24.26"},
+            id="dearest-date",
+        ),
+        # 14.00% a year is above 4 × the one-year LPR of 3.00% (the fixture's LPR data).
+        pytest.param(
+            JUDICIAL,
+            12,
+            None,
+            RateAboveCap,
+            {"measure": "nominal_annual_rate", "cap_percent": "12.00", "profile": "TEST-CN-LPR"},
+            id="judicial-cap",
+        ),
+        # CN-2: an interest-first loan runs at most 12 months.
+        pytest.param(
+            BANK,
+            24,
+            "interest_first",
+            TermAboveCap,
+            {"term_months": 24, "term_months_max": 12, "profile": "TEST-CN-BANK"},
+            id="interest-first-term",
+        ),
     ],
 )
-def test_a_hold_the_product_does_not_offer_is_refused(
+def test_a_hold_or_quote_the_product_does_not_offer_is_refused(
     container: Container,
     agent: Actor,
     borrower: Actor,
@@ -240,14 +296,14 @@ def test_a_hold_the_product_does_not_offer_is_refused(
     details: dict[str, Any],
 ) -> None:
     line_id = open_line(container, agent, borrower)
-    caught = refused(
-        container,
-        error,
+    for command in (
         lambda: container.ledger.place_hold(
             borrower, "h", line_id, "3000.00", term, product=product, method=method
         ),
-    )
-    assert details.items() <= caught.details.items()
+        lambda: container.loans.quote(borrower, line_id, "3000.00", term, method, product),
+    ):
+        caught = refused(container, error, command)
+        assert details.items() <= caught.details.items()
     assert container.ledger.get_line(borrower, line_id)["available"] == "20000.00"
 
 
@@ -256,7 +312,9 @@ def test_a_quote_refuses_what_a_hold_refuses(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     quote = container.loans.quote
-    refused(container, AprAboveCap, lambda: quote(borrower, line_id, "100.00", 12, None, EXPENSIVE))
+    refused(
+        container, RateAboveCap, lambda: quote(borrower, line_id, "100.00", 12, None, EXPENSIVE)
+    )
     refused(container, InvalidInput, lambda: quote(borrower, line_id, "100.00", 2, None, PRICED))
     refused(container, InvalidAmount, lambda: quote(borrower, line_id, "1e3", 12, None, PRICED))
     refused(container, InvalidAmount, lambda: quote(borrower, line_id, 1000.0, 12, None, PRICED))

@@ -6,11 +6,14 @@ import json
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from creditline.cli.app import app, err, fail, policy_app
+from creditline.cli.app import app, err, fail, policy_app, settings_or_fail
+
+if TYPE_CHECKING:
+    from creditline.loans.schedule import AnnualRate
 
 
 @policy_app.command("lint")
@@ -95,39 +98,111 @@ def fit(
 def quote(
     amount: Annotated[str, typer.Option(help="Principal, a decimal string: 100000.00")],
     term: Annotated[int, typer.Option(help="Months, 1–36.")],
-    annual_rate: Annotated[str, typer.Option(help="Nominal annual rate in percent: 12.0")],
+    annual_rate: Annotated[
+        str | None,
+        typer.Option(help="Nominal annual rate in percent: 12.0 (or price by --product)."),
+    ] = None,
+    product: Annotated[
+        str | None,
+        typer.Option(
+            help="Price as a drawdown by this product of the catalogue "
+            "(CREDITLINE_PRODUCTS_FILE, else the shipped one): its rate, day count and fees, "
+            "its profile's rate cap and term limits."
+        ),
+    ] = None,
     method: Annotated[
-        str, typer.Option(help="equal_instalment, equal_principal or interest_first")
-    ] = "equal_instalment",
+        str | None,
+        typer.Option(
+            help="equal_instalment, equal_principal or interest_first "
+            "(default: equal_instalment, or the product's)"
+        ),
+    ] = None,
     upfront_fee: Annotated[str | None, typer.Option(help="Fee taken from the advance.")] = None,
     instalment_fee: Annotated[
         str | None, typer.Option(help="Service fee paid with every instalment.")
     ] = None,
     start: Annotated[str | None, typer.Option(help="Drawdown date, YYYY-MM-DD (today).")] = None,
     currency: Annotated[str, typer.Option()] = "CNY",
-    day_count: Annotated[str, typer.Option(help="ACT/365 or ACT/360")] = "ACT/365",
+    day_count: Annotated[
+        str,
+        typer.Option(
+            help="ACT/365 or ACT/360 (actual days over a 365- or 360-day year) or 30/360 "
+            "(a month's interest is the annual rate / 12)"
+        ),
+    ] = "ACT/365",
 ) -> None:
-    """Print a loan's schedule, totals and APR as JSON (no server, no database)."""
+    """Print a loan's schedule, totals, APR, effective annual rate and the rate and day count it
+    was priced at, as JSON (no server, no database).
+
+    The APR follows Regulation Z Appendix J with every fee in it: months are measured back from
+    each due date, so a loan drawn on the 29th, 30th or 31st and due on that day or the last
+    day of later months counts whole months. The effective annual rate is the daily IRR.
+
+    With --product the quote is priced as a drawdown and names its cap and where the cap comes
+    from; it is refused (exit 2) when the nominal rate, the daily rate × 365, the APR (APRC)
+    or, where the profile says so, the effective annual rate is above the profile's cap on any
+    drawdown date, or an interest-first term is longer than the profile allows."""
+    try:
+        start_date = date.fromisoformat(start) if start else None
+    except ValueError as exc:
+        fail(str(exc))
+    if product is not None:
+        if annual_rate is not None or upfront_fee is not None or instalment_fee is not None:
+            fail("--product sets the rate and fees: leave out --annual-rate and the fees")
+        document = _product_quote(product, amount, term, method, start_date)
+    elif annual_rate is None:
+        fail("give --annual-rate, or --product to price by a product")
+    else:
+        rate = _rate(annual_rate, day_count)
+        fees = (upfront_fee, instalment_fee)
+        document = _plain_quote(amount, currency, term, method, rate, start_date, fees)
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _rate(annual_rate: str, day_count: str) -> AnnualRate:
+    from creditline.loans.schedule import AnnualRate, DayCount
+
+    try:
+        return AnnualRate(_percent(annual_rate), DayCount(day_count))
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _plain_quote(
+    amount: str,
+    currency: str,
+    term: int,
+    method: str | None,
+    rate: AnnualRate,
+    start_date: date | None,
+    fees: tuple[str | None, str | None],
+) -> dict[str, object]:
+    """A quote at `rate` with the given fees."""
     from creditline.kernel.clock import SystemClock
     from creditline.kernel.money import Money
     from creditline.loans.quote import quote as make_quote
-    from creditline.loans.schedule import AnnualRate, DayCount, RepaymentMethod
+    from creditline.loans.schedule import RepaymentMethod
 
     try:
-        parsed_method = RepaymentMethod(method)
-        parsed_day_count = DayCount(day_count)
-        start_date = date.fromisoformat(start) if start else SystemClock().now().date()
-        rate = AnnualRate(_percent(annual_rate), parsed_day_count)
+        parsed_method = RepaymentMethod(method or RepaymentMethod.EQUAL_INSTALMENT.value)
     except ValueError as exc:
         fail(str(exc))
-    fees = [
-        Money.parse(fee, currency) if fee is not None else None
-        for fee in (upfront_fee, instalment_fee)
-    ]
-    document = make_quote(
-        Money.parse(amount, currency), term, parsed_method, rate, start_date, *fees
-    )
-    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    upfront, instalment = (None if fee is None else Money.parse(fee, currency) for fee in fees)
+    principal = Money.parse(amount, currency)
+    on = start_date or SystemClock().now().date()
+    return make_quote(principal, term, parsed_method, rate, on, upfront, instalment)
+
+
+def _product_quote(
+    product: str, amount: str, term: int, method: str | None, start_date: date | None
+) -> dict[str, object]:
+    """A quote by a catalogue product, priced as a drawdown is."""
+    from creditline.kernel.clock import SystemClock
+    from creditline.loans.pricing import catalogue_quote
+
+    products_file = settings_or_fail().products_file
+    now = SystemClock().now()
+    return catalogue_quote(products_file, product, amount, term, method, start_date, now)
 
 
 @app.command()

@@ -159,10 +159,20 @@ class BorrowerRequestAlreadyOpen(Conflict):
     code = "borrower_request_already_open"
 
 
-class AprAboveCap(InvalidInput):
-    """A price whose APR is above its jurisdiction profile's cap (CN-5)."""
+class RateAboveCap(InvalidInput):
+    """A price above its jurisdiction profile's rate cap (CN-4, CN-5): the nominal annual rate,
+    the daily rate × 365, the APR (or APRC) of the flows, or the effective annual rate by daily
+    IRR, on this drawdown's calendar or on the dearest one. The error names the measure, the
+    figure, the cap, where the cap comes from and the profile."""
 
-    code = "apr_above_cap"
+    code = "rate_above_cap"
+
+
+class TermAboveCap(InvalidInput):
+    """A term longer than the jurisdiction profile allows for its repayment method (CN-2: an
+    interest-first loan runs at most a year)."""
+
+    code = "term_above_cap"
 
 
 class DataCategoryNotAllowed(InvalidInput):

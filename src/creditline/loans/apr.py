@@ -6,8 +6,11 @@ Two methods, both pure Decimal arithmetic on integer minor units:
   is discounted to the start of the term as ``amount / ((1 + f*i) * (1 + i)**t)``, where ``t``
   is the number of whole unit periods and ``f`` the fraction of a unit period left over. The
   APR is the *nominal* rate: ``i`` times the unit periods in a year ((b)(1)). The unit period
-  is a month (odd days over 30, 12 a year: (b)(5)(ii)), except for a single advance repaid by a
-  single payment, whose unit period is its term but at most a year ((b)(4)(ii); see
+  is the standard interval the transaction follows most often ((b)(3)-(5), counted in
+  `loans/unit_periods.py`): a month for creditline's schedules (odd days over 30, 12 a year,
+  and months measured back by the month-end rule of (b)(3)(iv), so that a loan drawn on the
+  31st and due on the last day of later months counts whole months). A single advance repaid
+  by a single payment has its term as its unit period, but at most a year ((b)(4)(ii); see
   `_single_advance_single_payment`). The same IRR-on-the-schedule figure is what PBOC
   Announcement 2021 No. 3 (CN-4) asks for, so it is the APR shown to Chinese borrowers too.
 - `apr_daily` is the XIRR convention: flows discounted by ``(1 + r) ** (days / 365)`` and the
@@ -24,29 +27,25 @@ paragraph numbers cited here were checked against public transcriptions of its t
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-import itertools
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from creditline.kernel.errors import InvalidInput
 from creditline.kernel.money import AMOUNT_MINOR_MAX
+from creditline.kernel.months import MONTHS_PER_YEAR, months_and_odd_days, series_day_of
+from creditline.loans.unit_periods import YEAR, Interval, unit_period
 
 # A schedule longer than 100 years of monthly flows is a mistake, not a loan.
 FLOWS_MAX = 1200
-# Odd days in a monthly unit period are counted as 1/30 of a month (Appendix J (b)(5)(ii)).
-DAYS_PER_MONTH = Decimal(30)
 # Odd days in a unit period of a year, or of a term under a year, are over 365
 # (Appendix J (b)(5)(v)(B) and (vii)).
 DAYS_PER_YEAR = Decimal(365)
-MONTHS_PER_YEAR = 12
 # Bracket for the solved rate: a rate is "per unit period" for the actuarial method and
 # "per year" for the daily one. The bracket is wide enough for payday-style pricing.
 RATE_MIN = Decimal("-0.99")
-RATE_PER_MONTH_MAX = Decimal(100)
+RATE_PER_UNIT_PERIOD_MAX = Decimal(100)
 RATE_PER_YEAR_MAX = Decimal(10) ** 9
 # Solve to within 0.0001 percentage point of the reported annual rate.
 TOLERANCE_PERCENT = Decimal("0.0001")
@@ -54,7 +53,6 @@ ITERATIONS_MAX = 200
 _PERCENT_QUANTUM = Decimal("0.01")
 _PRECISION = 40
 # Where Newton's method starts: about 12% a year.
-GUESS_PER_MONTH = Decimal("0.01")
 GUESS_PER_YEAR = Decimal("0.12")
 
 
@@ -77,11 +75,12 @@ class CashFlow:
 def apr_actuarial(flows: Sequence[CashFlow]) -> Decimal:
     """APR in percent by the Appendix J actuarial method.
 
-    The term starts at the earliest flow. The unit period must be one month (the most common
-    interval between consecutive payments is a whole month), except for a single advance repaid
-    by a single payment, whose unit period is the term up to a year, and a year for a longer
-    term (Appendix J (b)(4)(ii)). Raises `InvalidInput` for an empty or one-sided schedule, a
-    non-monthly one, or one with no rate in range.
+    The term starts at the earliest flow. The unit period is the standard interval the
+    transaction's periods follow most often (Appendix J (b)(4)(i), `unit_periods.unit_period`):
+    a month for creditline's schedules; a day, a week, a semimonth or several weeks or months
+    for others. A single advance repaid by a single payment has the term as its unit period, up
+    to a year, and a year for a longer term ((b)(4)(ii)). Raises `InvalidInput` for an empty or
+    one-sided schedule, or one with no rate in range.
     """
     ordered = _checked(flows)
     if sum(flow.amount_minor for flow in ordered) == 0:
@@ -89,27 +88,31 @@ def apr_actuarial(flows: Sequence[CashFlow]) -> Decimal:
     single = _single_advance_single_payment(ordered)
     if single is not None:
         return single
-    _require_monthly_unit_period(ordered)
     start = ordered[0].date
-    terms = [
-        (Decimal(flow.amount_minor), *_months_and_odd_days(start, flow.date)) for flow in ordered
+    payment_dates = [flow.date for flow in ordered if flow.amount_minor > 0]
+    unit = unit_period(
+        start, [flow.date for flow in ordered if flow.amount_minor < 0], payment_dates
+    )
+    # A monthly series measures its months from its own day of the month ((b)(3)(iv)).
+    series_day = series_day_of(payment_dates) if unit.interval is Interval.MONTH else None
+    fractions = [
+        (Decimal(flow.amount_minor), *unit.count(start, flow.date, series_day)) for flow in ordered
     ]
-
-    fractions = [(amount, months, Decimal(odd) / DAYS_PER_MONTH) for amount, months, odd in terms]
 
     def present_value(rate: Decimal) -> tuple[Decimal, Decimal]:
         """The present value at `rate` and its slope d/d(rate)."""
         value = slope = Decimal(0)
-        for amount, months, fraction in fractions:
+        for amount, periods, fraction in fractions:
             odd = 1 + fraction * rate
-            term = amount / (odd * (1 + rate) ** months)
+            term = amount / (odd * (1 + rate) ** periods)
             value += term
-            slope -= term * (fraction / odd + months / (1 + rate))
+            slope -= term * (fraction / odd + periods / (1 + rate))
         return value, slope
 
-    tolerance = TOLERANCE_PERCENT / (MONTHS_PER_YEAR * 100)
-    rate = _solve(present_value, RATE_MIN, RATE_PER_MONTH_MAX, tolerance, GUESS_PER_MONTH)
-    return _percent(rate * MONTHS_PER_YEAR)
+    tolerance = TOLERANCE_PERCENT / (unit.per_year * 100)
+    guess = GUESS_PER_YEAR / unit.per_year
+    rate = _solve(present_value, RATE_MIN, RATE_PER_UNIT_PERIOD_MAX, tolerance, guess)
+    return _percent(rate * unit.per_year)
 
 
 def apr_daily(flows: Sequence[CashFlow]) -> Decimal:
@@ -153,45 +156,14 @@ def _checked(flows: Sequence[CashFlow]) -> list[CashFlow]:
     return sorted((flow for flow in flows if flow.amount_minor), key=lambda flow: flow.date)
 
 
-def _months_back(day: dt.date, months: int) -> dt.date:
-    """`day` moved back `months` months, clamped to the month's last day (Feb 30 -> Feb 28)."""
-    month_index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(month_index, 12)
-    month += 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def _months_and_odd_days(start: dt.date, day: dt.date) -> tuple[int, int]:
-    """Whole months from `start` to `day`, counted back from `day`, and the odd days left over.
-
-    Appendix J puts the fraction of a unit period at the start of the term.
-    """
-    months = (day.year - start.year) * 12 + day.month - start.month
-    while months > 0 and _months_back(day, months) < start:
-        months -= 1
-    return months, (_months_back(day, months) - start).days
-
-
-def _whole_months_between(earlier: dt.date, later: dt.date) -> int | None:
-    """Months from `earlier` to `later` when they are whole months apart, else None."""
-    months = (later.year - earlier.year) * 12 + later.month - earlier.month
-    if months > 0 and _months_back(later, months) == earlier:
-        return months
-    last_day = calendar.monthrange(later.year, later.month)[1]
-    earlier_last_day = calendar.monthrange(earlier.year, earlier.month)[1]
-    # Month-end to month-end (Jan 31 -> Feb 28 -> Mar 31) counts as whole months too.
-    if months > 0 and later.day == last_day and earlier.day == earlier_last_day:
-        return months
-    return None
-
-
 def _single_advance_single_payment(ordered: list[CashFlow]) -> Decimal | None:
     """APR of one advance repaid by one payment (None for any other schedule).
 
     Appendix J (b)(4)(ii): the unit period is the term, but at most a year.
 
-    - A term of at most a year is one unit period. A whole number of months has 12 / months
-      unit periods a year ((b)(5)(vi), which also allows 365 / days; months are used here);
+    - A term of at most a year is one unit period. A whole number of months (counted as
+      (b)(3)(iv) counts them: 31 January to 28 February is a month) has 12 / months unit
+      periods a year ((b)(5)(vi), which also allows 365 / days; months are used here);
       otherwise 365 / days ((b)(5)(vii)). The periodic rate is exact: payment / advance - 1.
     - A longer term has a unit period of a year, one a year ((b)(5)(v)): ``t`` whole years
       counted back from the payment, and a fraction ``f`` for the rest, its whole months over
@@ -206,14 +178,14 @@ def _single_advance_single_payment(ordered: list[CashFlow]) -> Decimal | None:
         raise InvalidInput("the payment must fall after the advance")
     advanced = Decimal(-advance.amount_minor)
     repaid = Decimal(payment.amount_minor)
-    months = _whole_months_between(advance.date, payment.date)
+    months, odd_days = months_and_odd_days(advance.date, payment.date)
     with localcontext() as context:
         context.prec = _PRECISION
-        if months is not None and months <= MONTHS_PER_YEAR:
+        if odd_days == 0 and months <= MONTHS_PER_YEAR:
             return _percent((repaid / advanced - 1) * MONTHS_PER_YEAR / months)
-        if _months_back(payment.date, MONTHS_PER_YEAR) < advance.date:
+        if months < MONTHS_PER_YEAR:
             return _percent((repaid / advanced - 1) * DAYS_PER_YEAR / days)
-        years, fraction = _years_and_fraction(advance.date, payment.date, months)
+        years, fraction = YEAR.count(advance.date, payment.date)
 
     def present_value(rate: Decimal) -> Decimal:
         return repaid / ((1 + fraction * rate) * (1 + rate) ** years) - advanced
@@ -221,37 +193,6 @@ def _single_advance_single_payment(ordered: list[CashFlow]) -> Decimal | None:
     # (1 + f*i)(1 + i)**t >= 1 + i with t >= 1, so the rate is at most repaid / advanced - 1.
     high = max(repaid / advanced, Decimal(1))
     return _percent(_bisect(present_value, RATE_MIN, high, TOLERANCE_PERCENT / 100))
-
-
-def _years_and_fraction(
-    start: dt.date, end: dt.date, whole_months: int | None
-) -> tuple[int, Decimal]:
-    """Whole years from `start` to `end`, counted back from `end`, and the fraction left over.
-
-    The fraction is the remaining months over 12 when the term is a whole number of months,
-    else the remaining days over 365 (Appendix J (b)(5)(v)).
-    """
-    if whole_months is not None:
-        years, months = divmod(whole_months, MONTHS_PER_YEAR)
-        return years, Decimal(months) / MONTHS_PER_YEAR
-    years = end.year - start.year
-    while years > 0 and _months_back(end, years * MONTHS_PER_YEAR) < start:
-        years -= 1
-    odd_days = (_months_back(end, years * MONTHS_PER_YEAR) - start).days
-    return years, Decimal(odd_days) / DAYS_PER_YEAR
-
-
-def _require_monthly_unit_period(ordered: list[CashFlow]) -> None:
-    payment_dates = sorted({flow.date for flow in ordered if flow.amount_minor > 0})
-    intervals = Counter(
-        _whole_months_between(earlier, later)
-        for earlier, later in itertools.pairwise(payment_dates)
-    )
-    if not intervals or intervals.most_common(1)[0][0] != 1:
-        raise InvalidInput(
-            "the actuarial APR here needs a monthly unit period; use apr_daily otherwise",
-            payment_count=len(payment_dates),
-        )
 
 
 def _bisect(

@@ -4,12 +4,14 @@ implemented by loans from the catalogue and its profiles."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 
 from creditline.kernel.errors import ProductNotFound
 from creditline.kernel.money import Money, currency_exponent
 from creditline.ledger.ports import PricedHold, ProfileRules, RegulatoryCaps
-from creditline.loans.products import REVIEW_DAYS_DEFAULT, Catalogue, Profile
+from creditline.loans.products import REVIEW_DAYS_DEFAULT, Catalogue, Profile, load_catalogue
 from creditline.loans.quote import product_quote
 from creditline.loans.schedule import annuity_payment_minor
 
@@ -40,6 +42,24 @@ class ProductPricing:
             priced.profile.business_date(at),
         )
         return PricedHold(priced.code, schedule.method.value, quoted)
+
+
+def catalogue_quote(
+    products_file: Path | None,
+    product: str,
+    amount: str,
+    term_months: int,
+    method: str | None,
+    start_date: date | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """What a drawdown of `amount` by `product` of the catalogue in `products_file` (the shipped
+    one when None) would cost, drawn on `start_date` (today where the lender does business):
+    priced and refused exactly as a drawdown is (`creditline quote --product`)."""
+    priced = load_catalogue(products_file).product(product)
+    start = priced.profile.business_date(now) if start_date is None else start_date
+    principal = Money.parse(amount, priced.currency)
+    return product_quote(priced, principal, term_months, method, start)[1]
 
 
 class ProfileTerms:

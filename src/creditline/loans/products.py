@@ -1,9 +1,11 @@
 """Loan products and jurisdiction profiles, read from a TOML file and checked against the caps.
 
-A product names its repayment methods, terms, rate, fees, grace days, waterfall and the
-jurisdiction profile whose caps it must respect. A product whose penalty rate or late fee is
-above its profile's cap is refused when the file is loaded; a quote or drawdown whose APR is
-above the cap is refused when it is priced (`check_apr_cap`).
+A product names its repayment methods, terms, rate and its day count, fees, grace days,
+waterfall and the jurisdiction profile whose caps it must respect. A product whose penalty rate
+or late fee is above its profile's cap, whose nominal rate or daily rate × 365 is above its rate
+cap, or whose interest-first terms run longer than its profile allows (CN-2), is refused when
+the file is loaded; a quote or drawdown is refused when it is priced above the rate cap on its
+date (`loans/caps.py`) or asks for such a term (`Product.check_term`).
 """
 
 from __future__ import annotations
@@ -30,9 +32,21 @@ from pydantic import (
 )
 
 from creditline.kernel.data_categories import NEVER_FOR_CREDITWORTHINESS, DataCategory
-from creditline.kernel.errors import AprAboveCap, InvalidInput, ProductNotFound
+from creditline.kernel.errors import InvalidInput, ProductNotFound
 from creditline.kernel.money import Money, round_half_up
 from creditline.kernel.reasons import REASON_CATALOGUE, is_generic
+from creditline.loans.caps import (
+    LprSeries,
+    LprSpec,
+    RateCap,
+    binding_cap,
+    check_interest_first_term,
+    check_product_rate,
+    lpr_series,
+    offered_interest_first_terms,
+    profile_cap,
+    shipped_lpr,
+)
 from creditline.loans.model import LoanTerms, Overpayment, Step, parse_waterfall
 from creditline.loans.schedule import (
     TERM_MONTHS_MAX,
@@ -107,6 +121,15 @@ class ProfileSpec(_Strict):
     # The annual rate quotes disclose and the cap applies to: the actuarial APR (CN-4, US-7)
     # or the APRC of the Consumer Credit Directive's annex (EU).
     apr_method: Literal["actuarial", "aprc"] = "actuarial"
+    # The cap also holds for the effective annual rate by daily IRR, the compound rate (CN-4).
+    cap_effective_annual_rate: bool = False
+    # CN-5's judicial cap for private lending: this many times the one-year LPR in force on the
+    # drawdown date, when lower than `apr_cap_percent` (4 since 20 August 2020). None: not applied.
+    judicial_cap_lpr_multiple: Annotated[StrictInt, Field(ge=1, le=10)] | None = None
+    # The longest interest-first (先息后本) term, in months (CN-2: a year). None: any term.
+    interest_first_term_months_max: (
+        Annotated[StrictInt, Field(ge=TERM_MONTHS_MIN, le=TERM_MONTHS_MAX)] | None
+    ) = None
 
     @field_validator("timezone")
     @classmethod
@@ -144,6 +167,8 @@ class ProductSpec(_Strict):
     terms: list[Annotated[StrictInt, Field(ge=TERM_MONTHS_MIN, le=TERM_MONTHS_MAX)]] = Field(
         min_length=1
     )
+    # The terms offered interest-first, each one of `terms` (default: all of them).
+    interest_first_terms: list[StrictInt] | None = None
     annual_rate_percent: Percent | None = None
     day_count: DayCount = DayCount.ACT_365
     daily_rate_percent: (
@@ -163,6 +188,8 @@ class CatalogueSpec(_Strict):
     products: dict[str, ProductSpec]
     # The product a drawdown gets in each currency unless it names one.
     defaults: dict[str, str] = Field(default_factory=dict)
+    # The one-year LPR fixings for the judicial cap (default: the ones shipped, lpr.toml).
+    lpr: LprSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +225,18 @@ class Profile:
     block_reasons: frozenset[str] | None = None  # None: any specific adverse code
     termination_notice_months: int = 0
     apr_method: str = "actuarial"
+    cap_effective_annual_rate: bool = False
+    judicial_cap_lpr_multiple: int | None = None
+    lpr: LprSeries | None = None  # the fixings of the judicial cap
+    interest_first_term_months_max: int | None = None
+
+    def rate_cap(self, on: dt.date) -> RateCap:
+        """The rate cap that binds on `on`: `apr_cap_percent`, or the judicial cap when the
+        profile applies it and it is lower (`InvalidInput` when the LPR data does not reach
+        `on`)."""
+        return binding_cap(
+            self.code, self.apr_cap_percent, on, self.judicial_cap_lpr_multiple, self.lpr
+        )
 
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
@@ -225,6 +264,7 @@ class Product:
     grace_days: int
     waterfall: tuple[Step, ...]
     overpayment: Overpayment
+    interest_first_terms: tuple[int, ...] = ()  # empty: all of `terms`
 
     def method(self, requested: str | None) -> RepaymentMethod:
         """The requested repayment method if the product offers it, else the default."""
@@ -239,13 +279,24 @@ class Product:
             )
         return RepaymentMethod(requested)
 
-    def check_term(self, term_months: int) -> None:
-        """Refuse a term the product does not offer, naming the terms it does."""
-        if type(term_months) is not int or term_months not in self.terms:
+    def check_term(self, term_months: int, method: RepaymentMethod) -> None:
+        """Refuse a term the product does not offer with `method`, naming the terms it does;
+        an interest-first term longer than the profile allows is `TermAboveCap` (CN-2)."""
+        offered = self.terms
+        if method is RepaymentMethod.INTEREST_FIRST:
+            check_interest_first_term(
+                term_months,
+                self.profile.interest_first_term_months_max,
+                self.profile.code,
+                self.code,
+            )
+            offered = self.interest_first_terms or self.terms
+        if type(term_months) is not int or term_months not in offered:
+            what = "terms of" if offered == self.terms else f"{method.value} for"
             raise InvalidInput(
-                f"product {self.code} offers terms of {', '.join(map(str, self.terms))} months",
+                f"product {self.code} offers {what} {', '.join(map(str, offered))} months",
                 product=self.code,
-                terms=list(self.terms),
+                terms=list(offered),
             )
 
     def upfront_fee_minor(self, principal_minor: int) -> int:
@@ -275,22 +326,6 @@ class Product:
             waterfall=self.waterfall,
             overpayment=self.overpayment,
             timezone=self.profile.timezone.key,
-        )
-
-
-def check_apr_cap(product: Product, apr_percent: Decimal) -> None:
-    """Refuse a price whose APR (the APRC, for a profile that discloses it) is above the
-    product's jurisdiction cap, naming the cap."""
-    cap = product.profile.apr_cap_percent
-    if apr_percent > cap:
-        rate = "APRC" if product.profile.apr_method == "aprc" else "APR"
-        raise AprAboveCap(
-            f"the {rate} of {apr_percent}% is above the {cap}% cap of the "
-            f"{product.profile.code} profile ({product.profile.name})",
-            apr_percent=str(apr_percent),
-            cap_percent=str(cap),
-            profile=product.profile.code,
-            product=product.code,
         )
 
 
@@ -353,7 +388,10 @@ def parse_catalogue(document: dict[str, Any]) -> Catalogue:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise InvalidInput(f"product catalogue: {where}: {first['msg']}") from None
-    profiles = {code: _profile(code, p) for code, p in spec.profiles.items()}
+    lpr = None
+    if any(p.judicial_cap_lpr_multiple is not None for p in spec.profiles.values()):
+        lpr = shipped_lpr() if spec.lpr is None else lpr_series(spec.lpr, "product catalogue: lpr")
+    profiles = {code: _profile(code, p, lpr) for code, p in spec.profiles.items()}
     products = {code: _product(code, p, profiles) for code, p in spec.products.items()}
     for currency, code in spec.defaults.items():
         if code not in products or products[code].currency != currency:
@@ -363,7 +401,7 @@ def parse_catalogue(document: dict[str, Any]) -> Catalogue:
     return Catalogue(products, dict(spec.defaults))
 
 
-def _profile(code: str, spec: ProfileSpec) -> Profile:
+def _profile(code: str, spec: ProfileSpec, lpr: LprSeries | None) -> Profile:
     late_fee_cap_minor = _amount(code, "late_fee_cap", spec.late_fee_cap, spec.currency, 0)
     limit_min_minor = (
         1 if spec.limit_min is None else _amount(code, "limit_min", spec.limit_min, spec.currency)
@@ -404,6 +442,10 @@ def _profile(code: str, spec: ProfileSpec) -> Profile:
         block_reasons=_frozen(spec.block_reasons),
         termination_notice_months=spec.termination_notice_months,
         apr_method=spec.apr_method,
+        cap_effective_annual_rate=spec.cap_effective_annual_rate,
+        judicial_cap_lpr_multiple=spec.judicial_cap_lpr_multiple,
+        lpr=None if spec.judicial_cap_lpr_multiple is None else lpr,
+        interest_first_term_months_max=spec.interest_first_term_months_max,
     )
 
 
@@ -458,6 +500,15 @@ def _product(code: str, spec: ProductSpec, profiles: dict[str, Profile]) -> Prod
         raise refuse(f"waterfall: {error.message}") from None
     if not 0 <= late_fee_minor <= profile.late_fee_cap_minor:
         raise refuse(f"late fee {spec.late_fee} is outside 0 to the {spec.profile} cap")
+    interest_first_terms = offered_interest_first_terms(
+        code,
+        spec.methods,
+        spec.terms,
+        spec.interest_first_terms,
+        profile.code,
+        profile.interest_first_term_months_max,
+    )
+    check_product_rate(code, rate, profile_cap(profile.code, profile.apr_cap_percent))
     return Product(
         code=code,
         name=spec.name,
@@ -474,6 +525,7 @@ def _product(code: str, spec: ProductSpec, profiles: dict[str, Profile]) -> Prod
         grace_days=spec.grace_days,
         waterfall=waterfall,
         overpayment=spec.overpayment,
+        interest_first_terms=interest_first_terms,
     )
 
 

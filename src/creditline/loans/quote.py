@@ -3,6 +3,11 @@
 The APR counts every fee (CN-4, US-7): an upfront fee is taken from the advance, so the
 borrower receives less than the principal they repay, and a service fee is paid with every
 instalment. Late fees and penalty interest are contingent, so no schedule contains them.
+
+A quote by a product is refused above its profile's rate cap on the drawdown date, measured on
+what the borrower pays: the rate itself, the APR (or APRC) and, where the profile says so, the
+effective annual rate, each on this drawdown's schedule and on the dearest calendar
+(`loans/caps.py`).
 """
 
 from __future__ import annotations
@@ -13,10 +18,21 @@ from typing import Any
 
 from creditline.kernel.errors import CurrencyMismatch, InvalidAmount, InvalidInput
 from creditline.kernel.money import Money
-from creditline.loans.apr import CashFlow, apr_actuarial, apr_daily
-from creditline.loans.aprc import DatedAmount, aprc_percent
-from creditline.loans.products import Product, check_apr_cap
-from creditline.loans.schedule import Rate, RepaymentMethod, Schedule, build_schedule
+from creditline.loans.apr import apr_actuarial, apr_daily
+from creditline.loans.caps import Calendar, Figure, Measure, check_figures, rate_figures
+from creditline.loans.every_date import Price, aprc_of_schedule, cash_flows, dearest_above
+from creditline.loans.products import Product
+from creditline.loans.schedule import (
+    DailyRate,
+    DayCount,
+    Rate,
+    RepaymentMethod,
+    Schedule,
+    build_schedule,
+)
+
+_HUNDRED = Decimal(100)
+_PLACES = Decimal("0.01")
 
 
 def quote(
@@ -35,7 +51,8 @@ def quote(
     if upfront_minor >= principal.minor:
         raise InvalidInput("the upfront fee must be less than the principal")
     schedule = build_schedule(method, principal.minor, term_months, start_date, rate)
-    return document(schedule, principal.currency, start_date, upfront_minor, instalment_fee_minor)
+    quoted = document(schedule, principal.currency, start_date, upfront_minor, instalment_fee_minor)
+    return {**quoted, **rate_document(rate)}
 
 
 def product_quote(
@@ -54,8 +71,8 @@ def product_quote(
         )
     if principal.minor <= 0:
         raise InvalidAmount("amount must be greater than zero")
-    product.check_term(term_months)
     chosen = product.method(method)
+    product.check_term(term_months, chosen)
     upfront_minor = product.upfront_fee_minor(principal.minor)
     instalment_fee_minor = product.instalment_fee_minor(principal.minor)
     if upfront_minor >= principal.minor:
@@ -66,25 +83,64 @@ def product_quote(
         # EU: the APRC of the Directive's annex is the figure shown first and capped.
         aprc = aprc_of_schedule(schedule, start_date, upfront_minor, instalment_fee_minor)
         quoted = {"aprc_percent": str(aprc), **quoted}
-    check_apr_cap(product, Decimal(quoted.get("aprc_percent", quoted["apr_percent"])))
+    cap = product.profile.rate_cap(start_date)
+    check_figures(_drawdown_figures(product, quoted), cap, product.code)
+    price = Price(
+        product.rate, chosen, principal.minor, term_months, upfront_minor, instalment_fee_minor
+    )
+    dearest = dearest_above(price, _capped(product), cap.percent)
+    check_figures([] if dearest is None else [dearest], cap, product.code)
+    quoted.update(rate_document(product.rate))
     quoted["product"] = product.code
     quoted["profile"] = product.profile.code
-    quoted["apr_cap_percent"] = str(product.profile.apr_cap_percent)
+    quoted["apr_cap_percent"] = str(cap.percent)
+    quoted["rate_cap_basis"] = cap.basis
     return schedule, quoted
 
 
-def aprc_of_schedule(
-    schedule: Schedule, start_date: dt.date, upfront_fee_minor: int, instalment_fee_minor: int
-) -> Decimal:
-    """The APRC of a loan: the principal less the upfront fee is drawn on `start_date`, and
-    each instalment is repaid with its fee."""
-    drawn = [DatedAmount(start_date, schedule.principal_minor - upfront_fee_minor)]
-    repaid = [
-        DatedAmount(i.due_date, i.payment_minor + instalment_fee_minor)
-        for i in schedule.instalments
-        if i.payment_minor + instalment_fee_minor > 0
+def rate_document(rate: Rate) -> dict[str, str]:
+    """The quoted rate and its day count: an annual rate with its convention, or a daily rate
+    charged on every actual day (ACT/365)."""
+    if isinstance(rate, DailyRate):
+        return {
+            "daily_rate_percent": _percent_text(rate.daily_rate),
+            "day_count": DayCount.ACT_365.value,
+        }
+    return {
+        "annual_rate_percent": _percent_text(rate.annual_rate),
+        "day_count": rate.day_count.value,
+    }
+
+
+def _percent_text(fraction: Decimal) -> str:
+    """A rate given as a fraction, in percent with at least two places: 0.12 is "12.00"."""
+    percent = fraction * _HUNDRED
+    shown = percent.quantize(_PLACES)
+    return str(shown if shown == percent else percent.normalize())
+
+
+def _capped(product: Product) -> tuple[Measure, ...]:
+    """What the product's profile caps besides the rate itself: the APR or the APRC, and the
+    effective annual rate where the profile says so."""
+    profile = product.profile
+    capped = [Measure.APRC if profile.apr_method == "aprc" else Measure.APR]
+    if profile.cap_effective_annual_rate:
+        capped.append(Measure.EFFECTIVE_ANNUAL_RATE)
+    return tuple(capped)
+
+
+def _drawdown_figures(product: Product, quoted: dict[str, Any]) -> list[Figure]:
+    """The product's rate, and what this drawdown's flows cost, in the measures it is capped
+    on (loans/caps.py)."""
+    keys = {
+        Measure.APR: "apr_percent",
+        Measure.APRC: "aprc_percent",
+        Measure.EFFECTIVE_ANNUAL_RATE: "effective_annual_rate_percent",
+    }
+    return rate_figures(product.rate) + [
+        Figure(measure, Decimal(quoted[keys[measure]]), Calendar.DRAWDOWN)
+        for measure in _capped(product)
     ]
-    return aprc_percent(drawn, repaid)
 
 
 def _fee_minor(fee: Money | None, principal: Money) -> int:
@@ -109,9 +165,7 @@ def document(
     instalment_fee_minor: int,
 ) -> dict[str, Any]:
     """The quote document of `schedule` with its fees, APR first."""
-    flows = [CashFlow(start_date, -(schedule.principal_minor - upfront_fee_minor))] + [
-        CashFlow(i.due_date, i.payment_minor + instalment_fee_minor) for i in schedule.instalments
-    ]
+    flows = cash_flows(schedule, start_date, upfront_fee_minor, instalment_fee_minor)
     instalment_fees_minor = instalment_fee_minor * len(schedule.instalments)
     fees_minor = upfront_fee_minor + instalment_fees_minor
 

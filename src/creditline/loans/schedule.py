@@ -11,13 +11,18 @@ Rules a reviewer should know:
 - Due dates are `start_date + n months` for n = 1..term, clamped to the month's last day. Each is
   computed from the start date, never from the previous due date, so a loan drawn on the 31st
   falls due on 28/29 February and on 31 March again.
-- Interest for a period accrues on the balance outstanding during it, over the actual days from
-  the previous due date (the start date for the first period) to this one:
-  `balance × annual_rate × days / basis` (ACT/365 or ACT/360) or `balance × daily_rate × days`.
+- Interest for a period accrues on the balance outstanding during it, from the previous due date
+  (the start date for the first period) to this one, by the rate's day count:
+  `balance × annual_rate × days / basis`, with the actual days over 365 (ACT/365) or 360
+  (ACT/360), or with 30/360 days: 30 a whole month, whole months measured back as Appendix J
+  measures them (31 January to 28 February is a month), so every period of a schedule is
+  exactly `annual_rate / 12`; or `balance × daily_rate × days` for a daily rate.
 - The equal instalment comes from the closed-form annuity `A = P·r / (1 − (1 + r)^−n)` with the
   nominal monthly rate `r`: `annual_rate / 12` for an annual rate, `daily_rate × 30` for a daily
   rate (the market convention 月利率 = 日利率 × 30). Interest is still charged by the day count,
   so principal in each period is `A − interest` and the last instalment absorbs the residual.
+  Under 30/360 the two agree, which is why a 30/360 equal-instalment loan's APR is its nominal
+  rate (等额本息 at Chinese banks, US instalment loans).
 - Amounts are rounded half-up to the minor unit at exactly three places, each named in the code:
   the equal instalment, each period's interest, and the per-period equal principal.
 - A period never repays more principal than is outstanding (nor less than zero); the last
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from enum import StrEnum
@@ -35,6 +41,7 @@ from enum import StrEnum
 from creditline.kernel.errors import InvalidInput
 from creditline.kernel.invariant import invariant
 from creditline.kernel.money import AMOUNT_MINOR_MAX, round_half_up
+from creditline.kernel.months import months_and_odd_days
 
 TERM_MONTHS_MIN = 1
 TERM_MONTHS_MAX = 36
@@ -42,6 +49,7 @@ TERM_MONTHS_MAX = 36
 ANNUAL_RATE_MAX = Decimal("1")
 DAILY_RATE_MAX = Decimal("0.003")
 DAYS_PER_MONTH_FOR_DAILY_RATE = 30
+DAYS_PER_MONTH_30_360 = 30
 MONTHS_PER_YEAR = 12
 # Enough digits that (1 + r)^-36 keeps every minor unit of the largest amount exact.
 _DECIMAL_PRECISION = 50
@@ -56,15 +64,26 @@ class RepaymentMethod(StrEnum):
 
 
 class DayCount(StrEnum):
-    """Day-count convention of an annual rate: actual days over a fixed year basis."""
+    """Day-count convention of an annual rate: the days a period counts over the days of a
+    year. ACT/365 and ACT/360 count actual days; 30/360 counts 30 days a whole month."""
 
     ACT_365 = "ACT/365"
     ACT_360 = "ACT/360"
+    THIRTY_360 = "30/360"
 
     @property
     def basis_days(self) -> int:
         """Days in the convention's year."""
         return 365 if self is DayCount.ACT_365 else 360
+
+    def days_between(self, start: dt.date, end: dt.date) -> int:
+        """The days from `start` to `end` that interest is charged for: the actual days, or for
+        30/360 the whole months measured back from `end` (Appendix J (b)(3)(iv)) times 30 plus
+        the days left over."""
+        if self is DayCount.THIRTY_360:
+            months, odd_days = months_and_odd_days(start, end)
+            return DAYS_PER_MONTH_30_360 * months + odd_days
+        return (end - start).days
 
 
 def _check_rate(rate: object, rate_max: Decimal, name: str) -> None:
@@ -84,11 +103,16 @@ class AnnualRate:
     def __post_init__(self) -> None:
         _check_rate(self.annual_rate, ANNUAL_RATE_MAX, "annual rate")
         if not isinstance(self.day_count, DayCount):
-            raise InvalidInput("day count must be ACT/365 or ACT/360")
+            raise InvalidInput(f"day count must be one of {', '.join(d.value for d in DayCount)}")
 
     def interest_for_days(self, balance_minor: int, days: int) -> Decimal:
-        """Unrounded interest in minor units on `balance_minor` over `days` actual days."""
+        """Unrounded interest in minor units on `balance_minor` over `days` days of the day
+        count (`days_between`)."""
         return Decimal(balance_minor) * self.annual_rate * days / self.day_count.basis_days
+
+    def days_between(self, start: dt.date, end: dt.date) -> int:
+        """The days from `start` to `end` by the rate's day count."""
+        return self.day_count.days_between(start, end)
 
     @property
     def monthly_rate(self) -> Decimal:
@@ -108,6 +132,10 @@ class DailyRate:
     def interest_for_days(self, balance_minor: int, days: int) -> Decimal:
         """Unrounded interest in minor units on `balance_minor` over `days` days."""
         return Decimal(balance_minor) * self.daily_rate * days
+
+    def days_between(self, start: dt.date, end: dt.date) -> int:
+        """The actual days from `start` to `end`: a daily rate is charged by the day."""
+        return (end - start).days
 
     @property
     def monthly_rate(self) -> Decimal:
@@ -225,8 +253,36 @@ def build_schedule(
         raise InvalidInput("rate must be an AnnualRate or a DailyRate")
     if not isinstance(start_date, dt.date) or isinstance(start_date, dt.datetime):
         raise InvalidInput("start date must be a date")
-    planned_principals = _planned_principals(method, principal_minor, term_months, rate)
-    return _amortise(method, principal_minor, start_date, rate, planned_principals)
+    periods = []
+    period_start = start_date
+    for due_date in due_dates(start_date, term_months):
+        periods.append((due_date, rate.days_between(period_start, due_date)))
+        period_start = due_date
+    return schedule_over_periods(method, principal_minor, rate, periods)
+
+
+def schedule_over_periods(
+    method: RepaymentMethod,
+    principal_minor: int,
+    rate: Rate,
+    periods: Sequence[tuple[dt.date, int]],
+) -> Schedule:
+    """The schedule of a loan whose n-th period ends on its date and charges interest for its
+    days (by the rate's day count). `build_schedule` gives the periods of a real calendar; the
+    rate caps price a loan on calendars that no drawdown date can beat (`loans/caps.py`)."""
+    _check_term(len(periods))
+    plan = _planned_principals(method, principal_minor, len(periods), rate)
+    instalments: list[Instalment] = []
+    balance_minor = principal_minor
+    for number, (due_date, days) in enumerate(periods, start=1):
+        # Rounding place 2: each period's interest.
+        interest_minor = round_half_up(rate.interest_for_days(balance_minor, days))
+        repaid_minor = plan.principal_minor(number, balance_minor, interest_minor)
+        balance_minor -= repaid_minor
+        instalments.append(
+            Instalment(number, due_date, repaid_minor, interest_minor, balance_minor)
+        )
+    return Schedule(method, principal_minor, tuple(instalments))
 
 
 def _check_term(term_months: object) -> None:
@@ -268,26 +324,3 @@ def _planned_principals(
         per_period_minor = round_half_up(Decimal(principal_minor) / term_months)
         return _PrincipalPlan(term_months, principal_per_period_minor=per_period_minor)
     return _PrincipalPlan(term_months, principal_per_period_minor=0)
-
-
-def _amortise(
-    method: RepaymentMethod,
-    principal_minor: int,
-    start_date: dt.date,
-    rate: Rate,
-    plan: _PrincipalPlan,
-) -> Schedule:
-    instalments: list[Instalment] = []
-    balance_minor = principal_minor
-    period_start = start_date
-    for number, due_date in enumerate(due_dates(start_date, plan.term_months), start=1):
-        days = (due_date - period_start).days
-        # Rounding place 2: each period's interest.
-        interest_minor = round_half_up(rate.interest_for_days(balance_minor, days))
-        repaid_minor = plan.principal_minor(number, balance_minor, interest_minor)
-        balance_minor -= repaid_minor
-        instalments.append(
-            Instalment(number, due_date, repaid_minor, interest_minor, balance_minor)
-        )
-        period_start = due_date
-    return Schedule(method, principal_minor, tuple(instalments))

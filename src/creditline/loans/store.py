@@ -38,6 +38,7 @@ _LOAN_STATE_COLUMNS = (
     loans.c.rate_kind,
     loans.c.rate,
     loans.c.day_count_basis,
+    loans.c.day_count,
     loans.c.instalment_fee_minor,
     loans.c.late_fee_minor,
     loans.c.penalty_rate,
@@ -66,17 +67,20 @@ def rate_columns(terms: LoanTerms) -> dict[str, Any]:
             "rate_kind": "annual",
             "rate": str(terms.rate.annual_rate),
             "day_count_basis": terms.rate.day_count.basis_days,
+            "day_count": terms.rate.day_count.value,
         }
-    return {"rate_kind": "daily", "rate": str(terms.rate.daily_rate), "day_count_basis": 365}
+    return {
+        "rate_kind": "daily",
+        "rate": str(terms.rate.daily_rate),
+        "day_count_basis": 365,
+        "day_count": DayCount.ACT_365.value,
+    }
 
 
 def terms_of(row: dict[str, Any]) -> LoanTerms:
     """The frozen terms of a stored loan."""
     rate = (
-        AnnualRate(
-            Decimal(row["rate"]),
-            DayCount.ACT_360 if row["day_count_basis"] == 360 else DayCount.ACT_365,
-        )
+        AnnualRate(Decimal(row["rate"]), DayCount(row["day_count"]))
         if row["rate_kind"] == "annual"
         else DailyRate(Decimal(row["rate"]))
     )

@@ -44,6 +44,8 @@ loans = Table(
     Column("rate_kind", String(8), nullable=False),  # annual | daily
     Column("rate", String(32), nullable=False),
     Column("day_count_basis", Integer, nullable=False),  # 365 or 360 for annual rates
+    # ACT/365, ACT/360 or 30/360 (a daily rate: ACT/365); the basis alone cannot tell the last two.
+    Column("day_count", String(8), nullable=False, server_default="ACT/365"),
     Column("start_date", Date, nullable=False),
     Column("apr_percent", String(16), nullable=False),
     _money("upfront_fee_minor"),
@@ -68,6 +70,7 @@ loans = Table(
         name="outstanding_within_principal",
     ),
     CheckConstraint("status IN ('open', 'settled')", name="status_known"),
+    CheckConstraint("day_count IN ('ACT/365', 'ACT/360', '30/360')", name="day_count_known"),
     # A loan is settled exactly when its principal is repaid (DESIGN.md §6.4).
     CheckConstraint(
         "(status = 'settled') = (principal_outstanding_minor = 0)", name="settled_iff_repaid"

@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 
 from creditline.kernel.errors import InvalidInput
+from creditline.kernel.months import add_months
 from creditline.loans.apr import CashFlow, apr_actuarial, apr_daily
 
 
@@ -17,6 +18,22 @@ def _monthly_dates(first: dt.date, count: int) -> list[dt.date]:
     for offset in range(count):
         year, month = divmod(first.month - 1 + offset, 12)
         dates.append(first.replace(year=first.year + year, month=month + 1))
+    return dates
+
+
+def _every(first: dt.date, count: int, *, weeks: int = 0, months: int = 0) -> list[dt.date]:
+    """`count` dates from `first`, every `weeks` weeks or every `months` months."""
+    if weeks:
+        return [first + dt.timedelta(weeks=weeks * n) for n in range(count)]
+    return [add_months(first, months * n) for n in range(count)]
+
+
+def _semimonthly(first: dt.date, count: int) -> list[dt.date]:
+    """`count` dates on the 1st and the 16th of each month, from `first` (a 1st or a 16th)."""
+    dates = [first]
+    while len(dates) < count:
+        last = dates[-1]
+        dates.append(last.replace(day=16) if last.day == 1 else add_months(last.replace(day=1), 1))
     return dates
 
 
@@ -101,6 +118,58 @@ def test_an_upfront_fee_raises_the_apr_above_the_nominal_rate() -> None:
             ],
             Decimal("10.90"),
         ),
+        (
+            # The periods: 2-23 to 3-1 (6 days), then 15 and 13-16 days. Unit period a semimonth,
+            # 24 a year; odd days over 15 ((b)(5)(iii)).
+            "(c)(1)(iii) semimonthly, short first period",
+            dt.date(1978, 2, 23),
+            500_000,
+            [(day, 21_917) for day in _semimonthly(dt.date(1978, 3, 1), 24)],
+            Decimal("10.34"),
+        ),
+        (
+            # Unit period 3 months, 4 a year: 5-23 to 10-1 is 4 months (back to 6-1) and 9 days,
+            # 129 days over 90 ((b)(5)(iii)).
+            "(c)(1)(iv) quarterly, long first period",
+            dt.date(1978, 5, 23),
+            1_000_000,
+            [(day, 38_500) for day in _every(dt.date(1978, 10, 1), 40, months=3)],
+            Decimal("8.97"),
+        ),
+        (
+            # Unit period a week, 52 a year: 3-20 to 4-21 is 32 days, 4 weeks and 4/7
+            # ((b)(5)(iv)).
+            "(c)(1)(v) weekly, long first period",
+            dt.date(1978, 3, 20),
+            50_000,
+            [(day, 1_760) for day in _every(dt.date(1978, 4, 21), 30, weeks=1)],
+            Decimal("14.96"),
+        ),
+        (
+            "(c)(2)(ii) every 4 weeks, long first period, irregular first payment",
+            dt.date(1978, 3, 18),
+            40_000,
+            [(dt.date(1978, 4, 20), 3_950)]
+            + [(day, 3_831) for day in _every(dt.date(1978, 5, 18), 11, weeks=4)],
+            Decimal("28.50"),
+        ),
+        (
+            "(c)(3)(ii) every 2 weeks, short first period, irregular final payment",
+            dt.date(1978, 4, 3),
+            20_000,
+            [(day, 950) for day in _every(dt.date(1978, 4, 11), 19, weeks=2)]
+            + [(dt.date(1978, 4, 11) + dt.timedelta(weeks=38), 3_000)],
+            Decimal("12.22"),
+        ),
+        (
+            "(c)(4)(ii) every 2 months, short first period, irregular first and final payments",
+            dt.date(1978, 1, 10),
+            800_000,
+            [(dt.date(1978, 3, 1), 44_936)]
+            + [(day, 46_500) for day in _every(dt.date(1978, 5, 1), 18, months=2)]
+            + [(dt.date(1981, 5, 1), 20_000)],
+            Decimal("7.30"),
+        ),
     ],
 )
 def test_regulation_z_appendix_j_worked_examples(
@@ -116,6 +185,16 @@ def test_regulation_z_appendix_j_worked_examples(
     http://www.fdic.gov/regulations/laws/rules/6500-3550.html). E.g. (c)(1)(i): $5,000 advanced
     1-10-78, 24 monthly payments of $230 from 2-10-78, APR 9.69%; (c)(1)(ii): $6,000 advanced
     2-10-78, 36 payments of $200 from 4-1-78 (t = 1, f = 19/30), APR 11.82%.
+    The examples whose unit period is not a month, (c)(1)(iii)-(v), (c)(2)(ii), (c)(3)(ii) and
+    (c)(4)(ii), were read from a public test suite that transcribes them
+    (simontreanor/FSharp.Finance.Personal, tests/AprUsActuarialTests.fs), not from the page:
+    (c)(1)(iii) $5,000 on 2-23-78, 24 semimonthly payments of $219.17 from 3-1-78, 10.34%;
+    (c)(1)(iv) $10,000 on 5-23-78, 40 quarterly payments of $385 from 10-1-78, 8.97%;
+    (c)(1)(v) $500 on 3-20-78, 30 weekly payments of $17.60 from 4-21-78, 14.96%;
+    (c)(2)(ii) $400 on 3-18-78, $39.50 on 4-20-78, then 11 of $38.31 every 4 weeks from
+    5-18-78, 28.50%; (c)(3)(ii) $200 on 4-3-78, 19 of $9.50 every 2 weeks from 4-11-78, then
+    $30, 12.22%; (c)(4)(ii) $8,000 on 1-10-78, $449.36 on 3-1-78, 18 of $465 every 2 months
+    from 5-1-78, then $200 on 5-1-81, 7.30%.
     """
     flows = _loan(advance_date, advance_minor, payments)
 
@@ -195,19 +274,6 @@ def test_empty_or_one_sided_schedules_are_refused(
         solver(flows)
 
 
-def test_actuarial_refuses_a_schedule_without_a_monthly_unit_period() -> None:
-    flows = [
-        CashFlow(dt.date(2025, 1, 1), -100_000),
-        *(
-            CashFlow(dt.date(2025, 1, 1) + dt.timedelta(weeks=week), 10_000)
-            for week in range(1, 12)
-        ),
-    ]
-
-    with pytest.raises(InvalidInput):
-        apr_actuarial(flows)
-
-
 def test_cash_flow_refuses_float_amounts() -> None:
     with pytest.raises(InvalidInput):
         CashFlow(dt.date(2025, 1, 1), 100.0)  # type: ignore[arg-type]
@@ -251,11 +317,30 @@ def test_apr_is_a_two_place_decimal() -> None:
             id="ten-days",
         ),
         pytest.param(
-            # 29 days is not a whole month (01-30 to 02-28): 1.16% × 365 / 29 = 14.60%, not
-            # 1.16% × 12 = 13.92%.
+            # Drawn on the 30th and due on the last day of February, where the 30th has no
+            # date: a whole month (Appendix J (b)(3)(iv)), 1.16% × 12 = 13.92%, not 1.16% ×
+            # 365 / 29 days = 14.60%.
             dt.date(2026, 1, 30),
             1_000_000,
             dt.date(2026, 2, 28),
+            1_011_600,
+            Decimal("13.92"),
+            id="the-30th-to-february-28-is-a-month",
+        ),
+        pytest.param(
+            # The same from the 29th in a year without a 29 February.
+            dt.date(2026, 1, 29),
+            1_000_000,
+            dt.date(2026, 2, 28),
+            1_011_600,
+            Decimal("13.92"),
+            id="the-29th-to-february-28-is-a-month",
+        ),
+        pytest.param(
+            # 29 days that are not a month: 27 January to 25 February. 1.16% × 365 / 29.
+            dt.date(2026, 1, 27),
+            1_000_000,
+            dt.date(2026, 2, 25),
             1_011_600,
             Decimal("14.60"),
             id="twenty-nine-days-not-a-month",
@@ -421,3 +506,109 @@ def test_single_advance_single_payment_on_the_advance_date_is_refused() -> None:
 
     with pytest.raises(InvalidInput):
         apr_actuarial(flows)
+
+
+# --- month ends: Appendix J (b)(3)(iv) -------------------------------------------------------
+# "All months shall be considered equal. Full months shall be measured from any point in time on
+# a given date of a given month to the same point in time on the same date of another month",
+# and where payments fall on the 29th or 30th "the last day of February shall be used when
+# applicable" (quoted from public transcriptions of the text); a series on the last day of each
+# month runs from last day to last day.
+
+
+def _rate_by_bisection(present_value: Callable[[float], float]) -> float:
+    """A second method, independent of the code under test: the rate in [0, 1] per unit period
+    where `present_value` (falling in the rate) crosses zero, by plain float bisection."""
+    low, high = 0.0, 1.0
+    for _ in range(200):
+        middle = (low + high) / 2
+        low, high = (middle, high) if present_value(middle) > 0 else (low, middle)
+    return (low + high) / 2
+
+
+def _percent_of(rate_per_year: float) -> Decimal:
+    return Decimal(repr(rate_per_year * 100)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def test_a_weekly_schedule_has_a_weekly_unit_period() -> None:
+    # 1,000.00 repaid by 11 weekly payments of 100.00: payment k is k weeks out, 52 a year
+    # ((b)(5)(iv)). Before, any unit period but a month was refused. By hand: 1000 = Σ 100 /
+    # (1 + i)^k, k = 1..11, i = 1.6231% a week, 84.40% a year.
+    flows = _loan(
+        dt.date(2025, 1, 1),
+        100_000,
+        [(dt.date(2025, 1, 1) + dt.timedelta(weeks=week), 10_000) for week in range(1, 12)],
+    )
+    weekly = _rate_by_bisection(lambda i: sum(100 / (1 + i) ** k for k in range(1, 12)) - 1000)
+
+    assert apr_actuarial(flows) == _percent_of(weekly * 52) == Decimal("84.40")
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        dt.date(2026, 1, 29),
+        dt.date(2026, 1, 30),
+        dt.date(2026, 1, 31),
+        dt.date(2024, 1, 29),  # a leap year: 29 February
+        dt.date(2024, 1, 30),
+        dt.date(2024, 1, 31),
+        dt.date(2026, 3, 31),  # 30 April, 31 May, 30 June ...
+        dt.date(2026, 8, 31),
+        dt.date(2025, 12, 31),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("count", [2, 3, 12])
+def test_a_loan_drawn_on_the_29th_30th_or_31st_counts_whole_months_to_its_due_dates(
+    start: dt.date, count: int
+) -> None:
+    # Due on the same day of later months, or their last day when they have no such day (as
+    # loans/schedule.py sets due dates). The payment is the annuity at exactly 1% a month, so
+    # with whole months the APR is 12.00% by construction. Counting 31 January to 28 February
+    # as 28 odd days (before this was fixed) gave 12.27% for 2 and 3 payments, 12.05% for 12.
+    payment = _level_payment_minor(1_000_000, Decimal("0.01"), count)
+    dues = [add_months(start, n) for n in range(1, count + 1)]
+    flows = _loan(start, 1_000_000, [(day, payment) for day in dues])
+
+    assert apr_actuarial(flows) == Decimal("12.00")
+
+
+def test_every_start_date_of_a_leap_and_a_common_year_counts_whole_months() -> None:
+    payment = _level_payment_minor(1_000_000, Decimal("0.01"), 12)
+    start = dt.date(2024, 1, 1)
+    aprs = set()
+    while start < dt.date(2026, 1, 1):
+        dues = [add_months(start, n) for n in range(1, 13)]
+        aprs.add(apr_actuarial(_loan(start, 1_000_000, [(day, payment) for day in dues])))
+        start += dt.timedelta(days=1)
+
+    assert aprs == {Decimal("12.00")}
+
+
+@pytest.mark.parametrize(
+    ("first_due", "series", "odd_days"),
+    [
+        # Payments on the last day of each month: each month counted back from a last day lands
+        # on the last day, 31 January, so every payment has 16 odd days (15 to 31 January).
+        # Counted back by the date's own day they were 13 (28 Feb back to 28 Jan), 16 or 15.
+        pytest.param(dt.date(2026, 2, 28), "last day", 16, id="last-day-of-each-month"),
+        # Payments on the 30th: February's last day stands for the 30th, so every payment
+        # counts back to 30 January: 15 odd days (13 from 28 February by its own day).
+        pytest.param(dt.date(2026, 2, 28), "30th", 15, id="the-30th-of-each-month"),
+    ],
+)
+def test_a_month_end_series_measures_its_odd_first_period_the_same_from_every_payment(
+    first_due: dt.date, series: str, odd_days: int
+) -> None:
+    advance = dt.date(2026, 1, 15)
+    anchor = dt.date(2026, 1, 31) if series == "last day" else dt.date(2026, 1, 30)
+    dues = [first_due] + [add_months(anchor, n) for n in range(2, 13)]
+    flows = _loan(advance, 1_000_000, [(day, 90_000) for day in dues])
+    # Payment k (1-12) is k whole months and `odd_days` thirtieths out.
+    f = odd_days / 30
+    monthly = _rate_by_bisection(
+        lambda i: sum(900 / ((1 + f * i) * (1 + i) ** k) for k in range(1, 13)) - 10_000
+    )
+
+    assert apr_actuarial(flows) == _percent_of(monthly * 12)

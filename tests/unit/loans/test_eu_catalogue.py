@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from creditline.kernel.data_categories import DataCategory
-from creditline.kernel.errors import AprAboveCap, InvalidInput
+from creditline.kernel.errors import InvalidInput, RateAboveCap
 from creditline.kernel.money import Money
 from creditline.loans.products import load_catalogue, parse_catalogue
 from creditline.loans.quote import product_quote
@@ -100,9 +100,10 @@ def test_an_eu_quote_above_the_cap_is_refused_naming_the_aprc() -> None:
     # 13.50% nominal with a 1% fee over 3 months: an APRC well above 14%.
     product = catalogue(annual_rate_percent="13.50", upfront_fee_percent="1.00").product("test-eur")
 
-    with pytest.raises(AprAboveCap) as refused:
+    with pytest.raises(RateAboveCap) as refused:
         product_quote(product, Money.parse("1000.00", "EUR"), 3, None, dt.date(2026, 12, 1))
 
     assert "APRC" in refused.value.message
-    assert Decimal(refused.value.details["apr_percent"]) > Decimal("14.00")
+    assert refused.value.details["measure"] == "aprc"
+    assert Decimal(refused.value.details["rate_percent"]) > Decimal("14.00")
     assert refused.value.details["cap_percent"] == "14.00"

@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 
-from creditline.kernel.errors import AprAboveCap, InvalidInput, ProductNotFound
+from creditline.kernel.errors import InvalidInput, ProductNotFound, RateAboveCap
 from creditline.kernel.money import Money
 from creditline.loans.model import DEFAULT_WATERFALL, Overpayment, Step
 from creditline.loans.products import (
     Catalogue,
     Product,
-    check_apr_cap,
     load_catalogue,
     parse_catalogue,
 )
@@ -93,8 +92,12 @@ def _every_quote() -> list[Any]:
     return [
         pytest.param(product, term, method, id=f"{product.code}-{term}m-{method.value}")
         for product in load_catalogue()
-        for term in product.terms
         for method in product.methods
+        for term in (
+            product.interest_first_terms or product.terms
+            if method is RepaymentMethod.INTEREST_FIRST
+            else product.terms
+        )
     ]
 
 
@@ -406,13 +409,13 @@ def test_method_defaults_and_refuses_a_method_the_product_does_not_offer() -> No
 
 def test_check_term_refuses_a_term_the_product_does_not_list() -> None:
     product = product_of()
-    product.check_term(3)
-    product.check_term(12)
+    product.check_term(3, RepaymentMethod.EQUAL_INSTALMENT)
+    product.check_term(12, RepaymentMethod.EQUAL_INSTALMENT)
 
     # True == 1 and 3.0 == 3 in Python, but neither is a term.
     for term in (1, 6, 36, True, 3.0, "3", None):
         with pytest.raises(InvalidInput) as refused:
-            product.check_term(term)  # type: ignore[arg-type]
+            product.check_term(term, RepaymentMethod.EQUAL_INSTALMENT)  # type: ignore[arg-type]
         assert refused.value.details == {"product": "test-loan", "terms": [3, 12]}
 
 
@@ -450,10 +453,10 @@ def test_business_date_is_the_date_in_the_profiles_time_zone(
 
 def test_a_product_with_terms_including_1_refuses_true_as_a_term() -> None:
     product = product_of(terms=[1, 3])
-    product.check_term(1)
+    product.check_term(1, RepaymentMethod.EQUAL_INSTALMENT)
 
     with pytest.raises(InvalidInput):
-        product.check_term(True)
+        product.check_term(True, RepaymentMethod.EQUAL_INSTALMENT)
 
 
 @pytest.mark.parametrize(
@@ -468,27 +471,28 @@ def test_business_date_refuses_a_naive_time(at: dt.datetime) -> None:
         profile.business_date(at)
 
 
-# --- the APR cap ---------------------------------------------------------------------------------
+# --- the rate cap when the catalogue is loaded (the rest: test_caps.py) ---------------------------
 
 
-def test_an_apr_above_the_cap_is_refused_naming_the_cap_and_the_profile() -> None:
-    product = product_of()
-
-    with pytest.raises(AprAboveCap) as refused:
-        check_apr_cap(product, Decimal("24.01"))
+def test_a_nominal_rate_above_the_cap_refuses_the_product_naming_the_cap_and_profile() -> None:
+    with pytest.raises(RateAboveCap) as refused:
+        product_of(annual_rate_percent="24.01")
 
     error = refused.value
     assert isinstance(error, InvalidInput)
-    assert error.code == "apr_above_cap"
+    assert error.code == "rate_above_cap"
     assert "24.00%" in error.message
     assert "24.01%" in error.message
-    assert "CN" in error.message
+    assert "test-loan" in error.message
+    assert error.details["measure"] == "nominal_annual_rate"
     assert error.details["cap_percent"] == "24.00"
-    assert error.details["apr_percent"] == "24.01"
+    assert error.details["rate_percent"] == "24.01"
     assert error.details["profile"] == "CN"
     assert error.details["product"] == "test-loan"
 
 
-@pytest.mark.parametrize("apr", ["0.00", "12.34", "24.00"])
-def test_an_apr_at_or_below_the_cap_is_accepted(apr: str) -> None:
-    check_apr_cap(product_of(), Decimal(apr))
+@pytest.mark.parametrize("rate", ["0", "12.34", "24.00"])
+def test_a_nominal_rate_at_or_below_the_cap_is_accepted(rate: str) -> None:
+    assert product_of(annual_rate_percent=rate).rate == AnnualRate(
+        Decimal(rate) / 100, DayCount.ACT_365
+    )

@@ -3,11 +3,11 @@ from decimal import Decimal
 
 import pytest
 
-from creditline.kernel.errors import AprAboveCap, CurrencyMismatch, InvalidInput
+from creditline.kernel.errors import CurrencyMismatch, InvalidInput, RateAboveCap
 from creditline.kernel.money import Money
 from creditline.loans.products import Product, parse_catalogue
 from creditline.loans.quote import product_quote, quote
-from creditline.loans.schedule import AnnualRate, DayCount, RepaymentMethod
+from creditline.loans.schedule import AnnualRate, DailyRate, DayCount, Rate, RepaymentMethod
 
 RATE = AnnualRate(Decimal("0.12"), DayCount.ACT_365)
 START = dt.date(2026, 1, 15)
@@ -165,24 +165,19 @@ def test_a_product_quote_names_the_product_profile_and_cap() -> None:
     assert quoted["apr_percent"] == plain["apr_percent"]
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        pytest.param({"annual_rate_percent": "30.00"}, id="rate-above-the-cap"),
-        # 20% a year is under the cap, but a 5% upfront fee on 3 months is not.
-        pytest.param({"annual_rate_percent": "20.00", "upfront_fee_percent": "5.00"}, id="fees"),
-    ],
-)
-def test_a_product_quote_above_the_apr_cap_is_refused(changes: dict[str, str]) -> None:
-    product = _catalogue_product(**changes)
+def test_a_product_quote_above_the_apr_cap_is_refused() -> None:
+    # 20% a year is under the cap, but a 5% upfront fee on 3 months is not.
+    product = _catalogue_product(annual_rate_percent="20.00", upfront_fee_percent="5.00")
 
-    with pytest.raises(AprAboveCap) as refused:
+    with pytest.raises(RateAboveCap) as refused:
         product_quote(product, cny("10000.00"), 3, "equal_principal", START)
 
-    assert refused.value.code == "apr_above_cap"
+    assert refused.value.code == "rate_above_cap"
+    assert refused.value.details["measure"] == "apr"
+    assert refused.value.details["calendar"] == "drawdown"
     assert refused.value.details["cap_percent"] == "24.00"
     assert refused.value.details["profile"] == "CN"
-    assert Decimal(refused.value.details["apr_percent"]) > Decimal("24.00")
+    assert Decimal(refused.value.details["rate_percent"]) > Decimal("24.00")
 
 
 def test_a_product_quote_in_another_currency_is_refused() -> None:
@@ -222,3 +217,47 @@ def test_a_zero_rate_interest_first_loan_over_two_years_is_quoted_as_a_single_pa
     assert quoted["total_cost"] == "100.00"
     assert quoted["apr_percent"] == "0.50"
     assert quoted["effective_annual_rate_percent"] == "0.50"
+
+
+# --- the day count (30/360, ACT/365, ACT/360) --------------------------------------------------
+
+
+def test_a_30_360_equal_instalment_at_12_percent_has_an_apr_of_12_00_on_every_start_date() -> None:
+    # 30/360 charges 1% of the balance each month, and the annuity is computed at 1% a month, so
+    # the flows are the annuity's own: an IRR of exactly 1% a month, 12.00% a year, whatever
+    # the start date (drawn on the 31st the months are whole months too, Appendix J (b)(3)(iv)).
+    rate = AnnualRate(Decimal("0.12"), DayCount.THIRTY_360)
+    start, aprs = dt.date(2024, 1, 1), set()
+    while start < dt.date(2026, 1, 1):
+        quoted = quote(cny("10000.00"), 12, RepaymentMethod.EQUAL_INSTALMENT, rate, start)
+        aprs.add((quoted["apr_percent"], quoted["day_count"], quoted["annual_rate_percent"]))
+        start += dt.timedelta(days=1)
+
+    assert aprs == {("12.00", "30/360", "12.00")}
+
+
+@pytest.mark.parametrize(
+    ("rate", "shown"),
+    [
+        (AnnualRate(Decimal("0.12"), DayCount.ACT_365), {"annual_rate_percent": "12.00"}),
+        (AnnualRate(Decimal("0.0725"), DayCount.ACT_360), {"annual_rate_percent": "7.25"}),
+        (AnnualRate(Decimal("0.108"), DayCount.THIRTY_360), {"annual_rate_percent": "10.80"}),
+        (DailyRate(Decimal("0.0004")), {"daily_rate_percent": "0.04"}),
+    ],
+    ids=["ACT/365", "ACT/360", "30/360", "daily"],
+)
+def test_a_quote_shows_its_rate_and_day_count(rate: Rate, shown: dict[str, str]) -> None:
+    quoted = quote(cny("1000.00"), 3, RepaymentMethod.EQUAL_PRINCIPAL, rate, START)
+
+    day_count = rate.day_count.value if isinstance(rate, AnnualRate) else "ACT/365"
+    assert {**shown, "day_count": day_count}.items() <= quoted.items()
+
+
+def test_a_product_quote_shows_the_products_day_count() -> None:
+    product = _catalogue_product(day_count="30/360")
+
+    _, quoted = product_quote(product, cny("10000.00"), 12, None, dt.date(2026, 1, 31))
+
+    assert (quoted["day_count"], quoted["annual_rate_percent"]) == ("30/360", "12.00")
+    # The fees lift the APR above the nominal rate; the 30/360 interest itself is 12.00%.
+    assert Decimal(quoted["apr_percent"]) > Decimal("12.00")

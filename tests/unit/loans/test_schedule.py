@@ -24,6 +24,7 @@ TERMS = [1, 3, 6, 12, 24, 36]
 RATES = [
     AnnualRate(Decimal("0.18"), DayCount.ACT_365),
     AnnualRate(Decimal("0.0725"), DayCount.ACT_360),
+    AnnualRate(Decimal("0.12"), DayCount.THIRTY_360),
     DailyRate(Decimal("0.0005")),
 ]
 
@@ -93,6 +94,61 @@ def test_interest_follows_the_day_count() -> None:
     assert [i.interest_minor for i in act_365.instalments] == [50_400, 55_800, 54_000]
     assert [i.interest_minor for i in act_360.instalments] == [50_400, 55_800, 54_000]
     assert [i.interest_minor for i in daily.instalments] == [14_000, 15_500, 15_000]
+
+
+@pytest.mark.parametrize(
+    "start",
+    [dt.date(2026, 1, 31), dt.date(2026, 1, 30), dt.date(2026, 1, 29), dt.date(2024, 1, 31)],
+    ids=str,
+)
+def test_30_360_charges_a_twelfth_of_the_annual_rate_in_every_month(start: dt.date) -> None:
+    # 36,000.00 at 18% interest-first: 540.00 every month, 28 days in February or 31 in March
+    # (ACT/365 above: 504.00, 558.00, 540.00 for 36,500.00).
+    schedule = build_schedule(
+        RepaymentMethod.INTEREST_FIRST,
+        3_600_000,
+        3,
+        start,
+        AnnualRate(Decimal("0.18"), DayCount.THIRTY_360),
+    )
+
+    assert [i.interest_minor for i in schedule.instalments] == [54_000, 54_000, 54_000]
+
+
+def test_a_30_360_equal_instalment_pays_the_annuity_and_its_interest_by_hand() -> None:
+    # 10,000.00 at 12% (1% a month) over 12 months from 31 January: the annuity is
+    # 10000 × 0.01 / (1 - 1.01^-12) = 888.4879 -> 888.49. Month 1: interest 100.00, principal
+    # 788.49; month 2 (February, 28 days): interest 1% of 9,211.51 = 92.1151 -> 92.12.
+    schedule = build_schedule(
+        RepaymentMethod.EQUAL_INSTALMENT,
+        1_000_000,
+        12,
+        dt.date(2026, 1, 31),
+        AnnualRate(Decimal("0.12"), DayCount.THIRTY_360),
+    )
+    first, second = schedule.instalments[:2]
+
+    assert (first.payment_minor, first.interest_minor, first.principal_minor) == (
+        88_849,
+        10_000,
+        78_849,
+    )
+    assert (second.due_date, second.interest_minor) == (dt.date(2026, 3, 31), 9_212)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "days"),
+    [
+        (dt.date(2026, 1, 31), dt.date(2026, 2, 28), 30),  # a whole month (Appendix J)
+        (dt.date(2026, 2, 28), dt.date(2026, 3, 31), 30),  # last day to last day
+        (dt.date(2026, 1, 15), dt.date(2026, 2, 10), 26),  # odd days are actual days
+        (dt.date(2026, 1, 15), dt.date(2026, 3, 20), 65),  # 2 months back to 1-20, 5 days
+        (dt.date(2026, 1, 15), dt.date(2026, 1, 15), 0),
+    ],
+)
+def test_30_360_counts_30_days_a_whole_month(start: dt.date, end: dt.date, days: int) -> None:
+    assert DayCount.THIRTY_360.days_between(start, end) == days
+    assert DayCount.ACT_360.days_between(start, end) == (end - start).days
 
 
 def test_interest_first_repays_principal_at_the_end() -> None:
