@@ -101,6 +101,12 @@ class ProfileSpec(_Strict):
     # A close the lender decides takes effect at least this many months after it is decided,
     # and the line stays usable until then (EU-2); 0: at once.
     termination_notice_months: Annotated[StrictInt, Field(ge=0, le=12)] = 0
+    # A policy change that is adverse for a borrower takes effect at least this many days
+    # after its approval (CN: 30 by default; US: 45, as a change-in-terms notice; a close under
+    # a termination notice waits that notice too).
+    policy_notice_days: Annotated[StrictInt, Field(ge=0, le=366)] = 30
+    # Approving a policy version needs a simulation of the current book at most this old.
+    simulation_age_hours_max: Annotated[StrictInt, Field(ge=1, le=720)] = 24
     # The annual rate quotes disclose and the cap applies to: the actuarial APR (CN-4, US-7)
     # or the APRC of the Consumer Credit Directive's annex (EU).
     apr_method: Literal["actuarial", "aprc"] = "actuarial"
@@ -195,6 +201,8 @@ class Profile:
     block_reasons: frozenset[str] | None = None  # None: any specific adverse code
     termination_notice_months: int = 0
     apr_method: str = "actuarial"
+    policy_notice_days: int = 30
+    simulation_age_hours_max: int = 24
 
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
@@ -401,6 +409,8 @@ def _profile(code: str, spec: ProfileSpec) -> Profile:
         block_reasons=_frozen(spec.block_reasons),
         termination_notice_months=spec.termination_notice_months,
         apr_method=spec.apr_method,
+        policy_notice_days=spec.policy_notice_days,
+        simulation_age_hours_max=spec.simulation_age_hours_max,
     )
 
 
