@@ -89,20 +89,26 @@ def approve(
     label: Annotated[str, typer.Argument(help="id@version")],
     by: By,
     effective_at: Annotated[
-        str, typer.Option(help="When it takes effect: an ISO time with its offset.")
-    ],
+        str | None,
+        typer.Option(
+            help="When it takes effect: an ISO time with its offset (default: as early as the "
+            "notice period allows)."
+        ),
+    ] = None,
     justification: Justification = None,
     role: Annotated[str, typer.Option(help="approver or admin")] = "approver",
     key: Key = None,
 ) -> None:
     """Approve a simulated version (not your own); the borrowers affected are told now."""
     actor = _actor(by, role)
-    try:
-        when = datetime.fromisoformat(effective_at)
-    except ValueError:
-        fail(f"--effective-at must be an ISO time, not {effective_at!r}")
-    if when.tzinfo is None:
-        fail("--effective-at needs an offset (e.g. 2027-01-15T00:00:00+08:00)")
+    when = None
+    if effective_at is not None:
+        try:
+            when = datetime.fromisoformat(effective_at)
+        except ValueError:
+            fail(f"--effective-at must be an ISO time, not {effective_at!r}")
+        if when.tzinfo is None:
+            fail("--effective-at needs an offset (e.g. 2027-01-15T00:00:00+08:00)")
     result = _registry().approve(actor, key or new_id(), label, when, justification)
     _echo(result.document)
 

@@ -33,6 +33,7 @@ from creditline.decisions.lifecycle import (
     State,
     Step,
     checked_justification,
+    earliest_effective,
     require_checker,
     require_fresh,
     require_notice_period,
@@ -212,21 +213,22 @@ class Governance:
         actor: Actor,
         key: str,
         label: str,
-        effective_at: datetime,
+        effective_at: datetime | None,
         justification: str | None,
     ) -> CommandResult:
-        """Maker-checker approval with the date the version takes effect; every adversely
-        affected borrower is told now, in this transaction."""
+        """Maker-checker approval with the date the version takes effect (None: as early as
+        the notice period allows); every adversely affected borrower is told now, in this
+        transaction."""
         require(actor, Permission.APPROVE_POLICY)
         justification = checked_justification(justification)
-        if effective_at.tzinfo is None:
+        if effective_at is not None and effective_at.tzinfo is None:
             raise InvalidInput("effective_at needs a time zone", field="effective_at")
         parts = policy_store.split(label)
         self._active.engine()  # the active version exists (seeded) before the transaction
         request = {
             "op": "approve_policy",
             "policy": label,
-            "effective_at": effective_at.isoformat(),
+            "effective_at": None if effective_at is None else effective_at.isoformat(),
             "justification": justification,
         }
 
@@ -241,7 +243,7 @@ class Governance:
         tx: Transaction,
         actor: Actor,
         parts: tuple[str, str],
-        effective_at: datetime,
+        asked_at: datetime | None,
         justification: str | None,
     ) -> dict[str, Any]:
         now = self._clock.now()
@@ -269,6 +271,7 @@ class Governance:
         overridden = require_within_guardrail(
             impact, _guardrail(found.document), actor, justification, label
         )
+        effective_at = asked_at or earliest_effective(impact, now, rules)
         require_notice_period(impact, now, effective_at, rules)
         step = Step(
             State.APPROVED, actor.scope, now, justification, effective_at, impact.simulation_id

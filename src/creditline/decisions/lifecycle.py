@@ -34,14 +34,14 @@ class State(StrEnum):
 
 
 # Where each state may go next. A simulated version may be simulated again (a fresh book);
-# activation retires the version it replaces.
+# the active version is retired by activation, when its successor takes over.
 NEXT: dict[State, frozenset[State]] = {
     State.DRAFT: frozenset({State.LINTED, State.RETIRED}),
     State.LINTED: frozenset({State.SIMULATED, State.RETIRED}),
     State.SIMULATED: frozenset({State.SIMULATED, State.APPROVED, State.RETIRED}),
     State.APPROVED: frozenset({State.SCHEDULED, State.RETIRED}),
     State.SCHEDULED: frozenset({State.ACTIVE, State.RETIRED}),
-    State.ACTIVE: frozenset({State.RETIRED}),
+    State.ACTIVE: frozenset(),  # retired only by its successor's activation
     State.RETIRED: frozenset(),
 }
 # Versions whose approved change is still to come: their pending changes hold.
@@ -173,10 +173,11 @@ def checked_justification(text: str | None, *, required: bool = False) -> str | 
 
 
 def require_checker(approver: Actor, author_scope: str, label: str) -> None:
-    """Maker-checker: an approver (or admin) who is not the version's author."""
+    """Maker-checker: an approver (or admin) who is not the version's author, whatever role
+    either acted in (a person is their subject)."""
     if approver.role not in APPROVER_ROLES:
         raise Forbidden(f"role {approver.role.value} may not approve policy versions")
-    if approver.scope == author_scope:
+    if approver.subject == author_scope.partition(":")[2]:
         raise ApproverIsAuthor(
             f"{label} was submitted by {author_scope}: another person approves it",
             policy=label,

@@ -67,10 +67,11 @@ class PolicyRegistry:
         actor: Actor,
         key: str,
         label: str,
-        effective_at: datetime,
+        effective_at: datetime | None,
         justification: str | None = None,
     ) -> CommandResult:
-        """Maker-checker approval, effective at `effective_at`; affected borrowers are told."""
+        """Maker-checker approval, effective at `effective_at` (None: as early as the notice
+        period allows); affected borrowers are told."""
         return self._steps().approve(actor, key, label, effective_at, justification)
 
     def schedule(

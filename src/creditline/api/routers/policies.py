@@ -27,9 +27,11 @@ class Submission(Body):
 
 
 class Approval(Body):
-    effective_at: AwareDatetime = Field(
+    effective_at: AwareDatetime | None = Field(
+        default=None,
         description="when the version takes effect: at least the profile's notice period after "
-        "now when the simulation found borrowers adversely affected"
+        "now when the simulation found borrowers adversely affected (default: as early as that "
+        "allows)",
     )
     justification: StrictStr | None = Field(
         default=None,
