@@ -26,7 +26,7 @@ from typing import Any
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions import change_store, policy_store
 from creditline.decisions.active_policy import LIFECYCLE_LOCK, ActivePolicy
-from creditline.decisions.book import book_features_and_owners
+from creditline.decisions.book import todays_book
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Decision
 from creditline.decisions.lifecycle import (
@@ -122,14 +122,8 @@ class Activation:
         self._active.refresh()
         log.info("policy %s is active (it replaces %s)", label, previous.policy.label)
         current = self._active.engine()
+        rows, owners = todays_book(self._db, current.policy, now, self._bureau)
         with self._db.reading() as connection:
-            rows, owners = book_features_and_owners(
-                connection,
-                now,
-                current.policy.business_date(now),
-                self._bureau,
-                currency=current.policy.currency,
-            )
             announced = {
                 row["line_id"] for row in change_store.pending_of_version(connection, parts)
             }

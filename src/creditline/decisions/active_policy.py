@@ -21,7 +21,7 @@ from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions import policy_store
 from creditline.decisions.engine import Engine
 from creditline.decisions.lifecycle import State, Step
-from creditline.decisions.policy import PolicyDocument, document_of, parse_policy
+from creditline.decisions.policy import PolicyDocument, parse_policy
 from creditline.kernel.actors import SYSTEM
 from creditline.kernel.clock import Clock
 from creditline.kernel.invariant import fail
@@ -123,19 +123,7 @@ class ActivePolicy:
             # The registry of policies that have decided refuses other content under a label.
             policy_store.store_decided(tx, policy, now)
             if policy_store.version(connection, label) is None:
-                policy_store.insert_version(
-                    connection,
-                    label,
-                    policy.currency,
-                    policy_store.fingerprint(policy),
-                    document_of(policy),
-                    SYSTEM.scope,
-                    now,
-                )
-                for state in (State.DRAFT, State.LINTED):
-                    policy_store.insert_step(
-                        connection, label, Step(state, SYSTEM.scope, now, None)
-                    )
+                policy_store.insert_version(connection, policy, SYSTEM.scope, now, [])
             policy_store.insert_step(
                 connection, label, Step(State.ACTIVE, SYSTEM.scope, now, SEEDED)
             )

@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, case, func, select
 
+from creditline.db.unit_of_work import Database
 from creditline.decisions.applications import application_features, with_report
 from creditline.decisions.bureau import BureauPort
+from creditline.decisions.policy import PolicyDocument
 from creditline.decisions.tables import reviews
 from creditline.ledger.ports import LineFacts, line_facts
 from creditline.loans.ports import RepaymentFacts, repayment_facts
@@ -67,6 +69,17 @@ def book_features_and_owners(
         for line in lines
     ]
     return features, {line.line_id: line.borrower_id for line in lines}
+
+
+def todays_book(
+    db: Database, policy: PolicyDocument, now: datetime, bureau: BureauPort
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The features of every line `policy` decides (its currency's), in one consistent read,
+    and each line's borrower."""
+    with db.reading() as connection:
+        return book_features_and_owners(
+            connection, now, policy.business_date(now), bureau, currency=policy.currency
+        )
 
 
 def _line_features(

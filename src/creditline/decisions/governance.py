@@ -20,7 +20,7 @@ from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions import change_store, policy_store
 from creditline.decisions.active_policy import LIFECYCLE_LOCK, ActivePolicy
-from creditline.decisions.book import book_features_and_owners
+from creditline.decisions.book import todays_book
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Engine
 from creditline.decisions.guardrails import ADVERSE_SHARE_MAX_DEFAULT
@@ -123,22 +123,8 @@ class Governance:
                         policy=policy.label,
                     )
                 return _state_document(found.label, found.state, [])
-            policy_store.insert_version(
-                connection,
-                label,
-                policy.currency,
-                policy_store.fingerprint(policy),
-                document_of(policy),
-                actor.scope,
-                now,
-            )
-            draft = Step(State.DRAFT, actor.scope, now, None)
-            policy_store.insert_step(connection, label, draft, {"problems": problems})
-            if problems:
-                return _state_document(policy.label, State.DRAFT, problems)
-            linted = Step(State.LINTED, actor.scope, now, None)
-            policy_store.insert_step(connection, label, linted)
-            return _state_document(policy.label, State.LINTED, [])
+            state = policy_store.insert_version(connection, policy, actor.scope, now, problems)
+            return _state_document(policy.label, state, problems)
 
         return self._commands.run(actor, key, request, work, lambda d: d, core=True)
 
@@ -152,14 +138,7 @@ class Governance:
         active = self._active.engine()
         candidate = self._engine_of(found.document)
         now = self._clock.now()
-        with self._db.reading() as connection:
-            rows, owners = book_features_and_owners(
-                connection,
-                now,
-                active.policy.business_date(now),
-                self._bureau,
-                currency=candidate.policy.currency,
-            )
+        rows, owners = todays_book(self._db, active.policy, now, self._bureau)
         simulated = simulate(candidate, active, rows)
         currency = candidate.policy.currency
         affected = [

@@ -68,25 +68,30 @@ def split(label: str) -> tuple[str, str]:
 
 def insert_version(
     connection: Connection,
-    label: tuple[str, str],
-    currency: str,
-    sha256: str,
-    document: dict[str, Any],
+    policy: PolicyDocument,
     author: str,
     at: datetime,
-) -> None:
-    """Store a submitted version's document."""
+    problems: list[str],
+) -> State:
+    """Store a submitted version as a draft with its lint `problems`, and as linted when there
+    are none; its state."""
+    label = (policy.id, policy.version)
     connection.execute(
         insert(policy_versions).values(
-            id=label[0],
-            version=label[1],
-            currency=currency,
-            sha256=sha256,
-            document=json.dumps(document, ensure_ascii=False, sort_keys=True),
+            id=policy.id,
+            version=policy.version,
+            currency=policy.currency,
+            sha256=fingerprint(policy),
+            document=json.dumps(document_of(policy), ensure_ascii=False, sort_keys=True),
             submitted_by=author,
             submitted_at=at,
         )
     )
+    insert_step(connection, label, Step(State.DRAFT, author, at, None), {"problems": problems})
+    if problems:
+        return State.DRAFT
+    insert_step(connection, label, Step(State.LINTED, author, at, None))
+    return State.LINTED
 
 
 def insert_step(
