@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
 
@@ -12,13 +11,15 @@ from creditline.db.commands import Commands
 from creditline.db.engine import make_engine
 from creditline.db.migrate import upgrade
 from creditline.db.unit_of_work import Database
+from creditline.decisions.activation import Activation
+from creditline.decisions.active_policy import ActivePolicy
 from creditline.decisions.appeals import Appeals
 from creditline.decisions.applications import Underwriting
 from creditline.decisions.bureau import BureauService, StoredReports
-from creditline.decisions.engine import Engine
 from creditline.decisions.explanation import Explainer
+from creditline.decisions.governance import Governance
 from creditline.decisions.limit_policy import PolicyLimits
-from creditline.decisions.policy import PolicyDocument, load_policy
+from creditline.decisions.policy import load_policy
 from creditline.decisions.rate_limits import RateLimit
 from creditline.decisions.reconcile import review_checks
 from creditline.decisions.registry import PolicyRegistry
@@ -88,10 +89,11 @@ def build(
     pricing, profile_limits = ProductPricing(catalogue), ProfileLimits(catalogue)
     bureau = BureauService(db, clock, commands)
     terms = ProfileTerms(catalogue)
-    policies = PolicyRegistry(db, clock, catalogue)
-    policy = cache(partial(load_policy, settings.policy_file, catalogue))
-    policy_engine = _policy_engine(policies, policy, profile_limits)
-    policy_limits = PolicyLimits(policy, StoredReports(), catalogue)
+    seed = cache(partial(load_policy, settings.policy_file, catalogue))
+    # Only the active stored version decides; the policy file seeds version one.
+    active = ActivePolicy(db, clock, catalogue, seed, profile_limits.caps)
+    policy_engine = active.engine
+    policy_limits = PolicyLimits(active.document, StoredReports(), catalogue)
     ledger = LedgerService(
         db,
         clock,
@@ -107,6 +109,7 @@ def build(
     loans = LoanService(db, clock, commands, catalogue, ledger)
     decisions = DecisionService(db, clock, commands, ledger, policy_engine, StoredReports())
     notices = NoticeService(db, clock, commands, ledger, catalogue, Renderer(), contacts)
+    policies = _policies(db, clock, commands, catalogue, active, decisions, outbox)
     rate_limits = _rate_limits(settings)
     appeals = Appeals(
         db, clock, commands, ledger, decisions, catalogue, rate_limit=rate_limits["reviews"]
@@ -126,7 +129,7 @@ def build(
         loans=loans,
         decisions=decisions,
         policies=policies,
-        explainer=Explainer(ledger, appeals, catalogue),
+        explainer=Explainer(ledger, appeals, catalogue, db),
         verifications=_verifications(settings, db, clock, commands, ledger, decisions),
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions, catalogue),
@@ -196,20 +199,22 @@ def _rate_limits(settings: Settings) -> dict[str, RateLimit]:
     }
 
 
-def _policy_engine(
-    policies: PolicyRegistry, policy: Callable[[], PolicyDocument], limits: ProfileLimits
-) -> Callable[[], Engine]:
-    """The policy's engine, built on first use: a missing policy fails reviews only. The policy
-    is linted under its currency's profile in the catalogue and stored before it decides
-    anything; a changed document under a used version is refused.
-    Its increases keep under the caps of the profile its currency runs under."""
-
-    @cache
-    def policy_engine() -> Engine:
-        active = policies.activate(policy())
-        return Engine(active, limits.caps(active.currency))
-
-    return policy_engine
+def _policies(
+    db: Database,
+    clock: Clock,
+    commands: Commands,
+    catalogue: Catalogue,
+    active: ActivePolicy,
+    decisions: DecisionService,
+    outbox: Outbox,
+) -> PolicyRegistry:
+    """Policy versions and their governed life: submitted, simulated on the book, approved by
+    another person with notice to the borrowers affected, activated on their date."""
+    governance = Governance(db, clock, commands, catalogue, active, StoredReports(), outbox)
+    activation = Activation(
+        db, clock, catalogue, active, decisions, StoredReports(), outbox, governance.notice_rules
+    )
+    return PolicyRegistry(db, clock, catalogue, governance, activation)
 
 
 def _review_after_changes(outbox: Outbox, decisions: DecisionService) -> None:

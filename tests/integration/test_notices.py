@@ -1619,6 +1619,30 @@ CASES: dict[Kind, tuple[dict[str, Any], list[str], list[str]]] = {
         ["closes on 2027-01-29", "Until then you can draw", "CNY 9,007,199,254,740,993.01"],
         ["将于 2027-01-29 关闭", "在此之前", "9,007,199,254,740,993.01 元"],
     ),
+    Kind.POLICY_CHANGE: (
+        {
+            "policy": "cn-standard@2026.12.1",
+            "announced_at": "2026-11-28T17:30:00+00:00",
+            "effective_at": "2026-12-28T17:30:00+00:00",
+            "policy_change": {
+                "action": "decrease",
+                "currency": "CNY",
+                "limit_before": "20000.00",
+                "limit_after": "12000.00",
+                "limit_before_minor": 2000000,
+                "limit_after_minor": 1200000,
+                "reason_codes": ["utilisation_high"],
+                "rule": "high-use",
+            },
+        },
+        [
+            "will change to CNY 12,000.00 on 2026-12-29",
+            "from CNY 20,000.00 today to CNY 12,000.00",
+            "ask for a review",
+            "if your situation has improved, your line is not cut",
+        ],
+        ["将于 2026-12-29 调整为 12,000.00 元", "由目前的 20,000.00 元", "申请复核", "不会被调低"],
+    ),
     Kind.LIMIT_INCREASED: (
         {"decision": decision("increase", ["good_repayment_history"], limit_after="30000.00")},
         ["went up to CNY 30,000.00", "CNY 1,234,567.89"],

@@ -55,28 +55,31 @@ def test_the_policy_is_stored_when_it_first_decides_and_staff_read_it_back(
     assert missing.headers["content-type"].startswith("application/problem+json")
 
 
-def test_a_changed_document_under_a_used_version_is_refused(
+def test_the_file_seeds_version_one_and_a_changed_file_decides_nothing(
     container: Container, database_url: str, clock: FixedClock, tmp_path: Path, agent: Actor
 ) -> None:
     line = container.ledger.open_line(agent, "o", "borrower-1", "CNY", "20000.00").document
-    container.decisions.review_line(line["id"])  # cn-standard@2026.11.1 decides, and is stored
+    container.decisions.review_line(line["id"])  # cn-standard@2026.11.1 seeds, and decides
 
     changed = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    changed["rules"][3]["when"] = "drawdowns_7d >= 3"  # stricter, but the same version
+    changed["rules"][3]["when"] = "drawdowns_7d >= 3"  # stricter, under the same version
     path = tmp_path / "changed.yaml"
     path.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
+    analyst = Actor("analyst-1", Role.ANALYST)
     other = container_with(database_url, clock, path)
     try:
-        with pytest.raises(PolicyVersionReused, match="give the changed policy a new version"):
-            other.decisions.review_line(line["id"])
-        assert len(container.ledger.line_decisions(agent, line["id"])["decisions"]) == 0
+        # The stored active version decides: the file only seeds an empty store.
+        assert other.decisions.engine.policy.label == "cn-standard@2026.11.1"
+        assert other.decisions.engine.policy == load_policy(EXAMPLE)
+        with pytest.raises(PolicyVersionReused, match="give it a new version"):
+            other.policies.submit(analyst, "s1", changed)
 
         changed["version"] = "2026.11.2"
         path.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
         renewed = container_with(database_url, clock, path)
-        renewed.decisions.review_line(line["id"])
+        assert renewed.decisions.engine.policy.label == "cn-standard@2026.11.1"
         labels = [p["policy"] for p in renewed.policies.summaries(agent)["policies"]]
-        assert sorted(labels) == ["cn-standard@2026.11.1", "cn-standard@2026.11.2"]
+        assert labels == ["cn-standard@2026.11.1"]
         renewed.close()
     finally:
         other.close()

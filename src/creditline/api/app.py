@@ -17,6 +17,8 @@ from creditline.bootstrap import Container
 
 log = logging.getLogger(__name__)
 REMIND_INTERVAL_SECONDS = 300.0  # reminders are days ahead: every five minutes is plenty
+# Policy changes take effect on a date announced weeks ahead: every minute is on time.
+ACTIVATE_INTERVAL_SECONDS = 60.0
 
 
 class Periodic:
@@ -56,8 +58,9 @@ def create_app(
     dispatch: bool = False,
     threads: int | None = None,
 ) -> FastAPI:
-    """The API over `container`; with `sweep`, the sweeper (expired holds, ended freezes) and
-    the reminders run in the background while it serves, and with `dispatch` the outbox
+    """The API over `container`; with `sweep`, the sweeper (expired holds, ended freezes), the
+    reminders and policy activation (scheduled versions whose date has come, announced changes
+    that are due) run in the background while it serves, and with `dispatch` the outbox
     dispatcher.
 
     Routes call the synchronous services on worker threads; `threads` sets how many.
@@ -74,6 +77,11 @@ def create_app(
                 Periodic("sweep", container.ledger.sweep, settings.sweep_interval_seconds)
             )
             workers.append(Periodic("remind", container.reminders.run, REMIND_INTERVAL_SECONDS))
+            workers.append(
+                Periodic(
+                    "activate-policies", container.policies.activate_due, ACTIVATE_INTERVAL_SECONDS
+                )
+            )
         if dispatch:
             workers.append(
                 Periodic(

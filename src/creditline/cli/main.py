@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.exceptions import TyperException
 
-from creditline.cli import offline  # noqa: F401  (registers the offline commands)
+from creditline.cli import offline, policies  # noqa: F401  (registers their commands)
 from creditline.cli.app import app, db_app, err, fail, progress_bar, settings_or_fail
 from creditline.kernel.errors import DomainError
 
@@ -104,9 +104,10 @@ def reconcile() -> None:
 
 @app.command()
 def review() -> None:
-    """Review every open line with the policy (CREDITLINE_POLICY_FILE): decide the whole book in
-    one query, apply each change through the ledger with its reasons and notice. Safe to run
-    again the same day: changes already made are not made twice."""
+    """Review every open line with the active policy version (CREDITLINE_POLICY_FILE seeds
+    version one): decide the whole book in one query, apply each change through the ledger
+    with its reasons and notice. Safe to run again the same day: changes already made are not
+    made twice, and a cut a policy change announced for a later date waits for it."""
     from creditline.bootstrap import build
 
     container = build(settings_or_fail())

@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, case, func, select
 
+from creditline.db.unit_of_work import Database
 from creditline.decisions.applications import application_features, with_report
 from creditline.decisions.bureau import BureauPort
+from creditline.decisions.policy import PolicyDocument
 from creditline.decisions.tables import reviews
 from creditline.ledger.ports import LineFacts, line_facts
 from creditline.loans.ports import RepaymentFacts, repayment_facts
@@ -36,6 +38,18 @@ def book_features(
 ) -> list[dict[str, Any]]:
     """Each reviewable line's features (only `line_ids`, or lines in `currency`, when given),
     by line id. `today` is the lender's business date."""
+    return book_features_and_owners(connection, now, today, bureau, line_ids, currency)[0]
+
+
+def book_features_and_owners(
+    connection: Connection,
+    now: datetime,
+    today: date,
+    bureau: BureauPort,
+    line_ids: list[str] | None = None,
+    currency: str | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """`book_features`, and each line's borrower by line id (whom a change would affect)."""
     lines = line_facts(connection, now, line_ids, currency)
     record = repayment_facts(connection, today, line_ids)
     borrowers = sorted({line.borrower_id for line in lines})
@@ -46,7 +60,7 @@ def book_features(
         asked.update(_review_requests(connection, chunk, now))
         reports.update(bureau.latest(connection, chunk))
         declared.update(application_features(connection, chunk, now, today))
-    return [
+    features = [
         {
             **_line_features(line, record.get(line.line_id, _NO_LOANS), now, today),
             **_requests(asked.get(line.borrower_id, (0, 0))),
@@ -54,6 +68,18 @@ def book_features(
         }
         for line in lines
     ]
+    return features, {line.line_id: line.borrower_id for line in lines}
+
+
+def todays_book(
+    db: Database, policy: PolicyDocument, now: datetime, bureau: BureauPort
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The features of every line `policy` decides (its currency's), in one consistent read,
+    and each line's borrower."""
+    with db.reading() as connection:
+        return book_features_and_owners(
+            connection, now, policy.business_date(now), bureau, currency=policy.currency
+        )
 
 
 def _line_features(

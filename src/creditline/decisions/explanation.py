@@ -4,15 +4,20 @@ An explanation reads the line as it stands, its last changes with their reasons,
 borrower can do about the change that still holds (and by when), and which data fed the last
 automated decision, bureau items named one by one (CN-8, US-4). A borrower sees only their own
 lines; staff also get each decision's trace (score, grade, bins, rules) and policy. A human
-review the borrower asked for is shown with its deadline while it is open.
+review the borrower asked for is shown with its deadline while it is open, and a policy change
+announced for the line (its date, projected limit and reasons) from the day it is approved until
+it takes effect: the borrower can ask for a review before then.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from creditline.db.unit_of_work import Database
+from creditline.decisions import change_store
 from creditline.decisions.appeals import Appeals
 from creditline.decisions.features import FEATURES, LABELS_ZH, FeatureType, Source
 from creditline.kernel.actors import Actor, Role
@@ -54,10 +59,12 @@ class Explainer:
         ledger: LedgerService,
         appeals: Appeals,
         catalogue: Catalogue,
+        db: Database | None = None,
     ) -> None:
         self._ledger = ledger
         self._appeals = appeals
         self._catalogue = catalogue
+        self._db = db  # where announced policy changes are read (none: not shown)
 
     def explain(self, actor: Actor, line_id: str, language: str | None = None) -> dict[str, Any]:
         """The explanation in `language` (default: the line's jurisdiction's)."""
@@ -93,7 +100,12 @@ class Explainer:
             "what_you_can_do": _steps(line, standing, zone, en),
             "data_used": [] if evidence is None else _data_used(evidence, line["currency"], en),
             "human_review": self._appeals.open_review_of(line["id"]),
+            "pending_policy_change": self._pending(line, zone, en),
         }
+        if document["pending_policy_change"] is not None and not any(
+            step["step"] == NextStep.REQUEST_REVIEW.value for step in document["what_you_can_do"]
+        ):
+            document["what_you_can_do"].append(_step(NextStep.REQUEST_REVIEW, line, zone, en))
         if staff and evidence is not None:
             document["trace"] = {
                 "decision_id": latest_automated["id"] if latest_automated else None,
@@ -106,6 +118,38 @@ class Explainer:
             }
         return document
 
+    def _pending(self, line: dict[str, Any], zone: ZoneInfo, en: bool) -> dict[str, Any] | None:
+        """The policy change announced for this line and still to come, from the day it was
+        approved: when, the limit it projects, why, and what the borrower can do before."""
+        if self._db is None:
+            return None
+        with self._db.reading() as connection:
+            pending = change_store.pending_of_line(connection, line["id"])
+        if not pending:
+            return None
+        row = pending[0]
+        change = json.loads(row["change"])
+        codes = [c for c in change["reason_codes"] if c in REASON_CATALOGUE]
+        return {
+            "policy": f"{row['policy_id']}@{row['version']}",
+            "action": change["action"],
+            "action_text": _ACTIONS[change["action"]][0 if en else 1],
+            "announced_at": _day(row["announced_at"], zone),
+            "effective_at": _day(row["effective_at"], zone),
+            "limit_today": change["limit_before"],
+            "projected_limit": change["limit_after"],
+            "reasons": [
+                {
+                    "code": code,
+                    "text": REASON_CATALOGUE[code].text_en
+                    if en
+                    else REASON_CATALOGUE[code].text_zh,
+                }
+                for code in codes
+            ],
+            "what_you_can_do": _before_a_change(line["id"], en),
+        }
+
     def _language(self, currency: str) -> str:
         try:
             return self._catalogue.profile_for(currency).language
@@ -117,6 +161,37 @@ class Explainer:
             return self._catalogue.profile_for(currency).timezone
         except DomainError:
             return ZoneInfo("UTC")
+
+
+# What a borrower can do before an announced policy change takes effect: each counts, since
+# the line is decided again on that day with what is known then.
+_BEFORE_A_CHANGE = (
+    (
+        "repay",
+        "Repay: each repayment of principal makes that much available again",
+        "还款:每归还一笔本金,相应额度即恢复可用",
+        "GET /v1/lines/{line}/loans",
+    ),
+    (
+        "re_verify",
+        "Re-verify: send up-to-date income or identity evidence",
+        "重新核验:提交最新的收入或身份证明",
+        "POST /v1/verifications",
+    ),
+    (
+        NextStep.REQUEST_REVIEW.value,
+        "Ask for a review: a person looks at your line before the change takes effect",
+        "申请复核:工作人员将在调整生效前复核您的额度",
+        "POST /v1/lines/{line}/reviews",
+    ),
+)
+
+
+def _before_a_change(line_id: str, en: bool) -> list[dict[str, Any]]:
+    return [
+        {"step": step, "text": text_en if en else text_zh, "path": path.format(line=line_id)}
+        for step, text_en, text_zh, path in _BEFORE_A_CHANGE
+    ]
 
 
 def _standing(line: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any] | None:

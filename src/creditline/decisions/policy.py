@@ -39,6 +39,7 @@ from sqlglot import exp
 
 from creditline.decisions.conditions import condition_problems, unwrapped
 from creditline.decisions.features import FEATURES, FeatureType, Risk
+from creditline.decisions.guardrails import Guardrails
 from creditline.decisions.profile_lint import features_outside_profile, lint_profile
 from creditline.kernel.errors import DataCategoryNotAllowed, InvalidInput, ProductNotFound
 from creditline.kernel.money import Money
@@ -131,6 +132,7 @@ class PolicyDocument(_Strict):
     limit_matrix: LimitMatrix
     rules: list[Rule] = Field(default_factory=list)
     constraints: Constraints
+    guardrails: Guardrails | None = None  # None: the defaults
 
     @property
     def label(self) -> str:
@@ -393,5 +395,6 @@ def _lint_unreachable(policy: PolicyDocument) -> list[str]:
 
 
 def document_of(policy: PolicyDocument) -> dict[str, Any]:
-    """The policy as plain data (what is stored and hashed)."""
-    return policy.model_dump(mode="json")
+    """The policy as plain data (what is stored and hashed); without guardrails, as written
+    before guardrails existed (its fingerprint unchanged)."""
+    return policy.model_dump(mode="json", exclude={"guardrails"} if not policy.guardrails else None)

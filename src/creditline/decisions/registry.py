@@ -1,132 +1,201 @@
-"""Policies as they were used: each id@version stored once, immutable, when it first decides.
+"""Policies: every version submitted, its life (draft → … → active → retired), and the exact
+document behind each label, so staff can read what decided any line at any time.
 
-A decision names its policy by label (id@version); the registry keeps the exact document behind
-each label, so staff can read what decided any line at any time. A document whose label is
-already stored with other content is refused: a changed policy needs a new version.
+`PolicyRegistry` is the capability's door for policies: the reads here, the lifecycle's steps
+in `governance.py`, activation in `activation.py`. A document whose label is already stored
+with other content is refused: a changed policy needs a new version.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from creditline.db.unit_of_work import Database, Transaction
-from creditline.decisions.policy import PolicyDocument, document_of, parse_policy
+from creditline.db.commands import CommandResult
+from creditline.db.unit_of_work import Database
+from creditline.decisions import policy_store
+from creditline.decisions.activation import Activation
+from creditline.decisions.governance import Governance
+from creditline.decisions.lifecycle import PolicyNotFound, PolicyVersionReused
+from creditline.decisions.policy import PolicyDocument, parse_policy
+from creditline.decisions.policy_store import fingerprint
 from creditline.decisions.tables import policies
 from creditline.kernel.actors import STAFF_ROLES, Actor
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import Conflict, Forbidden, NotFound
-from creditline.kernel.invariant import fail, invariant
+from creditline.kernel.errors import Forbidden
+from creditline.kernel.invariant import fail
 from creditline.loans.products import Catalogue
 
-
-class PolicyVersionReused(Conflict):
-    """A label already stored with other content."""
-
-    code = "policy_version_reused"
-
-
-class PolicyNotFound(NotFound):
-    """No policy is stored under the label."""
-
-    code = "policy_not_found"
-
-
-def fingerprint(policy: PolicyDocument) -> str:
-    """SHA-256 of the policy's canonical JSON: equal documents, equal fingerprints."""
-    canonical = json.dumps(document_of(policy), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+__all__ = ["PolicyNotFound", "PolicyRegistry", "PolicyVersionReused", "fingerprint"]
 
 
 class PolicyRegistry:
-    """The policies that have decided, each label stored once with its exact document."""
+    """Every policy version and its life; the policies that have decided."""
 
-    def __init__(self, db: Database, clock: Clock, catalogue: Catalogue | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        catalogue: Catalogue | None = None,
+        governance: Governance | None = None,
+        activation: Activation | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._catalogue = catalogue  # whose profiles stored policies are linted under again
-        insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
-        self._insert = db.prepare(insert(policies).on_conflict_do_nothing())
+        self._governance = governance
+        self._activation = activation
 
-    def activate(self, policy: PolicyDocument) -> PolicyDocument:
-        """Store the policy under its label unless it is there; refuse other content under it."""
-        digest = fingerprint(policy)
+    # --- the lifecycle ---------------------------------------------------------------------
+    def submit(self, actor: Actor, key: str, document: object) -> CommandResult:
+        """A new version: stored as a draft and linted (authors: analyst, approver, admin)."""
+        return self._steps().submit(actor, key, document)
 
-        def work(tx: Transaction) -> None:
-            tx.execute(
-                self._insert,
-                {
-                    "id": policy.id,
-                    "version": policy.version,
-                    "sha256": digest,
-                    "document": json.dumps(document_of(policy), ensure_ascii=False),
-                    "activated_at": tx.time(self._clock.now()),
-                },
-            )
+    def simulate(self, actor: Actor, key: str, label: str) -> CommandResult:
+        """The version against the active one on today's book, stored with the version."""
+        return self._steps().simulate(actor, key, label)
 
-        self._db.run(work)
-        stored = self._row(policy.id, policy.version)
-        invariant(stored is not None, f"policy {policy.label}: inserted, or there already")
-        if stored["sha256"] != digest:
-            raise PolicyVersionReused(
-                f"policy {policy.label} is already in use with other content: "
-                "give the changed policy a new version",
-                policy=policy.label,
-            )
-        return policy
+    def simulation(self, actor: Actor, label: str) -> dict[str, Any]:
+        """The version's latest simulation, with its chart (staff)."""
+        return self._steps().latest_simulation(actor, label)
 
+    def approve(
+        self,
+        actor: Actor,
+        key: str,
+        label: str,
+        effective_at: datetime | None,
+        justification: str | None = None,
+    ) -> CommandResult:
+        """Maker-checker approval, effective at `effective_at` (None: as early as the notice
+        period allows); affected borrowers are told."""
+        return self._steps().approve(actor, key, label, effective_at, justification)
+
+    def schedule(
+        self, actor: Actor, key: str, label: str, justification: str | None = None
+    ) -> CommandResult:
+        """An approved version becomes active at its effective date."""
+        return self._steps().schedule(actor, key, label, justification)
+
+    def retire(self, actor: Actor, key: str, label: str, justification: str) -> CommandResult:
+        """Withdraw a version that is not active."""
+        return self._steps().retire(actor, key, label, justification)
+
+    def history(self, actor: Actor, label: str) -> dict[str, Any]:
+        """Every step of the version's life (staff)."""
+        return self._steps().history(actor, label)
+
+    def diff(self, actor: Actor, label: str, against: str | None = None) -> dict[str, Any]:
+        """What the version changes against `against` (default: the active version)."""
+        return self._steps().diff(actor, label, against)
+
+    def activate_due(self) -> dict[str, int]:
+        """Activate the scheduled versions whose date has come; apply announced changes due."""
+        if self._activation is None:
+            fail("the registry was built without activation")
+        return self._activation.run()
+
+    def _steps(self) -> Governance:
+        if self._governance is None:
+            fail("the registry was built without governance")
+        return self._governance
+
+    # --- reads -------------------------------------------------------------------------------
     def summaries(self, actor: Actor) -> dict[str, Any]:
-        """Every policy that has decided, newest first (staff)."""
+        """Every version with its state, and every policy that has decided, newest first
+        (staff)."""
         _staff_only(actor)
         with self._db.reading() as connection:
-            rows = connection.execute(
-                select(policies).order_by(policies.c.activated_at.desc())
-            ).mappings()
-            return {"policies": [_summary(row) for row in rows]}
+            decided = {
+                f"{row['id']}@{row['version']}": row
+                for row in connection.execute(select(policies)).mappings()
+            }
+            versions = policy_store.summaries(connection)
+        listed = []
+        for row in versions:
+            label = f"{row['id']}@{row['version']}"
+            first_use = decided.pop(label, None)
+            listed.append(
+                {
+                    "policy": label,
+                    "state": row["state"],
+                    "currency": row["currency"],
+                    "sha256": row["sha256"],
+                    "submitted_by": row["submitted_by"],
+                    "submitted_at": row["submitted_at"].isoformat(),
+                    "activated_at": None
+                    if first_use is None
+                    else first_use["activated_at"].isoformat(),
+                }
+            )
+        # Policies that decided before versions were governed.
+        for label, row in decided.items():
+            listed.append(
+                {
+                    "policy": label,
+                    "sha256": row["sha256"],
+                    "activated_at": row["activated_at"].isoformat(),
+                }
+            )
+        return {"policies": listed}
 
     def get(self, actor: Actor, label: str) -> dict[str, Any]:
         """The stored document behind a label id@version (staff)."""
         _staff_only(actor)
-        policy_id, _, version = label.partition("@")
-        row = self._row(policy_id, version) if version else None
+        parts = policy_store.split(label)
+        with self._db.reading() as connection:
+            found = policy_store.version(connection, parts) if parts[1] else None
+            if found is not None:
+                return {
+                    "policy": found.label,
+                    "state": found.state.value,
+                    "sha256": found.sha256,
+                    "document": found.document,
+                }
+            row = self._decided(parts) if parts[1] else None
         if row is None:
             raise PolicyNotFound("no such policy", policy=label)
-        return {**_summary(row), "document": json.loads(row["document"])}
+        activated = row["activated_at"]
+        return {
+            "policy": label,
+            "sha256": row["sha256"],
+            "activated_at": activated.isoformat(),
+            "document": json.loads(row["document"]),
+        }
 
     def load(self, label: str) -> PolicyDocument:
         """The stored policy behind a label, validated again."""
-        policy_id, _, version = label.partition("@")
-        row = self._row(policy_id, version)
+        parts = policy_store.split(label)
+        with self._db.reading() as connection:
+            found = policy_store.version(connection, parts)
+        if found is not None:
+            return parse_policy(found.document, self._catalogue)
+        row = self._decided(parts)
         if row is None:
             raise PolicyNotFound("no such policy", policy=label)
         return parse_policy(json.loads(row["document"]), self._catalogue)
 
-    def _row(self, policy_id: str, version: str) -> Any:
+    def activate(self, policy: PolicyDocument) -> PolicyDocument:
+        """Keep `policy` in the registry of policies that have decided (once per label);
+        refuse other content under a stored label."""
+        now = self._clock.now()
+        self._db.run(lambda tx: policy_store.store_decided(tx, policy, now), core=True)
+        return policy
+
+    def _decided(self, parts: tuple[str, str]) -> Any:
         with self._db.reading() as connection:
             return (
                 connection.execute(
                     select(policies).where(
-                        policies.c.id == policy_id, policies.c.version == version
+                        policies.c.id == parts[0], policies.c.version == parts[1]
                     )
                 )
                 .mappings()
                 .first()
             )
-
-
-def _summary(row: Any) -> dict[str, Any]:
-    activated = Transaction.read_time(row["activated_at"])
-    if activated is None:
-        fail(f"policy {row['id']}@{row['version']}: stored without its activation time")
-    return {
-        "policy": f"{row['id']}@{row['version']}",
-        "sha256": row["sha256"],
-        "activated_at": activated.isoformat(),
-    }
 
 
 def _staff_only(actor: Actor) -> None:

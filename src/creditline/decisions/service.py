@@ -11,6 +11,7 @@ few lines at a time, each in its own transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import duckdb
 
 from creditline.db.commands import Commands
 from creditline.db.unit_of_work import Database, Transaction
+from creditline.decisions import change_store
 from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import (
@@ -47,7 +49,8 @@ Progress = Callable[[int, int], None]  # (lines done, lines in all)
 @dataclass(frozen=True, slots=True)
 class Applied:
     """A review's decision and what became of it: applied, replayed, decided_today (a review
-    changed the line today already), kept (nothing to change) or refused (the line moved on)."""
+    changed the line today already), kept (nothing to change), refused (the line moved on) or
+    awaiting_notice (the policy announced this cut for a later date)."""
 
     decision: Decision
     outcome: str
@@ -83,6 +86,7 @@ class DecisionService:
         self._commands = commands
         self._ledger = ledger
         self._engine = engine
+        self._awaiting_notice = db.prepare(change_store.awaiting_notice())
 
     @property
     def engine(self) -> Engine:
@@ -176,6 +180,8 @@ class DecisionService:
         nothing, and a cut earlier in the day does not swallow a freeze a rule calls for."""
         if decision.action == "keep":
             return Applied(decision, "kept")
+        if decision.adverse and self._announced_later(tx, decision, now):
+            return Applied(decision, "awaiting_notice")
         currency = self.engine.policy.currency  # the only currency it decides
         new_limit = None
         if decision.action in ("increase", "decrease"):
@@ -219,6 +225,21 @@ class DecisionService:
             return Applied(decision, "refused")
         outcome = "replayed" if result.replayed else "applied"
         return Applied(decision, outcome, result.document["id"])
+
+    def _announced_later(self, tx: Transaction, decision: Decision, now: datetime) -> bool:
+        """Whether the policy that decided announced this line's change for a later date: its
+        cut waits until then. A risk-triggered block (a freeze or suspension by a rule other
+        than the announced change's) does not wait."""
+        policy_id, _, version = decision.policy.partition("@")
+        params = {"line_id": decision.line_id, "policy_id": policy_id, "version": version}
+        row = tx.one(self._awaiting_notice, {**params, "now": tx.time(now)})
+        if row is None:
+            return False
+        announced = json.loads(row[0])
+        risk = decision.action in ("freeze", "suspend") and decision.decisive_rule != announced.get(
+            "rule"
+        )
+        return not risk
 
 
 def decide_batch(engine: Engine, rows: list[dict[str, Any]]) -> list[Decision]:

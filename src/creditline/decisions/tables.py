@@ -157,3 +157,100 @@ reminders = Table(
     Column("about", String(128), primary_key=True),
     Column("sent_at", UtcDateTime, nullable=False),
 )
+
+# --- policy governance (decisions/lifecycle.py): every table append-only (triggers) -----------
+# Every version submitted, its document as validated; never updated or deleted.
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("document", Text, nullable=False),  # JSON
+    Column("submitted_by", String(160), nullable=False),  # the author's scope (maker)
+    Column("submitted_at", UtcDateTime, nullable=False),
+)
+
+# Each step of a version's life: its state is its latest step's.
+policy_steps = Table(
+    "policy_steps",
+    metadata,
+    Column("id", ID, primary_key=True),  # time-ordered: the steps' order
+    Column("policy_id", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("actor", String(160), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("justification", Text, nullable=True),
+    Column("effective_at", UtcDateTime, nullable=True),  # approved: when it takes effect
+    Column("simulation_id", ID, nullable=True),  # approved: the simulation it rests on
+    Column("details", Text, nullable=True),  # JSON: lint problems, guardrail override …
+    CheckConstraint(
+        "state IN ('draft', 'linted', 'simulated', 'approved', 'scheduled', 'active', 'retired')",
+        name="state_known",
+    ),
+)
+Index(
+    "ix_policy_steps_version", policy_steps.c.policy_id, policy_steps.c.version, policy_steps.c.id
+)
+
+# An impact simulation of a version against the active one on the book of the day.
+policy_simulations = Table(
+    "policy_simulations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("policy_id", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("against", String(160), nullable=True),  # the active version's label
+    Column("actor", String(160), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("lines_total", BigInteger, nullable=False),
+    Column("adverse_count", BigInteger, nullable=False),
+    Column("close_count", BigInteger, nullable=False),
+    Column("summary", Text, nullable=False),  # JSON: counts, exposure, rule diff
+    Column("chart", Text, nullable=False),  # JSON: a Vega-Lite specification
+)
+Index("ix_policy_simulations_version", policy_simulations.c.policy_id, policy_simulations.c.version)
+
+# The lines a simulation found adversely affected, each with the change it projects. Their
+# ids are made here so that approval copies them, set-based, into pending changes and notices.
+policy_simulation_lines = Table(
+    "policy_simulation_lines",
+    metadata,
+    Column("simulation_id", ID, primary_key=True),
+    Column("line_id", ID, primary_key=True),
+    Column("change_id", ID, nullable=False),  # the pending change's id, at approval
+    Column("notice_id", ID, nullable=False),  # the notice's id, at approval
+    Column("borrower_id", String(64), nullable=False),
+    Column("change", Text, nullable=False),  # JSON: action, limits, reasons
+)
+
+# A change a policy version will make to one line, announced to its borrower, and when it
+# takes effect (each line's own notice period). Never updated: its outcome is a row below.
+policy_changes = Table(
+    "policy_changes",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("policy_id", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("line_id", ID, nullable=False),
+    Column("borrower_id", String(64), nullable=False),
+    Column("change", Text, nullable=False),  # JSON: action, limits, reasons
+    Column("announced_at", UtcDateTime, nullable=False),
+    Column("effective_at", UtcDateTime, nullable=False),
+    Column("notice_id", ID, nullable=False),
+)
+Index("ix_policy_changes_line", policy_changes.c.line_id, policy_changes.c.effective_at)
+Index("ix_policy_changes_version", policy_changes.c.policy_id, policy_changes.c.version)
+
+# What became of a pending change when it came due: applied, not_adverse (the borrower's
+# outcome improved), renoticed (harsher than announced: a new change with its own notice).
+policy_change_outcomes = Table(
+    "policy_change_outcomes",
+    metadata,
+    Column("change_id", ID, primary_key=True),
+    Column("outcome", String(16), nullable=False),
+    Column("decision_id", ID, nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+)

@@ -2,9 +2,10 @@
 
 A borrower acts on their own lines, loans, notices and applications only (each service checks
 ownership); staff roles act on any line their permission covers. An analyst reads and never
-changes anything. Changing a limit itself (increase, decrease, close) needs an approver, an
-admin or a service; freezes and suspensions, which keep the limit, may also be set by an agent
-(docs/decisions/0004).
+changes a line; they may author policy versions, which change nothing until an approver who is
+not their author approves them. Changing a limit itself (increase, decrease, close) needs an
+approver, an admin or a service; freezes and suspensions, which keep the limit, may also be set
+by an agent (docs/decisions/0004).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Permission(StrEnum):
     VERIFY = "send verification evidence"
     USE_INBOX = "read the inbox and set notice preferences"
     REQUEST_LINE_CHANGE = "ask to lower the limit of, or to close, one's own line"
+    AUTHOR_POLICY = "submit and simulate policy versions"
+    APPROVE_POLICY = "approve, schedule and retire policy versions"
 
 
 _EVERYONE = frozenset(Role)
@@ -54,6 +57,9 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.VERIFY: frozenset({Role.BORROWER}),
     Permission.USE_INBOX: frozenset({Role.BORROWER}),
     Permission.REQUEST_LINE_CHANGE: frozenset({Role.BORROWER}),
+    # A version changes nothing until another person approves it (maker-checker).
+    Permission.AUTHOR_POLICY: frozenset({Role.ANALYST, Role.APPROVER, Role.ADMIN}),
+    Permission.APPROVE_POLICY: frozenset({Role.APPROVER, Role.ADMIN}),
 }
 
 

@@ -118,6 +118,12 @@ class ProfileSpec(_Strict):
     # A close the lender decides takes effect at least this many months after it is decided,
     # and the line stays usable until then (EU-2); 0: at once.
     termination_notice_months: Annotated[StrictInt, Field(ge=0, le=12)] = 0
+    # A policy change that is adverse for a borrower takes effect at least this many days
+    # after its approval (CN: 30 by default; US: 45, as a change-in-terms notice; a close under
+    # a termination notice waits that notice too).
+    policy_notice_days: Annotated[StrictInt, Field(ge=0, le=366)] = 30
+    # Approving a policy version needs a simulation of the current book at most this old.
+    simulation_age_hours_max: Annotated[StrictInt, Field(ge=1, le=720)] = 24
     # The annual rate quotes disclose and the cap applies to: the actuarial APR (CN-4, US-7)
     # or the APRC of the Consumer Credit Directive's annex (EU).
     apr_method: Literal["actuarial", "aprc"] = "actuarial"
@@ -229,6 +235,8 @@ class Profile:
     judicial_cap_lpr_multiple: int | None = None
     lpr: LprSeries | None = None  # the fixings of the judicial cap
     interest_first_term_months_max: int | None = None
+    policy_notice_days: int = 30
+    simulation_age_hours_max: int = 24
 
     def rate_cap(self, on: dt.date) -> RateCap:
         """The rate cap that binds on `on`: `apr_cap_percent`, or the judicial cap when the
@@ -446,6 +454,8 @@ def _profile(code: str, spec: ProfileSpec, lpr: LprSeries | None) -> Profile:
         judicial_cap_lpr_multiple=spec.judicial_cap_lpr_multiple,
         lpr=None if spec.judicial_cap_lpr_multiple is None else lpr,
         interest_first_term_months_max=spec.interest_first_term_months_max,
+        policy_notice_days=spec.policy_notice_days,
+        simulation_age_hours_max=spec.simulation_age_hours_max,
     )
 
 

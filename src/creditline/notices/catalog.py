@@ -36,6 +36,7 @@ class Kind(StrEnum):
     PAYMENT_DUE_TODAY = "payment_due_today"
     PAYMENT_MISSED = "payment_missed"  # its grace days are over: late fee and penalty run
     MONTHLY_STATEMENT = "monthly_statement"  # the previous calendar month of a line
+    POLICY_CHANGE = "policy_change"  # a policy change to come: what, why, when, what to do
 
 
 LANGUAGES = ("zh-CN", "en")
@@ -64,6 +65,7 @@ _DIRECT: dict[str, Kind] = {
     Topic.PAYMENT_DUE_TODAY: Kind.PAYMENT_DUE_TODAY,
     Topic.PAYMENT_MISSED: Kind.PAYMENT_MISSED,
     Topic.MONTHLY_STATEMENT: Kind.MONTHLY_STATEMENT,
+    Topic.POLICY_CHANGE: Kind.POLICY_CHANGE,
 }
 _BY_ACTION = {
     "decrease": Kind.LIMIT_DECREASED,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, Select, bindparam, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from creditline.db.unit_of_work import Database, Transaction
@@ -102,6 +102,30 @@ class Outbox:
             )
             tx.after_commit(lambda: self.handle_now(message))
         return message_id
+
+    def queue_selected(
+        self, tx: Transaction, topic: Topic, messages: Select[Any], now: datetime
+    ) -> int:
+        """Write many messages in one statement (INSERT … SELECT) in `tx`: `messages` selects
+        their `id`, `line_id`, `borrower_id`, `ref_id` and `payload` (JSON text). For topics
+        with no handler (a handler runs per message); returns how many were written."""
+        if topic in self._handlers:
+            raise ValueError(f"{topic.value} has handlers: queue its messages one by one")
+        chosen = messages.subquery("messages")
+        rows = select(
+            chosen.c.id,
+            literal(topic.value),
+            chosen.c.line_id,
+            chosen.c.borrower_id,
+            chosen.c.ref_id,
+            chosen.c.payload,
+            literal(now, outbox.c.created_at.type),
+            literal(0),
+        )
+        columns = ["id", "topic", "line_id", "borrower_id", "ref_id", "payload", "created_at"]
+        statement = insert(outbox).from_select([*columns, "attempts"], rows)
+        result = tx.connection.execute(statement.execution_options(preserve_rowcount=True))
+        return int(result.rowcount)
 
     def handle_now(self, message: Message) -> None:
         """Run the message's handlers right after its change committed. A handler that fails

@@ -104,6 +104,7 @@ class Renderer:
         zone = jurisdiction.timezone
         decision = payload.get("decision")
         contacts = jurisdiction.contacts
+        change = policy_change(payload, language, zone)
         context = {
             "lang": language,
             "zone": zone,
@@ -115,8 +116,11 @@ class Renderer:
             "payload": payload,
             "decision": None if decision is None else _decision(decision, language, zone),
             "action": adverse_action(payload),
-            # Who decided: GDPR Art. 22 and PIPL Art. 24 rights are about automated decisions.
-            "automated": is_automated((decision or {}).get("actor") or ""),
+            # Who decided: GDPR Art. 22 and PIPL Art. 24 rights are about automated decisions
+            # (a policy change to come is the policy's, automated).
+            "automated": is_automated((decision or {}).get("actor") or "") or change is not None,
+            "pending": change is not None,  # a change announced ahead of its date
+            "change": change,
             "report": consumer_report(decision, evidence, zone),
         }
         text = self._env.get_template(f"{kind.value}.{language}.j2").render(context)
@@ -125,8 +129,11 @@ class Renderer:
 
 
 def adverse_action(payload: dict[str, Any]) -> str | None:
-    """The adverse action a notice states: its decision's, or the contested one that a human
-    review upheld; None when the notice is about no adverse action."""
+    """The adverse action a notice states: its decision's, the contested one that a human
+    review upheld, or a policy change's to come; None when the notice is about no adverse
+    action."""
+    if "policy_change" in payload:
+        return str(payload["policy_change"]["action"])
     decision = payload.get("decision") or {}
     action = decision.get("action")
     if action == "review":
@@ -165,6 +172,26 @@ def disclosed_factors(factors: list[dict[str, Any]]) -> list[str]:
     if not any(factor["inquiries"] for factor in shown):
         shown += [factor for factor in factors[KEY_FACTORS_SHOWN_MAX:] if factor["inquiries"]][:1]
     return [factor["text"] for factor in shown]
+
+
+def policy_change(payload: dict[str, Any], language: str, zone: ZoneInfo) -> dict[str, Any] | None:
+    """A policy change to come, as its notice shows it: its reasons in the borrower's words and
+    the day it takes effect where the lender does business (None for any other notice)."""
+    change = payload.get("policy_change")
+    if change is None:
+        return None
+    shown = _decision({"reason_codes": change["reason_codes"], "until": None}, language, zone)
+    steps = [
+        s
+        for s in shown["steps"]
+        if s != NEXT_STEP_TEXTS[NextStep.REQUEST_REVIEW][0 if language == "en" else 1]
+    ]
+    return {
+        **change,
+        "effective_at": _day(payload["effective_at"], zone),
+        "reasons": shown["reasons"],
+        "steps": steps,
+    }
 
 
 def _decision(decision: dict[str, Any], language: str, zone: ZoneInfo) -> dict[str, Any]:

@@ -32,3 +32,5 @@ class Topic(StrEnum):
     PAYMENT_DUE_TODAY = "notice.payment_due_today"
     PAYMENT_MISSED = "notice.payment_missed"
     MONTHLY_STATEMENT = "notice.monthly_statement"
+    # A policy change announced ahead of its date: what changes for the line, why and when.
+    POLICY_CHANGE = "notice.policy_change"
