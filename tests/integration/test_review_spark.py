@@ -16,6 +16,7 @@ import pyspark
 import pytest
 from test_review import draw, open_line, recorded, topics
 
+import creditline.cli
 from creditline.bootstrap import Container
 from creditline.decisions.spark import book_on_spark
 from creditline.kernel.actors import Actor, Role
@@ -24,7 +25,7 @@ from creditline.kernel.clock import FixedClock
 pytestmark = pytest.mark.xdist_group("spark")
 
 SPARK_SUBMIT = Path(pyspark.__file__).parent / "bin" / "spark-submit"
-ENTRY = Path(sys.modules["creditline"].__file__ or "").with_name("__main__.py")
+ENTRY = Path(creditline.cli.__file__ or "").with_name("__main__.py")
 SUBMIT_TIMEOUT_SECONDS = 300
 
 
@@ -85,16 +86,13 @@ def test_spark_submit_runs_the_review_command(
     # The command runs on the system clock: the book must be recent on it.
     clock.set(datetime.now(UTC))
     frozen, _ = a_small_book(container, agent)
-    env = {
-        **os.environ,
-        "CREDITLINE_DATABASE_URL": container.settings.database_url,
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-    }
+    env = {**os.environ, "CREDITLINE_DATABASE_URL": container.settings.database_url}
     done = subprocess.run(
         [
             str(SPARK_SUBMIT),
-            *("--master", "local[2]", "--conf", "spark.ui.enabled=false"),
+            *("--master", "local[2]", "--deploy-mode", "client"),
+            *("--conf", f"spark.pyspark.driver.python={sys.executable}"),
+            *("--conf", "spark.ui.enabled=false"),
             *(str(ENTRY), "review", "--engine", "spark", "--exchange", str(tmp_path)),
         ],
         capture_output=True,
