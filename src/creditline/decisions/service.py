@@ -27,6 +27,7 @@ from creditline.decisions.engine import Decision, Engine
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Conflict, IdempotencyKeyReused, LimitAboveCap
+from creditline.kernel.invariant import invariant
 from creditline.kernel.money import Money
 from creditline.ledger.ports import Action, DecisionRecord, LimitChange, Line, decision_document
 from creditline.ledger.service import LedgerService
@@ -160,6 +161,8 @@ class DecisionService:
                 done += len(decided)
                 if progress is not None:
                     progress(done, len(book))
+        # Whichever engine decided, it returned as many decisions as the book has lines.
+        invariant(done == len(book), f"{done} decisions for a book of {len(book)} lines")
         return dict(sorted(outcomes.items()))
 
     def _apply(self, decision: Decision, now: datetime) -> Applied:
