@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,fit]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,fit,spark]'
 	touch $(STAMP)
 
 # Creates ./var/creditline.db (SQLite), loads the demo book once, serves the API.
@@ -30,11 +30,12 @@ test: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python -m pip install --quiet -e '.[dev,fit,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,fit,spark,bench]'
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/eod.py
 	$(BIN)/python bench/review.py
 	$(BIN)/python bench/review_book.py
+	$(BIN)/python bench/review_spark.py
 	$(BIN)/python bench/dispatch.py
 
 lint: install

@@ -58,10 +58,10 @@ from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
 from creditline.db.engine import normalise_url
 from creditline.decisions.applications import Application, application_features
+from creditline.decisions.batch import BATCH_LINES, decide_batch
 from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import StoredReports
 from creditline.decisions.engine import features_table_sql, load_features
-from creditline.decisions.service import BATCH_LINES, decide_batch
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.ledger.ports import line_facts

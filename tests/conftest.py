@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,6 +31,9 @@ from creditline.db.migrate import upgrade
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.ids import new_id
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 POSTGRES_URL = os.environ.get(
     "CREDITLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -57,6 +61,14 @@ NOTHING_DUE = {  # what a run of the reminders queues when none is due
 }
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
+# Spark in the tests: local, on loopback only, two cores, few partitions, no web UI.
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+SPARK_TEST_CONFIG = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
 
 
 @pytest.fixture
@@ -79,6 +91,18 @@ def creditline() -> Run:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One local Spark session for every test that asks (it takes seconds to start); mark
+    such a module `xdist_group("spark")` so that one worker runs them all. PySpark and Java
+    must be there: without them these tests fail loudly rather than skip."""
+    from creditline.decisions.spark import session
+
+    started = session("local[2]", SPARK_TEST_CONFIG)
+    yield started
+    started.stop()
 
 
 @pytest.fixture(scope="session")

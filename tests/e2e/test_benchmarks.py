@@ -97,3 +97,13 @@ def test_dispatch_bench_delivers_every_message_on_both_stores() -> None:
     assert [store for store, _ in runs] == ["SQLite", "PostgreSQL", "PostgreSQL"], output
     assert all(float(rate.replace(",", "")) > 0 for _, rate in runs)
     assert output.count("[OK]") == 3 and "MISMATCH" not in output
+
+
+def test_review_spark_bench_decides_a_book_on_spark_as_duckdb_does() -> None:
+    output = run_bench("review_spark.py", "--master", "local[2]")
+    [spark_rate] = figures(rf"second run \S+ s, {NUMBER} lines/s", output)
+    [duckdb_rate, ratio] = figures(
+        rf"duckdb, .*: \S+ s, {NUMBER} lines/s; spark / duckdb = {NUMBER}x", output
+    )
+    assert min(spark_rate, duckdb_rate, ratio) > 0
+    assert "20,000 of 20,000 lines in both, 0 differ" in output and "[MATCH]" in output

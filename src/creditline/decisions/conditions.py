@@ -45,6 +45,7 @@ _ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
     exp.Least,
     exp.Greatest,
 )
+RULE_NODES = _ALLOWED_NODES  # public: the Spark rendering vets the query against it
 _FUNCTIONS = ("coalesce", "abs", "least", "greatest")
 
 

@@ -94,6 +94,16 @@ def features_table_sql(name: str = "features") -> str:
     return f"CREATE TABLE {name} ({columns})"
 
 
+def features_select_sql(source: str) -> str:
+    """A SELECT of every feature column from `source` (a relation a query can read, such as
+    Parquet), each cast to its type: a column written narrower elsewhere (INT32 for BIGINT)
+    is decided as the type the policy was compiled for."""
+    columns = ", ".join(
+        f"CAST({name} AS {_COLUMN_TYPES[name]}) AS {name}" for name in FEATURE_COLUMNS
+    )
+    return f"SELECT {columns} FROM {source}"
+
+
 def load_features(
     connection: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], table: str = "features"
 ) -> None:

@@ -5,8 +5,9 @@ the review, so its record, journal entry and notice are written together with th
 engine saw (policy, score, grade, trace, features). Each review's change is a command whose
 key names the policy, the line and the lender's business date: a line is changed by a review
 at most once a day, and a book review stopped half-way and run again applies nothing twice.
-A review of the whole book decides every line in one DuckDB query and applies the changes a
-few lines at a time, each in its own transaction.
+A review of the whole book decides every line with the compiled query, on DuckDB in batches or
+on Spark (`decisions/batch.py`), and applies the changes a few lines at a time, each in its own
+transaction, whichever engine decided them.
 """
 
 from __future__ import annotations
@@ -18,28 +19,22 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import duckdb
-
 from creditline.db.commands import Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions import change_store
-from creditline.decisions.book import book_features, chunks
+from creditline.decisions.batch import BookDecider, in_duckdb
+from creditline.decisions.book import book_features
 from creditline.decisions.bureau import BureauPort
-from creditline.decisions.engine import (
-    Decision,
-    Engine,
-    features_table_sql,
-    load_features,
-)
+from creditline.decisions.engine import Decision, Engine
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Conflict, IdempotencyKeyReused, LimitAboveCap
+from creditline.kernel.invariant import invariant
 from creditline.kernel.money import Money
 from creditline.ledger.ports import Action, DecisionRecord, LimitChange, Line, decision_document
 from creditline.ledger.service import LedgerService
 
 REVIEWER = Actor("policy-engine", Role.SERVICE)
-BATCH_LINES = 10_000
 APPLY_WORKERS = 4  # changes applied at the same time by a book review
 _DAY = timedelta(days=1)
 
@@ -141,8 +136,12 @@ class DecisionService:
         except Conflict:
             return
 
-    def review_book(self, progress: Progress | None = None) -> dict[str, int]:
-        """Decide every line in one DuckDB query; apply every change through the ledger."""
+    def review_book(
+        self, progress: Progress | None = None, decide: BookDecider | None = None
+    ) -> dict[str, int]:
+        """Decide every line with the policy's compiled query, on DuckDB in batches or as
+        `decide` says (`decisions.spark.book_on_spark`); apply every change through the ledger,
+        whichever engine decided it."""
         now = self._clock.now()
         policy = self.engine.policy
         with self._db.reading() as connection:
@@ -159,14 +158,15 @@ class DecisionService:
         # Each change is its own transaction on its own line: a few at a time hide the round
         # trips (the ledger locks per line; lines do not share a transaction).
         with ThreadPoolExecutor(APPLY_WORKERS, thread_name_prefix="review") as pool:
-            for batch in chunks(book, BATCH_LINES):
-                decided = decide_batch(engine, batch)
+            for decided in (decide or in_duckdb)(engine, book):
                 for applied in pool.map(lambda d: self._apply(d, now), decided):
                     key = f"{applied.decision.action}:{applied.outcome}"
                     outcomes[key] = outcomes.get(key, 0) + 1
-                done += len(batch)
+                done += len(decided)
                 if progress is not None:
                     progress(done, len(book))
+        # Whichever engine decided, it returned as many decisions as the book has lines.
+        invariant(done == len(book), f"{done} decisions for a book of {len(book)} lines")
         return dict(sorted(outcomes.items()))
 
     def _apply(self, decision: Decision, now: datetime) -> Applied:
@@ -240,18 +240,3 @@ class DecisionService:
             "rule"
         )
         return not risk
-
-
-def decide_batch(engine: Engine, rows: list[dict[str, Any]]) -> list[Decision]:
-    """Decide a batch of lines' features in one DuckDB query."""
-    connection = duckdb.connect(":memory:")
-    try:
-        connection.execute(features_table_sql())
-        load_features(connection, rows)
-        relation = engine.decide_table(connection)
-        names = relation.columns
-        return [
-            engine.decision(dict(zip(names, values, strict=True))) for values in relation.fetchall()
-        ]
-    finally:
-        connection.close()

@@ -361,9 +361,9 @@ def test_single_and_batch_agree_when_rules_share_codes_and_outnumber_four() -> N
     assert all(reasons[n] > 0 for n in range(REASON_CODES_PER_DECISION_MAX + 1)), reasons
 
 
-def test_single_and_batch_agree_on_every_edge_of_a_clean_line() -> None:
+def edge_lines() -> list[dict[str, Any]]:
     """Every bound any feature is compared with, below, on and above it (and null), one
-    feature at a time on an otherwise clean line; a value on a bound is in the bin above it."""
+    feature at a time on an otherwise clean line."""
     clean = {name: None for name in FEATURE_COLUMNS} | {
         "limit_minor": 1_000_000,
         "used_minor": 0,
@@ -393,6 +393,12 @@ def test_single_and_batch_agree_on_every_edge_of_a_clean_line() -> None:
             values = [None, *values]
         for value in values:
             lines.append({**clean, name: value, "line_id": f"{name}={value!r}"})
+    return lines
+
+
+def test_single_and_batch_agree_on_every_edge_of_a_clean_line() -> None:
+    """Every edge (`edge_lines`); a value on a bound is in the bin above it."""
+    lines = edge_lines()
     batch = decide_book(ENGINE, book(lines))
     assert len(batch) == len(lines) >= 100
     for line in lines:
