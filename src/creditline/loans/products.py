@@ -33,7 +33,14 @@ from creditline.kernel.data_categories import NEVER_FOR_CREDITWORTHINESS, DataCa
 from creditline.kernel.errors import AprAboveCap, InvalidInput, ProductNotFound
 from creditline.kernel.money import Money, round_half_up
 from creditline.kernel.reasons import REASON_CATALOGUE, is_generic
-from creditline.loans.model import LoanTerms, Overpayment, Step, parse_waterfall
+from creditline.loans.model import (
+    ARREARS_ORDER,
+    LoanTerms,
+    Overpayment,
+    PrepaymentEffect,
+    Step,
+    parse_waterfall,
+)
 from creditline.loans.schedule import (
     TERM_MONTHS_MAX,
     TERM_MONTHS_MIN,
@@ -104,6 +111,9 @@ class ProfileSpec(_Strict):
     # The annual rate quotes disclose and the cap applies to: the actuarial APR (CN-4, US-7)
     # or the APRC of the Consumer Credit Directive's annex (EU).
     apr_method: Literal["actuarial", "aprc"] = "actuarial"
+    # A credit balance left by an overpayment is paid out within this many days of the payment
+    # (Reg Z 1026.11(a)(2) gives seven business days from a request; the lender commits to it).
+    refund_days: Annotated[StrictInt, Field(ge=1, le=60)] = 7
 
     @field_validator("timezone")
     @classmethod
@@ -152,7 +162,12 @@ class ProductSpec(_Strict):
     penalty_annual_rate_percent: Percent = Decimal(0)
     grace_days: Annotated[StrictInt, Field(ge=0, le=30)] = 0
     waterfall: list[StrictStr] = Field(default_factory=lambda: [s.value for s in Step])
+    # Arrears are cleared one instalment at a time, the oldest first, each in full through the
+    # waterfall's steps: the only order there is, stated so that a product says it.
+    arrears: Literal["oldest_instalment_first"] = ARREARS_ORDER
     overpayment: Overpayment = Overpayment.REFUND
+    # What a partial prepayment does to the instalments after the running one.
+    prepayment_effect: PrepaymentEffect = PrepaymentEffect.SHORTER_TERM
 
 
 class CatalogueSpec(_Strict):
@@ -195,6 +210,7 @@ class Profile:
     block_reasons: frozenset[str] | None = None  # None: any specific adverse code
     termination_notice_months: int = 0
     apr_method: str = "actuarial"
+    refund_days: int = 7
 
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
@@ -222,6 +238,7 @@ class Product:
     grace_days: int
     waterfall: tuple[Step, ...]
     overpayment: Overpayment
+    prepayment_effect: PrepaymentEffect = PrepaymentEffect.SHORTER_TERM
 
     def method(self, requested: str | None) -> RepaymentMethod:
         """The requested repayment method if the product offers it, else the default."""
@@ -272,6 +289,7 @@ class Product:
             waterfall=self.waterfall,
             overpayment=self.overpayment,
             timezone=self.profile.timezone.key,
+            prepayment_effect=self.prepayment_effect,
         )
 
 
@@ -401,6 +419,7 @@ def _profile(code: str, spec: ProfileSpec) -> Profile:
         block_reasons=_frozen(spec.block_reasons),
         termination_notice_months=spec.termination_notice_months,
         apr_method=spec.apr_method,
+        refund_days=spec.refund_days,
     )
 
 
@@ -471,6 +490,7 @@ def _product(code: str, spec: ProductSpec, profiles: dict[str, Profile]) -> Prod
         grace_days=spec.grace_days,
         waterfall=waterfall,
         overpayment=spec.overpayment,
+        prepayment_effect=spec.prepayment_effect,
     )
 
 
