@@ -126,6 +126,7 @@ def eod(
     except ValueError:
         fail(f"--date must be YYYY-MM-DD, not {on!r}")
     container = build(settings_or_fail())
+    container.end_of_day.refuse_future(business_date)  # one line, before any progress bar
     with progress_bar() as progress:
         tasks: dict[date, Any] = {}
 
