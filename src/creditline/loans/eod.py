@@ -7,10 +7,11 @@ already closed for the date, so running a date twice changes nothing and a run s
 half-way resumes where it stopped.
 
 On PostgreSQL a batch is two set-based statements over the batch's loans and their
-instalments (lock them; close them); the arithmetic is exact NUMERIC with ROUND (half away from zero, which is half-up
-for the non-negative amounts here). On SQLite, the embedded store for development and small
-books, each loan of a batch goes through the pure model (`arrears.end_of_day`). The two must
-agree loan by loan; the tests check that they do, and both against figures worked by hand.
+instalments (lock them; close them); the arithmetic is exact NUMERIC with ROUND (half away
+from zero, which is half-up for the non-negative amounts here). On SQLite, the embedded store
+for development and small books, each loan of a batch goes through the pure model
+(`arrears.end_of_day`). The two must agree loan by loan; the tests check that they do, and
+both against figures worked by hand.
 
 Dates are run in order: asked for a date after the last finished run, the days between are run
 first, so that every loan gets one day of penalty interest per day late. A date that has not
