@@ -99,7 +99,7 @@ def bench_settings(url: str) -> Settings:
 # The idempotency response and outbox payload the raw client stores: about the size of the
 # service's documents (a hold's response carries its quote); the check compares the bytes sent.
 HOLD_RESPONSE_PAD = 2560
-REPAY_RESPONSE_PAD = 610
+REPAY_RESPONSE_PAD = 650  # the answer says whether the schedule changed
 REPAY_PAYLOAD_PAD = 290
 CHECK_BYTES_TOLERANCE = 0.1
 # The row that locks a loan with its line: the line's 11 columns, then the loan's.

@@ -591,12 +591,14 @@ def test_only_principal_restores_the_line(
     added = [m for m in outbox_rows(container) if m["id"] not in outbox_before]
     assert tuple(m["topic"] for m in added) == payment.topics
     assert repaid["rescheduled"] is (payment.schedule_head is not None)
-    assert [i["number"] for i in repaid["schedule"]] == [
-        i["number"]
-        for i in container.loans.get_loan(borrower, loan_id)["instalments"]
-        if i["outstanding"] != "0.00"
-    ]
-    if payment.schedule_head is not None:
+    if payment.schedule_head is None:
+        assert repaid["schedule"] is None
+    else:
+        assert [i["number"] for i in repaid["schedule"]] == [
+            i["number"]
+            for i in container.loans.get_loan(borrower, loan_id)["instalments"]
+            if i["outstanding"] != "0.00"
+        ]
         assert repaid["schedule"][0] == payment.schedule_head
         [notice] = [m for m in added if m["topic"] == "notice.schedule_changed"]
         told = json.loads(notice["payload"])

@@ -195,10 +195,10 @@ def repayment_document(repaid: Repaid) -> dict[str, Any]:
         "loan_status": "settled" if split.settled else "open",
         "principal_outstanding": money(repaid.loan.principal_outstanding_minor),
         "credit_balance": money(repaid.loan.credit_minor),
-        # A prepayment re-amortised the instalments after the running one: here is the
-        # schedule the borrower now pays.
+        # When a prepayment re-amortised the instalments after the running one: the schedule
+        # the borrower now pays (null otherwise).
         "rescheduled": split.rescheduled,
-        "schedule": schedule_document(repaid.loan),
+        "schedule": schedule_document(repaid.loan) if split.rescheduled else None,
         "line": line_document(repaid.line),
     }
 
