@@ -4,7 +4,7 @@ Loads a book of open loans straight into PostgreSQL (server-side `generate_serie
 principal schedules at 12% a year, terms of 3, 6 and 12 months, drawn over the past year, one
 loan in ten behind on its payments), then closes one business date with `EndOfDay.run_day`
 and reports loans/s, next to a raw SQL UPDATE that touches the same rows once (the floor for
-any per-loan write). A sample of loans is checked against the pure model (`model.end_of_day`)
+any per-loan write). A sample of loans is checked against the pure model (`arrears.end_of_day`)
 so the figure is for work done right. Then it prices quotes in-process (schedule + APR by
 both methods) and reports quotes/s.
 
@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -36,7 +37,7 @@ from creditline.db.migrate import upgrade
 from creditline.db.unit_of_work import Database
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.money import Money, format_minor
-from creditline.loans import model
+from creditline.loans import arrears, model
 from creditline.loans.eod import EndOfDay
 from creditline.loans.products import load_catalogue
 from creditline.loans.quote import product_quote
@@ -193,12 +194,12 @@ def bench_eod(url: str, loans: int) -> dict[str, float]:
         f"00000000-0000-7000-9000-{n:012d}" for n in rng.sample(range(1, loans + 1), SAMPLE)
     ]
     before = sample_states(db, sample_ids)
-    eod = EndOfDay(db, clock)
+    eod = EndOfDay(db, clock, [ZoneInfo("UTC")])
     began = time.perf_counter()
     result = eod.run_day(BUSINESS_DATE)
     seconds = time.perf_counter() - began
     after = sample_states(db, sample_ids)
-    wrong = [i for i in sample_ids if model.end_of_day(before[i], BUSINESS_DATE) != after[i]]
+    wrong = [i for i in sample_ids if arrears.end_of_day(before[i], BUSINESS_DATE) != after[i]]
     with engine.connect() as connection:
         overdue, penalty = connection.execute(
             text("SELECT count(*) FILTER (WHERE dpd > 0), sum(penalty_minor) FROM loans")

@@ -99,14 +99,12 @@ def bench_settings(url: str) -> Settings:
 # The idempotency response and outbox payload the raw client stores: about the size of the
 # service's documents (a hold's response carries its quote); the check compares the bytes sent.
 HOLD_RESPONSE_PAD = 2560
-REPAY_RESPONSE_PAD = 610
+REPAY_RESPONSE_PAD = 650  # the answer says whether the schedule changed
 REPAY_PAYLOAD_PAD = 290
 CHECK_BYTES_TOLERANCE = 0.1
 # The row that locks a loan with its line: the line's 11 columns, then the loan's.
 # The loan's columns a repayment that only pays a fee writes back as they were.
 UNCHANGED_BY_A_FEE = (
-    "penalty_minor",
-    "paid_penalty_minor",
     "credit_minor",
     "interest_accrued_minor",
     "dpd",
@@ -544,6 +542,11 @@ class RawClient:
                     "status": "open",
                     "settled_at": None,
                     **{name: state[name] for name in UNCHANGED_BY_A_FEE},
+                    # Penalty interest is charged per instalment; the loan keeps its totals.
+                    **{
+                        name: sum(row[name] for row in instalments)
+                        for name in ("penalty_minor", "paid_penalty_minor")
+                    },
                 }
             ),
             "loan vanished under its lock",
@@ -639,6 +642,8 @@ def effect(container: Any, line_id: str, loan_id: str) -> dict[str, Any]:
     loan = select(
         loans.c.principal_outstanding_minor,
         loans.c.status,
+        loans.c.penalty_minor,
+        loans.c.paid_penalty_minor,
         *(loans.c[name] for name in UNCHANGED_BY_A_FEE),
     ).where(loans.c.id == loan_id)
     repaid = select(

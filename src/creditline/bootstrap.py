@@ -144,7 +144,7 @@ def build(
             catalogue,
             rate_limit=_rate_limits(settings)["applications"],
         ),
-        end_of_day=EndOfDay(db, clock),
+        end_of_day=EndOfDay(db, clock, (p.profile.timezone for p in catalogue)),
         reconciler=Reconciler(db, [loan_checks, review_checks]),
         notices=notices,
         dispatcher=dispatcher,

@@ -51,7 +51,7 @@ def load_demo_book(
         counts[outcome] = counts.get(outcome, 0) + 1
         tick()
     # Close every business date of the history, so arrears, penalties and accruals are current.
-    end_of_day = EndOfDay(container.db, clock)
+    end_of_day = EndOfDay(container.db, clock, container.end_of_day.zones)
     day = (now - timedelta(days=HISTORY_DAYS)).date()
     while day < now.date():
         clock.set(datetime.combine(day + timedelta(days=1), time(), UTC))

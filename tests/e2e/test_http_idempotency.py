@@ -175,6 +175,13 @@ def _a_loan(c: Container, clock: FixedClock) -> Targets:
     return Targets(_loan(c))
 
 
+def _an_overpaid_loan(c: Container, clock: FixedClock) -> Targets:
+    """A loan settled with 100.00 too much: a credit balance to refund."""
+    loan_id = _loan(c)
+    c.loans.repay(ME, new_id(), loan_id, "4100.00")
+    return Targets(loan_id)
+
+
 def _a_frozen_line(c: Container, clock: FixedClock) -> Targets:
     return Targets(_frozen_by_the_policy(c))
 
@@ -368,7 +375,19 @@ CASES: dict[str, Case] = {
             _fixed({"amount": "100.00"}),
             _fixed({"amount": "200.00"}),
             201,
-            {"repayments": 1, "journal": 1, "outbox": 1, KEY: 1},
+            # The interest-free loan's principal falls due in a year: 100.00 prepays it, and
+            # the borrower is told of the new schedule.
+            {"repayments": 1, "journal": 1, "outbox": 2, KEY: 1},
+        ),
+        Case(
+            "/v1/loans/{loan_id}/refunds",
+            Role.AGENT,
+            AGENT.subject,
+            _an_overpaid_loan,
+            _fixed({"amount": "10.00"}),
+            _fixed({"amount": "20.00"}),
+            201,
+            {"refunds": 1, "journal": 1, "outbox": 1, KEY: 1},
         ),
         Case(
             "/v1/lines/{line_id}/limit-changes",

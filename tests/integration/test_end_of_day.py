@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import Run
@@ -31,7 +32,7 @@ from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock, FixedClock
 from creditline.kernel.errors import InvalidInput
 from creditline.kernel.ids import new_id
-from creditline.loans import model
+from creditline.loans import arrears, model
 from creditline.loans.eod import CATCH_UP_DAYS_MAX, DayResult, EndOfDay
 from creditline.loans.model import LoanState
 from creditline.loans.store import LoanStore
@@ -42,6 +43,7 @@ PRICED = "test-priced-cny"
 NO_PREPAYMENT = "test-no-prepayment-cny"
 FREE = "test-free-cny"
 FIRST_DAY = dt.date(2026, 11, 28)  # the suite clock's date, in Shanghai too
+ZONES = (ZoneInfo("Asia/Shanghai"), ZoneInfo("UTC"))
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ def runs(c: Container) -> list[tuple[dt.date, bool, int]]:
 
 
 def expected_after(before: dict[str, LoanState], on: dt.date) -> dict[str, LoanState]:
-    return {loan_id: model.end_of_day(state, on) for loan_id, state in before.items()}
+    return {loan_id: arrears.end_of_day(state, on) for loan_id, state in before.items()}
 
 
 def to_close(before: dict[str, LoanState], on: dt.date) -> int:
@@ -378,6 +380,7 @@ def small_book(c: Container, clock: FixedClock) -> list[str]:
 def test_a_missed_day_is_caught_up_in_order(container: Container, clock: FixedClock) -> None:
     small_book(container, clock)
     first = dt.date(2027, 1, 1)  # 4 days after the first due date: past the 3 grace days
+    clock.set(morning(dt.date(2027, 1, 10)))
     container.end_of_day.run_day(first)
     # Day by day, as the model would have closed them.
     expected = load_all(container)
@@ -408,9 +411,10 @@ def test_a_gap_longer_than_the_catch_up_limit_is_refused(
 ) -> None:
     small_book(container, clock)
     last = dt.date(2026, 12, 1)
+    too_far = last + dt.timedelta(days=CATCH_UP_DAYS_MAX + 1)
+    clock.set(morning(too_far))
     container.end_of_day.run_day(last)
     before = (dump(container), runs(container))
-    too_far = last + dt.timedelta(days=CATCH_UP_DAYS_MAX + 1)
     with pytest.raises(InvalidInput) as caught:
         container.end_of_day.run(too_far)
     assert caught.value.details == {"last_run": "2026-12-01"}
@@ -450,7 +454,7 @@ class CrashingEndOfDay(EndOfDay):
 
     def __init__(self, db: Database, clock: Clock, batch_size: int, batches: int) -> None:
         # One batch at a time, so that "the first n batches" is well defined.
-        super().__init__(db, clock, batch_size=batch_size, workers=1)
+        super().__init__(db, clock, ZONES, batch_size=batch_size, workers=1)
         self.batches_left = batches
 
     def _batch(self, tx: Transaction, on: dt.date, ids: list[str]) -> list[str]:
@@ -471,6 +475,7 @@ def overdue_book(c: Container, clock: FixedClock) -> dt.date:
     clock.set(morning(dt.date(2026, 12, 28)))
     for loan_id in ids[::2]:
         c.loans.repay(AGENT, new_id(), loan_id, "100.00")
+    clock.set(morning(dt.date(2027, 1, 4)))
     for on in days(dt.date(2026, 12, 28), dt.date(2027, 1, 3)):
         c.end_of_day.run_day(on)
     return dt.date(2027, 1, 4)
@@ -511,7 +516,7 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(
 def test_small_batches_give_the_same_result(container: Container, clock: FixedClock) -> None:
     on = overdue_book(container, clock)
     before = load_all(container)
-    result = EndOfDay(container.db, container.clock, batch_size=3).run_day(on)
+    result = EndOfDay(container.db, container.clock, ZONES, batch_size=3).run_day(on)
     assert result == DayResult(on, 15)
     assert_same(load_all(container), expected_after(before, on), on)
 

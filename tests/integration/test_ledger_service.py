@@ -559,6 +559,18 @@ def test_repay_part_restores_that_much_credit(
         "loan_status": "open",
         "principal_outstanding": "3000.00",
         "credit_balance": "0.00",
+        # The prepayment re-amortised the loan: its one instalment of principal is smaller.
+        "rescheduled": True,
+        "schedule": [
+            {
+                "number": 12,
+                "due_date": "2027-11-28",
+                "amount": "3000.00",
+                "principal": "3000.00",
+                "interest": "0.00",
+                "fee": "0.00",
+            }
+        ],
     }
     assert (document["line"]["available"], document["line"]["principal_outstanding"]) == (
         "17000.00",
@@ -570,7 +582,7 @@ def test_repay_part_restores_that_much_credit(
         300_000,
         None,
     )
-    assert topics(container)[-1] == "event.repayment_received"
+    assert topics(container)[-2:] == ["event.repayment_received", "notice.schedule_changed"]
 
 
 def test_repay_the_rest_settles_the_loan_in_the_same_transaction(
@@ -1381,6 +1393,9 @@ def test_every_command_writes_its_message(
         "event.hold_voided",
         "event.hold_placed",
         "event.repayment_received",
+        # 1.00 on the interest-free loan repays part of its one instalment of principal, due
+        # in a year: the schedule changes and the borrower is told.
+        "notice.schedule_changed",
         "notice.loan_settled",
         "event.hold_expired",
     ]

@@ -15,6 +15,7 @@ The expected amounts below are worked out by hand from those figures.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -459,6 +460,7 @@ class Payment:
     end_of_day_from: str | None = None  # run end of day for each day from here to the eve
     before: dict[str, Any] = field(default_factory=dict)  # get_loan fields before paying
     states_after: tuple[str, ...] = ()  # the first instalments' states after paying
+    schedule_head: dict[str, Any] | None = None  # a re-amortised loan's next instalment
 
 
 PAYMENTS = [
@@ -512,7 +514,11 @@ PAYMENTS = [
     ),
     Payment(
         # 3000.00 pays the running instalment (1072.19), then prepays 1927.81 of principal
-        # from the last instalment backwards.
+        # from the last instalment backwards (the product shortens the term). Instalment 2's
+        # period then runs on 11052.17 - 1927.81 = 9124.36: 9124.36 × 12% × 31 / 365 = 92.9937
+        # -> 92.99, less what the 1927.81 would have earned from 12-10 to 12-28, already paid
+        # with instalment 1: 1927.81 × 12% × 18 / 365 = 11.4083 -> 11.41; 81.58. Instalment 2
+        # asks 953.55 + 81.58 + 6.00 = 1041.13. The borrower gets the new schedule and a notice.
         "prepayment",
         "2026-12-10",
         "3000.00",
@@ -522,7 +528,16 @@ PAYMENTS = [
             "principal": "2875.64",
             "prepaid_principal": "2875.64",
         },
+        topics=("event.repayment_received", "notice.schedule_changed"),
         states_after=("paid", "scheduled", "scheduled"),
+        schedule_head={
+            "number": 2,
+            "due_date": "2027-01-28",
+            "amount": "1041.13",
+            "principal": "953.55",
+            "interest": "81.58",
+            "fee": "6.00",
+        },
     ),
     Payment(
         # Settled on day 12 of 30: interest to date only, 118.36 × 12/30 = 47.34; no fees.
@@ -578,22 +593,24 @@ def test_only_principal_restores_the_line(
     _, posted = priced_loan(container, borrower, line_id)
     loan_id = posted["loan_id"]
     paid_on = day(payment.on)
+    clock.set(shanghai_morning(paid_on))
     if payment.end_of_day_from is not None:
         on = day(payment.end_of_day_from)
         while on < paid_on:
             container.end_of_day.run_day(on)
             on += dt.timedelta(days=1)
-    clock.set(shanghai_morning(paid_on))
 
     loan = container.loans.get_loan(borrower, loan_id)
     assert loan["business_date"] == payment.on
     assert {k: loan[k] for k in payment.before} == payment.before
     if payment.end_of_day_from is not None:
+        # The instalment owes its own late fee and penalty: 1072.19 + 20.00 + 2.35.
         first = loan["instalments"][0]
-        assert (first["state"], first["late_fee"], first["outstanding"]) == (
+        assert (first["state"], first["late_fee"], first["penalty"], first["outstanding"]) == (
             "overdue",
             "20.00",
-            "1092.19",
+            "2.35",
+            "1094.54",
         )
     available_before = minor(container.ledger.get_line(agent, line_id)["available"])
     outbox_before = {m["id"] for m in outbox_rows(container)}
@@ -631,6 +648,24 @@ def test_only_principal_restores_the_line(
 
     added = [m for m in outbox_rows(container) if m["id"] not in outbox_before]
     assert tuple(m["topic"] for m in added) == payment.topics
+    assert repaid["rescheduled"] is (payment.schedule_head is not None)
+    if payment.schedule_head is None:
+        assert repaid["schedule"] is None
+    else:
+        assert [i["number"] for i in repaid["schedule"]] == [
+            i["number"]
+            for i in container.loans.get_loan(borrower, loan_id)["instalments"]
+            if i["outstanding"] != "0.00"
+        ]
+        assert repaid["schedule"][0] == payment.schedule_head
+        [notice] = [m for m in added if m["topic"] == "notice.schedule_changed"]
+        told = json.loads(notice["payload"])
+        assert told["instalments"] == repaid["schedule"]
+        # What re-amortised the loan: the 1927.81 beyond instalment 1.
+        assert (told["prepaid"], told["effect"]) == ("1927.81", "shorter_term")
+        after_loan = container.loans.get_loan(borrower, loan_id)
+        assert after_loan["prepayment_effect"] == "shorter_term"
+        assert after_loan["instalments"][1]["interest"] == "81.58"
     if "notice.refund_due" in payment.topics:
         [refund] = [m for m in added if m["topic"] == "notice.refund_due"]
         assert refund["ref_id"] == repaid["id"]

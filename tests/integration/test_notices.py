@@ -1664,9 +1664,46 @@ CASES: dict[Kind, tuple[dict[str, Any], list[str], list[str]]] = {
         ["loan-42", "5,000.00 元 额度已即时恢复", "当前可用 20,000.00 元"],
     ),
     Kind.REFUND_DUE: (
-        {"loan": "loan-42", "refund": "1200.05"},
-        ["CNY 1,200.05 will be returned", "loan-42"],
-        ["多还了 1,200.05 元", "loan-42"],
+        {"loan": "loan-42", "refund": "1200.05", "refund_by": "2026-12-05"},
+        [
+            "CNY 1,200.05 will be returned",
+            "loan-42",
+            "by 2026-12-05",
+            "to the account your payment came from",
+        ],
+        ["多还了 1,200.05 元", "loan-42", "最迟于 2026-12-05 前", "原路退回"],
+    ),
+    Kind.REFUND_PAID: (
+        {
+            "loan": "loan-42",
+            "refund": "1000.00",
+            "business_date": "2026-12-01",
+            "credit_left": "200.05",
+        },
+        ["returned CNY 1,000.00", "loan-42", "on 2026-12-01", "CNY 200.05 remains"],
+        ["1,000.00 元 已退还", "loan-42", "2026-12-01", "尚有溢缴款 200.05 元"],
+    ),
+    Kind.SCHEDULE_CHANGED: (
+        {
+            "loan": "loan-42",
+            "business_date": "2026-12-10",
+            "prepaid": "1927.81",
+            "effect": "shorter_term",
+            "principal_outstanding": "9124.36",
+            "instalments": [
+                {"number": 2, "due_date": "2027-01-28", "amount": "1041.13"},
+                {"number": 3, "due_date": "2027-02-28", "amount": "1072.19"},
+            ],
+        },
+        [
+            "loan-42",
+            "prepaid CNY 1,927.81",
+            "on 2026-12-10",
+            "ends sooner",
+            "CNY 9,124.36",
+            "2027-01-28: CNY 1,041.13",
+        ],
+        ["loan-42", "提前偿还本金 1,927.81 元", "不再计息", "2027-01-28:1,041.13 元"],
     ),
     Kind.FREEZE_ENDING_SOON: (
         {"until": UNTIL},

@@ -167,7 +167,8 @@ def eod(
     on: Annotated[str, typer.Option("--date", help="Business date to close, YYYY-MM-DD.")],
 ) -> None:
     """Close a business date for every open loan: accrue interest, mark days past due, charge
-    penalty interest and late fees. Idempotent; days missed since the last run go first."""
+    penalty interest and late fees. Idempotent; days missed since the last run go first. A date
+    after today where the lender does business is refused, and nothing is written."""
     from creditline.bootstrap import build
 
     try:
@@ -175,6 +176,7 @@ def eod(
     except ValueError:
         fail(f"--date must be YYYY-MM-DD, not {on!r}")
     container = build(settings_or_fail())
+    container.end_of_day.refuse_future(business_date)  # one line, before any progress bar
     with progress_bar() as progress:
         tasks: dict[date, Any] = {}
 
@@ -186,6 +188,28 @@ def eod(
         days = container.end_of_day.run(business_date, show)
     for day in days:
         typer.echo(json.dumps(day.document()))
+
+
+@app.command()
+def refund(
+    loan: Annotated[str, typer.Argument(help="The loan whose credit balance is paid back.")],
+    key: Annotated[str, typer.Option(help="Idempotency key: the same key never pays twice.")],
+    by: Annotated[str, typer.Option(help="Who pays it out (staff name, recorded).")],
+    amount: Annotated[
+        str | None, typer.Option(help="Amount to pay back, a decimal string (default: all).")
+    ] = None,
+) -> None:
+    """Pay a loan's credit balance back to its borrower: recorded with who paid it, journaled
+    on the line, reconciled and announced to the borrower. Prints the refund as one JSON line."""
+    from creditline.bootstrap import build
+    from creditline.kernel.actors import Actor, Role
+
+    container = build(settings_or_fail())
+    try:
+        result = container.loans.refund(Actor(by, Role.AGENT), key, loan, amount)
+        typer.echo(json.dumps(result.document, ensure_ascii=False))
+    finally:
+        container.close()
 
 
 @app.command()

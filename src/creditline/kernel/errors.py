@@ -196,6 +196,19 @@ class TerminationNoticeTooShort(InvalidInput):
     code = "termination_notice_too_short"
 
 
+class BusinessDateInFuture(InvalidInput):
+    """End of day asked for a business date that has not begun where the lender does
+    business."""
+
+    code = "business_date_in_future"
+
+
+class RefundAboveCreditBalance(Conflict):
+    """A refund of more than the loan's credit balance (or of a loan that has none)."""
+
+    code = "refund_above_credit_balance"
+
+
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
 

@@ -22,6 +22,7 @@ class Permission(StrEnum):
     OPEN_LINE = "open lines"
     DRAW = "draw on a line, post or void a drawdown"
     REPAY = "record a repayment"
+    REFUND = "pay a loan's credit balance back to its borrower"
     CHANGE_LIMIT = "raise, cut or close a line"
     FREEZE_LINE = "freeze, suspend or restore a line"
     REQUEST_REVIEW = "ask for a review of a line"
@@ -47,6 +48,7 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.OPEN_LINE: _OPERATORS,
     Permission.DRAW: _OPERATORS | {Role.BORROWER},
     Permission.REPAY: _OPERATORS | {Role.BORROWER},
+    Permission.REFUND: _OPERATORS,
     Permission.CHANGE_LIMIT: _DECIDERS,
     Permission.FREEZE_LINE: _DECIDERS | {Role.AGENT},
     Permission.REQUEST_REVIEW: _EVERYONE - {Role.ANALYST},

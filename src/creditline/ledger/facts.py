@@ -177,6 +177,16 @@ def journal_principal_by_loan(connection: Connection) -> dict[str, int]:
     return {row[0]: int(row[1]) for row in rows}
 
 
+def journal_entries_by_loan(connection: Connection, kind: str) -> dict[str, int]:
+    """Per loan: how many journal entries of `kind` name it."""
+    rows = connection.execute(
+        select(journal.c.loan_id, func.count())
+        .where(journal.c.loan_id.is_not(None), journal.c.kind == kind)
+        .group_by(journal.c.loan_id)
+    )
+    return {row[0]: int(row[1]) for row in rows}
+
+
 def decision_lines(connection: Connection, actor_prefix: str | None = None) -> dict[str, str]:
     """Each recorded decision's line (only decisions whose actor starts with `actor_prefix`,
     when given)."""

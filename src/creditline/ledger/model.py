@@ -258,6 +258,12 @@ def plan_repayment(principal_minor: int) -> Movement:
     return Movement("repay", principal_delta=-principal_minor)
 
 
+def plan_refund() -> Movement:
+    """A loan's credit balance paid back to the borrower: journaled on the line, and no credit
+    moves (the money was never principal)."""
+    return Movement("refund")
+
+
 def plan_open(limit_minor: int, limit_min_minor: int, currency: str) -> Movement:
     """Open a line with `limit_minor`, active: at least the profile's minimum, never zero."""
     require_limit_at_least_minimum(limit_minor, limit_min_minor, currency)

@@ -38,6 +38,7 @@ from creditline.ledger.facts import (
     decision_lines,
     first_open_lines,
     freezes_ending,
+    journal_entries_by_loan,
     journal_principal_by_loan,
     line_facts,
     line_principals,
@@ -117,6 +118,7 @@ __all__ = [
     "decision_lines",
     "first_open_lines",
     "freezes_ending",
+    "journal_entries_by_loan",
     "journal_principal_by_loan",
     "line_document",
     "line_facts",
@@ -225,6 +227,10 @@ class LedgerPort:
     ) -> Line:
         """repaid principal of `loan_id` is available on the line again."""
         return self.move(tx, line, model.plan_repayment(principal_minor), now, loan_id=loan_id)
+
+    def record_refund(self, tx: Transaction, line: Line, loan_id: str, now: datetime) -> Line:
+        """journal that `loan_id` paid its credit balance back to the borrower."""
+        return self.move(tx, line, model.plan_refund(), now, loan_id=loan_id)
 
     def release(
         self, tx: Transaction, line: Line, drawdown: Drawdown, status: str, now: datetime

@@ -142,7 +142,8 @@ def _unpaid_scheduled() -> Any:
 
 def unpaid_instalments(connection: Connection, first: date, last: date) -> list[InstalmentDue]:
     """The unpaid instalments of open loans falling due from `first` to `last`, in loan and
-    instalment order."""
+    instalment order; an instalment whose scheduled amount is covered (`paid_on`) is not among
+    them, even while charges for lateness stay owed (they never make a payment late)."""
     i = instalments.c
     scheduled = _unpaid_scheduled()
     late = i.late_fee_minor - i.paid_late_fee_minor
@@ -166,6 +167,7 @@ def unpaid_instalments(connection: Connection, first: date, last: date) -> list[
             loans.c.status == "open",
             i.due_date >= first,
             i.due_date <= last,
+            i.paid_on.is_(None),
             (scheduled + late) > 0,
         )
         .order_by(loans.c.id, i.number)

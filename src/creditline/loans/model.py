@@ -1,26 +1,26 @@
-"""A loan after its drawdown: what it owes, what it has paid, and its end of day.
+"""A loan after its drawdown: what it owes and what it has paid.
 
 Pure: no I/O and no clock. Every function takes the business date it works on. How a repayment
-is split over the loan (the waterfall, prepayment, settlement) is `creditline.loans.waterfall`.
+is split over the loan (the waterfall, prepayment, settlement) is `creditline.loans.waterfall`;
+days past due, lateness and end of day are `creditline.loans.arrears`.
 
 Rules a reviewer should know:
 
-- The schedule is frozen on the loan when the drawdown posts. Each instalment owes principal,
-  interest, a service fee and, once late, a late fee; the loan owes penalty interest.
+- The schedule is frozen on the loan when the drawdown posts. Each instalment owes its
+  scheduled principal, interest and service fee and, once late, its late fee and the penalty
+  interest charged on its overdue principal: every amount belongs to one instalment, so a
+  payment can clear the oldest instalment in full before the next.
 - The running instalment on a date is the first due after it; its interest accrues pro rata of
   the period's days (half-up), which is what a settlement charges and end of day records.
-- Overdue: an instalment is overdue from the day after its due date while anything on it is
-  unpaid; days past due (DPD) count from the oldest overdue due date. After the grace days, each
-  end of day charges one day of penalty interest on overdue principal, and each overdue
-  instalment gets its late fee once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from creditline.kernel.errors import InvalidInput
@@ -54,6 +54,17 @@ class Overpayment(StrEnum):
 
     REFUND = "refund"
     NEXT_INSTALMENT = "next_instalment"
+
+
+class PrepaymentEffect(StrEnum):
+    """How a partial prepayment re-amortises the instalments after the running one."""
+
+    SHORTER_TERM = "shorter_term"  # the last instalments go first: the loan ends sooner
+    LOWER_INSTALMENT = "lower_instalment"  # the same number of instalments, each smaller
+
+
+# The order arrears are cleared in: each instalment in full, the oldest first.
+ARREARS_ORDER: Final = "oldest_instalment_first"
 
 
 # Days-past-due buckets, as lenders and regulators report them.
@@ -108,6 +119,7 @@ class LoanTerms:
     waterfall: tuple[Step, ...] = DEFAULT_WATERFALL
     overpayment: Overpayment = Overpayment.REFUND
     timezone: str = "UTC"  # where the lender does business: it dates payments and end of day
+    prepayment_effect: PrepaymentEffect = PrepaymentEffect.SHORTER_TERM
 
     @property
     def takes_prepayment(self) -> bool:
@@ -125,12 +137,31 @@ class InstalmentState:
     interest_minor: int
     fee_minor: int
     late_fee_minor: int = 0
+    penalty_minor: int = 0  # penalty interest charged on its principal while it was late
     paid_principal_minor: int = 0
     paid_interest_minor: int = 0
     paid_fee_minor: int = 0
     paid_late_fee_minor: int = 0
-    # The business date it was paid in full (on-time record and days late are read from it).
+    paid_penalty_minor: int = 0
+    # The business date its scheduled amount was covered (`arrears.shortfalls`): the on-time
+    # record and days late are read from it.
     paid_on: dt.date | None = None
+
+    @property
+    def scheduled_minor(self) -> int:
+        """What the schedule asks of it: principal, interest and service fee."""
+        return self.principal_minor + self.interest_minor + self.fee_minor
+
+    @property
+    def paid_minor(self) -> int:
+        """Everything paid on it, charges for lateness included."""
+        return (
+            self.paid_principal_minor
+            + self.paid_interest_minor
+            + self.paid_fee_minor
+            + self.paid_late_fee_minor
+            + self.paid_penalty_minor
+        )
 
     @property
     def unpaid_principal_minor(self) -> int:
@@ -153,6 +184,11 @@ class InstalmentState:
         return self.late_fee_minor - self.paid_late_fee_minor
 
     @property
+    def unpaid_penalty_minor(self) -> int:
+        """Penalty interest still owed on this instalment."""
+        return self.penalty_minor - self.paid_penalty_minor
+
+    @property
     def unpaid_minor(self) -> int:
         """Everything still owed on this instalment."""
         return (
@@ -160,15 +196,8 @@ class InstalmentState:
             + self.unpaid_interest_minor
             + self.unpaid_fee_minor
             + self.unpaid_late_fee_minor
+            + self.unpaid_penalty_minor
         )
-
-    def state(self, on: dt.date) -> str:
-        """`paid`, `overdue` (due before `on` and not paid), `due` (due on `on`) or `scheduled`."""
-        if self.unpaid_minor == 0:
-            return "paid"
-        if self.due_date < on:
-            return "overdue"
-        return "due" if self.due_date == on else "scheduled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +210,6 @@ class LoanState:
     start_date: dt.date
     terms: LoanTerms
     instalments: tuple[InstalmentState, ...]
-    penalty_minor: int = 0
-    paid_penalty_minor: int = 0
     credit_minor: int = 0
     interest_accrued_minor: int = 0
     dpd: int = 0
@@ -197,6 +224,16 @@ class LoanState:
     def settled(self) -> bool:
         """Whether the principal is repaid (nothing else is then owed)."""
         return self.principal_outstanding_minor == 0
+
+    @property
+    def penalty_minor(self) -> int:
+        """Penalty interest charged, over every instalment."""
+        return sum(i.penalty_minor for i in self.instalments)
+
+    @property
+    def paid_penalty_minor(self) -> int:
+        """Penalty interest paid, over every instalment."""
+        return sum(i.paid_penalty_minor for i in self.instalments)
 
     @property
     def unpaid_penalty_minor(self) -> int:
@@ -216,11 +253,9 @@ def check_loan(loan: LoanState) -> None:
             (instalment.interest_minor, instalment.paid_interest_minor),
             (instalment.fee_minor, instalment.paid_fee_minor),
             (instalment.late_fee_minor, instalment.paid_late_fee_minor),
+            (instalment.penalty_minor, instalment.paid_penalty_minor),
         ):
             invariant(0 <= paid <= owed, f"loan {loan.id}: instalment {instalment.number} overpaid")
-    invariant(
-        0 <= loan.paid_penalty_minor <= loan.penalty_minor, f"loan {loan.id}: penalty overpaid"
-    )
     invariant(loan.credit_minor >= 0, f"loan {loan.id}: negative credit")
     invariant(
         not loan.settled or all(i.unpaid_minor == 0 for i in loan.instalments),
@@ -299,46 +334,11 @@ class Allocation:
     credit_minor: int = 0  # beyond what the loan can take: returned to the borrower
     reapplied_minor: int = 0  # paid-ahead interest or fees released into a settlement
     settled: bool = False
+    # Part of prepaid_minor: principal of the instalments after the running one, whose
+    # repayment re-amortised them.
+    reamortised_minor: int = 0
 
-
-def days_past_due(loan: LoanState, on: dt.date) -> int:
-    """Days since the oldest due date with anything unpaid on it (0 when nothing is overdue)."""
-    overdue = [i.due_date for i in loan.instalments if i.due_date < on and i.unpaid_minor > 0]
-    return (on - overdue[0]).days if overdue else 0
-
-
-def end_of_day(loan: LoanState, on: dt.date) -> LoanState:
-    """The loan after the end of day `on`: accrual, days past due, penalty and late fees.
-
-    Idempotent: a loan already closed for `on` (or later) is returned unchanged. Run once per
-    business date, in date order; each run charges one day of penalty interest.
-    """
-    if loan.settled or on < loan.start_date or (loan.eod_date is not None and loan.eod_date >= on):
-        return loan
-    overdue = [i for i in loan.instalments if i.due_date < on and i.unpaid_minor > 0]
-    dpd = days_past_due(loan, on)
-    terms = loan.terms
-    penalty = loan.penalty_minor
-    # Past its grace days an instalment owes a day of penalty on its principal and, once, its
-    # late fee.
-    late = [i for i in overdue if (on - i.due_date).days > terms.grace_days]
-    late_principal = sum(i.unpaid_principal_minor for i in late)
-    if late_principal:
-        penalty += round_half_up(
-            Decimal(late_principal) * terms.penalty_annual_rate / terms.penalty_basis_days
-        )
-    late_numbers = {i.number for i in late if i.late_fee_minor == 0}
-    items = [
-        replace(i, late_fee_minor=terms.late_fee_minor) if i.number in late_numbers else i
-        for i in loan.instalments
-    ]
-    after = replace(
-        loan,
-        instalments=tuple(items),
-        penalty_minor=penalty,
-        interest_accrued_minor=interest_to_date(loan, on),
-        dpd=dpd,
-        eod_date=on,
-    )
-    check_loan(after)
-    return after
+    @property
+    def rescheduled(self) -> bool:
+        """Whether a prepayment re-amortised the instalments after the running one."""
+        return self.reamortised_minor > 0

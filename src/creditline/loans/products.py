@@ -47,7 +47,14 @@ from creditline.loans.caps import (
     profile_cap,
     shipped_lpr,
 )
-from creditline.loans.model import LoanTerms, Overpayment, Step, parse_waterfall
+from creditline.loans.model import (
+    ARREARS_ORDER,
+    LoanTerms,
+    Overpayment,
+    PrepaymentEffect,
+    Step,
+    parse_waterfall,
+)
 from creditline.loans.schedule import (
     TERM_MONTHS_MAX,
     TERM_MONTHS_MIN,
@@ -136,6 +143,9 @@ class ProfileSpec(_Strict):
     interest_first_term_months_max: (
         Annotated[StrictInt, Field(ge=TERM_MONTHS_MIN, le=TERM_MONTHS_MAX)] | None
     ) = None
+    # A credit balance left by an overpayment is paid out within this many days of the payment
+    # (Reg Z 1026.11(a)(2) gives seven business days from a request; the lender commits to it).
+    refund_days: Annotated[StrictInt, Field(ge=1, le=60)] = 7
 
     @field_validator("timezone")
     @classmethod
@@ -186,7 +196,12 @@ class ProductSpec(_Strict):
     penalty_annual_rate_percent: Percent = Decimal(0)
     grace_days: Annotated[StrictInt, Field(ge=0, le=30)] = 0
     waterfall: list[StrictStr] = Field(default_factory=lambda: [s.value for s in Step])
+    # Arrears are cleared one instalment at a time, the oldest first, each in full through the
+    # waterfall's steps: the only order there is, stated so that a product says it.
+    arrears: Literal["oldest_instalment_first"] = ARREARS_ORDER
     overpayment: Overpayment = Overpayment.REFUND
+    # What a partial prepayment does to the instalments after the running one.
+    prepayment_effect: PrepaymentEffect = PrepaymentEffect.SHORTER_TERM
 
 
 class CatalogueSpec(_Strict):
@@ -246,6 +261,8 @@ class Profile:
             self.code, self.apr_cap_percent, on, self.judicial_cap_lpr_multiple, self.lpr
         )
 
+    refund_days: int = 7
+
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
         if at.tzinfo is None:
@@ -273,6 +290,7 @@ class Product:
     waterfall: tuple[Step, ...]
     overpayment: Overpayment
     interest_first_terms: tuple[int, ...] = ()  # empty: all of `terms`
+    prepayment_effect: PrepaymentEffect = PrepaymentEffect.SHORTER_TERM
 
     def method(self, requested: str | None) -> RepaymentMethod:
         """The requested repayment method if the product offers it, else the default."""
@@ -334,6 +352,7 @@ class Product:
             waterfall=self.waterfall,
             overpayment=self.overpayment,
             timezone=self.profile.timezone.key,
+            prepayment_effect=self.prepayment_effect,
         )
 
 
@@ -456,6 +475,7 @@ def _profile(code: str, spec: ProfileSpec, lpr: LprSeries | None) -> Profile:
         interest_first_term_months_max=spec.interest_first_term_months_max,
         policy_notice_days=spec.policy_notice_days,
         simulation_age_hours_max=spec.simulation_age_hours_max,
+        refund_days=spec.refund_days,
     )
 
 
@@ -536,6 +556,7 @@ def _product(code: str, spec: ProductSpec, profiles: dict[str, Profile]) -> Prod
         waterfall=waterfall,
         overpayment=spec.overpayment,
         interest_first_terms=interest_first_terms,
+        prepayment_effect=spec.prepayment_effect,
     )
 
 

@@ -31,3 +31,14 @@ class Repaid:
     split: Allocation
     business_date: str
     line: Line
+
+
+@dataclass(frozen=True, slots=True)
+class Refunded:
+    """A credit balance paid back: how much, and the loan and the line after it."""
+
+    refund_id: str
+    loan: LoanState
+    amount_minor: int
+    business_date: str
+    line: Line

@@ -8,7 +8,8 @@ hold draws the line, and repaid principal is available again in the transaction 
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from creditline.db.commands import CommandResult, Commands
@@ -16,35 +17,41 @@ from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import (
+    DomainError,
     DrawdownExpired,
+    InvalidAmount,
     InvalidInput,
     LineNotFound,
     LoanNotFound,
     LoanSettled,
+    RefundAboveCreditBalance,
 )
 from creditline.kernel.ids import is_id, new_id
 from creditline.kernel.invariant import fail
 from creditline.kernel.money import Money, format_minor
 from creditline.kernel.permissions import Permission, require
-from creditline.ledger.ports import Drawdown, LedgerPort
+from creditline.ledger.ports import Drawdown, LedgerPort, Line
 from creditline.ledger.service import LedgerService
 from creditline.loans.model import LoanState, bucket, business_date, new_loan
 from creditline.loans.pricing import ProductPricing
 from creditline.loans.products import Catalogue
 from creditline.loans.quote import product_quote
-from creditline.loans.records import Posted, Repaid
+from creditline.loans.records import Posted, Refunded, Repaid
 from creditline.loans.store import LoanStore
 from creditline.loans.views import (
     loan_document,
     loan_summary,
     posted_document,
     quote_document,
+    refund_document,
     repayment_document,
+    schedule_document,
 )
 from creditline.loans.waterfall import allocate
 from creditline.notices.outbox import Topic
 
 LOANS_PER_LINE_LISTED_MAX = 200
+REFUND_DAYS_DEFAULT = 7  # for a loan whose product and currency no profile names any more
 
 
 class LoanService:
@@ -142,7 +149,10 @@ class LoanService:
             repayment_document,
         )
 
-    def _repay(self, tx: Transaction, actor: Actor, loan_id: str, amount: str) -> Repaid:
+    def _locked_loan(
+        self, tx: Transaction, actor: Actor, loan_id: str
+    ) -> tuple[LoanState, Line, str]:
+        """The loan, its line (both locked, the loan first) and its status."""
         locked = self.store.lock(tx, loan_id)
         if locked is None:
             raise LoanNotFound("no such loan", loan_id=loan_id)
@@ -151,11 +161,15 @@ class LoanService:
             line = self._port.lock(tx, actor, line_id)
         except LineNotFound:
             raise LoanNotFound("no such loan", loan_id=loan_id) from None
+        loan = self.store.load(tx, loan_id) or fail(f"loan {loan_id} has no state")
+        return loan, line, status
+
+    def _repay(self, tx: Transaction, actor: Actor, loan_id: str, amount: str) -> Repaid:
+        before, line, status = self._locked_loan(tx, actor, loan_id)
         now = self._clock.now()
         if status == "settled":
             raise LoanSettled("the loan is already settled", loan_id=loan_id)
         amount_minor = Money.parse(amount, line.currency).minor
-        before = self.store.load(tx, loan_id) or fail(f"loan {loan_id} has no state")
         today = business_date(before.terms, now)
         after, split = allocate(before, amount_minor, today)
         repayment_id = new_id()
@@ -165,12 +179,13 @@ class LoanService:
         )
         moved = self._port.restore(tx, line, split.principal_minor, loan_id, now)
         repaid = Repaid(repayment_id, after, amount_minor, split, today.isoformat(), moved)
-        self._announce(tx, repaid, now)
+        self._announce(tx, repaid, today, now)
         return repaid
 
-    def _announce(self, tx: Transaction, repaid: Repaid, now: datetime) -> None:
+    def _announce(self, tx: Transaction, repaid: Repaid, today: date, now: datetime) -> None:
         """Queue what the repayment tells: the settlement (credit restored) or the payment,
-        and a refund when money was left over."""
+        the new schedule when a prepayment re-amortised the loan, and a refund when money was
+        left over (when and how it comes back)."""
         document = repayment_document(repaid)
         payload = {
             "loan": repaid.loan.id,
@@ -182,13 +197,90 @@ class LoanService:
         }
         topic = Topic.LOAN_SETTLED if repaid.split.settled else Topic.REPAYMENT_RECEIVED
         self._port.notify(tx, topic, repaid.line, repaid.loan.id, payload, now)
+        if repaid.split.rescheduled:
+            rescheduled = {
+                "loan": repaid.loan.id,
+                "business_date": repaid.business_date,
+                "prepaid": format_minor(repaid.split.reamortised_minor, repaid.line.currency),
+                "effect": repaid.loan.terms.prepayment_effect.value,
+                "principal_outstanding": document["principal_outstanding"],
+                "instalments": schedule_document(repaid.loan),
+                "line": document["line"],
+            }
+            self._port.notify(
+                tx, Topic.SCHEDULE_CHANGED, repaid.line, repaid.repayment_id, rescheduled, now
+            )
         if repaid.split.credit_minor:
+            refund_by = today + timedelta(days=self._refund_days(repaid.loan))
             refund = {
                 "loan": repaid.loan.id,
                 "refund": document["allocation"]["credit"],
+                "refund_by": refund_by.isoformat(),
                 "line": document["line"],
             }
             self._port.notify(tx, Topic.REFUND_DUE, repaid.line, repaid.repayment_id, refund, now)
+
+    def _refund_days(self, loan: LoanState) -> int:
+        """Within how many days the loan's profile pays a credit balance back."""
+        try:
+            return self._catalogue.product(loan.terms.product).profile.refund_days
+        except DomainError:
+            pass
+        try:
+            return self._catalogue.profile_for(loan.currency).refund_days
+        except DomainError:
+            return REFUND_DAYS_DEFAULT
+
+    def refund(
+        self, actor: Actor, key: str, loan_id: str, amount: str | None = None
+    ) -> CommandResult:
+        """Pay the loan's credit balance (or `amount` of it) back to its borrower: recorded,
+        journaled on the line and announced in one transaction. Refused
+        (`refund_above_credit_balance`) for more than the balance, or when there is none."""
+        require(actor, Permission.REFUND)
+        request: dict[str, Any] = {"op": "refund", "loan_id": loan_id, "amount": amount}
+        return self._commands.run(
+            actor,
+            key,
+            request,
+            lambda tx: self._refund(tx, actor, loan_id, amount),
+            refund_document,
+        )
+
+    def _refund(self, tx: Transaction, actor: Actor, loan_id: str, amount: str | None) -> Refunded:
+        loan, line, _ = self._locked_loan(tx, actor, loan_id)
+        amount_minor = (
+            loan.credit_minor if amount is None else Money.parse(amount, line.currency).minor
+        )
+        if amount is not None and amount_minor <= 0:
+            raise InvalidAmount("amount must be greater than zero")
+        if not 0 < amount_minor <= loan.credit_minor:
+            balance = format_minor(loan.credit_minor, line.currency)
+            raise RefundAboveCreditBalance(
+                f"the loan's credit balance is {balance}",
+                loan_id=loan_id,
+                credit_balance=balance,
+            )
+        now = self._clock.now()
+        today = business_date(loan.terms, now)
+        self.store.take_credit(tx, loan_id, amount_minor)
+        after = replace(loan, credit_minor=loan.credit_minor - amount_minor)
+        refund_id = new_id()
+        self.store.insert_refund(
+            tx, refund_id, after, line.id, amount_minor, actor.subject, actor.role.value, today, now
+        )
+        moved = self._port.record_refund(tx, line, loan_id, now)
+        refunded = Refunded(refund_id, after, amount_minor, today.isoformat(), moved)
+        document = refund_document(refunded)
+        payload = {
+            "loan": loan_id,
+            "refund": document["amount"],
+            "business_date": document["business_date"],
+            "credit_left": document["credit_balance"] if after.credit_minor else None,
+            "line": document["line"],
+        }
+        self._port.notify(tx, Topic.REFUND_PAID, moved, refund_id, payload, now)
+        return refunded
 
     # --- queries ---------------------------------------------------------------------------
     def get_loan(self, actor: Actor, loan_id: str) -> dict[str, Any]:

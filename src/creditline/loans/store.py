@@ -22,10 +22,11 @@ from creditline.loans.model import (
     LoanState,
     LoanTerms,
     Overpayment,
+    PrepaymentEffect,
     Step,
 )
 from creditline.loans.schedule import AnnualRate, DailyRate, DayCount, RepaymentMethod
-from creditline.loans.tables import instalments, loans, repayments
+from creditline.loans.tables import instalments, loans, refunds, repayments
 
 _INSTALMENT_FIELDS = tuple(f.name for f in fields(InstalmentState))
 _LOAN_STATE_COLUMNS = (
@@ -47,8 +48,7 @@ _LOAN_STATE_COLUMNS = (
     loans.c.waterfall,
     loans.c.overpayment,
     loans.c.timezone,
-    loans.c.penalty_minor,
-    loans.c.paid_penalty_minor,
+    loans.c.prepayment_effect,
     loans.c.credit_minor,
     loans.c.interest_accrued_minor,
     loans.c.dpd,
@@ -96,6 +96,7 @@ def terms_of(row: dict[str, Any]) -> LoanTerms:
         waterfall=tuple(Step(s) for s in row["waterfall"].split(",")),
         overpayment=Overpayment(row["overpayment"]),
         timezone=row["timezone"],
+        prepayment_effect=PrepaymentEffect(row["prepayment_effect"]),
     )
 
 
@@ -107,6 +108,7 @@ class LoanStore:
         self._loan_insert = p(_insert(loans))
         self._instalment_insert = p(_insert(instalments))
         self._repayment_insert = p(_insert(repayments))
+        self._refund_insert = p(_insert(refunds))
         self._state = p(select(*_LOAN_STATE_COLUMNS).where(loans.c.id == bindparam("id")))
         self._instalments = p(
             select(*(instalments.c[name] for name in _INSTALMENT_FIELDS))
@@ -147,6 +149,14 @@ class LoanStore:
                 dpd=bindparam("dpd"),
                 eod_date=bindparam("eod_date"),
             )
+        )
+        self._credit_take = p(
+            update(loans)
+            .where(
+                loans.c.id == bindparam("id"),
+                loans.c.credit_minor >= bindparam("amount_minor"),
+            )
+            .values(credit_minor=loans.c.credit_minor - bindparam("amount_minor"))
         )
         self._instalment_save = p(
             update(instalments)
@@ -197,6 +207,7 @@ class LoanStore:
                 "waterfall": ",".join(step.value for step in terms.waterfall),
                 "overpayment": terms.overpayment.value,
                 "timezone": terms.timezone,
+                "prepayment_effect": terms.prepayment_effect.value,
                 "penalty_minor": 0,
                 "paid_penalty_minor": 0,
                 "credit_minor": 0,
@@ -231,8 +242,6 @@ class LoanStore:
             start_date=Transaction.read_date(row["start_date"]),  # type: ignore[arg-type]
             terms=terms_of(row),
             instalments=tuple(items),
-            penalty_minor=row["penalty_minor"],
-            paid_penalty_minor=row["paid_penalty_minor"],
             credit_minor=row["credit_minor"],
             interest_accrued_minor=row["interest_accrued_minor"],
             dpd=row["dpd"],
@@ -267,6 +276,14 @@ class LoanStore:
                     self._instalment_save,
                     {"loan_id": after.id, **row},
                 )
+
+    def take_credit(self, tx: Transaction, loan_id: str, amount_minor: int) -> None:
+        """Take `amount_minor` off the loan's credit balance (relatively; never below zero)."""
+        tx.expect_one(
+            f"loan {loan_id} has less credit than {amount_minor} under its lock",
+            self._credit_take,
+            {"id": loan_id, "amount_minor": amount_minor},
+        )
 
     def lock(self, tx: Transaction, loan_id: str) -> tuple[str, str] | None:
         """The loan's line id and status, its row locked (a repayment locks the loan, then its
@@ -325,6 +342,33 @@ class LoanStore:
                 "credit_minor": allocation.credit_minor,
                 "reapplied_minor": allocation.reapplied_minor,
                 "business_date": tx.date(business_date),
+                "created_at": tx.time(now),
+            },
+        )
+
+    def insert_refund(
+        self,
+        tx: Transaction,
+        refund_id: str,
+        loan: LoanState,
+        line_id: str,
+        amount_minor: int,
+        actor_subject: str,
+        actor_role: str,
+        business_date: Any,
+        now: datetime,
+    ) -> None:
+        """Record a credit balance paid back to the borrower."""
+        tx.execute(
+            self._refund_insert,
+            {
+                "id": refund_id,
+                "loan_id": loan.id,
+                "line_id": line_id,
+                "amount_minor": amount_minor,
+                "business_date": tx.date(business_date),
+                "actor_subject": actor_subject,
+                "actor_role": actor_role,
                 "created_at": tx.time(now),
             },
         )

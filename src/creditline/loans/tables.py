@@ -1,5 +1,6 @@
-"""Loan tables (SQLAlchemy Core): loans with their frozen terms, instalments, repayments and
-end-of-day runs. CHECK constraints repeat the pure model's invariants in the store."""
+"""Loan tables (SQLAlchemy Core): loans with their frozen terms, instalments, repayments,
+refunds and end-of-day runs. CHECK constraints repeat the pure model's invariants in the
+store."""
 
 from __future__ import annotations
 
@@ -57,7 +58,9 @@ loans = Table(
     Column("waterfall", String(128), nullable=False),  # step names, comma-separated
     Column("overpayment", String(16), nullable=False),
     Column("timezone", String(64), nullable=False),
-    # What end of day and repayments keep up to date.
+    Column("prepayment_effect", String(16), nullable=False, server_default="shorter_term"),
+    # What end of day and repayments keep up to date; penalty interest is charged per
+    # instalment, and these are its totals over the loan's instalments.
     _money("penalty_minor"),
     _money("paid_penalty_minor"),
     _money("credit_minor"),
@@ -100,18 +103,22 @@ instalments = Table(
     _money("interest_minor"),
     _money("fee_minor"),
     _money("late_fee_minor"),
+    _money("penalty_minor"),
     _money("paid_principal_minor"),
     _money("paid_interest_minor"),
     _money("paid_fee_minor"),
     _money("paid_late_fee_minor"),
-    Column("paid_on", Date, nullable=True),  # the business date it was paid in full
+    _money("paid_penalty_minor"),
+    # The business date its scheduled amount was covered by what the borrower paid.
+    Column("paid_on", Date, nullable=True),
     PrimaryKeyConstraint("loan_id", "number"),
     CheckConstraint("number >= 1", name="number_positive"),
     CheckConstraint(
         "paid_principal_minor >= 0 AND paid_principal_minor <= principal_minor "
         "AND paid_interest_minor >= 0 AND paid_interest_minor <= interest_minor "
         "AND paid_fee_minor >= 0 AND paid_fee_minor <= fee_minor "
-        "AND paid_late_fee_minor >= 0 AND paid_late_fee_minor <= late_fee_minor",
+        "AND paid_late_fee_minor >= 0 AND paid_late_fee_minor <= late_fee_minor "
+        "AND paid_penalty_minor >= 0 AND paid_penalty_minor <= penalty_minor",
         name="paid_within_owed",
     ),
 )
@@ -137,6 +144,22 @@ repayments = Table(
         "principal_minor >= 0 AND principal_minor <= amount_minor + reapplied_minor",
         name="principal_within_amount",
     ),
+)
+
+# A credit balance paid back to the borrower: the loan's credit goes down by the amount, in the
+# transaction that records it, its journal entry and its notice.
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("loan_id", ID, ForeignKey("loans.id"), nullable=False, index=True),
+    Column("line_id", ID, ForeignKey("lines.id"), nullable=False),
+    Column("amount_minor", MONEY, nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("actor_subject", String(128), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
 )
 
 eod_runs = Table(

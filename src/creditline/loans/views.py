@@ -6,19 +6,14 @@ Amounts are decimal strings in major units.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from creditline.kernel.money import format_minor
 from creditline.ledger.ports import Line, line_document
-from creditline.loans.model import (
-    LoanState,
-    bucket,
-    business_date,
-    days_past_due,
-    running_index,
-)
-from creditline.loans.records import Posted, Repaid
+from creditline.loans.arrears import days_past_due, instalment_states
+from creditline.loans.model import ARREARS_ORDER, LoanState, bucket, business_date
+from creditline.loans.records import Posted, Refunded, Repaid
 from creditline.loans.waterfall import Payoff, payoff
 
 
@@ -32,7 +27,9 @@ def loan_document(
 
     today = business_date(loan.terms, now)
     dpd = days_past_due(loan, today)
-    overdue = [i for i in loan.instalments if i.state(today) == "overdue"]
+    states = instalment_states(loan, today)
+    overdue = [i for i, state in zip(loan.instalments, states, strict=True) if state == "overdue"]
+    past_due = [i for i in loan.instalments if i.due_date < today]
     upcoming = [i for i in loan.instalments if i.due_date >= today and i.unpaid_minor > 0]
     return {
         **loan_summary(loan, line_id, stored, now),
@@ -43,15 +40,20 @@ def loan_document(
         "settled_at": stored["settled_at"],
         "business_date": today.isoformat(),
         "grace_days": loan.terms.grace_days,
+        # Arrears are cleared one instalment at a time, the oldest first, each through the
+        # waterfall's steps in order.
+        "arrears_order": ARREARS_ORDER,
         "waterfall": [step.value for step in loan.terms.waterfall],
         "overpayment": loan.terms.overpayment.value,
+        "prepayment_effect": loan.terms.prepayment_effect.value,
         "penalty_charged": money(loan.penalty_minor),
         "penalty_outstanding": money(loan.unpaid_penalty_minor),
         "interest_accrued": money(loan.interest_accrued_minor),
         "last_end_of_day": None if loan.eod_date is None else loan.eod_date.isoformat(),
         "overdue": {
             "instalments": [i.number for i in overdue],
-            "amount": money(sum(i.unpaid_minor for i in overdue) + loan.unpaid_penalty_minor),
+            # Everything past its due date, charges for lateness included.
+            "amount": money(sum(i.unpaid_minor for i in past_due)),
         },
         "next_due": (
             {"date": upcoming[0].due_date.isoformat(), "amount": money(upcoming[0].unpaid_minor)}
@@ -62,7 +64,7 @@ def loan_document(
         "payoff_today": None if loan.settled else _payoff_document(payoff(loan, today), money),
         "dpd": dpd,
         "bucket": bucket(dpd),
-        "instalments": _instalment_documents(loan, today, money),
+        "instalments": _instalment_documents(loan, states, money),
     }
 
 
@@ -79,29 +81,41 @@ def _payoff_document(settle: Payoff, money: Callable[[int], str]) -> dict[str, s
 
 
 def _instalment_documents(
-    loan: LoanState, today: date, money: Callable[[int], str]
+    loan: LoanState, states: tuple[str, ...], money: Callable[[int], str]
 ) -> list[dict[str, Any]]:
-    """Each instalment with its state on `today`; the running one reads `running`."""
-    running = running_index(loan, today)
+    """Each instalment with its state (`arrears.instalment_states`)."""
     return [
         {
             "number": i.number,
             "due_date": i.due_date.isoformat(),
-            "state": "running" if index == running and i.unpaid_minor > 0 else i.state(today),
+            "state": state,
             "principal": money(i.principal_minor),
             "interest": money(i.interest_minor),
             "fee": money(i.fee_minor),
             "late_fee": money(i.late_fee_minor),
-            "paid": money(
-                i.paid_principal_minor
-                + i.paid_interest_minor
-                + i.paid_fee_minor
-                + i.paid_late_fee_minor
-            ),
+            "penalty": money(i.penalty_minor),
+            "paid": money(i.paid_minor),
             "outstanding": money(i.unpaid_minor),
             "paid_on": None if i.paid_on is None else i.paid_on.isoformat(),
         }
-        for index, i in enumerate(loan.instalments)
+        for i, state in zip(loan.instalments, states, strict=True)
+    ]
+
+
+def schedule_document(loan: LoanState) -> list[dict[str, Any]]:
+    """The instalments still owing something: what each asks for and when (a repayment that
+    re-amortised the loan answers with it, and its notice shows it)."""
+    return [
+        {
+            "number": i.number,
+            "due_date": i.due_date.isoformat(),
+            "amount": format_minor(i.unpaid_minor, loan.currency),
+            "principal": format_minor(i.unpaid_principal_minor, loan.currency),
+            "interest": format_minor(i.unpaid_interest_minor, loan.currency),
+            "fee": format_minor(i.unpaid_fee_minor, loan.currency),
+        }
+        for i in loan.instalments
+        if i.unpaid_minor > 0
     ]
 
 
@@ -181,5 +195,22 @@ def repayment_document(repaid: Repaid) -> dict[str, Any]:
         "loan_status": "settled" if split.settled else "open",
         "principal_outstanding": money(repaid.loan.principal_outstanding_minor),
         "credit_balance": money(repaid.loan.credit_minor),
+        # When a prepayment re-amortised the instalments after the running one: the schedule
+        # the borrower now pays (null otherwise).
+        "rescheduled": split.rescheduled,
+        "schedule": schedule_document(repaid.loan) if split.rescheduled else None,
         "line": line_document(repaid.line),
+    }
+
+
+def refund_document(refunded: Refunded) -> dict[str, Any]:
+    """A credit balance paid back to the borrower, and what is left of it."""
+    currency = refunded.line.currency
+    return {
+        "id": refunded.refund_id,
+        "loan_id": refunded.loan.id,
+        "amount": format_minor(refunded.amount_minor, currency),
+        "business_date": refunded.business_date,
+        "credit_balance": format_minor(refunded.loan.credit_minor, currency),
+        "line": line_document(refunded.line),
     }

@@ -7,10 +7,13 @@ Rules a reviewer should know:
 - What is *due now* on a date: every instalment due on or before it, plus the running one (the
   first due after it). Paying before a due date pays the running instalment in full, with its
   whole period's interest, as borrowers expect when they pay a few days early.
-- The waterfall splits a payment over what is due now in the product's order (default penalty →
-  fees → interest → principal due) and then, if the product allows, prepays principal not yet
-  due from the last instalment backwards (the term shortens; interest of later periods is
-  recomputed on the lower balance). A prepayment takes effect from the next period.
+- Arrears are cleared oldest first: the waterfall takes the instalments due now one at a time,
+  the oldest first, and pays each in full in the product's order (default penalty → fees (the
+  late fee, then the service fee) → interest → principal) before anything of the next. Days
+  past due fall as soon as the oldest is cleared.
+- Then, if the product takes prepayments, the rest repays principal not yet due and the
+  instalments after the running one are re-amortised (`creditline.loans.prepayment`): interest
+  on the prepaid principal stops on the day of payment.
 - A payment that covers the payoff settles the loan: interest of the running period only to the
   date (pro rata of the period's interest, half-up), no later interest or fees. Interest or fees
   paid ahead that are no longer charged are applied to the settlement.
@@ -28,7 +31,7 @@ from typing import Any
 
 from creditline.kernel.errors import InvalidAmount, LoanSettled
 from creditline.kernel.invariant import invariant
-from creditline.kernel.money import round_half_up
+from creditline.loans.arrears import days_past_due, with_paid_on
 from creditline.loans.model import (
     Allocation,
     InstalmentState,
@@ -36,11 +39,10 @@ from creditline.loans.model import (
     Overpayment,
     Step,
     check_loan,
-    days_past_due,
     interest_to_date,
-    period_start,
     running_index,
 )
+from creditline.loans.prepayment import prepay
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ def _settled_instalments(loan: LoanState, on: dt.date) -> tuple[InstalmentState,
                 paid_interest_minor=charged.interest_minor,
                 paid_fee_minor=charged.fee_minor,
                 paid_late_fee_minor=charged.late_fee_minor,
+                paid_penalty_minor=charged.penalty_minor,
             )
         )
     return tuple(settled)
@@ -124,11 +127,8 @@ def allocate(loan: LoanState, amount_minor: int, on: dt.date) -> tuple[LoanState
         for old, new in zip(loan.instalments, after.instalments, strict=True)
         if old.due_date > on
     )
-    instalments = tuple(
-        replace(i, paid_on=on) if i.paid_on is None and i.unpaid_minor == 0 else i
-        for i in after.instalments
-    )
-    after = replace(after, instalments=instalments, dpd=days_past_due(after, on))
+    after = with_paid_on(after, on)
+    after = replace(after, dpd=days_past_due(after, on))
     check_loan(after)
     return after, replace(split, prepaid_minor=prepaid)
 
@@ -140,7 +140,6 @@ def _settle(
     after = replace(
         loan,
         instalments=_settled_instalments(loan, on),
-        paid_penalty_minor=loan.penalty_minor,
         credit_minor=loan.credit_minor + amount_minor - settling.total_minor,
         interest_accrued_minor=0,
     )
@@ -172,40 +171,30 @@ class _Purse:
 def _through_waterfall(
     loan: LoanState, amount_minor: int, on: dt.date
 ) -> tuple[LoanState, Allocation]:
-    """A payment below the payoff, split over what is due now, then prepayment or overpayment."""
+    """A payment below the payoff: each instalment due now in full, the oldest first, then
+    prepayment or overpayment."""
     purse = _Purse(amount_minor)
     items = list(loan.instalments)
     running = running_index(loan, on)
-    fallen_due = list(range(len(items) if running is None else running))
-    # What has fallen due goes first, through every step; then the running instalment.
-    tiers = [fallen_due] + ([[running]] if running is not None else [])
+    due_now = len(items) if running is None else running + 1
     split = dict.fromkeys(Step, 0)
-    paid_penalty = loan.paid_penalty_minor
-    for tier_index, tier in enumerate(tiers):
+    for n in range(due_now):
         for step in loan.terms.waterfall:
-            if step is Step.PENALTY and tier_index == 0:
-                taken = purse.take(loan.unpaid_penalty_minor)
-                paid_penalty += taken
+            if step in _PAID_BY_STEP:
+                items[n], taken = _pay(items[n], _PAID_BY_STEP[step], purse)
                 split[step] += taken
-            elif step in _PAID_BY_STEP:
-                for n in tier:
-                    items[n], taken = _pay(items[n], _PAID_BY_STEP[step], purse)
-                    split[step] += taken
-    first_later = len(tiers[0]) + len(tiers) - 1
-    if purse.left and first_later < len(items):
+    released = 0  # interest already paid that a prepayment's discount could not take
+    if purse.left and due_now < len(items):
         if loan.terms.takes_prepayment:
-            split[Step.PREPAYMENT] = _prepay(loan, items, first_later, purse)
+            split[Step.PREPAYMENT] = purse.take(purse.left)
+            released = prepay(loan, items, due_now, on, split[Step.PREPAYMENT])
         elif loan.terms.overpayment is Overpayment.NEXT_INSTALMENT:
-            for n in range(first_later, len(items)):
+            for n in range(due_now, len(items)):
                 for step in (Step.FEES, Step.INTEREST, Step.PRINCIPAL_DUE):
                     items[n], taken = _pay(items[n], _PAID_BY_STEP[step], purse)
                     split[step] += taken
-    after = replace(
-        loan,
-        instalments=tuple(items),
-        paid_penalty_minor=paid_penalty,
-        credit_minor=loan.credit_minor + purse.left,
-    )
+    credit = purse.left + released
+    after = replace(loan, instalments=tuple(items), credit_minor=loan.credit_minor + credit)
     check_loan(after)
     invariant(not after.settled, "a payment below the payoff cannot settle the loan")
     return after, Allocation(
@@ -213,12 +202,15 @@ def _through_waterfall(
         fees_minor=split[Step.FEES],
         interest_minor=split[Step.INTEREST],
         principal_minor=split[Step.PRINCIPAL_DUE] + split[Step.PREPAYMENT],
-        credit_minor=purse.left,
+        credit_minor=credit,
+        reapplied_minor=released,
+        reamortised_minor=split[Step.PREPAYMENT],
     )
 
 
 # Which amounts of an instalment each step pays, as (owed field, paid field) pairs, in order.
 _PAID_BY_STEP: dict[Step, tuple[tuple[str, str], ...]] = {
+    Step.PENALTY: (("penalty_minor", "paid_penalty_minor"),),
     Step.FEES: (("late_fee_minor", "paid_late_fee_minor"), ("fee_minor", "paid_fee_minor")),
     Step.INTEREST: (("interest_minor", "paid_interest_minor"),),
     Step.PRINCIPAL_DUE: (("principal_minor", "paid_principal_minor"),),
@@ -237,21 +229,3 @@ def _pay(
         changes[paid_field] = paid + taken
         total += taken
     return replace(instalment, **changes), total
-
-
-def _prepay(loan: LoanState, items: list[InstalmentState], first: int, purse: _Purse) -> int:
-    """Repay principal not yet due from the last instalment back; recompute later interest."""
-    prepaid = 0
-    for n in range(len(items) - 1, first - 1, -1):
-        taken = purse.take(items[n].unpaid_principal_minor)
-        items[n] = replace(items[n], principal_minor=items[n].principal_minor - taken)
-        prepaid += taken
-    # Later periods accrue on the lower balance; a period with nothing left owes no fee.
-    balance = sum(i.unpaid_principal_minor for i in items[first:])
-    for n in range(first, len(items)):
-        days = (items[n].due_date - period_start(loan, n)).days
-        interest = round_half_up(loan.terms.rate.interest_for_days(balance, days))
-        fee = items[n].fee_minor if balance > 0 else 0
-        items[n] = replace(items[n], interest_minor=interest, fee_minor=fee)
-        balance -= items[n].unpaid_principal_minor
-    return prepaid

@@ -25,7 +25,9 @@ class Kind(StrEnum):
     FREEZE_ENDED = "freeze_ended"
     LINE_RESTORED = "line_restored"
     CREDIT_RESTORED = "credit_restored"  # a loan settled: its principal is available again
-    REFUND_DUE = "refund_due"
+    REFUND_DUE = "refund_due"  # an overpayment left a credit balance: when and how it comes back
+    REFUND_PAID = "refund_paid"  # the credit balance was paid back
+    SCHEDULE_CHANGED = "schedule_changed"  # a prepayment re-amortised the loan: its new schedule
     FREEZE_ENDING_SOON = "freeze_ending_soon"
     VERIFICATION_DUE = "verification_due"  # evidence expires soon: re-verify before the date
     VERIFICATION_FAILED = "verification_failed"
@@ -55,6 +57,8 @@ ADVERSE_KINDS = frozenset(
 _DIRECT: dict[str, Kind] = {
     Topic.LOAN_SETTLED: Kind.CREDIT_RESTORED,
     Topic.REFUND_DUE: Kind.REFUND_DUE,
+    Topic.REFUND_PAID: Kind.REFUND_PAID,
+    Topic.SCHEDULE_CHANGED: Kind.SCHEDULE_CHANGED,
     Topic.FREEZE_ENDING_SOON: Kind.FREEZE_ENDING_SOON,
     Topic.VERIFICATION_DUE: Kind.VERIFICATION_DUE,
     Topic.VERIFICATION_FAILED: Kind.VERIFICATION_FAILED,

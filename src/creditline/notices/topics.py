@@ -22,6 +22,8 @@ class Topic(StrEnum):
     LINE_IMPROVED = "notice.line_improved"
     LOAN_SETTLED = "notice.loan_settled"
     REFUND_DUE = "notice.refund_due"
+    REFUND_PAID = "notice.refund_paid"
+    SCHEDULE_CHANGED = "notice.schedule_changed"
     FREEZE_ENDING_SOON = "notice.freeze_ending_soon"
     VERIFICATION_DUE = "notice.verification_due"
     VERIFICATION_FAILED = "notice.verification_failed"

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from creditline.kernel.errors import InvalidInput, LoanSettled
 from creditline.kernel.money import Money
+from creditline.loans.arrears import days_past_due, end_of_day, instalment_states
 from creditline.loans.model import (
     DEFAULT_WATERFALL,
     Allocation,
@@ -35,8 +36,6 @@ from creditline.loans.model import (
     bucket,
     business_date,
     check_loan,
-    days_past_due,
-    end_of_day,
     interest_to_date,
     new_loan,
     parse_waterfall,
@@ -252,30 +251,42 @@ CASES = [
     Case(
         # Instalment 1 in full, then 400.00 of principal from the last instalment back: the
         # last owes nothing (no fee, no interest); instalment 2's interest is recomputed on the
-        # 400.00 left: 400.00 × 12% × 28 / 365 = 3.6822 -> 3.68. Both instalments are due after
-        # 02-10, so all 800.00 of principal is prepaid.
+        # 400.00 left: 400.00 × 12% × 28 / 365 = 3.6822 -> 3.68, less the interest the prepaid
+        # 400.00 would have earned from 02-10 to 02-15, already paid with instalment 1:
+        # 400.00 × 12% × 5 / 365 = 0.6575 -> 0.66; 3.68 - 0.66 = 3.02. Both instalments are due
+        # after 02-10, so all 800.00 of principal is prepaid.
         "prepayment-repays-the-last-instalment-and-drops-its-fee",
         on=d(2, 10),
         amount="813.23",
         expected=Allocation(
-            fees_minor=100, interest_minor=1_223, principal_minor=80_000, prepaid_minor=80_000
+            fees_minor=100,
+            interest_minor=1_223,
+            principal_minor=80_000,
+            prepaid_minor=80_000,
+            reamortised_minor=40_000,
         ),
         paid=[FIRST_IN_FULL, NOTHING, NOTHING],
-        owed=[(40_000, 1_223, 100, 0), (40_000, 368, 100, 0), (0, 0, 0, 0)],
+        owed=[(40_000, 1_223, 100, 0), (40_000, 302, 100, 0), (0, 0, 0, 0)],
     ),
     Case(
         # On the due date of instalment 1, instalment 2 is the running one and is paid in full
         # before 100.00 is prepaid; the last keeps its fee and its interest is recomputed on
-        # 300.00: 300.00 × 12% × 31 / 365 = 3.0575 -> 3.06. Prepaid: instalment 2's 400.00
-        # (due 03-15) and the 100.00 off instalment 3, not instalment 1 (due that day).
+        # 300.00: 300.00 × 12% × 31 / 365 = 3.0575 -> 3.06, less what the 100.00 would have
+        # earned over instalment 2's period, paid with it: 100.00 × 12% × 28 / 365 = 0.9205 ->
+        # 0.92; 3.06 - 0.92 = 2.14. Prepaid: instalment 2's 400.00 (due 03-15) and the 100.00
+        # off instalment 3, not instalment 1 (due that day).
         "prepayment-on-a-due-date-comes-after-the-running-instalment",
         on=d(2, 15),
         amount="921.59",
         expected=Allocation(
-            fees_minor=200, interest_minor=1_959, principal_minor=90_000, prepaid_minor=50_000
+            fees_minor=200,
+            interest_minor=1_959,
+            principal_minor=90_000,
+            prepaid_minor=50_000,
+            reamortised_minor=10_000,
         ),
         paid=[FIRST_IN_FULL, (40_000, 736, 100, 0), NOTHING],
-        owed=[(40_000, 1_223, 100, 0), (40_000, 736, 100, 0), (30_000, 306, 100, 0)],
+        owed=[(40_000, 1_223, 100, 0), (40_000, 736, 100, 0), (30_000, 214, 100, 0)],
     ),
     Case(
         # Interest to 02-10 only: 12.23 × 26 / 31 = 10.2574 -> 10.26; no fee not yet due.
@@ -432,13 +443,19 @@ def test_prepayment_on_a_twelve_month_loan_shortens_it_from_the_last_instalment_
     after, allocation = allocate(loan, cny("363.23"), d(2, 10))
 
     assert allocation == Allocation(
-        fees_minor=100, interest_minor=1_223, principal_minor=35_000, prepaid_minor=35_000
+        fees_minor=100,
+        interest_minor=1_223,
+        principal_minor=35_000,
+        prepaid_minor=35_000,
+        reamortised_minor=25_000,
     )
     assert [i.principal_minor for i in after.instalments] == [10_000] * 9 + [5_000, 0, 0]
     assert [i.fee_minor for i in after.instalments] == [100] * 10 + [0, 0]
     interest = [i.interest_minor for i in after.instalments]
     assert interest[0] == 1_223  # the running period keeps its interest (paid in full)
-    assert interest[1] == 782  # 850.00 × 12% × 28 / 365 = 7.8247; it was 10.13 on 1,100.00
+    # 850.00 × 12% × 28 / 365 = 7.8247 -> 7.82 (it was 10.13 on 1,100.00), less the 250.00
+    # prepaid on 02-10 from then to 02-15: 250.00 × 12% × 5 / 365 = 0.4110 -> 0.41: 7.41.
+    assert interest[1] == 741
     assert interest[9] == 51  # 50.00 × 12% × 31 / 365 = 0.5096; it was 3.06 on 300.00
     assert interest[10:] == [0, 0]
     assert after.principal_outstanding_minor == 85_000
@@ -451,22 +468,21 @@ def test_a_prepaid_loan_pays_less_interest_later() -> None:
     assert sum(i.interest_minor for i in prepaid.instalments) < sum(
         i.interest_minor for i in plain.instalments
     )
-    # 600.00 outstanding in period 2 (28 days): 600.00 × 12% × 28 / 365 = 5.5233 -> 5.52;
-    # 200.00 in period 3 (31 days): 2.0384 -> 2.04.
-    assert [i.interest_minor for i in prepaid.instalments] == [1_223, 552, 204]
+    # 600.00 outstanding in period 2 (28 days): 600.00 × 12% × 28 / 365 = 5.5233 -> 5.52,
+    # less the 200.00 prepaid on 02-10 from then to 02-15: 200.00 × 12% × 5 / 365 = 0.3288
+    # -> 0.33: 5.19; 200.00 in period 3 (31 days): 2.0384 -> 2.04.
+    assert [i.interest_minor for i in prepaid.instalments] == [1_223, 519, 204]
     assert [i.principal_minor for i in prepaid.instalments] == [40_000, 40_000, 20_000]
 
 
-def test_an_instalment_is_scheduled_due_overdue_then_paid() -> None:
+def test_an_instalment_is_running_due_overdue_then_paid() -> None:
     loan = loan_of()
-    first = loan.instalments[0]
 
-    assert first.state(d(2, 14)) == "scheduled"
-    assert first.state(d(2, 15)) == "due"
-    assert first.state(d(2, 16)) == "overdue"
+    assert instalment_states(loan, d(2, 14)) == ("running", "scheduled", "scheduled")
+    assert instalment_states(loan, d(2, 15)) == ("due", "running", "scheduled")
+    assert instalment_states(loan, d(2, 16)) == ("overdue", "running", "scheduled")
     loan, _ = allocate(loan, cny("413.23"), d(2, 16))
-    assert loan.instalments[0].state(d(2, 16)) == "paid"
-    assert loan.instalments[1].state(d(2, 16)) == "scheduled"
+    assert instalment_states(loan, d(2, 16)) == ("paid", "running", "scheduled")
 
 
 # --- payoff and interest to date ------------------------------------------------------------------
@@ -537,8 +553,10 @@ def test_end_of_day_counts_days_past_due_and_charges_penalty_and_late_fees_after
         d(3, 15): (28, 650, 2_000, 0),  # 25 penalty days (02-19 .. 03-15)
         d(3, 16): (29, 676, 2_000, 0),  # instalment 2 overdue but in its grace days
         d(3, 18): (31, 728, 2_000, 0),
-        d(3, 19): (32, 781, 2_000, 2_000),  # 800.00 late: 0.526 -> 0.53, not 0.26 + 0.26
-        d(3, 25): (38, 1_099, 2_000, 2_000),  # 728 + 7 × 53
+        # Both late: penalty is each instalment's, rounded instalment by instalment:
+        # 400.00 × 24% / 365 = 0.263 -> 0.26 twice, 0.52 a day.
+        d(3, 19): (32, 780, 2_000, 2_000),
+        d(3, 25): (38, 1_092, 2_000, 2_000),  # 728 + 7 × 52
     }
     loan = loan_of()
     day = START
@@ -549,6 +567,8 @@ def test_end_of_day_counts_days_past_due_and_charges_penalty_and_late_fees_after
             late_fees = tuple(i.late_fee_minor for i in loan.instalments[:2])
             assert (loan.dpd, loan.penalty_minor, *late_fees) == expected[day], day
     assert loan.instalments[2].late_fee_minor == 0
+    # Instalment 1 late from 02-19 (35 days to 03-25), instalment 2 from 03-19 (7 days).
+    assert [i.penalty_minor for i in loan.instalments] == [35 * 26, 7 * 26, 0]
     assert bucket(loan.dpd) == "31-60"
 
 
@@ -583,23 +603,58 @@ def test_paying_the_arrears_stops_the_penalty_and_clears_days_past_due() -> None
     assert loan.penalty_minor == 182
 
 
-def test_a_payment_clearing_the_oldest_instalment_counts_days_past_due_from_the_next() -> None:
-    # On 03-25 instalments 1 (due 02-15) and 2 (due 03-15) are overdue: 38 days past due,
-    # penalty 10.99. 472.58 = 10.99 penalty + 42.00 fees (2 × (20.00 + 1.00)) + 19.59 interest
-    # (12.23 + 7.36) + 400.00 of instalment 1's principal: instalment 1 is paid, 2 still owes
-    # its principal, so days past due drop to 10 (from 03-15) at once.
+def test_a_payment_of_the_oldest_instalments_debt_clears_it_and_days_past_due_fall() -> None:
+    # On 03-25 instalments 1 (due 02-15) and 2 (due 03-15) are overdue: 38 days past due, over
+    # the 30 that keep a line frozen. Instalment 1 owes its penalty 9.10 (35 days from 02-19 at
+    # 400.00 × 24% / 365 = 0.26), its late fee 20.00, its fee 1.00, its interest 12.23 and its
+    # principal 400.00: 442.33. Paying exactly that clears instalment 1 in full and touches
+    # nothing of instalment 2, so days past due count from 03-15: 10.
     loan = close_days(loan_of(), d(3, 25))
-    assert (loan.dpd, loan.penalty_minor) == (38, 1_099)
+    assert (loan.dpd, loan.instalments[0].unpaid_minor) == (38, 44_233)
+    second = loan.instalments[1]
 
-    after, allocation = allocate(loan, cny("472.58"), d(3, 25))
+    after, allocation = allocate(loan, cny("442.33"), d(3, 25))
 
     assert allocation == Allocation(
-        penalty_minor=1_099, fees_minor=4_200, interest_minor=1_959, principal_minor=40_000
+        penalty_minor=910, fees_minor=2_100, interest_minor=1_223, principal_minor=40_000
     )
     assert after.instalments[0].unpaid_minor == 0
-    assert after.instalments[1].unpaid_minor == 40_000
+    assert after.instalments[1] == second  # nothing of the next before the oldest is clear
     assert after.dpd == 10
     assert bucket(after.dpd) == "1-30"
+
+
+@pytest.mark.parametrize(
+    ("amount", "dpd_after", "state"),
+    [
+        # 413.23, instalment 1's scheduled amount: it pays the charges first (9.10 + 20.00),
+        # then 1.00 + 12.23 + 370.90 of principal, leaving 29.10 owed on it, which is what its
+        # charges took. Counted against the schedule the borrower has paid instalment 1 in
+        # full: it is covered, its lateness stops and days past due count from 03-15.
+        ("413.23", 10, "covered"),
+        ("413.22", 38, "overdue"),  # one minor unit short of its scheduled amount
+    ],
+)
+def test_once_the_oldest_instalments_scheduled_amount_is_paid_only_its_charges_are_owed(
+    amount: str, dpd_after: int, state: str
+) -> None:
+    loan = close_days(loan_of(), d(3, 25))
+
+    after, _ = allocate(loan, cny(amount), d(3, 25))
+
+    assert instalment_states(after, d(3, 25))[0] == state
+    assert after.instalments[0].unpaid_minor == 44_233 - cny(amount)
+    assert after.dpd == dpd_after
+    # Penalty runs on overdue principal as the schedule counts it: none once instalment 1 is
+    # covered, and 0.01 × 24% / 365 = 0.00 a day when 0.01 of it is short; instalment 2 stays
+    # late either way (0.26 a day).
+    next_day = end_of_day(after, d(3, 26))
+    growth = [
+        new.penalty_minor - old.penalty_minor
+        for old, new in zip(after.instalments, next_day.instalments, strict=True)
+    ]
+    assert growth == [0, 26, 0]
+    assert next_day.dpd == dpd_after + 1
 
 
 def test_a_payment_that_leaves_the_oldest_instalment_unpaid_keeps_days_past_due() -> None:

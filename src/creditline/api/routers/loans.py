@@ -1,4 +1,4 @@
-"""Loans: what a drawdown would cost, a loan, a line's loans and repayments."""
+"""Loans: what a drawdown would cost, a loan, a line's loans, repayments and refunds."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ class Quote(Body):
 
 class Repay(Body):
     amount: Amount
+
+
+class Refund(Body):
+    # None: the whole credit balance.
+    amount: Amount | None = None
 
 
 @router.post("/lines/{line_id}/quotes")
@@ -67,3 +72,18 @@ def repay(
     """Apply a repayment through the loan's waterfall; repaid principal is available again at
     once, and money beyond what the loan can take is a credit balance."""
     return command_reply(loans.repay(actor, key, loan_id, body.amount), response, 201)
+
+
+@router.post("/loans/{loan_id}/refunds", status_code=201)
+def refund(
+    loan_id: str,
+    body: Refund,
+    loans: LoansDep,
+    actor: Annotated[Actor, requires(Permission.REFUND)],
+    key: IdempotencyKeyDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Pay the loan's credit balance (all of it, or `amount`) back to its borrower: recorded,
+    journaled on the line and announced; more than the balance is refused
+    (`refund_above_credit_balance`)."""
+    return command_reply(loans.refund(actor, key, loan_id, body.amount), response, 201)
