@@ -53,7 +53,8 @@ STORY_BORROWER = "demo-0001"
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 PHONE = {"width": 390, "height": 844}
 SERVER_START_SECONDS_MAX = 20.0
-EXPECT_MS = 10_000
+EXPECT_MS = 10_000  # a loaded CI machine is slow; expect()'s own default is 5 s
+expect.set_options(timeout=EXPECT_MS)
 
 
 @dataclass
@@ -175,6 +176,12 @@ def line_id_of(page: Page) -> str:
     return str(page.locator("[data-line]").first.get_attribute("data-line"))
 
 
+def wait_for_scripts(page: Page) -> None:
+    """Keys typed before the deferred htmx has run go unheard, as they would for a person."""
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => window.htmx !== undefined")
+
+
 def draw(page: Page, site: Site, line_id: str, amount: str) -> None:
     """Draw `amount` over three months: the form, the quote, the confirmation."""
     page.goto(f"{site.url}/lines/{line_id}/draw")
@@ -198,6 +205,8 @@ def test_the_article_story_through_the_pages(page: Page, site: Site) -> None:
     page.get_by_label("金额").fill("500")
     page.get_by_label("期限").select_option("3")
     page.get_by_role("button", name="查看费用").click()
+    # Measured on the quote page once its stylesheet is in, not on the form's live preview.
+    page.wait_for_url(re.compile(r"/quote\?"), wait_until="load")
     summary = page.locator("#quote-summary")
     expect(summary.locator(":scope > *").first).to_have_class("apr")
     apr_size = _font_size(summary.locator(".apr-figure"))
@@ -262,6 +271,7 @@ def test_the_article_story_through_the_pages(page: Page, site: Site) -> None:
     expect(page.locator('[data-figure="available"]')).to_have_text(limit)
     page.get_by_role("link", name="消息").click()
     _wait_for_notice(page, "您的额度已恢复使用")
+    wait_for_scripts(page)
     unread = page.locator("li.unread").first
     notice = f"#{unread.get_attribute('id')}"
     unread.get_by_role("button", name="标为已读").click()  # htmx swaps the notice in place
@@ -297,6 +307,7 @@ def test_the_quote_follows_the_amount_as_it_is_typed(page: Page, site: Site) -> 
     # htmx, served from the package, asks for the quote while the borrower types.
     sign_in(page, site, site.borrower_with("active"))
     page.get_by_role("link", name="借款").first.click()
+    wait_for_scripts(page)
     page.get_by_label("金额").press_sequentially("800")
     expect(page.locator("#preview .apr-figure")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/draw$"))  # still on the form
@@ -320,6 +331,7 @@ def test_the_keyboard_reaches_the_content_first(page: Page, site: Site) -> None:
     page.keyboard.press("Tab")
     expect(page.locator(":focus")).to_have_text("跳到正文")
     page.keyboard.press("Enter")
+    expect(page.locator(":focus")).to_have_id("main")  # before the next key, or it is lost
     page.keyboard.press("Tab")
     focused = page.locator(":focus")
     expect(focused).to_have_attribute("href", re.compile(r"^/lines/"))
