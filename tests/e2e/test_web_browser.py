@@ -156,14 +156,15 @@ def page(context: BrowserContext, site: Site) -> Iterator[Page]:
     assert not elsewhere, f"the pages asked for something not on the site: {elsewhere}"
 
 
-def sign_in(page: Page, site: Site, subject: str) -> None:
-    """Sign in with the development picker, by keyboard."""
+def sign_in(page: Page, site: Site, subject: str, role: str = "borrower") -> None:
+    """Sign in with the development picker, by keyboard (as a new visitor)."""
+    page.context.clear_cookies()
     page.goto(site.url + "/")
     expect(page).to_have_url(re.compile(r"/sign-in"))
-    page.get_by_label("角色").select_option("borrower")
+    page.get_by_label("角色").select_option(role)
     page.get_by_label("用户标识").fill(subject)
     page.get_by_label("用户标识").press("Enter")
-    expect(page).to_have_url(re.compile(r"/lines$"))
+    expect(page).to_have_url(re.compile(r"/lines$" if role == "borrower" else r"/staff$"))
 
 
 def shoot(page: Page, name: str) -> None:
@@ -174,6 +175,18 @@ def shoot(page: Page, name: str) -> None:
 
 def line_id_of(page: Page) -> str:
     return str(page.locator("[data-line]").first.get_attribute("data-line"))
+
+
+def frozen_by_drawdowns(site: Site, borrower: str) -> str:
+    """An active line of `borrower`'s, frozen by the policy after five drawdowns in a day."""
+    person = Actor(borrower, Role.BORROWER)
+    lines = site.container.ledger.list_lines(person)["lines"]
+    line_id = str(next(line["id"] for line in lines if line["status"] == "active"))
+    for n in range(5):
+        hold = site.container.ledger.place_hold(person, f"v{n}", line_id, "100.00", 3).document
+        site.container.loans.post_drawdown(person, f"p{n}", hold["id"])
+    assert site.container.ledger.get_line(person, line_id)["status"] == "frozen"
+    return line_id
 
 
 def wait_for_scripts(page: Page) -> None:
@@ -282,6 +295,35 @@ def test_the_article_story_through_the_pages(page: Page, site: Site) -> None:
     expect(page.locator("html")).to_have_attribute("lang", "en")
     page.get_by_role("link", name="My lines").click()
     expect(page.locator("[data-status]")).to_have_text("active")
+
+
+def test_an_operator_decides_a_human_review_in_the_console(page: Page, site: Site) -> None:
+    # Five drawdowns in a day: the policy freezes the line (its review follows each one).
+    borrower = site.borrower_with("active")
+    line_id = frozen_by_drawdowns(site, borrower)
+    # The borrower asks a person to look at it.
+    sign_in(page, site, borrower)
+    page.goto(f"{site.url}/lines/{line_id}/review")
+    page.get_by_label(re.compile("人工")).check()
+    page.get_by_label("申请理由(选填)").fill("这些借款是一笔分开支付的消费")
+    page.get_by_role("button", name="提交").click()
+    expect(page.get_by_role("status")).to_be_visible()
+
+    # An agent finds it in the queue, reads the decision contested, and reverses it.
+    sign_in(page, site, "ops-1", role="agent")
+    page.get_by_role("link", name="人工复核").click()
+    page.locator("tr[data-review] a").first.click()
+    expect(page.locator("main")).to_contain_text("被复核的决策")
+    page.get_by_label("撤销原决策").check()
+    page.get_by_label("备注").fill("分期消费,不属于频繁借款")
+    page.get_by_role("button", name="提交结论").click()
+    expect(page.get_by_role("status")).to_have_text("已作出复核结论,借款人会收到通知。")
+    expect(page.locator('[data-review-status="decided"]')).to_be_visible()
+    shoot(page, "staff-review.png")
+
+    # The borrower finds the line in use again.
+    sign_in(page, site, borrower)
+    expect(page.locator('[data-status="frozen"]')).to_have_count(0)
 
 
 def test_a_suspended_borrower_re_verifies_income_and_the_suspension_ends(

@@ -35,7 +35,11 @@ from creditline.decisions.review_rules import (
 from creditline.decisions.review_store import COLUMNS, ReviewStore
 from creditline.decisions.service import Applied, DecisionService
 from creditline.decisions.tables import reviews
-from creditline.decisions.views import requested_document, review_document
+from creditline.decisions.views import (
+    line_review_document,
+    requested_document,
+    review_document,
+)
 from creditline.kernel.actors import STAFF_ROLES, Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Conflict, DecisionNotFound, DomainError, InvalidInput, NotFound
@@ -227,6 +231,15 @@ class Appeals:
         now = self._clock.now()
         listed = [review_document(row, now) for row in rows]
         return {"reviews": listed, "overdue": sum(1 for review in listed if review["overdue"])}
+
+    def line_reviews(self, actor: Actor, line_id: str, limit: int = 50) -> dict[str, Any]:
+        """The line's reviews, newest first: what was asked, by whom, and how it ended (staff)."""
+        require(actor, Permission.READ_STAFF_VIEWS)
+        if not 1 <= limit <= REVIEWS_LISTED_MAX:
+            raise InvalidInput(f"limit must be 1–{REVIEWS_LISTED_MAX}")
+        rows = self._db.read(lambda tx: self._reviews.of_line(tx.connection, line_id, limit))
+        now = self._clock.now()
+        return {"line_id": line_id, "reviews": [line_review_document(row, now) for row in rows]}
 
     def open_review_of(self, line_id: str) -> dict[str, Any] | None:
         """The line's open human review, if it has one."""

@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, insert, literal, select
+from sqlalchemy import Connection, and_, bindparam, exists, func, insert, literal, select
 
 from creditline.decisions.lifecycle import PENDING_STATES, Impact, State
 from creditline.decisions.policy_store import latest_steps
@@ -196,6 +196,20 @@ def pending_of_version(
     if due_by is not None:
         query = query.where(policy_changes.c.effective_at <= due_by)
     return list(connection.execute(query.order_by(policy_changes.c.line_id)).mappings())
+
+
+def pending_first(
+    connection: Connection, label: tuple[str, str], limit: int
+) -> tuple[int, list[Any]]:
+    """How many of a version's changes have no outcome yet, and the soonest `limit` of them."""
+    waiting = ~exists().where(policy_change_outcomes.c.change_id == policy_changes.c.id)
+    of_version = and_(
+        policy_changes.c.policy_id == label[0], policy_changes.c.version == label[1], waiting
+    )
+    count = connection.execute(select(func.count()).where(of_version)).scalar_one()
+    first = select(policy_changes).where(of_version)
+    ordered = first.order_by(policy_changes.c.effective_at, policy_changes.c.line_id).limit(limit)
+    return int(count), list(connection.execute(ordered).mappings())
 
 
 def record_outcome(

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import select
 
 from creditline.db.commands import CommandResult
-from creditline.db.unit_of_work import Database
-from creditline.decisions import policy_store
+from creditline.db.unit_of_work import Database, Transaction
+from creditline.decisions import change_store, policy_store
 from creditline.decisions.activation import Activation
 from creditline.decisions.governance import Governance
 from creditline.decisions.lifecycle import PolicyNotFound, PolicyVersionReused
@@ -25,11 +25,12 @@ from creditline.decisions.policy_store import fingerprint
 from creditline.decisions.tables import policies
 from creditline.kernel.actors import STAFF_ROLES, Actor
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import Forbidden
+from creditline.kernel.errors import Forbidden, InvalidInput
 from creditline.kernel.invariant import fail
 from creditline.loans.products import Catalogue
 
 __all__ = ["PolicyNotFound", "PolicyRegistry", "PolicyVersionReused", "fingerprint"]
+PENDING_LISTED_MAX = 200
 
 
 class PolicyRegistry:
@@ -142,6 +143,26 @@ class PolicyRegistry:
             )
         return {"policies": listed}
 
+    def pending_changes(self, actor: Actor, label: str, limit: int = 50) -> dict[str, Any]:
+        """The version's announced changes still waiting for their date: how many, and the
+        soonest `limit` with what each borrower was told (staff)."""
+        _staff_only(actor)
+        if not 1 <= limit <= PENDING_LISTED_MAX:
+            raise InvalidInput(f"limit must be 1–{PENDING_LISTED_MAX}")
+        with self._db.reading() as connection:
+            total, rows = change_store.pending_first(connection, policy_store.split(label), limit)
+        changes = [
+            {
+                "line_id": row["line_id"],
+                "borrower_id": row["borrower_id"],
+                "announced_at": _iso(row["announced_at"]),
+                "effective_at": _iso(row["effective_at"]),
+                "change": json.loads(row["change"]),
+            }
+            for row in rows
+        ]
+        return {"policy": label, "pending": total, "changes": changes}
+
     def get(self, actor: Actor, label: str) -> dict[str, Any]:
         """The stored document behind a label id@version (staff)."""
         _staff_only(actor)
@@ -201,3 +222,7 @@ class PolicyRegistry:
 def _staff_only(actor: Actor) -> None:
     if actor.role not in STAFF_ROLES:
         raise Forbidden("policies are read by staff")
+
+
+def _iso(stored: Any) -> str:
+    return (Transaction.read_time(stored) or fail("a pending change has its times")).isoformat()

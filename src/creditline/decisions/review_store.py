@@ -92,6 +92,13 @@ class ReviewStore:
         )
 
     @staticmethod
+    def of_line(connection: Connection, line_id: str, limit: int) -> list[Any]:
+        """The line's reviews, automatic and human, newest first."""
+        query = select(reviews).where(reviews.c.line_id == line_id)
+        ordered = query.order_by(reviews.c.created_at.desc(), reviews.c.id.desc()).limit(limit)
+        return list(connection.execute(ordered).mappings())
+
+    @staticmethod
     def queue(connection: Connection, status: str, limit: int) -> list[Any]:
         """Human reviews open (or decided), by deadline."""
         query = select(reviews).where(reviews.c.kind == "human")

@@ -63,3 +63,20 @@ def review_document(row: Any, now: datetime) -> dict[str, Any]:
         "note": row["note"],
         "decision_id": row["decision_id"],
     }
+
+
+def line_review_document(row: Any, now: datetime) -> dict[str, Any]:
+    """A review in a line's history: a human one with its deadline, an automatic one with what
+    it did."""
+    if row["kind"] == "human":
+        return review_document(row, now) | {"kind": "human", "requested_by": row["requested_by"]}
+    created = Transaction.read_time(row["created_at"]) or fail(f"review {row['id']} has no time")
+    return {
+        "id": row["id"],
+        "kind": "automatic",
+        "requested_by": row["requested_by"],
+        "requested_at": created.isoformat(),
+        "outcome": row["outcome"],
+        "reason_text": row["reason_text"],
+        "decision_id": row["decision_id"],
+    }

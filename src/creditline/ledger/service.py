@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 BORROWER_ID_LENGTH_MAX = 64
 JOURNAL_PAGE_SIZE_MAX = 500
 LINES_PER_BORROWER_LISTED_MAX = 100
+LINES_FOUND_MAX = 50
+SEARCH_LENGTH_MIN = 3  # fewer characters would list half the book
 JOURNAL_SEQ_MAX = 2**31 - 1  # journal.seq is a 32-bit column
 SWEEP_BATCH_SIZE_MAX = 500
 DECISIONS_LISTED_MAX = 200
@@ -299,6 +301,15 @@ class LedgerService:
     def list_lines(self, actor: Actor, borrower_id: str | None = None) -> dict[str, Any]:
         """The document of `lines_of`."""
         return {"lines": [line_document(line) for line in self.lines_of(actor, borrower_id)]}
+
+    def find_lines(self, actor: Actor, begins: str) -> dict[str, Any]:
+        """Lines whose id or borrower id begins with `begins`, newest first (staff)."""
+        require(actor, Permission.READ_STAFF_VIEWS)
+        checked_text(begins, "q", BORROWER_ID_LENGTH_MAX)
+        if len(begins) < SEARCH_LENGTH_MIN:
+            raise InvalidInput(f"search with at least {SEARCH_LENGTH_MIN} characters", field="q")
+        found = self._db.read(lambda tx: self.store.search_lines(tx, begins, LINES_FOUND_MAX))
+        return {"lines": [line_document(line) for line in found]}
 
     def decisions_of(self, actor: Actor, line_id: str, limit: int = 50) -> list[StoredDecision]:
         """The line's recorded decisions, newest first, at most `limit`."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.ids import is_id
@@ -191,6 +191,21 @@ class LedgerStore:
             self._lines_of_borrower.bind({"borrower_id": borrower_id, "limit": limit}),
         )
         return [self._line(tuple(row)) for row in tx.cursor.fetchall()]
+
+    def search_lines(self, tx: Transaction, begins: str, limit: int) -> list[Line]:
+        """Lines whose id, or whose borrower's id, begins with `begins`; newest first."""
+        query = (
+            select(*_LINE_COLUMNS)
+            .where(
+                or_(
+                    lines.c.id.startswith(begins, autoescape=True),
+                    lines.c.borrower_id.startswith(begins, autoescape=True),
+                )
+            )
+            .order_by(lines.c.id.desc())
+            .limit(limit)
+        )
+        return [self._line(tuple(row)) for row in tx.connection.execute(query)]
 
     def insert_line(self, tx: Transaction, line: Line, now: datetime) -> None:
         """Insert a new line."""

@@ -29,11 +29,11 @@ from creditline.kernel.permissions import Permission, require
 from creditline.ledger.ports import line_document
 from creditline.ledger.service import LedgerService
 from creditline.loans.products import Catalogue
-from creditline.notices.catalog import LANGUAGES, kind_of
+from creditline.notices.catalog import LANGUAGES, is_notice, kind_of
 from creditline.notices.channels import Message
 from creditline.notices.contacts import Contacts
 from creditline.notices.render import Jurisdiction, Rendered, Renderer
-from creditline.notices.tables import inbox, preferences
+from creditline.notices.tables import deliveries, inbox, outbox, preferences
 
 NOTICE_READER = Actor("notices", Role.SERVICE)
 INBOX_LISTED_MAX = 200
@@ -195,6 +195,56 @@ class NoticeService:
             )
         return {"notices": notices}
 
+    def line_notices(
+        self, actor: Actor, line_id: str, language: str | None = None, limit: int = 50
+    ) -> dict[str, Any]:
+        """What the borrower of a line was told, newest first, and how each notice went out:
+        the channels that took it, or the attempts and the last error (staff)."""
+        require(actor, Permission.READ_STAFF_VIEWS)
+        if not 1 <= limit <= INBOX_LISTED_MAX:
+            raise InvalidInput(f"limit must be 1–{INBOX_LISTED_MAX}")
+        line = self._ledger.line(actor, line_id)
+        listed = select(outbox, outbox.c.id.label("notice_id")).where(outbox.c.line_id == line.id)
+        with self._db.reading() as connection:
+            rows = list(
+                connection.execute(
+                    listed.order_by(outbox.c.created_at.desc(), outbox.c.id.desc()).limit(limit)
+                ).mappings()
+            )
+            sent = connection.execute(
+                select(deliveries).where(deliveries.c.notice_id.in_([r["id"] for r in rows]))
+            ).mappings()
+            channels: dict[str, list[dict[str, Any]]] = {}
+            for delivery in sent:
+                at = Transaction.read_time(delivery["delivered_at"])
+                channels.setdefault(delivery["notice_id"], []).append(
+                    {
+                        "channel": delivery["channel"],
+                        "delivered_at": None if at is None else at.isoformat(),
+                        "detail": delivery["detail"],
+                    }
+                )
+        notices = []
+        for row in rows:
+            message = _message(row)
+            # An event for the lender's systems (webhook only) has no words for the borrower.
+            notice = is_notice(message.topic)
+            subject = self.compose(message, language).subject if notice else message.topic
+            dead_at = Transaction.read_time(row["dead_at"])
+            notices.append(
+                {
+                    "id": row["id"],
+                    "topic": row["topic"],
+                    "subject": subject,
+                    "created_at": message.created_at.isoformat(),
+                    "status": _delivery_status(dead_at, row["delivered_at"]),
+                    "attempts": row["attempts"],
+                    "last_error": row["last_error"],
+                    "deliveries": sorted(channels.get(row["id"], []), key=lambda d: d["channel"]),
+                }
+            )
+        return {"line_id": line.id, "notices": notices}
+
     def mark_read(self, actor: Actor, key: str, notice_id: str) -> CommandResult:
         """Mark one of the borrower's notices read (reading it twice changes nothing)."""
         _borrower_only(actor)
@@ -283,3 +333,8 @@ def _message(row: Any) -> Message:
         created_at=created.astimezone(UTC),
         attempts=0,
     )
+
+
+def _delivery_status(dead_at: object, delivered_at: object) -> str:
+    """Where an outbox message stands: given up, delivered or still to go."""
+    return "dead" if dead_at else "delivered" if delivered_at else "queued"

@@ -35,6 +35,8 @@ Index(
     postgresql_where=text("delivered_at IS NULL"),
     sqlite_where=text("delivered_at IS NULL"),
 )
+# A line's notices, newest first (the staff console's timeline).
+Index("ix_outbox_line_id_created_at", outbox.c.line_id, outbox.c.created_at)
 
 # One row per outbox message and channel that took it: a retry skips these channels.
 deliveries = Table(

@@ -11,9 +11,17 @@ from fastapi.staticfiles import StaticFiles
 
 from creditline.api.app import create_app
 from creditline.bootstrap import Container
-from creditline.web import inbox, lines, loans, sign_in
+from creditline.web import inbox, lines, loans, sign_in, staff, staff_policies, staff_reviews
 
-ROUTERS = (sign_in.router, lines.router, loans.router, inbox.router)
+ROUTERS = (
+    sign_in.router,
+    lines.router,
+    loans.router,
+    inbox.router,
+    staff.router,
+    staff_reviews.router,
+    staff_policies.router,
+)
 
 
 def static_folder() -> Path:
@@ -28,8 +36,8 @@ def create_site(
     dispatch: bool = False,
     threads: int | None = None,
 ) -> FastAPI:
-    """The API over `container` (see `create_app`) with the borrower's pages beside it: `/`
-    leads to sign-in."""
+    """The API over `container` (see `create_app`) with the borrower's pages and the staff
+    console beside it: `/` leads to sign-in."""
     app = create_app(container, sweep=sweep, dispatch=dispatch, threads=threads)
     for router in ROUTERS:
         app.include_router(router)

@@ -106,9 +106,3 @@ def sign_out(visit: VisitDep, form: CheckedForm) -> Response:
     response = see_other("/sign-in")
     response.delete_cookie(SESSION_COOKIE)
     return response
-
-
-@router.get("/staff")
-def staff(visit: VisitDep) -> Response:
-    """Staff's landing page (the console comes later)."""
-    return visit.render("staff.html.j2", who=visit.signed_in.actor)

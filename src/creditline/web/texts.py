@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from creditline.kernel.errors import DomainError
+from creditline.web.staff_texts import STAFF_TEXTS
 
 LANGUAGES = ("zh-CN", "en")
 LANGUAGE_DEFAULT = "zh-CN"
@@ -40,12 +41,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "session_expired": (
         "Your session has ended. Please sign in again.",
         "登录已过期,请重新登录。",
-    ),
-    "staff_title": ("Staff", "员工"),
-    "staff_later": (
-        "The staff console (the review queue, a line's timeline, policies) is not built yet: "
-        "staff use the API for now.",
-        "员工控制台(人工复核队列、额度时间线、策略)尚未上线,目前请使用 API。",
     ),
     # lines
     "limit": ("Limit", "授信额度"),
@@ -172,6 +167,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "error": ("Something went wrong", "出错了"),
     "back": ("Back", "返回"),
 }
+TEXTS |= STAFF_TEXTS  # the console's words live beside its pages
 
 # code: (English, Chinese) — the friendly words for a problem document's stable code.
 ERRORS: dict[str, tuple[str, str]] = {
