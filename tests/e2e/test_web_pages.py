@@ -239,3 +239,47 @@ def test_a_confirmation_sent_twice_makes_one_loan(
     assert first.headers["location"] == again.headers["location"]
     borrower = Actor("borrower-1", Role.BORROWER)
     assert len(site_container.loans.line_loans(borrower, line_id)["loans"]) == 1
+
+
+def test_a_line_held_for_an_identity_check_comes_back_when_the_borrower_passes_it(
+    site: TestClient, site_container: Container
+) -> None:
+    line_id = a_line(site_container)
+    agent = Actor("agent-1", Role.AGENT)
+    site_container.ledger.change_limit(agent, "hold", line_id, "suspend", ["fraud_suspected"])
+    csrf = signed_in(site)
+    # The step on the borrower's lines leads to the identity form.
+    assert 'href="/verify/identity"' in site.get("/lines").text
+    form = site.get("/verify/identity").text
+    refused = site.post(
+        "/verify/identity",
+        data={
+            "csrf_token": csrf,
+            "key": _field(form, "key"),
+            "document_type": "driving_licence",
+            "document_number": "110101199005010011",
+            "full_name": "李伟",
+        },
+    )
+    assert 'data-verification="rejected"' in refused.text
+    assert "证件须为居民身份证或护照" in refused.text
+    assert site_container.ledger.get_line(agent, line_id)["status"] == "suspended"
+    accepted = site.post(
+        "/verify/identity",
+        data={
+            "csrf_token": csrf,
+            "key": _field(refused.text, "key"),
+            "document_type": "id_card",
+            "document_number": "110101199005010011",
+            "full_name": "李伟",
+            "line_id": line_id,
+        },
+    )
+    assert 'data-verification="accepted"' in accepted.text
+    assert site_container.ledger.get_line(agent, line_id)["status"] == "active"
+
+
+def _field(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found is not None, html
+    return found.group(1)

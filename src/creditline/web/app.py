@@ -11,13 +11,23 @@ from fastapi.staticfiles import StaticFiles
 
 from creditline.api.app import create_app
 from creditline.bootstrap import Container
-from creditline.web import inbox, lines, loans, sign_in, staff, staff_policies, staff_reviews
+from creditline.web import (
+    inbox,
+    lines,
+    loans,
+    sign_in,
+    staff,
+    staff_policies,
+    staff_reviews,
+    verify,
+)
 
 ROUTERS = (
     sign_in.router,
     lines.router,
     loans.router,
     inbox.router,
+    verify.router,
     staff.router,
     staff_reviews.router,
     staff_policies.router,

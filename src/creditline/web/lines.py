@@ -20,7 +20,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 # Where each next step of an explanation leads on these pages.
 STEP_PAGES = {
     "update_income": "/verify",
-    "verify_identity": None,
+    "verify_identity": "/verify/identity",
     "repay_overdue": "/lines/{line_id}",
     "request_review": "/lines/{line_id}/review",
     "wait_until": None,

@@ -163,6 +163,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "all_lines": ("All my lines", "我的全部额度"),
     "verify_accepted": ("Your evidence is accepted.", "您的收入证明已通过核验。"),
     "verify_rejected": ("Your evidence was not accepted", "您的收入证明未通过核验"),
+    "identity_title": ("Verify your identity", "身份核验"),
+    "identity_intro": (
+        "A line held for an identity check comes back by itself when the check passes; no "
+        "new application is needed.",
+        "因身份核验而暂停的额度,在核验通过后自动恢复,无需重新申请。",
+    ),
+    "document_type": ("Document", "证件类型"),
+    "document_id_card": ("Resident identity card", "居民身份证"),
+    "document_passport": ("Passport", "护照"),
+    "document_number": ("Document number", "证件号码"),
+    "full_name": ("Full name, as on the document", "姓名(与证件一致)"),
+    "identity_accepted": ("Your identity is verified.", "您的身份已核验通过。"),
+    "identity_rejected": ("Your identity could not be verified", "您的身份未能通过核验"),
     # errors
     "error": ("Something went wrong", "出错了"),
     "back": ("Back", "返回"),
@@ -231,6 +244,10 @@ VERIFICATION_PROBLEMS: dict[str, tuple[str, str]] = {
     "too_long": ("income evidence is valid for a year at most", "收入证明的有效期最长一年"),
     "not_positive": ("the income must be more than zero", "收入须大于零"),
     "currency": ("the evidence is in another currency than your line", "证明的币种与您的额度不符"),
+    "document_type": (
+        "the document must be an identity card or a passport",
+        "证件须为居民身份证或护照",
+    ),
 }
 _ERROR_DEFAULT = ("Something went wrong; nothing was changed.", "操作未完成,未做任何更改。")
 
