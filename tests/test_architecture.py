@@ -170,7 +170,7 @@ LAYOUT = (  # (box, its rooms), top to bottom
     ("shells", ("cli", "web", "api", "demo")),
     (None, ("bootstrap",)),
     ("capabilities", ("ledger", "loans", "decisions", "notices", "outbox")),
-    ("infrastructure", ("db", "config", "kernel")),
+    ("infrastructure", ("db", "config", "metrics", "kernel")),
 )
 LABELS = {"outbox": "notices.outbox"}
 

@@ -34,6 +34,7 @@ from creditline.loans.pricing import ProductPricing, ProfileLimits, ProfileTerms
 from creditline.loans.products import Catalogue, load_catalogue
 from creditline.loans.reconcile import loan_checks
 from creditline.loans.service import LoanService
+from creditline.metrics import Metrics
 from creditline.notices.channels import Email, Message, SmtpSettings, Webhook
 from creditline.notices.contacts import Contacts, profile_contacts
 from creditline.notices.dispatcher import Dispatcher
@@ -65,6 +66,7 @@ class Container:
     reconciler: Reconciler
     notices: NoticeService
     dispatcher: Dispatcher
+    metrics: Metrics
 
     def close(self) -> None:
         """Stop the dispatcher's connections and close the store's pool."""
@@ -115,8 +117,10 @@ def build(
         db, clock, commands, ledger, decisions, catalogue, rate_limit=rate_limits["reviews"]
     )
     dispatcher = _dispatcher(settings, db, clock, notices, outbox)
+    metrics = Metrics()
+    metrics.watch_outbox(dispatcher.backlog)
     if settings.review_triggers:
-        _review_after_changes(outbox, decisions)
+        _review_after_changes(outbox, decisions, metrics)
     return Container(
         settings=settings,
         clock=clock,
@@ -148,6 +152,7 @@ def build(
         reconciler=Reconciler(db, [loan_checks, review_checks]),
         notices=notices,
         dispatcher=dispatcher,
+        metrics=metrics,
     )
 
 
@@ -217,13 +222,14 @@ def _policies(
     return PolicyRegistry(db, clock, catalogue, governance, activation)
 
 
-def _review_after_changes(outbox: Outbox, decisions: DecisionService) -> None:
+def _review_after_changes(outbox: Outbox, decisions: DecisionService, metrics: Metrics) -> None:
     """A drawdown can trip the velocity rules and a settlement earns a re-evaluation: the line
     is reviewed right after the change commits, or by the dispatcher from the change's outbox
     message if this process dies first."""
 
     def review(message: Message) -> None:
-        decisions.review_after(message.line_id)
+        with metrics.review_seconds.time():
+            decisions.review_after(message.line_id)
 
     for topic in (Topic.LOAN_OPENED, Topic.LOAN_SETTLED):
         outbox.register(topic, "review", review)

@@ -90,6 +90,9 @@ class Settings:
     # Who checks re-verification evidence: the development verifier (development only), or
     # "package.module:factory" returning a `creditline.decisions.verification.Verifier`.
     verifier: str = DEVELOPMENT_VERIFIER
+    # Who may scrape `/metrics`: a bearer of this token; unset, only the machine itself
+    # (a loopback address).
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def is_development(self) -> bool:
@@ -278,6 +281,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dispatch=env.get("CREDITLINE_DISPATCH", "on") != "off",
         dispatch_interval_seconds=float(env.get("CREDITLINE_DISPATCH_INTERVAL_SECONDS", "2")),
         dispatch_workers=int(env.get("CREDITLINE_DISPATCH_WORKERS", "8")),
+        metrics_token=env.get("CREDITLINE_METRICS_TOKEN") or None,
     )
 
 

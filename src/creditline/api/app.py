@@ -11,9 +11,10 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from creditline import __version__
-from creditline.api import problems
+from creditline.api import observability, problems
 from creditline.api.routers import ROUTERS
 from creditline.bootstrap import Container
+from creditline.metrics import Metrics
 
 log = logging.getLogger(__name__)
 REMIND_INTERVAL_SECONDS = 300.0  # reminders are days ahead: every five minutes is plenty
@@ -25,9 +26,12 @@ class Periodic:
     """Runs `work` every `interval_seconds` in a thread until stopped (the sweeper, the
     outbox dispatcher); a failed pass is logged and the next one retries."""
 
-    def __init__(self, name: str, work: Callable[[], object], interval_seconds: float) -> None:
+    def __init__(
+        self, name: str, work: Callable[[], object], interval_seconds: float, metrics: Metrics
+    ) -> None:
         self._name = name
         self._work = work
+        self._metrics = metrics
         self._interval = interval_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -44,10 +48,14 @@ class Periodic:
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                done = self._work()
+                with self._metrics.job_seconds.labels(self._name).time():
+                    done = self._work()
                 if isinstance(done, dict) and any(done.values()):
                     log.info("%s: %s", self._name, done)
+                    if self._name == "dispatch":
+                        self._metrics.count_dispatch(done)
             except Exception:
+                self._metrics.job_failures.labels(self._name).inc()
                 log.exception("%s failed", self._name)
 
 
@@ -70,26 +78,23 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if threads is not None:
             anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        settings = container.settings
-        workers = []
+        settings, metrics = container.settings, container.metrics
+        jobs: list[tuple[str, Callable[[], object], float]] = []
         if sweep:
-            workers.append(
-                Periodic("sweep", container.ledger.sweep, settings.sweep_interval_seconds)
-            )
-            workers.append(Periodic("remind", container.reminders.run, REMIND_INTERVAL_SECONDS))
-            workers.append(
-                Periodic(
-                    "activate-policies", container.policies.activate_due, ACTIVATE_INTERVAL_SECONDS
-                )
+            jobs.append(("sweep", container.ledger.sweep, settings.sweep_interval_seconds))
+            jobs.append(("remind", container.reminders.run, REMIND_INTERVAL_SECONDS))
+            jobs.append(
+                ("activate-policies", container.policies.activate_due, ACTIVATE_INTERVAL_SECONDS)
             )
         if dispatch:
-            workers.append(
-                Periodic(
+            jobs.append(
+                (
                     "dispatch",
                     container.dispatcher.run_until_idle,
                     settings.dispatch_interval_seconds,
                 )
             )
+        workers = [Periodic(name, work, every, metrics) for name, work, every in jobs]
         for worker in workers:
             worker.start()
         yield
@@ -107,11 +112,7 @@ def create_app(
     )
     app.state.container = container
     problems.install(app)
+    observability.install(app, container)
     for router in ROUTERS:
         app.include_router(router)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app

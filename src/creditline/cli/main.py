@@ -44,6 +44,7 @@ def serve(
     `creditline dispatch`)."""
     import uvicorn
 
+    from creditline.api.observability import log_config
     from creditline.bootstrap import build
     from creditline.web.app import create_site
 
@@ -59,7 +60,7 @@ def serve(
         create_site(container, sweep=True, dispatch=settings.dispatch, threads=workers),
         host=host,
         port=port,
-        log_level="info",
+        log_config=log_config(json_lines=not settings.is_development),
     )
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from creditline.db.unit_of_work import Database, Transaction
@@ -57,6 +57,13 @@ def backoff(attempts: int) -> timedelta:
     """How long to wait after the `attempts`-th failed attempt: 30 s, 1 min, 2 min, … ≤ 1 h."""
     delay: timedelta = BACKOFF_BASE * 2 ** (attempts - 1)
     return min(BACKOFF_MAX, delay)
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    undelivered: int
+    oldest_age_seconds: float  # 0 when nothing waits
+    dead: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +207,21 @@ class Dispatcher:
             except Exception:  # a broken database must not kill the server's thread
                 log.exception("dispatch failed; trying again in %s s", interval_seconds)
             stop.wait(interval_seconds)
+
+    def backlog(self) -> Backlog:
+        """What waits in the outbox now: messages to deliver, the age of the oldest, dead
+        letters (read from the index of undelivered messages)."""
+        waiting = outbox.c.dead_at.is_(None)
+        query = select(
+            func.count().filter(waiting),
+            func.min(outbox.c.created_at).filter(waiting),
+            func.count().filter(outbox.c.dead_at.is_not(None)),
+        ).where(outbox.c.delivered_at.is_(None))
+        with self._db.reading() as connection:
+            undelivered, oldest, dead = connection.execute(query).one()
+        oldest_at = Transaction.read_time(oldest)
+        age = 0.0 if oldest_at is None else (self._clock.now() - oldest_at).total_seconds()
+        return Backlog(int(undelivered), max(0.0, age), int(dead))
 
     def close(self) -> None:
         """Close the channels' connections."""

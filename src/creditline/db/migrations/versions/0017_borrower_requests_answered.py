@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.sql.elements import conv
 
 revision = "0017"
 down_revision = "0016"
@@ -21,9 +22,10 @@ branch_labels = None
 depends_on = None
 
 _REVIEW_DAYS_DEFAULT = 15
-_STATUS_KNOWN = op.f("ck_borrower_requests_status_known")
-_WITHDRAWN_HAS_TIME = op.f("ck_borrower_requests_withdrawn_has_time")
-_DUE_AFTER_CREATED = op.f("ck_borrower_requests_due_after_created")
+# Names taken as written (what op.f marks), without op: the module loads outside a migration.
+_STATUS_KNOWN = conv("ck_borrower_requests_status_known")
+_WITHDRAWN_HAS_TIME = conv("ck_borrower_requests_withdrawn_has_time")
+_DUE_AFTER_CREATED = conv("ck_borrower_requests_due_after_created")
 _QUEUE = "ix_borrower_requests_status_created_at"
 _ONE_OPEN = "ux_borrower_requests_open_line"
 
