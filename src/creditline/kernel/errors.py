@@ -203,6 +203,13 @@ class BusinessDateInFuture(InvalidInput):
     code = "business_date_in_future"
 
 
+class ReportDateInFuture(InvalidInput):
+    """A report asked for a business date that has not ended where the lender does business
+    (its figures could still change)."""
+
+    code = "report_date_in_future"
+
+
 class RefundAboveCreditBalance(Conflict):
     """A refund of more than the loan's credit balance (or of a loan that has none)."""
 
