@@ -65,6 +65,12 @@ class PortfolioService:
         self._dimensions = dict(dimensions or {})
         self._matured_lines_min = matured_lines_min
 
+    def with_matured_lines_min(self, lines: int) -> PortfolioService:
+        """The same service, a grade's observed bad rate its PD from `lines` matured lines."""
+        return PortfolioService(
+            self._db, self._clock, self._catalogue, self._scaling, self._dimensions, lines
+        )
+
     def report(
         self,
         actor: Actor,
