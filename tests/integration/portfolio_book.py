@@ -2,15 +2,15 @@
 test_portfolio_figures.py). Times are UTC; the test catalogue's CNY lines do business in
 Shanghai (UTC+8), so 02:00 UTC is 10:00 there, the same calendar day.
 
-    line  opened      limit      scored (decision evidence)    borrowing
-    L1    2026-01-05  10,000.00  increase to 12,000.00, A 700  6,000.00 / 3 months on 01-06, never repaid
-    L2    2026-01-05  10,000.00  increase to 11,000.00, A 720  500.00 on 12-02, repaid 12-05 (active)
-    L3    2026-12-01   5,000.00  increase to 6,000.00, B 660   3,000.00 / 3 months on 12-01; frozen 01-05
-    L4    2026-12-01   2,000.00  none                          1,000.00 on 12-01; frozen 12-10 to 12-20;
-                                                               repaid 12-15; the sweep restores it 12-21
-    L5    2026-12-01   2,000.00  none                          2,000.00 held on 12-01, posted
-    L6    2026-12-01   1,000.00  none                          a journal entry with no decision and no
-                                                               drawdown holds it all on 12-02 (a defect)
+    line  opened      limit   scored (decision evidence)  borrowing
+    L1    2026-01-05  10,000  increase to 12,000, A 700   6,000 / 3 months on 01-06, never repaid
+    L2    2026-01-05  10,000  increase to 11,000, A 720   500 on 12-02, repaid 12-05 (active)
+    L3    2026-12-01   5,000  increase to 6,000, B 660    3,000 / 3 months on 12-01; frozen 01-05
+    L4    2026-12-01   2,000  none                        1,000 on 12-01; frozen 12-10 to 12-20;
+                                                          repaid 12-15; the sweep restores 12-21
+    L5    2026-12-01   2,000  none                        2,000 held on 12-01, posted
+    L6    2026-12-01   1,000  none                        a journal entry with no decision and no
+                                                          drawdown holds it all on 12-02 (a defect)
 
 Notices: the increase of L3 is delivered an hour after it, the freeze of L4 two hours after;
 the freeze of L3 is not delivered. Human reviews: L4's borrower contests the freeze on 12-11,
