@@ -78,6 +78,10 @@ class DecisionNotFound(NotFound):
     code = "decision_not_found"
 
 
+class ReportSectionNotFound(NotFound):
+    code = "report_section_not_found"
+
+
 class ProductNotFound(NotFound):
     code = "product_not_found"
 
