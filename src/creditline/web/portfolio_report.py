@@ -77,7 +77,7 @@ def report_context(report: Portfolio, lang: str) -> dict[str, Any]:
     for key, attribute in (("pf_vintage_30", "reached_30"), ("pf_vintage_90", "reached_90")):
         curves = Curves(
             t(key),
-            {v.cohort: v.share(getattr(v, attribute)) for v in report.vintages},
+            {v.cohort: [float(s) for s in v.share(getattr(v, attribute))] for v in report.vintages},
             t("pf_months_on_book"),
             _percent,
         )

@@ -14,7 +14,7 @@ PORTFOLIO_TEXTS: dict[str, tuple[str, str]] = {
     "pf_lines": ("Lines", "额度数"),
     "pf_limit": ("Limits", "授信额度"),
     "pf_drawn": ("Drawn", "已用本金"),
-    "pf_held": ("Held", "冻结中(支用处理中)"),
+    "pf_held": ("Held", "预占额度"),
     "pf_available": ("Available", "可用额度"),
     "pf_expected_loss": ("Expected loss", "预期损失"),
     "pf_ead": ("Exposure at default", "违约风险暴露"),
