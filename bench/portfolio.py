@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the generator's SQL reads better one clause a line)
 """The portfolio report on DuckDB at book scale.
 
 Builds a book of N lines in a DuckDB file with the tables and columns the report reads

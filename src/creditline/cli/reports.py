@@ -67,9 +67,7 @@ def portfolio(
                     ),
                 )
             else:
-                from creditline.db.duckdb_book import DuckDBBook
-
-                copy = DuckDBBook(copy_path)
+                copy = service.open_copy(copy_path)
             progress.advance(task)
             report = service.report_on(REPORTER, copy, as_of, currency, weeks)
             copy.close()

@@ -114,6 +114,11 @@ class PortfolioService:
                 copy.copy_from(connection, name, source, each(name))
         return copy
 
+    @staticmethod
+    def open_copy(path: Path | str) -> DuckDBBook:
+        """A copy of the book made earlier by `copy_book`."""
+        return DuckDBBook(path)
+
     def default_currency(self) -> str:
         """The currency a report is in unless asked: the catalogue's first lending currency."""
         return self._catalogue.profiles_in_use()[0].currency

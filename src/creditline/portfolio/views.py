@@ -9,6 +9,8 @@ from typing import Any
 from creditline.kernel.money import format_minor
 from creditline.portfolio.figures import Durations, Portfolio, ZeroLine
 
+__all__ = ["SECTIONS", "Portfolio", "portfolio_document", "share"]
+
 SECTIONS = (
     "exposure",
     "utilisation",

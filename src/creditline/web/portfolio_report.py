@@ -11,8 +11,7 @@ from typing import Any
 from markupsafe import Markup
 
 from creditline.kernel.money import display_amount, format_minor
-from creditline.portfolio.figures import Portfolio
-from creditline.portfolio.views import share
+from creditline.portfolio.views import Portfolio, share
 from creditline.web.charts import Bars, Curves, curves_svg, curves_table, svg, table
 from creditline.web.pages import environment
 from creditline.web.texts import text
