@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python bench/review_book.py
 	$(BIN)/python bench/review_spark.py
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/portfolio.py
 
 lint: install
 	$(BIN)/ruff check src tests bench tools

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
 
@@ -41,6 +42,8 @@ from creditline.notices.dispatcher import Dispatcher
 from creditline.notices.outbox import Outbox, Topic
 from creditline.notices.render import Renderer
 from creditline.notices.service import NoticeService
+from creditline.portfolio.book import grade_dimension
+from creditline.portfolio.service import PortfolioService, Scaling
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Container:
     notices: NoticeService
     dispatcher: Dispatcher
     metrics: Metrics
+    portfolio: PortfolioService
 
     def close(self) -> None:
         """Stop the dispatcher's connections and close the store's pool."""
@@ -153,7 +157,24 @@ def build(
         notices=notices,
         dispatcher=dispatcher,
         metrics=metrics,
+        portfolio=PortfolioService(
+            db, clock, catalogue, _scaling(decisions), {"grade": grade_dimension}
+        ),
     )
+
+
+def _scaling(decisions: DecisionService) -> Callable[[str], Scaling | None]:
+    """The active policy's scorecard scaling, for reports in its currency (PD before outcomes
+    have matured)."""
+
+    def scaling(currency: str) -> Scaling | None:
+        policy = decisions.engine.policy
+        card = policy.scorecard
+        if policy.currency != currency or card is None:
+            return None
+        return (card.base_points, card.pdo, card.base_odds)
+
+    return scaling
 
 
 def _dispatcher(

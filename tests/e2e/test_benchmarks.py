@@ -107,3 +107,14 @@ def test_review_spark_bench_decides_a_book_on_spark_as_duckdb_does() -> None:
     )
     assert min(spark_rate, duckdb_rate, ratio) > 0
     assert "20,000 of 20,000 lines in both, 0 differ" in output and "[MATCH]" in output
+
+
+def test_portfolio_bench_reports_a_book_on_duckdb() -> None:
+    output = run_bench("portfolio.py")
+    [seconds, lines_per_second, peak_gib] = figures(
+        rf"portfolio report, 20,000 lines on DuckDB: {NUMBER} s, {NUMBER} lines/s, "
+        rf"peak RSS {NUMBER} GiB",
+        output,
+    )
+    assert min(seconds, lines_per_second, peak_gib) > 0
+    assert "exposure against the generator's sums: [MATCH]" in output

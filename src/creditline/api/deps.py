@@ -25,6 +25,7 @@ from creditline.kernel.permissions import Permission, allows
 from creditline.ledger.service import LedgerService
 from creditline.loans.service import LoanService
 from creditline.notices.service import NoticeService
+from creditline.portfolio.service import PortfolioService
 
 PERMISSION_EXTENSION = "x-permission"
 PERMISSION_ALTERNATIVES_SEPARATOR = " | "
@@ -156,3 +157,10 @@ BureauDep = Annotated[BureauService, Depends(bureau_service)]
 VerificationsDep = Annotated[Verifications, Depends(verifications)]
 NoticesDep = Annotated[NoticeService, Depends(notice_service)]
 PoliciesDep = Annotated[PolicyRegistry, Depends(policy_registry)]
+
+
+def portfolio_service(request: Request) -> PortfolioService:
+    return _container(request).portfolio
+
+
+PortfolioDep = Annotated[PortfolioService, Depends(portfolio_service)]

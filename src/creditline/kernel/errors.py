@@ -78,6 +78,10 @@ class DecisionNotFound(NotFound):
     code = "decision_not_found"
 
 
+class ReportSectionNotFound(NotFound):
+    code = "report_section_not_found"
+
+
 class ProductNotFound(NotFound):
     code = "product_not_found"
 
@@ -201,6 +205,13 @@ class BusinessDateInFuture(InvalidInput):
     business."""
 
     code = "business_date_in_future"
+
+
+class ReportDateInFuture(InvalidInput):
+    """A report asked for a business date that has not ended where the lender does business
+    (its figures could still change)."""
+
+    code = "report_date_in_future"
 
 
 class RefundAboveCreditBalance(Conflict):

@@ -35,6 +35,7 @@ class Permission(StrEnum):
     REQUEST_LINE_CHANGE = "ask to lower the limit of, or to close, one's own line"
     AUTHOR_POLICY = "submit and simulate policy versions"
     APPROVE_POLICY = "approve, schedule and retire policy versions"
+    READ_PORTFOLIO = "read portfolio reports"
 
 
 _EVERYONE = frozenset(Role)
@@ -62,6 +63,8 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     # A version changes nothing until another person approves it (maker-checker).
     Permission.AUTHOR_POLICY: frozenset({Role.ANALYST, Role.APPROVER, Role.ADMIN}),
     Permission.APPROVE_POLICY: frozenset({Role.APPROVER, Role.ADMIN}),
+    # The book's figures: every staff role, never a borrower.
+    Permission.READ_PORTFOLIO: _STAFF,
 }
 
 

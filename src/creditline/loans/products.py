@@ -146,6 +146,10 @@ class ProfileSpec(_Strict):
     # A credit balance left by an overpayment is paid out within this many days of the payment
     # (Reg Z 1026.11(a)(2) gives seven business days from a request; the lender commits to it).
     refund_days: Annotated[StrictInt, Field(ge=1, le=60)] = 7
+    # Portfolio reports' expected loss: the share of a defaulted exposure lost (LGD), and the
+    # share of the undrawn limit drawn by default (CCF); 100 % unless the lender says less.
+    loss_given_default_percent: Percent = Decimal(100)
+    credit_conversion_percent: Percent = Decimal(100)
 
     @field_validator("timezone")
     @classmethod
@@ -262,6 +266,8 @@ class Profile:
         )
 
     refund_days: int = 7
+    loss_given_default: Decimal = Decimal(1)  # a fraction
+    credit_conversion: Decimal = Decimal(1)  # a fraction
 
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
@@ -476,6 +482,8 @@ def _profile(code: str, spec: ProfileSpec, lpr: LprSeries | None) -> Profile:
         policy_notice_days=spec.policy_notice_days,
         simulation_age_hours_max=spec.simulation_age_hours_max,
         refund_days=spec.refund_days,
+        loss_given_default=spec.loss_given_default_percent / _HUNDRED,
+        credit_conversion=spec.credit_conversion_percent / _HUNDRED,
     )
 
 

@@ -18,6 +18,7 @@ from creditline.web import (
     sign_in,
     staff,
     staff_policies,
+    staff_portfolio,
     staff_reviews,
     verify,
 )
@@ -31,6 +32,7 @@ ROUTERS = (
     staff.router,
     staff_reviews.router,
     staff_policies.router,
+    staff_portfolio.router,
 )
 
 

@@ -106,3 +106,69 @@ def table(bars: Bars) -> Markup:
         f'<div class="scroll"><table><caption>{escape(bars.title)}</caption>'
         f"<thead><tr><td></td>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
     )
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Lines over a shared x axis (months on book): one series per name, each a list of
+    figures from x = 0, shown with `format_figure`."""
+
+    title: str
+    series: Mapping[str, Sequence[float]]
+    x_label: str
+    format_figure: Any = str
+
+
+def curves_svg(curves: Curves) -> Markup:
+    """The curves as an inline SVG image with a title, axis labels and a legend."""
+    longest = max([len(points) for points in curves.series.values()] + [2])
+    top = max([max(points, default=0) for points in curves.series.values()] + [0]) or 1
+    plot_width = WIDTH - MARGIN_LEFT - 8
+    plot_height = HEIGHT - MARGIN_BOTTOM - MARGIN_TOP - LEGEND_HEIGHT
+    base = MARGIN_TOP + LEGEND_HEIGHT + plot_height
+    step = plot_width / (longest - 1)
+    parts = [
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" class="chart" '
+        f'aria-label="{escape(curves.title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(curves.title)}</title>",
+        f'<line x1="{MARGIN_LEFT}" y1="{base}" x2="{WIDTH - 8}" y2="{base}" class="axis"/>',
+        f'<text x="{MARGIN_LEFT - 6}" y="{MARGIN_TOP + LEGEND_HEIGHT + 10}" text-anchor="end">'
+        f"{escape(curves.format_figure(top))}</text>",
+        f'<text x="{WIDTH - 8}" y="{base + 18}" text-anchor="end">'
+        f"{escape(curves.x_label)} {longest - 1}</text>",
+        f'<text x="{MARGIN_LEFT}" y="{base + 18}">0</text>',
+    ]
+    for j, (name, points) in enumerate(curves.series.items()):
+        colour = SERIES_COLOURS[j % len(SERIES_COLOURS)]
+        path = " ".join(
+            f"{MARGIN_LEFT + i * step:.1f},{base - plot_height * float(v) / float(top):.1f}"
+            for i, v in enumerate(points)
+        )
+        parts.append(
+            f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2">'
+            f"<title>{escape(name)}</title></polyline>"
+        )
+        x = MARGIN_LEFT + (j % 4) * 140
+        parts.append(
+            f'<rect x="{x}" y="{MARGIN_TOP}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{x + 18}" y="{MARGIN_TOP + 11}">{escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def curves_table(curves: Curves) -> Markup:
+    """The same figures as a table: a row per series, a column per x."""
+    longest = max([len(points) for points in curves.series.values()] + [0])
+    head = "".join(f'<th scope="col">{x}</th>' for x in range(longest))
+    body = "".join(
+        f'<tr><th scope="row">{escape(name)}</th>'
+        + "".join(f"<td>{escape(curves.format_figure(v))}</td>" for v in points)
+        + "</tr>"
+        for name, points in curves.series.items()
+    )
+    return Markup(
+        f'<div class="scroll"><table><caption>{escape(curves.title)}</caption>'
+        f"<thead><tr><td>{escape(curves.x_label)}</td>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table></div>"
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from creditline.kernel.errors import DomainError
+from creditline.web.portfolio_texts import PORTFOLIO_TEXTS
 from creditline.web.staff_texts import STAFF_TEXTS
 
 LANGUAGES = ("zh-CN", "en")
@@ -181,6 +182,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "back": ("Back", "返回"),
 }
 TEXTS |= STAFF_TEXTS  # the console's words live beside its pages
+TEXTS |= PORTFOLIO_TEXTS
 
 # code: (English, Chinese) — the friendly words for a problem document's stable code.
 ERRORS: dict[str, tuple[str, str]] = {

@@ -12,6 +12,7 @@ from creditline.api.routers import (
     loans,
     notices,
     policies,
+    reports,
     requests,
     reviews,
     verifications,
@@ -28,4 +29,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     verifications.router,
     notices.router,
     policies.router,
+    reports.router,
 )

@@ -1,0 +1,85 @@
+"""The decisions capability's reads for portfolio reports: Core queries over its own tables
+(and the ledger's published ones), for the portfolio room to join by line.
+
+A line's score and grade at a time are those of the latest scorecard decision about it before
+then: the application that opened it, or a review that changed it (both keep the score and
+grade in their evidence).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, Select, and_, case, cast, func, select, union_all
+
+from creditline.db.portable import json_member
+from creditline.decisions.tables import applications, reviews
+from creditline.ledger.portfolio_views import decision_scores
+
+# What a copy of the book needs of the decisions' tables, by table.
+SOURCES: dict[str, Select[Any]] = {
+    "applications": select(
+        applications.c.id,
+        applications.c.line_id,
+        applications.c.outcome,
+        applications.c.evidence,
+        applications.c.created_at,
+    ),
+    "reviews": select(
+        reviews.c.id,
+        reviews.c.line_id,
+        reviews.c.kind,
+        reviews.c.created_at,
+        reviews.c.decided_at,
+        reviews.c.due_at,
+    ),
+}
+
+
+def line_scores(before: datetime) -> Any:
+    """Per line scored before `before`: line_id, score, grade (the latest)."""
+    a = applications.c
+    score = cast(json_member(a.evidence, "score"), Integer)
+    opened = select(
+        a.line_id,
+        a.created_at.label("at"),
+        score.label("score"),
+        json_member(a.evidence, "grade").label("grade"),
+    ).where(a.line_id.is_not(None), a.created_at < before, score.is_not(None))
+    reviewed = decision_scores(before)
+    every = union_all(opened, select(reviewed)).subquery("scored")
+    latest = (
+        select(every.c.line_id, func.max(every.c.at).label("at"))
+        .group_by(every.c.line_id)
+        .subquery("latest_score")
+    )
+    return (
+        select(
+            every.c.line_id,
+            func.min(every.c.score).label("score"),
+            func.min(every.c.grade).label("grade"),
+        )
+        .select_from(
+            every.join(latest, and_(latest.c.line_id == every.c.line_id, latest.c.at == every.c.at))
+        )
+        .group_by(every.c.line_id)
+        .subquery("line_scores")
+    )
+
+
+def human_reviews(before: datetime) -> Any:
+    """Human reviews asked for before `before`: review_id, line_id, requested_at, decided_at
+    (null when not decided before `before`), due_at."""
+    r = reviews.c
+    return (
+        select(
+            r.id.label("review_id"),
+            r.line_id,
+            r.created_at.label("requested_at"),
+            case((r.decided_at < before, r.decided_at)).label("decided_at"),
+            r.due_at,
+        )
+        .where(r.kind == "human", r.created_at < before)
+        .subquery("human_reviews")
+    )

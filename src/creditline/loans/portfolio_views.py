@@ -1,0 +1,122 @@
+"""The loans capability's reads for portfolio reports: Core queries over its own tables, as
+of a time and a business date, for the portfolio room to join with the other capabilities'.
+
+A loan's principal outstanding at a time is its principal less the principal its repayments
+before then repaid. Its days past due on a business date follow the schedule, as end of day
+counts them (`loans/arrears.py`): from the oldest due date before that date whose instalment
+was not yet covered (`paid_on` later, or never). An instalment re-amortised by a prepayment
+is read as it stands now.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, literal, or_, select
+
+from creditline.db.portable import day_number, days_after
+from creditline.loans.tables import instalments, loans, repayments
+
+# What a copy of the book needs of the loans' tables, by table.
+SOURCES: dict[str, Select[Any]] = {
+    "loans": select(
+        loans.c.id,
+        loans.c.line_id,
+        loans.c.currency,
+        loans.c.principal_minor,
+        loans.c.opened_at,
+        loans.c.settled_at,
+        loans.c.start_date,
+    ),
+    "instalments": select(
+        instalments.c.loan_id, instalments.c.number, instalments.c.due_date, instalments.c.paid_on
+    ),
+    "repayments": select(
+        repayments.c.loan_id, repayments.c.principal_minor, repayments.c.created_at
+    ),
+}
+
+
+def loan_positions(before: datetime, on: date, currency: str) -> Any:
+    """The loans in `currency` open at `before` (opened before it, not settled before it):
+    loan_id, line_id, start_date, principal_minor (outstanding then), dpd (on `on`)."""
+    repaid = (
+        select(repayments.c.loan_id, func.sum(repayments.c.principal_minor).label("repaid"))
+        .where(repayments.c.created_at < before)
+        .group_by(repayments.c.loan_id)
+        .subquery("repaid")
+    )
+    i = instalments.c
+    overdue = (
+        select(i.loan_id, func.min(i.due_date).label("oldest"))
+        .where(i.due_date < on, or_(i.paid_on.is_(None), i.paid_on > on))
+        .group_by(i.loan_id)
+        .subquery("oldest_overdue")
+    )
+    dpd = case(
+        (overdue.c.oldest.is_(None), 0),
+        else_=day_number(literal(on)) - day_number(overdue.c.oldest),
+    )
+    return (
+        select(
+            loans.c.id.label("loan_id"),
+            loans.c.line_id,
+            loans.c.start_date,
+            (loans.c.principal_minor - func.coalesce(repaid.c.repaid, 0)).label("principal_minor"),
+            dpd.label("dpd"),
+        )
+        .select_from(
+            loans.outerjoin(repaid, repaid.c.loan_id == loans.c.id).outerjoin(
+                overdue, overdue.c.loan_id == loans.c.id
+            )
+        )
+        .where(
+            loans.c.currency == currency,
+            loans.c.opened_at < before,
+            or_(loans.c.settled_at.is_(None), loans.c.settled_at >= before),
+        )
+        .subquery("loan_positions")
+    )
+
+
+def settlements(start: datetime, end: datetime, currency: str) -> Any:
+    """Loans in `currency` settled in [start, end): loan_id, line_id, settled_at."""
+    return (
+        select(loans.c.id.label("loan_id"), loans.c.line_id, loans.c.settled_at)
+        .where(
+            loans.c.currency == currency,
+            loans.c.settled_at >= start,
+            loans.c.settled_at < end,
+        )
+        .subquery("settlements")
+    )
+
+
+def days_past_due_reached(on: date, currency: str, thresholds: tuple[int, ...]) -> Any:
+    """Every loan in `currency` opened by `on`, with the first business date (by `on`) its days
+    past due reached each threshold: loan_id, line_id, start_date, and `reached_<n>` per
+    threshold n (null: not reached). An instalment puts a loan n days past due on its due
+    date + n when it was not covered by then."""
+    i = instalments.c
+    firsts = []
+    for threshold in thresholds:
+        reached_on = days_after(i.due_date, threshold)
+        not_covered = or_(i.paid_on.is_(None), i.paid_on > reached_on)
+        firsts.append(
+            func.min(case((and_(not_covered, reached_on <= on), reached_on))).label(
+                f"reached_{threshold}"
+            )
+        )
+    reached = select(i.loan_id, *firsts).group_by(i.loan_id).subquery("reached")
+    return (
+        select(
+            loans.c.id.label("loan_id"),
+            loans.c.line_id,
+            loans.c.start_date,
+            *(reached.c[f"reached_{threshold}"] for threshold in thresholds),
+        )
+        .select_from(loans.outerjoin(reached, reached.c.loan_id == loans.c.id))
+        .where(loans.c.currency == currency, loans.c.start_date <= on)
+        .subquery("days_past_due_reached")
+    )

@@ -1,0 +1,126 @@
+"""Credit quality at a date: loans by days past due, how they rolled over the month before,
+vintage curves, and the matured outcomes that calibrate each grade's PD. Set-based queries
+over the loans' published reads (and the ledger's and decisions', joined by line)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, or_, select
+
+from creditline.db.portable import month_number
+from creditline.decisions.portfolio_views import line_scores
+from creditline.ledger.portfolio_views import line_positions
+from creditline.loans.portfolio_views import days_past_due_reached, loan_positions
+from creditline.portfolio.figures import DPD_BUCKETS, SETTLED, DpdBucket, Vintage, cumulative
+from creditline.portfolio.reads import Reader, keyed, rows, whole
+
+VINTAGES_SHOWN_MAX = 24  # cohorts, the latest
+
+
+def _bucket(dpd: Any) -> Any:
+    whens = [(dpd >= least, literal(label)) for label, least in reversed(DPD_BUCKETS[1:])]
+    return case(*whens, else_=literal(DPD_BUCKETS[0][0]))
+
+
+def dpd_buckets(reader: Reader, cutoff: dt.datetime, on: dt.date, currency: str) -> list[DpdBucket]:
+    """Open loans and their principal outstanding by days past due on `on`."""
+    loans = loan_positions(cutoff, on, currency).c
+    k = keyed(_bucket(loans.dpd).label("bucket"), loans.principal_minor).c
+    found = {
+        str(b): (whole(n), whole(p))
+        for b, n, p in rows(
+            reader, select(k.bucket, func.count(), func.sum(k.principal_minor)).group_by(k.bucket)
+        )
+    }
+    return [DpdBucket(label, *found.get(label, (0, 0))) for label, _ in DPD_BUCKETS]
+
+
+def roll_rates(
+    reader: Reader,
+    before: tuple[dt.datetime, dt.date],
+    now: tuple[dt.datetime, dt.date],
+    currency: str,
+) -> dict[str, dict[str, int]]:
+    """Loans open at `before` by their bucket then and their bucket at `now` (`settled` when
+    no longer open): bucket then -> bucket now -> loans."""
+    then = loan_positions(before[0], before[1], currency).alias("loans_then")
+    later = loan_positions(now[0], now[1], currency).alias("loans_now")
+    k = keyed(
+        _bucket(then.c.dpd).label("then"),
+        case((later.c.loan_id.is_(None), literal(SETTLED)), else_=_bucket(later.c.dpd)).label(
+            "now"
+        ),
+        from_=then.outerjoin(later, later.c.loan_id == then.c.loan_id),
+    ).c
+    found = rows(reader, select(k.then, k.now, func.count()).group_by(k.then, k.now))
+    labels = [label for label, _ in DPD_BUCKETS]
+    matrix = {a: dict.fromkeys([*labels, SETTLED], 0) for a in labels}
+    for a, b, n in found:
+        matrix[str(a)][str(b)] = whole(n)
+    return matrix
+
+
+def vintages(reader: Reader, on: dt.date, currency: str) -> list[Vintage]:
+    """Per month of opening (the latest `VINTAGES_SHOWN_MAX`), the loans and, by month on
+    book through `on`, how many had been 30+ and 90+ days past due."""
+    reached = days_past_due_reached(on, currency, (30, 90)).c
+    start = month_number(reached.start_date)
+    k = keyed(
+        start.label("cohort"),
+        (month_number(reached.reached_30) - start).label("mob_30"),
+        (month_number(reached.reached_90) - start).label("mob_90"),
+    ).c
+    sizes = dict(rows(reader, select(k.cohort, func.count()).group_by(k.cohort)))
+    events: dict[int, dict[int, dict[int, int]]] = {30: {}, 90: {}}
+    for threshold in (30, 90):
+        month = k[f"mob_{threshold}"]
+        for c, m, n in rows(
+            reader,
+            select(k.cohort, month, func.count())
+            .where(month.is_not(None))
+            .group_by(k.cohort, month),
+        ):
+            events[threshold].setdefault(int(c), {})[int(m)] = whole(n)
+    now_month = on.year * 12 + on.month - 1
+    out = []
+    for c in sorted(int(k) for k in sizes)[-VINTAGES_SHOWN_MAX:]:
+        months = now_month - c
+        out.append(
+            Vintage(
+                cohort=f"{c // 12:04d}-{c % 12 + 1:02d}",
+                loans=whole(sizes[c]),
+                reached_30=cumulative(events[30].get(c, {}), months),
+                reached_90=cumulative(events[90].get(c, {}), months),
+            )
+        )
+    return out
+
+
+def matured_outcomes(
+    reader: Reader, observed: dt.datetime, observed_on: dt.date, on: dt.date, currency: str
+) -> dict[str, tuple[int, int]]:
+    """Per grade at `observed` (a year before the report): the lines then on the book, scored
+    and not already 90+ days past due, and how many went 90+ days past due after it, by `on`."""
+    positions = line_positions(observed, currency)
+    scores = line_scores(observed)
+    loans = days_past_due_reached(on, currency, (90,)).c
+    first = (
+        select(loans.line_id, func.min(loans.reached_90).label("reached"))
+        .group_by(loans.line_id)
+        .subquery("first_90")
+    )
+    k = keyed(
+        scores.c.grade,
+        case((first.c.reached > observed_on, 1), else_=0).label("bad"),
+        from_=positions.join(scores, scores.c.line_id == positions.c.line_id).outerjoin(
+            first, first.c.line_id == positions.c.line_id
+        ),
+        where=and_(
+            positions.c.status != "closed",
+            or_(first.c.reached.is_(None), first.c.reached > observed_on),
+        ),
+    ).c
+    found = rows(reader, select(k.grade, func.count(), func.sum(k.bad)).group_by(k.grade))
+    return {str(g): (whole(n), whole(b)) for g, n, b in found}

@@ -1,0 +1,217 @@
+"""Portfolio reports: every figure of the book at the end of a business date, in one
+currency, read in one consistent transaction of the store, or from a copy of the book in
+DuckDB (`report_on`) for a book too large to report on the store in time.
+
+The figures come from the capabilities' published report reads, composed here into set-based
+queries (docs/decisions/0020). PD per grade is the bad rate (90+ days past due within a year)
+of the lines the grade held a year before, once enough have matured; until then the
+scorecard's own scaling at the grade's mean score.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from creditline.db.duckdb_book import DuckDBBook
+from creditline.db.unit_of_work import Database
+from creditline.decisions import portfolio_views as decision_views
+from creditline.kernel.actors import Actor
+from creditline.kernel.clock import Clock
+from creditline.kernel.errors import InvalidInput, ReportDateInFuture, UnknownCurrency
+from creditline.kernel.permissions import Permission, require
+from creditline.ledger import portfolio_views as ledger_views
+from creditline.loans import portfolio_views as loan_views
+from creditline.loans.products import Catalogue, Profile
+from creditline.notices import portfolio_views as notice_views
+from creditline.portfolio import book, credit, flows
+from creditline.portfolio.figures import Concentration, Portfolio, with_expected_loss
+from creditline.portfolio.reads import Reader
+
+WEEKS_DEFAULT = 12
+WEEKS_MAX = 52
+MATURED_LINES_MIN = 30  # a grade's observed bad rate is its PD from this many matured lines
+ROLL_DAYS = 30  # roll rates: from this many days before the report's date
+OUTCOME_DAYS = 365  # a PD's outcome window
+# A scorecard's scaling, for its PD: base points, points to double the odds, odds at base.
+Scaling = tuple[int, Decimal, Decimal]
+# Every report source of every capability: what a copy of the book in DuckDB holds.
+SOURCES = {
+    **ledger_views.SOURCES,
+    **loan_views.SOURCES,
+    **decision_views.SOURCES,
+    **notice_views.SOURCES,
+}
+
+
+class PortfolioService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        catalogue: Catalogue,
+        scaling: Callable[[str], Scaling | None],
+        dimensions: dict[str, book.Dimension] | None = None,
+        matured_lines_min: int = MATURED_LINES_MIN,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._catalogue = catalogue
+        self._scaling = scaling
+        self._dimensions = dict(dimensions or {})
+        self._matured_lines_min = matured_lines_min
+
+    def with_matured_lines_min(self, lines: int) -> PortfolioService:
+        """The same service, a grade's observed bad rate its PD from `lines` matured lines."""
+        return PortfolioService(
+            self._db, self._clock, self._catalogue, self._scaling, self._dimensions, lines
+        )
+
+    def report(
+        self,
+        actor: Actor,
+        as_of: dt.date | None = None,
+        currency: str | None = None,
+        weeks: int = WEEKS_DEFAULT,
+    ) -> Portfolio:
+        """The book's figures at the end of `as_of` (default: yesterday where the lender does
+        business) in `currency` (default: the catalogue's first), read from the store."""
+        require(actor, Permission.READ_PORTFOLIO)
+        profile, as_of = self._checked(as_of, currency, weeks)
+        engine = self._db.dialect
+        return self._db.read(lambda tx: self.compose(tx.connection, profile, as_of, weeks, engine))
+
+    def report_on(
+        self,
+        actor: Actor,
+        copy: DuckDBBook,
+        as_of: dt.date | None = None,
+        currency: str | None = None,
+        weeks: int = WEEKS_DEFAULT,
+    ) -> Portfolio:
+        """The same figures from a copy of the book in DuckDB (`copy_book`)."""
+        require(actor, Permission.READ_PORTFOLIO)
+        profile, as_of = self._checked(as_of, currency, weeks)
+        return self.compose(copy, profile, as_of, weeks, "duckdb")
+
+    def copy_book(
+        self, actor: Actor, path: Path | str, progress: Callable[[str, int], None] | None = None
+    ) -> DuckDBBook:
+        """A copy in DuckDB (a file at `path`, or ":memory:") of every table the report reads,
+        from one consistent transaction of the store."""
+        require(actor, Permission.READ_PORTFOLIO)
+        copy = DuckDBBook(path)
+
+        def each(name: str) -> Callable[[int], None] | None:
+            return None if progress is None else (lambda rows: progress(name, rows))
+
+        with self._db.reading() as connection:
+            for name, source in SOURCES.items():
+                copy.copy_from(connection, name, source, each(name))
+        return copy
+
+    @staticmethod
+    def open_copy(path: Path | str) -> DuckDBBook:
+        """A copy of the book made earlier by `copy_book`."""
+        return DuckDBBook(path)
+
+    def default_currency(self) -> str:
+        """The currency a report is in unless asked: the catalogue's first lending currency."""
+        return self._catalogue.profiles_in_use()[0].currency
+
+    def _checked(
+        self, as_of: dt.date | None, currency: str | None, weeks: int
+    ) -> tuple[Profile, dt.date]:
+        currency = currency or self.default_currency()
+        profiles = {p.currency: p for p in self._catalogue.profiles_in_use()}
+        profile = profiles.get(currency)
+        if profile is None:
+            raise UnknownCurrency(
+                f"no lending currency {currency!r}: {', '.join(sorted(profiles))}", field="currency"
+            )
+        if not 1 <= weeks <= WEEKS_MAX:
+            raise InvalidInput(f"weeks must be 1 to {WEEKS_MAX}", field="weeks")
+        today = profile.business_date(self._clock.now())
+        as_of = as_of or today - dt.timedelta(days=1)
+        if as_of > today:
+            raise ReportDateInFuture(
+                f"{as_of} has not begun where the lender does business (today is {today})",
+                field="date",
+            )
+        return profile, as_of
+
+    def compose(
+        self, reader: Reader, profile: Profile, as_of: dt.date, weeks: int, engine: str
+    ) -> Portfolio:
+        """Every figure, each one query (or a few) on `reader`."""
+        currency = profile.currency
+        cutoff = _end_of(as_of, profile)
+        start = cutoff - weeks * flows.WEEK
+        month_before = as_of - dt.timedelta(days=ROLL_DAYS)
+        notice, without_notice = flows.notice_sla(reader, start, cutoff, currency)
+        return Portfolio(
+            as_of=as_of,
+            currency=currency,
+            cutoff=cutoff,
+            period_start=start,
+            engine=engine,
+            exposure=book.exposure(reader, cutoff, currency),
+            utilisation=book.utilisation(reader, cutoff, currency),
+            weeks=flows.weeks(reader, cutoff, weeks, currency, as_of),
+            zero_available=book.zero_available(reader, cutoff, currency),
+            settlement_to_restored=flows.settlement_to_restored(reader, start, cutoff, currency),
+            dpd_buckets=credit.dpd_buckets(reader, cutoff, as_of, currency),
+            roll_rates=credit.roll_rates(
+                reader, (_end_of(month_before, profile), month_before), (cutoff, as_of), currency
+            ),
+            vintages=credit.vintages(reader, as_of, currency),
+            grades=self._grades(reader, profile, cutoff, as_of),
+            loss_given_default=profile.loss_given_default,
+            credit_conversion=profile.credit_conversion,
+            concentration=self._concentration(reader, cutoff, currency),
+            notice_sla=notice,
+            decisions_without_notice=without_notice,
+            review_sla=flows.review_sla(reader, start, cutoff, currency),
+        )
+
+    def _grades(
+        self, reader: Reader, profile: Profile, cutoff: dt.datetime, as_of: dt.date
+    ) -> list[Any]:
+        observed_on = as_of - dt.timedelta(days=OUTCOME_DAYS)
+        matured = credit.matured_outcomes(
+            reader, _end_of(observed_on, profile), observed_on, as_of, profile.currency
+        )
+        scaling = self._scaling(profile.currency)
+        return [
+            with_expected_loss(
+                replace(
+                    grade,
+                    matured_lines=matured.get(grade.grade, (0, 0))[0],
+                    matured_bad=matured.get(grade.grade, (0, 0))[1],
+                ),
+                scaling,
+                profile.loss_given_default,
+                profile.credit_conversion,
+                self._matured_lines_min,
+            )
+            for grade in book.grade_balances(reader, cutoff, profile.currency)
+        ]
+
+    def _concentration(
+        self, reader: Reader, cutoff: dt.datetime, currency: str
+    ) -> dict[str, list[Concentration]]:
+        return {
+            name: book.concentration(reader, cutoff, currency, dimension)
+            for name, dimension in self._dimensions.items()
+        }
+
+
+def _end_of(day: dt.date, profile: Profile) -> dt.datetime:
+    """The instant `day` ends where the profile's lender does business, in UTC."""
+    next_day = day + dt.timedelta(days=1)
+    local = dt.datetime(next_day.year, next_day.month, next_day.day, tzinfo=profile.timezone)
+    return local.astimezone(dt.UTC)
