@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.exceptions import TyperException
 
-from creditline.cli import offline, policies  # noqa: F401  (registers their commands)
+from creditline.cli import experiments, offline, policies  # noqa: F401  (registers their commands)
 from creditline.cli.app import app, db_app, err, fail, progress_bar, settings_or_fail
 from creditline.kernel.errors import DomainError
 

@@ -150,3 +150,37 @@ def activate() -> None:
     """Make scheduled versions whose date has come active, and apply the announced changes that
     are due (`serve` does this in the background). Prints the counts as one JSON line."""
     typer.echo(json.dumps(_registry().activate_due()))
+
+
+@policy_app.command("shadow")
+def shadow(
+    label: Annotated[str, typer.Argument(help="id@version")],
+    by: By,
+    justification: Annotated[str, typer.Option(help="Why, in writing.")],
+    role: Annotated[str, typer.Option(help="analyst, approver or admin")] = "analyst",
+    key: Key = None,
+) -> None:
+    """Run a linted, simulated or stopped version in shadow beside the active one: it decides
+    on every live trigger, its decisions are stored, nothing reaches the line."""
+    actor = _actor(by, role)
+    _echo(_registry().start_shadow(actor, key or new_id(), label, justification).document)
+
+
+@policy_app.command("shadow-stop")
+def shadow_stop(
+    label: Annotated[str, typer.Argument(help="id@version")],
+    by: By,
+    justification: Annotated[str, typer.Option(help="Why, in writing.")],
+    role: Annotated[str, typer.Option(help="analyst, approver or admin")] = "analyst",
+    key: Key = None,
+) -> None:
+    """Stop a version's shadow; what it decided is kept."""
+    actor = _actor(by, role)
+    _echo(_registry().stop_shadow(actor, key or new_id(), label, justification).document)
+
+
+@policy_app.command("shadow-report")
+def shadow_report(label: Annotated[str, typer.Argument(help="id@version")]) -> None:
+    """What the version decided in shadow against the active version: counts by action and
+    reason under each, the lines where they differ, the adverse share."""
+    _echo(_registry().shadow_report(Actor("cli", Role.ANALYST), label))

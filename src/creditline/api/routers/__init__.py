@@ -8,6 +8,7 @@ from creditline.api.routers import (
     applications,
     decisions,
     drawdowns,
+    experiments,
     lines,
     loans,
     notices,
@@ -28,4 +29,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     verifications.router,
     notices.router,
     policies.router,
+    experiments.router,
 )
