@@ -27,8 +27,9 @@ from datetime import datetime
 from typing import Any
 
 from creditline.db.unit_of_work import Database, Transaction
-from creditline.decisions import change_store, policy_store, trial_store
+from creditline.decisions import policy_store, trial_store
 from creditline.decisions.active_policy import ActivePolicy
+from creditline.decisions.announcements import announce_line
 from creditline.decisions.cells import (
     Cell,
     CellAssignment,
@@ -39,22 +40,19 @@ from creditline.decisions.cells import (
 )
 from creditline.decisions.engine import Decision, Engine
 from creditline.decisions.lifecycle import (
-    Impact,
     NoticeRules,
     State,
     Step,
-    earliest_effective,
     harsher,
     severity,
 )
 from creditline.decisions.policy import parse_policy
 from creditline.kernel.actors import SYSTEM
-from creditline.kernel.ids import new_id
 from creditline.kernel.invariant import fail
 from creditline.kernel.money import format_minor
 from creditline.ledger.service import LedgerService
 from creditline.loans.products import Catalogue
-from creditline.notices.outbox import Outbox, Topic
+from creditline.notices.outbox import Outbox
 
 CHECK_SECONDS = 1.0
 SHADOWS_MAX = 3  # versions in shadow at once: each costs one more evaluation per trigger
@@ -271,27 +269,7 @@ class Trials:
         """Tell one borrower of a change to come, which waits their own notice period: a
         pending change of `label` and its notice, in `tx`."""
         rules = self._notice_rules(change["currency"])
-        closes = 1 if change["action"] == "close" else 0
-        effective_at = earliest_effective(Impact("", now, 1, 1, closes), now, rules)
-        change_id = new_id()
-        payload = {
-            "policy": label,
-            "announced_at": now.isoformat(),
-            "effective_at": effective_at.isoformat(),
-            "policy_change": change,
-        }
-        notice_id = self._outbox.queue(
-            tx,
-            Topic.POLICY_CHANGE,
-            line_id=line[0],
-            borrower_id=line[1],
-            ref_id=change_id,
-            payload=payload,
-            now=now,
-        )
-        parts = policy_store.split(label)
-        ids, times = (change_id, notice_id), (now, effective_at)
-        change_store.insert_change(tx.connection, ids, parts, line, change, times)
+        announce_line(tx, self._outbox, rules, policy_store.split(label), line, change, now)
 
     # --- recording -------------------------------------------------------------------------------
     def record_in(
