@@ -12,11 +12,10 @@ from typing import Annotated, Any
 import typer
 
 from creditline.cli.app import experiment_app
-from creditline.cli.policies import By, Key, _actor, _echo, _registry
+from creditline.cli.policies import By, Key, Why, actor_of, echo, registry
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.ids import new_id
 
-Why = Annotated[str, typer.Option(help="Why, in writing.")]
 ApproverRole = Annotated[str, typer.Option(help="approver or admin")]
 
 
@@ -41,7 +40,7 @@ def create(
 ) -> None:
     """Start an experiment: the challenger decides, for real, the lines whose hash falls in its
     share; the cell's adversely affected borrowers are told now."""
-    actor = _actor(by, role)
+    actor = actor_of(by, role)
     settings: dict[str, Any] = {
         "share_bp": share_bp,
         "adverse_rate_max_bp": adverse_rate_max_bp,
@@ -51,10 +50,10 @@ def create(
         settings["salt"] = salt
     if decisions_min is not None:
         settings["decisions_min"] = decisions_min
-    result = _registry().create_experiment(
+    result = registry().create_experiment(
         actor, key or new_id(), challenger, settings, justification
     )
-    _echo(result.document)
+    echo(result.document)
 
 
 @experiment_app.command("stop")
@@ -66,18 +65,18 @@ def stop(
     key: Key = None,
 ) -> None:
     """Stop an experiment: the challenger's lines are decided by the champion again."""
-    actor = _actor(by, role)
-    result = _registry().stop_experiment(actor, key or new_id(), experiment_id, justification)
-    _echo(result.document)
+    actor = actor_of(by, role)
+    result = registry().stop_experiment(actor, key or new_id(), experiment_id, justification)
+    echo(result.document)
 
 
 @experiment_app.command("report")
 def report(experiment_id: Annotated[str, typer.Argument(help="The experiment's id.")]) -> None:
     """An experiment's events and its figures by cell."""
-    _echo(_registry().experiment_report(Actor("cli", Role.ANALYST), experiment_id))
+    echo(registry().experiment_report(Actor("cli", Role.ANALYST), experiment_id))
 
 
 @experiment_app.command("list")
 def listed() -> None:
     """Every experiment, newest first."""
-    _echo(_registry().experiments(Actor("cli", Role.ANALYST)))
+    echo(registry().experiments(Actor("cli", Role.ANALYST)))

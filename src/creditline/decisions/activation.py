@@ -134,29 +134,16 @@ class Activation:
                 continue
             owner = (line.line_id, owners[line.line_id])
             self._db.run(
-                partial(
-                    self._announce_in,
-                    parts=parts,
-                    line=owner,
-                    change=line.change(currency),
-                    now=now,
-                ),
+                partial(self._announce_in, parts=parts, line=owner, change=line.change(currency)),
                 core=True,
             )
             counts["newly_affected"] += 1
         return counts
 
-    def _announce_in(
-        self,
-        tx: Transaction,
-        parts: tuple[str, str],
-        line: tuple[str, str],
-        change: dict[str, Any],
-        now: datetime,
-    ) -> datetime:
+    def _announce_in(self, tx: Transaction, parts: Any, line: Any, change: dict[str, Any]) -> None:
         """Tell one borrower of a change to come, which waits their own notice period."""
         rules = self._notice_rules(change["currency"])
-        return announce_line(tx, self._outbox, rules, parts, line, change, now)
+        announce_line(tx, self._outbox, rules, parts, line, change, self._clock.now())
 
     def _apply_due(self, now: datetime) -> Counter[str]:
         """The announced changes that are due, of the active version and of a running
@@ -207,7 +194,7 @@ class Activation:
                 "reason_codes": list(decision.reason_codes),
                 "rule": decision.decisive_rule,
             }
-            self._announce_in(tx, parts, (change["line_id"], change["borrower_id"]), worse, now)
+            self._announce_in(tx, parts, (change["line_id"], change["borrower_id"]), worse)
             return self._record(tx, change, "renoticed", None, now)
         applied = self._decisions.apply_in(tx, decision, now)
         return self._record(tx, change, applied.outcome, applied.decision_id, now)

@@ -87,55 +87,41 @@ class TrialSteps:
     ) -> CommandResult:
         """Run a linted, simulated or stopped version beside the active one on every live
         trigger: it decides, its decisions are stored, nothing reaches the line."""
-        require(actor, Permission.AUTHOR_POLICY)
-        text = checked_justification(justification, required=True)
-        parts = policy_store.split(label)
-        request = {"op": "policy_shadow", "policy": label, "justification": text}
-
-        def work(tx: Transaction) -> dict[str, Any]:
-            tx.lock_key(LIFECYCLE_LOCK)
-            connection = tx.connection
-            found = _version(connection, parts)
-            require_transition(found.state, State.SHADOW, label)
-            shadows = policy_store.labels_in(connection, [State.SHADOW], found.currency)
-            if len(shadows) >= SHADOWS_MAX:
-                raise ShadowsFull(
-                    f"{len(shadows)} versions run in shadow already: stop one first",
-                    shadows=["@".join(p) for p in shadows],
-                    shadows_max=SHADOWS_MAX,
-                )
-            now = self._clock.now()
-            policy_store.insert_step(connection, parts, Step(State.SHADOW, actor.scope, now, text))
-            tx.after_commit(self._trials.refresh)
-            return _step_document(found.label, State.SHADOW, actor, now, text)
-
-        return self._commands.run(actor, key, request, work, lambda d: d, core=True)
+        return self._shadow_step(actor, key, label, justification, State.SHADOW)
 
     def stop_shadow(
         self, actor: Actor, key: str, label: str, justification: str | None
     ) -> CommandResult:
         """Stop a version's shadow: it decides nothing any more; what it decided is kept."""
+        return self._shadow_step(actor, key, label, justification, State.STOPPED)
+
+    def _shadow_step(
+        self, actor: Actor, key: str, label: str, justification: str | None, wanted: State
+    ) -> CommandResult:
         require(actor, Permission.AUTHOR_POLICY)
         text = checked_justification(justification, required=True)
         parts = policy_store.split(label)
-        request = {"op": "policy_shadow_stop", "policy": label, "justification": text}
+        request = {"op": f"policy_shadow_{wanted.value}", "policy": label, "justification": text}
 
         def work(tx: Transaction) -> dict[str, Any]:
             tx.lock_key(LIFECYCLE_LOCK)
             connection = tx.connection
             found = _version(connection, parts)
-            if found.state is not State.SHADOW:
+            if wanted is State.SHADOW:
+                require_transition(found.state, State.SHADOW, label)
+                _require_room(connection, found.currency)
+            elif found.state is not State.SHADOW:  # a challenger stops with its experiment
                 raise PolicyTransitionRefused(
                     f"{label} is {found.state.value}, not in shadow",
                     policy=label,
                     state=found.state.value,
-                    wanted=State.STOPPED.value,
+                    wanted=wanted.value,
                 )
             now = self._clock.now()
-            step = Step(State.STOPPED, actor.scope, now, text)
-            policy_store.insert_step(connection, parts, step, {"shadow": "stopped"})
+            step = Step(wanted, actor.scope, now, text)
+            policy_store.insert_step(connection, parts, step, {"shadow": wanted.value})
             tx.after_commit(self._trials.refresh)
-            return _step_document(found.label, State.STOPPED, actor, now, text)
+            return _step_document(found.label, wanted, actor, now, text)
 
         return self._commands.run(actor, key, request, work, lambda d: d, core=True)
 
@@ -268,6 +254,16 @@ class TrialSteps:
             }
 
         return self._commands.run(actor, key, request, work, lambda d: d, core=True)
+
+
+def _require_room(connection: Any, currency: str) -> None:
+    shadows = policy_store.labels_in(connection, [State.SHADOW], currency)
+    if len(shadows) >= SHADOWS_MAX:
+        raise ShadowsFull(
+            f"{len(shadows)} versions run in shadow already: stop one first",
+            shadows=["@".join(p) for p in shadows],
+            shadows_max=SHADOWS_MAX,
+        )
 
 
 def checked_settings(settings: dict[str, Any], experiment_id: str) -> dict[str, Any]:
