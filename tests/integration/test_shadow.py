@@ -5,14 +5,15 @@ are problem documents that change nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from conftest import headers
+from conftest import headers, suite_settings
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from test_policy_lifecycle import ANALYST, book, candidate
 
-from creditline.bootstrap import Container
+from creditline.bootstrap import Container, build
 from creditline.decisions.tables import policy_shadow_decisions
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
@@ -106,6 +107,36 @@ def test_a_shadow_decides_on_every_trigger_and_changes_nothing(
         ("analyst:analyst-1", "watch high use for a month", clock.now().isoformat()),
         ("analyst:analyst-1", "seen enough", clock.now().isoformat()),
     ]
+
+
+def test_the_reviews_after_a_drawdown_and_a_settlement_run_the_shadow(
+    database_url: str, clock: FixedClock, agent: Actor
+) -> None:
+    settings = replace(suite_settings(database_url), review_triggers=True)
+    c = build(settings, clock, migrate=False)
+    try:
+        label = shadowed(c)
+        borrower = Actor("borrower-9", Role.BORROWER)
+        line_id = str(
+            c.ledger.open_line(agent, "o", borrower.subject, "CNY", "20000.00").document["id"]
+        )
+        hold = c.ledger.place_hold(borrower, "h", line_id, "12000.00", 12).document
+        loan_id = c.loans.post_drawdown(borrower, "p", hold["id"]).document["loan_id"]
+        report = c.policies.shadow_report(ANALYST, label)
+        assert report["actions"] == {  # 60 % used: the active version keeps, the shadow cuts
+            "decrease": {"active": 0, "shadow": 1},
+            "keep": {"active": 1, "shadow": 0},
+        }
+        payoff = c.loans.get_loan(borrower, loan_id)["payoff_today"]["total"]
+        c.loans.repay(borrower, "repay", loan_id, payoff)  # settled: reviewed again
+        report = c.policies.shadow_report(ANALYST, label)
+        assert report["actions"] == {
+            "decrease": {"active": 0, "shadow": 1},
+            "keep": {"active": 2, "shadow": 1},
+        }
+        assert c.ledger.get_line(agent, line_id)["limit"] == "20000.00"
+    finally:
+        c.close()
 
 
 def test_a_book_review_runs_the_shadow_beside_every_line(

@@ -188,8 +188,11 @@ class DecisionService:
     def _apply(self, decision: Decision, now: datetime) -> Applied:
         if decision.action == "keep":
             return Applied(decision, "kept")
-        trials = self._trials is not None and self._trials.running().any
-        return self._db.run(lambda tx: self.apply_in(tx, decision, now), core=trials)
+        # The trials' records and a challenger's guardrail are Core statements.
+        core = self._trials is not None and (
+            decision.experiment is not None or self._trials.running().any
+        )
+        return self._db.run(lambda tx: self.apply_in(tx, decision, now), core=core)
 
     def _record_kept(self, applied: list[Applied], now: datetime) -> None:
         """What versions on trial decided beside a batch's lines the review keeps as they are
