@@ -17,6 +17,7 @@ from creditline.decisions.active_policy import ActivePolicy
 from creditline.decisions.appeals import Appeals
 from creditline.decisions.applications import Underwriting
 from creditline.decisions.bureau import BureauService, StoredReports
+from creditline.decisions.experiments import TrialSteps
 from creditline.decisions.explanation import Explainer
 from creditline.decisions.governance import Governance
 from creditline.decisions.limit_policy import PolicyLimits
@@ -26,6 +27,7 @@ from creditline.decisions.reconcile import review_checks
 from creditline.decisions.registry import PolicyRegistry
 from creditline.decisions.reminders import Reminders
 from creditline.decisions.service import DecisionService
+from creditline.decisions.trials import Trials
 from creditline.decisions.verification import DevelopmentVerifier, Verifications, Verifier
 from creditline.kernel.clock import Clock, SystemClock
 from creditline.ledger.reconcile import Reconciler
@@ -113,9 +115,12 @@ def build(
         bureau,
     )
     loans = LoanService(db, clock, commands, catalogue, ledger)
-    decisions = DecisionService(db, clock, commands, ledger, policy_engine, StoredReports())
+    governance = Governance(db, clock, commands, catalogue, active, StoredReports(), outbox)
+    # Versions in shadow beside the active one, and a challenger deciding its cell.
+    trials = Trials(db, catalogue, active, ledger, outbox, governance.notice_rules)
+    decisions = DecisionService(db, clock, commands, ledger, policy_engine, StoredReports(), trials)
     notices = NoticeService(db, clock, commands, ledger, catalogue, Renderer(), contacts)
-    policies = _policies(db, clock, commands, catalogue, active, decisions, outbox)
+    policies = _policies(db, clock, commands, catalogue, (active, governance, trials), decisions)
     rate_limits = _rate_limits(settings)
     appeals = Appeals(
         db, clock, commands, ledger, decisions, catalogue, rate_limit=rate_limits["reviews"]
@@ -230,17 +235,17 @@ def _policies(
     clock: Clock,
     commands: Commands,
     catalogue: Catalogue,
-    active: ActivePolicy,
+    governed: tuple[ActivePolicy, Governance, Trials],
     decisions: DecisionService,
-    outbox: Outbox,
 ) -> PolicyRegistry:
     """Policy versions and their governed life: submitted, simulated on the book, approved by
-    another person with notice to the borrowers affected, activated on their date."""
-    governance = Governance(db, clock, commands, catalogue, active, StoredReports(), outbox)
-    activation = Activation(
-        db, clock, catalogue, active, decisions, StoredReports(), outbox, governance.notice_rules
-    )
-    return PolicyRegistry(db, clock, catalogue, governance, activation)
+    another person with notice to the borrowers affected, activated on their date; run in
+    shadow or as an experiment's challenger."""
+    active, governance, trials = governed
+    outbox, rules = governance.outbox, governance.notice_rules
+    activation = Activation(db, clock, catalogue, active, decisions, StoredReports(), outbox, rules)
+    steps = TrialSteps(clock, commands, trials, rules)
+    return PolicyRegistry(db, clock, catalogue, governance, activation, steps)
 
 
 def _review_after_changes(outbox: Outbox, decisions: DecisionService, metrics: Metrics) -> None:

@@ -276,6 +276,33 @@ def _approved_version(c: Container, clock: FixedClock) -> Targets:
     return Targets(label)
 
 
+def _shadowed_versions(c: Container, clock: FixedClock) -> Targets:
+    labels = _submitted(c, "2026.12.1", "2026.12.2")
+    for label in labels:
+        c.policies.start_shadow(ANALYST, new_id(), label, "watch it")
+    return Targets(*labels)
+
+
+def _experiment(c: Container, clock: FixedClock) -> Targets:
+    label = _simulated_versions(c, clock).id
+    assert label is not None
+    settings = {"share_bp": 1000, "adverse_rate_max_bp": 500, "exposure_change_max_bp": 1000}
+    made = c.policies.create_experiment(APPROVER, new_id(), label, settings, "a tenth")
+    return Targets(str(made.document["experiment_id"]))
+
+
+def _new_experiment(share_bp: int) -> Callable[[FixedClock], Any]:
+    return _fixed(
+        {
+            "challenger": "cn-standard@2026.12.1",
+            "share_bp": share_bp,
+            "adverse_rate_max_bp": 500,
+            "exposure_change_max_bp": 1000,
+            "justification": "a slice of the book",
+        }
+    )
+
+
 # --- the cases ----------------------------------------------------------------------------------
 
 SAME_BODY_OTHER_TARGET = object()  # the key reused on `Targets.other` with the same body
@@ -562,6 +589,46 @@ CASES: dict[str, Case] = {
             _fixed({"justification": "withdrawn for another reason"}),
             200,
             {"policy_steps": 1, KEY: 1},
+        ),
+        Case(
+            "/v1/policies/{label}/shadow",
+            Role.ANALYST,
+            ANALYST.subject,
+            _policy_versions,
+            _fixed({"justification": "watch it"}),
+            _fixed({"justification": "watch it for another reason"}),
+            200,
+            {"policy_steps": 1, KEY: 1},
+        ),
+        Case(
+            "/v1/policies/{label}/shadow/stop",
+            Role.ANALYST,
+            ANALYST.subject,
+            _shadowed_versions,
+            _fixed({"justification": "seen enough"}),
+            _fixed({"justification": "seen enough for another reason"}),
+            200,
+            {"policy_steps": 1, KEY: 1},
+        ),
+        Case(
+            "/v1/experiments",
+            Role.APPROVER,
+            APPROVER.subject,
+            _simulated_versions,
+            _new_experiment(1000),
+            _new_experiment(2000),
+            201,
+            {"policy_experiments": 1, "policy_experiment_events": 1, "policy_steps": 1, KEY: 1},
+        ),
+        Case(
+            "/v1/experiments/{experiment_id}/stop",
+            Role.APPROVER,
+            APPROVER.subject,
+            _experiment,
+            _fixed({"justification": "enough data"}),
+            _fixed({"justification": "enough data for another reason"}),
+            200,
+            {"policy_experiment_events": 1, "policy_steps": 1, KEY: 1},
         ),
         Case(
             "/v1/me/notices/{notice_id}/read",

@@ -24,6 +24,8 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 policy_app = typer.Typer(no_args_is_help=True, help="Credit policy documents.")
 app.add_typer(policy_app, name="policy")
+experiment_app = typer.Typer(no_args_is_help=True, help="Champion/challenger experiments.")
+app.add_typer(experiment_app, name="experiment")
 err = Console(stderr=True)
 
 

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.exceptions import TyperException
 
-from creditline.cli import offline, policies, reports  # noqa: F401  (registers their commands)
+from creditline.cli import (  # noqa: F401  (registers their commands)
+    experiments,
+    offline,
+    policies,
+    reports,
+)
 from creditline.cli.app import app, db_app, err, fail, progress_bar, settings_or_fail
 from creditline.kernel.errors import DomainError
 

@@ -22,7 +22,7 @@ Key = Annotated[str | None, typer.Option("--key", help="Idempotency key (default
 Justification = Annotated[str | None, typer.Option(help="Why, in writing.")]
 
 
-def _actor(subject: str, role: str) -> Actor:
+def actor_of(subject: str, role: str) -> Actor:
     try:
         parsed = Role(role)
     except ValueError:
@@ -32,13 +32,13 @@ def _actor(subject: str, role: str) -> Actor:
     return Actor(subject, parsed)
 
 
-def _registry() -> Any:
+def registry() -> Any:
     from creditline.bootstrap import build
 
     return build(settings_or_fail()).policies
 
 
-def _echo(document: dict[str, Any]) -> None:
+def echo(document: dict[str, Any]) -> None:
     typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
 
 
@@ -52,12 +52,12 @@ def submit(
     """Submit a new version: stored as a draft, then linted (its problems listed)."""
     import yaml
 
-    actor = _actor(by, role)
+    actor = actor_of(by, role)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
         fail(f"cannot read {path}: {str(exc).splitlines()[0]}")
-    _echo(_registry().submit(actor, key or new_id(), document).document)
+    echo(registry().submit(actor, key or new_id(), document).document)
 
 
 @policy_app.command("simulate")
@@ -69,10 +69,10 @@ def simulate(
 ) -> None:
     """Decide today's book with the version and with the active one; store and print what
     changes (the chart is kept with the version: GET /v1/policies/{label}/simulation)."""
-    actor = _actor(by, role)
-    document = _registry().simulate(actor, key or new_id(), label).document
+    actor = actor_of(by, role)
+    document = registry().simulate(actor, key or new_id(), label).document
     document.pop("chart", None)
-    _echo(document)
+    echo(document)
 
 
 @policy_app.command("diff")
@@ -81,7 +81,7 @@ def diff(
     against: Annotated[str | None, typer.Option(help="id@version (default: the active)")] = None,
 ) -> None:
     """What the version changes against another, rule by rule and cell by cell."""
-    _echo(_registry().diff(Actor("cli", Role.ANALYST), label, against))
+    echo(registry().diff(Actor("cli", Role.ANALYST), label, against))
 
 
 @policy_app.command("approve")
@@ -100,7 +100,7 @@ def approve(
     key: Key = None,
 ) -> None:
     """Approve a simulated version (not your own); the borrowers affected are told now."""
-    actor = _actor(by, role)
+    actor = actor_of(by, role)
     when = None
     if effective_at is not None:
         try:
@@ -109,8 +109,8 @@ def approve(
             fail(f"--effective-at must be an ISO time, not {effective_at!r}")
         if when.tzinfo is None:
             fail("--effective-at needs an offset (e.g. 2027-01-15T00:00:00+08:00)")
-    result = _registry().approve(actor, key or new_id(), label, when, justification)
-    _echo(result.document)
+    result = registry().approve(actor, key or new_id(), label, when, justification)
+    echo(result.document)
 
 
 @policy_app.command("schedule")
@@ -122,8 +122,8 @@ def schedule(
     key: Key = None,
 ) -> None:
     """Put an approved version on the calendar: it becomes active at its effective date."""
-    actor = _actor(by, role)
-    _echo(_registry().schedule(actor, key or new_id(), label, justification).document)
+    actor = actor_of(by, role)
+    echo(registry().schedule(actor, key or new_id(), label, justification).document)
 
 
 @policy_app.command("retire")
@@ -135,18 +135,49 @@ def retire(
     key: Key = None,
 ) -> None:
     """Withdraw a version that is not active."""
-    actor = _actor(by, role)
-    _echo(_registry().retire(actor, key or new_id(), label, justification).document)
+    actor = actor_of(by, role)
+    echo(registry().retire(actor, key or new_id(), label, justification).document)
 
 
 @policy_app.command("history")
 def history(label: Annotated[str, typer.Argument(help="id@version")]) -> None:
     """Every step of the version's life: who, when, why."""
-    _echo(_registry().history(Actor("cli", Role.ANALYST), label))
+    echo(registry().history(Actor("cli", Role.ANALYST), label))
 
 
 @policy_app.command("activate")
 def activate() -> None:
     """Make scheduled versions whose date has come active, and apply the announced changes that
     are due (`serve` does this in the background). Prints the counts as one JSON line."""
-    typer.echo(json.dumps(_registry().activate_due()))
+    typer.echo(json.dumps(registry().activate_due()))
+
+
+Label = Annotated[str, typer.Argument(help="id@version")]
+Why = Annotated[str, typer.Option(help="Why, in writing.")]
+AuthorRole = Annotated[str, typer.Option(help="analyst, approver or admin")]
+
+
+@policy_app.command("shadow")
+def shadow(
+    label: Label, by: By, justification: Why, role: AuthorRole = "analyst", key: Key = None
+) -> None:
+    """Run a linted, simulated or stopped version in shadow beside the active one: it decides
+    on every live trigger, its decisions are stored, nothing reaches the line."""
+    result = registry().start_shadow(actor_of(by, role), key or new_id(), label, justification)
+    echo(result.document)
+
+
+@policy_app.command("shadow-stop")
+def shadow_stop(
+    label: Label, by: By, justification: Why, role: AuthorRole = "analyst", key: Key = None
+) -> None:
+    """Stop a version's shadow; what it decided is kept."""
+    result = registry().stop_shadow(actor_of(by, role), key or new_id(), label, justification)
+    echo(result.document)
+
+
+@policy_app.command("shadow-report")
+def shadow_report(label: Label) -> None:
+    """What the version decided in shadow against the active version: counts by action and
+    reason under each, the lines where they differ, the adverse share."""
+    echo(registry().shadow_report(Actor("cli", Role.ANALYST), label))

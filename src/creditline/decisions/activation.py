@@ -7,7 +7,8 @@ in its own transaction:
    borrower adversely affected whom approval did not announce is told now, and their change
    waits out their own notice period (a pending change with its own date).
 2. Every announced change that is due is decided again on current data with the active version
-   and applied through the review path (the ledger, with reasons and the adverse notice). A
+   (or, on its cell's lines, a running experiment's challenger) and applied through the review
+   path (the ledger, with reasons and the adverse notice). A
    borrower whose outcome improved meanwhile is not cut; one the decision now treats more
    harshly than announced is told of the difference, which waits its own notice period.
 Risk-triggered freezes are not held back by any of this: reviews apply them at once.
@@ -24,17 +25,16 @@ from functools import partial
 from typing import Any
 
 from creditline.db.unit_of_work import Database, Transaction
-from creditline.decisions import change_store, policy_store
+from creditline.decisions import change_store, policy_store, trial_store
 from creditline.decisions.active_policy import LIFECYCLE_LOCK, ActivePolicy
+from creditline.decisions.announcements import announce_line
 from creditline.decisions.book import todays_book
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Decision
 from creditline.decisions.lifecycle import (
-    Impact,
     NoticeRules,
     State,
     Step,
-    earliest_effective,
     harsher,
 )
 from creditline.decisions.policy import parse_policy
@@ -43,10 +43,9 @@ from creditline.decisions.simulation import simulate
 from creditline.kernel.actors import SYSTEM
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Conflict
-from creditline.kernel.ids import new_id
 from creditline.kernel.money import format_minor
 from creditline.loans.products import Catalogue
-from creditline.notices.outbox import Outbox, Topic
+from creditline.notices.outbox import Outbox
 
 log = logging.getLogger(__name__)
 ACTIVATED = "its effective date has come"
@@ -135,60 +134,35 @@ class Activation:
                 continue
             owner = (line.line_id, owners[line.line_id])
             self._db.run(
-                partial(
-                    self._announce_in,
-                    parts=parts,
-                    line=owner,
-                    change=line.change(currency),
-                    now=now,
-                ),
+                partial(self._announce_in, parts=parts, line=owner, change=line.change(currency)),
                 core=True,
             )
             counts["newly_affected"] += 1
         return counts
 
-    def _announce_in(
-        self,
-        tx: Transaction,
-        parts: tuple[str, str],
-        line: tuple[str, str],
-        change: dict[str, Any],
-        now: datetime,
-    ) -> datetime:
+    def _announce_in(self, tx: Transaction, parts: Any, line: Any, change: dict[str, Any]) -> None:
         """Tell one borrower of a change to come, which waits their own notice period."""
         rules = self._notice_rules(change["currency"])
-        closes = 1 if change["action"] == "close" else 0
-        effective_at = earliest_effective(Impact("", now, 1, 1, closes), now, rules)
-        change_id = new_id()
-        payload = {
-            "policy": "@".join(parts),
-            "announced_at": now.isoformat(),
-            "effective_at": effective_at.isoformat(),
-            "policy_change": change,
-        }
-        notice_id = self._outbox.queue(
-            tx,
-            Topic.POLICY_CHANGE,
-            line_id=line[0],
-            borrower_id=line[1],
-            ref_id=change_id,
-            payload=payload,
-            now=now,
-        )
-        change_store.insert_change(
-            tx.connection, (change_id, notice_id), parts, line, change, (now, effective_at)
-        )
-        return effective_at
+        announce_line(tx, self._outbox, rules, parts, line, change, self._clock.now())
 
     def _apply_due(self, now: datetime) -> Counter[str]:
+        """The announced changes that are due, of the active version and of a running
+        experiment's challenger (on the lines of its cell)."""
         counts: Counter[str] = Counter()
         engine = self._active.engine()
-        parts = (engine.policy.id, engine.policy.version)
+        deciding = [(engine.policy.id, engine.policy.version)]
         with self._db.reading() as connection:
-            due = change_store.pending_of_version(connection, parts, due_by=now)
+            experiment = trial_store.running(connection, engine.policy.currency)
+            if experiment is not None:
+                deciding.append((experiment["policy_id"], experiment["version"]))
+            due = [
+                (parts, change)
+                for parts in deciding
+                for change in change_store.pending_of_version(connection, parts, due_by=now)
+            ]
         if due:
             self._decisions.ready()
-        for change in due:
+        for parts, change in due:
             try:
                 outcome = self._db.run(
                     partial(self._apply_in, parts=parts, change=change, now=now), core=True
@@ -220,7 +194,7 @@ class Activation:
                 "reason_codes": list(decision.reason_codes),
                 "rule": decision.decisive_rule,
             }
-            self._announce_in(tx, parts, (change["line_id"], change["borrower_id"]), worse, now)
+            self._announce_in(tx, parts, (change["line_id"], change["borrower_id"]), worse)
             return self._record(tx, change, "renoticed", None, now)
         applied = self._decisions.apply_in(tx, decision, now)
         return self._record(tx, change, applied.outcome, applied.decision_id, now)

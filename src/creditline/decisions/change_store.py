@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, exists, func, insert, literal, select
 
-from creditline.decisions.lifecycle import PENDING_STATES, Impact, State
+from creditline.decisions.lifecycle import DECIDING_STATES, PENDING_STATES, Impact
 from creditline.decisions.policy_store import latest_steps
 from creditline.decisions.tables import (
     policy_change_outcomes,
@@ -76,6 +76,16 @@ def insert_simulation_lines(
                 for line_id, borrower_id, change in rows[start : start + ROWS_PER_INSERT_MAX]
             ],
         )
+
+
+def simulated_lines(connection: Connection, simulation_id: str) -> list[Any]:
+    """The lines a simulation found adversely affected, each with its projected change."""
+    query = (
+        select(policy_simulation_lines)
+        .where(policy_simulation_lines.c.simulation_id == simulation_id)
+        .order_by(policy_simulation_lines.c.line_id)
+    )
+    return list(connection.execute(query).mappings())
 
 
 def latest_simulation(connection: Connection, label: tuple[str, str]) -> Any:
@@ -161,10 +171,10 @@ def notices_of(
 
 
 def pending_of_line(connection: Connection, line_id: str) -> list[Any]:
-    """The line's changes announced by versions still to take effect or active, with no
-    outcome yet, soonest first."""
+    """The line's changes announced by versions still to take effect, active or deciding a
+    challenger's cell, with no outcome yet, soonest first."""
     latest = latest_steps()
-    live = [s.value for s in (*PENDING_STATES, State.ACTIVE)]
+    live = [s.value for s in (*PENDING_STATES, *DECIDING_STATES)]
     query = (
         select(policy_changes)
         .join(

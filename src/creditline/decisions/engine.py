@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from creditline.decisions.cells import CellAssignment
 from creditline.decisions.compiler import CompiledPolicy, compile_policy
 from creditline.decisions.evaluate import Evaluator
 from creditline.decisions.features import FEATURES, Feature, FeatureType
@@ -51,6 +52,8 @@ class Decision:
     policy: str
     trace: dict[str, Any]
     features: dict[str, Any]
+    # The line's cell when an experiment runs (docs/decisions/0018), kept with the evidence.
+    experiment: CellAssignment | None = None
 
     @property
     def adverse(self) -> bool:
@@ -58,8 +61,9 @@ class Decision:
         return self.action in ("decrease", "freeze", "suspend", "close")
 
     def evidence(self) -> dict[str, Any]:
-        """What the decision saw, as kept with its record: policy, score, trace, features."""
-        return {
+        """What the decision saw, as kept with its record: policy, score, trace, features, and
+        the line's cell when an experiment runs."""
+        evidence: dict[str, Any] = {
             "policy": self.policy,
             "score": self.score,
             "grade": self.grade,
@@ -69,6 +73,9 @@ class Decision:
             "trace": self.trace,
             "features": self.features,
         }
+        if self.experiment is not None:
+            evidence["experiment"] = self.experiment.document()
+        return evidence
 
 
 def _check_value(feature: Feature, value: Any) -> None:

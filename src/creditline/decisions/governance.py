@@ -25,6 +25,7 @@ from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Engine
 from creditline.decisions.guardrails import ADVERSE_SHARE_MAX_DEFAULT
 from creditline.decisions.lifecycle import (
+    Impact,
     NoticeRules,
     PolicyNotFound,
     PolicyVersionReused,
@@ -78,6 +79,11 @@ class Governance:
         self._active = active
         self._bureau = bureau
         self._outbox = outbox
+
+    @property
+    def outbox(self) -> Outbox:
+        """Where approval's notices are queued."""
+        return self._outbox
 
     def notice_rules(self, currency: str) -> NoticeRules:
         """The profile's notice period, termination notice and simulation age for `currency`."""
@@ -232,23 +238,9 @@ class Governance:
         require_transition(found.state, State.APPROVED, label)
         require_checker(actor, found.submitted_by, label)
         rules = self.notice_rules(found.currency)
-        row = change_store.latest_simulation(connection, parts)
-        impact = require_fresh(
-            None if row is None else change_store.impact_of(row),
-            now,
-            rules.simulation_age_max,
-            label,
-        )
-        active = policy_store.labels_in(connection, [State.ACTIVE], found.currency)
-        active_label = "@".join(active[-1]) if active else None
-        if row["against"] != active_label:
-            raise SimulationStale(
-                f"{label} was simulated against {row['against']}; {active_label} is active "
-                "now: simulate it again",
-                simulation_id=row["id"],
-            )
+        impact = fresh_impact(connection, found, now, rules)
         overridden = require_within_guardrail(
-            impact, _guardrail(found.document), actor, justification, label
+            impact, guardrail_of(found.document), actor, justification, label
         )
         effective_at = asked_at or earliest_effective(impact, now, rules)
         require_notice_period(impact, now, effective_at, rules)
@@ -358,7 +350,32 @@ class Governance:
         return Engine(policy, self._active.caps(policy.currency))
 
 
-def _guardrail(document: dict[str, Any]) -> Decimal:
+def fresh_impact(
+    connection: Any, found: policy_store.Version, now: datetime, rules: NoticeRules
+) -> Impact:
+    """The impact of the version's latest simulation, when it is fresh and was made against
+    the version active now (else `simulation_stale`)."""
+    label = found.label
+    row = change_store.latest_simulation(connection, (found.policy_id, found.version))
+    impact = require_fresh(
+        None if row is None else change_store.impact_of(row),
+        now,
+        rules.simulation_age_max,
+        label,
+    )
+    active = policy_store.labels_in(connection, [State.ACTIVE], found.currency)
+    active_label = "@".join(active[-1]) if active else None
+    if row["against"] != active_label:
+        raise SimulationStale(
+            f"{label} was simulated against {row['against']}; {active_label} is active "
+            "now: simulate it again",
+            simulation_id=row["id"],
+        )
+    return impact
+
+
+def guardrail_of(document: dict[str, Any]) -> Decimal:
+    """The share of the book a version may adversely affect (its `guardrails`)."""
     guardrails = document.get("guardrails") or {}
     share = guardrails.get("adverse_share_max")
     return ADVERSE_SHARE_MAX_DEFAULT if share is None else Decimal(str(share))

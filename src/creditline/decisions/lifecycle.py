@@ -1,6 +1,10 @@
 """A policy version's life, as data and pure checks: no I/O, no clock (`now` is passed in).
 
-draft → linted → simulated → approved → scheduled → active → retired. Each step is recorded
+draft → linted → simulated → approved → scheduled → active → retired. Beside that road, a
+version may run in `shadow` (from linted or simulated: it decides beside the active version and
+changes nothing) or as the `challenger` of an experiment (from simulated, approved for its cell
+by another person: docs/decisions/0018); either ends `stopped`, from where it is simulated
+again on its way to approval, shadowed again or retired. Each step is recorded
 with its actor, time and justification, and never rewritten. Approval is maker-checker: the
 approver holds the approver (or admin) role and did not author the version. It needs a
 simulation of the current book no older than the profile allows, a guardrail on the share of
@@ -31,21 +35,33 @@ class State(StrEnum):
     SCHEDULED = "scheduled"
     ACTIVE = "active"
     RETIRED = "retired"
+    SHADOW = "shadow"  # decides beside the active version on every trigger; changes nothing
+    CHALLENGER = "challenger"  # decides its experiment's cell for real
+    STOPPED = "stopped"  # its shadow or its experiment has ended
 
 
 # Where each state may go next. A simulated version may be simulated again (a fresh book);
 # the active version is retired by activation, when its successor takes over.
 NEXT: dict[State, frozenset[State]] = {
     State.DRAFT: frozenset({State.LINTED, State.RETIRED}),
-    State.LINTED: frozenset({State.SIMULATED, State.RETIRED}),
-    State.SIMULATED: frozenset({State.SIMULATED, State.APPROVED, State.RETIRED}),
+    State.LINTED: frozenset({State.SIMULATED, State.SHADOW, State.RETIRED}),
+    State.SIMULATED: frozenset(
+        {State.SIMULATED, State.APPROVED, State.SHADOW, State.CHALLENGER, State.RETIRED}
+    ),
     State.APPROVED: frozenset({State.SCHEDULED, State.RETIRED}),
     State.SCHEDULED: frozenset({State.ACTIVE, State.RETIRED}),
     State.ACTIVE: frozenset(),  # retired only by its successor's activation
     State.RETIRED: frozenset(),
+    State.SHADOW: frozenset({State.STOPPED, State.RETIRED}),
+    # A challenger stops with its experiment (by hand or by a guardrail), never otherwise: the
+    # experiment's record and the version's step are written together.
+    State.CHALLENGER: frozenset({State.STOPPED}),
+    State.STOPPED: frozenset({State.SIMULATED, State.SHADOW, State.RETIRED}),
 }
 # Versions whose approved change is still to come: their pending changes hold.
 PENDING_STATES = frozenset({State.APPROVED, State.SCHEDULED})
+# Versions that decide some lines for real: their announced changes hold as well.
+DECIDING_STATES = frozenset({State.ACTIVE, State.CHALLENGER})
 APPROVER_ROLES = frozenset({Role.APPROVER, Role.ADMIN})
 
 

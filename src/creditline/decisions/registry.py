@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from creditline.db.commands import CommandResult
 from creditline.db.unit_of_work import Database, Transaction
-from creditline.decisions import change_store, policy_store
+from creditline.decisions import change_store, policy_store, trial_reports, trial_store
 from creditline.decisions.activation import Activation
+from creditline.decisions.experiments import ExperimentNotFound, TrialSteps
 from creditline.decisions.governance import Governance
 from creditline.decisions.lifecycle import PolicyNotFound, PolicyVersionReused
 from creditline.decisions.policy import PolicyDocument, parse_policy
@@ -27,6 +28,7 @@ from creditline.kernel.actors import STAFF_ROLES, Actor
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Forbidden, InvalidInput
 from creditline.kernel.invariant import fail
+from creditline.kernel.permissions import Permission, require
 from creditline.loans.products import Catalogue
 
 __all__ = ["PolicyNotFound", "PolicyRegistry", "PolicyVersionReused", "fingerprint"]
@@ -43,12 +45,14 @@ class PolicyRegistry:
         catalogue: Catalogue | None = None,
         governance: Governance | None = None,
         activation: Activation | None = None,
+        trials: TrialSteps | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._catalogue = catalogue  # whose profiles stored policies are linted under again
         self._governance = governance
         self._activation = activation
+        self._trials = trials
 
     # --- the lifecycle ---------------------------------------------------------------------
     def submit(self, actor: Actor, key: str, document: object) -> CommandResult:
@@ -98,6 +102,66 @@ class PolicyRegistry:
         if self._activation is None:
             fail("the registry was built without activation")
         return self._activation.run()
+
+    # --- versions on trial: shadow, champion/challenger ---------------------------------------
+    def start_shadow(
+        self, actor: Actor, key: str, label: str, justification: str | None
+    ) -> CommandResult:
+        """Run a version in shadow beside the active one (it changes nothing)."""
+        return self._trial_steps().start_shadow(actor, key, label, justification)
+
+    def stop_shadow(
+        self, actor: Actor, key: str, label: str, justification: str | None
+    ) -> CommandResult:
+        """Stop a version's shadow."""
+        return self._trial_steps().stop_shadow(actor, key, label, justification)
+
+    def shadow_report(self, actor: Actor, label: str) -> dict[str, Any]:
+        """What the version decided in shadow against the active version (staff)."""
+        require(actor, Permission.READ_STAFF_VIEWS)
+        with self._db.reading() as connection:
+            found = policy_store.version(connection, policy_store.split(label))
+            if found is None:
+                raise PolicyNotFound("no such policy version", policy=label)
+            return trial_reports.shadow_report(connection, found)
+
+    def create_experiment(
+        self,
+        actor: Actor,
+        key: str,
+        label: str,
+        settings: dict[str, Any],
+        justification: str | None,
+    ) -> CommandResult:
+        """Start an experiment with the simulated version `label` as its challenger."""
+        steps = self._trial_steps()
+        return steps.create_experiment(actor, key, label, settings, justification)
+
+    def stop_experiment(
+        self, actor: Actor, key: str, experiment_id: str, justification: str | None
+    ) -> CommandResult:
+        """Stop an experiment: its challenger's lines go back to the champion."""
+        return self._trial_steps().stop_experiment(actor, key, experiment_id, justification)
+
+    def experiment_report(self, actor: Actor, experiment_id: str) -> dict[str, Any]:
+        """An experiment's events and its figures by cell (staff)."""
+        require(actor, Permission.READ_STAFF_VIEWS)
+        with self._db.reading() as connection:
+            row = trial_store.experiment(connection, experiment_id)
+            if row is None:
+                raise ExperimentNotFound("no such experiment", experiment_id=experiment_id)
+            return trial_reports.experiment_report(connection, row)
+
+    def experiments(self, actor: Actor) -> dict[str, Any]:
+        """Every experiment, newest first (staff)."""
+        require(actor, Permission.READ_STAFF_VIEWS)
+        with self._db.reading() as connection:
+            return {"experiments": trial_reports.experiment_summaries(connection)}
+
+    def _trial_steps(self) -> TrialSteps:
+        if self._trials is None:
+            fail("the registry was built without trials")
+        return self._trials
 
     def _steps(self) -> Governance:
         if self._governance is None:

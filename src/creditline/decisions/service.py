@@ -26,6 +26,7 @@ from creditline.decisions.batch import BookDecider, in_duckdb
 from creditline.decisions.book import book_features
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Decision, Engine
+from creditline.decisions.trials import Trials
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Conflict, IdempotencyKeyReused, LimitAboveCap
@@ -74,8 +75,10 @@ class DecisionService:
         ledger: LedgerService,
         engine: Callable[[], Engine],
         bureau: BureauPort,
+        trials: Trials | None = None,
     ) -> None:
         self._bureau = bureau
+        self._trials = trials  # versions in shadow, and a challenger's cell
         self._db = db
         self._clock = clock
         self._commands = commands
@@ -106,7 +109,9 @@ class DecisionService:
                 "policy decides",
                 line_id=line_id,
             )
-        return self.engine.decide(found[0])
+        if self._trials is None:
+            return self.engine.decide(found[0])
+        return self._trials.decide(found[0])
 
     def decide_line(self, line_id: str) -> Decision:
         """What the policy decides for one line now (nothing applied)."""
@@ -159,7 +164,10 @@ class DecisionService:
         # trips (the ledger locks per line; lines do not share a transaction).
         with ThreadPoolExecutor(APPLY_WORKERS, thread_name_prefix="review") as pool:
             for decided in (decide or in_duckdb)(engine, book):
-                for applied in pool.map(lambda d: self._apply(d, now), decided):
+                decided = self._routed(decided)
+                applied_all = list(pool.map(lambda d: self._apply(d, now), decided))
+                self._record_kept(applied_all, now)
+                for applied in applied_all:
                     key = f"{applied.decision.action}:{applied.outcome}"
                     outcomes[key] = outcomes.get(key, 0) + 1
                 done += len(decided)
@@ -169,18 +177,53 @@ class DecisionService:
         invariant(done == len(book), f"{done} decisions for a book of {len(book)} lines")
         return dict(sorted(outcomes.items()))
 
+    def _routed(self, decided: list[Decision]) -> list[Decision]:
+        """A batch the active version decided, each line in a running experiment's challenger
+        cell decided again by the challenger."""
+        trials = self._trials
+        if trials is None or trials.running().experiment is None:
+            return decided
+        return [trials.reroute(d) for d in decided]
+
     def _apply(self, decision: Decision, now: datetime) -> Applied:
         if decision.action == "keep":
             return Applied(decision, "kept")
-        return self._db.run(lambda tx: self.apply_in(tx, decision, now))
+        # The trials' records and a challenger's guardrail are Core statements.
+        core = self._trials is not None and (
+            decision.experiment is not None or self._trials.running().any
+        )
+        return self._db.run(lambda tx: self.apply_in(tx, decision, now), core=core)
+
+    def _record_kept(self, applied: list[Applied], now: datetime) -> None:
+        """What versions on trial decided beside a batch's lines the review keeps as they are
+        (the changes were recorded with their own transactions)."""
+        trials = self._trials
+        if trials is None or not trials.running().any:
+            return
+        kept = [(a.decision, a.outcome, None) for a in applied if a.outcome == "kept"]
+        self._db.run(lambda tx: trials.record_in(tx, kept, now), core=True)
 
     def apply_in(self, tx: Transaction, decision: Decision, now: datetime) -> Applied:
         """In `tx`: apply a review's decision through the ledger, once per line, business day
         and action (the change's key names all three): the same review run again changes
-        nothing, and a cut earlier in the day does not swallow a freeze a rule calls for."""
+        nothing, and a cut earlier in the day does not swallow a freeze a rule calls for.
+        While versions are on trial: a challenger's decision is checked against its
+        experiment's guardrails first, and what the versions on trial decided is recorded."""
+        trials = self._trials
+        if trials is None:
+            return self._apply_decision(tx, decision, now)
+        decision = trials.guard_in(tx, decision, now)
+        applied = self._apply_decision(tx, decision, now)
+        trials.record_in(tx, [(applied.decision, applied.outcome, applied.decision_id)], now)
+        return applied
+
+    def _apply_decision(self, tx: Transaction, decision: Decision, now: datetime) -> Applied:
         if decision.action == "keep":
             return Applied(decision, "kept")
-        if decision.adverse and self._announced_later(tx, decision, now):
+        if decision.adverse and (
+            self._announced_later(tx, decision, now)
+            or (self._trials is not None and self._trials.waits_for_notice(tx, decision, now))
+        ):
             return Applied(decision, "awaiting_notice")
         currency = self.engine.policy.currency  # the only currency it decides
         new_limit = None

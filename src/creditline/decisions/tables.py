@@ -11,6 +11,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    Integer,
     String,
     Table,
     Text,
@@ -187,7 +188,8 @@ policy_steps = Table(
     Column("simulation_id", ID, nullable=True),  # approved: the simulation it rests on
     Column("details", Text, nullable=True),  # JSON: lint problems, guardrail override …
     CheckConstraint(
-        "state IN ('draft', 'linted', 'simulated', 'approved', 'scheduled', 'active', 'retired')",
+        "state IN ('draft', 'linted', 'simulated', 'approved', 'scheduled', 'active', 'retired', "
+        "'shadow', 'challenger', 'stopped')",
         name="state_known",
     ),
 )
@@ -253,4 +255,106 @@ policy_change_outcomes = Table(
     Column("outcome", String(16), nullable=False),
     Column("decision_id", ID, nullable=True),
     Column("at", UtcDateTime, nullable=False),
+)
+
+# --- shadow versions and champion/challenger experiments (docs/decisions/0018) ---------------
+# Every table is append-only (triggers): an experiment's state is its latest event.
+
+# What a version in shadow would have decided beside the decision the active version made, on
+# a live trigger: nothing of it reached the line or the borrower.
+policy_shadow_decisions = Table(
+    "policy_shadow_decisions",
+    metadata,
+    Column("id", ID, primary_key=True),  # time-ordered
+    Column("policy_id", String(64), nullable=False),  # the version in shadow
+    Column("version", String(64), nullable=False),
+    Column("line_id", ID, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("active_policy", String(160), nullable=False),  # the active version's label
+    Column("limit_minor", BigInteger, nullable=False),  # the line's limit when decided
+    Column("active_action", String(16), nullable=False),
+    Column("active_limit_minor", BigInteger, nullable=False),
+    Column("active_reason_codes", Text, nullable=False),  # JSON
+    Column("shadow_action", String(16), nullable=False),
+    Column("shadow_limit_minor", BigInteger, nullable=False),
+    Column("shadow_reason_codes", Text, nullable=False),  # JSON
+    Column("shadow_rule", String(64), nullable=True),  # the shadow's decisive rule
+    # The shadow would leave the borrower less to draw than the active version did.
+    Column("adverse", Boolean, nullable=False),
+)
+Index(
+    "ix_policy_shadow_decisions_version",
+    policy_shadow_decisions.c.policy_id,
+    policy_shadow_decisions.c.version,
+    policy_shadow_decisions.c.id,
+)
+
+# An experiment: a challenger version deciding a slice of the book, drawn by hash.
+policy_experiments = Table(
+    "policy_experiments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("policy_id", String(64), nullable=False),  # the challenger
+    Column("version", String(64), nullable=False),
+    Column("champion", String(160), nullable=False),  # the active version at the start
+    Column("salt", String(64), nullable=False),
+    Column("share_bp", Integer, nullable=False),
+    Column("adverse_rate_max_bp", Integer, nullable=False),
+    Column("exposure_change_max_bp", Integer, nullable=False),
+    Column("decisions_min", Integer, nullable=False),
+    Column("simulation_id", ID, nullable=False),  # the simulation its approval rests on
+    CheckConstraint("share_bp BETWEEN 1 AND 5000", name="share_bp_within"),
+    CheckConstraint(
+        "adverse_rate_max_bp BETWEEN 0 AND 10000 AND exposure_change_max_bp BETWEEN 0 AND 10000 "
+        "AND decisions_min >= 1",
+        name="guardrails_within",
+    ),
+)
+
+# Its start and its stop (by a person, or by a guardrail): who, when, why.
+policy_experiment_events = Table(
+    "policy_experiment_events",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("experiment_id", ID, ForeignKey("policy_experiments.id"), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("actor", String(160), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("justification", Text, nullable=True),
+    Column("details", Text, nullable=True),  # JSON: the guardrail breached, notices queued …
+    CheckConstraint("event IN ('started', 'stopped')", name="event_known"),
+)
+Index(
+    "ix_policy_experiment_events_experiment",
+    policy_experiment_events.c.experiment_id,
+    policy_experiment_events.c.id,
+)
+
+# Every decision about a line while an experiment runs, with the line's cell: which version
+# decided, what, and what became of it.
+policy_experiment_decisions = Table(
+    "policy_experiment_decisions",
+    metadata,
+    Column("id", ID, primary_key=True),  # time-ordered
+    Column("experiment_id", ID, nullable=False),
+    Column("line_id", ID, nullable=False),
+    Column("cell", String(16), nullable=False),
+    Column("bucket", Integer, nullable=False),
+    Column("policy", String(160), nullable=False),  # the version that decided
+    Column("at", UtcDateTime, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("adverse", Boolean, nullable=False),
+    Column("limit_before_minor", BigInteger, nullable=False),
+    Column("limit_after_minor", BigInteger, nullable=False),  # what the line's limit became
+    Column("reason_codes", Text, nullable=False),  # JSON
+    Column("outcome", String(16), nullable=False),  # as a review's (Applied.outcome)
+    Column("decision_id", ID, nullable=True),  # the recorded change, when one was made
+    CheckConstraint("cell IN ('champion', 'challenger')", name="cell_known"),
+)
+Index(
+    "ix_policy_experiment_decisions_cell",
+    policy_experiment_decisions.c.experiment_id,
+    policy_experiment_decisions.c.cell,
+    policy_experiment_decisions.c.line_id,
 )

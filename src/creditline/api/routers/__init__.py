@@ -8,6 +8,7 @@ from creditline.api.routers import (
     applications,
     decisions,
     drawdowns,
+    experiments,
     lines,
     loans,
     notices,
@@ -30,4 +31,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     notices.router,
     policies.router,
     reports.router,
+    experiments.router,
 )

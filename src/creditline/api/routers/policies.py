@@ -138,3 +138,42 @@ def policy_diff(
 ) -> dict[str, Any]:
     """What the version changes against `against` (default: the active version); staff."""
     return policies.diff(actor, label, against)
+
+
+class Justification(Body):
+    justification: StrictStr = Field(min_length=1, max_length=2000, description="why, in writing")
+
+
+@router.post("/policies/{label}/shadow")
+def start_shadow(
+    label: str,
+    body: Justification,
+    policies: PoliciesDep,
+    actor: Author,
+    key: IdempotencyKeyDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Run a linted, simulated or stopped version in shadow: on every live trigger it decides
+    beside the active version and its decision is stored; nothing reaches the line."""
+    result = policies.start_shadow(actor, key, label, body.justification)
+    return command_reply(result, response)
+
+
+@router.post("/policies/{label}/shadow/stop")
+def stop_shadow(
+    label: str,
+    body: Justification,
+    policies: PoliciesDep,
+    actor: Author,
+    key: IdempotencyKeyDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Stop a version's shadow; what it decided is kept."""
+    return command_reply(policies.stop_shadow(actor, key, label, body.justification), response)
+
+
+@router.get("/policies/{label}/shadow-report")
+def shadow_report(label: str, policies: PoliciesDep, actor: Staff) -> dict[str, Any]:
+    """What the version decided in shadow against the active version: counts by action and
+    reason under each, the lines where they differ, the adverse share; staff."""
+    return policies.shadow_report(actor, label)
