@@ -194,6 +194,28 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
+def is_store_full(exc: BaseException) -> bool:
+    """True when the store has no room left: SQLite's disk or `max_page_count` is full, or
+    PostgreSQL's disk (SQLSTATE 53100). Nothing of the transaction was kept."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    if isinstance(exc, sqlite3.OperationalError):
+        return "database or disk is full" in str(exc)
+    return isinstance(exc, psycopg.Error) and exc.sqlstate == "53100"
+
+
+class StoreUnavailable(Busy):
+    """The store did not answer (it is restarting, or the network to it is down)."""
+
+    code = "store_unavailable"
+
+
+class StoreFull(Busy):
+    """The store has no room for the change; it was not made, and the books are intact."""
+
+    code = "store_full"
+
+
 class Database:
     """Owns the engine; runs use cases in transactions."""
 
@@ -211,13 +233,19 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
-        """A read-only transaction with one consistent view of the store (reports, listings)."""
-        with self.engine.connect() as connection:
-            connection = connection.execution_options(**{READ_ONLY_OPTION: True})
-            if self.dialect == "postgresql":
-                connection = connection.execution_options(isolation_level="REPEATABLE READ")
-            with connection.begin():
-                yield connection
+        """A read-only transaction with one consistent view of the store (reports, listings);
+        a store that does not answer is `store_unavailable`."""
+        try:
+            with self.engine.connect() as connection:
+                connection = connection.execution_options(**{READ_ONLY_OPTION: True})
+                if self.dialect == "postgresql":
+                    connection = connection.execution_options(isolation_level="REPEATABLE READ")
+                with connection.begin():
+                    yield connection
+        except Exception as exc:
+            if is_disconnect(exc):
+                raise StoreUnavailable("the store does not answer; try again shortly") from exc
+            raise
 
     def read(self, work: Callable[[Transaction], T]) -> T:
         """Run a read-only `work` in its own consistent transaction (again, once, if the pooled
@@ -227,8 +255,8 @@ class Database:
                 with self.reading() as connection:
                     dbapi_connection = connection.connection.dbapi_connection
                     return work(Transaction(dbapi_connection, self.dialect, connection))
-            except Exception as exc:
-                if attempt == 2 or not is_disconnect(exc):
+            except StoreUnavailable:
+                if attempt == 2:
                     raise
                 self.engine.dispose(close=False)
         raise AssertionError("unreachable")
@@ -245,8 +273,16 @@ class Database:
             try:
                 result, hooks = run_once(work)
             except Exception as exc:
+                if is_store_full(exc):
+                    raise StoreFull("the store has no room left; nothing was changed") from exc
                 if not is_retryable(exc):
                     raise
+                if attempt == RETRY_ATTEMPTS_MAX - 1 and is_disconnect(exc):
+                    raise StoreUnavailable(
+                        "the store does not answer: the request may not have been applied; "
+                        "retry it with the same idempotency key",
+                        attempts=RETRY_ATTEMPTS_MAX,
+                    ) from exc
                 if attempt == RETRY_ATTEMPTS_MAX - 1:
                     raise Busy(
                         "the store is busy: the request may not have been applied; "
