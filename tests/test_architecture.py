@@ -169,6 +169,7 @@ def test_a_pure_model_is_impure_through_what_it_imports(tree: Path) -> None:
 LAYOUT = (  # (box, its rooms), top to bottom
     ("shells", ("cli", "web", "api", "demo")),
     (None, ("bootstrap",)),
+    (None, ("portfolio",)),
     ("capabilities", ("ledger", "loans", "decisions", "notices", "outbox")),
     ("infrastructure", ("db", "config", "metrics", "kernel")),
 )
