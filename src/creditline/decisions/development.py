@@ -8,6 +8,7 @@ reference a PSI is measured against is stored, hashed and immutable with the pol
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from typing import Annotated
 
@@ -53,7 +54,7 @@ class Development(_Strict):
         bands = self.score_bands
         if bands[0].lower is not None or bands[-1].upper is not None:
             raise ValueError("score_bands: the first has no lower end, the last no upper end")
-        for below, above in zip(bands, bands[1:], strict=False):
+        for below, above in itertools.pairwise(bands):
             if below.upper is None or below.upper != above.lower:
                 raise ValueError("score_bands: each band starts where the one before ends")
         _check_sum("score_bands", [b.share for b in bands])

@@ -4,6 +4,7 @@ Kept with the card so that monitoring measures drift against what the card was f
 
 from __future__ import annotations
 
+import itertools
 import math
 from decimal import Decimal
 from typing import Any
@@ -35,7 +36,7 @@ def score_bands(scores: list[int], bands: int = SCORE_BANDS) -> list[ScoreBand]:
     cuts = sorted({ordered[(n * k) // bands] for k in range(1, bands)} - {ordered[0]})
     bounds: list[int | None] = [None, *cuts, None]
     out = []
-    for lower, upper in zip(bounds[:-1], bounds[1:], strict=True):
+    for lower, upper in itertools.pairwise(bounds):
         inside = sum(
             1 for s in ordered if (lower is None or s >= lower) and (upper is None or s < upper)
         )
