@@ -45,7 +45,8 @@ from creditline.notices.outbox import Outbox, Topic
 from creditline.notices.render import Renderer
 from creditline.notices.service import NoticeService
 from creditline.portfolio.book import grade_dimension
-from creditline.portfolio.service import PortfolioService, Scaling
+from creditline.portfolio.monitoring import ModelMonitor, MonitoredModel
+from creditline.portfolio.service import PortfolioService, Scaling, end_of
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Container:
     dispatcher: Dispatcher
     metrics: Metrics
     portfolio: PortfolioService
+    model_monitor: ModelMonitor
 
     def close(self) -> None:
         """Stop the dispatcher's connections and close the store's pool."""
@@ -165,6 +167,13 @@ def build(
         portfolio=PortfolioService(
             db, clock, catalogue, _scaling(decisions), {"grade": grade_dimension}
         ),
+        model_monitor=ModelMonitor(
+            db,
+            clock,
+            outbox,
+            _monitored(decisions),
+            lambda day, currency: end_of(day, catalogue.profile_for(currency)),
+        ),
     )
 
 
@@ -180,6 +189,35 @@ def _scaling(decisions: DecisionService) -> Callable[[str], Scaling | None]:
         return (card.base_points, card.pdo, card.base_odds)
 
     return scaling
+
+
+def _monitored(decisions: DecisionService) -> Callable[[], MonitoredModel | None]:
+    """The active policy's scorecard as monitoring reads it, when it keeps its development
+    sample (a fitted card: docs/decisions/0021)."""
+
+    def monitored() -> MonitoredModel | None:
+        policy = decisions.engine.policy
+        card = policy.scorecard
+        development = card.development
+        if development is None:
+            return None
+        shares = {a.feature: a for a in development.attributes}
+        return MonitoredModel(
+            label=policy.label,
+            currency=policy.currency,
+            scaling=(card.base_points, card.pdo, card.base_odds),
+            score_bands=[(b.lower, b.upper, float(b.share)) for b in development.score_bands],
+            attributes=[
+                (
+                    a.feature,
+                    [float(s) for s in shares[a.feature].bins],
+                    float(shares[a.feature].missing),
+                )
+                for a in card.attributes
+            ],
+        )
+
+    return monitored
 
 
 def _dispatcher(

@@ -25,6 +25,7 @@ from creditline.kernel.permissions import Permission, allows
 from creditline.ledger.service import LedgerService
 from creditline.loans.service import LoanService
 from creditline.notices.service import NoticeService
+from creditline.portfolio.monitoring import ModelMonitor
 from creditline.portfolio.service import PortfolioService
 
 PERMISSION_EXTENSION = "x-permission"
@@ -164,3 +165,10 @@ def portfolio_service(request: Request) -> PortfolioService:
 
 
 PortfolioDep = Annotated[PortfolioService, Depends(portfolio_service)]
+
+
+def model_monitor(request: Request) -> ModelMonitor:
+    return _container(request).model_monitor
+
+
+ModelMonitorDep = Annotated[ModelMonitor, Depends(model_monitor)]

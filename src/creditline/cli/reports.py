@@ -99,3 +99,22 @@ def portfolio(
             ensure_ascii=False,
         )
     )
+
+
+@report_app.command("model")
+def model_report(
+    on: Annotated[str | None, typer.Option("--date", help="business date YYYY-MM-DD")] = None,
+) -> None:
+    """Print the active scorecard's PSI, AUC, KS and calibration as JSON; send the drift
+    event (once per model and month) when a PSI is above 0.25."""
+    from creditline.bootstrap import build
+
+    try:
+        as_of = date.today() if on is None else date.fromisoformat(on)
+    except ValueError:
+        fail(f"--date must be YYYY-MM-DD, not {on!r}")
+    container = build(settings_or_fail())
+    report = container.model_monitor.alert(REPORTER, as_of)
+    if report is None:
+        fail("the active policy's scorecard keeps no development sample (fit it: creditline fit)")
+    typer.echo(json.dumps(report.document(), indent=2, default=str))

@@ -192,3 +192,38 @@ def json_member(document: ColumnElement[Any], member: str | int) -> ColumnElemen
 def days_after(day: ColumnElement[Any], days: int) -> ColumnElement[Any]:
     """The date `days` after `day`."""
     return plus_days(day, literal(days))
+
+
+class json_path_text(FunctionElement[str]):
+    """A member nested in a JSON document held as text, as text:
+    `json_path_text(column, literal("trace.attributes.0.bin"))` (numbers index arrays)."""
+
+    type = String()
+    inherit_cache = False  # the path is written into the SQL
+    name = "json_path_text"
+
+
+def _path_steps(element: json_path_text) -> list[str]:
+    path = _constant(element, 1)
+    steps = str(path).split(".")
+    if not all(s.replace("_", "").isalnum() for s in steps):
+        raise TypeError("json_path_text: a path of names and indexes")
+    return steps
+
+
+@compiles(json_path_text, "sqlite")
+def _json_path_text_sqlite(element: json_path_text, compiler: SQLCompiler, **kw: Any) -> str:
+    document = compiler.process(next(iter(element.clauses)), **kw)
+    path = "".join(f"[{s}]" if s.isdigit() else f".{s}" for s in _path_steps(element))
+    return f"CAST(json_extract({document}, '${path}') AS TEXT)"
+
+
+@compiles(json_path_text, "postgresql")
+def _json_path_text_postgresql(element: json_path_text, compiler: SQLCompiler, **kw: Any) -> str:
+    document = compiler.process(next(iter(element.clauses)), **kw)
+    return f"(CAST({document} AS JSON) #>> '{{{','.join(_path_steps(element))}}}')"
+
+
+def json_path(document: ColumnElement[Any], path: str) -> ColumnElement[str]:
+    """A nested JSON member of `document` as text (`path`: dotted names and indexes)."""
+    return json_path_text(document, literal(path))

@@ -25,6 +25,7 @@ from typing import Any
 
 from creditline.decisions.features import FEATURES, FeatureType, Risk
 from creditline.decisions.fit_attributes import AttributeReport, attribute_of, contradiction
+from creditline.decisions.fit_development import development_of
 from creditline.decisions.policy import Bin, Scorecard
 from creditline.kernel.errors import InvalidInput
 
@@ -189,6 +190,8 @@ def fit(x: Any, y: Any, options: FitOptions = FitOptions(), data_name: str = "da
         pdo=Decimal(options.pdo),
         base_odds=Decimal(options.odds),
         attributes=attributes,
+        # The training part is the development sample monitoring compares with (0021).
+        development=development_of(attributes, x_train, y_train, model.score(x_train[names])),
     )
     return Fitted(scorecard=scorecard, report=report, model=model)
 
@@ -222,7 +225,22 @@ def scorecard_document(scorecard: Scorecard) -> dict[str, Any]:
             }
             for a in scorecard.attributes
         ],
+        **({} if scorecard.development is None else {"development": _development(scorecard)}),
     }
+
+
+def _development(scorecard: Scorecard) -> dict[str, Any]:
+    """The development shares as plain YAML data (shares as plain numbers)."""
+    development = scorecard.development
+    if development is None:
+        return {}
+    document = development.model_dump(mode="json", exclude_none=True)
+    for band in document["score_bands"]:
+        band["share"] = float(band["share"])
+    for attribute in document["attributes"]:
+        attribute["bins"] = [float(s) for s in attribute["bins"]]
+        attribute["missing"] = float(attribute["missing"])
+    return document
 
 
 def with_scorecard(base: Path | None, scorecard: Scorecard, header: str) -> str:
@@ -262,6 +280,10 @@ def with_scorecard(base: Path | None, scorecard: Scorecard, header: str) -> str:
     )
     for attribute in section["attributes"]:
         attribute["bins"] = [_Flow(b) for b in attribute["bins"]]
+    development = section.get("development")
+    if development:
+        for part in ("score_bands", "attributes"):
+            development[part] = [_Flow(item) for item in development[part]]
     body = str(yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100))
     return "".join(f"# {line}\n" for line in header.splitlines()) + body
 

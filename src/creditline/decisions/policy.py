@@ -38,6 +38,7 @@ from pydantic import (
 from sqlglot import exp
 
 from creditline.decisions.conditions import condition_problems, unwrapped
+from creditline.decisions.development import Development, development_problems
 from creditline.decisions.features import FEATURES, FeatureType, Risk
 from creditline.decisions.guardrails import Guardrails
 from creditline.decisions.profile_lint import features_outside_profile, lint_profile
@@ -84,6 +85,7 @@ class Scorecard(_Strict):
     pdo: Annotated[Decimal, Field(gt=0)] = Decimal(20)  # points to double the odds
     base_odds: Annotated[Decimal, Field(gt=0)] = Decimal(50)  # good:bad odds at base_points
     attributes: list[Attribute] = Field(min_length=1)
+    development: Development | None = None  # a fitted card's sample, for monitoring (0021)
 
 
 class Grade(_Strict):
@@ -269,7 +271,9 @@ def _lint_reason(code: str, where: str, *, adverse: bool) -> list[str]:
 
 
 def _lint_scorecard(policy: PolicyDocument) -> list[str]:
-    problems = []
+    card = policy.scorecard
+    bins = {a.feature: len(a.bins) for a in card.attributes}
+    problems = development_problems(card.development, bins) if card.development else []
     seen: set[str] = set()
     for attribute in policy.scorecard.attributes:
         where = f"scorecard.{attribute.feature}"
@@ -395,6 +399,12 @@ def _lint_unreachable(policy: PolicyDocument) -> list[str]:
 
 
 def document_of(policy: PolicyDocument) -> dict[str, Any]:
-    """The policy as plain data (what is stored and hashed); without guardrails, as written
-    before guardrails existed (its fingerprint unchanged)."""
-    return policy.model_dump(mode="json", exclude={"guardrails"} if not policy.guardrails else None)
+    """The policy as plain data (what is stored and hashed); without guardrails or a
+    development sample when it has none, as written before they existed (its fingerprint
+    unchanged)."""
+    left_out: dict[str, Any] = {}
+    if not policy.guardrails:
+        left_out["guardrails"] = True
+    if policy.scorecard.development is None:
+        left_out["scorecard"] = {"development"}
+    return policy.model_dump(mode="json", exclude=left_out or None)

@@ -15,7 +15,7 @@ from sqlalchemy import Integer, Select, and_, case, cast, func, select, union_al
 
 from creditline.db.portable import json_member
 from creditline.decisions.tables import applications, reviews
-from creditline.ledger.portfolio_views import decision_scores
+from creditline.ledger.portfolio_views import decision_evidence, decision_scores
 
 # What a copy of the book needs of the decisions' tables, by table.
 SOURCES: dict[str, Select[Any]] = {
@@ -83,3 +83,14 @@ def human_reviews(before: datetime) -> Any:
         .where(r.kind == "human", r.created_at < before)
         .subquery("human_reviews")
     )
+
+
+def scorecard_evidence(since: datetime, before: datetime) -> Any:
+    """Everything scored in [since, before), applications declined or not and decisions about
+    lines: at, evidence (JSON text: policy, score, grade, trace with each attribute's bin)."""
+    a = applications.c
+    applied = select(a.created_at.label("at"), a.evidence).where(
+        a.created_at >= since, a.created_at < before, a.evidence.is_not(None)
+    )
+    decided = decision_evidence(since, before)
+    return union_all(applied, select(decided.c.at, decided.c.evidence)).subquery("scored_evidence")

@@ -200,3 +200,19 @@ def active_entries(before: datetime) -> Any:
         .where(j.created_at < before, j.status_after == literal("active"))
         .subquery("active_entries")
     )
+
+
+def decision_evidence(since: datetime, before: datetime) -> Any:
+    """Decisions made in [since, before) with evidence, but the first grant of a line (its
+    application holds the same evidence): line_id, at, evidence (JSON text)."""
+    d = decisions.c
+    return (
+        select(d.line_id, d.created_at.label("at"), d.evidence)
+        .where(
+            d.created_at >= since,
+            d.created_at < before,
+            d.evidence.is_not(None),
+            d.limit_before_minor > 0,
+        )
+        .subquery("decision_evidence")
+    )

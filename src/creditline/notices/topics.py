@@ -18,6 +18,8 @@ class Topic(StrEnum):
     LOAN_OPENED = "event.loan_opened"
     REPAYMENT_RECEIVED = "event.repayment_received"
     REVIEW_OVERDUE = "event.review_overdue"
+    # A scorecard's population drifted (PSI above 0.25): once per model and month (0021).
+    MODEL_DRIFT = "event.model_drift"
     ADVERSE_CHANGE = "notice.adverse_change"
     LINE_IMPROVED = "notice.line_improved"
     LOAN_SETTLED = "notice.loan_settled"

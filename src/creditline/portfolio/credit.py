@@ -98,11 +98,10 @@ def vintages(reader: Reader, on: dt.date, currency: str) -> list[Vintage]:
     return out
 
 
-def matured_outcomes(
-    reader: Reader, observed: dt.datetime, observed_on: dt.date, on: dt.date, currency: str
-) -> dict[str, tuple[int, int]]:
-    """Per grade at `observed` (a year before the report): the lines then on the book, scored
-    and not already 90+ days past due, and how many went 90+ days past due after it, by `on`."""
+def matured_sample(observed: dt.datetime, observed_on: dt.date, on: dt.date, currency: str) -> Any:
+    """The lines on the book and scored at `observed` (a year before the report), not closed
+    and not already 90+ days past due: grade, score, and bad (1 when they went 90+ days past
+    due after it, by `on`)."""
     positions = line_positions(observed, currency)
     scores = line_scores(observed)
     loans = days_past_due_reached(on, currency, (90,)).c
@@ -111,8 +110,9 @@ def matured_outcomes(
         .group_by(loans.line_id)
         .subquery("first_90")
     )
-    k = keyed(
+    return keyed(
         scores.c.grade,
+        scores.c.score,
         case((first.c.reached > observed_on, 1), else_=0).label("bad"),
         from_=positions.join(scores, scores.c.line_id == positions.c.line_id).outerjoin(
             first, first.c.line_id == positions.c.line_id
@@ -122,5 +122,12 @@ def matured_outcomes(
             or_(first.c.reached.is_(None), first.c.reached > observed_on),
         ),
     ).c
+
+
+def matured_outcomes(
+    reader: Reader, observed: dt.datetime, observed_on: dt.date, on: dt.date, currency: str
+) -> dict[str, tuple[int, int]]:
+    """Per grade at `observed`, the matured sample's lines and bads (`matured_sample`)."""
+    k = matured_sample(observed, observed_on, on, currency)
     found = rows(reader, select(k.grade, func.count(), func.sum(k.bad)).group_by(k.grade))
     return {str(g): (whole(n), whole(b)) for g, n, b in found}

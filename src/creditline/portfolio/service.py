@@ -149,7 +149,7 @@ class PortfolioService:
     ) -> Portfolio:
         """Every figure, each one query (or a few) on `reader`."""
         currency = profile.currency
-        cutoff = _end_of(as_of, profile)
+        cutoff = end_of(as_of, profile)
         start = cutoff - weeks * flows.WEEK
         month_before = as_of - dt.timedelta(days=ROLL_DAYS)
         notice, without_notice = flows.notice_sla(reader, start, cutoff, currency)
@@ -166,7 +166,7 @@ class PortfolioService:
             settlement_to_restored=flows.settlement_to_restored(reader, start, cutoff, currency),
             dpd_buckets=credit.dpd_buckets(reader, cutoff, as_of, currency),
             roll_rates=credit.roll_rates(
-                reader, (_end_of(month_before, profile), month_before), (cutoff, as_of), currency
+                reader, (end_of(month_before, profile), month_before), (cutoff, as_of), currency
             ),
             vintages=credit.vintages(reader, as_of, currency),
             grades=self._grades(reader, profile, cutoff, as_of),
@@ -183,7 +183,7 @@ class PortfolioService:
     ) -> list[Any]:
         observed_on = as_of - dt.timedelta(days=OUTCOME_DAYS)
         matured = credit.matured_outcomes(
-            reader, _end_of(observed_on, profile), observed_on, as_of, profile.currency
+            reader, end_of(observed_on, profile), observed_on, as_of, profile.currency
         )
         scaling = self._scaling(profile.currency)
         return [
@@ -210,7 +210,7 @@ class PortfolioService:
         }
 
 
-def _end_of(day: dt.date, profile: Profile) -> dt.datetime:
+def end_of(day: dt.date, profile: Profile) -> dt.datetime:
     """The instant `day` ends where the profile's lender does business, in UTC."""
     next_day = day + dt.timedelta(days=1)
     local = dt.datetime(next_day.year, next_day.month, next_day.day, tzinfo=profile.timezone)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from creditline.api.deps import PermissionRoute, PortfolioDep, requires
+from creditline.api.deps import ModelMonitorDep, PermissionRoute, PortfolioDep, requires
 from creditline.kernel.actors import Actor
 from creditline.kernel.errors import ReportSectionNotFound
 from creditline.kernel.permissions import Permission
@@ -56,3 +56,12 @@ def portfolio_section(
     document = portfolio_document(portfolio.report(actor, as_of, currency, weeks))
     keys = ("as_of", "currency", "cutoff", "period_start", "engine", section)
     return {key: document[key] for key in keys}
+
+
+@router.get("/model")
+def model(monitor: ModelMonitorDep, actor: Reader, as_of: AsOf = None) -> dict[str, Any]:
+    """The active scorecard's PSI this month against its development sample, and AUC, KS
+    and calibration on matured outcomes (null figures when it keeps no development sample);
+    staff. Reading it sends no alert: `creditline report model` does."""
+    report = monitor.report(actor, as_of or dt.date.today())
+    return {"model": None} if report is None else report.document()
