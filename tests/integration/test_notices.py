@@ -1643,6 +1643,31 @@ CASES: dict[Kind, tuple[dict[str, Any], list[str], list[str]]] = {
         ],
         ["将于 2026-12-29 调整为 12,000.00 元", "由目前的 20,000.00 元", "申请复核", "不会被调低"],
     ),
+    Kind.POLICY_CHANGE_WITHDRAWN: (
+        {
+            "policy": "cn-standard@2026.12.1",
+            "announced_at": "2026-11-28T17:30:00+00:00",
+            "effective_at": "2026-12-28T17:30:00+00:00",
+            "withdrawn_at": "2026-12-10T02:00:00+00:00",
+            "policy_change": {
+                "action": "decrease",
+                "currency": "CNY",
+                "limit_before": "20000.00",
+                "limit_after": "12000.00",
+                "limit_before_minor": 2000000,
+                "limit_after_minor": 1200000,
+                "reason_codes": ["utilisation_high"],
+                "rule": "high-use",
+            },
+        },
+        [
+            "will not change on 2026-12-29",
+            "On 2026-11-29 we told you",
+            "from CNY 20,000.00 to CNY 12,000.00",
+            "withdrawn that change (2026-12-10)",
+        ],
+        ["不会于 2026-12-29 调整", "曾于 2026-11-29 通知", "由 20,000.00 元", "于 2026-12-10 撤回"],
+    ),
     Kind.LIMIT_INCREASED: (
         {"decision": decision("increase", ["good_repayment_history"], limit_after="30000.00")},
         ["went up to CNY 30,000.00", "CNY 1,234,567.89"],

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from creditline.db.ids import new_ids_sql
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.clock import Clock
 from creditline.kernel.ids import new_id
@@ -107,13 +108,14 @@ class Outbox:
         self, tx: Transaction, topic: Topic, messages: Select[Any], now: datetime
     ) -> int:
         """Write many messages in one statement (INSERT … SELECT) in `tx`: `messages` selects
-        their `id`, `line_id`, `borrower_id`, `ref_id` and `payload` (JSON text). For topics
-        with no handler (a handler runs per message); returns how many were written."""
+        their `line_id`, `borrower_id`, `ref_id`, `payload` (JSON text) and `id` (without
+        one, the statement gives each message a new id). For topics with no handler (a
+        handler runs per message); returns how many were written."""
         if topic in self._handlers:
             raise ValueError(f"{topic.value} has handlers: queue its messages one by one")
         chosen = messages.subquery("messages")
         rows = select(
-            chosen.c.id,
+            chosen.c.id if "id" in chosen.c else new_ids_sql(self._db.dialect),
             literal(topic.value),
             chosen.c.line_id,
             chosen.c.borrower_id,
