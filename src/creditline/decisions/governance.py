@@ -48,7 +48,7 @@ from creditline.decisions.policy import (
     parse_policy,
 )
 from creditline.decisions.policy_diff import document_diff
-from creditline.decisions.simulation import simulate
+from creditline.decisions.simulation import Decider, simulate
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import InvalidInput, ProductNotFound
@@ -136,8 +136,11 @@ class Governance:
         return self._commands.run(actor, key, request, work, lambda d: d, core=True)
 
     # --- simulate ----------------------------------------------------------------------------
-    def simulate(self, actor: Actor, key: str, label: str) -> CommandResult:
-        """Decide today's book with the version and with the active one; store what changes."""
+    def simulate(
+        self, actor: Actor, key: str, label: str, decide: Decider | None = None
+    ) -> CommandResult:
+        """Decide today's book with the version and with the active one (in DuckDB, or as
+        `decide` says: `decisions.spark.simulation_on_spark`); store what changes."""
         require(actor, Permission.AUTHOR_POLICY)
         parts = policy_store.split(label)
         found = self._version(parts)
@@ -146,7 +149,7 @@ class Governance:
         candidate = self._engine_of(found.document)
         now = self._clock.now()
         rows, owners = todays_book(self._db, active.policy, now, self._bureau)
-        simulated = simulate(candidate, active, rows)
+        simulated = simulate(candidate, active, rows, decide)
         currency = candidate.policy.currency
         affected = [
             (line.line_id, owners[line.line_id], line.change(currency))
