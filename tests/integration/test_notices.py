@@ -1447,9 +1447,11 @@ def test_a_dispatcher_that_outlived_its_lease_leaves_the_rest_to_the_one_that_cl
 
     def stall() -> None:
         clock.advance(LEASE + SECOND)
-        taken.extend(
-            claimed.message.id for claimed in rival.dispatcher._claim_batch(DISPATCH_BATCH_MAX)
-        )
+        now, token = clock.now(), new_id()
+        claimed = rival.db.run(
+            lambda tx: rival.dispatcher._claim_in(tx, DISPATCH_BATCH_MAX, token, now)
+        )  # and dies before it delivers any of them
+        taken.extend(message.message.id for message in claimed)
 
     smtp = Email(SmtpSettings("127.0.0.1", mailbox.port))
     slow = Dispatcher(

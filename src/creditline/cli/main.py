@@ -203,7 +203,7 @@ def refund(
 @app.command()
 def dispatch(
     once: Annotated[bool, typer.Option(help="One batch only.")] = False,
-    batch: Annotated[int, typer.Option(min=1, max=100, help="Messages per batch.")] = 100,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Messages per batch.")] = 500,
 ) -> None:
     """Deliver the outbox now: the inbox, e-mail (CREDITLINE_SMTP_HOST) and the lender's
     webhook (CREDITLINE_WEBHOOK_URL); failures are retried later with backoff. Safe to run in

@@ -143,20 +143,12 @@ def announce(
             ).where(lines.c.simulation_id == simulation_id),
         )
     )
-    chosen = policy_changes.c.id.in_(
-        select(lines.c.change_id).where(lines.c.simulation_id == simulation_id)
-    )
-    return notices_of(label, chosen, announced_at, effective_at)
-
-
-def notices_of(
-    label: tuple[str, str], which: Any, announced_at: datetime, effective_at: datetime
-) -> Any:
-    """The notices of the pending changes `which` selects (all announced together), as the
-    outbox's bulk queue takes them: the payload is JSON made by concatenation around each
-    change, which is JSON already."""
+    # Their notices straight from the simulation's lines, which hold all the changes were
+    # copied from (a join to the changes just written took a third of the statement's time).
     head = _head(label, announced_at, effective_at)
-    return select(policy_changes.c.notice_id.label("id"), *_notice(head)).where(which)
+    return select(lines.c.notice_id.label("id"), *_notice(head, lines, lines.c.change_id)).where(
+        lines.c.simulation_id == simulation_id
+    )
 
 
 def withdrawals(
@@ -166,7 +158,7 @@ def withdrawals(
     its approval), one to each borrower told of one, as the outbox's bulk queue takes them
     (their ids made by the statement); `record_withdrawn` then closes the changes."""
     head = {**_head(label, announced_at, effective_at), "withdrawn_at": withdrawn_at.isoformat()}
-    return select(*_notice(head)).where(_pending_of(label))
+    return select(*_notice(head, policy_changes, policy_changes.c.id)).where(_pending_of(label))
 
 
 def record_withdrawn(connection: Connection, label: tuple[str, str], at: datetime) -> None:
@@ -192,14 +184,16 @@ def _head(label: tuple[str, str], announced_at: datetime, effective_at: datetime
     }
 
 
-def _notice(head: dict[str, str]) -> list[Any]:
-    """A pending change's notice: line, borrower, the change as the ref, and the payload."""
+def _notice(head: dict[str, str], source: Any, change_id: Any) -> list[Any]:
+    """A change's notice as the outbox's bulk queue takes it, from a table of changes: line,
+    borrower, the change as the ref, and the payload: JSON made by concatenation around the
+    change, which is JSON already."""
     prefix = json.dumps(head, sort_keys=True)[:-1] + ', "policy_change": '
-    payload = literal(prefix) + policy_changes.c.change + literal("}")
+    payload = literal(prefix) + source.c.change + literal("}")
     return [
-        policy_changes.c.line_id,
-        policy_changes.c.borrower_id,
-        policy_changes.c.id.label("ref_id"),
+        source.c.line_id,
+        source.c.borrower_id,
+        change_id.label("ref_id"),
         payload.label("payload"),
     ]
 
