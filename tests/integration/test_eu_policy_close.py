@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from conftest import with_rule
 from sqlalchemy import select
 from test_eu_profile import EU_POLICY, build_eu, inbox_kinds, open_eur_line
 
@@ -35,19 +35,10 @@ def eu(database_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Contain
 
 def closing_new_lines() -> dict[str, Any]:
     """The EU policy, closing lines on book for less than three months."""
-    document = yaml.safe_load(EU_POLICY.read_text(encoding="utf-8"))
-    document["version"] = "2026.12.2"
-    document["rules"].append(
-        {
-            "id": "new-lines-close",
-            "when": "months_on_book < 3",
-            "action": "close",
-            "reason": "short_history",
-            "priority": 60,
-        }
+    close = {"when": "months_on_book < 3", "action": "close", "reason": "short_history"}
+    return with_rule(
+        EU_POLICY, "2026.12.2", {"id": "new-lines-close", **close, "priority": 60}, "1"
     )
-    document["guardrails"] = {"adverse_share_max": "1"}
-    return dict(document)
 
 
 def test_a_policy_close_takes_effect_two_months_after_its_notice_not_four(

@@ -1590,6 +1590,22 @@ def decision(action: str, codes: list[str], **fields: Any) -> dict[str, Any]:
 
 
 # kind → (payload, facts in English, facts in zh-CN); the line above is the line of each.
+# A policy change announced for a line (and, with `withdrawn_at`, withdrawn).
+POLICY_CHANGE = {
+    "policy": "cn-standard@2026.12.1",
+    "announced_at": "2026-11-28T17:30:00+00:00",
+    "effective_at": "2026-12-28T17:30:00+00:00",
+    "policy_change": {
+        "action": "decrease",
+        "currency": "CNY",
+        "limit_before": "20000.00",
+        "limit_after": "12000.00",
+        "limit_before_minor": 2000000,
+        "limit_after_minor": 1200000,
+        "reason_codes": ["utilisation_high"],
+        "rule": "high-use",
+    },
+}
 CASES: dict[Kind, tuple[dict[str, Any], list[str], list[str]]] = {
     Kind.LIMIT_DECREASED: (
         {"decision": decision("decrease", ["utilisation_high"], limit_after="12500.50")},
@@ -1622,21 +1638,7 @@ CASES: dict[Kind, tuple[dict[str, Any], list[str], list[str]]] = {
         ["将于 2027-01-29 关闭", "在此之前", "9,007,199,254,740,993.01 元"],
     ),
     Kind.POLICY_CHANGE: (
-        {
-            "policy": "cn-standard@2026.12.1",
-            "announced_at": "2026-11-28T17:30:00+00:00",
-            "effective_at": "2026-12-28T17:30:00+00:00",
-            "policy_change": {
-                "action": "decrease",
-                "currency": "CNY",
-                "limit_before": "20000.00",
-                "limit_after": "12000.00",
-                "limit_before_minor": 2000000,
-                "limit_after_minor": 1200000,
-                "reason_codes": ["utilisation_high"],
-                "rule": "high-use",
-            },
-        },
+        POLICY_CHANGE,
         [
             "will change to CNY 12,000.00 on 2026-12-29",
             "from CNY 20,000.00 today to CNY 12,000.00",
@@ -1646,22 +1648,7 @@ CASES: dict[Kind, tuple[dict[str, Any], list[str], list[str]]] = {
         ["将于 2026-12-29 调整为 12,000.00 元", "由目前的 20,000.00 元", "申请复核", "不会被调低"],
     ),
     Kind.POLICY_CHANGE_WITHDRAWN: (
-        {
-            "policy": "cn-standard@2026.12.1",
-            "announced_at": "2026-11-28T17:30:00+00:00",
-            "effective_at": "2026-12-28T17:30:00+00:00",
-            "withdrawn_at": "2026-12-10T02:00:00+00:00",
-            "policy_change": {
-                "action": "decrease",
-                "currency": "CNY",
-                "limit_before": "20000.00",
-                "limit_after": "12000.00",
-                "limit_before_minor": 2000000,
-                "limit_after_minor": 1200000,
-                "reason_codes": ["utilisation_high"],
-                "rule": "high-use",
-            },
-        },
+        {**POLICY_CHANGE, "withdrawn_at": "2026-12-10T02:00:00+00:00"},
         [
             "will not change on 2026-12-29",
             "On 2026-11-29 we told you",
