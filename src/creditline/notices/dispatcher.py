@@ -148,6 +148,9 @@ class Dispatcher:
         """A channel's delivery, a lease renewed, a message delivered or put back to retry."""
         dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._delivered_on = db.prepare(dialect_insert(deliveries).on_conflict_do_nothing())
+        self._done = db.prepare(
+            select(deliveries.c.channel).where(deliveries.c.notice_id == bindparam("id"))
+        )
         mine = and_(outbox.c.id == bindparam("id"), outbox.c.claim_token == bindparam("token"))
         self._renew = db.prepare(
             update(outbox)
@@ -178,7 +181,7 @@ class Dispatcher:
         now = self._clock.now()
         token = new_id()
 
-        def claim(tx: Transaction) -> tuple[list[_Claimed], list[tuple[_Claimed, set[str]]]]:
+        def claim(tx: Transaction) -> tuple[list[_Claimed], list[_Claimed]]:
             claimed = self._claim_in(tx, batch, token, now)
             return claimed, self._deliver_in_bulk(tx, claimed, token, now)
 
@@ -187,9 +190,9 @@ class Dispatcher:
         if not claimed:
             return {}
         counts = Counter({"claimed": len(claimed), "delivered": len(claimed) - len(left)})
-        by_line: dict[str, list[tuple[_Claimed, set[str]]]] = {}
+        by_line: dict[str, list[_Claimed]] = {}
         for message in left:
-            by_line.setdefault(message[0].message.line_id, []).append(message)
+            by_line.setdefault(message.message.line_id, []).append(message)
         if self._workers == 1 or len(by_line) == 1:
             outcomes = [self._deliver_in_order(group) for group in by_line.values()]
         else:
@@ -203,10 +206,9 @@ class Dispatcher:
 
     def _deliver_in_bulk(
         self, tx: Transaction, claimed: list[_Claimed], token: str, now: datetime
-    ) -> list[tuple[_Claimed, set[str]]]:
+    ) -> list[_Claimed]:
         """In `tx`: file the batch's notices in the inbox, record the channels not configured
-        and finish the messages that need nothing more; the others, each with the channels it
-        has taken."""
+        and finish the messages that need nothing more; the others."""
         if not claimed:
             return []
         done = self._bulk.record(tx, token, [message.message.id for message in claimed], now)
@@ -216,12 +218,12 @@ class Dispatcher:
             if taken.issuperset(self._channels(message.message)):
                 finished.append(message.message.id)
             else:
-                left.append((message, taken))
+                left.append(message)
         self._bulk.finish(tx, token, finished, now)
         return left
 
-    def _deliver_in_order(self, group: list[tuple[_Claimed, set[str]]]) -> list[str]:
-        return [self._deliver(claimed, done) for claimed, done in group]
+    def _deliver_in_order(self, group: list[_Claimed]) -> list[str]:
+        return [self._deliver(claimed) for claimed in group]
 
     def run_until_idle(self, batch: int = DISPATCH_BATCH_DEFAULT) -> dict[str, int]:
         """Deliver everything due now, batch after batch; counts by outcome."""
@@ -287,9 +289,12 @@ class Dispatcher:
             claimed.append(_Claimed(message, token))
         return sorted(claimed, key=lambda c: (c.message.created_at, c.message.id))
 
-    def _deliver(self, claimed: _Claimed, done: set[str]) -> str:
-        """Send the channels the message has not taken (`done`), one by one."""
+    def _deliver(self, claimed: _Claimed) -> str:
+        """Send the channels the message has not taken yet, one by one."""
         message = claimed.message
+        # Read now, not at the claim: the request that made the change may have run a handler
+        # meanwhile.
+        done = set(self._db.read(lambda tx: self._channels_done(tx, message.id)))
         errors = []
         for channel in self._channels(message):
             if channel in done:
@@ -341,6 +346,10 @@ class Dispatcher:
             return tx.one(self._renew, params) is not None
 
         return self._db.run(work)
+
+    def _channels_done(self, tx: Transaction, notice_id: str) -> list[str]:
+        tx.cursor.execute(self._done.sql, self._done.bind({"id": notice_id}))
+        return [row[0] for row in tx.cursor.fetchall()]
 
     def _channels(self, message: Message) -> list[str]:
         channels = ["inbox", "email"] if is_notice(message.topic) else []
