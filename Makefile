@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python bench/review_spark.py
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/portfolio.py
+	$(BIN)/python bench/policy_notices.py
 
 lint: install
 	$(BIN)/ruff check src tests bench tools

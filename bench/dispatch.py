@@ -30,17 +30,15 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from databases import add_postgres_url, postgres_database
+from sqlalchemy import func, select
 from uncapped import uncapped_products
 
 from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
-from creditline.db.engine import normalise_url
 from creditline.kernel.actors import Actor, Role
 from creditline.notices.tables import deliveries, outbox
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_DATABASE = "creditline_bench_dispatch"
 POLICY = shipped_policy_file()
 SECRET = "bench-webhook-secret-0123456789"
@@ -165,29 +163,10 @@ def run(label: str, url: str, lines: int, dispatchers: int) -> None:
             c.close()
 
 
-@contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
-    # The pid keeps runs side by side (two checkouts, CI and a developer) apart.
-    name = f"{BENCH_DATABASE}_{os.getpid()}"
-    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2000)
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("CREDITLINE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-    )
+    add_postgres_url(parser)
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_LINES} lines")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -196,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as directory:
         run("SQLite", f"sqlite:///{directory}/bench.db", args.lines, 1)
     for dispatchers in (1, 2):
-        with postgres_database(args.postgres_url) as url:
+        with postgres_database(args.postgres_url, BENCH_DATABASE) as url:
             run("PostgreSQL", url, args.lines, dispatchers)
     print(f"Command: {' '.join(sys.argv)}")
     return 0

@@ -14,9 +14,10 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -254,6 +255,29 @@ def frozen_by_the_policy(c: Container, agent: Actor, borrower: Actor) -> str:
         c.loans.post_drawdown(borrower, f"p{n}", hold["id"])
     assert c.decisions.review_line(line_id).decision.action == "freeze"
     return line_id
+
+
+# A rule cutting lines used over half their limit by half (policy versions in the tests).
+HIGH_USE = {
+    "id": "high-use",
+    "when": "utilisation > 0.5",
+    "action": "decrease",
+    "limit_factor": "0.5",
+    "reason": "utilisation_high",
+    "priority": 60,
+}
+
+
+def with_rule(
+    path: Path, version: str, rule: dict[str, Any], share_max: str | None
+) -> dict[str, Any]:
+    """The policy at `path` as `version`, with one more rule (and its guardrail, when given)."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["version"] = version
+    document["rules"].append(rule)
+    if share_max is not None:
+        document["guardrails"] = {"adverse_share_max": share_max}
+    return dict(document)
 
 
 # The outcome of each phase of a test, for fixtures that keep evidence of a failure (the

@@ -118,3 +118,17 @@ def test_portfolio_bench_reports_a_book_on_duckdb() -> None:
     )
     assert min(seconds, lines_per_second, peak_gib) > 0
     assert "exposure against the generator's sums: [MATCH]" in output
+
+
+def test_policy_notices_bench_queues_and_delivers_every_notice_on_both_stores() -> None:
+    output = run_bench("policy_notices.py", "--postgres-url", POSTGRES_URL)
+    queued = re.findall(rf"approval queued {NUMBER} notices in \S+ s = {NUMBER} notices/s", output)
+    delivered = re.findall(
+        rf"delivered {NUMBER} to the inbox in \S+ s = {NUMBER} notices/s; .*: {NUMBER}x", output
+    )
+    assert len(queued) == len(delivered) == 2, output
+    for count, rate in queued:
+        assert count == "3,000" and float(rate.replace(",", "")) > 0
+    for count, rate, ratio in delivered:
+        assert count == "3,000" and min(float(rate.replace(",", "")), float(ratio)) > 0
+    assert output.count("[OK]") == 2 and "MISMATCH" not in output

@@ -44,6 +44,9 @@ def test_a_version_from_submission_to_activation(
     simulated = run("simulate", LABEL, "--by", "analyst-1")
     assert simulated.returncode == 0, simulated.stderr
     assert json.loads(simulated.stdout)["adverse_count"] == 0
+    refused(
+        run("simulate", LABEL, "--by", "analyst-1", "--exchange", str(tmp_path)), "--engine spark"
+    )
 
     effective_at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     refused(

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
-from conftest import frozen_by_the_policy
+from conftest import HIGH_USE, frozen_by_the_policy, with_rule
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -143,20 +142,7 @@ def test_an_agent_decides_a_human_review_and_an_analyst_may_not(
 
 def candidate() -> dict[str, Any]:
     """The shipped policy, cutting lines used over half their limit by half."""
-    document = yaml.safe_load(shipped_policy_file().read_text(encoding="utf-8"))
-    document["version"] = "2026.12.1"
-    document["rules"].append(
-        {
-            "id": "high-use",
-            "when": "utilisation > 0.5",
-            "action": "decrease",
-            "limit_factor": "0.5",
-            "reason": "utilisation_high",
-            "priority": 60,
-        }
-    )
-    document["guardrails"] = {"adverse_share_max": "0.9"}
-    return dict(document)
+    return with_rule(shipped_policy_file(), "2026.12.1", HIGH_USE, "0.9")
 
 
 def test_a_policy_versions_page_simulation_approval_and_pending_changes(

@@ -54,6 +54,13 @@ TWO_MONTHS_ON = datetime.fromisoformat("2027-01-28T09:00:00+00:00")
 def eu(database_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Container]:
     """The suite's products with the EU profile's, EUR lending interest-free by default, and
     the EU policy deciding EUR lines."""
+    built = build_eu(database_url, clock, tmp_path)
+    yield built
+    built.close()
+
+
+def build_eu(database_url: str, clock: FixedClock, tmp_path: Path) -> Container:
+    """The container of the `eu` fixture."""
     products = tmp_path / "eu-products.toml"
     products.write_text(
         TEST_PRODUCTS.read_text().replace("[defaults]\n", '[defaults]\nEUR = "test-free-eur"\n')
@@ -66,9 +73,7 @@ def eu(database_url: str, clock: FixedClock, tmp_path: Path) -> Iterator[Contain
         policy_file=EU_POLICY,
         review_triggers=False,
     )
-    built = build(settings, clock, migrate=False)
-    yield built
-    built.close()
+    return build(settings, clock, migrate=False)
 
 
 @pytest.fixture

@@ -1447,9 +1447,11 @@ def test_a_dispatcher_that_outlived_its_lease_leaves_the_rest_to_the_one_that_cl
 
     def stall() -> None:
         clock.advance(LEASE + SECOND)
-        taken.extend(
-            claimed.message.id for claimed in rival.dispatcher._claim_batch(DISPATCH_BATCH_MAX)
-        )
+        now, token = clock.now(), new_id()
+        claimed = rival.db.run(
+            lambda tx: rival.dispatcher._claim_in(tx, DISPATCH_BATCH_MAX, token, now)
+        )  # and dies before it delivers any of them
+        taken.extend(message.message.id for message in claimed)
 
     smtp = Email(SmtpSettings("127.0.0.1", mailbox.port))
     slow = Dispatcher(
@@ -1588,6 +1590,22 @@ def decision(action: str, codes: list[str], **fields: Any) -> dict[str, Any]:
 
 
 # kind → (payload, facts in English, facts in zh-CN); the line above is the line of each.
+# A policy change announced for a line (and, with `withdrawn_at`, withdrawn).
+POLICY_CHANGE = {
+    "policy": "cn-standard@2026.12.1",
+    "announced_at": "2026-11-28T17:30:00+00:00",
+    "effective_at": "2026-12-28T17:30:00+00:00",
+    "policy_change": {
+        "action": "decrease",
+        "currency": "CNY",
+        "limit_before": "20000.00",
+        "limit_after": "12000.00",
+        "limit_before_minor": 2000000,
+        "limit_after_minor": 1200000,
+        "reason_codes": ["utilisation_high"],
+        "rule": "high-use",
+    },
+}
 CASES: dict[Kind, tuple[dict[str, Any], list[str], list[str]]] = {
     Kind.LIMIT_DECREASED: (
         {"decision": decision("decrease", ["utilisation_high"], limit_after="12500.50")},
@@ -1620,21 +1638,7 @@ CASES: dict[Kind, tuple[dict[str, Any], list[str], list[str]]] = {
         ["将于 2027-01-29 关闭", "在此之前", "9,007,199,254,740,993.01 元"],
     ),
     Kind.POLICY_CHANGE: (
-        {
-            "policy": "cn-standard@2026.12.1",
-            "announced_at": "2026-11-28T17:30:00+00:00",
-            "effective_at": "2026-12-28T17:30:00+00:00",
-            "policy_change": {
-                "action": "decrease",
-                "currency": "CNY",
-                "limit_before": "20000.00",
-                "limit_after": "12000.00",
-                "limit_before_minor": 2000000,
-                "limit_after_minor": 1200000,
-                "reason_codes": ["utilisation_high"],
-                "rule": "high-use",
-            },
-        },
+        POLICY_CHANGE,
         [
             "will change to CNY 12,000.00 on 2026-12-29",
             "from CNY 20,000.00 today to CNY 12,000.00",
@@ -1642,6 +1646,16 @@ CASES: dict[Kind, tuple[dict[str, Any], list[str], list[str]]] = {
             "if your situation has improved, your line is not cut",
         ],
         ["将于 2026-12-29 调整为 12,000.00 元", "由目前的 20,000.00 元", "申请复核", "不会被调低"],
+    ),
+    Kind.POLICY_CHANGE_WITHDRAWN: (
+        {**POLICY_CHANGE, "withdrawn_at": "2026-12-10T02:00:00+00:00"},
+        [
+            "will not change on 2026-12-29",
+            "On 2026-11-29 we told you",
+            "from CNY 20,000.00 to CNY 12,000.00",
+            "withdrawn that change (2026-12-10)",
+        ],
+        ["不会于 2026-12-29 调整", "曾于 2026-11-29 通知", "由 20,000.00 元", "于 2026-12-10 撤回"],
     ),
     Kind.LIMIT_INCREASED: (
         {"decision": decision("increase", ["good_repayment_history"], limit_after="30000.00")},

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from conftest import headers
+from conftest import HIGH_USE, headers, with_rule
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
@@ -36,21 +35,7 @@ CANDIDATE = "cn-standard@2026.12.1"
 
 def candidate(share_max: str | None = "0.9") -> dict[str, Any]:
     """The shipped policy, cutting lines used over half their limit by half."""
-    document = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    document["version"] = "2026.12.1"
-    document["rules"].append(
-        {
-            "id": "high-use",
-            "when": "utilisation > 0.5",
-            "action": "decrease",
-            "limit_factor": "0.5",
-            "reason": "utilisation_high",
-            "priority": 60,
-        }
-    )
-    if share_max is not None:
-        document["guardrails"] = {"adverse_share_max": share_max}
-    return dict(document)
+    return with_rule(EXAMPLE, "2026.12.1", HIGH_USE, share_max)
 
 
 def book(c: Container, agent: Actor, uses: list[str]) -> dict[str, str]:

@@ -6,13 +6,18 @@ Bad input: one line on stderr and exit code 2.
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from creditline.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -53,3 +58,43 @@ def progress_bar() -> Progress:
         console=err,
         transient=not sys.stderr.isatty(),
     )
+
+
+class BatchEngine(StrEnum):
+    """Where a book review or a policy simulation decides the lines."""
+
+    DUCKDB = "duckdb"
+    SPARK = "spark"
+
+
+EngineOption = Annotated[
+    BatchEngine, typer.Option(help="duckdb: on this machine; spark: on Apache Spark.")
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(help="Spark's master URL (default: spark-submit's, else local[*])."),
+]
+ExchangeOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Directory the features and decisions pass through as Parquet (Spark), one path "
+        "for this machine and Spark's executors alike; kept. Default: a temporary directory, "
+        "for local Spark."
+    ),
+]
+
+
+def spark_or_fail(
+    engine: BatchEngine, master: str | None, exchange: Path | None
+) -> SparkSession | None:
+    """The Spark session `--engine spark` decides on (None for DuckDB); the Spark options
+    without it, or Spark without PySpark, fail the command."""
+    if engine is not BatchEngine.SPARK:
+        if master is not None or exchange is not None:
+            fail("--spark-master and --exchange are for --engine spark")
+        return None
+    try:
+        from creditline.decisions.spark import session
+    except ImportError as error:
+        fail(f"--engine spark needs PySpark: pip install 'creditline[spark]' ({error})")
+    return session(master)

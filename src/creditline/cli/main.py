@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date, timedelta
-from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from typer.exceptions import TyperException
@@ -18,11 +16,20 @@ from creditline.cli import (  # noqa: F401  (registers their commands)
     policies,
     reports,
 )
-from creditline.cli.app import app, db_app, err, fail, progress_bar, settings_or_fail
+from creditline.cli.app import (
+    BatchEngine,
+    EngineOption,
+    ExchangeOption,
+    SparkMasterOption,
+    app,
+    db_app,
+    err,
+    fail,
+    progress_bar,
+    settings_or_fail,
+    spark_or_fail,
+)
 from creditline.kernel.errors import DomainError
-
-if TYPE_CHECKING:
-    from creditline.decisions.spark import BookDecider
 
 
 @db_app.command("upgrade")
@@ -113,30 +120,11 @@ def reconcile() -> None:
     raise typer.Exit(1 if findings else 0)
 
 
-class BatchEngine(StrEnum):
-    """Where a book review decides the lines."""
-
-    DUCKDB = "duckdb"
-    SPARK = "spark"
-
-
 @app.command()
 def review(
-    engine: Annotated[
-        BatchEngine, typer.Option(help="duckdb: on this machine; spark: on Apache Spark.")
-    ] = BatchEngine.DUCKDB,
-    spark_master: Annotated[
-        str | None,
-        typer.Option(help="Spark's master URL (default: spark-submit's, else local[*])."),
-    ] = None,
-    exchange: Annotated[
-        Path | None,
-        typer.Option(
-            help="Directory the features and decisions pass through as Parquet (Spark), one "
-            "path for this machine and Spark's executors alike; kept. Default: a temporary "
-            "directory, for local Spark."
-        ),
-    ] = None,
+    engine: EngineOption = BatchEngine.DUCKDB,
+    spark_master: SparkMasterOption = None,
+    exchange: ExchangeOption = None,
 ) -> None:
     """Review every open line with the active policy version (CREDITLINE_POLICY_FILE seeds
     version one): decide the whole book in one query, on DuckDB or on Spark; apply each change
@@ -145,10 +133,13 @@ def review(
     waits for it."""
     from creditline.bootstrap import build
 
-    if engine is not BatchEngine.SPARK and (spark_master is not None or exchange is not None):
-        fail("--spark-master and --exchange are for --engine spark")
+    spark = spark_or_fail(engine, spark_master, exchange)
     container = build(settings_or_fail())
-    decide = _spark_decider(spark_master, exchange) if engine is BatchEngine.SPARK else None
+    decide = None
+    if spark is not None:
+        from creditline.decisions.spark import book_on_spark
+
+        decide = book_on_spark(spark, exchange)
     with progress_bar() as progress:
         task = progress.add_task("reviewing lines", total=None)
 
@@ -157,15 +148,6 @@ def review(
 
         outcomes = container.decisions.review_book(show, decide)
     typer.echo(json.dumps(outcomes))
-
-
-def _spark_decider(master: str | None, exchange: Path | None) -> BookDecider:
-    """The book decider on Spark (`decisions.spark`); PySpark is an optional extra."""
-    try:
-        from creditline.decisions.spark import book_on_spark, session
-    except ImportError as error:
-        fail(f"--engine spark needs PySpark: pip install 'creditline[spark]' ({error})")
-    return book_on_spark(session(master), exchange)
 
 
 @app.command()
@@ -221,7 +203,7 @@ def refund(
 @app.command()
 def dispatch(
     once: Annotated[bool, typer.Option(help="One batch only.")] = False,
-    batch: Annotated[int, typer.Option(min=1, max=100, help="Messages per batch.")] = 100,
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="Messages per batch.")] = 500,
 ) -> None:
     """Deliver the outbox now: the inbox, e-mail (CREDITLINE_SMTP_HOST) and the lender's
     webhook (CREDITLINE_WEBHOOK_URL); failures are retried later with backoff. Safe to run in

@@ -13,7 +13,16 @@ from typing import Annotated, Any
 
 import typer
 
-from creditline.cli.app import fail, policy_app, settings_or_fail
+from creditline.cli.app import (
+    BatchEngine,
+    EngineOption,
+    ExchangeOption,
+    SparkMasterOption,
+    fail,
+    policy_app,
+    settings_or_fail,
+    spark_or_fail,
+)
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.ids import new_id
 
@@ -66,11 +75,21 @@ def simulate(
     by: By,
     role: Annotated[str, typer.Option(help="analyst, approver or admin")] = "analyst",
     key: Key = None,
+    engine: EngineOption = BatchEngine.DUCKDB,
+    spark_master: SparkMasterOption = None,
+    exchange: ExchangeOption = None,
 ) -> None:
-    """Decide today's book with the version and with the active one; store and print what
-    changes (the chart is kept with the version: GET /v1/policies/{label}/simulation)."""
+    """Decide today's book with the version and with the active one, on DuckDB or on Spark
+    (the same compiled query, the features and decisions passing through Parquet); store and
+    print what changes (the chart is kept with the version: GET /v1/policies/{label}/simulation)."""
     actor = actor_of(by, role)
-    document = registry().simulate(actor, key or new_id(), label).document
+    spark = spark_or_fail(engine, spark_master, exchange)
+    decide = None
+    if spark is not None:
+        from creditline.decisions.spark import simulation_on_spark
+
+        decide = simulation_on_spark(spark, exchange)
+    document = registry().simulate(actor, key or new_id(), label, decide).document
     document.pop("chart", None)
     echo(document)
 

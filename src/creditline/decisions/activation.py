@@ -196,7 +196,9 @@ class Activation:
             }
             self._announce_in(tx, parts, (change["line_id"], change["borrower_id"]), worse)
             return self._record(tx, change, "renoticed", None, now)
-        applied = self._decisions.apply_in(tx, decision, now)
+        # The policy change's notice was the borrower's notice of this change (a close's
+        # termination notice too): it is not given again from today.
+        applied = self._decisions.apply_in(tx, decision, now, change["announced_at"])
         return self._record(tx, change, applied.outcome, applied.decision_id, now)
 
     def _record(

@@ -48,10 +48,11 @@ from creditline.decisions.policy import (
     parse_policy,
 )
 from creditline.decisions.policy_diff import document_diff
-from creditline.decisions.simulation import simulate
+from creditline.decisions.simulation import Decider, simulate
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import InvalidInput, ProductNotFound
+from creditline.kernel.invariant import fail
 from creditline.kernel.permissions import Permission, require
 from creditline.loans.products import Catalogue
 from creditline.notices.outbox import Outbox, Topic
@@ -135,8 +136,11 @@ class Governance:
         return self._commands.run(actor, key, request, work, lambda d: d, core=True)
 
     # --- simulate ----------------------------------------------------------------------------
-    def simulate(self, actor: Actor, key: str, label: str) -> CommandResult:
-        """Decide today's book with the version and with the active one; store what changes."""
+    def simulate(
+        self, actor: Actor, key: str, label: str, decide: Decider | None = None
+    ) -> CommandResult:
+        """Decide today's book with the version and with the active one (in DuckDB, or as
+        `decide` says: `decisions.spark.simulation_on_spark`); store what changes."""
         require(actor, Permission.AUTHOR_POLICY)
         parts = policy_store.split(label)
         found = self._version(parts)
@@ -145,7 +149,7 @@ class Governance:
         candidate = self._engine_of(found.document)
         now = self._clock.now()
         rows, owners = todays_book(self._db, active.policy, now, self._bureau)
-        simulated = simulate(candidate, active, rows)
+        simulated = simulate(candidate, active, rows, decide)
         currency = candidate.policy.currency
         affected = [
             (line.line_id, owners[line.line_id], line.change(currency))
@@ -269,8 +273,9 @@ class Governance:
     def retire(
         self, actor: Actor, key: str, label: str, justification: str | None
     ) -> CommandResult:
-        """Withdraw a version that is not active (its announced changes lapse); the active
-        one is retired by activating its successor."""
+        """Withdraw a version that is not active; the borrowers its approval told of a change
+        are told that it will not happen. The active one is retired by activating its
+        successor."""
         require(actor, Permission.APPROVE_POLICY)
         text = checked_justification(justification, required=True)
         return self._step(actor, key, label, State.RETIRED, text)
@@ -290,12 +295,26 @@ class Governance:
             effective_at = None if approved is None else approved.effective_at
             step = Step(state, actor.scope, now, justification, effective_at)
             policy_store.insert_step(tx.connection, parts, step)
-            document = _state_document(label, state, [])
+            document: dict[str, Any] = _state_document(label, state, [])
+            if state is State.RETIRED:
+                withdrawn = 0 if approved is None else self._withdraw(tx, parts, approved, now)
+                document["notices_queued"] = withdrawn
             if effective_at is not None and state is State.SCHEDULED:
                 document["effective_at"] = effective_at.isoformat()
             return document
 
         return self._commands.run(actor, key, request, work, lambda d: d, core=True)
+
+    def _withdraw(
+        self, tx: Transaction, parts: tuple[str, str], approved: Step, now: datetime
+    ) -> int:
+        """Tell each borrower told of the version's changes that they will not happen, and
+        close the changes, set-based, in the retirement's transaction; how many were told."""
+        effective_at = approved.effective_at or fail("an approval records its effective date")
+        notices = change_store.withdrawals(parts, approved.at, effective_at, now)
+        queued = self._outbox.queue_selected(tx, Topic.POLICY_CHANGE_WITHDRAWN, notices, now)
+        change_store.record_withdrawn(tx.connection, parts, now)
+        return queued
 
     # --- reads -------------------------------------------------------------------------------
     def history(self, actor: Actor, label: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from creditline.decisions.governance import Governance
 from creditline.decisions.lifecycle import PolicyNotFound, PolicyVersionReused
 from creditline.decisions.policy import PolicyDocument, parse_policy
 from creditline.decisions.policy_store import fingerprint
+from creditline.decisions.simulation import Decider
 from creditline.decisions.tables import policies
 from creditline.kernel.actors import STAFF_ROLES, Actor
 from creditline.kernel.clock import Clock
@@ -59,9 +60,12 @@ class PolicyRegistry:
         """A new version: stored as a draft and linted (authors: analyst, approver, admin)."""
         return self._steps().submit(actor, key, document)
 
-    def simulate(self, actor: Actor, key: str, label: str) -> CommandResult:
-        """The version against the active one on today's book, stored with the version."""
-        return self._steps().simulate(actor, key, label)
+    def simulate(
+        self, actor: Actor, key: str, label: str, decide: Decider | None = None
+    ) -> CommandResult:
+        """The version against the active one on today's book, stored with the version;
+        decided in DuckDB, or as `decide` says (`decisions.spark.simulation_on_spark`)."""
+        return self._steps().simulate(actor, key, label, decide)
 
     def simulation(self, actor: Actor, label: str) -> dict[str, Any]:
         """The version's latest simulation, with its chart (staff)."""

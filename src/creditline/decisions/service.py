@@ -203,21 +203,31 @@ class DecisionService:
         kept = [(a.decision, a.outcome, None) for a in applied if a.outcome == "kept"]
         self._db.run(lambda tx: trials.record_in(tx, kept, now), core=True)
 
-    def apply_in(self, tx: Transaction, decision: Decision, now: datetime) -> Applied:
+    def apply_in(
+        self,
+        tx: Transaction,
+        decision: Decision,
+        now: datetime,
+        announced_at: datetime | None = None,
+    ) -> Applied:
         """In `tx`: apply a review's decision through the ledger, once per line, business day
         and action (the change's key names all three): the same review run again changes
         nothing, and a cut earlier in the day does not swallow a freeze a rule calls for.
         While versions are on trial: a challenger's decision is checked against its
-        experiment's guardrails first, and what the versions on trial decided is recorded."""
+        experiment's guardrails first, and what the versions on trial decided is recorded.
+        `announced_at`: when a policy change told the borrower of it ahead; a close's
+        termination notice runs from then."""
         trials = self._trials
         if trials is None:
-            return self._apply_decision(tx, decision, now)
+            return self._apply_decision(tx, decision, now, announced_at)
         decision = trials.guard_in(tx, decision, now)
-        applied = self._apply_decision(tx, decision, now)
+        applied = self._apply_decision(tx, decision, now, announced_at)
         trials.record_in(tx, [(applied.decision, applied.outcome, applied.decision_id)], now)
         return applied
 
-    def _apply_decision(self, tx: Transaction, decision: Decision, now: datetime) -> Applied:
+    def _apply_decision(
+        self, tx: Transaction, decision: Decision, now: datetime, announced_at: datetime | None
+    ) -> Applied:
         if decision.action == "keep":
             return Applied(decision, "kept")
         if decision.adverse and (
@@ -243,12 +253,16 @@ class DecisionService:
         request |= {"until": None if until is None else until.isoformat()}
         # What it saw: the same day's review on other facts is a different request.
         request["evidence"] = decision.evidence()
+        notice_given_at = announced_at if decision.action == "close" else None
+        if notice_given_at is not None:
+            request["notice_given_at"] = notice_given_at.isoformat()
         change = LimitChange(
             action=Action(decision.action),
             reason_codes=tuple(decision.reason_codes),
             limit_minor=None if new_limit is None else decision.new_limit_minor,
             until=until,
             policy_version=decision.policy,
+            notice_given_at=notice_given_at,
         )
 
         def work(tx: Transaction) -> tuple[Line, DecisionRecord]:

@@ -1,7 +1,9 @@
 """Impact simulation: a candidate policy against the active one on the whole book, in DuckDB.
 
-Both run the same compiled query a review runs (`Engine.decide_table`) over one table of
-today's features; the comparison is SQL over the two results, joined by line. A line is
+Both run the same compiled query a review runs over today's features: on one DuckDB table
+here (`Engine.decide_table`), or as a review on Spark does (`decide_parquet`: the features and
+the decisions passing through Parquet, `decisions.spark.simulation_on_spark`). The comparison
+is SQL in DuckDB over the two results, joined by line. A line is
 adversely affected when the candidate leaves the borrower less to draw than the active policy
 would: a harsher action (keep/increase < decrease < freeze < suspend < close), or the same cut
 to a lower limit. The report counts actions and reasons under each, the affected lines with
@@ -12,13 +14,23 @@ versions). A Vega-Lite chart of the exposure is kept with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from creditline.decisions.batch import decide_parquet, parquet_files, write_features
 from creditline.decisions.engine import Engine, features_table_sql, load_features
 from creditline.kernel.money import format_minor
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# (a DuckDB connection, the engines by the name of the view of their decisions, the book's
+# features) -> each engine's decision rows, as that view (or table) in the connection
+Decider = Callable[[duckdb.DuckDBPyConnection, dict[str, Engine], list[dict[str, Any]]], None]
 
 # How much a decision takes from what the borrower can draw, least first.
 _SEVERITY = (
@@ -84,14 +96,18 @@ class Simulated:
         return sum(1 for line in self.affected if line.action == "close")
 
 
-def simulate(candidate: Engine, active: Engine, rows: list[dict[str, Any]]) -> Simulated:
-    """The candidate against the active policy on the features of every line in `rows`."""
+def simulate(
+    candidate: Engine,
+    active: Engine,
+    rows: list[dict[str, Any]],
+    decide: Decider | None = None,
+) -> Simulated:
+    """The candidate against the active policy on the features of every line in `rows`,
+    decided as `decide` says (default: in this DuckDB connection, `in_duckdb`)."""
     connection = duckdb.connect(":memory:")
     try:
-        connection.execute(features_table_sql())
-        load_features(connection, rows)
-        active.decide_table(connection).create_view("active_decided")
-        candidate.decide_table(connection).create_view("candidate_decided")
+        engines = {"active_decided": active, "candidate_decided": candidate}
+        (decide or in_duckdb)(connection, engines, rows)
         connection.execute(_COMPARED)
         affected = _affected(connection)
         summary = {
@@ -106,6 +122,46 @@ def simulate(candidate: Engine, active: Engine, rows: list[dict[str, Any]]) -> S
     finally:
         connection.close()
     return Simulated(len(rows), affected, summary, exposure_chart(summary))
+
+
+def in_duckdb(
+    connection: duckdb.DuckDBPyConnection, engines: dict[str, Engine], rows: list[dict[str, Any]]
+) -> None:
+    """Each engine's decisions as a view over one features table in `connection`."""
+    connection.execute(features_table_sql())
+    load_features(connection, rows)
+    for name, engine in engines.items():
+        engine.decide_table(connection).create_view(name)
+
+
+def through_parquet(directory: Path, spark: SparkSession | None = None) -> Decider:
+    """A decider that writes the features as Parquet into `directory` (made if missing),
+    decides them there with each engine (`decide_parquet`: on `spark`, else DuckDB) and loads
+    the decision rows back as tables; the files may go once it has run."""
+
+    def decide(
+        connection: duckdb.DuckDBPyConnection,
+        engines: dict[str, Engine],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        if not rows:  # nothing to decide (and no file Spark would write for it)
+            in_duckdb(connection, engines, rows)
+            return
+        features = directory / "features.parquet"
+        write_features(rows, features)
+        for name, engine in engines.items():
+            out = directory / name
+            # As file: URIs for Spark (a cluster's default file system may be HDFS).
+            source, target = (
+                (features.resolve().as_uri(), out.resolve().as_uri())
+                if spark is not None
+                else (str(features), str(out))
+            )
+            decide_parquet(engine, source, target, spark)
+            path = parquet_files(str(out)).replace("'", "''")
+            connection.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{path}')")
+
+    return decide
 
 
 def _affected(connection: duckdb.DuckDBPyConnection) -> list[AffectedLine]:

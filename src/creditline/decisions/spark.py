@@ -9,6 +9,9 @@ needs the package, the policy and the database.
 A review on Spark (`creditline review --engine spark`) writes the book's features to an
 exchange directory, decides them there and reads the decisions back in batches, which the
 review applies through the ledger exactly as it applies DuckDB's (`DecisionService.review_book`).
+A policy simulation on Spark (`creditline policy simulate --engine spark`) decides the book
+there with the candidate and with the active version, and compares the two in DuckDB as it
+does when DuckDB decided them.
 On a cluster the exchange directory must be one path that the submitting machine and every
 executor see alike (a shared mount); docs/spark.md shows a `spark-submit`.
 """
@@ -21,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from pyspark.sql import SparkSession
 
 from creditline.decisions.batch import (
@@ -31,10 +35,18 @@ from creditline.decisions.batch import (
     write_features,
 )
 from creditline.decisions.engine import Decision, Engine, features_select_sql
+from creditline.decisions.simulation import Decider, through_parquet
 from creditline.decisions.spark_sql import SPARK_SEMANTICS, spark_sql
 from creditline.kernel.ids import new_id
 
-__all__ = ["BookDecider", "book_on_spark", "decide_on_spark", "session"]
+__all__ = [
+    "BookDecider",
+    "Decider",
+    "book_on_spark",
+    "decide_on_spark",
+    "session",
+    "simulation_on_spark",
+]
 
 APP_NAME = "creditline"
 LOCAL_MASTER = "local[*]"
@@ -89,6 +101,26 @@ def book_on_spark(spark: SparkSession, exchange: Path | None = None) -> BookDeci
             return
         with tempfile.TemporaryDirectory(prefix="creditline-spark-") as directory:
             yield from _decide_in(engine, book, Path(directory), spark)
+
+    return decide
+
+
+def simulation_on_spark(spark: SparkSession, exchange: Path | None = None) -> Decider:
+    """A policy simulation's decider on `spark`: the book's features to Parquet in a directory
+    of their own under `exchange` (kept; default: a temporary directory, removed after, which
+    only local Spark can see), the candidate and the active version decided there with the
+    same compiled query as on DuckDB, their decision rows read back for the comparison."""
+
+    def decide(
+        connection: duckdb.DuckDBPyConnection,
+        engines: dict[str, Engine],
+        book: list[dict[str, Any]],
+    ) -> None:
+        if exchange is not None:
+            through_parquet(exchange / f"simulation-{new_id()}", spark)(connection, engines, book)
+            return
+        with tempfile.TemporaryDirectory(prefix="creditline-spark-") as directory:
+            through_parquet(Path(directory), spark)(connection, engines, book)
 
     return decide
 

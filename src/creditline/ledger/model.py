@@ -282,6 +282,9 @@ class LimitChange:
     policy_version: str | None = None
     # With a close: when it takes effect (None: as early as the line's profile allows).
     effective_at: datetime | None = None
+    # With a close the borrower was told of ahead (a policy change's notice): when. The
+    # profile's termination notice runs from then, not from the decision.
+    notice_given_at: datetime | None = None
 
     @property
     def adverse(self) -> bool:

@@ -11,7 +11,9 @@ EU-2 (Consumer Credit Directive (EU) 2023/2225, Art. 28):
   announced now, the line stays usable, and the close takes effect on `Line.closing_at`, at the
   earliest that many calendar months on (`termination_notice_too_short` for a date before
   that). A close the borrower asked for takes effect at once, and so does a scheduled close
-  once its date has come (the sweeper's, or the next drawdown's).
+  once its date has come (the sweeper's, or the next drawdown's). A close the borrower was
+  told of ahead (a policy change's notice, `LimitChange.notice_given_at`) counts its notice
+  from that day: once it has run, the close takes effect at once.
 A profile without these settings (`ProfileRules()`) changes nothing.
 """
 
@@ -59,6 +61,11 @@ def with_profile_rules(
 
 
 def _check_effective_at(change: LimitChange, now: datetime) -> None:
+    given = change.notice_given_at
+    if given is not None and (
+        change.action is not Action.CLOSE or given.tzinfo is None or given > now
+    ):
+        raise InvalidInput("`notice_given_at` is a past time with a close", field="notice_given_at")
     effective_at = change.effective_at
     if effective_at is None:
         return
@@ -92,8 +99,9 @@ def require_justified_block(change: LimitChange, rules: ProfileRules) -> None:
 def close_date(
     line: Line, change: LimitChange, now: datetime, notice_months: int
 ) -> datetime | None:
-    """When a close takes effect: None for at once (asked for by the borrower, or its date has
-    come), else the date asked for or the earliest the notice allows."""
+    """When a close takes effect: None for at once (asked for by the borrower, its date has
+    come, or the notice it was given ahead has run), else the date asked for or the earliest
+    the notice allows."""
     if any(code in BORROWER_CODES for code in change.reason_codes):
         if change.effective_at is not None:
             raise InvalidInput("a close the borrower asked for takes effect at once")
@@ -105,9 +113,9 @@ def close_date(
             f"the line already closes on {line.closing_at.isoformat()}",
             closing_at=line.closing_at.isoformat(),
         )
-    earliest = add_months(now, notice_months)
+    earliest = add_months(change.notice_given_at or now, notice_months)
     if change.effective_at is None:
-        return None if notice_months == 0 else earliest
+        return None if earliest <= now else earliest
     if change.effective_at < earliest:
         raise TerminationNoticeTooShort(
             f"a close by the lender takes effect at least {notice_months} months after it is "

@@ -39,6 +39,7 @@ class Kind(StrEnum):
     PAYMENT_MISSED = "payment_missed"  # its grace days are over: late fee and penalty run
     MONTHLY_STATEMENT = "monthly_statement"  # the previous calendar month of a line
     POLICY_CHANGE = "policy_change"  # a policy change to come: what, why, when, what to do
+    POLICY_CHANGE_WITHDRAWN = "policy_change_withdrawn"  # the change announced will not happen
 
 
 LANGUAGES = ("zh-CN", "en")
@@ -70,6 +71,7 @@ _DIRECT: dict[str, Kind] = {
     Topic.PAYMENT_MISSED: Kind.PAYMENT_MISSED,
     Topic.MONTHLY_STATEMENT: Kind.MONTHLY_STATEMENT,
     Topic.POLICY_CHANGE: Kind.POLICY_CHANGE,
+    Topic.POLICY_CHANGE_WITHDRAWN: Kind.POLICY_CHANGE_WITHDRAWN,
 }
 _BY_ACTION = {
     "decrease": Kind.LIMIT_DECREASED,

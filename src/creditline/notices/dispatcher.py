@@ -2,17 +2,19 @@
 
 A dispatcher claims a batch of due messages by leasing them (PostgreSQL picks the rows with
 `FOR UPDATE SKIP LOCKED`, so dispatchers running side by side never claim the same message;
-SQLite serialises the claim), delivers each outside any transaction, and records each
-channel's delivery as it succeeds. The lease is renewed before each send (e-mail, webhook), so
-a slow batch keeps what it claimed; a dispatcher that finds its lease taken (it ran out and
-another dispatcher claimed the message) leaves the message to that one. A message whose
-channels all took it is delivered; one that failed is tried again after an exponential
-backoff, and becomes a dead letter after `max_attempts`. A dispatcher killed mid-batch loses
-nothing: its leases run out and the next claim takes the messages again, skipping the
-channels that already took them. Receivers dedupe on the notice id (the outbox message id).
-A message's handlers (the review after a drawdown or a settlement, registered on the outbox)
-run like channels: once each, skipped when the request that made the change already ran them,
-so a crash in between loses no review.
+SQLite serialises the claim). In one transaction it files the whole batch's notices in the
+inbox, records the channels that are not configured and finishes the messages that need
+nothing more (`bulk_delivery.py`). It sends the rest (e-mail, the webhook, handlers) outside
+any transaction, message by message, and records each channel's delivery as it succeeds. The
+lease is renewed before each send, so a slow batch keeps what it claimed; a dispatcher that
+finds its lease taken (it ran out and another dispatcher claimed the message) leaves the
+message to that one. A message whose channels all took it is delivered; one that failed is
+tried again after an exponential backoff, and becomes a dead letter after `max_attempts`. A
+dispatcher killed mid-batch loses nothing: its leases run out and the next claim takes the
+messages again, skipping the channels that already took them. Receivers dedupe on the notice
+id (the outbox message id). A message's handlers (the review after a drawdown or a settlement,
+registered on the outbox) run like channels: once each, skipped when the request that made the
+change already ran them, so a crash in between loses no review.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.clock import Clock
 from creditline.kernel.ids import new_id
 from creditline.kernel.invariant import fail
+from creditline.notices.bulk_delivery import BulkDelivery
 from creditline.notices.catalog import is_notice, kind_of
 from creditline.notices.channels import DeliveryFailed, Email, Message, Webhook
 from creditline.notices.outbox import Outbox
@@ -41,7 +44,10 @@ from creditline.notices.tables import deliveries, outbox
 
 log = logging.getLogger(__name__)
 
-DISPATCH_BATCH_MAX = 100
+# Messages a claim takes: the claim and the batch's inbox commit together, so a batch holds
+# SQLite's one write lock for its length (500 inbox notices: a few tens of ms here).
+DISPATCH_BATCH_MAX = 1000
+DISPATCH_BATCH_DEFAULT = 500
 DISPATCH_WORKERS_MAX = 32  # threads sending one batch, each a line's messages in order
 # Renewed before each send: longer than one send's worst case (a 10 s timeout on each network
 # step of an HTTP request or an SMTP session). A whole batch can take far longer (100 messages
@@ -97,6 +103,8 @@ class Dispatcher:
         self._max_attempts = max_attempts
         self._lease = lease
         self._handlers = handlers  # the outbox's handlers run like channels
+        not_configured = [name for name, to in (("email", email), ("webhook", webhook)) if not to]
+        self._bulk = BulkDelivery(db, not_configured)
         self._prepare_claim(db)
         self._prepare_outcomes(db)
 
@@ -166,14 +174,25 @@ class Dispatcher:
             )
         )
 
-    def run_once(self, batch: int = DISPATCH_BATCH_MAX) -> dict[str, int]:
+    def run_once(self, batch: int = DISPATCH_BATCH_DEFAULT) -> dict[str, int]:
         """Claim up to `batch` due messages and deliver them; counts by outcome."""
         if not 1 <= batch <= DISPATCH_BATCH_MAX:
             raise ValueError(f"batch must be 1–{DISPATCH_BATCH_MAX}")
-        counts: Counter[str] = Counter()
+        now = self._clock.now()
+        token = new_id()
+
+        def claim(tx: Transaction) -> tuple[list[_Claimed], list[_Claimed]]:
+            claimed = self._claim_in(tx, batch, token, now)
+            return claimed, self._deliver_in_bulk(tx, claimed, token, now)
+
+        # The claim and what the batch takes at once commit together: one transaction.
+        claimed, left = self._db.run(claim)
+        if not claimed:
+            return {}
+        counts = Counter({"claimed": len(claimed), "delivered": len(claimed) - len(left)})
         by_line: dict[str, list[_Claimed]] = {}
-        for claimed in self._claim_batch(batch):
-            by_line.setdefault(claimed.message.line_id, []).append(claimed)
+        for message in left:
+            by_line.setdefault(message.message.line_id, []).append(message)
         if self._workers == 1 or len(by_line) == 1:
             outcomes = [self._deliver_in_order(group) for group in by_line.values()]
         else:
@@ -182,15 +201,31 @@ class Dispatcher:
             with ThreadPoolExecutor(self._workers, thread_name_prefix="dispatch") as pool:
                 outcomes = list(pool.map(self._deliver_in_order, by_line.values()))
         for group in outcomes:
-            for outcome in group:
-                counts["claimed"] += 1
-                counts[outcome] += 1
-        return dict(counts)
+            counts.update(group)
+        return dict(+counts)  # outcomes that happened
+
+    def _deliver_in_bulk(
+        self, tx: Transaction, claimed: list[_Claimed], token: str, now: datetime
+    ) -> list[_Claimed]:
+        """In `tx`: file the batch's notices in the inbox, record the channels not configured
+        and finish the messages that need nothing more; the others."""
+        if not claimed:
+            return []
+        done = self._bulk.record(tx, token, [message.message.id for message in claimed], now)
+        left, finished = [], []
+        for message in claimed:
+            taken = done.get(message.message.id, set())
+            if taken.issuperset(self._channels(message.message)):
+                finished.append(message.message.id)
+            else:
+                left.append(message)
+        self._bulk.finish(tx, token, finished, now)
+        return left
 
     def _deliver_in_order(self, group: list[_Claimed]) -> list[str]:
         return [self._deliver(claimed) for claimed in group]
 
-    def run_until_idle(self, batch: int = DISPATCH_BATCH_MAX) -> dict[str, int]:
+    def run_until_idle(self, batch: int = DISPATCH_BATCH_DEFAULT) -> dict[str, int]:
         """Deliver everything due now, batch after batch; counts by outcome."""
         total: Counter[str] = Counter()
         while True:
@@ -229,51 +264,44 @@ class Dispatcher:
             self._webhook.close()
 
     # --- one message ------------------------------------------------------------------------
-    def _claim_batch(self, batch: int) -> list[_Claimed]:
-        now = self._clock.now()
-        token = new_id()
-
-        def work(tx: Transaction) -> list[_Claimed]:
-            tx.cursor.execute(
-                self._claim.sql,
-                self._claim.bind(
-                    {
-                        "now": tx.time(now),
-                        "batch": batch,
-                        "lease_end": tx.time(now + self._lease),
-                        "token": token,
-                    }
-                ),
+    def _claim_in(self, tx: Transaction, batch: int, token: str, now: datetime) -> list[_Claimed]:
+        """In `tx`: lease up to `batch` due messages with `token`, oldest first."""
+        params = {
+            "now": tx.time(now),
+            "batch": batch,
+            "lease_end": tx.time(now + self._lease),
+            "token": token,
+        }
+        tx.cursor.execute(self._claim.sql, self._claim.bind(params))
+        claimed = []
+        for row in tx.cursor.fetchall():
+            created = Transaction.read_time(row[6]) or fail(f"message {row[0]} has no time")
+            message = Message(
+                id=row[0],
+                topic=row[1],
+                line_id=row[2],
+                borrower_id=row[3],
+                ref_id=row[4],
+                payload=json.loads(row[5]),
+                created_at=created,
+                attempts=row[7],
             )
-            claimed = []
-            for row in tx.cursor.fetchall():
-                created = Transaction.read_time(row[6]) or fail(f"message {row[0]} has no time")
-                message = Message(
-                    id=row[0],
-                    topic=row[1],
-                    line_id=row[2],
-                    borrower_id=row[3],
-                    ref_id=row[4],
-                    payload=json.loads(row[5]),
-                    created_at=created,
-                    attempts=row[7],
-                )
-                claimed.append(_Claimed(message, token))
-            return claimed
-
-        return sorted(self._db.run(work), key=lambda c: (c.message.created_at, c.message.id))
+            claimed.append(_Claimed(message, token))
+        return sorted(claimed, key=lambda c: (c.message.created_at, c.message.id))
 
     def _deliver(self, claimed: _Claimed) -> str:
+        """Send the channels the message has not taken yet, one by one."""
         message = claimed.message
+        # Read now, not at the claim: the request that made the change may have run a handler
+        # meanwhile.
         done = set(self._db.read(lambda tx: self._channels_done(tx, message.id)))
         errors = []
         for channel in self._channels(message):
             if channel in done:
                 continue
-            if channel != "inbox" and not self._renew_lease(claimed):
+            if not self._renew_lease(claimed):
                 # The lease ran out and another dispatcher claimed the message: it delivers
-                # it; sending it from here too would send it twice, at the same time. (The
-                # inbox is a row keyed by the notice: filing it twice changes nothing.)
+                # it; sending it from here too would send it twice, at the same time.
                 return "lost"
             try:
                 self._send(channel, message)
@@ -331,42 +359,27 @@ class Dispatcher:
     def _send(self, channel: str, message: Message) -> None:
         now = self._clock.now()
         detail: str | None
-        if channel == "inbox":
-            self._db.run(lambda tx: self._record(tx, message, channel, now, None, inbox=True))
-            return
         handlers = dict(self._handlers.handlers_of(message.topic))
         if channel in handlers:
             handlers[channel](message)
             detail = None
-        elif channel == "webhook":
-            if self._webhook is None:
-                detail = "no webhook configured"
-            else:
-                kind = kind_of(message.topic, message.payload) if is_notice(message.topic) else None
-                detail = self._webhook.send(message, None if kind is None else kind.value, now)
-        else:
+        elif channel == "webhook" and self._webhook is not None:
+            kind = kind_of(message.topic, message.payload) if is_notice(message.topic) else None
+            detail = self._webhook.send(message, None if kind is None else kind.value, now)
+        elif channel == "email" and self._email is not None:
             address = self._notices.preferences_of(message.borrower_id).get("email")
-            if self._email is None:
-                detail = "no SMTP server configured"
-            elif not address:
+            if not address:
                 detail = "the borrower has no e-mail address"
             else:
                 rendered = self._notices.compose(message)
                 detail = self._email.send(message, address, rendered.subject, rendered.body, now)
+        else:  # the inbox, and channels not configured: recorded for the whole batch
+            fail(f"{channel} is delivered for a whole batch, not message by message")
         self._db.run(lambda tx: self._record(tx, message, channel, now, detail))
 
     def _record(
-        self,
-        tx: Transaction,
-        message: Message,
-        channel: str,
-        now: datetime,
-        detail: str | None,
-        *,
-        inbox: bool = False,
+        self, tx: Transaction, message: Message, channel: str, now: datetime, detail: str | None
     ) -> None:
-        if inbox:
-            self._notices.deliver_to_inbox(tx, message)
         tx.execute(
             self._delivered_on,
             {

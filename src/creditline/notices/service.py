@@ -63,7 +63,6 @@ class NoticeService:
         self._renderer = renderer
         self._contacts = contacts  # by profile id: who each profile's notices name
         insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
-        self._inbox_insert = db.prepare(insert(inbox).on_conflict_do_nothing())
         upsert = insert(preferences)
         self._preferences_upsert = db.prepare(
             upsert.on_conflict_do_update(
@@ -139,21 +138,6 @@ class NoticeService:
             return "en"
 
     # --- the inbox --------------------------------------------------------------------------
-    def deliver_to_inbox(self, tx: Transaction, message: Message) -> None:
-        """File the notice in the borrower's inbox (once: it is keyed by the notice id)."""
-        tx.execute(
-            self._inbox_insert,
-            {
-                "notice_id": message.id,
-                "borrower_id": message.borrower_id,
-                "line_id": message.line_id,
-                "topic": message.topic,
-                "payload": json.dumps(message.payload, sort_keys=True),
-                "created_at": tx.time(message.created_at),
-                "read_at": None,
-            },
-        )
-
     def inbox(
         self,
         actor: Actor,

@@ -29,9 +29,11 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("dead_at", UtcDateTime, nullable=True),
 )
+# The claim's order (notices/dispatcher.py): oldest first, then by id.
 Index(
     "ix_outbox_undelivered",
     outbox.c.created_at,
+    outbox.c.id,
     postgresql_where=text("delivered_at IS NULL"),
     sqlite_where=text("delivered_at IS NULL"),
 )

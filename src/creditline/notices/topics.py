@@ -38,3 +38,5 @@ class Topic(StrEnum):
     MONTHLY_STATEMENT = "notice.monthly_statement"
     # A policy change announced ahead of its date: what changes for the line, why and when.
     POLICY_CHANGE = "notice.policy_change"
+    # An announced policy change that will not happen: its version was withdrawn (retired).
+    POLICY_CHANGE_WITHDRAWN = "notice.policy_change_withdrawn"

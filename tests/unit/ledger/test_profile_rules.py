@@ -114,6 +114,32 @@ def test_without_a_notice_a_close_is_at_once_unless_a_date_is_given() -> None:
     assert planned(LINE, close(effective_at=soon), NONE).closing_at == soon
 
 
+def test_a_close_told_ahead_counts_its_notice_from_the_day_the_borrower_was_told() -> None:
+    told = replace(close(), notice_given_at=NOW)
+    a_month_on = datetime(2026, 12, 28, 9, 0, tzinfo=UTC)
+
+    # Decided on the notice's last day: at once; a month after it was told: on its date.
+    assert planned(LINE, told, EU, now=TWO_MONTHS_ON).status is LineStatus.CLOSED
+    assert planned(LINE, told, EU, now=a_month_on).closing_at == TWO_MONTHS_ON
+    assert planned(LINE, close(), EU, now=TWO_MONTHS_ON).closing_at == datetime(
+        2027, 3, 28, 9, 0, tzinfo=UTC
+    )  # told nothing ahead: two months from the decision
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        replace(close(), notice_given_at=NOW + timedelta(seconds=1)),
+        replace(close(), notice_given_at=datetime(2026, 11, 1, 9, 0)),
+        LimitChange(Action.SUSPEND, ("fraud_suspected",), notice_given_at=NOW),
+    ],
+    ids=["in the future", "no time zone", "not a close"],
+)
+def test_a_notice_given_ahead_is_a_past_time_with_a_close(change: LimitChange) -> None:
+    with pytest.raises(InvalidInput, match="notice_given_at"):
+        planned(LINE, change, EU)
+
+
 def test_a_close_the_borrower_asked_for_is_at_once() -> None:
     asked = close("account_closed_by_borrower")
 
