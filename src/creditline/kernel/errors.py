@@ -260,3 +260,9 @@ class LenderShareBelowMinimum(InvalidInput):
     joint loan's lending company funds at least 30 % of it)."""
 
     code = "lender_share_below_minimum"
+
+
+class FunderNotFound(NotFound):
+    """No profile of the catalogue lists the funder."""
+
+    code = "funder_not_found"
