@@ -118,3 +118,42 @@ def model_report(
     if report is None:
         fail("the active policy's scorecard keeps no development sample (fit it: creditline fit)")
     typer.echo(json.dumps(report.document(), indent=2, default=str))
+
+
+@report_app.command("funder")
+def funder(
+    funder_id: Annotated[str, typer.Option("--funder", help="the funder's id in the catalogue")],
+    period: Annotated[str, typer.Option(help="the month, YYYY-MM")],
+    out: Annotated[Path, typer.Option(help="directory for the HTML and PDF")] = Path("reports"),
+) -> None:
+    """Write funder-<funder>-<period>.html and .pdf with charts; print the headline (CN-3)."""
+    from creditline.bootstrap import build
+    from creditline.web.funder_report import funder_html, pdf
+
+    container = build(settings_or_fail())
+    with progress_bar() as progress:
+        task = progress.add_task("funder report", total=3)
+        report = container.portfolio.funder_report(REPORTER, funder_id, period)
+        progress.advance(task)
+        html = funder_html(report)
+        progress.advance(task)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = out / f"funder-{report.funder}-{report.period}"
+        stem.with_suffix(".html").write_text(html, encoding="utf-8")
+        stem.with_suffix(".pdf").write_bytes(pdf(html))
+        progress.advance(task)
+    container.close()
+    position = report.position
+    headline = {
+        "funder": report.funder,
+        "period": report.period,
+        "as_of": report.as_of.isoformat(),
+        "currency": report.currency,
+        "loans": position.loans,
+        "drawn_minor": position.drawn_minor,
+        "defaulted_minor": position.defaulted_minor,
+        "loss_minor": position.loss_minor,
+        "html": str(stem.with_suffix(".html")),
+        "pdf": str(stem.with_suffix(".pdf")),
+    }
+    typer.echo(json.dumps(headline, ensure_ascii=False))

@@ -247,3 +247,22 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after_seconds: int, **details: Any) -> None:
         super().__init__(message, retry_after_seconds=retry_after_seconds, **details)
         self.retry_after_seconds = retry_after_seconds
+
+
+class UnknownFunder(InvalidInput):
+    """A funding split names a funder its loan's jurisdiction profile does not list."""
+
+    code = "unknown_funder"
+
+
+class LenderShareBelowMinimum(InvalidInput):
+    """A funding split leaves the lender's own share below its profile's minimum (CN-3: a
+    joint loan's lending company funds at least 30 % of it)."""
+
+    code = "lender_share_below_minimum"
+
+
+class FunderNotFound(NotFound):
+    """No profile of the catalogue lists the funder."""
+
+    code = "funder_not_found"

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Select, and_, case, func, literal, or_, select
 
-from creditline.db.portable import day_number, days_after
-from creditline.loans.tables import instalments, loans, repayments
+from creditline.db.portable import day_number, days_after, int_divide
+from creditline.loans.tables import instalments, loan_funding, loans, repayments
 
 # What a copy of the book needs of the loans' tables, by table.
 SOURCES: dict[str, Select[Any]] = {
@@ -34,6 +34,9 @@ SOURCES: dict[str, Select[Any]] = {
     ),
     "repayments": select(
         repayments.c.loan_id, repayments.c.principal_minor, repayments.c.created_at
+    ),
+    "loan_funding": select(
+        loan_funding.c.loan_id, loan_funding.c.funder, loan_funding.c.amount_minor
     ),
 }
 
@@ -119,4 +122,39 @@ def days_past_due_reached(on: date, currency: str, thresholds: tuple[int, ...]) 
         .select_from(loans.outerjoin(reached, reached.c.loan_id == loans.c.id))
         .where(loans.c.currency == currency, loans.c.start_date <= on)
         .subquery("days_past_due_reached")
+    )
+
+
+def funded_positions(before: datetime, on: date, currency: str) -> Any:
+    """Each funder's part of the loans in `currency` open at `before` (CN-3): loan_id,
+    line_id, funder, funded_minor (its part of the principal lent), principal_minor (its
+    part of the principal outstanding then: pro rata, rounded down), dpd (the loan's on `on`)."""
+    open_loans = loan_positions(before, on, currency)
+    f = loan_funding.c
+    outstanding = int_divide(open_loans.c.principal_minor * f.amount_minor, loans.c.principal_minor)
+    return (
+        select(
+            open_loans.c.loan_id,
+            open_loans.c.line_id,
+            f.funder,
+            f.amount_minor.label("funded_minor"),
+            outstanding.label("principal_minor"),
+            open_loans.c.dpd,
+        )
+        .select_from(
+            open_loans.join(loan_funding, f.loan_id == open_loans.c.loan_id).join(
+                loans, loans.c.id == open_loans.c.loan_id
+            )
+        )
+        .subquery("funded_positions")
+    )
+
+
+def loan_funders() -> Any:
+    """Who funds each loan: loan_id, line_id, funder, funded_minor."""
+    f = loan_funding.c
+    return (
+        select(f.loan_id, loans.c.line_id, f.funder, f.amount_minor.label("funded_minor"))
+        .select_from(loan_funding.join(loans, loans.c.id == f.loan_id))
+        .subquery("loan_funders")
     )

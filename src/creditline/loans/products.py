@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -47,6 +48,7 @@ from creditline.loans.caps import (
     profile_cap,
     shipped_lpr,
 )
+from creditline.loans.funding import LENDER, WHOLE_BASIS_POINTS, checked_split
 from creditline.loans.model import (
     ARREARS_ORDER,
     LoanTerms,
@@ -150,6 +152,12 @@ class ProfileSpec(_Strict):
     # share of the undrawn limit drawn by default (CCF); 100 % unless the lender says less.
     loss_given_default_percent: Percent = Decimal(100)
     credit_conversion_percent: Percent = Decimal(100)
+    # CN-3, joint lending: the funders lending beside the lender (id: name), each drawdown's
+    # split unless staff name one (decimal percent strings by funder; `lender` is the lender's
+    # own share; default all of it), and the least own share a split may leave the lender.
+    funders: dict[str, StrictStr] = Field(default_factory=dict)
+    funding: dict[str, StrictStr] | None = None
+    lender_share_percent_min: Percent = Decimal(0)
 
     @field_validator("timezone")
     @classmethod
@@ -268,6 +276,17 @@ class Profile:
     refund_days: int = 7
     loss_given_default: Decimal = Decimal(1)  # a fraction
     credit_conversion: Decimal = Decimal(1)  # a fraction
+    funders: tuple[tuple[str, str], ...] = ()  # (id, name), CN-3
+    funding: tuple[tuple[str, int], ...] = ((LENDER, WHOLE_BASIS_POINTS),)  # basis points
+    lender_share_min_basis_points: int = 0
+
+    def funding_split(self, shares_percent: Mapping[str, str] | None) -> dict[str, int]:
+        """A drawdown's split in basis points by funder: `shares_percent` checked against the
+        profile (`UnknownFunder`, `LenderShareBelowMinimum`), or the profile's own."""
+        if shares_percent is None:
+            return dict(self.funding)
+        funders = frozenset(name for name, _ in self.funders)
+        return checked_split(shares_percent, funders, self.lender_share_min_basis_points)
 
     def business_date(self, at: dt.datetime) -> dt.date:
         """The calendar date of the instant `at` where the lender does business."""
@@ -484,7 +503,23 @@ def _profile(code: str, spec: ProfileSpec, lpr: LprSeries | None) -> Profile:
         refund_days=spec.refund_days,
         loss_given_default=spec.loss_given_default_percent / _HUNDRED,
         credit_conversion=spec.credit_conversion_percent / _HUNDRED,
+        **_funding(code, spec),
     )
+
+
+def _funding(code: str, spec: ProfileSpec) -> dict[str, Any]:
+    """A profile's funders and default split, the split checked as a drawdown's would be."""
+    least = int(spec.lender_share_percent_min * 100)
+    shares = spec.funding or {LENDER: "100"}
+    try:
+        split = checked_split(shares, frozenset(spec.funders), least)
+    except InvalidInput as error:
+        raise InvalidInput(f"product catalogue: profile {code}: {error.message}") from None
+    return {
+        "funders": tuple(sorted(spec.funders.items())),
+        "funding": tuple(sorted(split.items())),
+        "lender_share_min_basis_points": least,
+    }
 
 
 def _amount(profile: str, name: str, text: str, currency: str, least: int = 1) -> int:

@@ -19,6 +19,7 @@ class Posted:
     upfront_fee_minor: int  # taken from the advance: the borrower receives the rest
     quote: dict[str, Any]
     line: Line
+    funding: dict[str, int]  # minor units by funder (CN-3)
 
 
 @dataclass(frozen=True, slots=True)

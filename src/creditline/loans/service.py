@@ -8,17 +8,19 @@ hold draws the line, and repaid principal is available again in the transaction 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
-from creditline.kernel.actors import Actor
+from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import (
     DomainError,
     DrawdownExpired,
+    Forbidden,
     InvalidAmount,
     InvalidInput,
     LineNotFound,
@@ -27,11 +29,12 @@ from creditline.kernel.errors import (
     RefundAboveCreditBalance,
 )
 from creditline.kernel.ids import is_id, new_id
-from creditline.kernel.invariant import fail
+from creditline.kernel.invariant import fail, invariant
 from creditline.kernel.money import Money, format_minor
 from creditline.kernel.permissions import Permission, require
 from creditline.ledger.ports import Drawdown, LedgerPort, Line
 from creditline.ledger.service import LedgerService
+from creditline.loans.funding import split_principal
 from creditline.loans.model import LoanState, bucket, business_date, new_loan
 from creditline.loans.pricing import ProductPricing
 from creditline.loans.products import Catalogue
@@ -97,11 +100,23 @@ class LoanService:
 
     # --- commands --------------------------------------------------------------------------
     def post_drawdown(
-        self, actor: Actor, key: str, drawdown_id: str, amount: str | None = None
+        self,
+        actor: Actor,
+        key: str,
+        drawdown_id: str,
+        amount: str | None = None,
+        funding: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        """Turn a held drawdown into a loan of `amount` (default: all of it); release the rest."""
+        """Turn a held drawdown into a loan of `amount` (default: all of it); release the rest.
+        The loan records who funds it (CN-3): `funding` (percent strings by funder, named by
+        staff only) or its profile's split, the lender's own share at least the profile's
+        minimum (`LenderShareBelowMinimum`)."""
         require(actor, Permission.DRAW)
+        if funding is not None and actor.role is Role.BORROWER:
+            raise Forbidden("a borrower cannot choose who funds a loan")
         request: dict[str, Any] = {"op": "post", "drawdown_id": drawdown_id, "amount": amount}
+        if funding is not None:
+            request["funding"] = dict(sorted(funding.items()))
 
         def work(tx: Transaction) -> Posted:
             line, drawdown = self._port.lock_held_drawdown(tx, actor, drawdown_id)
@@ -130,9 +145,15 @@ class LoanService:
                 upfront_fee_minor=upfront_fee_minor,
                 opened_at=now,
             )
+            split = self._catalogue.choose(drawdown.product, line.currency).profile.funding_split(
+                funding
+            )
+            amounts = split_principal(post_minor, split)
+            invariant(sum(amounts.values()) == post_minor, "a funding split sums to the principal")
+            self.store.insert_funding(tx, loan_id, split, amounts)
             payload = {"loan": loan_id, "principal": format_minor(post_minor, line.currency)}
             self._port.notify(tx, Topic.LOAN_OPENED, after, loan_id, payload, now)
-            return Posted(drawdown, loan_id, post_minor, upfront_fee_minor, quoted, after)
+            return Posted(drawdown, loan_id, post_minor, upfront_fee_minor, quoted, after, amounts)
 
         return self._commands.run(actor, key, request, work, posted_document)
 

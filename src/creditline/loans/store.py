@@ -26,7 +26,7 @@ from creditline.loans.model import (
     Step,
 )
 from creditline.loans.schedule import AnnualRate, DailyRate, DayCount, RepaymentMethod
-from creditline.loans.tables import instalments, loans, refunds, repayments
+from creditline.loans.tables import instalments, loan_funding, loans, refunds, repayments
 
 _INSTALMENT_FIELDS = tuple(f.name for f in fields(InstalmentState))
 _LOAN_STATE_COLUMNS = (
@@ -107,6 +107,7 @@ class LoanStore:
         p = db.prepare
         self._loan_insert = p(_insert(loans))
         self._instalment_insert = p(_insert(instalments))
+        self._funding_insert = p(_insert(loan_funding))
         self._repayment_insert = p(_insert(repayments))
         self._refund_insert = p(_insert(refunds))
         self._state = p(select(*_LOAN_STATE_COLUMNS).where(loans.c.id == bindparam("id")))
@@ -221,6 +222,16 @@ class LoanStore:
             row["due_date"] = tx.date(instalment.due_date)
             row["paid_on"] = tx.date(instalment.paid_on)
             tx.execute(self._instalment_insert, {"loan_id": loan.id, **row})
+
+    def insert_funding(
+        self, tx: Transaction, loan_id: str, split: dict[str, int], amounts: dict[str, int]
+    ) -> None:
+        """Store who funds a new loan: each funder's share (basis points) and amount."""
+        for funder, amount_minor in amounts.items():
+            row = {"funder": funder, "share_basis_points": split[funder]}
+            tx.execute(
+                self._funding_insert, {"loan_id": loan_id, "amount_minor": amount_minor, **row}
+            )
 
     def load(self, tx: Transaction, loan_id: str) -> LoanState | None:
         """The loan's state as the pure model sees it (the caller holds the loan's lock)."""

@@ -170,3 +170,20 @@ eod_runs = Table(
     Column("finished_at", UtcDateTime, nullable=True),
     Column("loans_processed", BigInteger, nullable=False, server_default="0"),
 )
+
+# Who funds each loan (CN-3, joint lending): one row per funder, `lender` for the lender's own
+# share; the amounts sum exactly to the loan's principal (loans/funding.py's rounding).
+loan_funding = Table(
+    "loan_funding",
+    metadata,
+    Column("loan_id", ID, ForeignKey("loans.id"), nullable=False),
+    Column("funder", String(64), nullable=False),
+    Column("share_basis_points", Integer, nullable=False),
+    Column("amount_minor", MONEY, nullable=False),
+    PrimaryKeyConstraint("loan_id", "funder"),
+    CheckConstraint(
+        "share_basis_points > 0 AND share_basis_points <= 10000", name="share_within_whole"
+    ),
+    CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+)
+Index("ix_loan_funding_funder", loan_funding.c.funder)

@@ -167,6 +167,11 @@ def posted_document(posted: Posted) -> dict[str, Any]:
         # The borrower receives the principal less the upfront fee.
         "disbursed": format_minor(disbursed_minor, currency),
         "loan": posted.quote,
+        # Who funds the loan (CN-3): each funder's part of the principal.
+        "funding": [
+            {"funder": funder, "amount": format_minor(minor, currency)}
+            for funder, minor in sorted(posted.funding.items())
+        ],
         "line": line_document(posted.line),
     }
 

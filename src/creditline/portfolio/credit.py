@@ -19,7 +19,8 @@ from creditline.portfolio.reads import Reader, keyed, rows, whole
 VINTAGES_SHOWN_MAX = 24  # cohorts, the latest
 
 
-def _bucket(dpd: Any) -> Any:
+def dpd_bucket(dpd: Any) -> Any:
+    """A loan's bucket of days past due, by the buckets' least days."""
     whens = [(dpd >= least, literal(label)) for label, least in reversed(DPD_BUCKETS[1:])]
     return case(*whens, else_=literal(DPD_BUCKETS[0][0]))
 
@@ -27,7 +28,7 @@ def _bucket(dpd: Any) -> Any:
 def dpd_buckets(reader: Reader, cutoff: dt.datetime, on: dt.date, currency: str) -> list[DpdBucket]:
     """Open loans and their principal outstanding by days past due on `on`."""
     loans = loan_positions(cutoff, on, currency).c
-    k = keyed(_bucket(loans.dpd).label("bucket"), loans.principal_minor).c
+    k = keyed(dpd_bucket(loans.dpd).label("bucket"), loans.principal_minor).c
     found = {
         str(b): (whole(n), whole(p))
         for b, n, p in rows(
@@ -48,8 +49,8 @@ def roll_rates(
     then = loan_positions(before[0], before[1], currency).alias("loans_then")
     later = loan_positions(now[0], now[1], currency).alias("loans_now")
     k = keyed(
-        _bucket(then.c.dpd).label("then"),
-        case((later.c.loan_id.is_(None), literal(SETTLED)), else_=_bucket(later.c.dpd)).label(
+        dpd_bucket(then.c.dpd).label("then"),
+        case((later.c.loan_id.is_(None), literal(SETTLED)), else_=dpd_bucket(later.c.dpd)).label(
             "now"
         ),
         from_=then.outerjoin(later, later.c.loan_id == then.c.loan_id),

@@ -22,14 +22,26 @@ from creditline.db.unit_of_work import Database
 from creditline.decisions import portfolio_views as decision_views
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import InvalidInput, ReportDateInFuture, UnknownCurrency
+from creditline.kernel.errors import (
+    FunderNotFound,
+    InvalidInput,
+    ReportDateInFuture,
+    UnknownCurrency,
+)
 from creditline.kernel.permissions import Permission, require
 from creditline.ledger import portfolio_views as ledger_views
 from creditline.loans import portfolio_views as loan_views
 from creditline.loans.products import Catalogue, Profile
 from creditline.notices import portfolio_views as notice_views
-from creditline.portfolio import book, credit, flows
-from creditline.portfolio.figures import Concentration, Portfolio, with_expected_loss
+from creditline.portfolio import book, credit, flows, funders
+from creditline.portfolio.figures import (
+    DPD_BUCKETS,
+    Concentration,
+    DpdBucket,
+    Portfolio,
+    with_expected_loss,
+)
+from creditline.portfolio.funders import FunderPosition, FunderReport
 from creditline.portfolio.reads import Reader
 
 WEEKS_DEFAULT = 12
@@ -178,6 +190,47 @@ class PortfolioService:
             review_sla=flows.review_sla(reader, start, cutoff, currency),
         )
 
+    def funder_report(self, actor: Actor, funder: str, period: str) -> FunderReport:
+        """A funder's part of the book at the end of `period` (YYYY-MM; a month not yet
+        ended: its latest ended business date), in the currency of the profile listing it."""
+        require(actor, Permission.READ_PORTFOLIO)
+        profile, name = self._funder_profile(funder)
+        try:
+            first, last = funders.month_bounds(period)
+        except ValueError:
+            raise InvalidInput("period must be YYYY-MM", field="period") from None
+        yesterday = profile.business_date(self._clock.now()) - dt.timedelta(days=1)
+        if first > yesterday:
+            raise ReportDateInFuture(f"{period} has not begun", field="period")
+        as_of = min(last, yesterday)
+        cutoff = end_of(as_of, profile)
+
+        def read(reader: Reader) -> FunderReport:
+            found = funders.funder_positions(
+                reader, cutoff, as_of, profile.currency, profile.loss_given_default
+            )
+            position = next((p for p in found if p.funder == funder), None)
+            drawn = book.exposure(reader, cutoff, profile.currency).drawn_minor
+            return FunderReport(
+                funder,
+                name,
+                period,
+                as_of,
+                profile.currency,
+                position or _nothing_funded(funder),
+                drawn,
+                profile.loss_given_default,
+            )
+
+        return self._db.read(lambda tx: read(tx.connection))
+
+    def _funder_profile(self, funder: str) -> tuple[Profile, str]:
+        for profile in self._catalogue.profiles_in_use():
+            names = dict(profile.funders) | {"lender": profile.name}
+            if funder in names:
+                return profile, names[funder]
+        raise FunderNotFound(f"no profile lists the funder {funder!r}", funder=funder)
+
     def _grades(
         self, reader: Reader, profile: Profile, cutoff: dt.datetime, as_of: dt.date
     ) -> list[Any]:
@@ -204,10 +257,17 @@ class PortfolioService:
     def _concentration(
         self, reader: Reader, cutoff: dt.datetime, currency: str
     ) -> dict[str, list[Concentration]]:
-        return {
+        found = {
             name: book.concentration(reader, cutoff, currency, dimension)
             for name, dimension in self._dimensions.items()
         }
+        on = (cutoff - dt.timedelta(seconds=1)).date()  # dpd does not weigh on concentration
+        return found | {"funder": funders.funder_concentration(reader, cutoff, on, currency)}
+
+
+def _nothing_funded(funder: str) -> FunderPosition:
+    buckets = [DpdBucket(label, 0, 0) for label, _ in DPD_BUCKETS]
+    return FunderPosition(funder, 0, 0, 0, buckets, 0, 0)
 
 
 def end_of(day: dt.date, profile: Profile) -> dt.datetime:

@@ -8,8 +8,16 @@ from typing import Any
 
 from creditline.kernel.money import format_minor
 from creditline.portfolio.figures import Durations, Portfolio, ZeroLine
+from creditline.portfolio.funders import FunderReport
 
-__all__ = ["SECTIONS", "Portfolio", "portfolio_document", "share"]
+__all__ = [
+    "SECTIONS",
+    "FunderReport",
+    "Portfolio",
+    "funder_document",
+    "portfolio_document",
+    "share",
+]
 
 SECTIONS = (
     "exposure",
@@ -158,4 +166,32 @@ def _zero_line(line: ZeroLine) -> dict[str, Any]:
         "decision_id": line.decision_id,
         "drawdown_id": line.drawdown_id,
         "at": None if line.at is None else line.at.isoformat(),
+    }
+
+
+def funder_document(report: FunderReport) -> dict[str, Any]:
+    """A funder's report as JSON (money as decimal strings in major units)."""
+    currency = report.currency
+    position = report.position
+
+    def money(minor: int) -> str:
+        return format_minor(minor, currency)
+
+    return {
+        "funder": report.funder,
+        "name": report.name,
+        "period": report.period,
+        "as_of": report.as_of.isoformat(),
+        "currency": currency,
+        "loans": position.loans,
+        "funded": money(position.funded_minor),
+        "drawn": money(position.drawn_minor),
+        "share_of_book_drawn": share(position.share_of(report.book_drawn_minor), 4),
+        "dpd": [
+            {"bucket": b.bucket, "loans": b.loans, "principal": money(b.principal_minor)}
+            for b in position.dpd_buckets
+        ],
+        "defaulted": money(position.defaulted_minor),
+        "loss_given_default": str(report.loss_given_default),
+        "loss_estimate": money(position.loss_minor),
     }

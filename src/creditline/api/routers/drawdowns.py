@@ -36,6 +36,9 @@ class PlaceHold(Body):
 
 class PostDrawdown(Body):
     amount: Amount | None = None
+    # Who funds the loan (CN-3): percent strings by funder (`lender`: the lender's own share),
+    # staff only; default: the loan's profile's split.
+    funding: dict[str, str] | None = None
 
 
 @router.post("/lines/{line_id}/drawdowns", status_code=201)
@@ -68,7 +71,8 @@ def post_drawdown(
     """Turn a held drawdown into a loan of `amount` (default: all of it); the rest of the
     hold is released."""
     amount = body.amount if body is not None else None
-    return command_reply(loans.post_drawdown(actor, key, drawdown_id, amount), response)
+    funding = body.funding if body is not None else None
+    return command_reply(loans.post_drawdown(actor, key, drawdown_id, amount, funding), response)
 
 
 @router.post("/drawdowns/{drawdown_id}/void")

@@ -12,7 +12,7 @@ from creditline.kernel.actors import Actor
 from creditline.kernel.errors import ReportSectionNotFound
 from creditline.kernel.permissions import Permission
 from creditline.portfolio.service import WEEKS_DEFAULT, WEEKS_MAX
-from creditline.portfolio.views import SECTIONS, portfolio_document
+from creditline.portfolio.views import SECTIONS, funder_document, portfolio_document
 
 router = APIRouter(prefix="/v1/reports", route_class=PermissionRoute)
 
@@ -65,3 +65,15 @@ def model(monitor: ModelMonitorDep, actor: Reader, as_of: AsOf = None) -> dict[s
     staff. Reading it sends no alert: `creditline report model` does."""
     report = monitor.report(actor, as_of or dt.date.today())
     return {"model": None} if report is None else report.document()
+
+
+@router.get("/funders/{funder}")
+def funder_report(
+    funder: str,
+    portfolio: PortfolioDep,
+    actor: Reader,
+    period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="the month, YYYY-MM")],
+) -> dict[str, Any]:
+    """A funder's part of the book at the end of a month (CN-3): exposure, days past due,
+    losses; staff."""
+    return funder_document(portfolio.funder_report(actor, funder, period))
