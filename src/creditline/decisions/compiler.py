@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from creditline.decisions.conditions import condition_sql
 from creditline.decisions.features import FEATURES, FeatureType
+from creditline.decisions.limit_steps import floor_to_step_sql
 from creditline.decisions.policy import Bin, PolicyDocument, Rule, RuleAction, rule_expression
 from creditline.kernel.money import AMOUNT_MINOR_MAX
 from creditline.ledger.ports import RegulatoryCaps
@@ -42,10 +44,11 @@ class CompiledPolicy:
 
 
 def _literal(value: Decimal | int | str) -> str:
-    """`value` as a SQL literal (a string quoted, its quotes doubled)."""
+    """`value` as a SQL literal (a string quoted, its quotes doubled; a decimal in positional
+    notation, a DECIMAL: `1E+3` would be a DOUBLE)."""
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
-    return str(value)
+    return f"{value:f}" if isinstance(value, Decimal) else str(value)
 
 
 def _bin_test(feature: str, kind: FeatureType, bin_: Bin) -> str:
@@ -59,9 +62,9 @@ def _bin_test(feature: str, kind: FeatureType, bin_: Bin) -> str:
         return f"f.{feature} IN ({', '.join(values)})"
     tests = []
     if bin_.lower is not None:
-        tests.append(f"f.{feature} >= {bin_.lower}")
+        tests.append(f"f.{feature} >= {_literal(bin_.lower)}")
     if bin_.upper is not None:
-        tests.append(f"f.{feature} < {bin_.upper}")
+        tests.append(f"f.{feature} < {_literal(bin_.upper)}")
     return " AND ".join(tests) or "TRUE"
 
 
@@ -124,7 +127,7 @@ def _scored_columns(policy: PolicyDocument, rules: list[Rule]) -> list[str]:
             f"CASE WHEN f.{attribute.feature} IS NULL THEN -1 {bins} ELSE -1 END AS bin_{n}"
         )
     for n, rule in enumerate(rules):
-        condition = rule_expression(rule).sql(dialect="duckdb")
+        condition = condition_sql(rule_expression(rule))
         scored.append(f"COALESCE(({condition}), FALSE) AS fired_{n}")
     return scored
 
@@ -160,9 +163,9 @@ def _limit_cases(policy: PolicyDocument, rules: list[Rule]) -> tuple[str, str, s
     rule_action = " ".join(f"WHEN {_literal(r.id)} THEN {_literal(r.action.value)}" for r in rules)
     decrease_to = " ".join(
         f"WHEN {_literal(r.id)} THEN GREATEST(used_minor, {min_limit}, "
-        f"CAST(floor(limit_minor * {r.limit_factor} / {step}) AS BIGINT) * {step})"
+        f"{floor_to_step_sql('limit_minor', r.limit_factor, step)})"
         for r in rules
-        if r.action is RuleAction.DECREASE
+        if r.action is RuleAction.DECREASE and r.limit_factor is not None
     )
     return target, rule_action, decrease_to
 
@@ -198,10 +201,8 @@ def _policy_increase(policy: PolicyDocument) -> str:
     increase factor, on the step."""
     constraints = policy.constraints
     step = policy.minor(constraints.limit_step)
-    return (
-        f"LEAST(target_minor, {policy.minor(constraints.max_limit)}, "
-        f"CAST(floor(limit_minor * {constraints.max_increase_factor} / {step}) AS BIGINT) * {step})"
-    )
+    grown = floor_to_step_sql("limit_minor", constraints.max_increase_factor, step)
+    return f"LEAST(target_minor, {policy.minor(constraints.max_limit)}, {grown})"
 
 
 def _increase(policy: PolicyDocument) -> tuple[str, str]:

@@ -37,10 +37,11 @@ from pydantic import (
 )
 from sqlglot import exp
 
-from creditline.decisions.conditions import condition_problems, unwrapped
+from creditline.decisions.conditions import checked_condition, condition_problems, unwrapped
 from creditline.decisions.development import Development, development_problems
 from creditline.decisions.features import FEATURES, FeatureType, Risk
 from creditline.decisions.guardrails import Guardrails
+from creditline.decisions.limit_steps import factor_problems
 from creditline.decisions.profile_lint import features_outside_profile, lint_profile
 from creditline.kernel.errors import DataCategoryNotAllowed, InvalidInput, ProductNotFound
 from creditline.kernel.money import Money
@@ -213,6 +214,9 @@ def lint(policy: PolicyDocument, profile: Profile | None = None) -> list[str]:
     problems += _lint_scorecard(policy)
     problems += _lint_grades_and_matrix(policy)
     problems += _lint_rules(policy)
+    problems += factor_problems(
+        "constraints.max_increase_factor", policy.constraints.max_increase_factor
+    )
     problems += _lint_reason(policy.constraints.increase_reason, "constraints", adverse=False)
     if profile is not None:
         problems += lint_profile(policy, profile)
@@ -221,10 +225,10 @@ def lint(policy: PolicyDocument, profile: Profile | None = None) -> list[str]:
 
 def rule_expression(rule: Rule) -> exp.Expression:
     """The rule's condition, parsed; `InvalidInput` if it is not an allowed expression."""
-    problems = condition_problems(f"rules.{rule.id}", rule.when)
-    if problems:
+    parsed, problems = checked_condition(f"rules.{rule.id}", rule.when)
+    if parsed is None or problems:
         raise InvalidInput(problems[0])
-    return sqlglot.parse_one(rule.when, dialect="duckdb")  # type: ignore[return-value]
+    return parsed
 
 
 def _lint_money(policy: PolicyDocument) -> list[str]:
@@ -372,6 +376,7 @@ def _lint_rules(policy: PolicyDocument) -> list[str]:
         if (rule.action is RuleAction.DECREASE) != (rule.limit_factor is not None):
             problems.append(f"{where}: limit_factor goes with a decrease, and only with it")
         problems += condition_problems(where, rule.when)
+        problems += factor_problems(f"{where}.limit_factor", rule.limit_factor)
     problems += _lint_unreachable(policy)
     return problems
 

@@ -52,6 +52,7 @@ _QUERY_NODES: tuple[type[exp.Expression], ...] = (
     exp.Floor,
     exp.Div,
     exp.IntDiv,
+    exp.Mod,  # the remainder takes the dividend's sign on both (C's and Java's `%`)
     exp.Array,
     exp.ArrayConcat,
     exp.Anonymous,  # list_slice only (checked below)

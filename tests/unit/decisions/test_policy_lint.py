@@ -122,6 +122,19 @@ def test_a_feature_scored_twice() -> None:
         ("dpd", ["a rule must be a condition (true or false)"]),
         ("'yes'", ["a rule must be a condition (true or false)"]),
         ("dpd >", ["not an expression"]),
+        # What SQL would convert, refuse or overflow, and Python would compute all the same.
+        ("dpd = '5'", ["mixes integer and text values"]),  # DuckDB: '5' becomes 5, true
+        ("employment > 5", ["mixes integer and text values"]),
+        ("coalesce(dpd, income_evidence) IS NULL", ["mixes boolean and integer values"]),
+        ("income_evidence + 1 > 1", ["arithmetic on a value that is not a number"]),
+        ("(dpd, age) = (1, 2)", ["Tuple is not allowed"]),
+        ("dpd IN ()", ["IN needs at least one value"]),
+        ("least(dpd) > 0", ["least needs two values or more"]),
+        ("2147483647 + 1 > dpd", ["may overflow a 32-bit integer (as SQL types literals)"]),
+        ("dpd * used_minor > 0", ["may overflow a 64-bit integer (for features up to ±10^15)"]),
+        ("dpd > 99999999999999999999", ["beyond a 64-bit integer"]),
+        ("utilisation > 1e999", ["beyond a DOUBLE"]),
+        ("dpd * 0.1234567890123456789 > 0", ["needs 40 decimal digits; SQL keeps 38"]),
     ],
 )
 def test_a_rule_that_is_not_an_allowed_condition(when: str, expected: list[str]) -> None:
@@ -152,12 +165,36 @@ def test_a_rule_that_is_not_an_allowed_condition(when: str, expected: list[str])
         "greatest(dpd, max_dpd_12m) - least(age, 30) > abs(-30)",
         "days_since_cut IS NULL AND -dpd < 0",
         "used_minor * 2 > limit_minor + 100",
+        "dpd > 5 = income_evidence",  # a comparison of comparisons, grouped as sqlglot reads it
+        "utilisation BETWEEN SYMMETRIC 0.9 AND 0.5 OR dpd NOT IN (1, NULL)",
+        "used_minor * 1000 > limit_minor * 999 AND dpd * 0.5 > 1.5e0",
+        "coalesce(employment, 'student') IN ('student', 'it''s')",
     ],
 )
 def test_an_allowed_condition_passes(when: str) -> None:
     document = example()
     rule(document, "overdue-30")["when"] = when
     assert problems(document) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "factor"),
+    [
+        (("rules", 4, "limit_factor"), "0.1234567890123456789"),  # 19 digits
+        (("rules", 4, "limit_factor"), "0.0000000000000000001"),  # 19 decimal places
+        (("constraints", "max_increase_factor"), "1.234567890123456789"),
+    ],
+)
+def test_a_factor_beyond_exact_sql_arithmetic(path: tuple[Any, ...], factor: str) -> None:
+    """A limit times the factor must fit SQL's 128-bit integers for any limit (`limit_steps`)."""
+    document = example()
+    *parents, key = path
+    target: Any = document
+    for part in parents:
+        target = target[part]
+    target[key] = factor
+    where = "rules.multi-lender.limit_factor" if path[0] == "rules" else ".".join(path)
+    assert problems(document) == [f"{where}: at most 18 digits and decimal places"]
 
 
 # --- reason codes ------------------------------------------------------------------------------
