@@ -73,6 +73,13 @@ SELECT l.id AS loan_id, k AS number, l.start_date + CAST(30 * k AS INTEGER) AS d
 FROM loans l, range(1, 4) r(k);
 DELETE FROM instalments WHERE paid_on > DATE '{as_of}';
 
+-- Joint lending (CN-3): the lender keeps 30 %, a bank funds the rest (rounded down).
+CREATE OR REPLACE TABLE loan_funding AS
+SELECT id AS loan_id, 'example-bank' AS funder, 7000 AS share_basis_points,
+       principal_minor * 7000 // 10000 AS amount_minor FROM loans
+UNION ALL
+SELECT id, 'lender', 3000, principal_minor - principal_minor * 7000 // 10000 FROM loans;
+
 CREATE OR REPLACE TABLE repayments AS
 SELECT id AS loan_id, principal_minor, settled_at AS created_at FROM loans WHERE settled_at IS NOT NULL;
 
