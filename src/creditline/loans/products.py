@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -360,11 +360,6 @@ class Product:
 
     def loan_terms(self, method: RepaymentMethod, principal_minor: int) -> LoanTerms:
         """The terms a loan of `principal_minor` freezes when it is drawn."""
-        basis = (
-            self.rate.day_count.basis_days
-            if isinstance(self.rate, AnnualRate)
-            else DayCount.ACT_365.basis_days
-        )
         return LoanTerms(
             product=self.code,
             method=method,
@@ -372,7 +367,7 @@ class Product:
             instalment_fee_minor=self.instalment_fee_minor(principal_minor),
             late_fee_minor=self.late_fee_minor,
             penalty_annual_rate=self.penalty_annual_rate,
-            penalty_basis_days=basis,
+            penalty_basis_days=_penalty_basis_days(self.rate),
             grace_days=self.grace_days,
             waterfall=self.waterfall,
             overpayment=self.overpayment,
@@ -540,6 +535,33 @@ def _frozen(values: list[_T] | None) -> frozenset[_T] | None:
     return None if values is None else frozenset(values)
 
 
+def _penalty_basis_days(rate: Rate) -> int:
+    """The year a day of penalty interest is charged over: the rate's day count's (360 for
+    ACT/360 and 30/360), 365 for a daily rate."""
+    if isinstance(rate, AnnualRate):
+        return rate.day_count.basis_days
+    return DayCount.ACT_365.basis_days
+
+
+def _check_penalty_rate(
+    percent: Decimal, rate: Rate, profile: Profile, refuse: Callable[[str], InvalidInput]
+) -> None:
+    """Refuse a penalty rate whose year of lateness costs more than the profile's cap: it is
+    charged by the actual day over the day count's year, so on a 360-day basis a year late
+    costs the rate × 365 / 360 (the cap holds for what is paid, as for the interest rate)."""
+    cap = profile.penalty_annual_rate_cap_percent
+    if percent > cap:
+        raise refuse(f"penalty rate {percent}% is above the {cap}% cap of profile {profile.code}")
+    basis = _penalty_basis_days(rate)
+    charged = percent * DayCount.ACT_365.basis_days / basis
+    if charged > cap:
+        shown = charged.quantize(Decimal("0.01"), rounding=ROUND_CEILING)
+        raise refuse(
+            f"penalty rate {percent}% charged by the day over a {basis}-day year costs "
+            f"{shown}% a year late, above the {cap}% cap of profile {profile.code}"
+        )
+
+
 def _product(code: str, spec: ProductSpec, profiles: dict[str, Profile]) -> Product:
     def refuse(message: str) -> InvalidInput:
         return InvalidInput(f"product catalogue: product {code}: {message}", product=code)
@@ -558,11 +580,7 @@ def _product(code: str, spec: ProductSpec, profiles: dict[str, Profile]) -> Prod
         if spec.annual_rate_percent is not None
         else DailyRate(spec.daily_rate_percent / _HUNDRED)  # type: ignore[operator]
     )
-    if spec.penalty_annual_rate_percent > profile.penalty_annual_rate_cap_percent:
-        raise refuse(
-            f"penalty rate {spec.penalty_annual_rate_percent}% is above the "
-            f"{profile.penalty_annual_rate_cap_percent}% cap of profile {profile.code}"
-        )
+    _check_penalty_rate(spec.penalty_annual_rate_percent, rate, profile, refuse)
     try:
         late_fee_minor = Money.parse(spec.late_fee, spec.currency).minor
     except InvalidInput as error:

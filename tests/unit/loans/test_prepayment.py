@@ -15,21 +15,28 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
-from test_loan_model import cny, d, loan_of, owed
+from test_loan_model import RATE, cny, d, loan_of, owed
 
 from creditline.loans.model import LoanState, PrepaymentEffect, new_loan
 from creditline.loans.prepayment import _discount_carried
 from creditline.loans.products import load_catalogue
-from creditline.loans.schedule import RepaymentMethod, build_schedule
+from creditline.loans.schedule import (
+    AnnualRate,
+    DayCount,
+    Rate,
+    RepaymentMethod,
+    build_schedule,
+)
 from creditline.loans.waterfall import allocate
 
 EQUAL_PRINCIPAL = RepaymentMethod.EQUAL_PRINCIPAL
 EQUAL_INSTALMENT = RepaymentMethod.EQUAL_INSTALMENT
 INTEREST_FIRST = RepaymentMethod.INTEREST_FIRST
+THIRTY_360 = AnnualRate(Decimal("0.12"), DayCount.THIRTY_360)
 
 
-def loan(method: RepaymentMethod, effect: PrepaymentEffect) -> LoanState:
-    plain = loan_of(method=method)
+def loan(method: RepaymentMethod, effect: PrepaymentEffect, rate: Rate = RATE) -> LoanState:
+    plain = loan_of(method=method, rate=rate)
     return replace(plain, terms=replace(plain.terms, prepayment_effect=effect))
 
 
@@ -55,6 +62,7 @@ CASES = [
         PrepaymentEffect.SHORTER_TERM,
         "613.23",
         [(40_000, 1_223, 100, 0), (40_000, 519, 100, 0), (20_000, 204, 100, 0)],
+        RATE,
         id="equal-principal-shorter-term",
     ),
     pytest.param(
@@ -64,6 +72,7 @@ CASES = [
         PrepaymentEffect.LOWER_INSTALMENT,
         "613.23",
         [(40_000, 1_223, 100, 0), (30_000, 519, 100, 0), (30_000, 306, 100, 0)],
+        RATE,
         id="equal-principal-lower-instalment",
     ),
     pytest.param(
@@ -75,6 +84,7 @@ CASES = [
         PrepaymentEffect.SHORTER_TERM,
         "609.03",
         [(39_580, 1_223, 100, 0), (40_063, 523, 100, 0), (20_357, 207, 100, 0)],
+        RATE,
         id="equal-instalment-shorter-term",
     ),
     pytest.param(
@@ -86,6 +96,7 @@ CASES = [
         PrepaymentEffect.LOWER_INSTALMENT,
         "609.03",
         [(39_580, 1_223, 100, 0), (30_108, 523, 100, 0), (30_312, 309, 100, 0)],
+        RATE,
         id="equal-instalment-lower-instalment",
     ),
     pytest.param(
@@ -96,19 +107,49 @@ CASES = [
         PrepaymentEffect.LOWER_INSTALMENT,
         "213.23",
         [(0, 1_223, 100, 0), (0, 888, 100, 0), (100_000, 1_019, 100, 0)],
+        RATE,
         id="interest-first",
+    ),
+    # The same loan at 12% a year 30/360: every month is 30 days, a period's interest 1% of the
+    # balance, whatever the month's length (02-15 .. 03-15 is 28 days and still 30). Paid on 02-10:
+    # instalment 1 in full and 200.00 prepaid, which would have earned 200.00 × 12% × 5 / 360 =
+    # 0.3333 -> 0.33 until 02-15 (5 odd days).
+    pytest.param(
+        # 1: 1,200.00 × 1% = 12.00; 613.00 = 413.00 + 200.00. Shorter term, the 200.00 off the
+        # last: 2: 600.00 × 1% = 6.00 − 0.33 = 5.67; 3: 200.00 × 1% = 2.00. (Counted by the
+        # actual 28 days over 360 it would be 5.60 − 0.33 = 5.27, and 3: 31 days, 2.07.)
+        EQUAL_PRINCIPAL,
+        PrepaymentEffect.SHORTER_TERM,
+        "613.00",
+        [(40_000, 1_200, 100, 0), (40_000, 567, 100, 0), (20_000, 200, 100, 0)],
+        THIRTY_360,
+        id="30/360-equal-principal-shorter-term",
+    ),
+    pytest.param(
+        # A = 1,200.00 × 1% / (1 − 1.01^−3) = 408.03; 1: interest 12.00, principal 396.03,
+        # 803.97 left; 609.03 = 409.03 + 200.00 prepaid, 603.97 left. Lower instalment: a new
+        # annuity over two, 603.97 × 1% / (1 − 1.01^−2) = 306.5223 -> 306.52.
+        # 2: 603.97 × 1% = 6.0397 -> 6.04, principal 306.52 − 6.04 = 300.48, interest 6.04 − 0.33
+        # 3: 603.97 − 300.48 = 303.49, interest 3.0349 -> 3.03
+        EQUAL_INSTALMENT,
+        PrepaymentEffect.LOWER_INSTALMENT,
+        "609.03",
+        [(39_603, 1_200, 100, 0), (30_048, 571, 100, 0), (30_349, 303, 100, 0)],
+        THIRTY_360,
+        id="30/360-equal-instalment-lower-instalment",
     ),
 ]
 
 
-@pytest.mark.parametrize(("method", "effect", "amount", "after"), CASES)
+@pytest.mark.parametrize(("method", "effect", "amount", "after", "rate"), CASES)
 def test_a_prepayment_re_amortises_the_instalments_after_the_running_one(
     method: RepaymentMethod,
     effect: PrepaymentEffect,
     amount: str,
     after: list[tuple[int, int, int, int]],
+    rate: Rate,
 ) -> None:
-    prepaid, split = allocate(loan(method, effect), cny(amount), d(2, 10))
+    prepaid, split = allocate(loan(method, effect, rate), cny(amount), d(2, 10))
 
     assert owed(prepaid) == after
     assert split.rescheduled

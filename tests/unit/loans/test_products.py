@@ -138,6 +138,22 @@ def test_a_penalty_rate_above_the_cap_is_refused_naming_the_product() -> None:
     assert refused.value.details["product"] == "test-loan"
 
 
+@pytest.mark.parametrize("day_count", ["ACT/360", "30/360"])
+def test_a_penalty_charged_over_a_360_day_year_is_capped_on_what_a_year_late_costs(
+    day_count: str,
+) -> None:
+    # A day late costs the penalty rate / 360, so a year late costs it × 365 / 360: at 24.00%
+    # that is 24.3333%, above the 24.00% cap though the rate is at it. 23.67% × 365 / 360 =
+    # 23.9985% is within it.
+    with pytest.raises(InvalidInput) as refused:
+        parse_catalogue(document(day_count=day_count, penalty_annual_rate_percent="24.00"))
+    assert "24.34%" in refused.value.message and "24.00%" in refused.value.message
+    assert refused.value.details["product"] == "test-loan"
+
+    product = product_of(day_count=day_count, penalty_annual_rate_percent="23.67")
+    assert product.loan_terms(RepaymentMethod.EQUAL_INSTALMENT, 100_000).penalty_basis_days == 360
+
+
 def test_a_late_fee_at_the_cap_is_accepted() -> None:
     assert product_of(late_fee="50.00").late_fee_minor == 5_000
 
