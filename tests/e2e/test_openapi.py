@@ -45,7 +45,6 @@ PENDING = {
     "POST /v1/policies/{label}/shadow/stop",
     "GET /v1/policies/{label}/simulation",
     "POST /v1/policies/{label}/simulations",
-    "GET /v1/reason-codes",
     "GET /v1/reports/funders/{funder}",
     "GET /v1/reports/model",
     "GET /v1/reports/portfolio",

@@ -161,3 +161,24 @@ class RequestPage(Document):
 
 class LineRequests(RequestPage):
     line_id: str
+
+
+class Texts(Document):
+    en: str
+    zh_CN: str = Field(alias="zh-CN")
+
+
+class NextStep(Texts):
+    step: str
+
+
+class ReasonCode(Document):
+    """A reason code of the catalogue: what the borrower reads, what staff read, what the
+    borrower can do next."""
+
+    code: str
+    adverse: bool
+    borrower_initiated: bool
+    text: Texts
+    operator_text: str
+    next_step: NextStep

@@ -52,7 +52,12 @@ def get_decision(
     return ledger.get_decision(actor, decision_id)
 
 
-@router.get("/reason-codes", dependencies=[requires(Permission.READ_LINES)])
+@router.get(
+    "/reason-codes",
+    dependencies=[requires(Permission.READ_LINES)],
+    response_model=None,
+    responses={200: {"model": list[docs.ReasonCode]}},
+)
 def reason_codes() -> list[dict[str, Any]]:
     """The reason-code catalogue, for anyone signed in: each code's borrower text in zh-CN and
     English, the operator's text and the borrower's next step."""
