@@ -11,7 +11,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from creditline import __version__
-from creditline.api import observability, problems
+from creditline.api import observability, openapi, problems
 from creditline.api.routers import ROUTERS
 from creditline.bootstrap import Container
 from creditline.metrics import Metrics
@@ -112,6 +112,7 @@ def create_app(
     )
     app.state.container = container
     problems.install(app)
+    openapi.install(app)
     observability.install(app, container)
     for router in ROUTERS:
         app.include_router(router)

@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 from fastapi.routing import APIRoute
 
 from creditline.api.auth import TokenRules, authenticate
+from creditline.api.openapi import BEARER, problem_responses
 from creditline.api.problems import IdempotencyKeyMissing
 from creditline.bootstrap import Container
 from creditline.decisions.appeals import Appeals
@@ -36,7 +37,11 @@ def _container(request: Request) -> Container:
     return request.app.state.container  # type: ignore[no-any-return]
 
 
-def current_actor(request: Request, authorization: Annotated[str | None, Header()] = None) -> Actor:
+def current_actor(
+    request: Request,
+    # Documented as the bearer scheme, not as a parameter.
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Actor:
     """The authenticated caller, from the bearer token (401 without a valid one)."""
     settings = _container(request).settings
     rules = TokenRules(settings.jwt_keys, settings.token_lifetime_max, settings.token_leeway)
@@ -74,7 +79,8 @@ def requires(*permissions: Permission) -> Any:
 
 class PermissionRoute(APIRoute):
     """A route that says who may call it: exactly one `requires(...)`, recorded on the
-    operation as `x-permission`. A route without one is refused when it is declared."""
+    operation as `x-permission` with the bearer scheme, and the problems it may answer. A
+    route without one is refused when it is declared."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         super().__init__(path, endpoint, **options)
@@ -85,9 +91,14 @@ class PermissionRoute(APIRoute):
         ]
         if len(checks) != 1:
             raise TypeError(f"{self.name} ({path}) needs exactly one `requires(...)` dependency")
+        command = self.body_field is not None or any(
+            dependency.call is idempotency_key for dependency in self.dependant.dependencies
+        )
+        self.responses = {**problem_responses(command), **self.responses}
         self.openapi_extra = {
             **(self.openapi_extra or {}),
             PERMISSION_EXTENSION: checks[0].documented,
+            "security": [{BEARER: []}],
         }
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditline.api.auth import Unauthenticated
@@ -41,6 +42,7 @@ _STATUS: tuple[tuple[type[errors.DomainError], int], ...] = (
     (errors.InvalidInput, 422),
 )
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # Body fields whose malformed values are amounts: they get the amount error code.
 _AMOUNT_FIELDS = {"amount", "limit"}
 
@@ -240,7 +242,23 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return problem(exc.status_code, code, _title(code), str(exc.detail), request.url.path)
+    answer = problem(exc.status_code, code, _title(code), str(exc.detail), request.url.path)
+    if exc.status_code == 405:
+        answer.headers["Allow"] = ", ".join(_allowed_methods(request))
+    return answer
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at the request's path (Starlette names only those of
+    the first route that matched it)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from creditline.api.deps import ExplainerDep, LedgerDep, PermissionRoute, requires
+from creditline.api.documents import answers
+from creditline.api.documents import lines as docs
 from creditline.kernel.actors import Actor
 from creditline.kernel.permissions import Permission
 from creditline.kernel.reasons import catalogue_documents
@@ -16,7 +18,7 @@ from creditline.ledger.service import DECISIONS_LISTED_MAX
 router = APIRouter(prefix="/v1", route_class=PermissionRoute)
 
 
-@router.get("/lines/{line_id}/decisions")
+@router.get("/lines/{line_id}/decisions", **answers(docs.LineDecisions))
 def line_decisions(
     line_id: str,
     ledger: LedgerDep,
@@ -40,7 +42,7 @@ def explain_line(
     return explainer.explain(actor, line_id, lang)
 
 
-@router.get("/decisions/{decision_id}")
+@router.get("/decisions/{decision_id}", **answers(docs.StoredDecision))
 def get_decision(
     decision_id: str,
     ledger: LedgerDep,
@@ -50,7 +52,12 @@ def get_decision(
     return ledger.get_decision(actor, decision_id)
 
 
-@router.get("/reason-codes", dependencies=[requires(Permission.READ_LINES)])
+@router.get(
+    "/reason-codes",
+    dependencies=[requires(Permission.READ_LINES)],
+    response_model=None,
+    responses={200: {"model": list[docs.ReasonCode]}},
+)
 def reason_codes() -> list[dict[str, Any]]:
     """The reason-code catalogue, for anyone signed in: each code's borrower text in zh-CN and
     English, the operator's text and the borrower's next step."""

@@ -15,6 +15,8 @@ from creditline.api.deps import (
     PermissionRoute,
     requires,
 )
+from creditline.api.documents import answers
+from creditline.api.documents import lines as docs
 from creditline.api.replies import command_reply
 from creditline.kernel.actors import Actor
 from creditline.kernel.permissions import Permission
@@ -41,7 +43,7 @@ class PostDrawdown(Body):
     funding: dict[str, str] | None = None
 
 
-@router.post("/lines/{line_id}/drawdowns", status_code=201)
+@router.post("/lines/{line_id}/drawdowns", **answers(docs.Hold, 201))
 def place_hold(
     line_id: str,
     body: PlaceHold,
@@ -75,7 +77,7 @@ def post_drawdown(
     return command_reply(loans.post_drawdown(actor, key, drawdown_id, amount, funding), response)
 
 
-@router.post("/drawdowns/{drawdown_id}/void")
+@router.post("/drawdowns/{drawdown_id}/void", **answers(docs.Voided))
 def void_drawdown(
     drawdown_id: str,
     ledger: LedgerDep,

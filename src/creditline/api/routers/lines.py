@@ -9,6 +9,8 @@ from pydantic import AwareDatetime, Field, StrictStr
 
 from creditline.api.bodies import Amount, Body
 from creditline.api.deps import IdempotencyKeyDep, LedgerDep, PermissionRoute, requires
+from creditline.api.documents import answers
+from creditline.api.documents import lines as docs
 from creditline.api.replies import command_reply
 from creditline.kernel.actors import Actor
 from creditline.kernel.permissions import Permission
@@ -50,7 +52,7 @@ class ChangeLimit(Body):
     )
 
 
-@router.post("/lines", status_code=201)
+@router.post("/lines", **answers(docs.Line, 201))
 def open_line(
     body: OpenLine,
     ledger: LedgerDep,
@@ -67,7 +69,7 @@ def open_line(
     return command_reply(result, response, 201)
 
 
-@router.get("/lines")
+@router.get("/lines", **answers(docs.Lines))
 def list_lines(
     ledger: LedgerDep,
     actor: Annotated[Actor, requires(Permission.READ_LINES)],
@@ -77,7 +79,7 @@ def list_lines(
     return ledger.list_lines(actor, borrower_id)
 
 
-@router.get("/lines/{line_id}")
+@router.get("/lines/{line_id}", **answers(docs.Line))
 def get_line(
     line_id: str, ledger: LedgerDep, actor: Annotated[Actor, requires(Permission.READ_LINES)]
 ) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def get_line(
     return ledger.get_line(actor, line_id)
 
 
-@router.post("/lines/{line_id}/limit-changes", status_code=201)
+@router.post("/lines/{line_id}/limit-changes", **answers(docs.DecisionTaken, 201))
 def change_limit(
     line_id: str,
     body: ChangeLimit,
@@ -116,7 +118,7 @@ def change_limit(
     return command_reply(result, response, 201)
 
 
-@router.get("/lines/{line_id}/journal")
+@router.get("/lines/{line_id}/journal", **answers(docs.Journal))
 def journal(
     line_id: str,
     ledger: LedgerDep,

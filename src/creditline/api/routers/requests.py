@@ -14,6 +14,8 @@ from pydantic import Field, StrictStr
 
 from creditline.api.bodies import Amount, Body
 from creditline.api.deps import IdempotencyKeyDep, LedgerDep, PermissionRoute, requires
+from creditline.api.documents import answers
+from creditline.api.documents import lines as docs
 from creditline.api.replies import command_reply
 from creditline.kernel.actors import Actor
 from creditline.kernel.permissions import Permission
@@ -33,7 +35,7 @@ class BorrowerRequestBody(Body):
     limit: Amount | None = None
 
 
-@router.post("/lines/{line_id}/requests", status_code=201)
+@router.post("/lines/{line_id}/requests", **answers(docs.BorrowerRequest, 201))
 def request_change(
     line_id: str,
     body: BorrowerRequestBody,
@@ -50,7 +52,7 @@ def request_change(
     return command_reply(result, response, 201)
 
 
-@router.get("/lines/{line_id}/requests")
+@router.get("/lines/{line_id}/requests", **answers(docs.LineRequests))
 def line_requests(
     line_id: str,
     ledger: LedgerDep,
@@ -63,7 +65,7 @@ def line_requests(
     return ledger.requests.of_line(actor, line_id, limit, after)
 
 
-@router.post("/requests/{request_id}/withdraw")
+@router.post("/requests/{request_id}/withdraw", **answers(docs.BorrowerRequest))
 def withdraw_request(
     request_id: str,
     ledger: LedgerDep,
@@ -77,7 +79,7 @@ def withdraw_request(
     return command_reply(ledger.requests.withdraw(actor, key, request_id), response)
 
 
-@router.get("/requests")
+@router.get("/requests", **answers(docs.RequestPage))
 def request_queue(
     ledger: LedgerDep,
     actor: Annotated[Actor, requires(Permission.READ_STAFF_VIEWS)],
