@@ -11,8 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import headers
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from creditline.api.app import create_app
 from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
 from creditline.decisions.applications import Application
@@ -173,6 +176,30 @@ def test_staff_cannot_open_a_900000_line_nor_one_above_the_borrowers_income(
     opened = json.loads(opening)
     assert (opened["opened_by"], opened["note"]) == ("agent:agent-1", reason)
     assert opened["limit_caps"]["binding"] == "income_share"
+
+
+def test_over_http_staff_open_another_line_only_with_a_reason_that_says_something(
+    cn: Container, borrower: Actor
+) -> None:
+    apply(cn, borrower)  # the borrower's one line by application (20,000.00 of CN-1's 48,000.00)
+    body = {"borrower_id": borrower.subject, "currency": "CNY", "limit": "10000.00"}
+    with TestClient(create_app(cn), raise_server_exceptions=False) as client:
+        for note in (None, "   "):
+            refused = client.post(
+                "/v1/lines",
+                json=body | ({} if note is None else {"note": note}),
+                headers=headers(cn, Role.AGENT, "agent-1"),
+            )
+            assert refused.status_code == 409, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert refused.json()["code"] == "line_cap_reached"
+        reason = "a second line for the borrower's shop, agreed on a recorded call"
+        opened = client.post(
+            "/v1/lines", json=body | {"note": reason}, headers=headers(cn, Role.AGENT, "agent-1")
+        )
+        assert opened.status_code == 201, opened.text
+        assert opened.json()["limit"] == "10000.00"
+    assert len(cn.ledger.list_lines(borrower)["lines"]) == 2
 
 
 def test_a_staff_open_for_a_borrower_with_no_income_on_file_is_refused(
