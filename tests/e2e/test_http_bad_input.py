@@ -114,6 +114,9 @@ def _open_book(client: TestClient, container: Container) -> Book:
         {"action": "freeze", "reason_codes": ["overdue_payment"], "until": FREEZE_UNTIL},
         201,
     )
+    # A decided application: the active policy is on file (its first use seeds it).
+    apply_d = _APPLICATION | {"borrower_id": "borrower-d", "income_monthly": "9000.00"}
+    book.command("apply-d", "agent", "/v1/applications", apply_d, 201)
     book.ids["missing"] = new_id()
     return book
 
@@ -774,7 +777,47 @@ SHAPE = [
     ),
 ]
 
-CASES = AMOUNTS + OPENING + AUTH + ROLES + DECISIONS + IDEMPOTENCY + FOREIGN + SHAPE
+# Issue 11, item 2: the forms a lenient parser would take are 422 on every path an amount
+# enters by, as every other odd form (`tests/unit/kernel/test_money_strict.py` has them all).
+ODD_FORMS = {"space": " 500.00", "tab": "500.00\t", "plus": "+500.00", "nbsp": "5\u00a0000.00"}
+_APPLICATION = {
+    "borrower_id": "borrower-c",
+    "currency": "CNY",
+    "income_evidence": False,
+    "birth_date": "1990-05-01",
+    "employment": "employed",
+}
+_ODD_PATHS: list[tuple[str, str, str, Callable[[str], Any]]] = [
+    ("hold", HOLD, "borrower_a", _hold),
+    ("repay", REPAY, "borrower_a", lambda text: {"amount": text}),
+    ("open", OPEN, "agent", _open),
+    (
+        "decrease",
+        CHANGE,
+        "approver",
+        lambda text: {"action": "decrease", "limit": text, "reason_codes": ["utilisation_high"]},
+    ),
+    (
+        "borrower-request",
+        "/v1/lines/{line_a}/requests",
+        "borrower_a",
+        lambda text: {"kind": "decrease", "limit": text},
+    ),
+    ("income", "/v1/applications", "agent", lambda text: _APPLICATION | {"income_monthly": text}),
+    (
+        "obligations",
+        "/v1/applications",
+        "agent",
+        lambda text: _APPLICATION | {"income_monthly": "9000.00", "obligations_monthly": text},
+    ),
+]
+ODD_AMOUNTS = [
+    Case(f"{where}-{form}", path, 422, "invalid_amount", actor, body(text))
+    for where, path, actor, body in _ODD_PATHS
+    for form, text in ODD_FORMS.items()
+]
+
+CASES = AMOUNTS + ODD_AMOUNTS + OPENING + AUTH + ROLES + DECISIONS + IDEMPOTENCY + FOREIGN + SHAPE
 
 
 def _authorization(book: Book, case: Case) -> dict[str, str]:

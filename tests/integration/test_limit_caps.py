@@ -11,8 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import headers
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from creditline.api.app import create_app
 from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
 from creditline.decisions.applications import Application
@@ -69,11 +72,16 @@ def apply(c: Container, borrower: Actor, **changes: object) -> dict[str, object]
 
 
 def caps_of(c: Container, line_id: str) -> list[dict[str, object]]:
+    """The cap figures of the line's decisions that were held to caps, oldest first (ids grow
+    with time)."""
     with c.db.reading() as connection:
         rows = connection.execute(
-            select(decisions.c.evidence).where(decisions.c.line_id == line_id)
+            select(decisions.c.evidence)
+            .where(decisions.c.line_id == line_id)
+            .order_by(decisions.c.id)
         ).scalars()
-        return [json.loads(row)["limit_caps"] for row in rows if row]
+        evidence = [json.loads(row) for row in rows if row]
+    return [each["limit_caps"] for each in evidence if "limit_caps" in each]
 
 
 def test_an_application_on_1000_a_month_opens_4000_not_8000(cn: Container, borrower: Actor) -> None:
@@ -168,6 +176,30 @@ def test_staff_cannot_open_a_900000_line_nor_one_above_the_borrowers_income(
     opened = json.loads(opening)
     assert (opened["opened_by"], opened["note"]) == ("agent:agent-1", reason)
     assert opened["limit_caps"]["binding"] == "income_share"
+
+
+def test_over_http_staff_open_another_line_only_with_a_reason_that_says_something(
+    cn: Container, borrower: Actor
+) -> None:
+    apply(cn, borrower)  # the borrower's one line by application (20,000.00 of CN-1's 48,000.00)
+    body = {"borrower_id": borrower.subject, "currency": "CNY", "limit": "10000.00"}
+    with TestClient(create_app(cn), raise_server_exceptions=False) as client:
+        for note in (None, "   "):
+            refused = client.post(
+                "/v1/lines",
+                json=body | ({} if note is None else {"note": note}),
+                headers=headers(cn, Role.AGENT, "agent-1"),
+            )
+            assert refused.status_code == 409, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert refused.json()["code"] == "line_cap_reached"
+        reason = "a second line for the borrower's shop, agreed on a recorded call"
+        opened = client.post(
+            "/v1/lines", json=body | {"note": reason}, headers=headers(cn, Role.AGENT, "agent-1")
+        )
+        assert opened.status_code == 201, opened.text
+        assert opened.json()["limit"] == "10000.00"
+    assert len(cn.ledger.list_lines(borrower)["lines"]) == 2
 
 
 def test_a_staff_open_for_a_borrower_with_no_income_on_file_is_refused(
@@ -268,3 +300,89 @@ def test_us_6_obligations_the_bureau_reports_replace_what_the_application_stated
         )
     # 150.00 / 37.16 x 1,000.00 = 4,036.59
     assert refused.value.details["cap_limit"] == "4036.59"
+
+
+def cut_line_with_a_clean_report(
+    cn: Container,
+    borrower: Actor,
+    approver: Actor,
+    agent: Actor,
+    clock: FixedClock,
+    evidence_days: int,
+) -> str:
+    """A line the policy would grow past CN-1 at its next review: 5,000.00 a month opens
+    20,000.00 (grade C, mid band), which is also CN-1's third of 60,000.00 a year; staff cut it
+    to 14,000.00; 91 days on (past the no-increase-after-cut period) a clean bureau report
+    lifts the grade to B, whose target is 30,000.00, so the policy grows the line by half, to
+    21,000.00."""
+    expires = (clock.now() + dt.timedelta(days=evidence_days)).date()
+    applied = apply(cn, borrower, income_monthly="5000.00", income_evidence_expires_on=expires)
+    assert applied["limit"] == "20000.00"
+    line_id = str(applied["line_id"])
+    cn.ledger.change_limit(
+        approver, new_id(), line_id, "decrease", ["utilisation_high"], limit="14000.00"
+    )
+    cn.bureau.record_consent(borrower, new_id(), borrower.subject)
+    clock.advance(dt.timedelta(days=91))
+    report = {
+        "borrower_id": borrower.subject,
+        "reported_at": clock.now() - dt.timedelta(hours=1),
+        "inquiries_3m": 0,
+        "lenders_with_open_loans": 1,
+    }
+    cn.bureau.load_report(agent, new_id(), report)
+    return line_id
+
+
+def assert_held_at_the_income_share(cn: Container, borrower: Actor, line_id: str) -> None:
+    assert cn.ledger.get_line(borrower, line_id)["limit"] == "20000.00"
+    figures = caps_of(cn, line_id)[-1]
+    assert (figures["profile_version"], figures["binding"], figures["cap"]) == (
+        "CN@2026-12",
+        "income_share",
+        "20000.00",
+    )
+
+
+def test_a_policy_review_is_held_under_the_cap_and_says_so(
+    cn: Container, borrower: Actor, approver: Actor, agent: Actor, clock: FixedClock
+) -> None:
+    line_id = cut_line_with_a_clean_report(cn, borrower, approver, agent, clock, 365)
+    decision = cn.decisions.review_line(line_id).decision
+    assert (decision.action, decision.grade, decision.new_limit_minor) == (
+        "increase",
+        "B",
+        2_000_000,
+    )
+    assert decision.reason_codes == ("good_repayment_history", "regulatory_cap")
+    assert_held_at_the_income_share(cn, borrower, line_id)
+
+
+def test_the_review_after_a_verification_is_held_under_the_cap_too(
+    cn: Container, borrower: Actor, approver: Actor, agent: Actor, clock: FixedClock
+) -> None:
+    line_id = cut_line_with_a_clean_report(cn, borrower, approver, agent, clock, 60)
+    assert cn.decisions.review_line(line_id).decision.action == "suspend"  # evidence expired
+    today = clock.now().date()
+    evidence = {
+        "income_monthly": "5000.00",
+        "currency": "CNY",
+        "document_id": "payslip-2027-03",
+        "issued_on": (today - dt.timedelta(days=1)).isoformat(),
+        "expires_on": (today + dt.timedelta(days=180)).isoformat(),
+    }
+    verified = cn.verifications.submit(borrower, new_id(), "income", evidence).document
+    [restored] = verified["lines"]
+    assert (restored["outcome"], restored["then"]) == ("restored", "increase")
+    with cn.db.reading() as connection:
+        latest = connection.execute(
+            select(decisions.c.action, decisions.c.reason_codes)
+            .where(decisions.c.line_id == line_id)
+            .order_by(decisions.c.id.desc())
+            .limit(1)
+        ).one()
+    assert (latest.action, json.loads(latest.reason_codes)) == (
+        "increase",
+        ["good_repayment_history", "regulatory_cap"],
+    )
+    assert_held_at_the_income_share(cn, borrower, line_id)

@@ -531,6 +531,39 @@ def test_every_notice_written_today_reaches_email_webhook_and_the_inbox_in_both_
             assert "We answer within 15 days" in en[w.id]["body"]
 
 
+# Issue 11, item 4: what a cut held at the amount in use says, in both languages.
+NO_ROOM = {
+    "en": "Your limit now equals what you owe",
+    "zh-CN": "您的授信额度现等于您尚未归还的金额",
+}
+
+
+def test_a_cut_to_what_is_owed_says_drawing_waits_for_a_repayment_in_both_languages(
+    container: Container, client: TestClient, agent: Actor, approver: Actor, borrower: Actor
+) -> None:
+    line_id = str(
+        container.ledger.open_line(agent, new_id(), borrower.subject, "CNY", "20000.00").document[
+            "id"
+        ]
+    )
+    draw(container, borrower, line_id, "5000.00", "all")
+    cut = container.ledger.change_limit(
+        approver, new_id(), line_id, "decrease", ["utilisation_high"], limit="5000.00"
+    ).document
+    assert (cut["line"]["available"], cut["line"]["fully_used"]) == ("0.00", True)
+    assert container.ledger.get_line(borrower, line_id)["fully_used"] is True
+    container.dispatcher.run_until_idle()
+    for language, words in NO_ROOM.items():
+        summary = container.explainer.explain(borrower, line_id, language)["summary"]
+        assert words in summary, summary
+        [notice] = [
+            notice
+            for notice in listed(client, container, borrower.subject, f"?lang={language}").values()
+            if notice["kind"] == Kind.LIMIT_DECREASED.value
+        ]
+        assert words in flat(notice["body"]), notice["body"]
+
+
 def test_a_change_and_its_notice_commit_together(
     wired: Container,
     clock: FixedClock,

@@ -343,7 +343,8 @@ class LedgerPort:
         self, tx: Transaction, borrower_id: str, currency: str, *, reason: str | None = None
     ) -> None:
         """Refuse (`line_cap_reached`) a new line for a borrower who already holds the
-        profile's number of open lines in `currency`, unless staff record a `reason`."""
+        profile's number of open lines in `currency`, unless staff record a `reason` (blank
+        text records none)."""
         cap = self._limits.lines_per_borrower_max(currency)
         lines = self._store.lines_of_borrower(tx, borrower_id, LINES_COUNTED_MAX)
         held = [
@@ -351,7 +352,7 @@ class LedgerPort:
             for line in lines
             if line.currency == currency and line.status is not LineStatus.CLOSED
         ]
-        if len(held) >= cap and reason is None:
+        if len(held) >= cap and (reason is None or not reason.strip()):
             raise LineCapReached(
                 f"the borrower has {len(held)} open line(s) in {currency}; at most {cap} open "
                 "without a recorded reason: ask for a review of the line instead",
