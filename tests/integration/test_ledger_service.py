@@ -14,6 +14,7 @@ from creditline.db.metadata import metadata
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import (
+    BorrowerRequestMissing,
     DomainError,
     DrawdownExpired,
     DrawdownNotFound,
@@ -31,6 +32,7 @@ from creditline.kernel.errors import (
     LineSuspended,
     LoanNotFound,
     LoanSettled,
+    ReasonNotSpecific,
     UnknownCurrency,
 )
 from creditline.kernel.reasons import REASON_CATALOGUE, catalogue_documents
@@ -188,6 +190,28 @@ def test_open_line_refuses_bad_input(
         container,
         error,
         lambda: container.ledger.open_line(agent, "o", borrower_id, currency, limit),
+    )
+
+
+@pytest.mark.parametrize(
+    ("codes", "error"),
+    [
+        ([], InvalidInput),  # a decision names 1–4 reasons
+        (["fraud_suspected"], InvalidInput),  # adverse: cannot explain a grant
+        (["policy_change"], ReasonNotSpecific),  # names no factor
+        (["borrower_request"], BorrowerRequestMissing),  # no request of the borrower's
+        (["no_such_code"], InvalidInput),
+    ],
+)
+def test_open_line_refuses_reasons_that_cannot_explain_its_grant(
+    container: Container, agent: Actor, codes: list[str], error: type[DomainError]
+) -> None:
+    refused(
+        container,
+        error,
+        lambda: container.ledger.open_line(
+            agent, "o", "borrower-1", "CNY", "20000.00", reason_codes=codes
+        ),
     )
 
 
