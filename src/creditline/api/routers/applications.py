@@ -16,6 +16,8 @@ from creditline.api.deps import (
     UnderwritingDep,
     requires,
 )
+from creditline.api.documents import answers
+from creditline.api.documents import applications as docs
 from creditline.api.replies import command_reply
 from creditline.decisions.applications import Application
 from creditline.kernel.actors import Actor
@@ -71,7 +73,7 @@ class BureauReport(Body):
     )
 
 
-@router.post("/applications", status_code=201)
+@router.post("/applications", **answers(docs.ApplicationDecided, 201))
 def apply_for_a_line(
     body: ApplicationBody,
     underwriting: UnderwritingDep,
@@ -84,7 +86,7 @@ def apply_for_a_line(
     return command_reply(result, response, 201)
 
 
-@router.post("/consents", status_code=201)
+@router.post("/consents", **answers(docs.Consent, 201))
 def record_consent(
     body: Consent,
     bureau: BureauDep,
@@ -96,7 +98,7 @@ def record_consent(
     return command_reply(bureau.record_consent(actor, key, body.borrower_id), response, 201)
 
 
-@router.post("/bureau-reports", status_code=201)
+@router.post("/bureau-reports", **answers(docs.BureauReport, 201))
 def load_bureau_report(
     body: BureauReport,
     bureau: BureauDep,
