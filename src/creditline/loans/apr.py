@@ -39,6 +39,7 @@ paragraph numbers cited here were checked against public transcriptions of its t
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -284,7 +285,11 @@ def _float_root(
             low = rate
         else:
             high = rate
-        newton = rate - value / slope if slope < 0 else high + 1
+        newton = rate - value / slope if slope < 0 else math.nan
+        if abs(newton - rate) < _FLOAT_STEP_MIN:
+            # Settled: a step this small may not move the float at all, so it must not be
+            # taken for one that leaves the bracket.
+            return newton
         next_rate = newton if low < newton < high else (low + high) / 2
         if abs(next_rate - rate) < _FLOAT_STEP_MIN:
             return next_rate
