@@ -54,6 +54,10 @@ def test_ledger_bench_measures_the_service_next_to_its_raw_baseline_on_both_stor
             # service/s, raw/s, service/raw
             row = rf"\| {store} \| {op} \| {clients} \| {NUMBER} \| {NUMBER} \| {NUMBER} \|"
             assert all(value > 0 for value in figures(row, output)), (store, op, clients)
+    afresh, remembered = figures(
+        rf"{NUMBER} µs CPU a quote priced afresh, {NUMBER} µs remembered", output
+    )
+    assert afresh > remembered > 0
 
 
 def test_end_of_day_bench_closes_a_book_and_prices_quotes() -> None:
