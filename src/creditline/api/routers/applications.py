@@ -41,11 +41,11 @@ class ApplicationBody(Body):
     )
 
 
-class Consent(Body):
+class GiveConsent(Body):
     borrower_id: StrictStr = Field(min_length=1, max_length=64)
 
 
-class KeyFactor(Body):
+class ReportedKeyFactor(Body):
     text: StrictStr = Field(min_length=1, max_length=200)
     code: StrictStr | None = Field(default=None, min_length=1, max_length=16)
     inquiries: StrictBool = Field(
@@ -53,7 +53,7 @@ class KeyFactor(Body):
     )
 
 
-class BureauReport(Body):
+class LoadBureauReport(Body):
     borrower_id: StrictStr = Field(min_length=1, max_length=64)
     source: StrictStr = Field(default="bureau", min_length=1, max_length=64)
     reported_at: AwareDatetime
@@ -66,7 +66,7 @@ class BureauReport(Body):
     obligations_monthly_minor: StrictInt | None = Field(
         default=None, description="monthly payments on reported debts, in minor units"
     )
-    key_factors: list[KeyFactor] | None = Field(
+    key_factors: list[ReportedKeyFactor] | None = Field(
         default=None,
         max_length=10,
         description="what adversely affected the score, in the bureau's order and words",
@@ -88,7 +88,7 @@ def apply_for_a_line(
 
 @router.post("/consents", **answers(docs.Consent, 201))
 def record_consent(
-    body: Consent,
+    body: GiveConsent,
     bureau: BureauDep,
     actor: Annotated[Actor, requires(Permission.RECORD_CONSENT)],
     key: IdempotencyKeyDep,
@@ -100,7 +100,7 @@ def record_consent(
 
 @router.post("/bureau-reports", **answers(docs.BureauReport, 201))
 def load_bureau_report(
-    body: BureauReport,
+    body: LoadBureauReport,
     bureau: BureauDep,
     actor: Annotated[Actor, requires(Permission.LOAD_BUREAU_REPORT)],
     key: IdempotencyKeyDep,

@@ -18,7 +18,7 @@ from creditline.kernel.permissions import Permission
 router = APIRouter(prefix="/v1", route_class=PermissionRoute)
 
 
-class Quote(Body):
+class AskQuote(Body):
     amount: Amount
     term_months: StrictInt = Field(examples=[12])
     method: StrictStr | None = None
@@ -29,7 +29,7 @@ class Repay(Body):
     amount: Amount
 
 
-class Refund(Body):
+class PayRefund(Body):
     # None: the whole credit balance.
     amount: Amount | None = None
 
@@ -37,7 +37,7 @@ class Refund(Body):
 @router.post("/lines/{line_id}/quotes", **answers(docs.Quote))
 def quote(
     line_id: str,
-    body: Quote,
+    body: AskQuote,
     loans: LoansDep,
     actor: Annotated[Actor, requires(Permission.DRAW)],
 ) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def repay(
 @router.post("/loans/{loan_id}/refunds", **answers(docs.Refund, 201))
 def refund(
     loan_id: str,
-    body: Refund,
+    body: PayRefund,
     loans: LoansDep,
     actor: Annotated[Actor, requires(Permission.REFUND)],
     key: IdempotencyKeyDep,

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/me", route_class=PermissionRoute)
 InboxUser = Annotated[Actor, requires(Permission.USE_INBOX)]
 
 
-class Preferences(Body):
+class SetPreferences(Body):
     email: StrictStr | None = Field(default=None, max_length=254, examples=["li.wei@example.com"])
     language: Literal["zh-CN", "en"] | None = None
 
@@ -57,6 +57,6 @@ def my_preferences(notices: NoticesDep, actor: InboxUser) -> dict[str, Any]:
 
 
 @router.put("/preferences", **answers(docs.Preferences))
-def set_preferences(body: Preferences, notices: NoticesDep, actor: InboxUser) -> dict[str, Any]:
+def set_preferences(body: SetPreferences, notices: NoticesDep, actor: InboxUser) -> dict[str, Any]:
     """Set the e-mail address notices go to and their language (null: the profile's)."""
     return notices.set_preferences(actor, body.email, body.language)
