@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from creditline.decisions.features import FEATURES, FeatureType, Risk
+from creditline.decisions.features import Feature, FeatureType, Risk
 from creditline.decisions.policy import Attribute, Bin
 from creditline.kernel.invariant import fail
 
@@ -46,9 +46,9 @@ def _rows(model: Any, name: str) -> Any:
     return table[table.Variable == name].reset_index(drop=True)
 
 
-def contradiction(model: Any, name: str) -> str | None:
+def contradiction(model: Any, feature: Feature) -> str | None:
     """Why a boolean feature's fitted points contradict its reason, or None."""
-    feature = FEATURES[name]
+    name = feature.name
     if feature.type is not FeatureType.BOOLEAN or feature.riskier is None:
         return None
     optb = model.binning_process_.get_binned_variable(name)
@@ -67,13 +67,13 @@ def contradiction(model: Any, name: str) -> str | None:
     return None
 
 
-def attribute_of(model: Any, name: str, values: Any) -> tuple[Attribute, AttributeReport]:
-    """The scorecard attribute the fitted model has for `name`, and its report.
+def attribute_of(model: Any, feature: Feature, values: Any) -> tuple[Attribute, AttributeReport]:
+    """The scorecard attribute the fitted model has for `feature`, and its report.
 
     `values` are the data's values of the feature: bin edges are written as the shortest
     decimals that keep each of them in its bin.
     """
-    feature = FEATURES[name]
+    name = feature.name
     reason = feature.reason
     if reason is None:
         fail(f"feature {name} is not scored: read_data admits scored features only")

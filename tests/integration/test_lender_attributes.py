@@ -1,0 +1,113 @@
+"""The lender's own attributes loaded from a CSV keyed by borrower, on both stores: each value
+stored typed as the registry says, a file loaded twice stored once, a later file replacing what
+it names, and a bad file refused whole (`creditline attributes load`: one line, exit 2)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Run, suite_settings
+
+from creditline.bootstrap import Container, build
+from creditline.kernel.clock import FixedClock
+from creditline.kernel.errors import InvalidInput
+
+REGISTRY = Path(__file__).parents[1] / "fixtures" / "lender_attributes.toml"
+
+
+@pytest.fixture
+def lender(database_url: str, clock: FixedClock) -> Iterator[Container]:
+    settings = dataclasses.replace(suite_settings(database_url), attributes_file=REGISTRY)
+    built = build(settings, clock, migrate=False)
+    yield built
+    built.close()
+
+
+def csv_file(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def stored(container: Container, borrowers: list[str]) -> dict[str, dict[str, object]]:
+    with container.db.reading() as connection:
+        return container.attributes.values(connection, borrowers)
+
+
+def test_values_are_stored_typed_and_a_second_load_of_the_same_file_changes_nothing(
+    lender: Container, tmp_path: Path
+) -> None:
+    path = csv_file(
+        tmp_path,
+        "first.csv",
+        "borrower_id,arrears_months,payroll_customer\nb-1,2.5,true\nb-2,,false\nb-3,0,\n",
+    )
+    assert lender.attributes.load(path) == 6
+    assert lender.attributes.load(path) == 6
+    expected = {
+        "b-1": {"arrears_months": 2.5, "payroll_customer": True},
+        "b-2": {"arrears_months": None, "payroll_customer": False},
+        "b-3": {"arrears_months": 0.0, "payroll_customer": None},
+    }
+    assert stored(lender, ["b-1", "b-2", "b-3", "b-4"]) == expected
+    with lender.db.reading() as connection:
+        [count] = connection.exec_driver_sql("SELECT count(*) FROM lender_attribute_values").one()
+    assert count == 6
+
+
+def test_a_later_file_replaces_the_values_it_names_and_keeps_the_others(
+    lender: Container, tmp_path: Path
+) -> None:
+    lender.attributes.load(
+        csv_file(tmp_path, "a.csv", "borrower_id,arrears_months,payroll_customer\nb-1,2,true\n")
+    )
+    lender.attributes.load(csv_file(tmp_path, "b.csv", "borrower_id,arrears_months\nb-1,7\n"))
+    assert stored(lender, ["b-1"]) == {"b-1": {"arrears_months": 7.0, "payroll_customer": True}}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("borrower_id,arrears_months\nb-1,1\nb-2,many\n", ":3: could not convert"),
+        ("borrower_id,payroll_customer\nb-1,yes\n", ":2: 'yes' is not true or false"),
+        ("borrower_id,channel\nb-1,online\n", "channel is not a registered batch attribute"),
+        ("borrower_id,utilisation\nb-1,0.5\n", "utilisation is not a registered batch attribute"),
+        ("arrears_months,borrower_id\n1,b-1\n", "the first column is borrower_id"),
+        ("borrower_id,arrears_months\nb-1,1\nb-1,2\n", ":3: borrower_id empty, too long or rep"),
+        ("borrower_id,arrears_months\nb-1,1,2\n", ":2: not 2 columns"),
+        ("borrower_id,arrears_months\nb-1,inf\n", "'inf' is not a finite number"),
+    ],
+)
+def test_a_bad_file_is_refused_and_nothing_is_stored(
+    lender: Container, tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        lender.attributes.load(csv_file(tmp_path, "bad.csv", text))
+    assert stored(lender, ["b-1", "b-2"]) == {}
+
+
+def test_the_command_loads_a_file_and_refuses_a_bad_one_with_one_line(
+    creditline: Run,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CREDITLINE_ATTRIBUTES_FILE", str(REGISTRY))
+    good = csv_file(tmp_path, "good.csv", "borrower_id,arrears_months\nb-1,1\nb-2,3\n")
+    done = creditline("attributes", "load", str(good), database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"file": str(good), "values": 2}
+    bad = csv_file(tmp_path, "bad.csv", "borrower_id,arrears_months\nb-1,x\n")
+    refused = creditline("attributes", "load", str(bad), database_url=database_url)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "bad.csv:2" in refused.stderr
+    monkeypatch.delenv("CREDITLINE_ATTRIBUTES_FILE")
+    unnamed = creditline("attributes", "load", str(good), database_url=database_url)
+    assert unnamed.returncode == 2
+    assert unnamed.stderr.strip() == (
+        "creditline: no attribute registry: set CREDITLINE_ATTRIBUTES_FILE"
+    )
