@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Run, suite_settings
+import yaml
+from conftest import EXAMPLE_POLICY, Run, suite_settings
 
 from creditline.bootstrap import Container, build
+from creditline.decisions.attributes import load_registry
+from creditline.kernel.actors import Actor
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import InvalidInput
 
@@ -111,3 +114,66 @@ def test_the_command_loads_a_file_and_refuses_a_bad_one_with_one_line(
     assert unnamed.stderr.strip() == (
         "creditline: no attribute registry: set CREDITLINE_ATTRIBUTES_FILE"
     )
+
+
+def test_a_review_decides_on_the_loaded_values_and_explains_them(
+    database_url: str, clock: FixedClock, tmp_path: Path, agent: Actor
+) -> None:
+    """The active policy suspends a line whose borrower has 6 months of arrears or more; the
+    lender's file says b-late has 6 and b-clean 0, so only b-late's line is suspended."""
+    registry = load_registry(REGISTRY)
+    document = yaml.safe_load(EXAMPLE_POLICY.read_text(encoding="utf-8"))
+    document["attributes"] = [registry["arrears_months"].model_dump(mode="json")]
+    document["rules"].append(
+        {
+            "id": "arrears",
+            "when": "arrears_months >= 6",
+            "action": "suspend",
+            "reason": "late_payments_history",
+            "priority": 99,
+        }
+    )
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(document), encoding="utf-8")
+    settings = dataclasses.replace(
+        suite_settings(database_url), attributes_file=REGISTRY, policy_file=policy_file
+    )
+    container = build(settings, clock, migrate=False)
+    try:
+        container.attributes.load(
+            csv_file(tmp_path, "a.csv", "borrower_id,arrears_months\nb-late,6\nb-clean,0\n")
+        )
+        lines = {
+            borrower: str(
+                container.ledger.open_line(
+                    agent, f"open-{borrower}", borrower, "CNY", "20000.00"
+                ).document["id"]
+            )
+            for borrower in ("b-late", "b-clean")
+        }
+        late = container.decisions.review_line(lines["b-late"]).decision
+        clean = container.decisions.review_line(lines["b-clean"]).decision
+        assert (late.action, late.decisive_rule, late.reason_codes) == (
+            "suspend",
+            "arrears",
+            ("late_payments_history",),
+        )
+        assert late.features["arrears_months"] == 6.0
+        assert clean.decisive_rule is None and clean.features["arrears_months"] == 0.0
+        explained = container.explainer.explain(agent, lines["b-late"], "en")
+        lender = [group for group in explained["data_used"] if group["source"] == "lender"]
+        assert lender == [
+            {
+                "source": "lender",
+                "source_text": "what we hold on you from your dealings with us",
+                "items": [
+                    {
+                        "feature": "arrears_months",
+                        "label": "Months in arrears on earlier loans with us",
+                        "value": "6",
+                    }
+                ],
+            }
+        ]
+    finally:
+        container.close()

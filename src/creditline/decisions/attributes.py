@@ -256,17 +256,28 @@ class LenderAttributes:
 
     def values(self, connection: Connection, borrower_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Each borrower's stored values of the registered attributes, typed (null: unknown)."""
-        rows = connection.execute(
-            select(
-                lender_attribute_values.c.borrower_id,
-                lender_attribute_values.c.name,
-                lender_attribute_values.c.value,
-            ).where(lender_attribute_values.c.borrower_id.in_(borrower_ids))
+        return stored_values(connection, borrower_ids, self.registry)
+
+
+def stored_values(
+    connection: Connection, borrower_ids: list[str], attributes: Registry
+) -> dict[str, dict[str, Any]]:
+    """Each borrower's stored values of `attributes`, typed as they say (null: unknown), by
+    borrower id; a borrower with none stored is left out."""
+    if not attributes:
+        return {}
+    rows = connection.execute(
+        select(
+            lender_attribute_values.c.borrower_id,
+            lender_attribute_values.c.name,
+            lender_attribute_values.c.value,
+        ).where(
+            lender_attribute_values.c.borrower_id.in_(borrower_ids),
+            lender_attribute_values.c.name.in_(list(attributes)),
         )
-        found: dict[str, dict[str, Any]] = {}
-        for borrower, name, value in rows:
-            attribute = self.registry.get(name)
-            if attribute is not None:
-                typed = None if value is None else attribute.parse(value)
-                found.setdefault(borrower, {})[name] = typed
-        return found
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for borrower, name, value in rows:
+        typed = None if value is None else attributes[name].parse(value)
+        found.setdefault(borrower, {})[name] = typed
+    return found
