@@ -8,6 +8,7 @@ of its reason code (`contradiction`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
@@ -47,9 +48,19 @@ def _rows(model: Any, name: str) -> Any:
 
 
 def contradiction(model: Any, feature: Feature) -> str | None:
-    """Why a boolean feature's fitted points contradict its reason, or None."""
+    """Why a feature's fitted points contradict its reason, or None: a boolean's riskier value
+    scored better, or a numeric feature's points rising the way its risk runs (its bins are
+    monotonic, but the regression may weigh them against their WoE beside a correlated one)."""
     name = feature.name
-    if feature.type is not FeatureType.BOOLEAN or feature.riskier is None:
+    if feature.riskier is None or feature.type is FeatureType.CATEGORY:
+        return None
+    if feature.type is not FeatureType.BOOLEAN:
+        ordered = [int(p) for p in _rows(model, name).Points.iloc[:-2]]  # not Special, Missing
+        if feature.riskier is Risk.LOWER:
+            ordered.reverse()
+        if any(a < b for a, b in itertools.pairwise(ordered)):
+            way = "higher" if feature.riskier is Risk.HIGHER else "lower"
+            return f"{name}: points rose as it got {way} (riskier), against its reason"
         return None
     optb = model.binning_process_.get_binned_variable(name)
     points = dict(zip((tuple(s) for s in optb.splits), _rows(model, name).Points, strict=False))

@@ -23,7 +23,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from creditline.decisions.attributes import LenderAttribute, Registry, features_with
+from creditline.decisions.attributes import (
+    BORROWER_COLUMN,
+    LenderAttribute,
+    Registry,
+    features_with,
+)
 from creditline.decisions.features import Feature, FeatureType, Risk
 from creditline.decisions.fit_attributes import AttributeReport, attribute_of, contradiction
 from creditline.decisions.fit_development import development_of
@@ -119,14 +124,15 @@ def read_data(
         raise InvalidInput(f"cannot read {path}: {str(error).splitlines()[0]}") from None
     if target not in header:
         raise InvalidInput(f"{path}: no target column {target!r}")
-    names = features or [c for c in header if c != target]
+    # A lender's attribute file keys its rows by borrower: that column is not scored.
+    names = features or [c for c in header if c not in (target, BORROWER_COLUMN)]
     for name in names:
         if name not in header:
             raise InvalidInput(f"{path}: no column {name!r}")
         feature = known.get(name)
         if feature is None:
             raise InvalidInput(
-                f"{path}: column {name!r} is no creditline feature nor registered attribute"
+                f"{path}: column {name!r} is not a creditline feature or a registered attribute"
             )
         if feature.reason is None:
             raise InvalidInput(f"feature {name!r} is not scored (it has no adverse reason code)")
@@ -175,11 +181,9 @@ def fit(
     names = list(x.columns)
     left_out: dict[str, str] = {}
     model = _fit_model(names, x_train, y_train, options, known)
-    for name in names:
-        why = contradiction(model, known[name])
-        if why:
-            left_out[name] = why
-    if left_out:
+    # Leaving one attribute out moves the others' weights: fit again until none contradicts.
+    while found := {n: why for n in names if (why := contradiction(model, known[n]))}:
+        left_out |= found
         names = [n for n in names if n not in left_out]
         if not names:
             raise InvalidInput("no feature is left to score: " + "; ".join(left_out.values()))
