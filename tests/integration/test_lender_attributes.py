@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +16,14 @@ from conftest import EXAMPLE_POLICY, Run, suite_settings
 
 from creditline.bootstrap import Container, build
 from creditline.decisions.attributes import load_registry
-from creditline.kernel.actors import Actor
+from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import InvalidInput
+from creditline.portfolio.monitoring import ModelMonitor, MonitoredModel
+from creditline.portfolio.service import end_of
+
+ANALYST = Actor("analyst-1", Role.ANALYST)
+FLOOR = 0.0001  # the share an empty bin counts as (portfolio/model_metrics.py)
 
 REGISTRY = Path(__file__).parents[1] / "fixtures" / "lender_attributes.toml"
 
@@ -116,14 +122,27 @@ def test_the_command_loads_a_file_and_refuses_a_bad_one_with_one_line(
     )
 
 
-def test_a_review_decides_on_the_loaded_values_and_explains_them(
+def test_a_review_decides_on_the_loaded_values_explains_and_monitors_them(
     database_url: str, clock: FixedClock, tmp_path: Path, agent: Actor
 ) -> None:
-    """The active policy suspends a line whose borrower has 6 months of arrears or more; the
-    lender's file says b-late has 6 and b-clean 0, so only b-late's line is suspended."""
+    """The active policy scores months of arrears (under 1: 40 points, under 3: 15, else 0)
+    and suspends a line whose borrower has 6 or more; the lender's file says b-late has 6 and
+    b-clean 0, so only b-late's line is suspended, 40 points below b-clean's."""
     registry = load_registry(REGISTRY)
     document = yaml.safe_load(EXAMPLE_POLICY.read_text(encoding="utf-8"))
     document["attributes"] = [registry["arrears_months"].model_dump(mode="json")]
+    document["scorecard"]["attributes"].append(
+        {
+            "feature": "arrears_months",
+            "reason": "late_payments_history",
+            "missing_points": 5,
+            "bins": [
+                {"upper": 1, "points": 40},
+                {"lower": 1, "upper": 3, "points": 15},
+                {"lower": 3, "points": 0},
+            ],
+        }
+    )
     document["rules"].append(
         {
             "id": "arrears",
@@ -160,6 +179,7 @@ def test_a_review_decides_on_the_loaded_values_and_explains_them(
         )
         assert late.features["arrears_months"] == 6.0
         assert clean.decisive_rule is None and clean.features["arrears_months"] == 0.0
+        assert clean.score - late.score == 40  # the two lines differ in their arrears alone
         explained = container.explainer.explain(agent, lines["b-late"], "en")
         lender = [group for group in explained["data_used"] if group["source"] == "lender"]
         assert lender == [
@@ -175,5 +195,38 @@ def test_a_review_decides_on_the_loaded_values_and_explains_them(
                 ],
             }
         ]
+        # Developed with half the rows under 1 month, half from 1 to 3; this month the one
+        # decision recorded (b-clean's line was kept: nothing to record) is in the last bin.
+        # PSI = Σ (now − then)·ln(now / then), an empty share floored at 0.0001:
+        # 2 · (0.0001 − 0.5)·ln(0.0001 / 0.5) + (1 − 0.0001)·ln(1 / 0.0001) = 17.7249.
+        psi = _monitor(container, [0.5, 0.5, 0.0]).report(ANALYST, clock.now().date())
+        assert psi is not None and psi.scored == 1
+        expected = 2 * (FLOOR - 0.5) * math.log(FLOOR / 0.5) + (1 - FLOOR) * math.log(1 / FLOOR)
+        assert psi.attribute_psi["arrears_months"] == pytest.approx(expected)
+        assert psi.attribute_psi["arrears_months"] == pytest.approx(17.7249, abs=1e-4)
     finally:
         container.close()
+
+
+def _monitor(container: Container, arrears: list[float]) -> ModelMonitor:
+    """The active card's monitor, developed on `arrears` shares of its arrears bins (and on
+    every other attribute missing, as a new line's are not)."""
+    policy = container.decisions.engine.policy
+    card = policy.scorecard
+    attributes = [(a.feature, [0.0] * len(a.bins), 1.0) for a in card.attributes]
+    attributes[-1] = ("arrears_months", arrears, 0.0)
+    model = MonitoredModel(
+        label=policy.label,
+        currency=policy.currency,
+        scaling=(card.base_points, card.pdo, card.base_odds),
+        score_bands=[(None, None, 1.0)],
+        attributes=attributes,
+    )
+    catalogue = container.catalogue
+    return ModelMonitor(
+        container.db,
+        container.clock,
+        container.outbox,
+        lambda: model,
+        lambda day, currency: end_of(day, catalogue.profile_for(currency)),
+    )

@@ -80,6 +80,8 @@ def fit(
     command = f"creditline fit --data {data} --target {target}" + "".join(
         f" --feature {name}" for name in feature or []
     )
+    if attributes is not None:
+        command += f" --attributes {attributes}"
     if policy is not None:
         command += f" --policy {policy}"
     header = (

@@ -277,7 +277,9 @@ def with_scorecard(
     from creditline.decisions.policy import parse_policy
 
     section = scorecard_document(scorecard)
-    lender = {"attributes": [a.model_dump(mode="json") for a in attributes or []]}
+    lender = {
+        "attributes": [a.model_dump(mode="json", exclude_defaults=True) for a in attributes or []]
+    }
     if base is None:
         document: dict[str, Any] = {"scorecard": section} | (lender if attributes else {})
     else:
