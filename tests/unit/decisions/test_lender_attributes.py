@@ -28,6 +28,7 @@ from creditline.kernel.errors import InvalidInput
 SHIPPED = yaml.safe_load(shipped_policy_file().read_text(encoding="utf-8"))
 
 REGISTRY = Path(__file__).parents[2] / "fixtures" / "lender_attributes.toml"
+ARREARS = yaml.safe_load((REGISTRY.parent / "arrears_attribute.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -42,18 +43,7 @@ def registry() -> dict[str, LenderAttribute]:
 def document(registry: dict[str, LenderAttribute]) -> dict[str, Any]:
     policy = copy.deepcopy(SHIPPED)
     policy["attributes"] = [a.model_dump(mode="json") for a in registry.values()]
-    policy["scorecard"]["attributes"].append(
-        {
-            "feature": "arrears_months",
-            "reason": "late_payments_history",
-            "missing_points": 5,
-            "bins": [
-                {"upper": 1, "points": 40},
-                {"lower": 1, "upper": 3, "points": 15},
-                {"lower": 3, "points": 0},
-            ],
-        }
-    )
+    policy["scorecard"]["attributes"].append(copy.deepcopy(ARREARS))
     policy["rules"].append(
         {
             "id": "broker-arrears",

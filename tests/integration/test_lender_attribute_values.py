@@ -4,6 +4,7 @@ it names, and a bad file refused whole (`creditline attributes load`: one line, 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -13,19 +14,18 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import EXAMPLE_POLICY, Run, suite_settings
+from test_model_monitoring import ANALYST, FLOOR
+from test_model_monitoring import _monitor as monitor_of
 
 from creditline.bootstrap import Container, build
 from creditline.decisions.attributes import load_registry
-from creditline.kernel.actors import Actor, Role
+from creditline.kernel.actors import Actor
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import InvalidInput
-from creditline.portfolio.monitoring import ModelMonitor, MonitoredModel
-from creditline.portfolio.service import end_of
-
-ANALYST = Actor("analyst-1", Role.ANALYST)
-FLOOR = 0.0001  # the share an empty bin counts as (portfolio/model_metrics.py)
+from creditline.portfolio.monitoring import MonitoredModel
 
 REGISTRY = Path(__file__).parents[1] / "fixtures" / "lender_attributes.toml"
+ARREARS = yaml.safe_load((REGISTRY.parent / "arrears_attribute.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -131,18 +131,7 @@ def test_a_review_decides_on_the_loaded_values_explains_and_monitors_them(
     registry = load_registry(REGISTRY)
     document = yaml.safe_load(EXAMPLE_POLICY.read_text(encoding="utf-8"))
     document["attributes"] = [registry["arrears_months"].model_dump(mode="json")]
-    document["scorecard"]["attributes"].append(
-        {
-            "feature": "arrears_months",
-            "reason": "late_payments_history",
-            "missing_points": 5,
-            "bins": [
-                {"upper": 1, "points": 40},
-                {"lower": 1, "upper": 3, "points": 15},
-                {"lower": 3, "points": 0},
-            ],
-        }
-    )
+    document["scorecard"]["attributes"].append(copy.deepcopy(ARREARS))
     document["rules"].append(
         {
             "id": "arrears",
@@ -199,34 +188,20 @@ def test_a_review_decides_on_the_loaded_values_explains_and_monitors_them(
         # decision recorded (b-clean's line was kept: nothing to record) is in the last bin.
         # PSI = Σ (now − then)·ln(now / then), an empty share floored at 0.0001:
         # 2 · (0.0001 − 0.5)·ln(0.0001 / 0.5) + (1 − 0.0001)·ln(1 / 0.0001) = 17.7249.
-        psi = _monitor(container, [0.5, 0.5, 0.0]).report(ANALYST, clock.now().date())
+        card = container.decisions.engine.policy.scorecard
+        developed = [(a.feature, [0.0] * len(a.bins), 1.0) for a in card.attributes]
+        developed[-1] = ("arrears_months", [0.5, 0.5, 0.0], 0.0)  # others all missing
+        model = MonitoredModel(
+            label=container.decisions.engine.policy.label,
+            currency="CNY",
+            scaling=(card.base_points, card.pdo, card.base_odds),
+            score_bands=[(None, None, 1.0)],
+            attributes=developed,
+        )
+        psi = monitor_of(container, model).report(ANALYST, clock.now().date())
         assert psi is not None and psi.scored == 1
         expected = 2 * (FLOOR - 0.5) * math.log(FLOOR / 0.5) + (1 - FLOOR) * math.log(1 / FLOOR)
         assert psi.attribute_psi["arrears_months"] == pytest.approx(expected)
         assert psi.attribute_psi["arrears_months"] == pytest.approx(17.7249, abs=1e-4)
     finally:
         container.close()
-
-
-def _monitor(container: Container, arrears: list[float]) -> ModelMonitor:
-    """The active card's monitor, developed on `arrears` shares of its arrears bins (and on
-    every other attribute missing, as a new line's are not)."""
-    policy = container.decisions.engine.policy
-    card = policy.scorecard
-    attributes = [(a.feature, [0.0] * len(a.bins), 1.0) for a in card.attributes]
-    attributes[-1] = ("arrears_months", arrears, 0.0)
-    model = MonitoredModel(
-        label=policy.label,
-        currency=policy.currency,
-        scaling=(card.base_points, card.pdo, card.base_odds),
-        score_bands=[(None, None, 1.0)],
-        attributes=attributes,
-    )
-    catalogue = container.catalogue
-    return ModelMonitor(
-        container.db,
-        container.clock,
-        container.outbox,
-        lambda: model,
-        lambda day, currency: end_of(day, catalogue.profile_for(currency)),
-    )
