@@ -83,8 +83,8 @@ def test_a_later_file_replaces_the_values_it_names_and_keeps_the_others(
     [
         ("borrower_id,arrears_months\nb-1,1\nb-2,many\n", ":3: could not convert"),
         ("borrower_id,payroll_customer\nb-1,yes\n", ":2: 'yes' is not true or false"),
-        ("borrower_id,channel\nb-1,online\n", "channel is not a registered batch attribute"),
-        ("borrower_id,utilisation\nb-1,0.5\n", "utilisation is not a registered batch attribute"),
+        ("borrower_id,channel\nb-1,post\n", ":2: 'post' is not one of branch, online, broker"),
+        ("borrower_id,utilisation\nb-1,0.5\n", "utilisation is not a registered attribute"),
         ("arrears_months,borrower_id\n1,b-1\n", "the first column is borrower_id"),
         ("borrower_id,arrears_months\nb-1,1\nb-1,2\n", ":3: borrower_id empty, too long or rep"),
         ("borrower_id,arrears_months\nb-1,1,2\n", ":2: not 2 columns"),

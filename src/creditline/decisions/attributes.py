@@ -43,7 +43,7 @@ class AttributeType(StrEnum):
 
 
 class AttributeSource(StrEnum):
-    APPLICATION = "application"  # a field of the application, stored with it
+    APPLICATION = "application"  # a field the applicant gives
     BATCH = "batch"  # a CSV keyed by borrower (`creditline attributes load`)
 
 
@@ -175,8 +175,9 @@ def registry_problems(attributes: list[LenderAttribute], registry: Registry) -> 
 
 
 def read_values(path: Path, registry: Registry) -> list[dict[str, Any]]:
-    """The rows of a batch CSV (`borrower_id` and registered batch attributes), typed;
-    `InvalidInput` at the first problem, with its line."""
+    """The rows of a CSV (`borrower_id` and registered attributes: a batch attribute's file,
+    or the application fields a lender holds from before creditline), typed; `InvalidInput`
+    at the first problem, with its line."""
     try:
         with path.open(encoding="utf-8", newline="") as file:
             reader = csv.DictReader(file)
@@ -206,8 +207,8 @@ def _batch_columns(path: Path, columns: list[str], registry: Registry) -> list[L
     attributes = []
     for name in columns[1:]:
         attribute = registry.get(name)
-        if attribute is None or attribute.source is not AttributeSource.BATCH:
-            raise InvalidInput(f"{path}: {name} is not a registered batch attribute")
+        if attribute is None:
+            raise InvalidInput(f"{path}: {name} is not a registered attribute")
         attributes.append(attribute)
     if not attributes:
         raise InvalidInput(f"{path}: no attribute column")
