@@ -182,7 +182,7 @@ def read_values(path: Path, registry: Registry) -> list[dict[str, Any]]:
         with path.open(encoding="utf-8", newline="") as file:
             reader = csv.DictReader(file)
             columns = list(reader.fieldnames or [])
-            attributes = _batch_columns(path, columns, registry)
+            attributes = _attribute_columns(path, columns, registry)
             rows, seen = [], set()
             for line, record in enumerate(reader, start=2):
                 if None in record or any(v is None for v in record.values()):
@@ -201,7 +201,7 @@ def read_values(path: Path, registry: Registry) -> list[dict[str, Any]]:
     return rows
 
 
-def _batch_columns(path: Path, columns: list[str], registry: Registry) -> list[LenderAttribute]:
+def _attribute_columns(path: Path, columns: list[str], registry: Registry) -> list[LenderAttribute]:
     if not columns or columns[0] != BORROWER_COLUMN or len(set(columns)) != len(columns):
         raise InvalidInput(f"{path}: the first column is borrower_id, and no column repeats")
     attributes = []
