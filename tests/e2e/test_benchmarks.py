@@ -136,3 +136,21 @@ def test_policy_notices_bench_queues_and_delivers_every_notice_on_both_stores() 
     for count, rate, ratio in delivered:
         assert count == "3,000" and min(float(rate.replace(",", "")), float(ratio)) > 0
     assert output.count("[OK]") == 2 and "MISMATCH" not in output
+
+
+def test_lender_attributes_bench_fits_on_them_next_to_optbinning_and_toad() -> None:
+    output = run_bench("lender_attributes.py")
+    [auc, ks] = figures(rf"creditline fit \(.*\) +{NUMBER} +{NUMBER}", output)
+    [optb_auc, optb_ks] = figures(rf"optbinning defaults +{NUMBER} +{NUMBER}", output)
+    assert 0.5 < auc < 1 and 0 < ks < 1 and 0.5 < optb_auc < 1 and 0 < optb_ks < 1
+    [auc_ratio, ks_ratio] = figures(
+        rf"best of the named defaults \(.*\): AUC {NUMBER}x, KS {NUMBER}x", output
+    )
+    assert min(auc_ratio, ks_ratio) > 0
+    assert re.search(
+        r"in-process scores equal optbinning's on (\S+) of \1 test rows \[MATCH\]", output
+    )
+    if importlib.util.find_spec("toad") is None:
+        assert "not run: toad's cards" in output
+    else:
+        assert re.search(rf"toad chi-merge, default stops +{NUMBER} +{NUMBER}", output)

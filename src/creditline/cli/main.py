@@ -11,6 +11,7 @@ import typer
 from typer.exceptions import TyperException
 
 from creditline.cli import (  # noqa: F401  (registers their commands)
+    attributes,
     experiments,
     offline,
     policies,

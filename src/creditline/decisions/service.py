@@ -101,7 +101,13 @@ class DecisionService:
         now = self._clock.now()
         currency = self.engine.policy.currency
         found = book_features(
-            tx.connection, now, self.business_date(now), self._bureau, [line_id], currency
+            tx.connection,
+            now,
+            self.business_date(now),
+            self._bureau,
+            [line_id],
+            currency,
+            self.engine.policy.attributes,
         )
         if not found:
             raise Conflict(
@@ -156,6 +162,7 @@ class DecisionService:
                 policy.business_date(now),
                 self._bureau,
                 currency=policy.currency,  # lines in other currencies are not this policy's
+                attributes=policy.attributes,
             )
         engine = self.engine
         outcomes: dict[str, int] = {}

@@ -358,3 +358,14 @@ Index(
     policy_experiment_decisions.c.cell,
     policy_experiment_decisions.c.line_id,
 )
+
+# The lender's own attributes loaded in batches (`creditline attributes load`): a borrower's
+# latest value of each, as text in the registry's spelling (docs/decisions/0022).
+lender_attribute_values = Table(
+    "lender_attribute_values",
+    metadata,
+    Column("borrower_id", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=True),  # null: unknown
+    Column("loaded_at", UtcDateTime, nullable=False),
+)
