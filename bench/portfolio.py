@@ -130,6 +130,11 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
+def load_average() -> str:
+    """Other work on the machine, which the report's time shares it with."""
+    return ", ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
 def build_book(path: Path, lines: int) -> float:
     started = time.perf_counter()
     connection = duckdb.connect(str(path))
@@ -200,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     log(
         f"machine: {os.cpu_count()} cores, {platform.python_version()}, duckdb {duckdb.__version__}"
     )
+    log(f"load average (1, 5, 15 min): {load_average()}")
     with tempfile.TemporaryDirectory(prefix="creditline-bench-") as directory:
         path = args.keep or Path(directory) / "book.duckdb"
         path.unlink(missing_ok=True)
@@ -222,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         log(
             f"figures: {json.dumps({k: v for k, v in figures.items() if k not in ('seconds', 'peak_rss_kib')})}"
         )
+        log(f"load average after: {load_average()}")
         limit, drawn = expected_exposure(path)
         same = (figures["limit_minor"], figures["drawn_minor"]) == (limit, drawn)
         log(f"exposure against the generator's sums: {'[MATCH]' if same else '[MISMATCH]'}")

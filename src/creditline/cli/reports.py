@@ -69,7 +69,14 @@ def portfolio(
             else:
                 copy = service.open_copy(copy_path)
             progress.advance(task)
-            report = service.report_on(REPORTER, copy, as_of, currency, weeks)
+            report = service.report_on(
+                REPORTER,
+                copy,
+                as_of,
+                currency,
+                weeks,
+                lambda figure: progress.update(task, description=f"portfolio report: {figure}"),
+            )
             copy.close()
         else:
             progress.advance(task)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, case, cast, func, select, union_all
+from sqlalchemy import Integer, Select, case, cast, func, select, union_all
 
 from creditline.db.portable import json_member
 from creditline.decisions.tables import applications, reviews
@@ -37,8 +37,9 @@ SOURCES: dict[str, Select[Any]] = {
 }
 
 
-def line_scores(before: datetime) -> Any:
-    """Per line scored before `before`: line_id, score, grade (the latest)."""
+def score_events() -> Any:
+    """Every scorecard decision about a line, the application that opened it or a review:
+    line_id, at, score, grade (parsed from the evidence once, for `line_scores`)."""
     a = applications.c
     score = cast(json_member(a.evidence, "score"), Integer)
     opened = select(
@@ -46,26 +47,30 @@ def line_scores(before: datetime) -> Any:
         a.created_at.label("at"),
         score.label("score"),
         json_member(a.evidence, "grade").label("grade"),
-    ).where(a.line_id.is_not(None), a.created_at < before, score.is_not(None))
-    reviewed = decision_scores(before)
-    every = union_all(opened, select(reviewed)).subquery("scored")
-    latest = (
-        select(every.c.line_id, func.max(every.c.at).label("at"))
-        .group_by(every.c.line_id)
-        .subquery("latest_score")
-    )
-    return (
+    ).where(a.line_id.is_not(None), score.is_not(None))
+    return union_all(opened, select(decision_scores())).subquery("score_events")
+
+
+def line_scores(before: datetime, events: Any = None) -> Any:
+    """Per line scored before `before`: line_id, score, grade (the latest; of two at the same
+    time, the lower score), from `score_events()` (or `events`, the same read kept by the
+    caller)."""
+    every = score_events() if events is None else events
+    e = every.c
+    ranked = (
         select(
-            every.c.line_id,
-            func.min(every.c.score).label("score"),
-            func.min(every.c.grade).label("grade"),
+            e.line_id,
+            e.score,
+            e.grade,
+            func.row_number()
+            .over(partition_by=e.line_id, order_by=(e.at.desc(), e.score, e.grade))
+            .label("latest"),
         )
-        .select_from(
-            every.join(latest, and_(latest.c.line_id == every.c.line_id, latest.c.at == every.c.at))
-        )
-        .group_by(every.c.line_id)
-        .subquery("line_scores")
+        .where(e.at < before)
+        .subquery("ranked_scores")
     )
+    r = ranked.c
+    return select(r.line_id, r.score, r.grade).where(r.latest == 1).subquery("line_scores")
 
 
 def human_reviews(before: datetime) -> Any:

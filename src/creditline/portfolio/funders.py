@@ -12,15 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, literal, select
 
 from creditline.kernel.money import round_half_up
-from creditline.ledger.portfolio_views import line_positions
 from creditline.loans.portfolio_views import funded_positions
 from creditline.portfolio.credit import dpd_bucket
 from creditline.portfolio.figures import DPD_BUCKETS, Concentration, DpdBucket
-from creditline.portfolio.reads import Reader, keyed, rows, whole
+from creditline.portfolio.reads import Shared, keyed, rows, whole
 
 DEFAULTED_BUCKET = DPD_BUCKETS[-1][0]  # 90+
 
@@ -42,11 +42,19 @@ class FunderPosition:
         return Decimal(self.drawn_minor) / book_drawn_minor if book_drawn_minor else Decimal(0)
 
 
+def funded_loans(reader: Shared, cutoff: dt.datetime, on: dt.date, currency: str) -> Any:
+    """`funded_positions` on the report's open loans, kept once."""
+    return reader.once(
+        ("funded", cutoff, on, currency),
+        lambda: funded_positions(cutoff, on, currency, reader.loans(cutoff, on, currency)),
+    )
+
+
 def funder_positions(
-    reader: Reader, cutoff: dt.datetime, on: dt.date, currency: str, loss_given_default: Decimal
+    reader: Shared, cutoff: dt.datetime, on: dt.date, currency: str, loss_given_default: Decimal
 ) -> list[FunderPosition]:
     """Every funder with a part of a loan open at the cutoff, the largest drawn first."""
-    f = funded_positions(cutoff, on, currency).c
+    f = funded_loans(reader, cutoff, on, currency).c
     k = keyed(f.funder, dpd_bucket(f.dpd).label("bucket"), f.funded_minor, f.principal_minor).c
     found = rows(
         reader,
@@ -90,12 +98,12 @@ def _position(
 
 
 def funder_concentration(
-    reader: Reader, cutoff: dt.datetime, on: dt.date, currency: str
+    reader: Shared, cutoff: dt.datetime, on: dt.date, currency: str
 ) -> list[Concentration]:
     """By funder: the lines it funds an open loan of, their limits (a line counts under each
     of its funders), and its part of their principal outstanding."""
-    p = line_positions(cutoff, currency)
-    f = funded_positions(cutoff, on, currency)
+    p = reader.positions(cutoff, currency)
+    f = funded_loans(reader, cutoff, on, currency)
     per_line = (
         select(
             f.c.funder,

@@ -27,7 +27,7 @@ from creditline.portfolio.model_metrics import (
     psi,
     shares,
 )
-from creditline.portfolio.reads import Reader
+from creditline.portfolio.reads import Reader, Shared
 
 OUTCOME_DAYS = 365
 _DRIFT_NAMESPACE = uuid.UUID("6f1d3c1e-3b8e-4c55-9a62-0c1f5d6a0021")
@@ -142,7 +142,11 @@ class ModelMonitor:
             attribute_psi[feature] = psi([*expected, missing], actual) if scored else None
         observed_on = as_of - dt.timedelta(days=OUTCOME_DAYS)
         by_grade = model.matured_histograms(
-            reader, self._end_of(observed_on, card.currency), observed_on, as_of, card.currency
+            Shared(reader),
+            self._end_of(observed_on, card.currency),
+            observed_on,
+            as_of,
+            card.currency,
         )
         histogram: dict[int, tuple[int, int]] = {}
         for grade in by_grade.values():
