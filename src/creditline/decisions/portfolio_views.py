@@ -11,10 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, case, cast, func, select, union_all
+from sqlalchemy import BigInteger, Integer, Select, and_, case, cast, func, or_, select, union_all
 
 from creditline.db.portable import json_member
-from creditline.decisions.tables import applications, reviews
+from creditline.decisions.tables import (
+    applications,
+    policy_simulation_lines,
+    policy_simulations,
+    policy_steps,
+    policy_versions,
+    reviews,
+)
 from creditline.ledger.portfolio_views import decision_evidence, decision_scores
 
 # What a copy of the book needs of the decisions' tables, by table.
@@ -99,3 +106,60 @@ def scorecard_evidence(since: datetime, before: datetime) -> Any:
     )
     decided = decision_evidence(since, before)
     return union_all(applied, select(decided.c.at, decided.c.evidence)).subquery("scored_evidence")
+
+
+def policy_changes_in(start: datetime, end: datetime, currency: str) -> Any:
+    """Policy versions in `currency` approved in [start, end) or taking effect in it, with
+    the simulation their approval rests on: policy_id, version, approved_at, effective_at,
+    retired_at (null unless retired since), simulation_id, lines_total, adverse_count."""
+    s = policy_steps.c
+    retired = (
+        select(s.policy_id, s.version, func.min(s.at).label("retired_at"))
+        .where(s.state == "retired")
+        .group_by(s.policy_id, s.version)
+        .subquery("retired_versions")
+    )
+    v = policy_versions.c
+    sim = policy_simulations.c
+    return (
+        select(
+            s.policy_id,
+            s.version,
+            s.at.label("approved_at"),
+            s.effective_at,
+            retired.c.retired_at,
+            s.simulation_id,
+            sim.lines_total,
+            sim.adverse_count,
+        )
+        .select_from(
+            policy_steps.join(policy_versions, and_(v.id == s.policy_id, v.version == s.version))
+            .join(policy_simulations, sim.id == s.simulation_id)
+            .outerjoin(
+                retired,
+                and_(retired.c.policy_id == s.policy_id, retired.c.version == s.version),
+            )
+        )
+        .where(
+            s.state == "approved",
+            v.currency == currency,
+            or_(
+                and_(s.at >= start, s.at < end),
+                and_(s.effective_at >= start, s.effective_at < end),
+            ),
+        )
+        .subquery("policy_changes_in")
+    )
+
+
+def simulated_changes() -> Any:
+    """Each line a simulation found adversely affected and the change it projected:
+    simulation_id, line_id, action, limit_before_minor, limit_after_minor."""
+    c = policy_simulation_lines.c
+    return select(
+        c.simulation_id,
+        c.line_id,
+        json_member(c.change, "action").label("action"),
+        cast(json_member(c.change, "limit_before_minor"), BigInteger).label("limit_before_minor"),
+        cast(json_member(c.change, "limit_after_minor"), BigInteger).label("limit_after_minor"),
+    ).subquery("simulated_changes")

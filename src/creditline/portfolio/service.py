@@ -225,6 +225,7 @@ class PortfolioService:
             raise ReportDateInFuture(f"{period} has not begun", field="period")
         as_of = min(last, yesterday)
         cutoff = end_of(as_of, profile)
+        month_start = end_of(first - dt.timedelta(days=1), profile)
 
         def read(connection: Reader) -> FunderReport:
             shared = Shared(connection)
@@ -242,6 +243,9 @@ class PortfolioService:
                 position or _nothing_funded(funder),
                 drawn,
                 profile.loss_given_default,
+                funders.policy_impacts(
+                    shared, month_start, cutoff, as_of, profile.currency, funder
+                ),
             )
 
         return self._db.read(lambda tx: read(tx.connection))
