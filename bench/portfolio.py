@@ -38,6 +38,7 @@ from creditline.db.duckdb_book import DuckDBBook
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.loans.products import load_catalogue
+from creditline.portfolio.book import grade_dimension, region_dimension
 from creditline.portfolio.service import SOURCES, PortfolioService
 
 AS_OF = dt.date(2026, 11, 30)
@@ -109,6 +110,7 @@ FROM loans l JOIN lines ln ON ln.id = l.line_id WHERE l.settled_at IS NOT NULL;
 CREATE OR REPLACE TABLE applications AS
 SELECT 'A' || i AS id, 'L' || i AS line_id, 'approved' AS outcome,
        '{{"score": ' || (580 + i % 200) || ', "grade": "' || chr(65 + CAST(i % 7 % 5 AS INTEGER)) || '"}}' AS evidence,
+       CASE WHEN i % 31 > 0 THEN ['CN-SH', 'CN-BJ', 'CN-GD', 'CN-ZJ', 'CN-JS', 'CN-SC'][1 + i % 6] END AS region,
        created_at FROM lines;
 
 CREATE OR REPLACE TABLE reviews AS
@@ -158,6 +160,7 @@ def run_report(path: Path) -> dict[str, object]:
         FixedClock(NOW),
         load_catalogue(),
         lambda currency: SCALING,  # type: ignore[arg-type]
+        {"grade": grade_dimension, "region": region_dimension},  # as bootstrap.py has them
     )
     copy = DuckDBBook(path)
     started = time.perf_counter()
@@ -174,6 +177,7 @@ def run_report(path: Path) -> dict[str, object]:
         "expected_loss_minor": report.expected_loss_minor,
         "dpd": {b.bucket: b.loans for b in report.dpd_buckets},
         "vintages": len(report.vintages),
+        "regions": len(report.concentration["region"]),
     }
 
 

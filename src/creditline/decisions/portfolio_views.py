@@ -31,6 +31,7 @@ SOURCES: dict[str, Select[Any]] = {
         applications.c.line_id,
         applications.c.outcome,
         applications.c.evidence,
+        applications.c.region,
         applications.c.created_at,
     ),
     "reviews": select(
@@ -78,6 +79,16 @@ def line_scores(before: datetime, events: Any = None) -> Any:
     )
     r = ranked.c
     return select(r.line_id, r.score, r.grade).where(r.latest == 1).subquery("line_scores")
+
+
+def line_regions() -> Any:
+    """Each line opened by an application that stated a region: line_id, region."""
+    a = applications.c
+    return (
+        select(a.line_id, a.region)
+        .where(a.line_id.is_not(None), a.region.is_not(None))
+        .subquery("line_regions")
+    )
 
 
 def human_reviews(before: datetime) -> Any:

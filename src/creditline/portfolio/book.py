@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select
 
+from creditline.decisions.portfolio_views import line_regions
 from creditline.ledger.portfolio_views import zero_available_causes
 from creditline.portfolio.figures import (
     UNSCORED,
@@ -186,3 +187,10 @@ def grade_dimension(reader: Shared, cutoff: dt.datetime) -> Any:
     """Each scored line's grade at the cutoff."""
     scores = reader.scores(cutoff)
     return select(scores.c.line_id, scores.c.grade.label("key")).subquery("grade_keys")
+
+
+def region_dimension(reader: Shared, cutoff: dt.datetime) -> Any:
+    """Each line's region, as its application stated it (lines opened without one have
+    none: `unknown`)."""
+    regions = line_regions()
+    return select(regions.c.line_id, regions.c.region.label("key")).subquery("region_keys")
