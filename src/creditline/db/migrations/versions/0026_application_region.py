@@ -1,15 +1,15 @@
 """Where an applicant lives, as the application states it (an ISO 3166-2 subdivision code),
 for the portfolio's concentration by region. Applications made before it stated none.
 
-Revision ID: 0031
-Revises: 0024
+Revision ID: 0026
+Revises: 0025
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0031"
-down_revision = "0024"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
