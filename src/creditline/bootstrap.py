@@ -45,7 +45,7 @@ from creditline.notices.dispatcher import Dispatcher
 from creditline.notices.outbox import Outbox, Topic
 from creditline.notices.render import Renderer
 from creditline.notices.service import NoticeService
-from creditline.portfolio.book import grade_dimension
+from creditline.portfolio.book import grade_dimension, region_dimension
 from creditline.portfolio.monitoring import ModelMonitor, MonitoredModel
 from creditline.portfolio.service import PortfolioService, Scaling, end_of
 
@@ -170,7 +170,11 @@ def build(
         dispatcher=dispatcher,
         metrics=metrics,
         portfolio=PortfolioService(
-            db, clock, catalogue, _scaling(decisions), {"grade": grade_dimension}
+            db,
+            clock,
+            catalogue,
+            _scaling(decisions),
+            {"grade": grade_dimension, "region": region_dimension},
         ),
         model_monitor=ModelMonitor(
             db,

@@ -14,12 +14,16 @@ from creditline import __version__
 from creditline.api import observability, openapi, problems
 from creditline.api.routers import ROUTERS
 from creditline.bootstrap import Container
+from creditline.kernel.actors import Actor, Role
 from creditline.metrics import Metrics
 
 log = logging.getLogger(__name__)
 REMIND_INTERVAL_SECONDS = 300.0  # reminders are days ahead: every five minutes is plenty
 # Policy changes take effect on a date announced weeks ahead: every minute is on time.
 ACTIVATE_INTERVAL_SECONDS = 60.0
+# Drift is measured on a month of decisions: hourly sees it the day it shows.
+MODEL_CHECK_INTERVAL_SECONDS = 3600.0
+MONITOR = Actor("model-monitor", Role.SERVICE)
 
 
 class Periodic:
@@ -67,9 +71,9 @@ def create_app(
     threads: int | None = None,
 ) -> FastAPI:
     """The API over `container`; with `sweep`, the sweeper (expired holds, ended freezes), the
-    reminders and policy activation (scheduled versions whose date has come, announced changes
-    that are due) run in the background while it serves, and with `dispatch` the outbox
-    dispatcher.
+    reminders, policy activation (scheduled versions whose date has come, announced changes
+    that are due) and the model drift check run in the background while it serves, and with
+    `dispatch` the outbox dispatcher.
 
     Routes call the synchronous services on worker threads; `threads` sets how many.
     """
@@ -85,6 +89,13 @@ def create_app(
             jobs.append(("remind", container.reminders.run, REMIND_INTERVAL_SECONDS))
             jobs.append(
                 ("activate-policies", container.policies.activate_due, ACTIVATE_INTERVAL_SECONDS)
+            )
+            jobs.append(
+                (
+                    "model-drift",
+                    lambda: container.model_monitor.check(MONITOR),
+                    MODEL_CHECK_INTERVAL_SECONDS,
+                )
             )
         if dispatch:
             jobs.append(

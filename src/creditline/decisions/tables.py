@@ -80,6 +80,8 @@ applications = Table(
     Column("employment", String(32), nullable=False),
     # Monthly payments on other debts, as the applicant states them (null: not stated).
     Column("obligations_monthly_minor", BigInteger, nullable=True),
+    # Where the applicant lives, as stated: an ISO 3166-2 subdivision (null: not stated).
+    Column("region", String(6), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("outcome", String(16), nullable=False),  # approved | declined
     Column("granted_limit_minor", BigInteger, nullable=False),

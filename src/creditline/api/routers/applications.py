@@ -39,6 +39,11 @@ class ApplicationBody(Body):
         description="monthly payments on other debts, a decimal string (ability to pay)",
         examples=["1500.00"],
     )
+    region: StrictStr | None = Field(
+        default=None,
+        description="where the applicant lives: an ISO 3166-2 subdivision code",
+        examples=["CN-SH"],
+    )
 
 
 class GiveConsent(Body):
