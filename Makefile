@@ -39,7 +39,7 @@ bench: install
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/portfolio.py
 	$(BIN)/python bench/policy_notices.py
-	$(BIN)/python bench/http.py
+	$(BIN)/python bench/http_api.py
 
 lint: install
 	$(BIN)/ruff check src tests bench tools

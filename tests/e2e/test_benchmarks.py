@@ -135,7 +135,7 @@ def test_policy_notices_bench_queues_and_delivers_every_notice_on_both_stores() 
 
 
 def test_http_bench_drives_serve_with_wrk_next_to_the_in_process_path() -> None:
-    output = run_bench("http.py", "--postgres-url", POSTGRES_URL)
+    output = run_bench("http_api.py", "--postgres-url", POSTGRES_URL)
     for what in ("drawdown holds", r"line reads \(GET /v1/lines/\{id\}\)"):
         rate, p50, p99, in_rate, in_p50, in_p99, ratio = figures(
             rf"{what}, 4 clients, 2 processes, PostgreSQL: HTTP {NUMBER} req/s, p50 {NUMBER} ms, "

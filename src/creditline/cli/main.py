@@ -51,9 +51,6 @@ def db_upgrade() -> None:
 
 
 PROCESSES_MAX = 64
-# The supervisor replaces a worker that does not answer its ping for this long; a worker that
-# is still importing and building its container on a loaded machine must not count as hung.
-WORKER_SILENCE_SECONDS_MAX = 60
 
 
 @app.command()
@@ -70,15 +67,17 @@ def serve(
     holds and due freezes and deliver the outbox (CREDITLINE_DISPATCH=off leaves delivery to
     `creditline dispatch`).
 
-    With --processes N, uvicorn's supervisor runs N worker processes that share the port and
-    restarts one that dies; the background work then runs once, in the supervisor, not in each
-    worker."""
+    With --processes N, N worker processes serve the port, each with a socket of its own so
+    that the kernel spreads connections over them (see `cli/supervisor.py`); the background
+    work then runs once, in the supervising process, not in each worker."""
+    import logging.config
+
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
     from creditline.api.app import background_jobs
     from creditline.api.observability import log_config
     from creditline.bootstrap import build
+    from creditline.cli.supervisor import Supervisor
     from creditline.web.app import create_site
 
     settings = settings_or_fail()
@@ -94,26 +93,21 @@ def serve(
         site = create_site(container, sweep=True, dispatch=settings.dispatch, threads=workers)
         uvicorn.run(site, host=host, port=port, log_config=logs)
         return
-    # Each worker builds its own container from the same environment (spawned, not forked:
-    # no pool or thread crosses the fork).
-    config = uvicorn.Config(
-        partial(worker_site, workers),
-        factory=True,
-        host=host,
-        port=port,
-        workers=processes,
-        log_config=logs,
-        timeout_worker_healthcheck=WORKER_SILENCE_SECONDS_MAX,
-    )
+    logging.config.dictConfig(logs)
+    try:
+        supervisor = Supervisor(partial(worker_site, workers), host, port, processes, logs)
+    except OSError as exc:
+        fail(f"cannot serve on {host}:{port}: {exc.strerror}")
     jobs = background_jobs(container, sweep=True, dispatch=settings.dispatch)
     for job in jobs:
         job.start()
     try:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        code = supervisor.run()
     finally:
         for job in jobs:
             job.stop()
         container.close()
+    raise typer.Exit(code)
 
 
 def worker_site(threads: int) -> FastAPI:
