@@ -154,3 +154,16 @@ def test_lender_attributes_bench_fits_on_them_next_to_optbinning_and_toad() -> N
         assert "not run: toad's cards" in output
     else:
         assert re.search(rf"toad chi-merge, default stops +{NUMBER} +{NUMBER}", output)
+
+
+def test_http_bench_drives_serve_with_wrk_next_to_the_in_process_path() -> None:
+    output = run_bench("http_api.py", "--postgres-url", POSTGRES_URL)
+    for what in ("drawdown holds", r"line reads \(GET /v1/lines/\{id\}\)"):
+        rate, p50, p99, in_rate, in_p50, in_p99, ratio = figures(
+            rf"{what}, 4 clients, 2 processes, PostgreSQL: HTTP {NUMBER} req/s, p50 {NUMBER} ms, "
+            rf"p99 {NUMBER} ms; in-process {NUMBER} \w+/s, p50 {NUMBER} ms, p99 {NUMBER} ms; "
+            rf"HTTP / in-process = {NUMBER}x",
+            output,
+        )
+        assert min(rate, p50, p99, in_rate, in_p50, in_p99, ratio) > 0, what
+    assert "holds in the store match wrk's answers: [OK]" in output

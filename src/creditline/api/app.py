@@ -63,6 +63,33 @@ class Periodic:
                 log.exception("%s failed", self._name)
 
 
+def background_jobs(container: Container, *, sweep: bool, dispatch: bool) -> list[Periodic]:
+    """The background work over `container`, not started: with `sweep`, the sweeper (expired
+    holds, ended freezes), the reminders, policy activation (scheduled versions whose date has
+    come, announced changes that are due) and the model drift check; with `dispatch`, the
+    outbox dispatcher."""
+    settings, metrics = container.settings, container.metrics
+    jobs: list[tuple[str, Callable[[], object], float]] = []
+    if sweep:
+        jobs.append(("sweep", container.ledger.sweep, settings.sweep_interval_seconds))
+        jobs.append(("remind", container.reminders.run, REMIND_INTERVAL_SECONDS))
+        jobs.append(
+            ("activate-policies", container.policies.activate_due, ACTIVATE_INTERVAL_SECONDS)
+        )
+        jobs.append(
+            (
+                "model-drift",
+                lambda: container.model_monitor.check(MONITOR),
+                MODEL_CHECK_INTERVAL_SECONDS,
+            )
+        )
+    if dispatch:
+        jobs.append(
+            ("dispatch", container.dispatcher.run_until_idle, settings.dispatch_interval_seconds)
+        )
+    return [Periodic(name, work, every, metrics) for name, work, every in jobs]
+
+
 def create_app(
     container: Container,
     *,
@@ -70,10 +97,8 @@ def create_app(
     dispatch: bool = False,
     threads: int | None = None,
 ) -> FastAPI:
-    """The API over `container`; with `sweep`, the sweeper (expired holds, ended freezes), the
-    reminders, policy activation (scheduled versions whose date has come, announced changes
-    that are due) and the model drift check run in the background while it serves, and with
-    `dispatch` the outbox dispatcher.
+    """The API over `container`; the `background_jobs` that `sweep` and `dispatch` ask for run
+    while it serves.
 
     Routes call the synchronous services on worker threads; `threads` sets how many.
     """
@@ -82,30 +107,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if threads is not None:
             anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        settings, metrics = container.settings, container.metrics
-        jobs: list[tuple[str, Callable[[], object], float]] = []
-        if sweep:
-            jobs.append(("sweep", container.ledger.sweep, settings.sweep_interval_seconds))
-            jobs.append(("remind", container.reminders.run, REMIND_INTERVAL_SECONDS))
-            jobs.append(
-                ("activate-policies", container.policies.activate_due, ACTIVATE_INTERVAL_SECONDS)
-            )
-            jobs.append(
-                (
-                    "model-drift",
-                    lambda: container.model_monitor.check(MONITOR),
-                    MODEL_CHECK_INTERVAL_SECONDS,
-                )
-            )
-        if dispatch:
-            jobs.append(
-                (
-                    "dispatch",
-                    container.dispatcher.run_until_idle,
-                    settings.dispatch_interval_seconds,
-                )
-            )
-        workers = [Periodic(name, work, every, metrics) for name, work, every in jobs]
+        workers = background_jobs(container, sweep=sweep, dispatch=dispatch)
         for worker in workers:
             worker.start()
         yield
