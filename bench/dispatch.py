@@ -172,11 +172,11 @@ def run(label: str, url: str, lines: int, dispatchers: int, inbox_only: bool = F
             f"{seconds:.2f} s = {done / seconds:,.0f} messages/s"
         )
         inboxed = channels.get("inbox", 0)
-        print(
-            f"  inbox {inboxed:,} notices, {inboxed / seconds:,.0f}/s "
-            f"({inboxed / seconds / INBOX_TARGET:.2f}x the {INBOX_TARGET:,}/s target)"
-        )
         if inbox_only:
+            print(
+                f"  inbox {inboxed:,} notices, {inboxed / seconds:,.0f}/s "
+                f"({inboxed / seconds / INBOX_TARGET:.2f}x the {INBOX_TARGET:,}/s target)"
+            )
             complete = done == messages and inboxed == lines
         else:
             print(
