@@ -91,16 +91,32 @@ def test_review_book_bench_reviews_a_book_end_to_end_twice() -> None:
     [first_over_second] = figures(rf"first / second = {NUMBER}x", output)
     assert lines_per_second > 0 and first_over_second > 0
     first, second = re.findall(r"outcomes: (.*)", output)
+    # The same book reviewed one change to a transaction: the same outcomes.
+    assert "[SAME OUTCOMES]" in output, output
     assert ":applied" in first, first  # the book has lines to cut and freeze
     assert ":applied" not in second, second  # and the same day they are not changed again
 
 
 def test_dispatch_bench_delivers_every_message_on_both_stores() -> None:
     output = run_bench("dispatch.py", "--postgres-url", POSTGRES_URL)
-    runs = re.findall(rf"(\w+): .* dispatcher\(s\) delivered .* = {NUMBER} messages/s", output)
-    assert [store for store, _ in runs] == ["SQLite", "PostgreSQL", "PostgreSQL"], output
-    assert all(float(rate.replace(",", "")) > 0 for _, rate in runs)
-    assert output.count("[OK]") == 3 and "MISMATCH" not in output
+    runs = re.findall(
+        rf"(\w+), (inbox only|inbox, e-mail and webhook): .* (\d) dispatcher\(s\) delivered "
+        rf".* = {NUMBER} messages/s",
+        output,
+    )
+    alone, everything = "inbox only", "inbox, e-mail and webhook"
+    assert [run[:3] for run in runs] == [
+        ("SQLite", alone, "1"),
+        ("PostgreSQL", alone, "1"),
+        ("SQLite", everything, "1"),
+        ("PostgreSQL", everything, "1"),
+        ("PostgreSQL", everything, "2"),
+    ], output
+    assert all(float(run[3].replace(",", "")) > 0 for run in runs)
+    assert output.count("[OK]") == 5 and "MISMATCH" not in output
+    # E-mail went over sessions kept for a batch: far fewer sessions than messages.
+    for mails, sessions in re.findall(r"e-mail ([\d,]+), .* over ([\d,]+) SMTP session", output):
+        assert 0 < int(sessions) < int(mails.replace(",", "")), output
 
 
 def test_review_spark_bench_decides_a_book_on_spark_as_duckdb_does() -> None:
