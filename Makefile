@@ -39,6 +39,8 @@ bench: install
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/portfolio.py
 	$(BIN)/python bench/policy_notices.py
+	$(BIN)/python bench/lender_attributes.py
+	$(BIN)/python bench/http_api.py
 
 lint: install
 	$(BIN)/ruff check src tests bench tools

@@ -2,9 +2,12 @@
 
 Opens N lines and freezes each (2 messages a line: the opening event and the freeze notice;
 every borrower has an e-mail address), then times `Dispatcher.run_until_idle` delivering all
-of them to the in-app inbox, a real SMTP server (aiosmtpd) and a real webhook receiver on
-127.0.0.1, on SQLite and on PostgreSQL; on PostgreSQL also with two dispatchers side by side.
-Checks that every message was delivered once per channel.
+of them, on SQLite and on PostgreSQL: to the in-app inbox alone (e-mail and the webhook not
+configured), then to the inbox, a real SMTP server (aiosmtpd) and a real webhook receiver
+(HTTP/1.1, keeping connections open) on 127.0.0.1; on PostgreSQL also with two dispatchers
+side by side. Prints inbox notices and e-mails a second against the targets (2,000 and 500),
+the SMTP sessions and HTTP connections used, and checks that every message was delivered once
+per channel.
 
     .venv/bin/python bench/dispatch.py                 # 2,000 lines, 4,000 messages
     .venv/bin/python bench/dispatch.py --lines 500
@@ -43,17 +46,26 @@ BENCH_DATABASE = "creditline_bench_dispatch"
 POLICY = shipped_policy_file()
 SECRET = "bench-webhook-secret-0123456789"
 SMOKE_LINES = 50
+INBOX_TARGET, EMAIL_TARGET = 2000, 500  # notices a second (issue 16, item 4)
 
 
 class _Receiver(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keeps a connection open between requests, as servers do
     received = 0
+    connections = 0
     lock = threading.Lock()
+
+    def setup(self) -> None:
+        with _Receiver.lock:
+            _Receiver.connections += 1
+        super().setup()
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
         with _Receiver.lock:
             _Receiver.received += 1
         self.send_response(204)
+        self.send_header("Content-Length", "0")
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
@@ -63,9 +75,11 @@ class _Receiver(BaseHTTPRequestHandler):
 class _Mailbox:
     def __init__(self) -> None:
         self.count = 0
+        self.sessions: set[int] = set()
 
     async def handle_DATA(self, server, session, envelope):
         self.count += 1
+        self.sessions.add(id(session))
         return "250 OK"
 
 
@@ -90,16 +104,18 @@ def receivers() -> Iterator[tuple[str, int, _Mailbox]]:
         http.shutdown()
 
 
-def container(url: str, hook: str, smtp_port: int) -> Container:
+def container(url: str, hook: str, smtp_port: int, inbox_only: bool) -> Container:
+    """The application on `url`; sending to the receivers unless `inbox_only` (e-mail and
+    the webhook not configured: recorded as such for a whole batch)."""
+    channels = {} if inbox_only else {"webhook_url": hook, "webhook_secret": SECRET}
+    if not inbox_only:
+        channels |= {"smtp_host": "127.0.0.1", "smtp_port": smtp_port}
     settings = Settings(
         database_url=url,
         policy_file=POLICY,
         products_file=uncapped_products(),  # lines opened by staff with no income on file
         review_triggers=False,
-        webhook_url=hook,
-        webhook_secret=SECRET,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_port,
+        **channels,
     )
     return build(settings)
 
@@ -136,10 +152,10 @@ def delivered(c: Container) -> tuple[int, int, dict[str, int]]:
     return messages, done, channels
 
 
-def run(label: str, url: str, lines: int, dispatchers: int) -> None:
-    _Receiver.received = 0
+def run(label: str, url: str, lines: int, dispatchers: int, inbox_only: bool = False) -> None:
+    _Receiver.received = _Receiver.connections = 0
     with receivers() as (hook, smtp_port, mailbox):
-        built = [container(url, hook, smtp_port) for _ in range(dispatchers)]
+        built = [container(url, hook, smtp_port, inbox_only) for _ in range(dispatchers)]
         load_seconds = load(built[0], lines)
         started = time.perf_counter()
         threads = [threading.Thread(target=c.dispatcher.run_until_idle) for c in built]
@@ -149,16 +165,28 @@ def run(label: str, url: str, lines: int, dispatchers: int) -> None:
             thread.join()
         seconds = time.perf_counter() - started
         messages, done, channels = delivered(built[0])
+        what = "inbox only" if inbox_only else "inbox, e-mail and webhook"
         print(
-            f"{label}: {messages:,} messages ({lines:,} lines loaded in {load_seconds:.1f} s); "
-            f"{dispatchers} dispatcher(s) delivered {done:,} in {seconds:.2f} s = "
-            f"{done / seconds:,.0f} messages/s"
+            f"{label}, {what}: {messages:,} messages ({lines:,} lines loaded in "
+            f"{load_seconds:.1f} s); {dispatchers} dispatcher(s) delivered {done:,} in "
+            f"{seconds:.2f} s = {done / seconds:,.0f} messages/s"
         )
-        complete = done == messages == _Receiver.received
-        print(
-            f"  channels recorded {channels}; webhook received {_Receiver.received:,}, "
-            f"mailbox {mailbox.count:,} [{'OK' if complete else 'MISMATCH'}]"
-        )
+        inboxed = channels.get("inbox", 0)
+        if inbox_only:
+            print(
+                f"  inbox {inboxed:,} notices, {inboxed / seconds:,.0f}/s "
+                f"({inboxed / seconds / INBOX_TARGET:.2f}x the {INBOX_TARGET:,}/s target)"
+            )
+            complete = done == messages and inboxed == lines
+        else:
+            print(
+                f"  e-mail {mailbox.count:,}, {mailbox.count / seconds:,.0f}/s "
+                f"({mailbox.count / seconds / EMAIL_TARGET:.2f}x the {EMAIL_TARGET}/s target) "
+                f"over {len(mailbox.sessions):,} SMTP session(s); webhook "
+                f"{_Receiver.received:,} over {_Receiver.connections:,} connection(s)"
+            )
+            complete = done == messages == _Receiver.received and mailbox.count == lines
+        print(f"  channels recorded {channels} [{'OK' if complete else 'MISMATCH'}]")
         for c in built:
             c.close()
 
@@ -172,11 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.lines = SMOKE_LINES
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores")
-    with tempfile.TemporaryDirectory() as directory:
-        run("SQLite", f"sqlite:///{directory}/bench.db", args.lines, 1)
-    for dispatchers in (1, 2):
+    for inbox_only in (True, False):
+        with tempfile.TemporaryDirectory() as directory:
+            run("SQLite", f"sqlite:///{directory}/bench.db", args.lines, 1, inbox_only)
         with postgres_database(args.postgres_url, BENCH_DATABASE) as url:
-            run("PostgreSQL", url, args.lines, dispatchers)
+            run("PostgreSQL", url, args.lines, 1, inbox_only)
+    with postgres_database(args.postgres_url, BENCH_DATABASE) as url:
+        run("PostgreSQL", url, args.lines, 2)
     print(f"Command: {' '.join(sys.argv)}")
     return 0
 

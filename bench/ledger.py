@@ -68,6 +68,7 @@ from creditline.kernel.clock import SystemClock
 from creditline.ledger.store import LedgerStore
 from creditline.ledger.tables import drawdowns
 from creditline.loans import tables as loan_tables
+from creditline.loans.pricing import ProductPricing
 from creditline.loans.products import load_catalogue
 from creditline.loans.store import LoanStore
 from creditline.notices.outbox import Outbox
@@ -112,7 +113,14 @@ UNCHANGED_BY_A_FEE = (
 )
 
 # --smoke: every kind of cell on both stores, in seconds.
-SMOKE_SIZES = {"workers": "2", "seconds": 0.25, "passes": 1, "threads": 2, "shared": 2}
+SMOKE_SIZES = {
+    "workers": "2",
+    "seconds": 0.25,
+    "passes": 1,
+    "threads": 2,
+    "shared": 2,
+    "quotes": 20,
+}
 
 # Targets (DESIGN.md §7 and the ledger's performance brief).
 TARGET_PG_RATIO = 0.6
@@ -1264,6 +1272,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--sqlite-path", default=None, help="a new file (default: a temp file)")
     parser.add_argument("--json", default=None, help="also write the cells to this file")
+    parser.add_argument("--quotes", type=int, default=300, help="amounts priced in-process")
     parser.add_argument("--profile", choices=("hold", "repay"), default=None)
     parser.add_argument("--profile-timer", choices=("cpu", "wall"), default="cpu")
     parser.add_argument(
@@ -1278,6 +1287,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown stores: {', '.join(sorted(unknown))}")
     return args
+
+
+def pricing_report(quotes: int) -> str:
+    """What pricing a hold costs in this process, for `quotes` amounts: each priced afresh, then
+    again, remembered. Every hold of the cells is AMOUNT over TERM_MONTHS, so after a day's
+    first hold each finds its quote remembered; this is the price of a hold that does not."""
+    pricing = ProductPricing(load_catalogue())  # the shipped caps, as a production hold
+    at = datetime.now(UTC)
+    amounts = [AMOUNT_MINOR * 1000 + 137 * n for n in range(1, quotes + 1)]
+    pricing.price_hold(None, CURRENCY, AMOUNT_MINOR, TERM_MONTHS, None, at)
+    cpu = []
+    for _ in ("afresh", "remembered"):
+        began = time.process_time()
+        for amount in amounts:
+            pricing.price_hold(None, CURRENCY, amount, TERM_MONTHS, None, at)
+        cpu.append((time.process_time() - began) / quotes * 1e6)
+    return (
+        f"Pricing a hold in-process ({CURRENCY}, the shipped catalogue's default product, "
+        f"{TERM_MONTHS} months, {quotes} amounts): {cpu[0]:,.0f} µs CPU a quote priced afresh, "
+        f"{cpu[1]:,.1f} µs remembered."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1333,6 +1363,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report(cells, args, meta))
         print()
         print("\n".join(checks))
+        print(pricing_report(args.quotes))
         cmd = " ".join(["python bench/ledger.py", *(argv if argv is not None else sys.argv[1:])])
         print(f"\nCommand: {cmd.strip()} (took {time.monotonic() - began:.0f} s)")
         if args.json:

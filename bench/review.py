@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from scorecards import optbinning_card, quality, toad_card
 
 from creditline.config import shipped_policy_file
 from creditline.decisions.engine import FEATURE_COLUMNS, Engine, features_table_sql
@@ -163,14 +164,6 @@ def child_peak(lines: int) -> None:
     print(f"{peak_kib} {seconds}")
 
 
-def _quality(y: Any, score: Any) -> dict[str, float]:
-    """AUC and KS of the bad outcome (1) ranked by the negated score (higher = better)."""
-    from sklearn import metrics
-
-    fpr, tpr, _ = metrics.roc_curve(y, -score)
-    return {"auc": float(metrics.roc_auc_score(y, -score)), "ks": float(max(tpr - fpr))}
-
-
 def _timed(call: Any) -> tuple[float, Any]:
     """The best seconds of `call()` over REPEATS runs after a warm one, and its result."""
     result = call()
@@ -198,7 +191,6 @@ def compare(lines: int, directory: Path) -> None:
     try:
         import numpy as np
         import optbinning
-        from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import train_test_split
 
         from creditline.decisions.fitting import FitOptions, fit, read_data
@@ -232,38 +224,18 @@ def compare(lines: int, directory: Path) -> None:
 
     log("fitting optbinning's default card (and toad's) on the same training rows …")
 
-    def toad_card(**combine: Any) -> Any:
-        combiner = toad.transform.Combiner().fit(x_train[names], y_train, method="chi", **combine)
-        transer = toad.transform.WOETransformer()
-        woe = transer.fit_transform(combiner.transform(x_train[names]), y_train)
-        # toad scales the good:bad odds ((1 - p) / p, p the probability of y = 1, the bad
-        # outcome): base_score points at base_odds, pdo points to double them, as FitOptions.
-        card = toad.ScoreCard(
-            combiner=combiner,
-            transer=transer,
-            base_score=options.points,
-            base_odds=options.odds,
-            pdo=options.pdo,
-        )
-        return card.fit(woe, y_train)
-
     if toad is not None:
-        toad_chi = toad_card(min_samples=0.05)  # bins of at least 5 % of the rows
-        toad_default = toad_card()  # chi-square merging with toad's default stops
+        toad_chi = toad_card(
+            toad, x_train[names], y_train, options, min_samples=0.05
+        )  # bins of at least 5 % of the rows
+        toad_default = toad_card(
+            toad, x_train[names], y_train, options
+        )  # chi-square merging with toad's default stops
     every = list(x.columns)
     categorical = [
         n for n in every if FEATURES[n].type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)
     ]
-    optb_default = optbinning.Scorecard(
-        binning_process=optbinning.BinningProcess(every, categorical_variables=categorical),
-        estimator=LogisticRegression(),
-        scaling_method="pdo_odds",
-        scaling_method_params={
-            "pdo": options.pdo,
-            "odds": options.odds,
-            "scorecard_points": options.points,
-        },
-    ).fit(x_train, y_train)
+    optb_default = optbinning_card(x_train, y_train, categorical, options)
 
     log(f"resampling {lines:,} rows and loading them into DuckDB …")
     rng = np.random.default_rng(RESAMPLE_SEED)
@@ -365,9 +337,9 @@ def compare(lines: int, directory: Path) -> None:
         if n == 0:  # creditline's own figures, as its fit report states them
             train, test = fitted.report.train, fitted.report.test
         else:
-            train, test = _quality(y_train, train_score), _quality(y_test, test_score)
+            train, test = quality(y_train, train_score), quality(y_test, test_score)
         # Which way the score runs, read off the data: the bad rate falls as it rises or not.
-        better = "better" if _quality(y_test, test_score)["auc"] > 0.5 else "WORSE"
+        better = "better" if quality(y_test, test_score)["auc"] > 0.5 else "WORSE"
         print(
             f"  {label:<50} {len(columns):>8} {train['auc']:>9.4f} {train['ks']:>8.4f} "
             f"{test['auc']:>8.4f} {test['ks']:>7.4f}  = {better} borrower"

@@ -11,13 +11,16 @@ multi-lender rule cuts). Every line opened today, so the policy's cool-down rule
 increases: the changes are cuts and freezes. Then `VACUUM ANALYZE` (as autovacuum would) and
 a `CHECKPOINT`, so that the review does not pay for writing out the load.
 
-Then it times the review's three parts on their own, by calling what `review_book` calls:
+Then it copies the database, and reviews the copy with one change to a transaction (the path
+before chunks: `review_book(chunk=1)`), for the ratio in the same run. Then it times the
+review's three parts on their own, by calling what `review_book` calls:
 reading the features (`book_features` in one `Database.reading()` transaction, split into the
 ledger query, bureau reports and applications, with the statements it sent), deciding
 (`decide_batch` over batches of 10,000, split into DuckDB and building the `Decision`s), and
 then `DecisionService.review_book` end to end; applying is the remainder (end to end minus
 features minus deciding), and is also measured inside the run by wrapping the service's
-`_apply` and the ledger port's `lock` and `decide` on their instances (a few µs a call).
+`_apply_chunk` (one transaction of changes) and the ledger port's `lock` and `decide` on their
+instances (a few µs a call).
 Last, the review again an hour later the same business day: changes already made are not made
 again (outcome `decided_today`).
 
@@ -62,6 +65,7 @@ from creditline.decisions.batch import BATCH_LINES, decide_batch
 from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import StoredReports
 from creditline.decisions.engine import features_table_sql, load_features
+from creditline.decisions.service import APPLY_CHUNK, APPLY_WORKERS
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.ledger.ports import line_facts
@@ -95,6 +99,16 @@ def fresh_database(base_url: str, name: str) -> tuple[str, str]:
     admin.dispose()
     url = admin_url.set(database=name).render_as_string(hide_password=False)
     return url, admin_url.render_as_string(hide_password=False)
+
+
+def copy_database(admin_url: str, source: str, name: str) -> str:
+    """A copy `name` of the database `source` (nobody may be connected to it); its URL."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{source}"'))
+    admin.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(admin_url: str, name: str) -> None:
@@ -327,12 +341,12 @@ def wrap(owner: Any, name: str, timer: Timer) -> Callable[[], None]:
     return lambda: delattr(owner, name)
 
 
-def time_review(c: Container) -> dict[str, Any]:
-    """`review_book` end to end, with `_apply` and the ledger port's `lock` and `decide` timed
-    inside."""
+def time_review(c: Container, chunk: int = APPLY_CHUNK) -> dict[str, Any]:
+    """`review_book` end to end, with `_apply_chunk` and the ledger port's `lock` and `decide`
+    timed inside."""
     timers = {"apply": Timer(), "lock": Timer(), "decide": Timer()}
     undo = [
-        wrap(c.decisions, "_apply", timers["apply"]),
+        wrap(c.decisions, "_apply_chunk", timers["apply"]),
         wrap(c.ledger.port, "lock", timers["lock"]),
         wrap(c.ledger.port, "decide", timers["decide"]),
     ]
@@ -344,7 +358,7 @@ def time_review(c: Container) -> dict[str, Any]:
         log(f"  reviewed {done:,} of {total:,} lines ({batches[-1]:.1f} s)")
 
     try:
-        outcomes = c.decisions.review_book(progress)
+        outcomes = c.decisions.review_book(progress, chunk=chunk)
     finally:
         for step in undo:
             step()
@@ -411,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_book(container, args.lines, mix, args.workers, args.seed)
         load_seconds = time.perf_counter() - began
         container.close()
+        # The same book again, for the same review one change to a transaction (the path
+        # before chunks), in this run.
+        alone_url = copy_database(admin_url, database, f"{database}_alone")
         container = build(
             Settings(database_url=url, policy_file=POLICY, review_triggers=False),
             clock,
@@ -423,7 +440,18 @@ def main(argv: list[str] | None = None) -> int:
         book = features.pop("book")
         log("deciding …")
         decide = time_decide(container, book)
-        log("review_book …")
+        log("review_book, one change to a transaction, on the copy …")
+        alone_container = build(
+            Settings(database_url=alone_url, policy_file=POLICY, review_triggers=False),
+            clock,
+            migrate=False,
+        )
+        try:
+            alone = time_review(alone_container, chunk=1)
+        finally:
+            alone_container.close()
+            drop_database(admin_url, f"{database}_alone")
+        log(f"review_book, {APPLY_CHUNK} changes to a transaction …")
         first = time_review(container)
         clock.set(REVIEWED_AGAIN_AT)
         log("review_book again, an hour later …")
@@ -448,8 +476,17 @@ def main(argv: list[str] | None = None) -> int:
             f"({loaded.kinds['lines'] / load_seconds:,.0f} borrowers/s)"
         )
         print(f"\nreview_book at {REVIEWED_AT:%Y-%m-%d %H:%M} UTC, {n:,} reviewable lines:")
-        print(f"  end to end: {first['seconds']:.2f} s, {rate(n, first['seconds'])}")
+        print(
+            f"  end to end: {first['seconds']:.2f} s, {rate(n, first['seconds'])} "
+            f"({APPLY_CHUNK} changes to a transaction, {APPLY_WORKERS} transactions at a time)"
+        )
         print(f"  outcomes: {counts(first['outcomes'])}")
+        print(
+            f"  the same book, one change to a transaction: {alone['seconds']:.2f} s, "
+            f"{rate(n, alone['seconds'])}; chunks / one a transaction = "
+            f"{alone['seconds'] / first['seconds']:.2f}x the speed "
+            f"[{'SAME OUTCOMES' if alone['outcomes'] == first['outcomes'] else 'MISMATCH'}]"
+        )
         print("  its parts, timed on their own:")
         share = 100 / first["seconds"]
         print(
@@ -478,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         print("  applying, measured inside the run:")
         print(
-            f"    _apply: {timers['apply'].calls:,} calls, {timers['apply'].seconds:.2f} s; "
+            f"    _apply_chunk: {timers['apply'].calls:,} chunks (one transaction each, "
+            f"{APPLY_WORKERS} at a time), {timers['apply'].seconds:.2f} s; "
             f"lock {timers['lock'].calls:,} calls, {timers['lock'].seconds:.2f} s; "
             f"decide {changes.calls:,} calls ({changes.failed:,} refused), "
             f"{changes.seconds:.2f} s"
@@ -486,8 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         if changes.calls:
             per_change = (timers["lock"].seconds + changes.seconds) / changes.calls * 1000
             print(
-                f"    per change: {per_change:.2f} ms (lock + decide, in one transaction "
-                f"each), {changes.calls / max(changes.seconds, 1e-9):,.0f} changes/s"
+                f"    per change: {per_change:.2f} ms (lock + decide), "
+                f"{changes.calls / max(timers['apply'].seconds, 1e-9):,.0f} changes/s in chunks"
             )
         print(
             f"\nreview_book again at {REVIEWED_AGAIN_AT:%H:%M} UTC, the same business day: "

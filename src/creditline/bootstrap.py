@@ -16,6 +16,7 @@ from creditline.decisions.activation import Activation
 from creditline.decisions.active_policy import ActivePolicy
 from creditline.decisions.appeals import Appeals
 from creditline.decisions.applications import Underwriting
+from creditline.decisions.attributes import LenderAttributes, load_registry
 from creditline.decisions.bureau import BureauService, StoredReports
 from creditline.decisions.experiments import TrialSteps
 from creditline.decisions.explanation import Explainer
@@ -44,7 +45,7 @@ from creditline.notices.dispatcher import Dispatcher
 from creditline.notices.outbox import Outbox, Topic
 from creditline.notices.render import Renderer
 from creditline.notices.service import NoticeService
-from creditline.portfolio.book import grade_dimension
+from creditline.portfolio.book import grade_dimension, region_dimension
 from creditline.portfolio.monitoring import ModelMonitor, MonitoredModel
 from creditline.portfolio.service import PortfolioService, Scaling, end_of
 
@@ -67,6 +68,7 @@ class Container:
     appeals: Appeals
     reminders: Reminders
     bureau: BureauService
+    attributes: LenderAttributes
     underwriting: Underwriting
     end_of_day: EndOfDay
     reconciler: Reconciler
@@ -149,6 +151,9 @@ def build(
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions, catalogue),
         bureau=bureau,
+        attributes=LenderAttributes(
+            db, clock, load_registry(settings.attributes_file) if settings.attributes_file else {}
+        ),
         underwriting=Underwriting(
             clock,
             commands,
@@ -165,7 +170,11 @@ def build(
         dispatcher=dispatcher,
         metrics=metrics,
         portfolio=PortfolioService(
-            db, clock, catalogue, _scaling(decisions), {"grade": grade_dimension}
+            db,
+            clock,
+            catalogue,
+            _scaling(decisions),
+            {"grade": grade_dimension, "region": region_dimension},
         ),
         model_monitor=ModelMonitor(
             db,

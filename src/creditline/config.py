@@ -67,6 +67,8 @@ class Settings:
     hold_ttl: timedelta = timedelta(minutes=30)
     sweep_interval_seconds: float = 5.0
     products_file: Path | None = None  # None: the catalogue shipped in creditline/loans
+    # The lender's own attributes (TOML, `decisions/attributes.py`). None: none registered.
+    attributes_file: Path | None = None
     policy_file: Path = field(default_factory=shipped_policy_file)
     # Review a line after each drawdown and settlement.
     review_triggers: bool = True
@@ -258,6 +260,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         sweep_interval_seconds=float(env.get("CREDITLINE_SWEEP_INTERVAL_SECONDS", "5")),
         products_file=(
             Path(env["CREDITLINE_PRODUCTS_FILE"]) if env.get("CREDITLINE_PRODUCTS_FILE") else None
+        ),
+        attributes_file=(
+            Path(env["CREDITLINE_ATTRIBUTES_FILE"])
+            if env.get("CREDITLINE_ATTRIBUTES_FILE")
+            else None
         ),
         policy_file=(
             Path(env["CREDITLINE_POLICY_FILE"])

@@ -4,6 +4,7 @@ that every journal entry, decision and notice is as real as in production."""
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,6 +27,9 @@ HISTORY_DAYS = 180
 # Monthly incomes the demo borrowers declare, with evidence: the policy and the CN-1 caps set
 # their first limits (12,000.00 a month gets the seed story's 20,000.00).
 INCOMES = ("2000.00", "3000.00", "8000.00", "12000.00", "20000.00")
+# Where demo borrowers live (ISO 3166-2), by their name's checksum: the random draws stay as
+# they were.
+REGIONS = ("CN-SH", "CN-BJ", "CN-GD", "CN-ZJ", "CN-JS", "CN-SC")
 SEED_STORY_BORROWER = "demo-0001"
 
 # How demo borrowers repay a loan: one in ten stops paying after the first instalment.
@@ -110,6 +114,7 @@ def _open(book: _Book, clock: FixedClock, borrower: Actor, income: str) -> str:
         income_evidence_expires_on=clock.now().date() + timedelta(days=365),
         birth_date=date(1990, 5, 1),
         employment="employed",
+        region=REGIONS[zlib.crc32(borrower.subject.encode()) % len(REGIONS)],
     )
     key = f"demo-apply-{borrower.subject}"
     applied = book.underwriting.apply(_OPERATOR, key, application).document

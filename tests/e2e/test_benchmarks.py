@@ -54,6 +54,10 @@ def test_ledger_bench_measures_the_service_next_to_its_raw_baseline_on_both_stor
             # service/s, raw/s, service/raw
             row = rf"\| {store} \| {op} \| {clients} \| {NUMBER} \| {NUMBER} \| {NUMBER} \|"
             assert all(value > 0 for value in figures(row, output)), (store, op, clients)
+    afresh, remembered = figures(
+        rf"{NUMBER} µs CPU a quote priced afresh, {NUMBER} µs remembered", output
+    )
+    assert afresh > remembered > 0
 
 
 def test_end_of_day_bench_closes_a_book_and_prices_quotes() -> None:
@@ -87,16 +91,32 @@ def test_review_book_bench_reviews_a_book_end_to_end_twice() -> None:
     [first_over_second] = figures(rf"first / second = {NUMBER}x", output)
     assert lines_per_second > 0 and first_over_second > 0
     first, second = re.findall(r"outcomes: (.*)", output)
+    # The same book reviewed one change to a transaction: the same outcomes.
+    assert "[SAME OUTCOMES]" in output, output
     assert ":applied" in first, first  # the book has lines to cut and freeze
     assert ":applied" not in second, second  # and the same day they are not changed again
 
 
 def test_dispatch_bench_delivers_every_message_on_both_stores() -> None:
     output = run_bench("dispatch.py", "--postgres-url", POSTGRES_URL)
-    runs = re.findall(rf"(\w+): .* dispatcher\(s\) delivered .* = {NUMBER} messages/s", output)
-    assert [store for store, _ in runs] == ["SQLite", "PostgreSQL", "PostgreSQL"], output
-    assert all(float(rate.replace(",", "")) > 0 for _, rate in runs)
-    assert output.count("[OK]") == 3 and "MISMATCH" not in output
+    runs = re.findall(
+        rf"(\w+), (inbox only|inbox, e-mail and webhook): .* (\d) dispatcher\(s\) delivered "
+        rf".* = {NUMBER} messages/s",
+        output,
+    )
+    alone, everything = "inbox only", "inbox, e-mail and webhook"
+    assert [run[:3] for run in runs] == [
+        ("SQLite", alone, "1"),
+        ("PostgreSQL", alone, "1"),
+        ("SQLite", everything, "1"),
+        ("PostgreSQL", everything, "1"),
+        ("PostgreSQL", everything, "2"),
+    ], output
+    assert all(float(run[3].replace(",", "")) > 0 for run in runs)
+    assert output.count("[OK]") == 5 and "MISMATCH" not in output
+    # E-mail went over sessions kept for a batch: far fewer sessions than messages.
+    for mails, sessions in re.findall(r"e-mail ([\d,]+), .* over ([\d,]+) SMTP session", output):
+        assert 0 < int(sessions) < int(mails.replace(",", "")), output
 
 
 def test_review_spark_bench_decides_a_book_on_spark_as_duckdb_does() -> None:
@@ -132,3 +152,34 @@ def test_policy_notices_bench_queues_and_delivers_every_notice_on_both_stores() 
     for count, rate, ratio in delivered:
         assert count == "3,000" and min(float(rate.replace(",", "")), float(ratio)) > 0
     assert output.count("[OK]") == 2 and "MISMATCH" not in output
+
+
+def test_lender_attributes_bench_fits_on_them_next_to_optbinning_and_toad() -> None:
+    output = run_bench("lender_attributes.py")
+    [auc, ks] = figures(rf"creditline fit \(.*\) +{NUMBER} +{NUMBER}", output)
+    [optb_auc, optb_ks] = figures(rf"optbinning defaults +{NUMBER} +{NUMBER}", output)
+    assert 0.5 < auc < 1 and 0 < ks < 1 and 0.5 < optb_auc < 1 and 0 < optb_ks < 1
+    [auc_ratio, ks_ratio] = figures(
+        rf"best of the named defaults \(.*\): AUC {NUMBER}x, KS {NUMBER}x", output
+    )
+    assert min(auc_ratio, ks_ratio) > 0
+    assert re.search(
+        r"in-process scores equal optbinning's on (\S+) of \1 test rows \[MATCH\]", output
+    )
+    if importlib.util.find_spec("toad") is None:
+        assert "not run: toad's cards" in output
+    else:
+        assert re.search(rf"toad chi-merge, default stops +{NUMBER} +{NUMBER}", output)
+
+
+def test_http_bench_drives_serve_with_wrk_next_to_the_in_process_path() -> None:
+    output = run_bench("http_api.py", "--postgres-url", POSTGRES_URL)
+    for what in ("drawdown holds", r"line reads \(GET /v1/lines/\{id\}\)"):
+        rate, p50, p99, in_rate, in_p50, in_p99, ratio = figures(
+            rf"{what}, 4 clients, 2 processes, PostgreSQL: HTTP {NUMBER} req/s, p50 {NUMBER} ms, "
+            rf"p99 {NUMBER} ms; in-process {NUMBER} \w+/s, p50 {NUMBER} ms, p99 {NUMBER} ms; "
+            rf"HTTP / in-process = {NUMBER}x",
+            output,
+        )
+        assert min(rate, p50, p99, in_rate, in_p50, in_p99, ratio) > 0, what
+    assert "holds in the store match wrk's answers: [OK]" in output

@@ -175,3 +175,17 @@ def test_the_token_command_signs_with_the_active_key_and_keeps_to_the_lifetime(
     too_long = creditline("token", "--role", "borrower", "--subject", BORROWER, "--hours", "3")
     assert too_long.returncode == 2
     assert "at most 7200 seconds" in too_long.stderr
+
+
+def test_a_token_checked_once_is_refused_when_its_key_id_gets_another_secret(
+    database_url: str, api: TestClient, clock: FixedClock
+) -> None:
+    token = _token(clock)
+    assert _get_lines(api, token).status_code == 200  # its signature checked, and kept
+    replaced = _container(database_url, clock, {NEW_KID: "another-secret-under-the-same-id-42"})
+    try:
+        with TestClient(create_app(replaced), raise_server_exceptions=False) as after:
+            assert "not valid" in _refused(_get_lines(after, token))
+    finally:
+        replaced.close()
+    assert _get_lines(api, token).status_code == 200  # still good where the key still is

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import with_test_cn_setting
+from conftest import EXAMPLE_POLICY, with_rule, with_test_cn_setting
 from test_funding_split import AGENT, FUNDED
 
 from creditline.bootstrap import Container
@@ -26,7 +26,19 @@ from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import FunderNotFound
 from creditline.kernel.ids import new_id
 from creditline.portfolio.figures import DpdBucket
+from creditline.portfolio.views import funder_document
 from creditline.web.funder_report import funder_html, pdf
+
+ANALYST = Actor("analyst-1", Role.ANALYST)
+APPROVER = Actor("approver-1", Role.APPROVER)
+USE_OVER_A_TENTH = {
+    "id": "use-over-a-tenth",
+    "when": "utilisation > 0.1",
+    "action": "decrease",
+    "limit_factor": "0.5",
+    "reason": "utilisation_high",
+    "priority": 60,
+}
 
 
 @pytest.fixture
@@ -88,3 +100,32 @@ def test_the_funder_report_renders_to_a_pdf_with_its_headline(book: Container) -
     assert len(reader.pages) >= 1
     for figure in ("699.99", "500.00", "200.00", "52.50%"):
         assert figure in text
+
+
+def test_the_policy_changes_of_the_month_with_their_impact_on_the_funder(
+    book: Container, clock: FixedClock
+) -> None:
+    """On 2026-11-20 a version cutting lines used over a tenth of their limit by half is
+    approved: by hand, L1 (1,000.00 of 5,000.00, 20 %) is cut to 2,500.00, L2 (333.33, 6.7 %)
+    is not. bank-a's part of L1 outstanding is 500.00, trust-b's 200.00; each funder sees
+    one line, its limit cut by 2,500.00. A funder of no affected line sees none."""
+    approved_on = dt.datetime(2026, 11, 20, 2, tzinfo=dt.UTC)
+    clock.set(approved_on)
+    document = with_rule(EXAMPLE_POLICY, "2026.12.1", USE_OVER_A_TENTH, "0.9")
+    label = book.policies.submit(ANALYST, "submit", document).document["policy"]
+    book.policies.simulate(ANALYST, "simulate", label)
+    effective = book.policies.approve(APPROVER, "approve", label, None).document["effective_at"]
+    clock.set(dt.datetime(2026, 12, 2, 2, tzinfo=dt.UTC))
+
+    [change] = book.portfolio.funder_report(AGENT, "bank-a", "2026-11").policy_changes
+    assert (change.policy, change.approved_at, change.retired_at) == (label, approved_on, None)
+    assert change.effective_at == dt.datetime.fromisoformat(effective)
+    assert (change.lines_simulated, change.lines_adverse) == (2, 1)
+    assert (change.lines, change.lines_by_action) == (1, {"decrease": 1})
+    assert (change.limit_cut_minor, change.drawn_minor) == (250_000, 50_000)
+    [trust] = book.portfolio.funder_report(AGENT, "trust-b", "2026-11").policy_changes
+    assert (trust.lines, trust.limit_cut_minor, trust.drawn_minor) == (1, 250_000, 20_000)
+    assert book.portfolio.funder_report(AGENT, "bank-a", "2026-10").policy_changes == []
+    document = funder_document(book.portfolio.funder_report(AGENT, "bank-a", "2026-11"))
+    assert document["policy_changes"][0]["funder_limit_cut"] == "2500.00"
+    assert "2026.12.1" in funder_html(book.portfolio.funder_report(AGENT, "bank-a", "2026-11"))

@@ -1,5 +1,5 @@
 """Model monitoring on the store: PSI of the score and of an attribute over the month's
-applications, worked by hand, and the drift event sent above 0.25, once per model and month,
+applications, worked by hand, and the drift event sent above 0.25, once per drift episode,
 and not below it (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
@@ -72,8 +72,13 @@ def _card(container: Container, employment: list[float]) -> MonitoredModel:
 
 
 def _drift_events(container: Container) -> list[str]:
+    """The drift episodes' events, oldest first."""
     with container.db.reading() as connection:
-        query = select(outbox.c.ref_id).where(outbox.c.topic == "event.model_drift")
+        query = (
+            select(outbox.c.topic)
+            .where(outbox.c.topic.startswith("event.model_drift"))
+            .order_by(outbox.c.created_at, outbox.c.id)
+        )
         return list(connection.execute(query).scalars())
 
 
@@ -101,15 +106,28 @@ def test_psi_of_the_score_and_of_an_attribute_by_hand(scored: Container) -> None
     assert report.matured_lines == 0 and report.auc is None  # nothing is a year old yet
 
 
-def test_the_drift_event_is_sent_above_the_threshold_once_per_model_and_month(
-    scored: Container,
-) -> None:
-    monitor = _monitor(scored, _card(scored, [0.5, 0.25, 0.25]))
+def test_the_drift_event_is_sent_once_per_drift_episode(scored: Container) -> None:
+    """Drifting (PSI above 0.25) on every check is one episode: one event; back within the
+    threshold ends it (one ended event); drifting again starts a second."""
+    drifting = _monitor(scored, _card(scored, [0.5, 0.25, 0.25]))
+    card = _card(scored, [0.5, 0.0, 0.5])
+    steady = _monitor(
+        scored, dataclasses.replace(card, score_bands=[(None, 10_000, 1.0), (10_000, None, 0.0)])
+    )
     as_of = scored.clock.now().date()
-    first = monitor.alert(ANALYST, as_of)
+    first = drifting.alert(ANALYST, as_of)
     assert first is not None and set(first.drifted) >= {"score", "employment"}
-    monitor.alert(ANALYST, as_of)
-    assert len(_drift_events(scored)) == 1
+    drifting.alert(ANALYST, as_of)
+    assert drifting.check(ANALYST) == {"model_drift": None}  # serve's tick, still drifting
+    assert _drift_events(scored) == ["event.model_drift"]
+    assert steady.check(ANALYST) == {"model_drift": "event.model_drift_ended"}
+    steady.alert(ANALYST, as_of)
+    assert drifting.check(ANALYST) == {"model_drift": "event.model_drift"}
+    assert _drift_events(scored) == [
+        "event.model_drift",
+        "event.model_drift_ended",
+        "event.model_drift",
+    ]
 
 
 def test_no_drift_event_below_the_threshold(scored: Container) -> None:
@@ -120,3 +138,29 @@ def test_no_drift_event_below_the_threshold(scored: Container) -> None:
     assert report is not None and report.drifted == []
     assert report.attribute_psi["employment"] == pytest.approx(0)
     assert _drift_events(scored) == []
+
+
+def test_serve_runs_the_drift_check_hourly_beside_the_sweeper(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from creditline.api import app as served
+
+    jobs: dict[str, tuple[object, float]] = {}
+
+    class Recorded:
+        def __init__(self, name: str, work: object, every: float, metrics: object) -> None:
+            jobs[name] = (work, every)
+
+        def start(self) -> None: ...
+
+        def stop(self) -> None: ...
+
+    monkeypatch.setattr(served, "Periodic", Recorded)
+    with TestClient(served.create_app(container, sweep=True)):
+        pass
+    assert {"sweep", "model-drift"} <= set(jobs)
+    work, every = jobs["model-drift"]
+    assert every == 3600.0
+    assert work() == {"model_drift": None}  # type: ignore[operator]  # nothing drifts: no event

@@ -14,12 +14,16 @@ from creditline import __version__
 from creditline.api import observability, openapi, problems
 from creditline.api.routers import ROUTERS
 from creditline.bootstrap import Container
+from creditline.kernel.actors import Actor, Role
 from creditline.metrics import Metrics
 
 log = logging.getLogger(__name__)
 REMIND_INTERVAL_SECONDS = 300.0  # reminders are days ahead: every five minutes is plenty
 # Policy changes take effect on a date announced weeks ahead: every minute is on time.
 ACTIVATE_INTERVAL_SECONDS = 60.0
+# Drift is measured on a month of decisions: hourly sees it the day it shows.
+MODEL_CHECK_INTERVAL_SECONDS = 3600.0
+MONITOR = Actor("model-monitor", Role.SERVICE)
 
 
 class Periodic:
@@ -59,6 +63,33 @@ class Periodic:
                 log.exception("%s failed", self._name)
 
 
+def background_jobs(container: Container, *, sweep: bool, dispatch: bool) -> list[Periodic]:
+    """The background work over `container`, not started: with `sweep`, the sweeper (expired
+    holds, ended freezes), the reminders, policy activation (scheduled versions whose date has
+    come, announced changes that are due) and the model drift check; with `dispatch`, the
+    outbox dispatcher."""
+    settings, metrics = container.settings, container.metrics
+    jobs: list[tuple[str, Callable[[], object], float]] = []
+    if sweep:
+        jobs.append(("sweep", container.ledger.sweep, settings.sweep_interval_seconds))
+        jobs.append(("remind", container.reminders.run, REMIND_INTERVAL_SECONDS))
+        jobs.append(
+            ("activate-policies", container.policies.activate_due, ACTIVATE_INTERVAL_SECONDS)
+        )
+        jobs.append(
+            (
+                "model-drift",
+                lambda: container.model_monitor.check(MONITOR),
+                MODEL_CHECK_INTERVAL_SECONDS,
+            )
+        )
+    if dispatch:
+        jobs.append(
+            ("dispatch", container.dispatcher.run_until_idle, settings.dispatch_interval_seconds)
+        )
+    return [Periodic(name, work, every, metrics) for name, work, every in jobs]
+
+
 def create_app(
     container: Container,
     *,
@@ -66,10 +97,8 @@ def create_app(
     dispatch: bool = False,
     threads: int | None = None,
 ) -> FastAPI:
-    """The API over `container`; with `sweep`, the sweeper (expired holds, ended freezes), the
-    reminders and policy activation (scheduled versions whose date has come, announced changes
-    that are due) run in the background while it serves, and with `dispatch` the outbox
-    dispatcher.
+    """The API over `container`; the `background_jobs` that `sweep` and `dispatch` ask for run
+    while it serves.
 
     Routes call the synchronous services on worker threads; `threads` sets how many.
     """
@@ -78,23 +107,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if threads is not None:
             anyio.to_thread.current_default_thread_limiter().total_tokens = threads
-        settings, metrics = container.settings, container.metrics
-        jobs: list[tuple[str, Callable[[], object], float]] = []
-        if sweep:
-            jobs.append(("sweep", container.ledger.sweep, settings.sweep_interval_seconds))
-            jobs.append(("remind", container.reminders.run, REMIND_INTERVAL_SECONDS))
-            jobs.append(
-                ("activate-policies", container.policies.activate_due, ACTIVATE_INTERVAL_SECONDS)
-            )
-        if dispatch:
-            jobs.append(
-                (
-                    "dispatch",
-                    container.dispatcher.run_until_idle,
-                    settings.dispatch_interval_seconds,
-                )
-            )
-        workers = [Periodic(name, work, every, metrics) for name, work, every in jobs]
+        workers = background_jobs(container, sweep=sweep, dispatch=dispatch)
         for worker in workers:
             worker.start()
         yield
@@ -109,11 +122,14 @@ def create_app(
         description="Revolving credit lines that are correct, explained, announced and "
         "reversible. Amounts are decimal strings in major units; every POST needs an "
         "`Idempotency-Key` header; errors are RFC 9457 problem documents with a stable `code`.",
+        # Operation ids are the routes' function names (unique across routers): a generated
+        # client calls `get_line`, not `get_line_v1_lines_line_id_get`.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.container = container
     problems.install(app)
     openapi.install(app)
     observability.install(app, container)
-    for router in ROUTERS:
-        app.include_router(router)
+    for resource, router in ROUTERS.items():
+        app.include_router(router, tags=[resource])
     return app

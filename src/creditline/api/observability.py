@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 from contextvars import ContextVar
 from ipaddress import ip_address
@@ -101,9 +102,9 @@ def install(app: FastAPI, container: Container) -> None:
     app.add_middleware(Observe, metrics=container.metrics)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        """Alive: the process answers."""
-        return {"status": "ok"}
+    def healthz() -> dict[str, str | int]:
+        """Alive: the process answers, and says which it is (`serve --processes` runs several)."""
+        return {"status": "ok", "process": os.getpid()}
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> dict[str, str]:

@@ -19,6 +19,8 @@ from creditline.config import Settings, load_settings
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from creditline.decisions.attributes import LenderAttribute
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
@@ -31,6 +33,8 @@ policy_app = typer.Typer(no_args_is_help=True, help="Credit policy documents.")
 app.add_typer(policy_app, name="policy")
 experiment_app = typer.Typer(no_args_is_help=True, help="Champion/challenger experiments.")
 app.add_typer(experiment_app, name="experiment")
+attributes_app = typer.Typer(no_args_is_help=True, help="The lender's own attributes.")
+app.add_typer(attributes_app, name="attributes")
 err = Console(stderr=True)
 
 
@@ -58,6 +62,24 @@ def progress_bar() -> Progress:
         console=err,
         transient=not sys.stderr.isatty(),
     )
+
+
+AttributesOption = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="CREDITLINE_ATTRIBUTES_FILE",
+        help="The lender's attribute registry (TOML; default: CREDITLINE_ATTRIBUTES_FILE).",
+    ),
+]
+
+
+def registry_or_fail(path: Path | None) -> dict[str, LenderAttribute] | None:
+    """The registry at `path` (None: none named); a bad one fails the command."""
+    if path is None:
+        return None
+    from creditline.decisions.attributes import load_registry
+
+    return load_registry(path)
 
 
 class BatchEngine(StrEnum):

@@ -10,14 +10,25 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from creditline.cli.app import app, err, fail, policy_app, settings_or_fail
+from creditline.cli.app import (
+    AttributesOption,
+    app,
+    err,
+    fail,
+    policy_app,
+    registry_or_fail,
+    settings_or_fail,
+)
 
 if TYPE_CHECKING:
     from creditline.loans.schedule import AnnualRate
 
 
 @policy_app.command("lint")
-def policy_lint(path: Annotated[Path, typer.Argument(help="A policy document (YAML).")]) -> None:
+def policy_lint(
+    path: Annotated[Path, typer.Argument(help="A policy document (YAML).")],
+    attributes: AttributesOption = None,
+) -> None:
     """Check a policy: known features and functions only, specific reason codes on every rule,
     no unreachable rule, a complete limit matrix. Prints each problem; exits 1 if any."""
     import yaml
@@ -28,7 +39,7 @@ def policy_lint(path: Annotated[Path, typer.Argument(help="A policy document (YA
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
         fail(f"cannot read {path}: {str(exc).splitlines()[0]}")
-    policy, problems = check_policy(document)
+    policy, problems = check_policy(document, registry=registry_or_fail(attributes))
     for problem in problems:
         typer.echo(problem)
     name = str(path) if policy is None else policy.label
@@ -54,27 +65,30 @@ def fit(
     odds: Annotated[int, typer.Option(min=1, help="Good:bad odds at --points.")] = 50,
     points: Annotated[int, typer.Option(help="The score at --odds.")] = 600,
     seed: Annotated[int, typer.Option(help="Seed of the stratified 70/30 split.")] = 42,
+    attributes: AttributesOption = None,
 ) -> None:
     """Fit a scorecard with optbinning (monotonic bins, WoE, logistic regression, points) and
     write it, into a copy of --policy when given, with a report: AUC, KS, Gini, IV, bins."""
     from creditline.decisions.fitting import FitOptions, read_data, with_scorecard
     from creditline.decisions.fitting import fit as fit_scorecard
 
-    x, y = read_data(data, target, feature)
+    registry = registry_or_fail(attributes)
+    x, y = read_data(data, target, feature, registry)
+    options = FitOptions(pdo=pdo, odds=odds, points=points, seed=seed)
     with err.status("fitting"):
-        fitted = fit_scorecard(
-            x, y, FitOptions(pdo=pdo, odds=odds, points=points, seed=seed), data_name=data.name
-        )
+        fitted = fit_scorecard(x, y, options, data_name=data.name, registry=registry)
     command = f"creditline fit --data {data} --target {target}" + "".join(
         f" --feature {name}" for name in feature or []
     )
+    if attributes is not None:
+        command += f" --attributes {attributes}"
     if policy is not None:
         command += f" --policy {policy}"
     header = (
         f"The scorecard was fitted by\n  {command} --out {out}\n"
         "which rewrites it and the report beside this file; edit the other sections freely."
     )
-    text = with_scorecard(policy, fitted.scorecard, header)
+    text = with_scorecard(policy, fitted.scorecard, header, fitted.attributes)
     report_path = report or out.with_name(out.name.removesuffix(".yaml") + ".report.md")
     out.write_text(text, encoding="utf-8")
     report_path.write_text(fitted.report.markdown(), encoding="utf-8")

@@ -69,7 +69,14 @@ def portfolio(
             else:
                 copy = service.open_copy(copy_path)
             progress.advance(task)
-            report = service.report_on(REPORTER, copy, as_of, currency, weeks)
+            report = service.report_on(
+                REPORTER,
+                copy,
+                as_of,
+                currency,
+                weeks,
+                lambda figure: progress.update(task, description=f"portfolio report: {figure}"),
+            )
             copy.close()
         else:
             progress.advance(task)
@@ -106,7 +113,7 @@ def model_report(
     on: Annotated[str | None, typer.Option("--date", help="business date YYYY-MM-DD")] = None,
 ) -> None:
     """Print the active scorecard's PSI, AUC, KS and calibration as JSON; send the drift
-    event (once per model and month) when a PSI is above 0.25."""
+    event (once per drift episode) when a PSI is above 0.25."""
     from creditline.bootstrap import build
 
     try:

@@ -21,7 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from sqlalchemy import BigInteger, Boolean, Connection, Date, DateTime, Integer, Select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Integer,
+    Select,
+    column,
+    select,
+    table,
+)
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -90,6 +101,13 @@ class DuckDBBook:
         """Every row of a Core query."""
         sql, params = self.sql(statement)
         return self.raw.execute(sql, params).fetchall()
+
+    def keep(self, name: str, subquery: Any) -> Any:
+        """`subquery` computed once into the temporary table `name`: a table of the same
+        columns, to read in its place (a report's figures share their costly reads)."""
+        sql, params = self.sql(select(subquery))
+        self.raw.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}', params)
+        return table(name, *(column(c.name, c.type) for c in subquery.c))
 
     def create(self, name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]) -> None:
         """An empty table `name` with `columns` (name, SQLAlchemy type)."""

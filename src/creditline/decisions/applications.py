@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -49,6 +50,7 @@ UNDERWRITER = Actor("underwriting", Role.SERVICE)
 
 _DAY = dt.timedelta(days=1)
 AGE_MIN = 18
+REGION = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")  # ISO 3166-2: country, subdivision
 
 
 def application_features(
@@ -177,6 +179,7 @@ class Application:
     birth_date: dt.date
     employment: str
     obligations_monthly: str | None = None  # monthly payments on other debts, as stated
+    region: str | None = None  # where the applicant lives: ISO 3166-2, e.g. CN-SH
 
 
 class Underwriting:
@@ -260,6 +263,8 @@ class Underwriting:
         )
         if obligations is not None and obligations < 0:
             raise InvalidInput("obligations cannot be negative")
+        if application.region is not None and not REGION.fullmatch(application.region):
+            raise InvalidInput("region must be an ISO 3166-2 subdivision code", field="region")
         if application.employment not in EMPLOYMENT:
             raise InvalidInput("unknown employment", employment=list(EMPLOYMENT))
         now = self._clock.now()
@@ -290,6 +295,7 @@ class Underwriting:
             "borrower_id": borrower_id,
             "currency": application.currency,
             **declared,
+            "region": application.region,
             "created_at": now,
             "outcome": outcome,
             "granted_limit_minor": limit_minor,

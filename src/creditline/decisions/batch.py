@@ -12,7 +12,7 @@ so `Engine.decision` reads a `Decision` back from it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +20,13 @@ import duckdb
 
 from creditline.decisions.book import chunks
 from creditline.decisions.engine import (
-    FEATURE_COLUMNS,
     Decision,
     Engine,
     features_select_sql,
     features_table_sql,
     load_features,
 )
+from creditline.decisions.features import FEATURES, Feature
 from creditline.kernel.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -42,8 +42,8 @@ def decide_batch(engine: Engine, rows: list[dict[str, Any]]) -> list[Decision]:
     """Decide a batch of lines' features in one DuckDB query."""
     connection = duckdb.connect(":memory:")
     try:
-        connection.execute(features_table_sql())
-        load_features(connection, rows)
+        connection.execute(features_table_sql(features=engine.features))
+        load_features(connection, rows, features=engine.features)
         relation = engine.decide_table(connection)
         names = relation.columns
         return [
@@ -59,15 +59,17 @@ def in_duckdb(engine: Engine, book: list[dict[str, Any]]) -> Iterator[list[Decis
         yield decide_batch(engine, batch)
 
 
-def write_features(rows: list[dict[str, Any]], path: Path) -> None:
-    """The lines' features (missing ones null) as one Parquet file at `path`, each column of
+def write_features(
+    rows: list[dict[str, Any]], path: Path, features: Mapping[str, Feature] = FEATURES
+) -> None:
+    """The lines' `features` (missing ones null) as one Parquet file at `path`, each column of
     its feature's type."""
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = duckdb.connect(":memory:")
     try:
-        connection.execute(features_table_sql())
+        connection.execute(features_table_sql(features=features))
         for batch in chunks(rows, BATCH_LINES):
-            load_features(connection, batch)
+            load_features(connection, batch, features=features)
         connection.execute(f"COPY features TO {_quoted(str(path))} (FORMAT parquet)")
     finally:
         connection.close()
@@ -89,8 +91,8 @@ def decide_parquet(
     source = f"read_parquet({_quoted(parquet_files(features_path))})"
     connection = duckdb.connect(":memory:")
     try:
-        check_columns(features_path, connection.sql(f"SELECT * FROM {source}").columns)
-        query = engine.compiled.sql_over(features_select_sql(source))
+        check_columns(engine, features_path, connection.sql(f"SELECT * FROM {source}").columns)
+        query = engine.compiled.sql_over(features_select_sql(source, engine.features))
         connection.execute(f"COPY ({query}) TO {_quoted(out_path)} (FORMAT parquet)")
     finally:
         connection.close()
@@ -111,9 +113,9 @@ def read_decisions(
         connection.close()
 
 
-def check_columns(features_path: str, columns: list[str]) -> None:
+def check_columns(engine: Engine, features_path: str, columns: list[str]) -> None:
     """Refuse features that lack a column the policy's query reads."""
-    missing = [name for name in FEATURE_COLUMNS if name not in columns]
+    missing = [name for name in engine.columns if name not in columns]
     if missing:
         raise InvalidInput(
             f"the features at {features_path} lack columns: {', '.join(missing)}",

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, case, func, select
 
 from creditline.db.unit_of_work import Database
 from creditline.decisions.applications import application_features, with_report
+from creditline.decisions.attributes import LenderAttribute, stored_values
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.policy import PolicyDocument
 from creditline.decisions.tables import reviews
@@ -35,10 +36,14 @@ def book_features(
     bureau: BureauPort,
     line_ids: list[str] | None = None,
     currency: str | None = None,
+    attributes: list[LenderAttribute] | None = None,
 ) -> list[dict[str, Any]]:
     """Each reviewable line's features (only `line_ids`, or lines in `currency`, when given),
-    by line id. `today` is the lender's business date."""
-    return book_features_and_owners(connection, now, today, bureau, line_ids, currency)[0]
+    by line id, with the stored values of the lender's `attributes` (a policy's). `today` is
+    the lender's business date."""
+    return book_features_and_owners(connection, now, today, bureau, line_ids, currency, attributes)[
+        0
+    ]
 
 
 def book_features_and_owners(
@@ -48,15 +53,19 @@ def book_features_and_owners(
     bureau: BureauPort,
     line_ids: list[str] | None = None,
     currency: str | None = None,
+    attributes: list[LenderAttribute] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """`book_features`, and each line's borrower by line id (whom a change would affect)."""
+    registered = {a.name: a for a in attributes or []}
     lines = line_facts(connection, now, line_ids, currency)
     record = repayment_facts(connection, today, line_ids)
     borrowers = sorted({line.borrower_id for line in lines})
     asked: dict[str, tuple[int, int]] = {}
     reports: dict[str, dict[str, Any]] = {}
     declared: dict[str, dict[str, Any]] = {}
+    lender: dict[str, dict[str, Any]] = {}
     for chunk in chunks(borrowers, BORROWERS_PER_QUERY_MAX):
+        lender.update(stored_values(connection, chunk, registered))
         asked.update(_review_requests(connection, chunk, now))
         reports.update(bureau.latest(connection, chunk))
         declared.update(application_features(connection, chunk, now, today))
@@ -65,6 +74,7 @@ def book_features_and_owners(
             **_line_features(line, record.get(line.line_id, _NO_LOANS), now, today),
             **_requests(asked.get(line.borrower_id, (0, 0))),
             **with_report(declared.get(line.borrower_id, {}), reports.get(line.borrower_id, {})),
+            **lender.get(line.borrower_id, {}),
         }
         for line in lines
     ]
@@ -78,7 +88,12 @@ def todays_book(
     and each line's borrower."""
     with db.reading() as connection:
         return book_features_and_owners(
-            connection, now, policy.business_date(now), bureau, currency=policy.currency
+            connection,
+            now,
+            policy.business_date(now),
+            bureau,
+            currency=policy.currency,
+            attributes=policy.attributes,
         )
 
 

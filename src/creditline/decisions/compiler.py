@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from creditline.decisions.conditions import condition_sql
-from creditline.decisions.features import FEATURES, FeatureType
+from creditline.decisions.features import FeatureType
 from creditline.decisions.limit_steps import floor_to_step_sql
 from creditline.decisions.policy import Bin, PolicyDocument, Rule, RuleAction, rule_expression
 from creditline.kernel.money import AMOUNT_MINOR_MAX
@@ -110,7 +110,7 @@ def _scored_columns(policy: PolicyDocument, rules: list[Rule]) -> list[str]:
     """Each attribute's points and bin (pts_<n>, bin_<n>), then each rule's outcome (fired_<n>)."""
     scored: list[str] = []
     for n, attribute in enumerate(policy.scorecard.attributes):
-        kind = FEATURES[attribute.feature].type
+        kind = policy.features[attribute.feature].type
         points = " ".join(
             f"WHEN {_bin_test(attribute.feature, kind, b)} THEN {b.points}" for b in attribute.bins
         )
@@ -127,7 +127,7 @@ def _scored_columns(policy: PolicyDocument, rules: list[Rule]) -> list[str]:
             f"CASE WHEN f.{attribute.feature} IS NULL THEN -1 {bins} ELSE -1 END AS bin_{n}"
         )
     for n, rule in enumerate(rules):
-        condition = condition_sql(rule_expression(rule))
+        condition = condition_sql(rule_expression(rule, policy.features))
         scored.append(f"COALESCE(({condition}), FALSE) AS fired_{n}")
     return scored
 

@@ -22,6 +22,7 @@ from typing import Any
 from sqlglot import exp
 
 from creditline.decisions.condition_types import Kind, SqlType, common_type, condition_types
+from creditline.decisions.features import FEATURES, Feature
 from creditline.kernel.invariant import fail
 
 Value = Any  # None (SQL NULL), bool, int, Decimal, float or str
@@ -40,9 +41,12 @@ _COMPARISONS: dict[type[exp.Expression], Callable[[int], bool]] = {
 }
 
 
-def compiled_condition(condition: exp.Expression) -> Evaluate:
-    """`condition` (allowed by the lint) as a function of one row: True, False or None."""
-    return _Compiler(condition_types(condition)).compile(condition)
+def compiled_condition(
+    condition: exp.Expression, features: Mapping[str, Feature] = FEATURES
+) -> Evaluate:
+    """`condition` over `features` (allowed by the lint) as a function of one row: True, False
+    or None."""
+    return _Compiler(condition_types(condition, features)).compile(condition)
 
 
 def as_type(value: Value, kind: Kind) -> Value:

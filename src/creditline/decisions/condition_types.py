@@ -21,13 +21,14 @@ Refused, each with a message:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from sqlglot import exp
 
-from creditline.decisions.features import FEATURES, FeatureType
+from creditline.decisions.features import FEATURES, Feature, FeatureType
 from creditline.kernel.money import AMOUNT_MINOR_MAX
 
 INTEGER_MAX = {32: 2**31 - 1, 64: 2**63 - 1}
@@ -78,11 +79,13 @@ class ConditionTypeError(ValueError):
     """A condition SQL would refuse, or would not compute alike on every engine."""
 
 
-def condition_types(condition: exp.Expression) -> dict[int, SqlType]:
-    """The type of every node of `condition`, keyed by `id(node)`; `ConditionTypeError` for a
-    condition refused (see the module's docstring)."""
+def condition_types(
+    condition: exp.Expression, features: Mapping[str, Feature] = FEATURES
+) -> dict[int, SqlType]:
+    """The type of every node of `condition` over `features`, keyed by `id(node)`;
+    `ConditionTypeError` for a condition refused (see the module's docstring)."""
     types: dict[int, SqlType] = {}
-    _type(condition, types)
+    _type(condition, types, features)
     return types
 
 
@@ -107,18 +110,18 @@ def common_type(types: list[SqlType], what: str) -> SqlType:
     return known[0]
 
 
-def _type(node: Any, types: dict[int, SqlType]) -> SqlType:
-    found = _type_of(node, types)
+def _type(node: Any, types: dict[int, SqlType], features: Mapping[str, Feature]) -> SqlType:
+    found = _type_of(node, types, features)
     types[id(node)] = found
     return found
 
 
-def _type_of(node: Any, types: dict[int, SqlType]) -> SqlType:
-    children = [_type(child, types) for child in _operands(node)]
+def _type_of(node: Any, types: dict[int, SqlType], features: Mapping[str, Feature]) -> SqlType:
+    children = [_type(child, types, features) for child in _operands(node)]
     if isinstance(node, exp.Paren):
         return children[0]
     if isinstance(node, exp.Column):
-        return _feature_type(node.name)
+        return _feature_type(features[node.name])
     if isinstance(node, exp.Literal):
         return _literal_type(node)
     if isinstance(node, exp.Boolean):
@@ -166,8 +169,8 @@ def _operands(node: Any) -> list[Any]:
     return []
 
 
-def _feature_type(name: str) -> SqlType:
-    kind = _FEATURE_KINDS[FEATURES[name].type]
+def _feature_type(feature: Feature) -> SqlType:
+    kind = _FEATURE_KINDS[feature.type]
     return SqlType(kind, 64, AMOUNT_MINOR_MAX) if kind is Kind.INTEGER else SqlType(kind)
 
 

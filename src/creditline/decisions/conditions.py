@@ -11,13 +11,14 @@ way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
 
 from creditline.decisions.condition_types import ConditionTypeError, condition_types
-from creditline.decisions.features import FEATURES, FeatureType
+from creditline.decisions.features import FEATURES, Feature, FeatureType
 
 # What a rule may contain besides known feature names and literals.
 _ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
@@ -52,12 +53,17 @@ RULE_NODES = _ALLOWED_NODES  # public: the Spark rendering vets the query agains
 _FUNCTIONS = ("coalesce", "abs", "least", "greatest")
 
 
-def condition_problems(where: str, condition: str) -> list[str]:
-    """Every problem in `condition`, each message starting with `where` (empty: allowed)."""
-    return checked_condition(where, condition)[1]
+def condition_problems(
+    where: str, condition: str, features: Mapping[str, Feature] = FEATURES
+) -> list[str]:
+    """Every problem in `condition` over `features`, each message starting with `where` (empty:
+    allowed)."""
+    return checked_condition(where, condition, features)[1]
 
 
-def checked_condition(where: str, condition: str) -> tuple[exp.Expression | None, list[str]]:
+def checked_condition(
+    where: str, condition: str, features: Mapping[str, Feature] = FEATURES
+) -> tuple[exp.Expression | None, list[str]]:
     """`condition` parsed (None if it does not parse) and its problems (`condition_problems`)."""
     try:
         parsed = sqlglot.parse_one(condition, dialect="duckdb")
@@ -65,12 +71,13 @@ def checked_condition(where: str, condition: str) -> tuple[exp.Expression | None
         return None, [f"{where}: not an expression: {str(error).splitlines()[0]}"]
     if not isinstance(parsed, exp.Expression):
         return None, [f"{where}: not an expression"]
-    problems = [f"{where}: {problem}" for problem in map(_node_problem, parsed.walk()) if problem]
-    if not problems and not _is_condition(parsed):
+    found = (_node_problem(node, features) for node in parsed.walk())
+    problems = [f"{where}: {problem}" for problem in found if problem]
+    if not problems and not _is_condition(parsed, features):
         problems.append(f"{where}: a rule must be a condition (true or false)")
     if not problems:
         try:
-            condition_types(parsed)
+            condition_types(parsed, features)
         except ConditionTypeError as error:
             problems.append(f"{where}: {error}")
     return parsed, problems
@@ -120,10 +127,10 @@ def _spelled_out_between(node: exp.Expression) -> exp.Expression:
     return exp.Paren(this=spelled)
 
 
-def _node_problem(node: Any) -> str | None:
+def _node_problem(node: Any, features: Mapping[str, Feature]) -> str | None:
     """Why one node of a parsed condition is not allowed, or None."""
     if isinstance(node, exp.Column):
-        if node.table or node.name not in FEATURES:
+        if node.table or node.name not in features:
             return f"unknown feature {node.sql()!r}"
     elif isinstance(node, exp.Func) and not isinstance(node, _ALLOWED_NODES):
         name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
@@ -144,14 +151,14 @@ def unwrapped(node: Any) -> Any:
     return node
 
 
-def _is_condition(node: Any) -> bool:
+def _is_condition(node: Any, features: Mapping[str, Feature]) -> bool:
     """A true-or-false expression all the way down its boolean operators."""
     node = unwrapped(node)
     if isinstance(node, exp.And | exp.Or):
-        return _is_condition(node.this) and _is_condition(node.expression)
+        return _is_condition(node.this, features) and _is_condition(node.expression, features)
     if isinstance(node, exp.Not):
-        return _is_condition(node.this)
+        return _is_condition(node.this, features)
     if isinstance(node, exp.Column):
-        feature = FEATURES.get(node.name)
+        feature = features.get(node.name)
         return feature is not None and feature.type is FeatureType.BOOLEAN
     return isinstance(node, exp.Predicate | exp.Boolean)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ _SQL_TYPES = {
     FeatureType.BOOLEAN: "BOOLEAN",
     FeatureType.CATEGORY: "VARCHAR",
 }
-FEATURE_COLUMNS = ("line_id", *FEATURES)
+FEATURE_COLUMNS = ("line_id", *FEATURES)  # a policy's own attributes come after these
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,40 +94,40 @@ def _check_value(feature: Feature, value: Any) -> None:
         raise InvalidInput(f"feature {feature.name} must be a {kind.value}", feature=feature.name)
 
 
-def features_table_sql(name: str = "features") -> str:
+def _column_types(features: Mapping[str, Feature]) -> dict[str, str]:
+    """Each column of a features relation and its SQL type: the line, then each feature."""
+    return {"line_id": "VARCHAR", **{f.name: _SQL_TYPES[f.type] for f in features.values()}}
+
+
+def features_table_sql(name: str = "features", features: Mapping[str, Feature] = FEATURES) -> str:
     """DDL of a features table in DuckDB (for batch input)."""
-    columns = ", ".join(
-        ["line_id VARCHAR"] + [f"{f.name} {_SQL_TYPES[f.type]}" for f in FEATURES.values()]
-    )
+    columns = ", ".join(f"{n} {t}" for n, t in _column_types(features).items())
     return f"CREATE TABLE {name} ({columns})"
 
 
-def features_select_sql(source: str) -> str:
+def features_select_sql(source: str, features: Mapping[str, Feature] = FEATURES) -> str:
     """A SELECT of every feature column from `source` (a relation a query can read, such as
     Parquet), each cast to its type: a column written narrower elsewhere (INT32 for BIGINT)
     is decided as the type the policy was compiled for."""
-    columns = ", ".join(
-        f"CAST({name} AS {_COLUMN_TYPES[name]}) AS {name}" for name in FEATURE_COLUMNS
-    )
+    columns = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in _column_types(features).items())
     return f"SELECT {columns} FROM {source}"
 
 
 def load_features(
-    connection: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], table: str = "features"
+    connection: duckdb.DuckDBPyConnection,
+    rows: list[dict[str, Any]],
+    table: str = "features",
+    features: Mapping[str, Feature] = FEATURES,
 ) -> None:
     """Append feature rows (missing features are null) to `table` in DuckDB, column by column
     in one statement: a row-by-row `executemany` takes about 16 s for 10,000 rows of 29
     features, this about 0.13 s."""
-    columns = ", ".join(
-        f"unnest(CAST(${name} AS {_COLUMN_TYPES[name]}[]))" for name in FEATURE_COLUMNS
-    )
+    types = _column_types(features)
+    columns = ", ".join(f"unnest(CAST(${n} AS {t}[]))" for n, t in types.items())
     connection.execute(
         f"INSERT INTO {table} SELECT {columns}",
-        {name: [row.get(name) for row in rows] for name in FEATURE_COLUMNS},
+        {name: [row.get(name) for row in rows] for name in types},
     )
-
-
-_COLUMN_TYPES = {"line_id": "VARCHAR", **{f.name: _SQL_TYPES[f.type] for f in FEATURES.values()}}
 
 
 class Engine:
@@ -138,10 +139,10 @@ class Engine:
         self.policy = policy
         self.caps = caps
         self.compiled: CompiledPolicy = compile_policy(policy, caps)
-        placeholders = ", ".join(
-            ["CAST($line_id AS VARCHAR) AS line_id"]
-            + [f"CAST(${f.name} AS {_SQL_TYPES[f.type]}) AS {f.name}" for f in FEATURES.values()]
-        )
+        self.features = policy.features
+        types = _column_types(self.features)
+        self.columns = tuple(types)  # the line, creditline's features, the policy's attributes
+        placeholders = ", ".join(f"CAST(${n} AS {t}) AS {n}" for n, t in types.items())
         self._single_sql = self.compiled.sql_over(f"SELECT {placeholders}")
         self._evaluator = Evaluator(policy, caps)
         self._local = threading.local()
@@ -159,14 +160,14 @@ class Engine:
 
     def row(self, features: dict[str, Any]) -> dict[str, Any]:
         """The compiled query's output row for one line, computed in-process."""
-        unknown = sorted(set(features) - set(FEATURE_COLUMNS))
+        unknown = sorted(set(features) - set(self.columns))
         if unknown:
             raise InvalidInput(f"unknown features: {', '.join(unknown)}", unknown=unknown)
         if type(features.get("limit_minor")) is not int:
             raise InvalidInput("limit_minor is required: the line's current limit")
-        for name, feature in FEATURES.items():
+        for name, feature in self.features.items():
             _check_value(feature, features.get(name))
-        row = {name: features.get(name) for name in FEATURE_COLUMNS}
+        row = {name: features.get(name) for name in self.columns}
         return self._evaluator.row(row)
 
     def cap_check(self, row: dict[str, Any]) -> CapCheck | None:
@@ -185,7 +186,7 @@ class Engine:
     def decide_in_duckdb(self, features: dict[str, Any]) -> Decision:
         """Decide one line by running the compiled query on a one-row relation (slow: for
         checking that the two paths agree)."""
-        params = {name: features.get(name) for name in FEATURE_COLUMNS}
+        params = {name: features.get(name) for name in self.columns}
         cursor = self._connection().execute(self._single_sql, params)
         names = [column[0] for column in cursor.description]
         row = cursor.fetchone()
@@ -230,5 +231,5 @@ class Engine:
             freeze_days=row["freeze_days_out"],
             policy=compiled.label,
             trace={"attributes": attributes, "rules": rules},
-            features={name: row[name] for name in FEATURE_COLUMNS},
+            features={name: row[name] for name in self.columns},
         )

@@ -21,7 +21,7 @@ from typing import Any
 
 from creditline.decisions.compiler import REASONS_MAX
 from creditline.decisions.condition_eval import compiled_condition
-from creditline.decisions.features import FEATURES, FeatureType
+from creditline.decisions.features import FeatureType
 from creditline.decisions.limit_steps import floor_to_step
 from creditline.decisions.policy import Bin, PolicyDocument, RuleAction, rule_expression
 from creditline.kernel.money import AMOUNT_MINOR_MAX
@@ -41,7 +41,10 @@ class Evaluator:
         self.policy = policy
         self.caps = caps
         self.rules = sorted(policy.rules, key=lambda r: r.priority)
-        self._conditions = [compiled_condition(rule_expression(rule)) for rule in self.rules]
+        features = policy.features
+        self._conditions = [
+            compiled_condition(rule_expression(rule, features), features) for rule in self.rules
+        ]
         self._step = policy.minor(policy.constraints.limit_step)
         self._max_limit = policy.minor(policy.constraints.max_limit)
         self._min_limit = policy.minor(policy.constraints.min_limit)
@@ -63,8 +66,9 @@ class Evaluator:
         """The compiled query's output row for one line's features."""
         out: dict[str, Value] = dict(features)
         card = self.policy.scorecard
+        features_read = self.policy.features
         for n, attribute in enumerate(card.attributes):
-            kind = FEATURES[attribute.feature].type
+            kind = features_read[attribute.feature].type
             value = features.get(attribute.feature)
             if kind is FeatureType.NUMBER and value is not None:
                 value = float(value)  # a ratio is a DOUBLE, even when given as an integer

@@ -12,14 +12,16 @@ it takes effect: the borrower can ask for a review before then.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from creditline.db.unit_of_work import Database
-from creditline.decisions import change_store
+from creditline.decisions import change_store, policy_store
 from creditline.decisions.appeals import Appeals
-from creditline.decisions.features import FEATURES, LABELS_ZH, FeatureType, Source
+from creditline.decisions.attributes import LenderAttribute, features_with
+from creditline.decisions.features import FEATURES, Feature, FeatureType, Source
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.errors import DomainError, InvalidInput
 from creditline.kernel.money import display_amount, format_minor
@@ -50,6 +52,7 @@ _SOURCES = {
     Source.LEDGER: ("your record with us", "您在本平台的借还款记录"),
     Source.APPLICATION: ("what you told us in your application", "您申请时提供的信息"),
     Source.BUREAU: ("your credit-bureau report (with your consent)", "您授权查询的征信报告"),
+    Source.LENDER: ("what we hold on you from your dealings with us", "本机构掌握的您的其他信息"),
 }
 
 
@@ -98,7 +101,9 @@ class Explainer:
             "summary": _summary(line, standing, zone, en),
             "changes": [_change(c, zone, en, staff) for c in changes],
             "what_you_can_do": _steps(line, standing, zone, en),
-            "data_used": [] if evidence is None else _data_used(evidence, line["currency"], en),
+            "data_used": []
+            if evidence is None
+            else data_used(evidence, line["currency"], self._features(evidence), en),
             "human_review": self._appeals.open_review_of(line["id"]),
             "pending_policy_change": self._pending(line, zone, en),
         }
@@ -117,6 +122,17 @@ class Explainer:
                 "rules": evidence.get("trace", {}).get("rules"),
             }
         return document
+
+    def _features(self, evidence: dict[str, Any]) -> Mapping[str, Feature]:
+        """What the deciding policy read: creditline's features and, when the decision saw
+        others, the lender attributes that policy carries, with their wording."""
+        if self._db is None or set(evidence.get("features") or {}) <= set(FEATURES):
+            return FEATURES
+        label = policy_store.split(str(evidence.get("policy")))
+        with self._db.reading() as connection:
+            document = policy_store.stored_document(connection, label) or {}
+        attributes = document.get("attributes") or []
+        return features_with(LenderAttribute.model_validate(a) for a in attributes)
 
     def _pending(self, line: dict[str, Any], zone: ZoneInfo, en: bool) -> dict[str, Any] | None:
         """The policy change announced for this line and still to come, from the day it was
@@ -314,21 +330,24 @@ def _step(step: NextStep, line: dict[str, Any], zone: ZoneInfo, en: bool) -> dic
     return out
 
 
-def _data_used(evidence: dict[str, Any], currency: str, en: bool) -> list[dict[str, Any]]:
-    """The features the last automated decision saw, by source, each named and valued."""
+def data_used(
+    evidence: dict[str, Any], currency: str, known: Mapping[str, Feature], en: bool
+) -> list[dict[str, Any]]:
+    """The features the last automated decision saw, by source, each named (as `known` names
+    them: creditline's features and the policy's lender attributes) and valued."""
     features = evidence.get("features") or {}
     groups: list[dict[str, Any]] = []
-    for source in (Source.BUREAU, Source.LEDGER, Source.APPLICATION):
+    for source in (Source.BUREAU, Source.LEDGER, Source.APPLICATION, Source.LENDER):
         items = []
-        for name, feature in FEATURES.items():
+        for name, feature in known.items():
             value = features.get(name)
             if feature.source is not source or value is None:
                 continue
             items.append(
                 {
                     "feature": name,
-                    "label": feature.description if en else LABELS_ZH[name],
-                    "value": _value(name, value, currency, en),
+                    "label": feature.labels[0 if en else 1],
+                    "value": _value(feature, value, currency, en),
                 }
             )
         if items:
@@ -342,10 +361,11 @@ def _data_used(evidence: dict[str, Any], currency: str, en: bool) -> list[dict[s
     return groups
 
 
-def _value(name: str, value: Any, currency: str, en: bool) -> str:
-    feature = FEATURES[name]
-    if name.endswith("_minor"):
+def _value(feature: Feature, value: Any, currency: str, en: bool) -> str:
+    if feature.name.endswith("_minor"):
         return str(_money(currency, en)(format_minor(int(value), currency)))
+    if feature.source is Source.LENDER and feature.type is FeatureType.NUMBER:
+        return f"{value:g}"  # the lender's own number, as it gave it
     if feature.type is FeatureType.NUMBER:
         return f"{round(100 * float(value))}%"  # a ratio shown as a whole percentage
     if feature.type is FeatureType.BOOLEAN:

@@ -37,6 +37,7 @@ class Source(StrEnum):
     LEDGER = "ledger"  # computed by SQL over our own lines, loans and decisions
     APPLICATION = "application"  # what the borrower declared, with evidence flags
     BUREAU = "bureau"  # the latest consented credit-bureau report
+    LENDER = "lender"  # the lender's own attribute, registered as data (`decisions/attributes.py`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,13 @@ class Feature:
     riskier: Risk | None = None
     # What kind of personal data it is: a profile may allow only some kinds (EU-1).
     data_category: DataCategory = field(kw_only=True)
+    # How a borrower reads the name in Chinese; None: `LABELS_ZH` has it (a built-in feature).
+    label_zh: str | None = field(default=None, kw_only=True)
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        """How a borrower reads the feature's name: English, then Chinese."""
+        return self.description, self.label_zh or LABELS_ZH[self.name]
 
 
 EMPLOYMENT = ("employed", "self_employed", "student", "retired", "unemployed")

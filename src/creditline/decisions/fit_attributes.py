@@ -8,12 +8,13 @@ of its reason code (`contradiction`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from creditline.decisions.features import FEATURES, FeatureType, Risk
+from creditline.decisions.features import Feature, FeatureType, Risk
 from creditline.decisions.policy import Attribute, Bin
 from creditline.kernel.invariant import fail
 
@@ -46,10 +47,20 @@ def _rows(model: Any, name: str) -> Any:
     return table[table.Variable == name].reset_index(drop=True)
 
 
-def contradiction(model: Any, name: str) -> str | None:
-    """Why a boolean feature's fitted points contradict its reason, or None."""
-    feature = FEATURES[name]
-    if feature.type is not FeatureType.BOOLEAN or feature.riskier is None:
+def contradiction(model: Any, feature: Feature) -> str | None:
+    """Why a feature's fitted points contradict its reason, or None: a boolean's riskier value
+    scored better, or a numeric feature's points rising the way its risk runs (its bins are
+    monotonic, but the regression may weigh them against their WoE beside a correlated one)."""
+    name = feature.name
+    if feature.riskier is None or feature.type is FeatureType.CATEGORY:
+        return None
+    if feature.type is not FeatureType.BOOLEAN:
+        ordered = [int(p) for p in _rows(model, name).Points.iloc[:-2]]  # not Special, Missing
+        if feature.riskier is Risk.LOWER:
+            ordered.reverse()
+        if any(a < b for a, b in itertools.pairwise(ordered)):
+            way = "higher" if feature.riskier is Risk.HIGHER else "lower"
+            return f"{name}: points rose as it got {way} (riskier), against its reason"
         return None
     optb = model.binning_process_.get_binned_variable(name)
     points = dict(zip((tuple(s) for s in optb.splits), _rows(model, name).Points, strict=False))
@@ -67,13 +78,13 @@ def contradiction(model: Any, name: str) -> str | None:
     return None
 
 
-def attribute_of(model: Any, name: str, values: Any) -> tuple[Attribute, AttributeReport]:
-    """The scorecard attribute the fitted model has for `name`, and its report.
+def attribute_of(model: Any, feature: Feature, values: Any) -> tuple[Attribute, AttributeReport]:
+    """The scorecard attribute the fitted model has for `feature`, and its report.
 
     `values` are the data's values of the feature: bin edges are written as the shortest
     decimals that keep each of them in its bin.
     """
-    feature = FEATURES[name]
+    name = feature.name
     reason = feature.reason
     if reason is None:
         fail(f"feature {name} is not scored: read_data admits scored features only")

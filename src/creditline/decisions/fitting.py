@@ -23,7 +23,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from creditline.decisions.features import FEATURES, FeatureType, Risk
+from creditline.decisions.attributes import (
+    BORROWER_COLUMN,
+    LenderAttribute,
+    Registry,
+    features_with,
+)
+from creditline.decisions.features import Feature, FeatureType, Risk
 from creditline.decisions.fit_attributes import AttributeReport, attribute_of, contradiction
 from creditline.decisions.fit_development import development_of
 from creditline.decisions.policy import Bin, Scorecard
@@ -102,10 +108,15 @@ class Fitted:
     scorecard: Scorecard
     report: FitReport
     model: Any  # the fitted optbinning.scorecard.Scorecard
+    attributes: list[LenderAttribute] = field(default_factory=list)  # the lender's, scored
 
 
-def read_data(path: Path, target: str, features: list[str] | None = None) -> tuple[Any, Any]:
-    """(X, y) from a CSV of feature columns and a 0/1 target; `InvalidInput` on bad data."""
+def read_data(
+    path: Path, target: str, features: list[str] | None = None, registry: Registry | None = None
+) -> tuple[Any, Any]:
+    """(X, y) from a CSV of feature columns (creditline's or the `registry`'s lender
+    attributes) and a 0/1 target; `InvalidInput` on bad data."""
+    known = features_with((registry or {}).values())
     pd = _require("pandas")
     try:
         header = pd.read_csv(path, nrows=0).columns.tolist()
@@ -113,20 +124,21 @@ def read_data(path: Path, target: str, features: list[str] | None = None) -> tup
         raise InvalidInput(f"cannot read {path}: {str(error).splitlines()[0]}") from None
     if target not in header:
         raise InvalidInput(f"{path}: no target column {target!r}")
-    names = features or [c for c in header if c != target]
+    # A lender's attribute file keys its rows by borrower: that column is not scored.
+    names = features or [c for c in header if c not in (target, BORROWER_COLUMN)]
     for name in names:
         if name not in header:
             raise InvalidInput(f"{path}: no column {name!r}")
-        feature = FEATURES.get(name)
+        feature = known.get(name)
         if feature is None:
-            raise InvalidInput(f"{path}: column {name!r} is not a creditline feature")
+            raise InvalidInput(
+                f"{path}: column {name!r} is not a creditline feature or a registered attribute"
+            )
         if feature.reason is None:
             raise InvalidInput(f"feature {name!r} is not scored (it has no adverse reason code)")
     if not names:
         raise InvalidInput(f"{path}: no feature columns")
-    categorical = [
-        n for n in names if FEATURES[n].type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)
-    ]
+    categorical = [n for n in names if known[n].type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)]
     try:
         frame = pd.read_csv(path, usecols=[*names, target], dtype=dict.fromkeys(categorical, str))
     except ValueError as error:
@@ -139,36 +151,43 @@ def read_data(path: Path, target: str, features: list[str] | None = None) -> tup
     if y.nunique() < 2:
         raise InvalidInput(f"{path}: the target {target!r} needs both good and bad rows")
     for name in names:
-        column, kind = frame[name], FEATURES[name].type
+        column, kind = frame[name], known[name].type
         if kind in (FeatureType.INTEGER, FeatureType.NUMBER):
             if not pd.api.types.is_numeric_dtype(column):
                 raise InvalidInput(f"{path}: column {name!r} must be numeric")
         else:
-            known = FEATURES[name].categories or ("true", "false")
-            unknown = sorted(set(column.dropna()) - set(known))
+            values = known[name].categories or ("true", "false")
+            unknown = sorted(set(column.dropna()) - set(values))
             if unknown:
                 raise InvalidInput(f"{path}: column {name!r} has unknown values {unknown[:3]}")
     return frame[names], y.astype("int64")
 
 
-def fit(x: Any, y: Any, options: FitOptions = FitOptions(), data_name: str = "data") -> Fitted:
-    """Fit a scorecard on (x, y) and report its quality; see the module docstring."""
+def fit(
+    x: Any,
+    y: Any,
+    options: FitOptions = FitOptions(),
+    data_name: str = "data",
+    registry: Registry | None = None,
+) -> Fitted:
+    """Fit a scorecard on (x, y) and report its quality; see the module docstring. Columns
+    that are not creditline features are the `registry`'s lender attributes."""
+    registered = registry or {}
+    known = features_with(registered.values())
     model_selection = _require("sklearn.model_selection")
     x_train, x_test, y_train, y_test = model_selection.train_test_split(
         x, y, test_size=float(options.test_size), stratify=y, random_state=options.seed
     )
     names = list(x.columns)
     left_out: dict[str, str] = {}
-    model = _fit_model(names, x_train, y_train, options)
-    for name in names:
-        why = contradiction(model, name)
-        if why:
-            left_out[name] = why
-    if left_out:
+    model = _fit_model(names, x_train, y_train, options, known)
+    # Leaving one attribute out moves the others' weights: fit again until none contradicts.
+    while found := {n: why for n in names if (why := contradiction(model, known[n]))}:
+        left_out |= found
         names = [n for n in names if n not in left_out]
         if not names:
             raise InvalidInput("no feature is left to score: " + "; ".join(left_out.values()))
-        model = _fit_model(names, x_train, y_train, options)
+        model = _fit_model(names, x_train, y_train, options, known)
     report = FitReport(
         data=data_name,
         target=str(y.name),
@@ -181,7 +200,7 @@ def fit(x: Any, y: Any, options: FitOptions = FitOptions(), data_name: str = "da
     )
     attributes = []
     for name in names:
-        attribute, attribute_report = attribute_of(model, name, x[name])
+        attribute, attribute_report = attribute_of(model, known[name], x[name])
         attributes.append(attribute)
         report.attributes.append(attribute_report)
     report.attributes.sort(key=lambda a: -a.iv)
@@ -193,7 +212,8 @@ def fit(x: Any, y: Any, options: FitOptions = FitOptions(), data_name: str = "da
         # The training part is the development sample monitoring compares with (0021).
         development=development_of(attributes, x_train, y_train, model.score(x_train[names])),
     )
-    return Fitted(scorecard=scorecard, report=report, model=model)
+    lender = [registered[n] for n in names if n in registered]
+    return Fitted(scorecard=scorecard, report=report, model=model, attributes=lender)
 
 
 def scorecard_document(scorecard: Scorecard) -> dict[str, Any]:
@@ -243,16 +263,25 @@ def _development(scorecard: Scorecard) -> dict[str, Any]:
     return document
 
 
-def with_scorecard(base: Path | None, scorecard: Scorecard, header: str) -> str:
-    """YAML text: the policy at `base` with its scorecard replaced (linted), or the scorecard
-    section alone when there is no base. Bins are written one per line."""
+def with_scorecard(
+    base: Path | None,
+    scorecard: Scorecard,
+    header: str,
+    attributes: list[LenderAttribute] | None = None,
+) -> str:
+    """YAML text: the policy at `base` with its scorecard and the lender `attributes` it scores
+    replaced (linted), or those sections alone when there is no base. Bins are written one per
+    line."""
     import yaml
 
     from creditline.decisions.policy import parse_policy
 
     section = scorecard_document(scorecard)
+    lender = {
+        "attributes": [a.model_dump(mode="json", exclude_defaults=True) for a in attributes or []]
+    }
     if base is None:
-        document: dict[str, Any] = {"scorecard": section}
+        document: dict[str, Any] = {"scorecard": section} | (lender if attributes else {})
     else:
         try:
             document = yaml.safe_load(base.read_text(encoding="utf-8"))
@@ -260,7 +289,9 @@ def with_scorecard(base: Path | None, scorecard: Scorecard, header: str) -> str:
             raise InvalidInput(f"policy {base}: {str(error).splitlines()[0]}") from None
         if not isinstance(document, dict):
             raise InvalidInput(f"policy {base}: not a policy document")
-        document = {**document, "scorecard": section}
+        document = {**document, "scorecard": section, **lender}
+        if not attributes:
+            del document["attributes"]
         parse_policy(document)
 
     class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
@@ -297,17 +328,17 @@ def _require(module: str) -> Any:
         raise InvalidInput(_EXTRA) from None
 
 
-def _fit_model(names: list[str], x: Any, y: Any, options: FitOptions) -> Any:
+def _fit_model(
+    names: list[str], x: Any, y: Any, options: FitOptions, known: dict[str, Feature]
+) -> Any:
     optbinning = _require("optbinning")
     linear_model = _require("sklearn.linear_model")
-    categorical = [
-        n for n in names if FEATURES[n].type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)
-    ]
+    categorical = [n for n in names if known[n].type in (FeatureType.CATEGORY, FeatureType.BOOLEAN)]
     trend = {Risk.HIGHER: "ascending", Risk.LOWER: "descending"}  # of the bad rate
     params = {
-        n: {"monotonic_trend": trend[FEATURES[n].riskier]}  # type: ignore[index]
+        n: {"monotonic_trend": trend[known[n].riskier]}  # type: ignore[index]
         for n in names
-        if n not in categorical and FEATURES[n].riskier is not None
+        if n not in categorical and known[n].riskier is not None
     }
     binning = optbinning.BinningProcess(
         names, categorical_variables=categorical, binning_fit_params=params

@@ -17,6 +17,7 @@ does not count as justified (`block_reason_not_justified`, EU-2), are problems
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -37,9 +38,15 @@ from pydantic import (
 )
 from sqlglot import exp
 
+from creditline.decisions.attributes import (
+    LenderAttribute,
+    Registry,
+    features_with,
+    registry_problems,
+)
 from creditline.decisions.conditions import checked_condition, condition_problems, unwrapped
 from creditline.decisions.development import Development, development_problems
-from creditline.decisions.features import FEATURES, FeatureType, Risk
+from creditline.decisions.features import FEATURES, Feature, FeatureType, Risk
 from creditline.decisions.guardrails import Guardrails
 from creditline.decisions.limit_steps import factor_problems
 from creditline.decisions.profile_lint import features_outside_profile, lint_profile
@@ -136,6 +143,13 @@ class PolicyDocument(_Strict):
     rules: list[Rule] = Field(default_factory=list)
     constraints: Constraints
     guardrails: Guardrails | None = None  # None: the defaults
+    # The lender's own attributes it reads, as registered (docs/decisions/0022).
+    attributes: list[LenderAttribute] = Field(default_factory=list)
+
+    @property
+    def features(self) -> Mapping[str, Feature]:
+        """What the policy may read: creditline's features and its lender attributes."""
+        return features_with(self.attributes)
 
     @property
     def label(self) -> str:
@@ -161,10 +175,11 @@ class PolicyDocument(_Strict):
 
 
 def check_policy(
-    document: object, catalogue: Catalogue | None = None
+    document: object, catalogue: Catalogue | None = None, registry: Registry | None = None
 ) -> tuple[PolicyDocument | None, list[str]]:
     """The policy (None if it does not even validate) and every problem found in it, under the
-    profile of its currency in `catalogue` (default: the catalogue shipped with creditline)."""
+    profile of its currency in `catalogue` (default: the catalogue shipped with creditline) and,
+    when given, the deployment's `registry` of lender attributes."""
     try:
         policy = PolicyDocument.model_validate(document)
     except ValidationError as error:
@@ -172,7 +187,10 @@ def check_policy(
             f"{'.'.join(str(part) for part in e['loc']) or 'policy'}: {e['msg']}"
             for e in error.errors()
         ]
-    return policy, lint(policy, profile_of(policy, catalogue))
+    problems = lint(policy, profile_of(policy, catalogue))
+    if registry is not None:
+        problems += registry_problems(policy.attributes, registry)
+    return policy, problems
 
 
 def parse_policy(document: object, catalogue: Catalogue | None = None) -> PolicyDocument:
@@ -210,6 +228,7 @@ def lint(policy: PolicyDocument, profile: Profile | None = None) -> list[str]:
     """Every problem in a structurally valid policy, as readable messages (empty: clean);
     with `profile`, also what that jurisdiction profile does not allow."""
     problems: list[str] = []
+    problems += [p for attribute in policy.attributes for p in attribute.problems()]
     problems += _lint_money(policy)
     problems += _lint_scorecard(policy)
     problems += _lint_grades_and_matrix(policy)
@@ -223,9 +242,10 @@ def lint(policy: PolicyDocument, profile: Profile | None = None) -> list[str]:
     return problems
 
 
-def rule_expression(rule: Rule) -> exp.Expression:
-    """The rule's condition, parsed; `InvalidInput` if it is not an allowed expression."""
-    parsed, problems = checked_condition(f"rules.{rule.id}", rule.when)
+def rule_expression(rule: Rule, features: Mapping[str, Feature] = FEATURES) -> exp.Expression:
+    """The rule's condition over `features`, parsed; `InvalidInput` if it is not an allowed
+    expression."""
+    parsed, problems = checked_condition(f"rules.{rule.id}", rule.when, features)
     if parsed is None or problems:
         raise InvalidInput(problems[0])
     return parsed
@@ -281,7 +301,7 @@ def _lint_scorecard(policy: PolicyDocument) -> list[str]:
     seen: set[str] = set()
     for attribute in policy.scorecard.attributes:
         where = f"scorecard.{attribute.feature}"
-        feature = FEATURES.get(attribute.feature)
+        feature = policy.features.get(attribute.feature)
         if feature is None:
             problems.append(f"{where}: unknown feature")
             continue
@@ -375,7 +395,7 @@ def _lint_rules(policy: PolicyDocument) -> list[str]:
             problems.append(f"{where}: freeze_days goes with a freeze, and only with it")
         if (rule.action is RuleAction.DECREASE) != (rule.limit_factor is not None):
             problems.append(f"{where}: limit_factor goes with a decrease, and only with it")
-        problems += condition_problems(where, rule.when)
+        problems += condition_problems(where, rule.when, policy.features)
         problems += factor_problems(f"{where}.limit_factor", rule.limit_factor)
     problems += _lint_unreachable(policy)
     return problems
@@ -412,4 +432,6 @@ def document_of(policy: PolicyDocument) -> dict[str, Any]:
         left_out["guardrails"] = True
     if policy.scorecard.development is None:
         left_out["scorecard"] = {"development"}
+    if not policy.attributes:
+        left_out["attributes"] = True
     return policy.model_dump(mode="json", exclude=left_out or None)

@@ -142,6 +142,17 @@ def version(connection: Connection, label: tuple[str, str]) -> Version | None:
     )
 
 
+def stored_document(connection: Connection, label: tuple[str, str]) -> dict[str, Any] | None:
+    """The document stored under `label`: a version's, or one that has decided (None: none)."""
+    found = version(connection, label)
+    if found is not None:
+        return found.document
+    row = connection.execute(
+        select(policies.c.document).where(policies.c.id == label[0], policies.c.version == label[1])
+    ).first()
+    return None if row is None else dict(json.loads(row[0]))
+
+
 def step_rows(connection: Connection, label: tuple[str, str]) -> list[Any]:
     """A version's steps, oldest first, as rows."""
     query = (

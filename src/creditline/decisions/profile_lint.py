@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import sqlglot
 from sqlglot import exp
 
-from creditline.decisions.features import FEATURES
 from creditline.loans.products import Profile
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ def features_read(policy: PolicyDocument) -> dict[str, str]:
             continue  # the policy lint reports it
         for column in parsed.find_all(exp.Column):
             read.setdefault(column.name, f"rules.{rule.id}")
-    return {name: where for name, where in read.items() if name in FEATURES}
+    return {name: where for name, where in read.items() if name in policy.features}
 
 
 def features_outside_profile(policy: PolicyDocument, profile: Profile | None) -> dict[str, str]:
@@ -55,7 +54,7 @@ def features_outside_profile(policy: PolicyDocument, profile: Profile | None) ->
     return {
         name: where
         for name, where in features_read(policy).items()
-        if FEATURES[name].data_category not in allowed
+        if policy.features[name].data_category not in allowed
     }
 
 
@@ -64,7 +63,7 @@ def lint_profile(policy: PolicyDocument, profile: Profile) -> list[str]:
     that blocks drawdowns for a reason outside the profile's justified reasons."""
     problems = []
     for name, where in features_outside_profile(policy, profile).items():
-        category = FEATURES[name].data_category.value
+        category = policy.features[name].data_category.value
         problems.append(
             f"{where}: data_category_not_allowed: {name} is {category} data, which profile "
             f"{profile.code} does not allow for assessing creditworthiness"

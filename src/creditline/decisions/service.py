@@ -6,8 +6,9 @@ engine saw (policy, score, grade, trace, features). Each review's change is a co
 key names the policy, the line and the lender's business date: a line is changed by a review
 at most once a day, and a book review stopped half-way and run again applies nothing twice.
 A review of the whole book decides every line with the compiled query, on DuckDB in batches or
-on Spark (`decisions/batch.py`), and applies the changes a few lines at a time, each in its own
-transaction, whichever engine decided them.
+on Spark (`decisions/batch.py`), and applies the changes in chunks, one transaction a chunk,
+whichever engine decided them: each change in a chunk keeps its own key, decision record,
+journal entry and notice, exactly as a line reviewed alone (docs/decisions/0025).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from creditline.db.commands import Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions import change_store
 from creditline.decisions.batch import BookDecider, in_duckdb
-from creditline.decisions.book import book_features
+from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Decision, Engine
 from creditline.decisions.trials import Trials
@@ -36,7 +37,8 @@ from creditline.ledger.ports import Action, DecisionRecord, LimitChange, Line, d
 from creditline.ledger.service import LedgerService
 
 REVIEWER = Actor("policy-engine", Role.SERVICE)
-APPLY_WORKERS = 4  # changes applied at the same time by a book review
+APPLY_CHUNK = 250  # changes a book review applies in one transaction
+APPLY_WORKERS = 2  # chunks applied at the same time (one waits on the store, one computes)
 _DAY = timedelta(days=1)
 
 Progress = Callable[[int, int], None]  # (lines done, lines in all)
@@ -101,7 +103,13 @@ class DecisionService:
         now = self._clock.now()
         currency = self.engine.policy.currency
         found = book_features(
-            tx.connection, now, self.business_date(now), self._bureau, [line_id], currency
+            tx.connection,
+            now,
+            self.business_date(now),
+            self._bureau,
+            [line_id],
+            currency,
+            self.engine.policy.attributes,
         )
         if not found:
             raise Conflict(
@@ -142,11 +150,14 @@ class DecisionService:
             return
 
     def review_book(
-        self, progress: Progress | None = None, decide: BookDecider | None = None
+        self,
+        progress: Progress | None = None,
+        decide: BookDecider | None = None,
+        chunk: int = APPLY_CHUNK,
     ) -> dict[str, int]:
         """Decide every line with the policy's compiled query, on DuckDB in batches or as
         `decide` says (`decisions.spark.book_on_spark`); apply every change through the ledger,
-        whichever engine decided it."""
+        whichever engine decided it, `chunk` changes to a transaction."""
         now = self._clock.now()
         policy = self.engine.policy
         with self._db.reading() as connection:
@@ -156,16 +167,22 @@ class DecisionService:
                 policy.business_date(now),
                 self._bureau,
                 currency=policy.currency,  # lines in other currencies are not this policy's
+                attributes=policy.attributes,
             )
         engine = self.engine
         outcomes: dict[str, int] = {}
         done = 0
-        # Each change is its own transaction on its own line: a few at a time hide the round
-        # trips (the ledger locks per line; lines do not share a transaction).
         with ThreadPoolExecutor(APPLY_WORKERS, thread_name_prefix="review") as pool:
             for decided in (decide or in_duckdb)(engine, book):
                 decided = self._routed(decided)
-                applied_all = list(pool.map(lambda d: self._apply(d, now), decided))
+                applied_all = [Applied(d, "kept") for d in decided if d.action == "keep"]
+                changes = sorted(
+                    (d for d in decided if d.action != "keep"), key=lambda d: d.line_id
+                )
+                for part in pool.map(
+                    lambda part: self._apply_chunk(part, now), chunks(changes, chunk)
+                ):
+                    applied_all.extend(part)
                 self._record_kept(applied_all, now)
                 for applied in applied_all:
                     key = f"{applied.decision.action}:{applied.outcome}"
@@ -185,14 +202,16 @@ class DecisionService:
             return decided
         return [trials.reroute(d) for d in decided]
 
-    def _apply(self, decision: Decision, now: datetime) -> Applied:
-        if decision.action == "keep":
-            return Applied(decision, "kept")
+    def _apply_chunk(self, changes: list[Decision], now: datetime) -> list[Applied]:
+        """Apply a chunk of changes in one transaction, each as `apply_in` applies one line's:
+        the chunk commits whole or not at all (a retry runs it whole again). A refused change
+        writes nothing, so the others go on. Lines are locked in id order, as every chunk
+        takes them, so two chunks never wait on each other in a cycle."""
         # The trials' records and a challenger's guardrail are Core statements.
         core = self._trials is not None and (
-            decision.experiment is not None or self._trials.running().any
+            self._trials.running().any or any(d.experiment is not None for d in changes)
         )
-        return self._db.run(lambda tx: self.apply_in(tx, decision, now), core=core)
+        return self._db.run(lambda tx: [self.apply_in(tx, d, now) for d in changes], core=core)
 
     def _record_kept(self, applied: list[Applied], now: datetime) -> None:
         """What versions on trial decided beside a batch's lines the review keeps as they are

@@ -84,9 +84,9 @@ def decide_on_spark(engine: Engine, features_path: str, out_path: str, spark: Sp
     for key, value in (SPARK_SEMANTICS | SPARK_TUNING).items():
         own.conf.set(key, value)
     features = own.read.parquet(features_path)
-    check_columns(features_path, features.columns)
+    check_columns(engine, features_path, features.columns)
     features.createOrReplaceTempView(_FEATURES_VIEW)
-    query = engine.compiled.sql_over(features_select_sql(_FEATURES_VIEW))
+    query = engine.compiled.sql_over(features_select_sql(_FEATURES_VIEW, engine.features))
     own.sql(spark_sql(query)).write.mode("overwrite").parquet(out_path)
 
 
@@ -131,7 +131,7 @@ def _decide_in(
     if not book:
         return
     features, decisions = directory / "features.parquet", directory / "decisions"
-    write_features(book, features)
+    write_features(book, features, engine.features)
     # As file: URIs, or a cluster whose default file system is HDFS would look there.
     decide_on_spark(engine, features.resolve().as_uri(), decisions.resolve().as_uri(), spark)
     yield from read_decisions(engine, str(decisions), BATCH_LINES)

@@ -80,6 +80,8 @@ applications = Table(
     Column("employment", String(32), nullable=False),
     # Monthly payments on other debts, as the applicant states them (null: not stated).
     Column("obligations_monthly_minor", BigInteger, nullable=True),
+    # Where the applicant lives, as stated: an ISO 3166-2 subdivision (null: not stated).
+    Column("region", String(6), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("outcome", String(16), nullable=False),  # approved | declined
     Column("granted_limit_minor", BigInteger, nullable=False),
@@ -357,4 +359,15 @@ Index(
     policy_experiment_decisions.c.experiment_id,
     policy_experiment_decisions.c.cell,
     policy_experiment_decisions.c.line_id,
+)
+
+# The lender's own attributes loaded in batches (`creditline attributes load`): a borrower's
+# latest value of each, as text in the registry's spelling (docs/decisions/0022).
+lender_attribute_values = Table(
+    "lender_attribute_values",
+    metadata,
+    Column("borrower_id", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=True),  # null: unknown
+    Column("loaded_at", UtcDateTime, nullable=False),
 )

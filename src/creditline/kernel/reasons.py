@@ -197,6 +197,25 @@ _CATALOGUE = (
         next_step=NextStep.UPDATE_INCOME,
     ),
     ReasonCode(
+        "bureau_inquiries_12m",
+        adverse=True,
+        text_en="Too many credit inquiries in the last 12 months",
+        text_zh="近12个月征信查询次数过多",
+        operator_text="Bureau report: inquiries in 12 months (a lender attribute).",
+        next_step=NextStep.REQUEST_REVIEW,
+    ),
+    ReasonCode(
+        "loan_terms_risk",
+        adverse=True,
+        text_en="Amount, term or rate of the credit requested carries a higher risk",
+        text_zh="所申请借款的金额、期限或利率对应的风险较高",
+        operator_text=(
+            "The lender's own attributes of the credit requested: its amount, term, rate or "
+            "the lender's grade of it."
+        ),
+        next_step=NextStep.REQUEST_REVIEW,
+    ),
+    ReasonCode(
         "short_history",
         adverse=True,
         text_en="Length of time the account has been established is too short",

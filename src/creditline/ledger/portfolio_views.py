@@ -68,40 +68,43 @@ def currency_lines(currency: str) -> Any:
 
 def line_positions(before: datetime, currency: str) -> Any:
     """Every line in `currency` opened before `before`, as its last journal entry then left
-    it: line_id, borrower_id, opened_at, limit_minor, principal_minor, held_minor, status,
-    available_minor."""
-    last = (
-        select(journal.c.line_id, func.max(journal.c.seq).label("seq"))
-        .where(journal.c.created_at < before)
-        .group_by(journal.c.line_id)
-        .subquery("last_entry")
-    )
+    it: line_id, limit_minor, principal_minor, held_minor, status, available_minor."""
     j = journal.c
-    return (
+    entries = (
         select(
             j.line_id,
-            lines.c.borrower_id,
-            lines.c.created_at.label("opened_at"),
-            j.limit_after_minor.label("limit_minor"),
-            j.principal_after_minor.label("principal_minor"),
-            j.held_after_minor.label("held_minor"),
-            j.status_after.label("status"),
-            _available_after().label("available_minor"),
+            j.limit_after_minor,
+            j.principal_after_minor,
+            j.held_after_minor,
+            j.status_after,
+            _available_after().label("available_after"),
+            func.row_number().over(partition_by=j.line_id, order_by=j.seq.desc()).label("latest"),
         )
-        .select_from(
-            journal.join(last, and_(last.c.line_id == j.line_id, last.c.seq == j.seq)).join(
-                lines, lines.c.id == j.line_id
-            )
+        .where(j.created_at < before)
+        .subquery("entries_before")
+    )
+    e = entries.c
+    return (
+        select(
+            e.line_id,
+            e.limit_after_minor.label("limit_minor"),
+            e.principal_after_minor.label("principal_minor"),
+            e.held_after_minor.label("held_minor"),
+            e.status_after.label("status"),
+            e.available_after.label("available_minor"),
         )
-        .where(lines.c.currency == currency)
+        .select_from(entries.join(lines, lines.c.id == e.line_id))
+        .where(e.latest == 1, lines.c.currency == currency)
         .subquery("line_positions")
     )
 
 
-def zero_available_causes(before: datetime) -> Any:
-    """Per line, the last journal entry before `before` that took what the borrower could draw
-    to zero: line_id, kind, decision_id, drawdown_id, at."""
+def zero_available_causes(before: datetime, among: Any = None) -> Any:
+    """Per line (of the subquery `among`'s line_id, when given), the last journal entry before
+    `before` that took what the borrower could draw to zero: line_id, kind, decision_id,
+    drawdown_id, at."""
     j = journal.c
+    lines_read = [] if among is None else [j.line_id.in_(select(among.c.line_id))]
     entries = (
         select(
             j.line_id,
@@ -115,7 +118,7 @@ def zero_available_causes(before: datetime) -> Any:
             .over(partition_by=j.line_id, order_by=j.seq)
             .label("available_before"),
         )
-        .where(j.created_at < before)
+        .where(j.created_at < before, *lines_read)
         .subquery("entries")
     )
     e = entries.c
@@ -134,15 +137,20 @@ def zero_available_causes(before: datetime) -> Any:
 
 
 def line_lifetimes() -> Any:
-    """Per line: opened_at, and closed_at (its first entry that closed it; null while open)."""
+    """Per line: opened_at (its first journal entry is written with it), and closed_at (its
+    first entry that closed it; null while open)."""
     j = journal.c
+    closed = (
+        select(j.line_id, func.min(j.created_at).label("closed_at"))
+        .where(j.status_after == "closed")
+        .group_by(j.line_id)
+        .subquery("closed_lines")
+    )
     return (
         select(
-            j.line_id,
-            func.min(j.created_at).label("opened_at"),
-            func.min(case((j.status_after == "closed", j.created_at))).label("closed_at"),
+            lines.c.id.label("line_id"), lines.c.created_at.label("opened_at"), closed.c.closed_at
         )
-        .group_by(j.line_id)
+        .select_from(lines.outerjoin(closed, closed.c.line_id == lines.c.id))
         .subquery("line_lifetimes")
     )
 
@@ -175,8 +183,9 @@ def decisions_made(start: datetime, end: datetime) -> Any:
     )
 
 
-def decision_scores(before: datetime) -> Any:
-    """Decisions made before `before` by a scorecard: line_id, at, score, grade."""
+def decision_scores(before: datetime | None = None) -> Any:
+    """Decisions made (before `before`, when given) by a scorecard: line_id, at, score,
+    grade."""
     d = decisions.c
     score = cast(json_member(d.evidence, "score"), Integer)
     return (
@@ -186,7 +195,8 @@ def decision_scores(before: datetime) -> Any:
             score.label("score"),
             json_member(d.evidence, "grade").label("grade"),
         )
-        .where(d.created_at < before, d.evidence.is_not(None), score.is_not(None))
+        .where(d.evidence.is_not(None), score.is_not(None))
+        .where(*([] if before is None else [d.created_at < before]))
         .subquery("decision_scores")
     )
 

@@ -20,6 +20,17 @@ Two methods, both pure Decimal arithmetic on integer minor units:
 
 Both return a percent quantized to 0.01 (``Decimal("12.00")``).
 
+Both solve in float first and verify the root in `Decimal` (`_verified`). A loan's one advance
+comes first, so its present value falls as the rate rises and has a single root. The float
+root stands when the exact present value changes sign across it, the root is then within the
+Decimal solver's tolerance of it, and every rate within twice that tolerance of where the sign
+changes rounds to the same figure: the Decimal solver, landing within its tolerance of the
+same root, would show that figure too. Either way the figure is within 0.0051 point of the
+true rate (half the 0.01 shown, plus the 0.0001 tolerance): far inside the 1/8 point that
+Regulation Z § 1026.22(a)(2) allows.
+A schedule with another shape, a root near a rounding edge or a float overflow is solved in
+`Decimal` alone, as `exact=True` solves every schedule.
+
 Appendix J is 12 CFR part 1026, Appendix J (https://www.consumerfinance.gov/rules-policy/
 regulations/1026/J/; also http://www.fdic.gov/regulations/laws/rules/6500-3550.html). The
 paragraph numbers cited here were checked against public transcriptions of its text.
@@ -28,9 +39,12 @@ paragraph numbers cited here were checked against public transcriptions of its t
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from functools import lru_cache
+from typing import TypeVar
 
 from creditline.kernel.errors import InvalidInput
 from creditline.kernel.money import AMOUNT_MINOR_MAX
@@ -54,6 +68,18 @@ _PERCENT_QUANTUM = Decimal("0.01")
 _PRECISION = 40
 # Where Newton's method starts: about 12% a year.
 GUESS_PER_YEAR = Decimal("0.12")
+# The float solve stops when a step moves it by less than this (a float carries ~16 digits;
+# the verification needs the root to within the Decimal solver's tolerance, ~1e-7).
+_FLOAT_STEP_MIN = 1e-13
+# The sign of the present value is checked this far either side of the float root: half the
+# Decimal solver's tolerance in a rate per period; 1e-10 in a day's growth, which moves a
+# year's rate by 365e-10 × (1 + rate), under that tolerance (1e-6) below 2,600 % a year.
+_HALF = Decimal("0.5")
+_DAY_GROWTH_STEP = Decimal("1e-10")
+# Patterns of flow dates whose unit periods are remembered (one per term and drawdown date).
+DATE_PATTERNS_CACHED_MAX = 1024
+# A present value evaluated in float or in Decimal: one formula for both.
+Number = TypeVar("Number", float, Decimal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +98,7 @@ class CashFlow:
             raise InvalidInput("cash flow amount is too large", amount_minor_max=AMOUNT_MINOR_MAX)
 
 
-def apr_actuarial(flows: Sequence[CashFlow]) -> Decimal:
+def apr_actuarial(flows: Sequence[CashFlow], *, exact: bool = False) -> Decimal:
     """APR in percent by the Appendix J actuarial method.
 
     The term starts at the earliest flow. The unit period is the standard interval the
@@ -80,7 +106,7 @@ def apr_actuarial(flows: Sequence[CashFlow]) -> Decimal:
     a month for creditline's schedules; a day, a week, a semimonth or several weeks or months
     for others. A single advance repaid by a single payment has the term as its unit period, up
     to a year, and a year for a longer term ((b)(4)(ii)). Raises `InvalidInput` for an empty or
-    one-sided schedule, or one with no rate in range.
+    one-sided schedule, or one with no rate in range. `exact` solves in `Decimal` alone.
     """
     ordered = _checked(flows)
     if sum(flow.amount_minor for flow in ordered) == 0:
@@ -88,37 +114,71 @@ def apr_actuarial(flows: Sequence[CashFlow]) -> Decimal:
     single = _single_advance_single_payment(ordered)
     if single is not None:
         return single
-    start = ordered[0].date
-    payment_dates = [flow.date for flow in ordered if flow.amount_minor > 0]
-    unit = unit_period(
-        start, [flow.date for flow in ordered if flow.amount_minor < 0], payment_dates
-    )
-    # A monthly series measures its months from its own day of the month ((b)(3)(iv)).
-    series_day = series_day_of(payment_dates) if unit.interval is Interval.MONTH else None
-    fractions = [
-        (Decimal(flow.amount_minor), *unit.count(start, flow.date, series_day)) for flow in ordered
+    per_year, counts = _unit_periods(tuple((flow.date, flow.amount_minor > 0) for flow in ordered))
+    counted = [
+        (flow.amount_minor, periods, fraction)
+        for flow, (periods, fraction) in zip(ordered, counts, strict=True)
     ]
 
-    def present_value(rate: Decimal) -> tuple[Decimal, Decimal]:
+    def present_value(
+        terms: list[tuple[Number, int, Number]], rate: Number
+    ) -> tuple[Number, Number]:
         """The present value at `rate` and its slope d/d(rate)."""
-        value = slope = Decimal(0)
-        for amount, periods, fraction in fractions:
+        value = slope = rate * 0
+        for amount, periods, fraction in terms:
             odd = 1 + fraction * rate
             term = amount / (odd * (1 + rate) ** periods)
             value += term
             slope -= term * (fraction / odd + periods / (1 + rate))
         return value, slope
 
-    tolerance = TOLERANCE_PERCENT / (unit.per_year * 100)
-    guess = GUESS_PER_YEAR / unit.per_year
-    rate = _solve(present_value, RATE_MIN, RATE_PER_UNIT_PERIOD_MAX, tolerance, guess)
-    return _percent(rate * unit.per_year)
+    fractions = [(Decimal(amount), periods, fraction) for amount, periods, fraction in counted]
+    tolerance = TOLERANCE_PERCENT / (per_year * 100)
+    guess = GUESS_PER_YEAR / per_year
+    if not exact and _one_advance_first(ordered):
+        quick = [(float(amount), periods, float(fraction)) for amount, periods, fraction in counted]
+        shown = _verified(
+            lambda rate: present_value(quick, rate),
+            lambda rate: present_value(fractions, rate)[0],
+            lambda rate: rate,
+            (float(RATE_MIN), float(guess), float(RATE_PER_UNIT_PERIOD_MAX)),
+            tolerance * _HALF,
+            tolerance,
+            per_year,
+        )
+        if shown is not None:
+            return shown
+    rate = _solve(
+        lambda rate: present_value(fractions, rate),
+        RATE_MIN,
+        RATE_PER_UNIT_PERIOD_MAX,
+        tolerance,
+        guess,
+    )
+    return _percent(rate * per_year)
 
 
-def apr_daily(flows: Sequence[CashFlow]) -> Decimal:
+@lru_cache(maxsize=DATE_PATTERNS_CACHED_MAX)
+def _unit_periods(
+    dated: tuple[tuple[dt.date, bool], ...],
+) -> tuple[Decimal, tuple[tuple[int, Decimal], ...]]:
+    """The unit periods in a year of flows on `dated` (each a date and whether it is a
+    payment, in date order), and the whole unit periods and the fraction of one from the first
+    to each. Loans of one term drawn on one date share their dates whatever their amounts, so
+    the calendar is counted once for them all."""
+    start = dated[0][0]
+    payment_dates = [day for day, payment in dated if payment]
+    unit = unit_period(start, [day for day, payment in dated if not payment], payment_dates)
+    # A monthly series measures its months from its own day of the month ((b)(3)(iv)).
+    series_day = series_day_of(payment_dates) if unit.interval is Interval.MONTH else None
+    return unit.per_year, tuple(unit.count(start, day, series_day) for day, _ in dated)
+
+
+def apr_daily(flows: Sequence[CashFlow], *, exact: bool = False) -> Decimal:
     """Effective annual rate in percent, XIRR style: ``(1 + r) ** (days / 365)`` discounting.
 
     Raises `InvalidInput` for an empty or one-sided schedule or one with no rate in range.
+    `exact` solves in `Decimal` alone.
     """
     ordered = _checked(flows)
     if sum(flow.amount_minor for flow in ordered) == 0:
@@ -139,10 +199,102 @@ def apr_daily(flows: Sequence[CashFlow]) -> Decimal:
             slope -= term * years / (1 + rate)
         return value, slope
 
-    rate = _solve(
-        present_value, RATE_MIN, RATE_PER_YEAR_MAX, TOLERANCE_PERCENT / 100, GUESS_PER_YEAR
-    )
+    tolerance = TOLERANCE_PERCENT / 100
+    if not exact and _one_advance_first(ordered):
+        shown = _daily_verified(ordered, tolerance)
+        if shown is not None:
+            return shown
+    rate = _solve(present_value, RATE_MIN, RATE_PER_YEAR_MAX, tolerance, GUESS_PER_YEAR)
     return _percent(rate)
+
+
+def _daily_verified(ordered: list[CashFlow], tolerance: Decimal) -> Decimal | None:
+    """`apr_daily` solved for a day's growth ``g = (1 + r) ** (1/365)``: the flows' present
+    value ``sum(amount * g ** -days)`` and the rate ``g ** 365 - 1`` take whole powers only,
+    so the verification in `Decimal` needs no logarithm or exponential."""
+    start = ordered[0].date
+    days = [(flow.amount_minor, (flow.date - start).days) for flow in ordered]
+
+    def present_value(terms: list[tuple[Number, int]], growth: Number) -> tuple[Number, Number]:
+        """The present value at a day's `growth` and its slope d/d(growth)."""
+        value = slope = growth * 0
+        for amount, day in terms:
+            term = amount * growth**-day
+            value += term
+            slope -= term * day / growth
+        return value, slope
+
+    quick = [(float(amount), day) for amount, day in days]
+    exact = [(Decimal(amount), day) for amount, day in days]
+    a_day = 1 / float(DAYS_PER_YEAR)
+    return _verified(
+        lambda growth: present_value(quick, growth),
+        lambda growth: present_value(exact, growth)[0],
+        lambda growth: growth ** int(DAYS_PER_YEAR) - 1,
+        tuple(float(1 + rate) ** a_day for rate in (RATE_MIN, GUESS_PER_YEAR, RATE_PER_YEAR_MAX)),
+        _DAY_GROWTH_STEP,
+        tolerance,
+        Decimal(1),
+    )
+
+
+def _one_advance_first(ordered: list[CashFlow]) -> bool:
+    """Whether the only advance is the first flow: the present value then falls as the rate
+    rises, and has at most one root."""
+    return ordered[0].amount_minor < 0 < min(flow.amount_minor for flow in ordered[1:])
+
+
+def _verified(
+    quick: Callable[[float], tuple[float, float]],
+    exact: Callable[[Decimal], Decimal],
+    rate_of: Callable[[Decimal], Decimal],
+    low_guess_high: tuple[float, ...],
+    step: Decimal,
+    tolerance: Decimal,
+    per_year: Decimal,
+) -> Decimal | None:
+    """The annual rate in percent, shown to 0.01, where a falling present value is zero: the
+    root of `quick` in float, verified by `exact` in `Decimal` a `step` either side of it
+    (`rate_of` turns the solved variable into a rate per period, `per_year` of them a year);
+    None when the verification fails."""
+    low, guess, high = low_guess_high
+    try:
+        root = _float_root(quick, low, guess, high)
+    except (OverflowError, ZeroDivisionError):
+        return None
+    if root is None:
+        return None
+    with localcontext() as context:
+        context.prec = _PRECISION
+        below, above = Decimal(root) - step, Decimal(root) + step
+        shown = _percent((rate_of(below) - 2 * tolerance) * per_year)
+        if _percent((rate_of(above) + 2 * tolerance) * per_year) != shown:
+            return None  # near a rounding edge: the Decimal solver decides
+        return shown if exact(below) > 0 > exact(above) else None
+
+
+def _float_root(
+    present_value: Callable[[float], tuple[float, float]], low: float, guess: float, high: float
+) -> float | None:
+    """Where a falling `present_value` is zero, in float: Newton's method inside a bracket that
+    shrinks with every step, as `_solve`; None when it does not settle."""
+    rate = guess
+    for _ in range(ITERATIONS_MAX):
+        value, slope = present_value(rate)
+        if value > 0:
+            low = rate
+        else:
+            high = rate
+        newton = rate - value / slope if slope < 0 else math.nan
+        if abs(newton - rate) < _FLOAT_STEP_MIN:
+            # Settled: a step this small may not move the float at all, so it must not be
+            # taken for one that leaves the bracket.
+            return newton
+        next_rate = newton if low < newton < high else (low + high) / 2
+        if abs(next_rate - rate) < _FLOAT_STEP_MIN:
+            return next_rate
+        rate = next_rate
+    return None
 
 
 def _checked(flows: Sequence[CashFlow]) -> list[CashFlow]:

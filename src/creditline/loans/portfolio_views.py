@@ -125,11 +125,13 @@ def days_past_due_reached(on: date, currency: str, thresholds: tuple[int, ...]) 
     )
 
 
-def funded_positions(before: datetime, on: date, currency: str) -> Any:
+def funded_positions(before: datetime, on: date, currency: str, open_loans: Any = None) -> Any:
     """Each funder's part of the loans in `currency` open at `before` (CN-3): loan_id,
     line_id, funder, funded_minor (its part of the principal lent), principal_minor (its
-    part of the principal outstanding then: pro rata, rounded down), dpd (the loan's on `on`)."""
-    open_loans = loan_positions(before, on, currency)
+    part of the principal outstanding then: pro rata, rounded down), dpd (the loan's on `on`).
+    `open_loans`: `loan_positions(before, on, currency)` kept by the caller."""
+    if open_loans is None:
+        open_loans = loan_positions(before, on, currency)
     f = loan_funding.c
     outstanding = int_divide(open_loans.c.principal_minor * f.amount_minor, loans.c.principal_minor)
     return (

@@ -5,6 +5,7 @@ implemented by loans from the catalogue and its profiles."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,23 @@ from creditline.loans.products import REVIEW_DAYS_DEFAULT, Catalogue, Profile, l
 from creditline.loans.quote import product_quote
 from creditline.loans.schedule import annuity_payment_minor
 
+# Quotes remembered per catalogue: the prices most recently held (a 12-month quote's document
+# is a few kilobytes).
+QUOTES_CACHED_MAX = 1024
+
 
 class ProductPricing:
     """Prices drawdowns with the catalogue's products (refusing what a product does not offer
-    or what its jurisdiction's APR cap forbids)."""
+    or what its jurisdiction's APR cap forbids).
+
+    A quote is a pure function of the product, the amount, the term, the method and the
+    drawdown date, and the catalogue never changes under a `ProductPricing`: the quotes last
+    held are remembered by those five (a refusal is priced again each time). A remembered
+    quote's document is shared by every hold at that price: nothing may change it."""
 
     def __init__(self, catalogue: Catalogue) -> None:
         self._catalogue = catalogue
+        self._quote = lru_cache(maxsize=QUOTES_CACHED_MAX)(self._priced)
 
     def price_hold(
         self,
@@ -34,12 +45,21 @@ class ProductPricing:
     ) -> PricedHold:
         """The price of a drawdown at `at` by `product` (the currency's default when None)."""
         priced = self._catalogue.choose(product, currency)
+        start = priced.profile.business_date(at)
+        return self._quote(priced.code, currency, amount_minor, term_months, method, start)
+
+    def _priced(
+        self,
+        product: str,
+        currency: str,
+        amount_minor: int,
+        term_months: int,
+        method: str | None,
+        start: date,
+    ) -> PricedHold:
+        priced = self._catalogue.product(product)
         schedule, quoted = product_quote(
-            priced,
-            Money(amount_minor, currency),
-            term_months,
-            method,
-            priced.profile.business_date(at),
+            priced, Money(amount_minor, currency), term_months, method, start
         )
         return PricedHold(priced.code, schedule.method.value, quoted)
 

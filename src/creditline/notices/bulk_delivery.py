@@ -7,7 +7,8 @@ JSON array on SQLite) and the dispatcher's claim token, so it touches only the m
 lease the dispatcher holds; it copies rows inside the store (INSERT … SELECT from the outbox:
 the payload never travels to Python and back). Filing twice changes nothing: the inbox is
 keyed by the notice, a delivery by notice and channel. What is left (e-mail, the webhook,
-handlers) the dispatcher sends message by message, each line's in order.
+handlers) the dispatcher sends message by message, each line's in order, renewing the batch's
+leases together meanwhile.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ class BulkDelivery:
             .where(mine)
             .values(delivered_at=bindparam("at"), claimed_until=None, last_error=None)
         )
+        self._renew = db.prepare(
+            update(outbox)
+            .where(mine, outbox.c.dead_at.is_(None))
+            .values(claimed_until=bindparam("lease_end"))
+            .returning(outbox.c.id)
+        )
 
     def record(
         self, tx: Transaction, token: str, ids: Collection[str], now: datetime
@@ -97,6 +104,15 @@ class BulkDelivery:
         if ids:
             batch = {"ids": self._ids(ids), "token": token, "at": tx.time(now)}
             tx.execute(self._finish, batch)
+
+    def renew(
+        self, tx: Transaction, token: str, ids: Collection[str], lease_end: datetime
+    ) -> set[str]:
+        """Extend the leases of the batch's messages `ids` to `lease_end`, in one statement;
+        the ids still leased with `token` (another dispatcher claimed the rest)."""
+        params = {"ids": self._ids(ids), "token": token, "lease_end": tx.time(lease_end)}
+        tx.cursor.execute(self._renew.sql, self._renew.bind(params))
+        return {row[0] for row in tx.cursor.fetchall()}
 
     def _ids(self, ids: Collection[str]) -> Any:
         return list(ids) if self._dialect == "postgresql" else json.dumps(list(ids))

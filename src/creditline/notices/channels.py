@@ -16,6 +16,7 @@ import hmac
 import json
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -129,12 +130,20 @@ class SmtpSettings:
 
 
 class Email:
-    """Sends a rendered notice to the borrower's address; Message-ID names the notice."""
+    """Sends a rendered notice to the borrower's address; Message-ID names the notice.
+
+    A session is reused from one message to the next (each sending thread takes its own from
+    a small pool; `close` ends them, once a batch is sent): a session costs a connection, the
+    greeting, EHLO and STARTTLS, several times the message itself. A reused session the server
+    has dropped meanwhile is replaced, and the message sent once on the new one.
+    """
 
     name = "email"
 
     def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
+        self._idle: list[smtplib.SMTP] = []
+        self._lock = threading.Lock()
 
     def send(self, message: Message, to: str, subject: str, body: str, now: datetime) -> str:
         """Send the rendered notice over SMTP; `DeliveryFailed` when it could not."""
@@ -148,13 +157,49 @@ class Email:
         mail["Message-ID"] = f"<{message.id}@creditline>"
         mail[NOTICE_ID_HEADER] = message.id
         mail.set_content(body)
+        with self._lock:
+            session = self._idle.pop() if self._idle else None
         try:
-            with smtplib.SMTP(s.host, s.port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
-                if s.starttls:
-                    smtp.starttls(context=ssl.create_default_context(cafile=s.ca_file))
-                if s.username:
-                    smtp.login(s.username, s.password or "")
-                smtp.send_message(mail)
+            if session is not None:
+                try:
+                    session.send_message(mail)
+                except smtplib.SMTPServerDisconnected:
+                    session = None  # the server closed it while it was idle: a new one
+            if session is None:
+                session = self._connect()
+                session.send_message(mail)
         except (OSError, smtplib.SMTPException) as error:
+            if session is not None:
+                _quit(session)
             raise DeliveryFailed(f"email: {type(error).__name__}: {error}") from None
+        with self._lock:
+            self._idle.append(session)
         return to
+
+    def close(self) -> None:
+        """End the idle sessions (a batch is sent)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for session in idle:
+            _quit(session)
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self._settings
+        session = smtplib.SMTP(s.host, s.port, timeout=SMTP_TIMEOUT_SECONDS)
+        try:
+            if s.starttls:
+                session.starttls(context=ssl.create_default_context(cafile=s.ca_file))
+            if s.username:
+                session.login(s.username, s.password or "")
+        except BaseException:
+            _quit(session)
+            raise
+        return session
+
+
+def _quit(session: smtplib.SMTP) -> None:
+    """End a session politely if the server still listens; close it in any case."""
+    try:
+        session.quit()
+    except (OSError, smtplib.SMTPException):
+        session.close()

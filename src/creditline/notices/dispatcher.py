@@ -5,16 +5,18 @@ A dispatcher claims a batch of due messages by leasing them (PostgreSQL picks th
 SQLite serialises the claim). In one transaction it files the whole batch's notices in the
 inbox, records the channels that are not configured and finishes the messages that need
 nothing more (`bulk_delivery.py`). It sends the rest (e-mail, the webhook, handlers) outside
-any transaction, message by message, and records each channel's delivery as it succeeds. The
-lease is renewed before each send, so a slow batch keeps what it claimed; a dispatcher that
-finds its lease taken (it ran out and another dispatcher claimed the message) leaves the
-message to that one. A message whose channels all took it is delivered; one that failed is
-tried again after an exponential backoff, and becomes a dead letter after `max_attempts`. A
-dispatcher killed mid-batch loses nothing: its leases run out and the next claim takes the
-messages again, skipping the channels that already took them. Receivers dedupe on the notice
-id (the outbox message id). A message's handlers (the review after a drawdown or a settlement,
-registered on the outbox) run like channels: once each, skipped when the request that made the
-change already ran them, so a crash in between loses no review.
+any transaction, message by message, over sessions it keeps for the batch (one SMTP session and
+kept-alive HTTP connections per sending thread), and records each channel's delivery as it
+succeeds: the last channel's in the transaction that finishes the message. The batch's leases
+are renewed together, well before they run out, so a slow batch keeps what it claimed; a
+dispatcher that finds its lease taken (it ran out and another dispatcher claimed the message)
+leaves the message to that one. A message whose channels all took it is delivered; one that
+failed is tried again after an exponential backoff, and becomes a dead letter after
+`max_attempts`. A dispatcher killed mid-batch loses nothing: its leases run out and the next
+claim takes the messages again, skipping the channels that already took them. Receivers dedupe
+on the notice id (the outbox message id). A message's handlers (the review after a drawdown or
+a settlement, registered on the outbox) run like channels: once each, skipped when the request
+that made the change already ran them, so a crash in between loses no review.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ import json
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
@@ -49,10 +53,12 @@ log = logging.getLogger(__name__)
 DISPATCH_BATCH_MAX = 1000
 DISPATCH_BATCH_DEFAULT = 500
 DISPATCH_WORKERS_MAX = 32  # threads sending one batch, each a line's messages in order
-# Renewed before each send: longer than one send's worst case (a 10 s timeout on each network
-# step of an HTTP request or an SMTP session). A whole batch can take far longer (100 messages
-# × two channels × their timeouts), which is why it is renewed rather than sized for a batch.
+# Longer than one send's worst case (a 10 s timeout on each network step of an HTTP request or
+# an SMTP session). A whole batch can take far longer (500 messages × two channels × their
+# timeouts), which is why it is renewed rather than sized for a batch: a send starts only while
+# at least three quarters of the lease are left.
 LEASE = timedelta(seconds=120)
+RENEW_AFTER = LEASE / 4
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
 ATTEMPTS_MAX = 8  # about an hour and a half of retries, then a dead letter
@@ -76,6 +82,36 @@ class Backlog:
 class _Claimed:
     message: Message
     token: str
+    done: frozenset[str] = frozenset()  # the channels it had taken when the batch was filed
+
+
+class _Leases:
+    """A claimed batch's leases, renewed together (one statement) once `RENEW_AFTER` has
+    passed since the claim or the last renewal; the sending threads share them."""
+
+    def __init__(
+        self, renew: Callable[[list[str]], set[str]], clock: Clock, ids: list[str], at: datetime
+    ) -> None:
+        self._renew = renew
+        self._clock = clock
+        self._held = set(ids)
+        self._renewed_at = at
+        self._lock = threading.Lock()
+
+    def holds(self, message_id: str) -> bool:
+        """Whether this dispatcher still holds the message's lease, with at least three
+        quarters of it left."""
+        with self._lock:
+            now = self._clock.now()
+            if now - self._renewed_at >= RENEW_AFTER:
+                self._held = self._renew(sorted(self._held))
+                self._renewed_at = now
+            return message_id in self._held
+
+    def release(self, message_id: str) -> None:
+        """The message is done with (delivered, put back to retry): renew it no more."""
+        with self._lock:
+            self._held.discard(message_id)
 
 
 class Dispatcher:
@@ -152,12 +188,6 @@ class Dispatcher:
             select(deliveries.c.channel).where(deliveries.c.notice_id == bindparam("id"))
         )
         mine = and_(outbox.c.id == bindparam("id"), outbox.c.claim_token == bindparam("token"))
-        self._renew = db.prepare(
-            update(outbox)
-            .where(mine, outbox.c.delivered_at.is_(None), outbox.c.dead_at.is_(None))
-            .values(claimed_until=bindparam("lease_end"))
-            .returning(outbox.c.id)
-        )
         self._finish = db.prepare(
             update(outbox)
             .where(mine)
@@ -193,13 +223,26 @@ class Dispatcher:
         by_line: dict[str, list[_Claimed]] = {}
         for message in left:
             by_line.setdefault(message.message.line_id, []).append(message)
-        if self._workers == 1 or len(by_line) == 1:
-            outcomes = [self._deliver_in_order(group) for group in by_line.values()]
-        else:
-            # Sending is waiting on the network: several lines at a time, each line's messages
-            # in the order they were written (a freeze is never announced after its end).
-            with ThreadPoolExecutor(self._workers, thread_name_prefix="dispatch") as pool:
-                outcomes = list(pool.map(self._deliver_in_order, by_line.values()))
+        leases = _Leases(
+            lambda ids: self._renew_leases(token, ids),
+            self._clock,
+            [message.message.id for message in left],
+            now,
+        )
+        try:
+            if self._workers == 1 or len(by_line) == 1:
+                outcomes = [self._deliver_in_order(group, leases) for group in by_line.values()]
+            else:
+                # Sending is waiting on the network: several lines at a time, each line's
+                # messages in the order they were written (a freeze is never announced after
+                # its end).
+                with ThreadPoolExecutor(self._workers, thread_name_prefix="dispatch") as pool:
+                    outcomes = list(
+                        pool.map(lambda g: self._deliver_in_order(g, leases), by_line.values())
+                    )
+        finally:
+            if self._email is not None:
+                self._email.close()  # the batch's SMTP sessions
         for group in outcomes:
             counts.update(group)
         return dict(+counts)  # outcomes that happened
@@ -218,12 +261,16 @@ class Dispatcher:
             if taken.issuperset(self._channels(message.message)):
                 finished.append(message.message.id)
             else:
-                left.append(message)
+                left.append(_Claimed(message.message, token, frozenset(taken)))
         self._bulk.finish(tx, token, finished, now)
         return left
 
-    def _deliver_in_order(self, group: list[_Claimed]) -> list[str]:
-        return [self._deliver(claimed) for claimed in group]
+    def _deliver_in_order(self, group: list[_Claimed], leases: _Leases) -> list[str]:
+        outcomes = []
+        for claimed in group:
+            outcomes.append(self._deliver(claimed, leases))
+            leases.release(claimed.message.id)
+        return outcomes
 
     def run_until_idle(self, batch: int = DISPATCH_BATCH_DEFAULT) -> dict[str, int]:
         """Deliver everything due now, batch after batch; counts by outcome."""
@@ -262,6 +309,8 @@ class Dispatcher:
         """Close the channels' connections."""
         if self._webhook is not None:
             self._webhook.close()
+        if self._email is not None:
+            self._email.close()
 
     # --- one message ------------------------------------------------------------------------
     def _claim_in(self, tx: Transaction, batch: int, token: str, now: datetime) -> list[_Claimed]:
@@ -289,63 +338,66 @@ class Dispatcher:
             claimed.append(_Claimed(message, token))
         return sorted(claimed, key=lambda c: (c.message.created_at, c.message.id))
 
-    def _deliver(self, claimed: _Claimed) -> str:
-        """Send the channels the message has not taken yet, one by one."""
+    def _deliver(self, claimed: _Claimed, leases: _Leases) -> str:
+        """Send the channels the message has not taken yet, one by one; record each as it
+        takes it (the last with the message's outcome, in one transaction)."""
         message = claimed.message
-        # Read now, not at the claim: the request that made the change may have run a handler
-        # meanwhile.
-        done = set(self._db.read(lambda tx: self._channels_done(tx, message.id)))
+        done = claimed.done
+        if self._handlers.handlers_of(message.topic):
+            # Read now, not at the claim: the request that made the change may have run a
+            # handler meanwhile.
+            done = frozenset(self._db.read(lambda tx: self._channels_done(tx, message.id)))
+        left = [channel for channel in self._channels(message) if channel not in done]
         errors = []
-        for channel in self._channels(message):
-            if channel in done:
-                continue
-            if not self._renew_lease(claimed):
+        last: tuple[str, datetime, str | None] | None = None
+        for n, channel in enumerate(left):
+            if not leases.holds(message.id):
                 # The lease ran out and another dispatcher claimed the message: it delivers
                 # it; sending it from here too would send it twice, at the same time.
                 return "lost"
+            sent_at = self._clock.now()
             try:
-                self._send(channel, message)
+                detail = self._send(channel, message, sent_at)
             except DeliveryFailed as error:
                 errors.append(str(error))
+                continue
             except Exception as error:  # a bug in one message must not stop the others
                 log.exception("notice %s on %s", message.id, channel)
                 errors.append(f"{channel}: {type(error).__name__}: {error}")
+                continue
+            taken = (channel, sent_at, detail)
+            if n < len(left) - 1:
+                self._db.run(partial(self._record, message=message, taken=taken))
+            else:
+                last = taken
         now = self._clock.now()
+        dead = bool(errors) and message.attempts >= self._max_attempts
+
+        def outcome(tx: Transaction) -> None:
+            if last is not None:
+                self._record(tx, message, last)
+            if not errors:
+                params = {"id": message.id, "token": claimed.token, "at": tx.time(now)}
+                tx.execute(self._finish, params)
+                return
+            retry = {
+                "id": message.id,
+                "token": claimed.token,
+                "next_at": tx.time(now + backoff(message.attempts)),
+                "error": "; ".join(errors)[:ERROR_LENGTH_MAX],
+                "dead_at": tx.time(now) if dead else None,
+            }
+            tx.execute(self._retry, retry)
+
+        self._db.run(outcome)
         if not errors:
-            self._db.run(
-                lambda tx: tx.execute(
-                    self._finish, {"id": message.id, "token": claimed.token, "at": tx.time(now)}
-                )
-            )
             return "delivered"
-        dead = message.attempts >= self._max_attempts
-        self._db.run(
-            lambda tx: tx.execute(
-                self._retry,
-                {
-                    "id": message.id,
-                    "token": claimed.token,
-                    "next_at": tx.time(now + backoff(message.attempts)),
-                    "error": "; ".join(errors)[:ERROR_LENGTH_MAX],
-                    "dead_at": tx.time(now) if dead else None,
-                },
-            )
-        )
         return "dead" if dead else "retry"
 
-    def _renew_lease(self, claimed: _Claimed) -> bool:
-        """Extend this dispatcher's lease on the message; False when it is no longer ours."""
+    def _renew_leases(self, token: str, ids: list[str]) -> set[str]:
+        """Extend this dispatcher's leases on the messages `ids`; those still its own."""
         now = self._clock.now()
-
-        def work(tx: Transaction) -> bool:
-            params = {
-                "id": claimed.message.id,
-                "token": claimed.token,
-                "lease_end": tx.time(now + self._lease),
-            }
-            return tx.one(self._renew, params) is not None
-
-        return self._db.run(work)
+        return self._db.run(lambda tx: self._bulk.renew(tx, token, ids, now + self._lease))
 
     def _channels_done(self, tx: Transaction, notice_id: str) -> list[str]:
         tx.cursor.execute(self._done.sql, self._done.bind({"id": notice_id}))
@@ -356,30 +408,29 @@ class Dispatcher:
         handlers = [name for name, _ in self._handlers.handlers_of(message.topic)]
         return [*channels, *handlers, "webhook"]
 
-    def _send(self, channel: str, message: Message) -> None:
-        now = self._clock.now()
-        detail: str | None
+    def _send(self, channel: str, message: Message, now: datetime) -> str | None:
+        """Send the message on `channel`; what the channel answered (kept with its delivery)."""
         handlers = dict(self._handlers.handlers_of(message.topic))
         if channel in handlers:
             handlers[channel](message)
-            detail = None
-        elif channel == "webhook" and self._webhook is not None:
+            return None
+        if channel == "webhook" and self._webhook is not None:
             kind = kind_of(message.topic, message.payload) if is_notice(message.topic) else None
-            detail = self._webhook.send(message, None if kind is None else kind.value, now)
-        elif channel == "email" and self._email is not None:
+            return self._webhook.send(message, None if kind is None else kind.value, now)
+        if channel == "email" and self._email is not None:
             address = self._notices.preferences_of(message.borrower_id).get("email")
             if not address:
-                detail = "the borrower has no e-mail address"
-            else:
-                rendered = self._notices.compose(message)
-                detail = self._email.send(message, address, rendered.subject, rendered.body, now)
-        else:  # the inbox, and channels not configured: recorded for the whole batch
-            fail(f"{channel} is delivered for a whole batch, not message by message")
-        self._db.run(lambda tx: self._record(tx, message, channel, now, detail))
+                return "the borrower has no e-mail address"
+            rendered = self._notices.compose(message)
+            return self._email.send(message, address, rendered.subject, rendered.body, now)
+        # The inbox, and channels not configured: recorded for the whole batch.
+        fail(f"{channel} is delivered for a whole batch, not message by message")
 
     def _record(
-        self, tx: Transaction, message: Message, channel: str, now: datetime, detail: str | None
+        self, tx: Transaction, message: Message, taken: tuple[str, datetime, str | None]
     ) -> None:
+        """Record that a channel took the message: (channel, when, what it answered)."""
+        channel, now, detail = taken
         tx.execute(
             self._delivered_on,
             {

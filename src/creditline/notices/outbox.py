@@ -165,6 +165,18 @@ class Outbox:
         )
 
 
+def latest_topic(connection: Connection, ref_id: str, topics: list[str]) -> str | None:
+    """The topic of the latest message about `ref_id` among `topics` (None: none yet)."""
+    o = outbox.c
+    query = (
+        select(o.topic)
+        .where(o.ref_id == ref_id, o.topic.in_(topics))
+        .order_by(o.created_at.desc(), o.id.desc())
+        .limit(1)
+    )
+    return connection.execute(query).scalar()
+
+
 def announced(connection: Connection, topic_prefix: str) -> set[str]:
     """The ids of everything a message whose topic starts with `topic_prefix` is about (for
     the reconciler: every decision and every settlement must have its notice)."""

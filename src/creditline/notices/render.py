@@ -29,6 +29,7 @@ BUREAU_REASONS = frozenset(
         "bureau_inquiries",
         "bureau_inquiries_1m",
         "bureau_inquiries_6m",
+        "bureau_inquiries_12m",
         "multiple_lenders",
         "other_limits_high",
         "bureau_score_low",

@@ -18,8 +18,10 @@ class Topic(StrEnum):
     LOAN_OPENED = "event.loan_opened"
     REPAYMENT_RECEIVED = "event.repayment_received"
     REVIEW_OVERDUE = "event.review_overdue"
-    # A scorecard's population drifted (PSI above 0.25): once per model and month (0021).
+    # A scorecard's population drifted (PSI above 0.25), once per episode, and the episode's
+    # end: the first check back within the threshold (0021, amended by 0028).
     MODEL_DRIFT = "event.model_drift"
+    MODEL_DRIFT_ENDED = "event.model_drift_ended"
     ADVERSE_CHANGE = "notice.adverse_change"
     LINE_IMPROVED = "notice.line_improved"
     LOAN_SETTLED = "notice.loan_settled"

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select
 
-from creditline.decisions.portfolio_views import line_scores
-from creditline.ledger.portfolio_views import line_positions, zero_available_causes
+from creditline.decisions.portfolio_views import line_regions
+from creditline.ledger.portfolio_views import zero_available_causes
 from creditline.portfolio.figures import (
     UNSCORED,
     UTILISATION_BANDS,
@@ -21,17 +21,16 @@ from creditline.portfolio.figures import (
     ZeroAvailable,
     ZeroLine,
 )
-from creditline.portfolio.reads import Reader, as_utc, keyed, one, rows, whole
+from creditline.portfolio.reads import Shared, as_utc, keyed, one, rows, whole
 
 ZERO_LINES_SHOWN_MAX = 50
-# A concentration dimension: from the line positions, a subquery of (line_id, key). Funders,
-# once they exist, add theirs here (docs/decisions/0020).
-Dimension = Callable[[dt.datetime], Any]
+# A concentration dimension: at a cutoff, a subquery of (line_id, key) (docs/decisions/0020).
+Dimension = Callable[[Shared, dt.datetime], Any]
 
 
-def exposure(reader: Reader, cutoff: dt.datetime, currency: str) -> Exposure:
+def exposure(reader: Shared, cutoff: dt.datetime, currency: str) -> Exposure:
     """Lines by status and their limits and balances (closed lines count by status only)."""
-    p = line_positions(cutoff, currency).c
+    p = reader.positions(cutoff, currency).c
     open_ = p.status != "closed"
 
     def total(column: Any) -> Any:
@@ -59,9 +58,9 @@ def exposure(reader: Reader, cutoff: dt.datetime, currency: str) -> Exposure:
     )
 
 
-def utilisation(reader: Reader, cutoff: dt.datetime, currency: str) -> dict[str, int]:
+def utilisation(reader: Shared, cutoff: dt.datetime, currency: str) -> dict[str, int]:
     """Lines not closed by how much of their limit is drawn or held."""
-    p = line_positions(cutoff, currency).c
+    p = reader.positions(cutoff, currency).c
     used = p.principal_minor + p.held_minor
     whens = [(used == 0, literal(UTILISATION_BANDS[0][0]))]
     whens += [
@@ -73,26 +72,30 @@ def utilisation(reader: Reader, cutoff: dt.datetime, currency: str) -> dict[str,
     return bands | {str(k): whole(v) for k, v in found.items()}
 
 
-def zero_available(reader: Reader, cutoff: dt.datetime, currency: str) -> ZeroAvailable:
+def zero_available(reader: Shared, cutoff: dt.datetime, currency: str) -> ZeroAvailable:
     """Lines not closed with nothing to draw, by the cause of the entry that took them to
     zero; every defect (no decision, not the borrower's drawdown) and the latest others."""
-    p = line_positions(cutoff, currency)
-    z = zero_available_causes(cutoff)
+    p = reader.positions(cutoff, currency)
+    at_zero = select(p.c.line_id).where(p.c.available_minor == 0, p.c.status != "closed")
+    z = zero_available_causes(cutoff, at_zero.subquery("at_zero"))
     cause = case(
         (z.c.decision_id.is_not(None), literal("decision")),
         (z.c.drawdown_id.is_not(None), literal("drawdown")),
         else_=literal("defect"),
     )
-    k = keyed(
-        p.c.line_id,
-        p.c.status,
-        z.c.kind,
-        z.c.decision_id,
-        z.c.drawdown_id,
-        z.c.at,
-        cause.label("cause"),
-        from_=p.outerjoin(z, z.c.line_id == p.c.line_id),
-        where=and_(p.c.available_minor == 0, p.c.status != "closed"),
+    k = reader.once(
+        ("zero_available", cutoff, currency),
+        lambda: keyed(
+            p.c.line_id,
+            p.c.status,
+            z.c.kind,
+            z.c.decision_id,
+            z.c.drawdown_id,
+            z.c.at,
+            cause.label("cause"),
+            from_=p.outerjoin(z, z.c.line_id == p.c.line_id),
+            where=and_(p.c.available_minor == 0, p.c.status != "closed"),
+        ),
     ).c
     counts = rows(reader, select(k.cause, func.count()).group_by(k.cause))
     listed = select(k.line_id, k.status, k.kind, k.decision_id, k.drawdown_id, k.at)
@@ -112,11 +115,11 @@ def zero_available(reader: Reader, cutoff: dt.datetime, currency: str) -> ZeroAv
     return ZeroAvailable(by_cause, [zero_line(r) for r in defects], [zero_line(r) for r in latest])
 
 
-def grade_balances(reader: Reader, cutoff: dt.datetime, currency: str) -> list[GradeRisk]:
+def grade_balances(reader: Shared, cutoff: dt.datetime, currency: str) -> list[GradeRisk]:
     """Per grade at the cutoff (lines not closed; `unscored` without a score): lines, limits,
     drawn, held, undrawn, and the sum of scores."""
-    p = line_positions(cutoff, currency)
-    s = line_scores(cutoff)
+    p = reader.positions(cutoff, currency)
+    s = reader.scores(cutoff)
     k = keyed(
         func.coalesce(s.c.grade, literal(UNSCORED)).label("grade"),
         p.c.limit_minor,
@@ -158,11 +161,11 @@ def grade_balances(reader: Reader, cutoff: dt.datetime, currency: str) -> list[G
 
 
 def concentration(
-    reader: Reader, cutoff: dt.datetime, currency: str, dimension: Dimension
+    reader: Shared, cutoff: dt.datetime, currency: str, dimension: Dimension
 ) -> list[Concentration]:
     """Lines not closed, limits and drawn by the dimension's key (`unknown` without one)."""
-    p = line_positions(cutoff, currency)
-    d = dimension(cutoff)
+    p = reader.positions(cutoff, currency)
+    d = dimension(reader, cutoff)
     k = keyed(
         func.coalesce(d.c.key, literal("unknown")).label("key"),
         p.c.limit_minor,
@@ -180,7 +183,14 @@ def concentration(
     return [Concentration(str(k), whole(n), whole(lim), whole(drawn)) for k, n, lim, drawn in found]
 
 
-def grade_dimension(cutoff: dt.datetime) -> Any:
+def grade_dimension(reader: Shared, cutoff: dt.datetime) -> Any:
     """Each scored line's grade at the cutoff."""
-    scores = line_scores(cutoff)
+    scores = reader.scores(cutoff)
     return select(scores.c.line_id, scores.c.grade.label("key")).subquery("grade_keys")
+
+
+def region_dimension(reader: Shared, cutoff: dt.datetime) -> Any:
+    """Each line's region, as its application stated it (lines opened without one have
+    none: `unknown`)."""
+    regions = line_regions()
+    return select(regions.c.line_id, regions.c.region.label("key")).subquery("region_keys")

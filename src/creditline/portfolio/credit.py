@@ -10,11 +10,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, or_, select
 
 from creditline.db.portable import month_number
-from creditline.decisions.portfolio_views import line_scores
-from creditline.ledger.portfolio_views import line_positions
-from creditline.loans.portfolio_views import days_past_due_reached, loan_positions
 from creditline.portfolio.figures import DPD_BUCKETS, SETTLED, DpdBucket, Vintage, cumulative
-from creditline.portfolio.reads import Reader, keyed, rows, whole
+from creditline.portfolio.reads import Shared, keyed, rows, whole
 
 VINTAGES_SHOWN_MAX = 24  # cohorts, the latest
 
@@ -25,9 +22,9 @@ def dpd_bucket(dpd: Any) -> Any:
     return case(*whens, else_=literal(DPD_BUCKETS[0][0]))
 
 
-def dpd_buckets(reader: Reader, cutoff: dt.datetime, on: dt.date, currency: str) -> list[DpdBucket]:
+def dpd_buckets(reader: Shared, cutoff: dt.datetime, on: dt.date, currency: str) -> list[DpdBucket]:
     """Open loans and their principal outstanding by days past due on `on`."""
-    loans = loan_positions(cutoff, on, currency).c
+    loans = reader.loans(cutoff, on, currency).c
     k = keyed(dpd_bucket(loans.dpd).label("bucket"), loans.principal_minor).c
     found = {
         str(b): (whole(n), whole(p))
@@ -39,15 +36,15 @@ def dpd_buckets(reader: Reader, cutoff: dt.datetime, on: dt.date, currency: str)
 
 
 def roll_rates(
-    reader: Reader,
+    reader: Shared,
     before: tuple[dt.datetime, dt.date],
     now: tuple[dt.datetime, dt.date],
     currency: str,
 ) -> dict[str, dict[str, int]]:
     """Loans open at `before` by their bucket then and their bucket at `now` (`settled` when
     no longer open): bucket then -> bucket now -> loans."""
-    then = loan_positions(before[0], before[1], currency).alias("loans_then")
-    later = loan_positions(now[0], now[1], currency).alias("loans_now")
+    then = reader.loans(before[0], before[1], currency).alias("loans_then")
+    later = reader.loans(now[0], now[1], currency).alias("loans_now")
     k = keyed(
         dpd_bucket(then.c.dpd).label("then"),
         case((later.c.loan_id.is_(None), literal(SETTLED)), else_=dpd_bucket(later.c.dpd)).label(
@@ -63,10 +60,10 @@ def roll_rates(
     return matrix
 
 
-def vintages(reader: Reader, on: dt.date, currency: str) -> list[Vintage]:
+def vintages(reader: Shared, on: dt.date, currency: str) -> list[Vintage]:
     """Per month of opening (the latest `VINTAGES_SHOWN_MAX`), the loans and, by month on
     book through `on`, how many had been 30+ and 90+ days past due."""
-    reached = days_past_due_reached(on, currency, (30, 90)).c
+    reached = reader.reached(on, currency).c
     start = month_number(reached.start_date)
     k = keyed(
         start.label("cohort"),
@@ -99,13 +96,15 @@ def vintages(reader: Reader, on: dt.date, currency: str) -> list[Vintage]:
     return out
 
 
-def matured_sample(observed: dt.datetime, observed_on: dt.date, on: dt.date, currency: str) -> Any:
+def matured_sample(
+    reader: Shared, observed: dt.datetime, observed_on: dt.date, on: dt.date, currency: str
+) -> Any:
     """The lines on the book and scored at `observed` (a year before the report), not closed
     and not already 90+ days past due: grade, score, and bad (1 when they went 90+ days past
     due after it, by `on`)."""
-    positions = line_positions(observed, currency)
-    scores = line_scores(observed)
-    loans = days_past_due_reached(on, currency, (90,)).c
+    positions = reader.positions(observed, currency)
+    scores = reader.scores(observed)
+    loans = reader.reached(on, currency).c
     first = (
         select(loans.line_id, func.min(loans.reached_90).label("reached"))
         .group_by(loans.line_id)
@@ -126,9 +125,9 @@ def matured_sample(observed: dt.datetime, observed_on: dt.date, on: dt.date, cur
 
 
 def matured_outcomes(
-    reader: Reader, observed: dt.datetime, observed_on: dt.date, on: dt.date, currency: str
+    reader: Shared, observed: dt.datetime, observed_on: dt.date, on: dt.date, currency: str
 ) -> dict[str, tuple[int, int]]:
     """Per grade at `observed`, the matured sample's lines and bads (`matured_sample`)."""
-    k = matured_sample(observed, observed_on, on, currency)
+    k = matured_sample(reader, observed, observed_on, on, currency)
     found = rows(reader, select(k.grade, func.count(), func.sum(k.bad)).group_by(k.grade))
     return {str(g): (whole(n), whole(b)) for g, n, b in found}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy import and_, case, func, literal, or_, select
 
 from creditline.db.metadata import UtcDateTime
 from creditline.db.portable import epoch_ms, int_divide
@@ -104,30 +104,20 @@ def _reasons_of(found: list[tuple[Any, ...]], week: int) -> dict[str, dict[str, 
 def _lines_on_book(
     reader: Reader, cutoff: dt.datetime, count: int, currency: str
 ) -> dict[int, int]:
-    """Per week: lines opened before it ended and not closed before it began."""
+    """Per week: lines opened before it ended and not closed before it began (one pass)."""
     lives = line_lifetimes()
-    in_currency = _in_currency(lives, currency)
-    bounds = union_all(
-        *(
-            select(
-                literal(n).label("week"),
-                literal(cutoff - n * WEEK, UtcDateTime()).label("week_end"),
-                literal(cutoff - (n + 1) * WEEK, UtcDateTime()).label("week_start"),
-            )
-            for n in range(count)
-        )
-    ).subquery("weeks")
-    alive = and_(
-        lives.c.opened_at < bounds.c.week_end,
-        or_(lives.c.closed_at.is_(None), lives.c.closed_at >= bounds.c.week_start),
+    c = lives.c
+
+    def alive(week: int) -> Any:
+        end = literal(cutoff - week * WEEK, UtcDateTime())
+        start = literal(cutoff - (week + 1) * WEEK, UtcDateTime())
+        lived = and_(c.opened_at < end, or_(c.closed_at.is_(None), c.closed_at >= start))
+        return func.sum(case((lived, 1), else_=0))
+
+    found = one(
+        reader, select(*(alive(n) for n in range(count))).select_from(_in_currency(lives, currency))
     )
-    found = rows(
-        reader,
-        select(bounds.c.week, func.count())
-        .select_from(in_currency.join(bounds, alive))
-        .group_by(bounds.c.week),
-    )
-    return {int(w): whole(n) for w, n in found}
+    return {n: whole(lines) for n, lines in enumerate(found)}
 
 
 def settlement_to_restored(

@@ -1,6 +1,8 @@
 """Funders (CN-3, the risk disclosure joint lending owes them): each funder's part of the book
 at a time, its days past due and its losses, composed from the loans' published reads
-(`funded_positions`), and its concentration in the portfolio report.
+(`funded_positions`), and its concentration in the portfolio report; the policy changes
+approved or taking effect in a period, with what each one's simulation projected for the
+lines of the funder's open loans (the decisions' published reads).
 
 A funder's part of a loan's principal outstanding is pro rata to its part of the principal
 lent, rounded down to a minor unit per loan. Its loss is estimated: creditline writes nothing
@@ -12,15 +14,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, literal, select
 
+from creditline.decisions.portfolio_views import policy_changes_in, simulated_changes
+from creditline.kernel.invariant import fail
 from creditline.kernel.money import round_half_up
-from creditline.ledger.portfolio_views import line_positions
 from creditline.loans.portfolio_views import funded_positions
 from creditline.portfolio.credit import dpd_bucket
 from creditline.portfolio.figures import DPD_BUCKETS, Concentration, DpdBucket
-from creditline.portfolio.reads import Reader, keyed, rows, whole
+from creditline.portfolio.reads import Shared, as_utc, keyed, rows, whole
 
 DEFAULTED_BUCKET = DPD_BUCKETS[-1][0]  # 90+
 
@@ -42,11 +46,19 @@ class FunderPosition:
         return Decimal(self.drawn_minor) / book_drawn_minor if book_drawn_minor else Decimal(0)
 
 
+def funded_loans(reader: Shared, cutoff: dt.datetime, on: dt.date, currency: str) -> Any:
+    """`funded_positions` on the report's open loans, kept once."""
+    return reader.once(
+        ("funded", cutoff, on, currency),
+        lambda: funded_positions(cutoff, on, currency, reader.loans(cutoff, on, currency)),
+    )
+
+
 def funder_positions(
-    reader: Reader, cutoff: dt.datetime, on: dt.date, currency: str, loss_given_default: Decimal
+    reader: Shared, cutoff: dt.datetime, on: dt.date, currency: str, loss_given_default: Decimal
 ) -> list[FunderPosition]:
     """Every funder with a part of a loan open at the cutoff, the largest drawn first."""
-    f = funded_positions(cutoff, on, currency).c
+    f = funded_loans(reader, cutoff, on, currency).c
     k = keyed(f.funder, dpd_bucket(f.dpd).label("bucket"), f.funded_minor, f.principal_minor).c
     found = rows(
         reader,
@@ -90,12 +102,12 @@ def _position(
 
 
 def funder_concentration(
-    reader: Reader, cutoff: dt.datetime, on: dt.date, currency: str
+    reader: Shared, cutoff: dt.datetime, on: dt.date, currency: str
 ) -> list[Concentration]:
     """By funder: the lines it funds an open loan of, their limits (a line counts under each
     of its funders), and its part of their principal outstanding."""
-    p = line_positions(cutoff, currency)
-    f = funded_positions(cutoff, on, currency)
+    p = reader.positions(cutoff, currency)
+    f = funded_loans(reader, cutoff, on, currency)
     per_line = (
         select(
             f.c.funder,
@@ -122,6 +134,94 @@ def funder_concentration(
     return [Concentration(str(key), whole(n), whole(lim), whole(d)) for key, n, lim, d in found]
 
 
+@dataclass(frozen=True, slots=True)
+class PolicyImpact:
+    """A policy version approved or taking effect in the period, the whole book its approval's
+    simulation found adversely affected, and of those the lines the funder has an open loan on
+    at the report's date: by projected action, their limits' projected cut and the funder's
+    part of their principal outstanding."""
+
+    policy: str  # id@version
+    approved_at: dt.datetime
+    effective_at: dt.datetime | None
+    retired_at: dt.datetime | None  # withdrawn since (before or after taking effect)
+    lines_simulated: int
+    lines_adverse: int
+    lines: int  # the funder's, adversely affected
+    lines_by_action: dict[str, int]
+    limit_cut_minor: int  # limit before less limit after, summed over those lines
+    drawn_minor: int  # the funder's part of their principal outstanding
+
+
+def policy_impacts(
+    reader: Shared, start: dt.datetime, cutoff: dt.datetime, on: dt.date, currency: str, funder: str
+) -> list[PolicyImpact]:
+    """The policy changes approved or taking effect in [start, cutoff), in order of approval,
+    each with its simulated impact on the lines of `funder`'s loans open at the cutoff."""
+    changes = policy_changes_in(start, cutoff, currency)
+    listed = rows(
+        reader,
+        select(
+            changes.c.policy_id,
+            changes.c.version,
+            changes.c.approved_at,
+            changes.c.effective_at,
+            changes.c.retired_at,
+            changes.c.lines_total,
+            changes.c.adverse_count,
+        ).order_by(changes.c.approved_at, changes.c.policy_id, changes.c.version),
+    )
+    f = funded_loans(reader, cutoff, on, currency).c
+    funded_lines = (
+        select(f.line_id, func.sum(f.principal_minor).label("drawn"))
+        .where(f.funder == funder)
+        .group_by(f.line_id)
+        .subquery("funder_lines")
+    )
+    sim = simulated_changes()
+    k = keyed(
+        changes.c.policy_id,
+        changes.c.version,
+        sim.c.action,
+        (sim.c.limit_before_minor - sim.c.limit_after_minor).label("cut"),
+        funded_lines.c.drawn,
+        from_=changes.join(sim, sim.c.simulation_id == changes.c.simulation_id).join(
+            funded_lines, funded_lines.c.line_id == sim.c.line_id
+        ),
+    ).c
+    found = rows(
+        reader,
+        select(
+            k.policy_id, k.version, k.action, func.count(), func.sum(k.cut), func.sum(k.drawn)
+        ).group_by(k.policy_id, k.version, k.action),
+    )
+    by_version: dict[tuple[str, str], dict[str, tuple[int, int, int]]] = {}
+    for policy_id, version, action, lines, cut, drawn in found:
+        by_version.setdefault((str(policy_id), str(version)), {})[str(action)] = (
+            whole(lines),
+            whole(cut),
+            whole(drawn),
+        )
+    out = []
+    for policy_id, version, approved, effective, retired, total, adverse in listed:
+        actions = by_version.get((str(policy_id), str(version)), {})
+        out.append(
+            PolicyImpact(
+                policy=f"{policy_id}@{version}",
+                approved_at=as_utc(approved) or fail("a policy approved at no time"),
+                effective_at=as_utc(effective),
+                retired_at=as_utc(retired),
+                lines_simulated=whole(total),
+                lines_adverse=whole(adverse),
+                lines=sum(a[0] for a in actions.values()),
+                lines_by_action={action: a[0] for action, a in sorted(actions.items())},
+                limit_cut_minor=sum(a[1] for a in actions.values()),
+                drawn_minor=sum(a[2] for a in actions.values()),
+            )
+        )
+    return out
+
+
 def month_bounds(period: str) -> tuple[dt.date, dt.date]:
     """The first and last day of a month written YYYY-MM."""
     first = dt.date.fromisoformat(f"{period}-01")
@@ -142,3 +242,4 @@ class FunderReport:
     position: FunderPosition
     book_drawn_minor: int
     loss_given_default: Decimal
+    policy_changes: list[PolicyImpact]

@@ -12,7 +12,7 @@ from sqlalchemy import Integer, cast, func, select
 from creditline.db.portable import json_member, json_path
 from creditline.decisions.portfolio_views import scorecard_evidence
 from creditline.portfolio.credit import matured_sample
-from creditline.portfolio.reads import Reader, keyed, rows, whole
+from creditline.portfolio.reads import Reader, Shared, keyed, rows, whole
 
 MISSING_BIN = -1  # the trace's bin when the feature was missing (or in no bin)
 
@@ -54,10 +54,10 @@ def bin_counts(reader: Reader, sample: Any, position: int, bins: int) -> tuple[l
 
 
 def matured_histograms(
-    reader: Reader, observed: dt.datetime, observed_on: dt.date, on: dt.date, currency: str
+    reader: Shared, observed: dt.datetime, observed_on: dt.date, on: dt.date, currency: str
 ) -> dict[str, dict[int, tuple[int, int]]]:
     """The matured sample per grade: score -> (goods, bads)."""
-    k = matured_sample(observed, observed_on, on, currency)
+    k = matured_sample(reader, observed, observed_on, on, currency)
     found = rows(
         reader,
         select(k.grade, k.score, func.count(), func.sum(k.bad)).group_by(k.grade, k.score),

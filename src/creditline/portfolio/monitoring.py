@@ -1,7 +1,7 @@
 """Model monitoring (docs/decisions/0021): the active scorecard's population stability this
 month against its development sample, and its AUC, KS and calibration on the lines it scored
-a year before that have matured; an `event.model_drift` webhook event when a PSI is above
-0.25, once per model and month."""
+a year before that have matured; an `event.model_drift` webhook event when a PSI goes above
+0.25, once per drift episode, and `event.model_drift_ended` when it is back within."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from creditline.db.unit_of_work import Database
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import Clock
 from creditline.kernel.permissions import Permission, require
-from creditline.notices.outbox import Outbox, Topic, announced
+from creditline.notices.outbox import Outbox, Topic, latest_topic
 from creditline.portfolio import model
 from creditline.portfolio.model_metrics import (
     PSI_ALERT_ABOVE,
@@ -27,7 +27,7 @@ from creditline.portfolio.model_metrics import (
     psi,
     shares,
 )
-from creditline.portfolio.reads import Reader
+from creditline.portfolio.reads import Reader, Shared
 
 OUTCOME_DAYS = 365
 _DRIFT_NAMESPACE = uuid.UUID("6f1d3c1e-3b8e-4c55-9a62-0c1f5d6a0021")
@@ -103,30 +103,40 @@ class ModelMonitor:
         return self._db.read(lambda tx: self.compose(tx.connection, card, as_of))
 
     def alert(self, actor: Actor, as_of: dt.date) -> ModelReport | None:
-        """The report, and an `event.model_drift` when a PSI is above the threshold and none
-        was sent for this model and month."""
+        """The report, and `event.model_drift` when a PSI is above the threshold and the
+        model was not already drifting (once per drift episode, however often it is checked);
+        `event.model_drift_ended` at the first check back within it."""
         report = self.report(actor, as_of)
-        if report is None or not report.drifted:
-            return report
-        ref = str(uuid.uuid5(_DRIFT_NAMESPACE, f"{report.model}:{report.period}"))
+        if report is not None:
+            self._announce_episode(report)
+        return report
+
+    def check(self, actor: Actor) -> dict[str, str | None]:
+        """The check `serve` runs in the background: today's report and its drift events."""
+        report = self.report(actor, self._clock.now().date())
+        return {"model_drift": None if report is None else self._announce_episode(report)}
+
+    def _announce_episode(self, report: ModelReport) -> str | None:
+        """Queue the event that starts or ends a drift episode, if this report does; its
+        topic."""
+        ref = str(uuid.uuid5(_DRIFT_NAMESPACE, report.model))
+        episode = [Topic.MODEL_DRIFT.value, Topic.MODEL_DRIFT_ENDED.value]
         now = self._clock.now()
 
-        def work(tx: Any) -> None:
-            if ref in announced(tx.connection, Topic.MODEL_DRIFT.value):
-                return
+        def work(tx: Any) -> str | None:
+            tx.lock_key(f"model-drift:{report.model}")
+            drifting = latest_topic(tx.connection, ref, episode) == Topic.MODEL_DRIFT.value
+            if bool(report.drifted) == drifting:
+                return None
+            topic = Topic.MODEL_DRIFT if report.drifted else Topic.MODEL_DRIFT_ENDED
             payload = {k: v for k, v in report.document().items() if k != "calibration"}
             self._outbox.queue(
-                tx,
-                Topic.MODEL_DRIFT,
-                line_id=ref,
-                borrower_id="",
-                ref_id=ref,
-                payload=payload,
-                now=now,
+                tx, topic, line_id=ref, borrower_id="", ref_id=ref, payload=payload, now=now
             )
+            return topic.value
 
-        self._db.run(work, core=True)
-        return report
+        result: str | None = self._db.run(work, core=True)
+        return result
 
     def compose(self, reader: Reader, card: MonitoredModel, as_of: dt.date) -> ModelReport:
         """Every figure, a few set-based queries on `reader`."""
@@ -142,7 +152,11 @@ class ModelMonitor:
             attribute_psi[feature] = psi([*expected, missing], actual) if scored else None
         observed_on = as_of - dt.timedelta(days=OUTCOME_DAYS)
         by_grade = model.matured_histograms(
-            reader, self._end_of(observed_on, card.currency), observed_on, as_of, card.currency
+            Shared(reader),
+            self._end_of(observed_on, card.currency),
+            observed_on,
+            as_of,
+            card.currency,
         )
         histogram: dict[int, tuple[int, int]] = {}
         for grade in by_grade.values():

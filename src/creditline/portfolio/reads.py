@@ -4,14 +4,17 @@ the book (`db/duckdb_book.py`); both take a Core query and give rows of plain va
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
+from creditline.decisions.portfolio_views import line_scores, score_events
 from creditline.kernel.invariant import fail
+from creditline.ledger.portfolio_views import line_positions
+from creditline.loans.portfolio_views import days_past_due_reached, loan_positions
 
 
 class Reader(Protocol):
@@ -21,6 +24,53 @@ class Reader(Protocol):
     def dialect(self) -> Dialect: ...
 
     def execute(self, statement: Any) -> Iterable[Sequence[Any]]: ...
+
+
+class Shared:
+    """A reader, and the reads several figures of a report join, each computed once where the
+    reader can keep it (a DuckDB copy: a temporary table) and reused by every figure; on a
+    store, the same subquery anew in each query (one read transaction: the same rows)."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self._keep: Callable[[str, Any], Any] | None = getattr(reader, "keep", None)
+        self._kept: dict[tuple[Any, ...], Any] = {}
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.reader.dialect
+
+    def execute(self, statement: Any) -> Iterable[Sequence[Any]]:
+        return self.reader.execute(statement)
+
+    def once(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """The read `make()` builds, kept under `key` on a reader that keeps reads."""
+        if self._keep is None:
+            return make()
+        if key not in self._kept:
+            self._kept[key] = self._keep(f"shared_{len(self._kept)}", make())
+        return self._kept[key]
+
+    def positions(self, before: dt.datetime, currency: str) -> Any:
+        """`line_positions(before, currency)`."""
+        return self.once(("positions", before, currency), lambda: line_positions(before, currency))
+
+    def scores(self, before: dt.datetime) -> Any:
+        """`line_scores(before)`, each evidence's score and grade parsed once a report."""
+        events = self.once(("score_events",), score_events)
+        return self.once(("scores", before), lambda: line_scores(before, events))
+
+    def loans(self, before: dt.datetime, on: dt.date, currency: str) -> Any:
+        """`loan_positions(before, on, currency)`."""
+        return self.once(
+            ("loans", before, on, currency), lambda: loan_positions(before, on, currency)
+        )
+
+    def reached(self, on: dt.date, currency: str) -> Any:
+        """`days_past_due_reached(on, currency, (30, 90))`."""
+        return self.once(
+            ("reached", on, currency), lambda: days_past_due_reached(on, currency, (30, 90))
+        )
 
 
 def rows(reader: Reader, statement: ClauseElement) -> list[tuple[Any, ...]]:

@@ -42,7 +42,7 @@ from creditline.portfolio.figures import (
     with_expected_loss,
 )
 from creditline.portfolio.funders import FunderPosition, FunderReport
-from creditline.portfolio.reads import Reader
+from creditline.portfolio.reads import Reader, Shared
 
 WEEKS_DEFAULT = 12
 WEEKS_MAX = 52
@@ -104,11 +104,13 @@ class PortfolioService:
         as_of: dt.date | None = None,
         currency: str | None = None,
         weeks: int = WEEKS_DEFAULT,
+        progress: Callable[[str], None] | None = None,
     ) -> Portfolio:
-        """The same figures from a copy of the book in DuckDB (`copy_book`)."""
+        """The same figures from a copy of the book in DuckDB (`copy_book`); `progress` is
+        told the name of each figure as it starts."""
         require(actor, Permission.READ_PORTFOLIO)
         profile, as_of = self._checked(as_of, currency, weeks)
-        return self.compose(copy, profile, as_of, weeks, "duckdb")
+        return self.compose(copy, profile, as_of, weeks, "duckdb", progress)
 
     def copy_book(
         self, actor: Actor, path: Path | str, progress: Callable[[str, int], None] | None = None
@@ -157,37 +159,56 @@ class PortfolioService:
         return profile, as_of
 
     def compose(
-        self, reader: Reader, profile: Profile, as_of: dt.date, weeks: int, engine: str
+        self,
+        reader: Reader,
+        profile: Profile,
+        as_of: dt.date,
+        weeks: int,
+        engine: str,
+        progress: Callable[[str], None] | None = None,
     ) -> Portfolio:
-        """Every figure, each one query (or a few) on `reader`."""
+        """Every figure, each one query (or a few) on `reader`, sharing the reads they join."""
+        shared = Shared(reader)
         currency = profile.currency
         cutoff = end_of(as_of, profile)
         start = cutoff - weeks * flows.WEEK
         month_before = as_of - dt.timedelta(days=ROLL_DAYS)
-        notice, without_notice = flows.notice_sla(reader, start, cutoff, currency)
+        month_before_at = (end_of(month_before, profile), month_before)
+        sections: dict[str, Callable[[], Any]] = {
+            "exposure": lambda: book.exposure(shared, cutoff, currency),
+            "utilisation": lambda: book.utilisation(shared, cutoff, currency),
+            "weeks": lambda: flows.weeks(shared, cutoff, weeks, currency, as_of),
+            "zero_available": lambda: book.zero_available(shared, cutoff, currency),
+            "settlement_to_restored": lambda: flows.settlement_to_restored(
+                shared, start, cutoff, currency
+            ),
+            "dpd_buckets": lambda: credit.dpd_buckets(shared, cutoff, as_of, currency),
+            "roll_rates": lambda: credit.roll_rates(
+                shared, month_before_at, (cutoff, as_of), currency
+            ),
+            "vintages": lambda: credit.vintages(shared, as_of, currency),
+            "grades": lambda: self._grades(shared, profile, cutoff, as_of),
+            "concentration": lambda: self._concentration(shared, cutoff, as_of, currency),
+            "notice_sla": lambda: flows.notice_sla(shared, start, cutoff, currency),
+            "review_sla": lambda: flows.review_sla(shared, start, cutoff, currency),
+        }
+        found = {}
+        for name, figure in sections.items():
+            if progress is not None:
+                progress(name)
+            found[name] = figure()
+        notice, without_notice = found.pop("notice_sla")
         return Portfolio(
             as_of=as_of,
             currency=currency,
             cutoff=cutoff,
             period_start=start,
             engine=engine,
-            exposure=book.exposure(reader, cutoff, currency),
-            utilisation=book.utilisation(reader, cutoff, currency),
-            weeks=flows.weeks(reader, cutoff, weeks, currency, as_of),
-            zero_available=book.zero_available(reader, cutoff, currency),
-            settlement_to_restored=flows.settlement_to_restored(reader, start, cutoff, currency),
-            dpd_buckets=credit.dpd_buckets(reader, cutoff, as_of, currency),
-            roll_rates=credit.roll_rates(
-                reader, (end_of(month_before, profile), month_before), (cutoff, as_of), currency
-            ),
-            vintages=credit.vintages(reader, as_of, currency),
-            grades=self._grades(reader, profile, cutoff, as_of),
             loss_given_default=profile.loss_given_default,
             credit_conversion=profile.credit_conversion,
-            concentration=self._concentration(reader, cutoff, currency),
             notice_sla=notice,
             decisions_without_notice=without_notice,
-            review_sla=flows.review_sla(reader, start, cutoff, currency),
+            **found,
         )
 
     def funder_report(self, actor: Actor, funder: str, period: str) -> FunderReport:
@@ -204,13 +225,15 @@ class PortfolioService:
             raise ReportDateInFuture(f"{period} has not begun", field="period")
         as_of = min(last, yesterday)
         cutoff = end_of(as_of, profile)
+        month_start = end_of(first - dt.timedelta(days=1), profile)
 
-        def read(reader: Reader) -> FunderReport:
+        def read(connection: Reader) -> FunderReport:
+            shared = Shared(connection)
             found = funders.funder_positions(
-                reader, cutoff, as_of, profile.currency, profile.loss_given_default
+                shared, cutoff, as_of, profile.currency, profile.loss_given_default
             )
             position = next((p for p in found if p.funder == funder), None)
-            drawn = book.exposure(reader, cutoff, profile.currency).drawn_minor
+            drawn = book.exposure(shared, cutoff, profile.currency).drawn_minor
             return FunderReport(
                 funder,
                 name,
@@ -220,6 +243,9 @@ class PortfolioService:
                 position or _nothing_funded(funder),
                 drawn,
                 profile.loss_given_default,
+                funders.policy_impacts(
+                    shared, month_start, cutoff, as_of, profile.currency, funder
+                ),
             )
 
         return self._db.read(lambda tx: read(tx.connection))
@@ -232,7 +258,7 @@ class PortfolioService:
         raise FunderNotFound(f"no profile lists the funder {funder!r}", funder=funder)
 
     def _grades(
-        self, reader: Reader, profile: Profile, cutoff: dt.datetime, as_of: dt.date
+        self, reader: Shared, profile: Profile, cutoff: dt.datetime, as_of: dt.date
     ) -> list[Any]:
         observed_on = as_of - dt.timedelta(days=OUTCOME_DAYS)
         matured = credit.matured_outcomes(
@@ -255,14 +281,13 @@ class PortfolioService:
         ]
 
     def _concentration(
-        self, reader: Reader, cutoff: dt.datetime, currency: str
+        self, reader: Shared, cutoff: dt.datetime, as_of: dt.date, currency: str
     ) -> dict[str, list[Concentration]]:
         found = {
             name: book.concentration(reader, cutoff, currency, dimension)
             for name, dimension in self._dimensions.items()
         }
-        on = (cutoff - dt.timedelta(seconds=1)).date()  # dpd does not weigh on concentration
-        return found | {"funder": funders.funder_concentration(reader, cutoff, on, currency)}
+        return found | {"funder": funders.funder_concentration(reader, cutoff, as_of, currency)}
 
 
 def _nothing_funded(funder: str) -> FunderPosition:

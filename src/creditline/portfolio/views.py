@@ -3,6 +3,7 @@ minor units), shares and probabilities as decimal strings, times in ISO 8601."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -194,4 +195,23 @@ def funder_document(report: FunderReport) -> dict[str, Any]:
         "defaulted": money(position.defaulted_minor),
         "loss_given_default": str(report.loss_given_default),
         "loss_estimate": money(position.loss_minor),
+        "policy_changes": [
+            {
+                "policy": change.policy,
+                "approved_at": change.approved_at.isoformat(),
+                "effective_at": _iso(change.effective_at),
+                "retired_at": _iso(change.retired_at),
+                "lines_simulated": change.lines_simulated,
+                "lines_adverse": change.lines_adverse,
+                "funder_lines": change.lines,
+                "funder_lines_by_action": change.lines_by_action,
+                "funder_limit_cut": money(change.limit_cut_minor),
+                "funder_drawn": money(change.drawn_minor),
+            }
+            for change in report.policy_changes
+        ],
     }
+
+
+def _iso(at: dt.datetime | None) -> str | None:
+    return None if at is None else at.isoformat()

@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from creditline.decisions.features import FEATURES, FeatureType
+from creditline.decisions.attributes import LenderAttribute, features_with
+from creditline.decisions.features import FeatureType
 from creditline.kernel.money import AMOUNT_MINOR_MAX
 
 T = TypeVar("T")
@@ -38,6 +39,27 @@ INT64_MAX = 2**63 - 1
 DECIMAL_DIGITS_MAX = 38
 DEPTH_MAX = 3
 
+# A lender's own attributes of each type beside creditline's features: a rule reads them alike.
+LENDER_ATTRIBUTES = [
+    LenderAttribute.model_validate(
+        {
+            "name": name,
+            "type": kind,
+            "categories": categories,
+            "source": "batch",
+            "data_category": "credit_applications",
+            "operator_text": f"The lender's {name}.",
+            "label_en": name,
+            "label_zh": name,
+        }
+    )
+    for name, kind, categories in (
+        ("lender_rate", "numeric", []),
+        ("lender_flag", "boolean", []),
+        ("lender_term", "categorical", ["36 months", "60 months", "it's"]),
+    )
+]
+FEATURES = features_with(LENDER_ATTRIBUTES)
 FEATURES_OF = {kind: [n for n, f in FEATURES.items() if f.type is kind] for kind in FeatureType}
 # Literals and row values meet often on these (a bound of BETWEEN, an option of IN).
 MEETING = (0, 1, 30)
@@ -65,6 +87,7 @@ DOUBLES = (
     math.nextafter(0.3, 0.0),
 )
 WORDS = ("employed", "student", "retired", "self_employed", "unemployed", "", "it's", "Émile")
+WORDS += ("36 months", "60 months")
 ADVERSE_REASONS = (
     "overdue_payment",
     "multiple_lenders",
@@ -258,7 +281,7 @@ def valid_numeric(draw: Draw, depth: int) -> Expr:
 
 def text(draw: Draw) -> Expr:
     if draw.chance(50):
-        return Expr("employment", "text")
+        return Expr(draw.pick(FEATURES_OF[FeatureType.CATEGORY]), "text")
     if draw.chance(20):
         first, second = text(draw), text(draw)
         name = draw.pick(("coalesce", "least", "greatest"))

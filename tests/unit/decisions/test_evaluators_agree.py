@@ -24,6 +24,8 @@ import yaml
 from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 from rule_grammar import (
+    FEATURES,
+    LENDER_ATTRIBUTES,
     Draw,
     HypothesisDraw,
     RandomDraw,
@@ -38,7 +40,6 @@ from test_engine_caps import BOTH, CN, US
 from creditline.config import shipped_policy_file
 from creditline.decisions.batch import decide_batch, decide_parquet, read_decisions, write_features
 from creditline.decisions.engine import Decision, Engine
-from creditline.decisions.features import FEATURES
 from creditline.decisions.policy import PolicyDocument, check_policy, parse_policy
 from creditline.ledger.ports import RegulatoryCaps
 
@@ -59,7 +60,9 @@ DECIDING = {a["feature"] for a in SHIPPED["scorecard"]["attributes"]} | {
 def policy_of(rules: list[dict[str, Any]], limits: dict[str, Any]) -> PolicyDocument | None:
     """The shipped policy with these rules and constraints; None when the lint refuses it (a
     generated condition that is never true, say)."""
-    policy, problems = check_policy({**SHIPPED, "rules": rules, "constraints": limits})
+    attributes = [a.model_dump(mode="json") for a in LENDER_ATTRIBUTES]
+    document = {**SHIPPED, "rules": rules, "constraints": limits, "attributes": attributes}
+    policy, problems = check_policy(document)
     return policy if not problems else None
 
 
@@ -79,7 +82,7 @@ def on_duckdb(engine: Engine, rows: list[dict[str, Any]]) -> dict[str, Decision]
 def on_spark(
     engine: Engine, rows: list[dict[str, Any]], spark: Any, directory: Path
 ) -> dict[str, Decision]:
-    write_features(rows, directory / "features.parquet")
+    write_features(rows, directory / "features.parquet", engine.features)
     out = directory / "decisions"
     decide_parquet(engine, str(directory / "features.parquet"), str(out), spark=spark)
     return {d.line_id: d for batch in read_decisions(engine, str(out)) for d in batch}
@@ -299,6 +302,6 @@ def test_spark_duckdb_and_in_process_decide_alike(spark: Any, tmp_path: Path) ->
 
 
 def test_the_grammar_reaches_every_feature() -> None:
-    """No feature, and so no feature type, goes untested."""
+    """No feature, and so no feature type, goes untested; nor any lender attribute."""
     draw = RandomDraw(SPARK_SEED)
     assert features_named(condition(draw).sql for _ in range(300)) == set(FEATURES)

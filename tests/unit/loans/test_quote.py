@@ -5,7 +5,9 @@ import pytest
 
 from creditline.kernel.errors import CurrencyMismatch, InvalidInput, RateAboveCap
 from creditline.kernel.money import Money
-from creditline.loans.products import Product, parse_catalogue
+from creditline.loans import pricing as pricing_module
+from creditline.loans.pricing import ProductPricing
+from creditline.loans.products import Product, load_catalogue, parse_catalogue
 from creditline.loans.quote import product_quote, quote
 from creditline.loans.schedule import AnnualRate, DailyRate, DayCount, Rate, RepaymentMethod
 
@@ -261,3 +263,33 @@ def test_a_product_quote_shows_the_products_day_count() -> None:
     assert (quoted["day_count"], quoted["annual_rate_percent"]) == ("30/360", "12.00")
     # The fees lift the APR above the nominal rate; the 30/360 interest itself is 12.00%.
     assert Decimal(quoted["apr_percent"]) > Decimal("12.00")
+
+
+def test_a_hold_at_a_price_already_quoted_is_not_priced_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    catalogue = load_catalogue()
+    pricing = ProductPricing(catalogue)
+    at = dt.datetime(2026, 3, 10, 9, 30, tzinfo=dt.UTC)
+    product = catalogue.default_for("CNY")
+    start = product.profile.business_date(at)
+    fresh = product_quote(product, cny("1234.56"), 12, None, start)[1]
+    first = pricing.price_hold(None, "CNY", 123_456, 12, None, at)
+    assert (first.product, first.method, first.quote) == (product.code, fresh["method"], fresh)
+
+    priced: list[object] = []
+
+    class Priced(Exception):
+        pass
+
+    def reprice(*args: object) -> None:
+        priced.append(args)
+        raise Priced
+
+    monkeypatch.setattr(pricing_module, "product_quote", reprice)
+    later_that_day = at + dt.timedelta(hours=2)
+    assert pricing.price_hold(product.code, "CNY", 123_456, 12, None, later_that_day) == first
+    assert priced == []  # remembered: same product, amount, term, method and date
+    with pytest.raises(Priced):  # another amount is priced
+        pricing.price_hold(None, "CNY", 123_457, 12, None, at)
+    assert len(priced) == 1

@@ -12,6 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+Money = str  # a decimal string in major units, "5000.00"
+Time = str  # ISO 8601 with its offset
+Day = str  # an ISO 8601 date, "2026-12-28"
+Percent = str  # a decimal string in percent, "12.68"
+
 
 class Document(BaseModel):
     """A response document: its fields are all it has."""

@@ -7,10 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from creditline.api.documents import Document
+from creditline.api.documents import Document, Money, Time
+from creditline.api.documents.prices import Price
 
-Money = str  # a decimal string in major units, "5000.00"
-Time = str  # ISO 8601 with its offset
 LineStatus = Literal["active", "frozen", "suspended", "closed"]
 Action = Literal["increase", "decrease", "freeze", "unfreeze", "suspend", "restore", "close"]
 
@@ -125,7 +124,7 @@ class Hold(Document):
     currency: str
     term_months: int
     expires_at: Time
-    quote: dict[str, Any] = Field(description="the quote the loan will keep (as `/quotes`)")
+    quote: Price = Field(description="the price the loan will keep")
     line: Line
 
 

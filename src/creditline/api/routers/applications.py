@@ -16,6 +16,8 @@ from creditline.api.deps import (
     UnderwritingDep,
     requires,
 )
+from creditline.api.documents import answers
+from creditline.api.documents import applications as docs
 from creditline.api.replies import command_reply
 from creditline.decisions.applications import Application
 from creditline.kernel.actors import Actor
@@ -37,13 +39,18 @@ class ApplicationBody(Body):
         description="monthly payments on other debts, a decimal string (ability to pay)",
         examples=["1500.00"],
     )
+    region: StrictStr | None = Field(
+        default=None,
+        description="where the applicant lives: an ISO 3166-2 subdivision code",
+        examples=["CN-SH"],
+    )
 
 
-class Consent(Body):
+class GiveConsent(Body):
     borrower_id: StrictStr = Field(min_length=1, max_length=64)
 
 
-class KeyFactor(Body):
+class ReportedKeyFactor(Body):
     text: StrictStr = Field(min_length=1, max_length=200)
     code: StrictStr | None = Field(default=None, min_length=1, max_length=16)
     inquiries: StrictBool = Field(
@@ -51,7 +58,7 @@ class KeyFactor(Body):
     )
 
 
-class BureauReport(Body):
+class LoadBureauReport(Body):
     borrower_id: StrictStr = Field(min_length=1, max_length=64)
     source: StrictStr = Field(default="bureau", min_length=1, max_length=64)
     reported_at: AwareDatetime
@@ -64,14 +71,14 @@ class BureauReport(Body):
     obligations_monthly_minor: StrictInt | None = Field(
         default=None, description="monthly payments on reported debts, in minor units"
     )
-    key_factors: list[KeyFactor] | None = Field(
+    key_factors: list[ReportedKeyFactor] | None = Field(
         default=None,
         max_length=10,
         description="what adversely affected the score, in the bureau's order and words",
     )
 
 
-@router.post("/applications", status_code=201)
+@router.post("/applications", **answers(docs.ApplicationDecided, 201))
 def apply_for_a_line(
     body: ApplicationBody,
     underwriting: UnderwritingDep,
@@ -84,9 +91,9 @@ def apply_for_a_line(
     return command_reply(result, response, 201)
 
 
-@router.post("/consents", status_code=201)
+@router.post("/consents", **answers(docs.Consent, 201))
 def record_consent(
-    body: Consent,
+    body: GiveConsent,
     bureau: BureauDep,
     actor: Annotated[Actor, requires(Permission.RECORD_CONSENT)],
     key: IdempotencyKeyDep,
@@ -96,9 +103,9 @@ def record_consent(
     return command_reply(bureau.record_consent(actor, key, body.borrower_id), response, 201)
 
 
-@router.post("/bureau-reports", status_code=201)
+@router.post("/bureau-reports", **answers(docs.BureauReport, 201))
 def load_bureau_report(
-    body: BureauReport,
+    body: LoadBureauReport,
     bureau: BureauDep,
     actor: Annotated[Actor, requires(Permission.LOAD_BUREAU_REPORT)],
     key: IdempotencyKeyDep,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from creditline.api.deps import ExplainerDep, LedgerDep, PermissionRoute, requires
 from creditline.api.documents import answers
+from creditline.api.documents import explanations as explanation_docs
 from creditline.api.documents import lines as docs
 from creditline.kernel.actors import Actor
 from creditline.kernel.permissions import Permission
@@ -29,7 +30,7 @@ def line_decisions(
     return ledger.line_decisions(actor, line_id, limit)
 
 
-@router.get("/lines/{line_id}/explanation")
+@router.get("/lines/{line_id}/explanation", **answers(explanation_docs.Explanation))
 def explain_line(
     line_id: str,
     explainer: ExplainerDep,

@@ -17,6 +17,7 @@ from creditline.api.deps import (
 )
 from creditline.api.documents import answers
 from creditline.api.documents import lines as docs
+from creditline.api.documents import loans as loan_docs
 from creditline.api.replies import command_reply
 from creditline.kernel.actors import Actor
 from creditline.kernel.permissions import Permission
@@ -61,7 +62,7 @@ def place_hold(
     return command_reply(result, response, 201)
 
 
-@router.post("/drawdowns/{drawdown_id}/post")
+@router.post("/drawdowns/{drawdown_id}/post", **answers(loan_docs.Posted))
 def post_drawdown(
     drawdown_id: str,
     loans: LoansDep,

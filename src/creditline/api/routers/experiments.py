@@ -10,6 +10,8 @@ from pydantic import Field, StrictInt, StrictStr
 
 from creditline.api.bodies import Body
 from creditline.api.deps import IdempotencyKeyDep, PermissionRoute, PoliciesDep, requires
+from creditline.api.documents import answers
+from creditline.api.documents import experiments as docs
 from creditline.api.replies import command_reply
 from creditline.kernel.actors import Actor
 from creditline.kernel.permissions import Permission
@@ -44,7 +46,7 @@ class Stop(Body):
     justification: StrictStr = Field(min_length=1, max_length=2000)
 
 
-@router.post("/experiments", status_code=201)
+@router.post("/experiments", **answers(docs.Started, 201))
 def create_experiment(
     body: NewExperiment,
     policies: PoliciesDep,
@@ -59,20 +61,20 @@ def create_experiment(
     return command_reply(result, response, 201)
 
 
-@router.get("/experiments")
+@router.get("/experiments", **answers(docs.Experiments))
 def list_experiments(policies: PoliciesDep, actor: Staff) -> dict[str, Any]:
     """Every experiment, newest first; staff."""
     return policies.experiments(actor)
 
 
-@router.get("/experiments/{experiment_id}")
+@router.get("/experiments/{experiment_id}", **answers(docs.ExperimentReport))
 def experiment_report(experiment_id: str, policies: PoliciesDep, actor: Staff) -> dict[str, Any]:
     """An experiment's events and its figures by cell: decisions, adverse rate, exposure before
     and after, the newest decisions; staff."""
     return policies.experiment_report(actor, experiment_id)
 
 
-@router.post("/experiments/{experiment_id}/stop")
+@router.post("/experiments/{experiment_id}/stop", **answers(docs.Stopped))
 def stop_experiment(
     experiment_id: str,
     body: Stop,

@@ -9,6 +9,8 @@ from pydantic import Field, StrictInt, StrictStr
 
 from creditline.api.bodies import Amount, Body
 from creditline.api.deps import IdempotencyKeyDep, LoansDep, PermissionRoute, requires
+from creditline.api.documents import answers
+from creditline.api.documents import loans as docs
 from creditline.api.replies import command_reply
 from creditline.kernel.actors import Actor
 from creditline.kernel.permissions import Permission
@@ -16,7 +18,7 @@ from creditline.kernel.permissions import Permission
 router = APIRouter(prefix="/v1", route_class=PermissionRoute)
 
 
-class Quote(Body):
+class AskQuote(Body):
     amount: Amount
     term_months: StrictInt = Field(examples=[12])
     method: StrictStr | None = None
@@ -27,15 +29,15 @@ class Repay(Body):
     amount: Amount
 
 
-class Refund(Body):
+class PayRefund(Body):
     # None: the whole credit balance.
     amount: Amount | None = None
 
 
-@router.post("/lines/{line_id}/quotes")
+@router.post("/lines/{line_id}/quotes", **answers(docs.Quote))
 def quote(
     line_id: str,
-    body: Quote,
+    body: AskQuote,
     loans: LoansDep,
     actor: Annotated[Actor, requires(Permission.DRAW)],
 ) -> dict[str, Any]:
@@ -43,7 +45,7 @@ def quote(
     return loans.quote(actor, line_id, body.amount, body.term_months, body.method, body.product)
 
 
-@router.get("/lines/{line_id}/loans")
+@router.get("/lines/{line_id}/loans", **answers(docs.LineLoans))
 def line_loans(
     line_id: str, loans: LoansDep, actor: Annotated[Actor, requires(Permission.READ_LINES)]
 ) -> dict[str, Any]:
@@ -52,7 +54,7 @@ def line_loans(
     return loans.line_loans(actor, line_id)
 
 
-@router.get("/loans/{loan_id}")
+@router.get("/loans/{loan_id}", **answers(docs.Loan))
 def get_loan(
     loan_id: str, loans: LoansDep, actor: Annotated[Actor, requires(Permission.READ_LINES)]
 ) -> dict[str, Any]:
@@ -60,7 +62,7 @@ def get_loan(
     return loans.get_loan(actor, loan_id)
 
 
-@router.post("/loans/{loan_id}/repayments", status_code=201)
+@router.post("/loans/{loan_id}/repayments", **answers(docs.Repayment, 201))
 def repay(
     loan_id: str,
     body: Repay,
@@ -74,10 +76,10 @@ def repay(
     return command_reply(loans.repay(actor, key, loan_id, body.amount), response, 201)
 
 
-@router.post("/loans/{loan_id}/refunds", status_code=201)
+@router.post("/loans/{loan_id}/refunds", **answers(docs.Refund, 201))
 def refund(
     loan_id: str,
-    body: Refund,
+    body: PayRefund,
     loans: LoansDep,
     actor: Annotated[Actor, requires(Permission.REFUND)],
     key: IdempotencyKeyDep,

@@ -11,6 +11,8 @@ from pydantic import AwareDatetime, Field, StrictStr
 
 from creditline.api.bodies import Body
 from creditline.api.deps import IdempotencyKeyDep, PermissionRoute, PoliciesDep, requires
+from creditline.api.documents import answers
+from creditline.api.documents import policies as docs
 from creditline.api.replies import command_reply
 from creditline.kernel.actors import Actor
 from creditline.kernel.permissions import Permission
@@ -44,13 +46,13 @@ class Justified(Body):
     justification: StrictStr | None = Field(default=None, max_length=2000)
 
 
-@router.get("/policies")
+@router.get("/policies", **answers(docs.Policies))
 def list_policies(policies: PoliciesDep, actor: Staff) -> dict[str, Any]:
     """Every policy version with its state, and every policy that has decided; staff."""
     return policies.summaries(actor)
 
 
-@router.post("/policies", status_code=201)
+@router.post("/policies", **answers(docs.Transition, 201))
 def submit_policy(
     body: Submission,
     policies: PoliciesDep,
@@ -62,13 +64,13 @@ def submit_policy(
     return command_reply(policies.submit(actor, key, body.document), response, 201)
 
 
-@router.get("/policies/{label}")
+@router.get("/policies/{label}", **answers(docs.Policy))
 def get_policy(label: str, policies: PoliciesDep, actor: Staff) -> dict[str, Any]:
     """The exact document behind a label id@version (a decision's `policy_version`); staff."""
     return policies.get(actor, label)
 
 
-@router.post("/policies/{label}/simulations", status_code=201)
+@router.post("/policies/{label}/simulations", **answers(docs.Simulation, 201))
 def simulate_policy(
     label: str, policies: PoliciesDep, actor: Author, key: IdempotencyKeyDep, response: Response
 ) -> dict[str, Any]:
@@ -77,13 +79,13 @@ def simulate_policy(
     return command_reply(policies.simulate(actor, key, label), response, 201)
 
 
-@router.get("/policies/{label}/simulation")
+@router.get("/policies/{label}/simulation", **answers(docs.Simulation))
 def latest_simulation(label: str, policies: PoliciesDep, actor: Staff) -> dict[str, Any]:
     """The version's latest simulation, with its chart (Vega-Lite); staff."""
     return policies.simulation(actor, label)
 
 
-@router.post("/policies/{label}/approve")
+@router.post("/policies/{label}/approve", **answers(docs.Transition))
 def approve_policy(
     label: str,
     body: Approval,
@@ -98,7 +100,7 @@ def approve_policy(
     return command_reply(result, response)
 
 
-@router.post("/policies/{label}/schedule")
+@router.post("/policies/{label}/schedule", **answers(docs.Transition))
 def schedule_policy(
     label: str,
     policies: PoliciesDep,
@@ -112,7 +114,7 @@ def schedule_policy(
     return command_reply(policies.schedule(actor, key, label, justification), response)
 
 
-@router.post("/policies/{label}/retire")
+@router.post("/policies/{label}/retire", **answers(docs.Transition))
 def retire_policy(
     label: str,
     body: Justified,
@@ -126,13 +128,13 @@ def retire_policy(
     return command_reply(result, response)
 
 
-@router.get("/policies/{label}/history")
+@router.get("/policies/{label}/history", **answers(docs.History))
 def policy_history(label: str, policies: PoliciesDep, actor: Staff) -> dict[str, Any]:
     """Every step of the version's life: who, when, why; staff."""
     return policies.history(actor, label)
 
 
-@router.get("/policies/{label}/diff")
+@router.get("/policies/{label}/diff", **answers(docs.Diff))
 def policy_diff(
     label: str, policies: PoliciesDep, actor: Staff, against: str | None = None
 ) -> dict[str, Any]:
@@ -144,7 +146,7 @@ class Justification(Body):
     justification: StrictStr = Field(min_length=1, max_length=2000, description="why, in writing")
 
 
-@router.post("/policies/{label}/shadow")
+@router.post("/policies/{label}/shadow", **answers(docs.ShadowStep))
 def start_shadow(
     label: str,
     body: Justification,
@@ -159,7 +161,7 @@ def start_shadow(
     return command_reply(result, response)
 
 
-@router.post("/policies/{label}/shadow/stop")
+@router.post("/policies/{label}/shadow/stop", **answers(docs.ShadowStep))
 def stop_shadow(
     label: str,
     body: Justification,
@@ -172,7 +174,7 @@ def stop_shadow(
     return command_reply(policies.stop_shadow(actor, key, label, body.justification), response)
 
 
-@router.get("/policies/{label}/shadow-report")
+@router.get("/policies/{label}/shadow-report", **answers(docs.ShadowReport))
 def shadow_report(label: str, policies: PoliciesDep, actor: Staff) -> dict[str, Any]:
     """What the version decided in shadow against the active version: counts by action and
     reason under each, the lines where they differ, the adverse share; staff."""

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from creditline.api.deps import ModelMonitorDep, PermissionRoute, PortfolioDep, requires
+from creditline.api.documents import answers
+from creditline.api.documents import reports as docs
 from creditline.kernel.actors import Actor
 from creditline.kernel.errors import ReportSectionNotFound
 from creditline.kernel.permissions import Permission
@@ -27,7 +29,7 @@ Currency = Annotated[
 Weeks = Annotated[int, Query(ge=1, le=WEEKS_MAX, description="weeks of limit changes and SLAs")]
 
 
-@router.get("/portfolio")
+@router.get("/portfolio", **answers(docs.Portfolio))
 def portfolio(
     portfolio: PortfolioDep,
     actor: Reader,
@@ -39,7 +41,7 @@ def portfolio(
     return portfolio_document(portfolio.report(actor, as_of, currency, weeks))
 
 
-@router.get("/portfolio/{section}")
+@router.get("/portfolio/{section}", **answers(docs.PortfolioSection))
 def portfolio_section(
     section: str,
     portfolio: PortfolioDep,
@@ -58,7 +60,7 @@ def portfolio_section(
     return {key: document[key] for key in keys}
 
 
-@router.get("/model")
+@router.get("/model", **answers(docs.ModelReport))
 def model(monitor: ModelMonitorDep, actor: Reader, as_of: AsOf = None) -> dict[str, Any]:
     """The active scorecard's PSI this month against its development sample, and AUC, KS
     and calibration on matured outcomes (null figures when it keeps no development sample);
@@ -67,7 +69,7 @@ def model(monitor: ModelMonitorDep, actor: Reader, as_of: AsOf = None) -> dict[s
     return {"model": None} if report is None else report.document()
 
 
-@router.get("/funders/{funder}")
+@router.get("/funders/{funder}", **answers(docs.FunderReport))
 def funder_report(
     funder: str,
     portfolio: PortfolioDep,

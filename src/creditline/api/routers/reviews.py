@@ -9,6 +9,8 @@ from pydantic import Field, StrictBool, StrictStr
 
 from creditline.api.bodies import Body
 from creditline.api.deps import AppealsDep, IdempotencyKeyDep, PermissionRoute, requires
+from creditline.api.documents import answers
+from creditline.api.documents import reviews as docs
 from creditline.api.replies import command_reply
 from creditline.decisions.appeals import REVIEWS_LISTED_MAX
 from creditline.kernel.actors import Actor
@@ -44,7 +46,7 @@ class ReviewDecision(Body):
     limit: StrictStr | None = Field(default=None, description="the new limit, with modify")
 
 
-@router.post("/lines/{line_id}/reviews", status_code=201)
+@router.post("/lines/{line_id}/reviews", **answers(docs.ReviewRequested, 201))
 def request_review(
     line_id: str,
     appeals: AppealsDep,
@@ -70,7 +72,7 @@ def request_review(
     return command_reply(result, response, 201)
 
 
-@router.get("/reviews")
+@router.get("/reviews", **answers(docs.ReviewQueue))
 def review_queue(
     appeals: AppealsDep,
     actor: Annotated[Actor, requires(Permission.READ_STAFF_VIEWS)],
@@ -81,7 +83,7 @@ def review_queue(
     return appeals.queue(actor, status, limit)
 
 
-@router.get("/reviews/{review_id}")
+@router.get("/reviews/{review_id}", **answers(docs.HumanReview))
 def get_review(
     review_id: str,
     appeals: AppealsDep,
@@ -91,7 +93,7 @@ def get_review(
     return appeals.get(actor, review_id)
 
 
-@router.post("/reviews/{review_id}/decide")
+@router.post("/reviews/{review_id}/decide", **answers(docs.HumanReview))
 def decide_review(
     review_id: str,
     body: ReviewDecision,

@@ -9,6 +9,8 @@ from pydantic import Field, StrictStr
 
 from creditline.api.bodies import Body
 from creditline.api.deps import IdempotencyKeyDep, PermissionRoute, VerificationsDep, requires
+from creditline.api.documents import answers
+from creditline.api.documents import applications as docs
 from creditline.api.replies import command_reply
 from creditline.kernel.actors import Actor
 from creditline.kernel.permissions import Permission
@@ -32,7 +34,7 @@ class VerificationBody(Body):
     )
 
 
-@router.post("/verifications", status_code=201)
+@router.post("/verifications", **answers(docs.Verification, 201))
 def verify(
     body: VerificationBody,
     verifications: VerificationsDep,
