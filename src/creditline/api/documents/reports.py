@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from creditline.api.documents import Document, Money
+from creditline.api.documents import Document, Money, Time
 
 Section = dict[str, Any]
 Rows = list[dict[str, Any]]
@@ -78,6 +78,22 @@ class FunderDpd(Document):
     principal: Money
 
 
+class FunderPolicyChange(Document):
+    """A policy version approved or taking effect in the period and its simulated impact: on
+    the whole book, and on the lines of the funder's open loans adversely affected."""
+
+    policy: str
+    approved_at: Time
+    effective_at: Time | None
+    retired_at: Time | None
+    lines_simulated: int
+    lines_adverse: int
+    funder_lines: int
+    funder_lines_by_action: dict[str, int]
+    funder_limit_cut: Money
+    funder_drawn: Money
+
+
 class FunderReport(Document):
     funder: str
     name: str
@@ -92,3 +108,4 @@ class FunderReport(Document):
     defaulted: Money
     loss_given_default: str
     loss_estimate: Money
+    policy_changes: list[FunderPolicyChange]
