@@ -230,8 +230,9 @@ def test_demo_loads_a_book_that_reconciles_and_if_empty_adds_nothing_to_it(
 # --- dispatch ---------------------------------------------------------------------------------
 @pytest.fixture
 def queued(container: Container) -> dict[str, str]:
-    """Six queued messages, by hand: two lines opened, a hold and its post (four events), then
-    a freeze and a decrease (two adverse-change notices, one for each borrower)."""
+    """Eight queued messages, by hand: two lines opened by staff (two events and the two
+    notices of their grants), a hold and its post (two events), then a freeze and a decrease
+    (two adverse-change notices, one for each borrower)."""
     ledger = container.ledger
     spender = open_line(container, "borrower-spender", "10000.00")
     frozen = open_line(container, "borrower-frozen", "5000.00")
@@ -260,15 +261,15 @@ def queued(container: Container) -> dict[str, str]:
 def test_dispatch_delivers_the_queued_messages_to_the_inbox_once(
     creditline: Run, database_url: str, container: Container, queued: dict[str, str]
 ) -> None:
-    assert (undelivered(container), count(container, inbox)) == (6, 0)
+    assert (undelivered(container), count(container, inbox)) == (8, 0)
 
     # One batch of two: the two oldest go, the rest wait for the next run.
     once = ok(creditline("dispatch", "--once", "--batch", "2", database_url=database_url))
     assert json.loads(once) == {"claimed": 2, "delivered": 2, "retry": 0, "dead": 0}
-    assert undelivered(container) == 4
+    assert undelivered(container) == 6
 
     rest = ok(creditline("dispatch", database_url=database_url))
-    assert json.loads(rest) == {"claimed": 4, "delivered": 4, "retry": 0, "dead": 0}
+    assert json.loads(rest) == {"claimed": 6, "delivered": 6, "retry": 0, "dead": 0}
     assert undelivered(container) == 0
     with container.db.reading() as connection:
         filed = {
@@ -278,12 +279,14 @@ def test_dispatch_delivers_the_queued_messages_to_the_inbox_once(
             )
         }
     assert filed == {
+        ("borrower-frozen", queued["frozen"], "notice.line_improved"),
+        ("borrower-spender", queued["spender"], "notice.line_improved"),
         ("borrower-frozen", queued["frozen"], "notice.adverse_change"),
         ("borrower-spender", queued["spender"], "notice.adverse_change"),
     }
     # Every message went to the webhook channel (none configured), the notices to the inbox too.
-    assert count(container, deliveries, deliveries.c.channel == "webhook") == 6
-    assert count(container, deliveries, deliveries.c.channel == "inbox") == 2
+    assert count(container, deliveries, deliveries.c.channel == "webhook") == 8
+    assert count(container, deliveries, deliveries.c.channel == "inbox") == 4
 
     before = row_counts(container)
     idle = ok(creditline("dispatch", database_url=database_url))

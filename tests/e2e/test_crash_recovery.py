@@ -455,16 +455,17 @@ def _check_line(connection: Any, line_id: str, subject: str, commands: list[Comm
         sum(principal.values()) - sum(repaid.values()),
         held,
     )
-    # One journal entry, one message and one stored key per command (and one for the opening).
-    assert line.version == 1 + len(commands)
+    # One journal entry, one message and one stored key per command, and for the opening two
+    # entries and two messages: the line at 0, then the staff member's grant of its limit.
+    assert line.version == 2 + len(commands)
     count = lambda table, *where: connection.execute(  # noqa: E731
         select(func.count()).select_from(table).where(*where)
     ).scalar_one()
-    assert count(journal, journal.c.line_id == line_id) == 1 + len(commands)
+    assert count(journal, journal.c.line_id == line_id) == 2 + len(commands)
     # A repayment that prepays the interest-free loans' one instalment of principal, due in a
     # year, re-amortises it and tells the borrower: a second message.
     rescheduled = sum(1 for d in repays if d["rescheduled"])
-    assert count(outbox, outbox.c.line_id == line_id) == 1 + len(commands) + rescheduled
+    assert count(outbox, outbox.c.line_id == line_id) == 2 + len(commands) + rescheduled
     assert count(idempotency_keys, idempotency_keys.c.scope == f"borrower:{subject}") == len(
         commands
     )

@@ -308,8 +308,8 @@ def test_a_clock_jumping_back_keeps_the_journal_in_the_order_of_its_writes(
     clock.set(clock.now() - timedelta(hours=1))  # NTP steps the clock back an hour
     second = container.ledger.place_hold(borrower, "h2", line, "200.00", 3).document
     entries = container.ledger.journal(ADMIN, line)["entries"]
-    assert [entry["seq"] for entry in entries] == [1, 2, 3]
-    assert [entry["drawdown_id"] for entry in entries[1:]] == [first["id"], second["id"]]
-    assert entries[2]["at"] < entries[1]["at"]  # the times tell of the jump; the order does not
+    assert [entry["seq"] for entry in entries] == [1, 2, 3, 4]  # the opening, its grant, holds
+    assert [entry["drawdown_id"] for entry in entries[2:]] == [first["id"], second["id"]]
+    assert entries[3]["at"] < entries[2]["at"]  # the times tell of the jump; the order does not
     assert [entry["prev_hash"] for entry in entries[1:]] == [e["hash"] for e in entries[:-1]]
     assert container.reconciler.run() == []

@@ -25,7 +25,8 @@ def test_a_review_asked_for_over_http_is_explained_to_its_borrower(
 
     listed = client.get(f"/v1/lines/{line_id}/decisions", headers=me)
     assert listed.status_code == 200
-    [decision] = listed.json()["decisions"]
+    decision, opening = listed.json()["decisions"]  # newest first
+    assert (opening["action"], opening["limit_after"]) == ("increase", "20000.00")
     assert decision["reasons"][0]["en"] == "Too many drawdowns in a short period"
     mine = client.get(f"/v1/decisions/{decision['id']}", headers=me).json()
     assert "evidence" not in mine

@@ -353,7 +353,10 @@ CASES: dict[str, Case] = {
             _fixed({"borrower_id": BORROWER, "currency": "CNY", "limit": "5000.00"}),
             _fixed({"borrower_id": BORROWER, "currency": "CNY", "limit": "6000.00"}),
             201,
-            {"lines": 1, "lines.active": 1, "journal": 1, "outbox": 1, KEY: 1},
+            # Like an approved application: the line opens at 0 and the staff member's
+            # decision grants its limit (its content: test_limit_caps.py
+            # `test_over_http_a_staff_opening_is_a_decision_with_its_caps_and_writes_once`).
+            {"lines": 1, "lines.active": 1, "decisions": 1, "journal": 2, "outbox": 2, KEY: 1},
         ),
         Case(
             "/v1/lines/{line_id}/drawdowns",

@@ -96,7 +96,7 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
 def test_a_quote_gives_the_schedule_and_its_apr_and_changes_nothing(api: Api) -> None:
     line_id = api.open_line("owner")
     before = api.snapshot([line_id])
-    assert before["outbox"] == 1  # the line's opening
+    assert before["outbox"] == 2  # the line's opening and its grant's notice
     quote = api.ok(
         "owner",
         f"/v1/lines/{line_id}/quotes",

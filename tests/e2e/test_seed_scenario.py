@@ -345,7 +345,10 @@ def _check_journal(
     moves = [e for e in entries if e["decision_id"] is None]
     decided = [e for e in entries if e["decision_id"] is not None]
     assert [e["kind"] for e in moves] == ["open", "hold", "post", "hold", "post", "repay", "repay"]
-    # Every freeze and unfreeze is an entry, in the order the operator made them, with its id.
+    # The opening's grant of the limit comes first, then every freeze and unfreeze, in the
+    # order the operator made them, each with its id.
+    granted, *decided = decided
+    assert (granted["kind"], granted["limit_delta"], granted["seq"]) == ("increase", LIMIT, 2)
     assert [(e["kind"], e["decision_id"]) for e in decided] == [
         (d["action"], d["id"]) for d in operator.decisions
     ]
@@ -377,7 +380,8 @@ def _check_balances(entries: list[dict[str, Any]]) -> None:
     limit = principal = held = Decimal(0)
     status = None
     expected_deltas = {
-        "open": (Decimal(LIMIT), Decimal(0), Decimal(0)),
+        "open": (Decimal(0), Decimal(0), Decimal(0)),  # at 0: the staff member's grant follows
+        "increase": (Decimal(LIMIT), Decimal(0), Decimal(0)),
         "hold": (Decimal(0), Decimal(0), Decimal(DRAW)),
         "post": (Decimal(0), Decimal(DRAW), -Decimal(DRAW)),
         "repay": (Decimal(0), -Decimal(DRAW), Decimal(0)),

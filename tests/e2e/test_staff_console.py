@@ -90,9 +90,11 @@ def test_a_lines_timeline_shows_the_decision_its_reasons_and_the_notice(
     signed_in(site, "agent", "ops-1")
     page = site.get(f"/staff/lines/{line_id}").text
     kinds = re.findall(r'data-kind="(\w+)"', page)
-    # Opening, five holds and five posts in the journal, one freeze decision and its entry.
-    assert kinds.count("journal") == 12
-    assert kinds.count("decision") == 1
+    # The opening, its grant, five holds and five posts and the freeze in the journal; the
+    # staff member's grant of the first limit and the freeze as decisions.
+    assert kinds.count("journal") == 13
+    assert kinds.count("decision") == 2
+    assert "application_approved" in page  # the grant's reason
     assert kinds[0] in ("notice", "journal")  # the freeze came last
     assert 'data-status="frozen"' in page
     assert "drawdown_velocity" in page

@@ -12,6 +12,8 @@ Shanghai (UTC+8), so 02:00 UTC is 10:00 there, the same calendar day.
     L6    2026-12-01   1,000  none                        a journal entry with no decision and no
                                                           drawdown holds it all on 12-02 (a defect)
 
+Each line opens at 0 and the agent's decision grants its limit (an increase, reason
+application_approved); the four grants of 12-01 02:00 are delivered at 04:00, two hours after.
 Notices: the increase of L3 is delivered an hour after it, the freeze of L4 two hours after;
 the freeze of L3 is not delivered. Human reviews: L4's borrower contests the freeze on 12-11,
 an agent upholds it on 12-12; L3's borrower contests its freeze on 01-06 (open).
@@ -163,6 +165,9 @@ def _holding_entry(c: Container, line_id: str, when: dt.datetime) -> None:
                     **last,
                     "seq": last["seq"] + 1,
                     "kind": "adjust",
+                    "decision_id": None,
+                    "drawdown_id": None,
+                    "loan_id": None,
                     "held_delta_minor": 100000,
                     "limit_delta_minor": 0,
                     "principal_delta_minor": 0,

@@ -116,7 +116,8 @@ def test_a_us_notice_after_a_staff_cut_that_used_a_bureau_report_has_the_fcra_se
     assert stored["consumer_report"]["id"] == loaded["id"]
     assert stored["consumer_report"]["score"] == 640
 
-    [notice] = notices_of(c, "us-1", "en")
+    granted, notice = notices_of(c, "us-1", "en")
+    assert granted["kind"] == "limit_increased"  # the staff member's grant that opened the line
     body, us = notice["body"], CONTACTS["TEST-US"]
     for fact in [
         *reason_facts(codes, "en"),
@@ -154,7 +155,9 @@ def test_a_us_staff_cut_discloses_a_report_only_when_one_fed_it(
     c.ledger.change_limit(
         approver, "cut-2", line_id, "decrease", ["bureau_inquiries"], limit="3000.00"
     )
-    without, named = (flat(n["body"]) for n in notices_of(c, "us-2", "en"))
+    granted, *cuts = notices_of(c, "us-2", "en")
+    assert granted["kind"] == "limit_increased"  # the staff member's grant that opened the line
+    without, named = (flat(n["body"]) for n in cuts)
     assert "Equal Credit Opportunity Act" in without
     assert "Fair Credit Reporting Act" not in without and "Toll-free" not in without
     assert "Fair Credit Reporting Act" in named

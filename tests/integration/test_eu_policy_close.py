@@ -53,7 +53,8 @@ def test_a_policy_close_takes_effect_two_months_after_its_notice_not_four(
     assert approved["effective_at"] == TWO_MONTHS_AFTER_APPROVAL.isoformat()
     eu.policies.schedule(APPROVER, "schedule", label)
     assert inbox_kinds(eu, borrower)[0] == "policy_change"
-    [notice] = eu.notices.inbox(borrower, "en")["notices"]
+    notice, granted = eu.notices.inbox(borrower, "en")["notices"]  # newest first
+    assert granted["kind"] == "limit_increased"  # the staff member's grant that opened the line
     assert notice["subject"] == "Your credit line will close on 2027-01-28"
 
     clock.set(TWO_MONTHS_AFTER_APPROVAL)

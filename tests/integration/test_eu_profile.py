@@ -131,6 +131,7 @@ def test_an_eu_block_needs_a_justified_reason(
     line_id = open_eur_line(eu, agent, borrower)
     week = clock.now() + 7 * DAY
     before = outbox_of(eu, line_id)
+    [granted] = decisions_of(eu, line_id)  # the grant that opened the line
 
     with pytest.raises(BlockReasonNotJustified) as refused:
         eu.ledger.change_limit(agent, "f1", line_id, "freeze", ["drawdown_velocity"], until=week)
@@ -146,7 +147,7 @@ def test_an_eu_block_needs_a_justified_reason(
         eu.ledger.change_limit(
             agent, "f2", line_id, "freeze", ["utilisation_high", "fraud_suspected"], until=week
         )
-    assert decisions_of(eu, line_id) == []
+    assert decisions_of(eu, line_id) == [granted]
     assert outbox_of(eu, line_id) == before
     assert eu.ledger.get_line(borrower, line_id)["status"] == "active"
 
@@ -165,6 +166,7 @@ def test_an_eu_block_and_its_notice_commit_together_and_the_notice_goes_out_at_o
 ) -> None:
     line_id = open_eur_line(eu, agent, borrower)
     before = outbox_of(eu, line_id)
+    [granted] = decisions_of(eu, line_id)  # the grant that opened the line
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the outbox is unavailable")
@@ -174,12 +176,12 @@ def test_an_eu_block_and_its_notice_commit_together_and_the_notice_goes_out_at_o
         eu.ledger.change_limit(agent, "s", line_id, "suspend", ["overdue_payment"])
     # No notice, no block: the line is as it was.
     assert eu.ledger.get_line(borrower, line_id)["status"] == "active"
-    assert (decisions_of(eu, line_id), outbox_of(eu, line_id)) == ([], before)
+    assert (decisions_of(eu, line_id), outbox_of(eu, line_id)) == ([granted], before)
     monkeypatch.undo()
 
     done = eu.ledger.change_limit(agent, "s", line_id, "suspend", ["overdue_payment"]).document
 
-    [decided] = decisions_of(eu, line_id)
+    _, decided = decisions_of(eu, line_id)
     [notice] = [row for row in outbox_of(eu, line_id) if row["ref_id"] == decided["id"]]
     assert notice["topic"] == "notice.adverse_change"
     # Queued with the block, at the instant it was decided: nothing waits to send it.

@@ -77,10 +77,12 @@ def messages(c: Container, topic: str) -> list[Any]:
 
 
 def evidence_of(c: Container, line_id: str) -> list[dict[str, Any]]:
+    """What the policy's decisions about the line saw (not the staff member's grant that
+    opened it)."""
     with c.db.reading() as connection:
         rows = connection.execute(
             select(decisions.c.evidence, decisions.c.policy_version).where(
-                decisions.c.line_id == line_id
+                decisions.c.line_id == line_id, decisions.c.actor_role == "service"
             )
         ).all()
     return [{**json.loads(row[0]), "policy_version": row[1]} for row in rows]

@@ -39,6 +39,8 @@ THREADS = 16
 COMMANDS_PER_THREAD = 60
 LINE_COUNT = 3
 LINE_LIMIT_MINOR = 2_000_000  # 20,000.00 CNY
+# A staff opening's journal entries: the line at 0, then the decision that grants its limit.
+OPENED_VERSION = 2
 # Staff move CNY limits in the shipped policy's steps of 100.00.
 LIMIT_STEP_MINOR = 10_000
 JOIN_TIMEOUT_SECONDS = 60.0
@@ -340,7 +342,7 @@ def assert_lines_add_up(book: Container, ledger: Ledger, line_ids: list[str]) ->
             LINE_LIMIT_MINOR + ledger.limit[line_id],
             ledger.principal[line_id],
             ledger.held[line_id],
-            1 + ledger.commands[line_id],  # one journal entry per effect
+            OPENED_VERSION + ledger.commands[line_id],  # one journal entry per effect
         )
         assert stored[line_id] == expected, (line_id, stored[line_id], expected)
 
@@ -394,7 +396,7 @@ def assert_one_hold_for_everyone(
     book: Container, line_id: str, outcomes: list[Any], amount_minor: int
 ) -> None:
     _limit, _principal, held, version = read_lines(book, [line_id])[line_id]
-    assert (held, version) == (amount_minor, 2), "one key, one effect (DESIGN.md §6.6)"
+    assert (held, version) == (amount_minor, OPENED_VERSION + 1), "one key, one effect (§6.6)"
     drawdowns = tables.drawdowns
     with book.db.reading() as connection:
         count = connection.execute(select(drawdowns.c.id).where(drawdowns.c.line_id == line_id))
@@ -443,5 +445,5 @@ def test_racing_posts_and_voids_of_one_hold_resolve_it_once(book: Container) -> 
     assert len(won) == 1
     assert {type(o) for o in lost} == {DrawdownNotHeld}, [repr(o) for o in lost]
     _limit, principal, held, version = read_lines(book, [line_id])[line_id]
-    assert held == 0 and principal in (0, 50_000) and version == 3
+    assert held == 0 and principal in (0, 50_000) and version == OPENED_VERSION + 2
     assert book.reconciler.run() == []

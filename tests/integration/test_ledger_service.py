@@ -14,6 +14,7 @@ from creditline.db.metadata import metadata
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
 from creditline.kernel.errors import (
+    BorrowerRequestMissing,
     DomainError,
     DrawdownExpired,
     DrawdownNotFound,
@@ -31,6 +32,7 @@ from creditline.kernel.errors import (
     LineSuspended,
     LoanNotFound,
     LoanSettled,
+    ReasonNotSpecific,
     UnknownCurrency,
 )
 from creditline.kernel.reasons import REASON_CATALOGUE, catalogue_documents
@@ -115,26 +117,37 @@ def test_open_line_creates_an_active_line(container: Container, agent: Actor) ->
         "frozen_until": None,
         "closing_at": None,
         "status_decision_id": None,
-        "version": 1,
+        "version": 2,  # opened, then its limit granted
         "fully_used": False,
     }
     assert container.ledger.get_line(agent, document["id"]) == document
 
 
-def test_open_line_journals_and_announces_the_opening(
+def test_open_line_journals_the_opening_and_the_staff_members_grant(
     container: Container, agent: Actor, borrower: Actor
 ) -> None:
     line_id = open_line(container, agent, borrower)
-    [entry] = container.ledger.journal(agent, line_id)["entries"]
-    assert (entry["seq"], entry["kind"], entry["limit_delta"]) == (1, "open", "20000.00")
-    assert entry["prev_hash"] == GENESIS_HASH
-    [message] = outbox_rows(container)
-    assert (message["topic"], message["ref_id"], message["line_id"]) == (
+    opening, grant = container.ledger.journal(agent, line_id)["entries"]
+    assert (opening["seq"], opening["kind"], opening["limit_delta"]) == (1, "open", "0.00")
+    assert opening["prev_hash"] == GENESIS_HASH
+    assert (grant["seq"], grant["kind"], grant["limit_delta"]) == (2, "increase", "20000.00")
+    assert grant["prev_hash"] == opening["hash"]
+    [decision] = container.ledger.line_decisions(agent, line_id)["decisions"]
+    assert grant["decision_id"] == decision["id"]
+    assert (decision["action"], decision["limit_before"], decision["limit_after"]) == (
+        "increase",
+        "0.00",
+        "20000.00",
+    )
+    assert (decision["reason_codes"], decision["automated"]) == (["application_approved"], False)
+    opened, granted = outbox_rows(container)
+    assert (opened["topic"], opened["ref_id"], opened["line_id"]) == (
         "event.line_opened",
         line_id,
         line_id,
     )
-    assert message["borrower_id"] == "borrower-1"
+    assert opened["borrower_id"] == "borrower-1"
+    assert (granted["topic"], granted["ref_id"]) == ("notice.line_improved", decision["id"])
 
 
 def test_open_line_in_a_currency_without_decimals(container: Container, agent: Actor) -> None:
@@ -180,6 +193,28 @@ def test_open_line_refuses_bad_input(
     )
 
 
+@pytest.mark.parametrize(
+    ("codes", "error"),
+    [
+        ([], InvalidInput),  # a decision names 1–4 reasons
+        (["fraud_suspected"], InvalidInput),  # adverse: cannot explain a grant
+        (["policy_change"], ReasonNotSpecific),  # names no factor
+        (["borrower_request"], BorrowerRequestMissing),  # no request of the borrower's
+        (["no_such_code"], InvalidInput),
+    ],
+)
+def test_open_line_refuses_reasons_that_cannot_explain_its_grant(
+    container: Container, agent: Actor, codes: list[str], error: type[DomainError]
+) -> None:
+    refused(
+        container,
+        error,
+        lambda: container.ledger.open_line(
+            agent, "o", "borrower-1", "CNY", "20000.00", reason_codes=codes
+        ),
+    )
+
+
 # --- place_hold -------------------------------------------------------------------------------
 def test_place_hold_reserves_credit(container: Container, agent: Actor, borrower: Actor) -> None:
     line_id = open_line(container, agent, borrower)
@@ -205,7 +240,7 @@ def test_place_hold_reserves_credit(container: Container, agent: Actor, borrower
         "15000.00",
         "5000.00",
         "20000.00",
-        2,
+        3,  # opened, granted its limit, held
     )
     assert container.ledger.get_line(borrower, line_id) == line
     assert topics(container)[-1] == "event.hold_placed"
@@ -724,7 +759,16 @@ def test_a_decision_is_stored_with_its_facts(
     document = container.ledger.change_limit(
         approver, "dec", line_id, "decrease", ["utilisation_high"], limit="12000.00"
     ).document
-    [row] = rows(container, decisions)
+    [grant] = rows(container, decisions, decisions.c.action == "increase")
+    # The opening's grant is the agent's (the suite's profile caps nothing: no cap figures).
+    assert {k: grant[k] for k in ("actor_role", "actor_subject", "reason_codes", "evidence")} == {
+        "actor_role": "agent",
+        "actor_subject": "agent-1",
+        "reason_codes": '["application_approved"]',
+        "evidence": None,
+    }
+    assert (grant["limit_before_minor"], grant["limit_after_minor"]) == (0, 2_000_000)
+    [row] = rows(container, decisions, decisions.c.action == "decrease")
     assert row == {
         "id": document["decision"]["id"],
         "line_id": line_id,
@@ -1154,7 +1198,8 @@ def test_concurrent_holds_never_overdraw_the_line(
         thread.join()
     assert sorted(outcomes) == ["held"] * 4 + ["insufficient_available_credit"]
     line = container.ledger.get_line(agent, line_id)
-    assert (line["held"], line["available"], line["version"]) == ("20000.00", "0.00", 5)
+    # Opened, granted its limit, four holds.
+    assert (line["held"], line["available"], line["version"]) == ("20000.00", "0.00", 6)
     assert container.reconciler.run() == []
 
 
@@ -1237,7 +1282,7 @@ def test_a_hold_on_a_line_whose_freeze_ended_lifts_it_first(
     document = container.ledger.place_hold(borrower, "h", line_id, "100.00", 12).document
     assert (document["line"]["status"], document["line"]["frozen_until"]) == ("active", None)
     kinds = [e["kind"] for e in container.ledger.journal(borrower, line_id)["entries"]]
-    assert kinds == ["open", "freeze", "unfreeze", "hold"]
+    assert kinds == ["open", "increase", "freeze", "unfreeze", "hold"]
     assert topics(container)[-2:] == ["notice.line_improved", "event.hold_placed"]
     assert container.ledger.sweep() == {
         "holds_released": 0,
@@ -1285,9 +1330,10 @@ def test_the_journal_pages_in_order(container: Container, agent: Actor, borrower
     pages = [ledger.journal(borrower, line_id, limit=2)]
     pages.append(ledger.journal(borrower, line_id, after_seq=pages[-1]["next_after_seq"], limit=2))
     pages.append(ledger.journal(borrower, line_id, after_seq=pages[-1]["next_after_seq"], limit=2))
-    assert [[e["seq"] for e in p["entries"]] for p in pages] == [[1, 2], [3, 4], []]
+    # The opening and its grant, two holds, the void.
+    assert [[e["seq"] for e in p["entries"]] for p in pages] == [[1, 2], [3, 4], [5]]
     assert [p["next_after_seq"] for p in pages] == [2, 4, None]
-    entries = pages[0]["entries"] + pages[1]["entries"]
+    entries = pages[0]["entries"] + pages[1]["entries"] + pages[2]["entries"]
     assert [e["prev_hash"] for e in entries[1:]] == [e["hash"] for e in entries[:-1]]
 
 
@@ -1296,9 +1342,9 @@ def test_a_journal_entry_shows_amounts_and_balances(
 ) -> None:
     line_id = open_line(container, agent, borrower)
     drawdown_id = hold(container, borrower, line_id)
-    entry = container.ledger.journal(borrower, line_id, after_seq=1)["entries"][0]
+    entry = container.ledger.journal(borrower, line_id, after_seq=2)["entries"][0]
     assert {k: v for k, v in entry.items() if k not in ("prev_hash", "hash")} == {
-        "seq": 2,
+        "seq": 3,  # after the opening and its grant
         "kind": "hold",
         "at": "2026-11-28T09:00:00+00:00",
         "limit_delta": "0.00",
@@ -1327,7 +1373,7 @@ def test_journal_paging_is_bounded(
 def test_a_full_page_of_500_is_allowed(container: Container, agent: Actor, borrower: Actor) -> None:
     line_id = open_line(container, agent, borrower)
     page = container.ledger.journal(agent, line_id, limit=500)
-    assert (len(page["entries"]), page["next_after_seq"]) == (1, None)
+    assert (len(page["entries"]), page["next_after_seq"]) == (2, None)  # opening, grant
 
 
 # --- reason codes -----------------------------------------------------------------------------
@@ -1362,8 +1408,11 @@ def test_every_decision_has_one_notice_with_its_document(
     ]
     clock.advance(timedelta(days=1))
     container.ledger.sweep()
+    [grant] = rows(container, decisions, decisions.c.action == "increase")
     [thaw] = rows(container, decisions, decisions.c.action == "unfreeze")
     notices = [m for m in outbox_rows(container) if m["topic"].startswith("notice.")]
+    granted = notices.pop(0)
+    assert (granted["topic"], granted["ref_id"]) == ("notice.line_improved", grant["id"])
     assert [(m["topic"], m["ref_id"]) for m in notices] == [
         ("notice.adverse_change", documents[0]["decision"]["id"]),
         ("notice.adverse_change", documents[1]["decision"]["id"]),
@@ -1387,6 +1436,7 @@ def test_every_command_writes_its_message(
     container.ledger.sweep()
     assert topics(container) == [
         "event.line_opened",
+        "notice.line_improved",  # the staff member's grant of the first limit
         "event.hold_placed",
         "event.loan_opened",
         "event.hold_placed",
@@ -1520,4 +1570,4 @@ def test_decisions_are_append_only(container: Container, agent: Actor, borrower:
     for statement in (update(decisions).values(note="rewritten"), delete(decisions)):
         with pytest.raises(DBAPIError), container.db.engine.begin() as connection:
             connection.execute(statement)
-    assert [row["note"] for row in rows(container, decisions)] == [None]
+    assert [row["note"] for row in rows(container, decisions)] == [None, None]  # grant, suspend

@@ -179,7 +179,7 @@ class LineModel:
     held: int = 0
     status: str = "active"
     frozen_until: datetime | None = None
-    version: int = 1
+    version: int = 2  # opened at 0, then the staff member's decision grants the limit
 
     @property
     def available(self) -> int:

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from conftest import headers
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from creditline.api.app import create_app
 from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
+from creditline.db.metadata import metadata
 from creditline.decisions.applications import Application
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
@@ -28,8 +29,8 @@ from creditline.kernel.errors import (
     LineCapReached,
 )
 from creditline.kernel.ids import new_id
+from creditline.ledger.ports import stored_decision_document
 from creditline.ledger.tables import decisions
-from creditline.notices.tables import outbox
 
 US_POLICY = Path(__file__).parents[2] / "policies" / "us-fitted.yaml"
 RISK = Actor("risk-engine", Role.SERVICE)
@@ -167,15 +168,29 @@ def test_staff_cannot_open_a_900000_line_nor_one_above_the_borrowers_income(
     opened = cn.ledger.open_line(agent, new_id(), borrower.subject, "CNY", "28000.00", note=reason)
     line_id = str(opened.document["id"])
     assert opened.document["limit"] == "28000.00"
-    with cn.db.reading() as connection:
-        [opening] = connection.execute(
-            select(outbox.c.payload).where(
-                outbox.c.line_id == line_id, outbox.c.topic == "event.line_opened"
-            )
-        ).scalars()
-    opened = json.loads(opening)
-    assert (opened["opened_by"], opened["note"]) == ("agent:agent-1", reason)
-    assert opened["limit_caps"]["binding"] == "income_share"
+    # The opening is the staff member's decision, with the cap figures it was held to.
+    [granted] = cn.ledger.decisions_of(agent, line_id)
+    document = stored_decision_document(granted, staff=True)
+    assert (document["actor"], document["note"], document["reason_codes"]) == (
+        "agent:agent-1",
+        reason,
+        ["application_approved"],
+    )
+    assert (document["action"], document["limit_before"], document["limit_after"]) == (
+        "increase",
+        "0.00",
+        "28000.00",
+    )
+    assert document["evidence"]["limit_caps"] == {
+        "profile": "CN",
+        "profile_version": "CN@2026-12",
+        # 48,000.00 a third of 144,000.00 a year, less the 20,000.00 of the first line.
+        "caps": {"limit_cap": "280000.00", "income_share": "28000.00"},
+        "cap": "28000.00",
+        "binding": "income_share",
+        "income_evidence": True,
+        "other_lines_limits": "20000.00",
+    }
 
 
 def test_over_http_staff_open_another_line_only_with_a_reason_that_says_something(
@@ -200,6 +215,76 @@ def test_over_http_staff_open_another_line_only_with_a_reason_that_says_somethin
         assert opened.status_code == 201, opened.text
         assert opened.json()["limit"] == "10000.00"
     assert len(cn.ledger.list_lines(borrower)["lines"]) == 2
+
+
+def row_counts(c: Container) -> dict[str, int]:
+    with c.db.reading() as connection:
+        return {
+            table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in metadata.sorted_tables
+        }
+
+
+def test_over_http_a_staff_opening_is_a_decision_with_its_caps_and_writes_once(
+    cn: Container, borrower: Actor
+) -> None:
+    apply(cn, borrower)  # 12,000.00 a month with evidence: CN-1 allows 48,000.00, 20,000.00 used
+    reason = "a second line for the borrower's shop, agreed on a recorded call"
+    body = {"borrower_id": borrower.subject, "currency": "CNY", "note": reason}
+    agent = headers(cn, Role.AGENT, "agent-1")
+    before = row_counts(cn)
+    with TestClient(create_app(cn), raise_server_exceptions=False) as client:
+        refused = client.post("/v1/lines", json=body | {"limit": "28100.00"}, headers=agent)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        problem = refused.json()
+        assert (problem["code"], problem["details"]["cap"]) == ("limit_above_cap", "income_share")
+        assert row_counts(cn) == before  # no line, journal entry, decision or message
+        agent = headers(cn, Role.AGENT, "agent-1")  # a fresh key
+        body |= {"limit": "28000.00", "reason_codes": ["income_verified"]}
+        opened = client.post("/v1/lines", json=body, headers=agent)
+        assert opened.status_code == 201, opened.text
+        line_id = opened.json()["id"]
+        after = row_counts(cn)
+        # The line, its opening and grant in the journal, the grant's decision, the opening
+        # event and the grant's notice, and the command's key.
+        grew = {name: after[name] - before[name] for name in after if after[name] != before[name]}
+        assert grew == {
+            "lines": 1,
+            "journal": 2,
+            "decisions": 1,
+            "outbox": 2,
+            "idempotency_keys": 1,
+        }
+        replayed = client.post("/v1/lines", json=body, headers=agent)
+        assert (replayed.status_code, replayed.json()) == (201, opened.json())
+        assert row_counts(cn) == after
+        mine = headers(cn, Role.BORROWER, borrower.subject)
+        [listed] = client.get(f"/v1/lines/{line_id}/decisions", headers=mine).json()["decisions"]
+        assert (listed["action"], listed["limit_before"], listed["limit_after"]) == (
+            "increase",
+            "0.00",
+            "28000.00",
+        )
+        assert (listed["reason_codes"], listed["automated"]) == (["income_verified"], False)
+        staff = client.get(f"/v1/decisions/{listed['id']}", headers=agent).json()
+        assert (staff["actor"], staff["note"]) == ("agent:agent-1", reason)
+        caps = staff["evidence"]["limit_caps"]
+        assert (caps["profile"], caps["profile_version"]) == ("CN", "CN@2026-12")
+        # A third of 144,000.00 a year is 48,000.00, less the first line's 20,000.00.
+        assert (caps["cap"], caps["binding"], caps["other_lines_limits"]) == (
+            "28000.00",
+            "income_share",
+            "20000.00",
+        )
+        why = client.get(f"/v1/lines/{line_id}/explanation?lang=en", headers=mine).json()
+        [change] = why["changes"]
+        assert (change["decision_id"], change["limit_after"], change["automated"]) == (
+            listed["id"],
+            "28000.00",
+            False,
+        )
+        assert [r["code"] for r in change["reasons"]] == ["income_verified"]
 
 
 def test_a_staff_open_for_a_borrower_with_no_income_on_file_is_refused(

@@ -333,7 +333,14 @@ def test_every_notice_written_today_reaches_email_webhook_and_the_inbox_in_both_
     c = wired
     set_address(api, c, borrower.subject, email=ADDRESS)  # language: the CN profile's, zh-CN
     expected: list[Expected] = []
-    line_id = c.ledger.open_line(agent, "open", borrower.subject, "CNY", "20000.00").document["id"]
+    opening: dict[str, Any] = {}
+    opened = written_by(
+        c,
+        lambda: opening.update(
+            c.ledger.open_line(agent, "open", borrower.subject, "CNY", "20000.00").document
+        ),
+    )
+    line_id = opening["id"]
 
     def expect(rows: list[dict[str, Any]], want: list[Expected], ref_id: str | None = None) -> None:
         """The change wrote its notices, undelivered, before any dispatch."""
@@ -363,6 +370,15 @@ def test_every_notice_written_today_reaches_email_webhook_and_the_inbox_in_both_
         expect(rows, [Expected(topic, kind, codes, en, zh)], made["decision"]["id"])
 
     adverse, improved = "notice.adverse_change", "notice.line_improved"
+    # The staff member's grant of the first limit is announced like any increase.
+    granted = Expected(
+        improved,
+        Kind.LIMIT_INCREASED,
+        ["application_approved"],
+        ["went up to CNY 20,000.00"],
+        ["提升至 20,000.00 元"],
+    )
+    expect(opened, [granted])
     decided(
         "decrease", ["multiple_lenders"], approver, adverse, Kind.LIMIT_DECREASED,
         ["CNY 10,000.00", "CNY 20,000.00", "2026-11-28"], ["10,000.00 元", "20,000.00 元"],
@@ -627,7 +643,8 @@ def test_without_an_address_the_email_channel_says_so_and_the_notice_is_delivere
             approver, "cut", line_id, "decrease", ["income_insufficient"], limit="6000.00"
         ),
     )
-    assert c.dispatcher.run_until_idle() == {"claimed": 2, "delivered": 2}
+    # The opening's event and its grant's notice, and the cut's notice.
+    assert c.dispatcher.run_until_idle() == {"claimed": 3, "delivered": 3}
     assert outbox_row(c, row["id"])["delivered_at"] is not None
     by_channel = {d["channel"]: d["detail"] for d in channels_of(c, row["id"])}
     assert by_channel["email"] == "the borrower has no e-mail address"
@@ -635,7 +652,7 @@ def test_without_an_address_the_email_channel_says_so_and_the_notice_is_delivere
     assert mailbox.mails == []
     assert receiver.took()[row["id"]] == 1
     # The chosen language is the inbox's default.
-    [notice] = listed(api, c, "borrower-9").values()
+    notice = listed(api, c, "borrower-9")[row["id"]]
     assert notice["language"] == "en"
     assert "reduced to CNY 6,000.00" in notice["subject"]
     assert REASON_CATALOGUE["income_insufficient"].text_en in notice["body"]
@@ -661,7 +678,8 @@ def test_a_us_line_decrease_carries_the_ecoa_statement_and_the_consumer_report(
             approver, "cut", line_id, "decrease", codes, limit="2500.00", evidence=evidence
         ),
     )
-    assert c.dispatcher.run_until_idle() == {"claimed": 2, "delivered": 2}
+    # The opening's event and its grant's notice, and the cut's notice.
+    assert c.dispatcher.run_until_idle() == {"claimed": 3, "delivered": 3}
     notice = listed(api, c, "us-borrower")[row["id"]]
     assert notice["language"] == "en"  # the US profile's language
     body = notice["body"]
@@ -896,7 +914,8 @@ def test_a_human_review_is_announced_with_its_deadline_and_an_upheld_one_says_wh
     assert "What you can do:" in read["en"][upheld.id]["body"]
     assert "您可以:" in read["zh-CN"][upheld.id]["body"]
     kinds = Counter(notice["kind"] for notice in read["en"].values())
-    assert kinds == Counter(["line_frozen", "review_opened", "review_decided"])
+    # The staff member's grant that opened the line, the freeze, the review and its answer.
+    assert kinds == Counter(["limit_increased", "line_frozen", "review_opened", "review_decided"])
 
 
 def test_an_upheld_freeze_still_tells_the_borrower_when_it_ends(
@@ -1196,14 +1215,12 @@ def test_mark_read_sets_read_at_and_only_the_owner_may(
     c = wired
     line_id = c.ledger.open_line(agent, "open", "borrower-1", "CNY", "20000.00").document["id"]
     c.ledger.change_limit(approver, "a", line_id, "decrease", ["short_history"], limit="15000.00")
-    c.ledger.change_limit(approver, "b", line_id, "decrease", ["short_history"], limit="10000.00")
-    other = c.ledger.open_line(agent, "open-2", "borrower-2", "CNY", "9000.00").document["id"]
-    c.ledger.change_limit(approver, "c", other, "decrease", ["short_history"], limit="8000.00")
+    c.ledger.open_line(agent, "open-2", "borrower-2", "CNY", "9000.00")
     c.dispatcher.run_until_idle()
     mine = listed(api, c, "borrower-1")
-    assert len(mine) == 2
-    first, second = sorted(mine)
-    [theirs] = listed(api, c, "borrower-2")
+    first, second = sorted(mine)  # the grant that opened the line, then the cut
+    assert (mine[first]["kind"], mine[second]["kind"]) == ("limit_increased", "limit_decreased")
+    [theirs] = listed(api, c, "borrower-2")  # the grant that opened their line
 
     clock.advance(timedelta(minutes=5))
     me = headers(c, Role.BORROWER, "borrower-1")
@@ -1273,7 +1290,8 @@ def test_a_failed_webhook_is_retried_with_backoff_and_the_other_channels_are_not
     c = wired
     set_address(api, c, borrower.subject, email=ADDRESS)
     line_id = c.ledger.open_line(agent, "open", borrower.subject, "CNY", "20000.00").document["id"]
-    assert c.dispatcher.run_until_idle() == {"claimed": 1, "delivered": 1}
+    # The opening's event and its grant's notice.
+    assert c.dispatcher.run_until_idle() == {"claimed": 2, "delivered": 2}
     [row] = written_by(
         c,
         lambda: c.ledger.change_limit(
@@ -1307,9 +1325,10 @@ def test_a_failed_webhook_is_retried_with_backoff_and_the_other_channels_are_not
     assert (done["delivered_at"], done["attempts"], done["last_error"]) == (clock.now(), 3, None)
     assert sorted(d["channel"] for d in channels_of(c, notice_id)) == ["email", "inbox", "webhook"]
     assert [hit.status for hit in receiver.of(notice_id)] == [500, 500, 204]
-    assert len(mailbox.by_id()[notice_id]) == 1 and len(mailbox.mails) == 1
+    # One e-mail and one inbox entry for the cut, besides the grant's that opened the line.
+    assert len(mailbox.by_id()[notice_id]) == 1 and len(mailbox.mails) == 2
     assert inbox_ids(c).count(notice_id) == 1
-    assert len(listed(api, c, borrower.subject)) == 1
+    assert len(listed(api, c, borrower.subject)) == 2
     assert c.dispatcher.run_until_idle() == {}
 
 
@@ -1352,13 +1371,16 @@ def test_after_max_attempts_a_message_is_a_dead_letter_and_is_never_claimed_agai
     dead = outbox_row(c, row["id"])
     assert dead["delivered_at"] is None and dead["attempts"] == 8
     assert len(receiver.of(row["id"])) == 8
-    assert len(mailbox.mails) == 1  # e-mail and inbox took it on the first attempt
+    # E-mail and inbox took it on the first attempt (the other e-mail: the grant's that opened
+    # the line).
+    assert len(mailbox.mails) == 2
     assert row["id"] in listed(api, c, borrower.subject)
 
 
 # --- 4. a dispatcher killed mid-batch --------------------------------------------------------
 def make_notices(c: Container, agent: Actor, approver: Actor, borrower_id: str) -> str:
-    """A line and six notices about it; returns the line id."""
+    """A line and seven notices about it (the staff member's grant that opened it, then six
+    changes); returns the line id."""
     line_id = str(c.ledger.open_line(agent, "open", borrower_id, "CNY", "20000.00").document["id"])
     until = c.clock.now() + 3 * DAY
     steps: list[tuple[str, str, list[str], dict[str, Any]]] = [
@@ -1407,7 +1429,7 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing_once_its_leases_run_out(
     set_address(api, c, borrower.subject, email=ADDRESS)
     make_notices(c, agent, approver, borrower.subject)
     everything = outbox_rows(c)
-    assert len(everything) == 7
+    assert len(everything) == 8  # the opening's event and seven notices
     smtp = Email(SmtpSettings("127.0.0.1", mailbox.port))
     doomed = Dispatcher(
         c.db, clock, c.notices, c.outbox, webhook=DyingWebhook(receiver.url, 3), email=smtp
@@ -1417,7 +1439,7 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing_once_its_leases_run_out(
     doomed.close()
     # It died holding the leases of its whole batch: two delivered, one half-way.
     rows = outbox_rows(c)
-    assert [row["delivered_at"] is not None for row in rows] == [True, True] + [False] * 5
+    assert [row["delivered_at"] is not None for row in rows] == [True, True] + [False] * 6
     for row in rows[2:]:
         assert row["claimed_until"] == clock.now() + LEASE and row["attempts"] == 1
     half_way = rows[2]["id"]
@@ -1430,7 +1452,7 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing_once_its_leases_run_out(
         clock.advance(LEASE - SECOND)
         assert restarted.dispatcher.run_until_idle() == {}
         clock.advance(2 * SECOND)  # the leases ran out
-        assert restarted.dispatcher.run_until_idle() == {"claimed": 5, "delivered": 5}
+        assert restarted.dispatcher.run_until_idle() == {"claimed": 6, "delivered": 6}
     finally:
         restarted.close()
     assert all(row["delivered_at"] is not None for row in outbox_rows(c))
@@ -1493,23 +1515,23 @@ def test_a_dispatcher_that_outlived_its_lease_leaves_the_rest_to_the_one_that_cl
     try:
         counts = slow.run_until_idle()
         slow.close()
-        # The rival claimed the six messages the slow one had not reached (and the one it
+        # The rival claimed the seven messages the slow one had not reached (and the one it
         # was sending, whose delivery was not recorded yet).
-        assert len(taken) == 7
-        assert counts == {"claimed": 7, "delivered": 1, "lost": 6}
+        assert len(taken) == 8
+        assert counts == {"claimed": 8, "delivered": 1, "lost": 7}
         assert receiver.took() == Counter({first: 1})
         assert mailbox.mails == []
         # The rival died too, holding its claims: whoever comes next delivers the rest (and
         # does not send the first again: its webhook delivery was recorded).
         clock.advance(LEASE + SECOND)
-        assert rival.dispatcher.run_until_idle() == {"claimed": 7, "delivered": 7}
+        assert rival.dispatcher.run_until_idle() == {"claimed": 8, "delivered": 8}
     finally:
         rival.close()
     took = receiver.took()
     assert set(took) == {row["id"] for row in outbox_rows(c)}
     assert all(n == 1 for n in took.values())
     assert all(len(mails) == 1 for mails in mailbox.by_id().values())
-    assert len(mailbox.mails) == 6
+    assert len(mailbox.mails) == 7
 
 
 # --- 5. two dispatchers side by side on PostgreSQL ------------------------------------------
@@ -1543,7 +1565,8 @@ def test_two_dispatchers_in_parallel_on_postgresql_send_each_message_once(
                 )  # fmt: skip
         everything = outbox_rows(first)
         notices = [row["id"] for row in everything if row["topic"].startswith("notice.")]
-        assert (len(everything), len(notices)) == (310, 300)
+        # Per line: its opening's event, its grant's notice and 30 changes' notices.
+        assert (len(everything), len(notices)) == (320, 310)
         receiver.delay_seconds = 0.003
 
         start = threading.Barrier(2)
@@ -1574,8 +1597,8 @@ def test_two_dispatchers_in_parallel_on_postgresql_send_each_message_once(
         second.close()
 
     assert counts["first"].get("claimed", 0) > 0 and counts["second"].get("claimed", 0) > 0
-    assert counts["first"]["claimed"] + counts["second"]["claimed"] == 310
-    assert counts["first"].get("delivered", 0) + counts["second"].get("delivered", 0) == 310
+    assert counts["first"]["claimed"] + counts["second"]["claimed"] == 320
+    assert counts["first"].get("delivered", 0) + counts["second"].get("delivered", 0) == 320
     assert all(set(n) <= {"claimed", "delivered"} for n in counts.values())
     # Every message was delivered, each exactly once on every channel.
     assert receiver.took() == Counter({row["id"]: 1 for row in everything})

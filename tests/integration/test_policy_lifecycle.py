@@ -266,9 +266,12 @@ def test_activation_skips_improved_borrowers_and_notices_the_newly_affected(
     assert limit("borrower-0") == "20000.00"  # improved meanwhile: not cut
     assert limit("borrower-1") == "15000.00"  # cut to what is used, with its reasons
     with container.db.reading() as connection:
-        [cut] = connection.execute(
-            select(decisions).where(decisions.c.line_id == lines["borrower-1"])
+        granted, cut = connection.execute(
+            select(decisions)
+            .where(decisions.c.line_id == lines["borrower-1"])
+            .order_by(decisions.c.id)
         ).mappings()
+        assert (granted["action"], granted["actor_role"]) == ("increase", "agent")  # the opening
         assert json.loads(cut["reason_codes"]) == ["utilisation_high"]
         assert cut["policy_version"] == label
         [newly] = connection.execute(

@@ -74,7 +74,11 @@ def test_limit_changes_by_week_with_rates(reported: tuple[Container, Book, Portf
     )
     changed = {w.last_day: (w.decisions, w.reasons) for w in report.weeks if w.decisions}
     assert changed == {
-        dt.date(2026, 12, 6): ({"increase": 1}, {"increase": {"good_repayment_history": 1}}),
+        # The four lines opened on 12-01, each granted its limit by a decision, and L3's raise.
+        dt.date(2026, 12, 6): (
+            {"increase": 5},
+            {"increase": {"application_approved": 4, "good_repayment_history": 1}},
+        ),
         dt.date(2026, 12, 13): ({"freeze": 1}, {"freeze": {"drawdown_velocity": 1}}),
         dt.date(2026, 12, 27): ({"unfreeze": 1}, {"unfreeze": {"freeze_ended": 1}}),  # sweep
         dt.date(2027, 1, 10): ({"freeze": 1}, {"freeze": {"overdue_payment": 1}}),
@@ -155,9 +159,10 @@ def test_expected_loss_by_grade(reported: tuple[Container, Book, Portfolio]) -> 
 
 def test_notice_and_human_review_slas(reported: tuple[Container, Book, Portfolio]) -> None:
     _, _, report = reported
-    # L3's increase an hour, L4's freeze two, the sweep's unfreeze an hour; L3's freeze waits.
+    # The four grants of 12-01 two hours each, L3's increase an hour, L4's freeze two, the
+    # sweep's unfreeze an hour; L3's freeze waits.
     sla = report.notice_sla
-    assert (sla.count, sla.p50_ms, sla.p99_ms, sla.waiting) == (3, HOUR_MS, 2 * HOUR_MS, 1)
+    assert (sla.count, sla.p50_ms, sla.p99_ms, sla.waiting) == (7, 2 * HOUR_MS, 2 * HOUR_MS, 1)
     assert report.decisions_without_notice == 0
     reviews = report.review_sla
     assert (reviews.requested, reviews.decided.count, reviews.decided.p50_ms) == (

@@ -215,16 +215,18 @@ def test_a_hold_resolved_outside_the_ledger_is_found(
 
 
 def test_a_forged_journal_row_is_found(container: Container, book: dict[str, str]) -> None:
-    head = last_entry(container, book["quiet"])  # the forgery copies it but does not chain
+    # The quiet line's opening and its grant are entries 1 and 2; the forgery copies the grant
+    # but does not chain to it.
+    head = last_entry(container, book["quiet"])
     with raw(container) as connection:
-        connection.execute(insert(journal).values(_as_row(head, seq=2, hash="f" * 64)))
+        connection.execute(insert(journal).values(_as_row(head, seq=3, hash="f" * 64)))
     findings = container.reconciler.run()
     assert checks(findings) == {
         ("snapshot_equals_journal", book["quiet"]),
         ("hash_chain_intact", book["quiet"]),
     }
     [chain] = [f for f in findings if f.check == "hash_chain_intact"]
-    assert chain.detail == "entry 2 does not chain to the entry before it"
+    assert chain.detail == "entry 3 does not chain to the entry before it"
 
 
 def test_a_forged_row_that_chains_but_does_not_hash_is_found(
@@ -235,7 +237,7 @@ def test_a_forged_row_that_chains_but_does_not_hash_is_found(
     with raw(container) as connection:
         connection.execute(insert(journal).values(forged))
     [chain] = [f for f in container.reconciler.run() if f.check == "hash_chain_intact"]
-    assert (chain.line_id, chain.detail) == (book["quiet"], "entry 2 does not match its hash")
+    assert (chain.line_id, chain.detail) == (book["quiet"], "entry 3 does not match its hash")
 
 
 def test_a_gap_in_the_sequence_is_found(container: Container, book: dict[str, str]) -> None:
@@ -245,7 +247,7 @@ def test_a_gap_in_the_sequence_is_found(container: Container, book: dict[str, st
     with raw(container) as connection:
         connection.execute(insert(journal).values(forged))
     [chain] = [f for f in container.reconciler.run() if f.check == "hash_chain_intact"]
-    assert chain.detail == "entry 3 where 2 was expected"
+    assert chain.detail == "entry 4 where 3 was expected"  # after the opening and its grant
 
 
 def test_an_altered_journal_row_is_found(container: Container, book: dict[str, str]) -> None:

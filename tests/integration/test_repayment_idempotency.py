@@ -74,7 +74,7 @@ AFTER_ONE_REPAYMENT = {
     "available": "7000.00",
     "principal_outstanding": "3000.00",
     "loan_owes_minor": 300_000,
-    "journal_entries": 4,
+    "journal_entries": 5,  # open, the grant of its limit, hold, post, repay
     "repayments": 1,
 }
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -53,11 +54,29 @@ def priced_loan(c: Container, owner: Actor, line_id: str) -> str:
 
 
 def recorded(c: Container, line_id: str) -> list[dict[str, object]]:
+    """The line's decisions after the staff member's grant that opened it, oldest first."""
     with c.db.reading() as connection:
         rows = connection.execute(
-            select(decisions).where(decisions.c.line_id == line_id).order_by(decisions.c.created_at)
+            select(decisions).where(decisions.c.line_id == line_id).order_by(decisions.c.id)
         )
-        return [dict(row._mapping) for row in rows]
+        grant, *later = [dict(row._mapping) for row in rows]
+    assert (grant["action"], grant["limit_before_minor"], grant["actor_role"]) == (
+        "increase",
+        0,
+        "agent",
+    )
+    return later
+
+
+def listed(c: Container, actor: Actor, line_id: str) -> list[dict[str, Any]]:
+    """The line's decisions as listed (newest first), without the grant that opened it."""
+    *later, grant = c.ledger.line_decisions(actor, line_id)["decisions"]
+    assert (grant["action"], grant["limit_before"], grant["automated"]) == (
+        "increase",
+        "0.00",
+        False,
+    )
+    return later
 
 
 def topics(c: Container, line_id: str) -> list[str]:
@@ -219,17 +238,17 @@ def test_decisions_read_back_with_reasons_and_staff_see_the_evidence(
     reviewed = container.appeals.request(borrower, f"k-{new_id()}", line_id).document
     assert (reviewed["action"], reviewed["outcome"]) == ("freeze", "applied")
     assert reviewed["line"]["status"] == "frozen"
-    [listed] = container.ledger.line_decisions(borrower, line_id)["decisions"]
-    assert (listed["action"], listed["automated"], listed["reason_codes"][0]) == (
+    [shown] = listed(container, borrower, line_id)
+    assert (shown["action"], shown["automated"], shown["reason_codes"][0]) == (
         "freeze",
         True,
         "drawdown_velocity",
     )
-    assert listed["reasons"][0]["zh-CN"] == "短期内借款次数过多"
-    assert "evidence" not in listed
-    mine = container.ledger.get_decision(borrower, listed["id"])
-    assert "evidence" not in mine and mine["reason_codes"] == listed["reason_codes"]
-    staff = container.ledger.get_decision(agent, listed["id"])
+    assert shown["reasons"][0]["zh-CN"] == "短期内借款次数过多"
+    assert "evidence" not in shown
+    mine = container.ledger.get_decision(borrower, shown["id"])
+    assert "evidence" not in mine and mine["reason_codes"] == shown["reason_codes"]
+    staff = container.ledger.get_decision(agent, shown["id"])
     assert staff["evidence"]["decisive_rule"] == "drawdown-velocity"
     assert staff["actor"] == "service:policy-engine"
 
@@ -340,7 +359,7 @@ def test_the_fifth_drawdown_in_a_week_freezes_the_line_on_its_own(
     draw(triggered, borrower, line_id, "100.00", "v-4")
     line = triggered.ledger.get_line(borrower, line_id)
     assert line["status"] == "frozen"
-    [decision] = triggered.ledger.line_decisions(borrower, line_id)["decisions"]
+    [decision] = listed(triggered, borrower, line_id)
     assert decision["reason_codes"][0] == "drawdown_velocity"
 
 
@@ -400,7 +419,7 @@ def test_a_review_lost_with_the_request_is_made_by_the_dispatcher(
     triggered.dispatcher.run_until_idle()
     line = triggered.ledger.get_line(borrower, line_id)
     assert line["status"] == "frozen"
-    [decision] = triggered.ledger.line_decisions(borrower, line_id)["decisions"]
+    [decision] = listed(triggered, borrower, line_id)
     assert decision["reason_codes"][0] == "drawdown_velocity"
     # Each message's review is recorded once; running again reviews nothing more.
     triggered.dispatcher.run_until_idle()  # the freeze's own notice
@@ -409,7 +428,7 @@ def test_a_review_lost_with_the_request_is_made_by_the_dispatcher(
             select(deliveries.c.notice_id).where(deliveries.c.channel == "review")
         ).all()
     assert len(reviews_done) == 5
-    assert len(triggered.ledger.line_decisions(borrower, line_id)["decisions"]) == 1
+    assert len(listed(triggered, borrower, line_id)) == 1
 
 
 def test_a_settlement_is_reviewed_and_the_line_stays_restored(

@@ -109,10 +109,12 @@ def written(c: Container, line_id: str, borrower_id: str) -> dict[str, list[dict
 
 
 def changes_of(c: Container, line_id: str) -> tuple[int, int, int]:
-    """The review's decisions, adverse notices and idempotency keys about the line."""
+    """The review's decisions, adverse notices and idempotency keys about the line (not the
+    staff member's grant that opened it)."""
     rows = written(c, line_id, "twin-a-")
+    reviewed = [d for d in rows["decisions"] if d["actor_role"] != "agent"]
     notices = [m for m in rows["outbox"] if m["topic"] == "notice.adverse_change"]
-    return len(rows["decisions"]), len(notices), len(rows["keys"])
+    return len(reviewed), len(notices), len(rows["keys"])
 
 
 def test_chunks_write_for_each_change_what_one_transaction_a_change_writes(

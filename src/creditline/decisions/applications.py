@@ -356,16 +356,17 @@ class Underwriting:
         return "approved", grant, ["application_approved", *(["regulatory_cap"] * capped)]
 
     def _open(self, tx: Transaction, record: dict[str, Any]) -> str:
-        """Open the approved line at 0 and grant its limit as a decision with its evidence."""
-        port = self._ledger.port
-        line = port.open(tx, record["borrower_id"], record["currency"], 0, granted_next=True)
+        """Open the approved line with its limit granted as a decision with its evidence."""
         grant = LimitChange(
             Action.INCREASE,
             tuple(record["reason_codes"]),
             limit_minor=record["granted_limit_minor"],
             policy_version=record["evidence"]["policy"],
         )
-        port.decide(tx, UNDERWRITER, line, grant, record["evidence"])
+        port = self._ledger.port
+        line, _ = port.open(
+            tx, UNDERWRITER, record["borrower_id"], record["currency"], grant, record["evidence"]
+        )
         return line.id
 
     def _store(self, tx: Transaction, record: dict[str, Any]) -> None:

@@ -264,12 +264,6 @@ def plan_refund() -> Movement:
     return Movement("refund")
 
 
-def plan_open(limit_minor: int, limit_min_minor: int, currency: str) -> Movement:
-    """Open a line with `limit_minor`, active: at least the profile's minimum, never zero."""
-    require_limit_at_least_minimum(limit_minor, limit_min_minor, currency)
-    return Movement("open", limit_delta=limit_minor, status=LineStatus.ACTIVE)
-
-
 @dataclass(frozen=True, slots=True)
 class LimitChange:
     """A decision about a line, as requested by a person, a rule or a policy."""

@@ -454,18 +454,18 @@ class LedgerPort:
     def open(
         self,
         tx: Transaction,
+        actor: Actor,
         borrower_id: str,
         currency: str,
-        limit_minor: int,
-        *,
-        granted_next: bool = False,
-        by: Actor | None = None,
-        note: str | None = None,
-    ) -> Line:
-        """open an active line: at least the profile minimum, or, `granted_next`, at 0 for an
-        approval whose increase decision follows in this same transaction (so no zero line is
-        ever seen). Opened `by` staff, the limit keeps to the same bounds and caps as an
-        increase; the opening's message keeps who opened it, why (`note`) and the figures."""
+        grant: LimitChange,
+        evidence: dict[str, Any] | None = None,
+    ) -> tuple[Line, DecisionRecord]:
+        """Open an active line at 0 and grant its first limit by `grant` (an increase) in this
+        same transaction, so no zero line is ever seen and every limit has its decision: who
+        granted it (underwriting for an approved application, the staff member who opened
+        it), the reasons, `evidence`, and the bounds and caps `decide` applied."""
+        if grant.action is not Action.INCREASE:
+            fail(f"a line opens with an increase, not a {grant.action.value}")
         now = self._clock.now()
         blank = Line(
             new_id(),
@@ -480,21 +480,11 @@ class LedgerPort:
             0,
             GENESIS_HASH,
         )
-        limit_min = self._limits.limit_min_minor(currency)
-        payload: dict[str, Any] = {}
-        if granted_next and limit_minor == 0:
-            movement = Movement("open", status=LineStatus.ACTIVE)
-        else:
-            movement = model.plan_open(limit_minor, limit_min, currency)
-        if by is not None:
-            grant = LimitChange(Action.INCREASE, ("application_approved",), limit_minor, note=note)
-            payload = {"opened_by": by.scope, "note": note}
-            payload["limit_caps"] = self._within_bounds(tx, by, blank, grant)
+        movement = Movement("open", status=LineStatus.ACTIVE)
         line = model.apply(blank, movement)
         entry = model.journal_entry(line, movement, GENESIS_HASH, now)
         line = model.with_head(line, entry.hash)
         self._store.insert_line(tx, line, now)
         self._store.append_journal(tx, entry)
-        opened = {"line": line_document(line), **payload}
-        self.notify(tx, Topic.LINE_OPENED, line, line.id, opened, now)
-        return line
+        self.notify(tx, Topic.LINE_OPENED, line, line.id, {"line": line_document(line)}, now)
+        return self.decide(tx, actor, line, grant, evidence)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from creditline.kernel.actors import is_automated
 from creditline.ledger.model import Action, LineStatus
 
 
@@ -67,5 +68,6 @@ class StoredDecision:
 
     @property
     def automated(self) -> bool:
-        """Whether a policy made it (it kept what it saw)."""
-        return self.evidence is not None
+        """Whether a policy made it (it kept what it saw). A person's decision may keep evidence
+        too (the cap figures it was held to, the report on file) and is still a person's."""
+        return self.evidence is not None and is_automated(self.record.actor_scope)

@@ -29,7 +29,7 @@ from creditline.kernel.permissions import Permission, require
 from creditline.kernel.text import checked_text
 from creditline.ledger import model
 from creditline.ledger.change_input import checked_until, parse_action
-from creditline.ledger.model import LimitChange, Line
+from creditline.ledger.model import Action, LimitChange, Line
 from creditline.ledger.ports import (
     ConsumerReports,
     DecisionRecord,
@@ -65,6 +65,8 @@ SEARCH_LENGTH_MIN = 3  # fewer characters would list half the book
 JOURNAL_SEQ_MAX = 2**31 - 1  # journal.seq is a 32-bit column
 SWEEP_BATCH_SIZE_MAX = 500
 DECISIONS_LISTED_MAX = 200
+# What a line staff open without naming reasons was granted for: staff approved the borrower.
+STAFF_OPENING_REASONS = ("application_approved",)
 
 
 class LedgerService:
@@ -103,13 +105,16 @@ class LedgerService:
         currency: str,
         limit: str,
         note: str | None = None,
+        reason_codes: list[str] | None = None,
     ) -> CommandResult:
         """Open an active line for a borrower with `limit` (a decimal string) in `currency`.
 
-        The limit keeps to the policy's bounds and the profile's caps like any other (the
-        opening's message keeps the cap figures and who opened it). A borrower who already
-        holds the profile's number of open lines in the currency gets another only with a
-        recorded reason (`note`).
+        The line opens with its limit granted by a decision of `actor` (like an approved
+        application's), with `reason_codes` (by default `application_approved`: staff approved
+        the borrower) and `note`; the limit keeps to the policy's bounds and the profile's caps
+        like any other, and the decision keeps the cap figures. A borrower who already holds
+        the profile's number of open lines in the currency gets another only with a recorded
+        reason (`note`).
         """
         require(actor, Permission.OPEN_LINE)
         checked_text(borrower_id, "borrower_id", BORROWER_ID_LENGTH_MAX)
@@ -124,11 +129,15 @@ class LedgerService:
         request["limit"] = limit
         if note is not None:
             request["note"] = note
+        if reason_codes is not None:
+            request["reason_codes"] = reason_codes
+        codes = STAFF_OPENING_REASONS if reason_codes is None else tuple(reason_codes)
+        grant = LimitChange(Action.INCREASE, codes, limit_minor, note=note)
 
         def work(tx: Transaction) -> Line:
             self.port.lock_borrower(tx, borrower_id)
             self.port.require_line_room(tx, borrower_id, currency, reason=note)
-            return self.port.open(tx, borrower_id, currency, limit_minor, by=actor, note=note)
+            return self.port.open(tx, actor, borrower_id, currency, grant)[0]
 
         return self._commands.run(actor, key, request, work, line_document, core=True)
 

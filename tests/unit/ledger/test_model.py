@@ -258,26 +258,31 @@ def test_plan_repayment_restores_available_credit() -> None:
     assert (after.principal_minor, after.available_minor) == (500_000, 1_300_000)
 
 
-# --- opening ----------------------------------------------------------------------------------
-def test_plan_open_sets_the_limit_on_a_blank_line() -> None:
-    blank = replace(ACTIVE, limit_minor=0, version=0)
-    movement = model.plan_open(2_000_000, 10_000, "CNY")
-    assert movement == Movement("open", limit_delta=2_000_000, status=LineStatus.ACTIVE)
-    opened = model.apply(blank, movement)
+# --- opening: a line opens at 0 and its first limit is an increase -------------------------
+BLANK = replace(ACTIVE, limit_minor=0, version=0)
+
+
+def first_limit(limit_minor: int, limit_min_minor: int) -> Movement:
+    grant = change(Action.INCREASE, "application_approved", limit_minor=limit_minor)
+    return model.plan_limit_change(BLANK, grant, NOW, limit_min_minor)
+
+
+def test_a_first_limit_sets_the_limit_on_a_blank_line() -> None:
+    opened = model.apply(BLANK, first_limit(2_000_000, 10_000))
     assert (opened.limit_minor, opened.available_minor, opened.version) == (2_000_000, 2_000_000, 1)
 
 
-def test_plan_open_refuses_a_negative_limit() -> None:
+def test_a_first_limit_cannot_be_negative() -> None:
     with pytest.raises(InvalidAmount):
-        model.plan_open(-1, 10_000, "CNY")
+        first_limit(-1, 10_000)
 
 
 @pytest.mark.parametrize(("limit_minor", "limit_min_minor"), [(0, 10_000), (9_999, 10_000), (0, 0)])
-def test_plan_open_refuses_a_limit_of_zero_or_below_the_minimum(
+def test_a_first_limit_of_zero_or_below_the_minimum_is_refused(
     limit_minor: int, limit_min_minor: int
 ) -> None:
     with pytest.raises(LimitBelowMinimum) as refused:
-        model.plan_open(limit_minor, limit_min_minor, "CNY")
+        first_limit(limit_minor, limit_min_minor)
     assert refused.value.code == "limit_below_minimum"
     assert refused.value.details == {
         "limit_min": format_minor(max(limit_min_minor, 1), "CNY"),
@@ -285,8 +290,8 @@ def test_plan_open_refuses_a_limit_of_zero_or_below_the_minimum(
     }
 
 
-def test_plan_open_accepts_exactly_the_minimum() -> None:
-    assert model.plan_open(10_000, 10_000, "CNY").limit_delta == 10_000
+def test_a_first_limit_of_exactly_the_minimum_is_granted() -> None:
+    assert first_limit(10_000, 10_000).limit_delta == 10_000
 
 
 # --- reason codes ---------------------------------------------------------------------------

@@ -28,6 +28,12 @@ class OpenLine(Body):
         description="why: needed to open a line for a borrower who already holds the "
         "profile's number of open lines in the currency",
     )
+    reason_codes: list[StrictStr] | None = Field(
+        default=None,
+        examples=[["application_approved"]],
+        description="the reasons of the decision that grants the line its limit (default: "
+        "application_approved)",
+    )
 
 
 class ChangeLimit(Body):
@@ -60,11 +66,18 @@ def open_line(
     key: IdempotencyKeyDep,
     response: Response,
 ) -> dict[str, Any]:
-    """Open an active line for a borrower with its limit in its currency, within the policy's
-    bounds and the profile's caps (`limit_above_cap`); another line beyond the profile's number
-    per borrower needs a `note` (`line_cap_reached`)."""
+    """Open an active line for a borrower with its limit in its currency, granted by a
+    decision of the staff member (listed with the line's decisions, with the cap figures),
+    within the policy's bounds and the profile's caps (`limit_above_cap`); another line beyond
+    the profile's number per borrower needs a `note` (`line_cap_reached`)."""
     result = ledger.open_line(
-        actor, key, body.borrower_id, body.currency, body.limit, note=body.note
+        actor,
+        key,
+        body.borrower_id,
+        body.currency,
+        body.limit,
+        note=body.note,
+        reason_codes=body.reason_codes,
     )
     return command_reply(result, response, 201)
 
