@@ -75,8 +75,9 @@ def smtp_server(request: pytest.FixtureRequest) -> Iterator[CountingMailbox]:
 
 
 def notices_to_send(c: Container, agent: Actor) -> list[str]:
-    """`LINES` lines opened and frozen, every borrower with an e-mail address: a freeze
-    notice each (and each opening, an event for the webhook alone)."""
+    """`LINES` lines opened and frozen, every borrower with an e-mail address: two notices
+    each (the staff member's grant that opens the line, and the freeze) and the opening's
+    event, for the webhook alone."""
     for n in range(LINES):
         borrower_id = f"mail-{n}"
         line = c.ledger.open_line(agent, f"o-{n}", borrower_id, "CNY", "20000.00").document
@@ -98,10 +99,10 @@ def test_a_batch_of_e_mail_goes_over_one_smtp_session(
     notices_to_send(container, agent)
     smtp = Email(SmtpSettings("127.0.0.1", smtp_server.port))
     sender = dispatcher(container, clock, email=smtp)
-    assert sender.run_until_idle() == {"claimed": 2 * LINES, "delivered": 2 * LINES}
+    assert sender.run_until_idle() == {"claimed": 3 * LINES, "delivered": 3 * LINES}
     sender.close()
     assert smtp_server.connections == 1
-    assert len(smtp_server.notice_ids) == len(set(smtp_server.notice_ids)) == LINES
+    assert len(smtp_server.notice_ids) == len(set(smtp_server.notice_ids)) == 2 * LINES
 
 
 @pytest.mark.parametrize("smtp_server", [2], indirect=True)
@@ -111,11 +112,11 @@ def test_a_session_the_server_drops_mid_batch_is_replaced_and_no_message_goes_tw
     notices_to_send(container, agent)
     smtp = Email(SmtpSettings("127.0.0.1", smtp_server.port))
     sender = dispatcher(container, clock, email=smtp)
-    assert sender.run_until_idle() == {"claimed": 2 * LINES, "delivered": 2 * LINES}
+    assert sender.run_until_idle() == {"claimed": 3 * LINES, "delivered": 3 * LINES}
     sender.close()
     assert smtp_server.connections == 2  # hung up on after the second message
     assert Counter(smtp_server.notice_ids) == {i: 1 for i in smtp_server.notice_ids}
-    assert len(smtp_server.notice_ids) == LINES
+    assert len(smtp_server.notice_ids) == 2 * LINES
 
 
 def test_a_batch_of_webhook_requests_goes_over_one_kept_alive_connection(
@@ -149,11 +150,11 @@ def test_a_batch_of_webhook_requests_goes_over_one_kept_alive_connection(
         notices_to_send(container, agent)
         hook = Webhook(f"http://127.0.0.1:{server.server_address[1]}/hook", SECRET)
         sender = dispatcher(container, clock, webhook=hook)
-        assert sender.run_until_idle() == {"claimed": 2 * LINES, "delivered": 2 * LINES}
+        assert sender.run_until_idle() == {"claimed": 3 * LINES, "delivered": 3 * LINES}
         sender.close()
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-    assert len(received) == len(set(received)) == 2 * LINES
+    assert len(received) == len(set(received)) == 3 * LINES
     assert len(connections) == 1
