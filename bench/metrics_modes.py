@@ -52,7 +52,6 @@ async def _answer(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 async def _requests(observe: Any, count: int) -> None:
-
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b""}
 
@@ -180,8 +179,8 @@ def main() -> None:
         type=int,
         nargs="+",
         default=[3, 9],
-        help="other processes whose files a scrape reads (2 workers and the "
-        "supervisor: 3; more after restarts)",
+        help="other processes whose files a scrape reads besides its own (2 workers and "
+        "the supervisor: 2; more after restarts)",
     )
     parser.add_argument("--smoke", action="store_true", help="a run of seconds (the tests)")
     parser.add_argument("--child", choices=["memory", "files", "write"], help=argparse.SUPPRESS)
