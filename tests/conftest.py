@@ -8,6 +8,7 @@ when it is not, these tests fail loudly rather than skip.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -298,3 +299,11 @@ def failed_so_far(request: pytest.FixtureRequest) -> bool:
     """Whether the requesting test has failed so far (for a fixture's teardown)."""
     reports = request.node.stash.get(PHASE_REPORTS, {})
     return any(report.failed for report in reports.values())
+
+
+def metric(scraped: str, name: str, **labels: str) -> float:
+    """One sample's value from Prometheus's text format (0 when it is not there)."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    pattern = rf"^{re.escape(name)}{re.escape('{' + wanted + '}') if wanted else ''} (\S+)$"
+    found = re.search(pattern, scraped, re.M)
+    return float(found.group(1)) if found else 0.0

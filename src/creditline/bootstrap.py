@@ -130,7 +130,7 @@ def build(
         db, clock, commands, ledger, decisions, catalogue, rate_limit=rate_limits["reviews"]
     )
     dispatcher = _dispatcher(settings, db, clock, notices, outbox)
-    metrics = Metrics()
+    metrics = Metrics(settings.metrics_directory)
     metrics.watch_outbox(dispatcher.backlog)
     if settings.review_triggers:
         _review_after_changes(outbox, decisions, metrics)

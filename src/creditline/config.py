@@ -95,6 +95,10 @@ class Settings:
     # Who may scrape `/metrics`: a bearer of this token; unset, only the machine itself
     # (a loopback address).
     metrics_token: str | None = field(default=None, repr=False)
+    # Where every process of one server writes its metrics for the others' scrapes
+    # (PROMETHEUS_MULTIPROC_DIR, prometheus_client's own; `serve --processes` sets it per run).
+    # None: this process's metrics live in it alone.
+    metrics_directory: Path | None = None
 
     @property
     def is_development(self) -> bool:
@@ -289,6 +293,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dispatch_interval_seconds=float(env.get("CREDITLINE_DISPATCH_INTERVAL_SECONDS", "2")),
         dispatch_workers=int(env.get("CREDITLINE_DISPATCH_WORKERS", "8")),
         metrics_token=env.get("CREDITLINE_METRICS_TOKEN") or None,
+        metrics_directory=(
+            Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env.get("PROMETHEUS_MULTIPROC_DIR") else None
+        ),
     )
 
 

@@ -183,3 +183,17 @@ def test_http_bench_drives_serve_with_wrk_next_to_the_in_process_path() -> None:
         )
         assert min(rate, p50, p99, in_rate, in_p50, in_p99, ratio) > 0, what
     assert "holds in the store match wrk's answers: [OK]" in output
+
+
+def test_metrics_bench_times_the_middleware_and_scrapes_in_memory_and_in_files() -> None:
+    output = run_bench("metrics_modes.py")
+    for mode, others in (("memory", "-"), ("files", "1"), ("files", "3")):
+        row = rf"\| {mode} \| {others} \| {NUMBER} \| {NUMBER} \| {NUMBER} \|"
+        assert all(value > 0 for value in figures(row, output)), (mode, others)
+    for others in (1, 3):
+        per_request, per_scrape = figures(
+            rf"files / memory with {others} other processes' files: {NUMBER}× CPU per request, "
+            rf"{NUMBER}× CPU per scrape",
+            output,
+        )
+        assert per_request > 0 and per_scrape > 0

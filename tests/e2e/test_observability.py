@@ -7,12 +7,11 @@ import dataclasses
 import json
 import logging
 import logging.config
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from conftest import headers
+from conftest import headers, metric
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
@@ -25,14 +24,6 @@ from creditline.kernel.ids import is_id
 from creditline.notices.tables import outbox
 
 AGENT = Actor("agent-1", Role.AGENT)
-
-
-def metric(scraped: str, name: str, **labels: str) -> float:
-    """One sample's value from Prometheus's text format (0 when it is not there)."""
-    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
-    pattern = rf"^{re.escape(name)}{re.escape('{' + wanted + '}') if wanted else ''} (\S+)$"
-    found = re.search(pattern, scraped, re.M)
-    return float(found.group(1)) if found else 0.0
 
 
 def test_every_answer_carries_a_request_id(client: TestClient) -> None:
@@ -64,6 +55,7 @@ def test_metrics_count_holds_by_result_and_time_each_route(
     assert refused.status_code == 409, refused.text
     scraped = client.get("/metrics").text
     assert metric(scraped, "creditline_holds_total", result="placed") == 1
+    assert metric(scraped, "creditline_http_requests_in_progress") == 1  # the scrape
     assert metric(scraped, "creditline_holds_total", result="refused") == 1
     route = "/v1/lines/{line_id}/drawdowns"
     timed = {"method": "POST", "route": route, "status": "2xx"}

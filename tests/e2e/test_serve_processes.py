@@ -11,57 +11,38 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import Run
+from served import (
+    PROCESSES,
+    SIGNING_KEY,
+    free_port,
+    headers_of,
+    process_answering,
+    serve_processes,
+    wait_until_answering,
+)
 from sqlalchemy import func, select
 
-from creditline.api.auth import issue_token
-from creditline.config import DEFAULT_KEY_ID, SigningKey
 from creditline.db.engine import make_engine
 from creditline.kernel.actors import Role
-from creditline.kernel.ids import new_id
 from creditline.ledger.tables import drawdowns
 from creditline.notices.tables import outbox
 
 # One at a time, beside the rest of the suite: the server's workers load the CPUs.
 pytestmark = pytest.mark.xdist_group("benchmarks")
 
-CLI = Path(sys.executable).parent / "creditline"
-SIGNING_KEY = "serve-processes-test-signing-key-of-40-chars"
-PROCESSES = 2
 CLIENT_THREADS = 4
 HOLDS_PER_THREAD = 10
-START_SECONDS_MAX = 180.0  # two workers importing on a loaded two-core machine
 SEEN_SECONDS_MAX = 60.0
 LIMIT = "100000.00"
 HOLD = "10.00"
 HOLD_MINOR = 1_000
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _headers(role: Role, subject: str) -> dict[str, str]:
-    token = issue_token(SigningKey(DEFAULT_KEY_ID, SIGNING_KEY), role, subject, datetime.now(UTC))
-    return {"Authorization": f"Bearer {token}", "Idempotency-Key": new_id()}
-
-
-def _process_answering(base_url: str) -> int:
-    """The pid of the worker that answers `/healthz` on a new connection."""
-    with httpx.Client(base_url=base_url, timeout=10) as fresh:
-        return int(fresh.get("/healthz").json()["process"])
 
 
 def _alive(pid: int) -> bool:
@@ -82,7 +63,7 @@ def test_serve_refuses_a_bad_number_of_processes(creditline: Run, processes: str
 def test_two_worker_processes_serve_the_port_and_stop_together(
     database_url: str, creditline: Run, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -91,29 +72,13 @@ def test_two_worker_processes_serve_the_port_and_stop_together(
         "CREDITLINE_DISPATCH_INTERVAL_SECONDS": "0.2",
     }
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [str(CLI), "serve", "--port", str(port), "--processes", str(PROCESSES)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    server = serve_processes(env, port, log)
     try:
-        deadline = time.monotonic() + START_SECONDS_MAX
-        while True:
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            try:
-                _process_answering(base_url)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-
+        wait_until_answering(server, base_url, log)
         opened = httpx.post(
             f"{base_url}/v1/lines",
             json={"borrower_id": "b-1", "currency": "CNY", "limit": LIMIT},
-            headers=_headers(Role.AGENT, "agent-1"),
+            headers=headers_of(Role.AGENT, "agent-1"),
         )
         assert opened.status_code == 201, opened.text
         line_id = opened.json()["id"]
@@ -127,7 +92,7 @@ def test_two_worker_processes_serve_the_port_and_stop_together(
                     made = fresh.post(
                         f"/v1/lines/{line_id}/drawdowns",
                         json={"amount": HOLD, "term_months": 3},
-                        headers=_headers(Role.BORROWER, "b-1"),
+                        headers=headers_of(Role.BORROWER, "b-1"),
                     )
                 assert made.status_code == 201, made.text
                 with lock:
@@ -139,14 +104,14 @@ def test_two_worker_processes_serve_the_port_and_stop_together(
         seen: set[int] = set()
         deadline = time.monotonic() + SEEN_SECONDS_MAX
         while len(seen) < PROCESSES and time.monotonic() < deadline:
-            seen.add(_process_answering(base_url))
+            seen.add(process_answering(base_url))
         for client in clients:
             client.join()
         assert len(seen) == PROCESSES, f"only {seen} answered"
         assert server.pid not in seen  # the workers answer, not the supervisor
         assert len(answered) == CLIENT_THREADS * HOLDS_PER_THREAD
 
-        line = httpx.get(f"{base_url}/v1/lines/{line_id}", headers=_headers(Role.AGENT, "a-1"))
+        line = httpx.get(f"{base_url}/v1/lines/{line_id}", headers=headers_of(Role.AGENT, "a-1"))
         held_minor = HOLD_MINOR * len(answered)
         assert line.json()["held"] == f"{held_minor // 100}.00", line.json()
 

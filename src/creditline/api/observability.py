@@ -46,8 +46,9 @@ class NotReady(Busy):
 
 
 class Observe:
-    """Times each request by method, route template and status class; tags it with a
-    request id, returned in `X-Request-Id` and put on every log line written meanwhile."""
+    """Times each request by method, route template and status class, and counts it in
+    progress meanwhile; tags it with a request id, returned in `X-Request-Id` and put on every
+    log line written meanwhile."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self._app = app
@@ -61,19 +62,32 @@ class Observe:
         request_id = _request_id(scope)
         token = REQUEST_ID.set(request_id)
         status = 500  # what a request that raised out of the app was answered
+        observed = False
+        self._metrics.requests_in_progress.inc()
+
+        def observe() -> None:
+            nonlocal observed
+            if not observed:
+                observed = True
+                self._metrics.requests_in_progress.dec()
+                self._observe(scope, status, perf_counter() - started)
 
         async def tagged(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Counted before the caller has the whole answer: a scrape it makes next, of
+                # any worker, counts it.
+                observe()
             await send(message)
 
         try:
             await self._app(scope, receive, tagged)
         finally:
             REQUEST_ID.reset(token)
-            self._observe(scope, status, perf_counter() - started)
+            observe()  # an answer that never ended: the app raised, or the caller left
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
@@ -123,6 +137,7 @@ def install(app: FastAPI, container: Container) -> None:
         """The metrics in Prometheus's text format (a bearer of the metrics token, or the
         machine itself when no token is set)."""
         _may_scrape(request, container.settings.metrics_token)
+        # Under `serve --processes` the registry sums every process's files: the whole server.
         return Response(generate_latest(container.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date, timedelta
-from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -17,6 +16,7 @@ from creditline.cli import (  # noqa: F401  (registers their commands)
     offline,
     policies,
     reports,
+    serving,
 )
 from creditline.cli.app import (
     BatchEngine,
@@ -31,11 +31,10 @@ from creditline.cli.app import (
     settings_or_fail,
     spark_or_fail,
 )
-from creditline.config import load_settings
 from creditline.kernel.errors import DomainError
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    pass
 
 
 @db_app.command("upgrade")
@@ -49,80 +48,6 @@ def db_upgrade() -> None:
     upgrade(engine)
     engine.dispose()
     typer.echo(f"schema is up to date on {engine.url.render_as_string(hide_password=True)}")
-
-
-PROCESSES_MAX = 64
-
-
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Threads serving requests, per process.")] = 40,
-    processes: Annotated[
-        int,
-        typer.Option(min=1, max=PROCESSES_MAX, help="Processes serving requests on the port."),
-    ] = 1,
-) -> None:
-    """Serve the API and the pages (`/` leads to sign-in); in the background, sweep expired
-    holds and due freezes and deliver the outbox (CREDITLINE_DISPATCH=off leaves delivery to
-    `creditline dispatch`).
-
-    With --processes N, N worker processes serve the port, each with a socket of its own so
-    that the kernel spreads connections over them (see `cli/supervisor.py`); the background
-    work then runs once, in the supervising process, not in each worker."""
-    import logging.config
-
-    import uvicorn
-
-    from creditline.api.app import background_jobs
-    from creditline.api.observability import log_config
-    from creditline.bootstrap import build
-    from creditline.cli.supervisor import Supervisor
-    from creditline.web.app import create_site
-
-    settings = settings_or_fail()
-    try:
-        settings.refuse_unsafe_signing_key()
-    except ValueError as exc:
-        fail(f"refusing to serve: {exc}")
-    container = build(settings)
-    url = f"http://{_url_host(host)}:{port}/"
-    typer.echo(f"creditline: open {url} to sign in; the API's docs are at {url}docs")
-    logs = log_config(json_lines=not settings.is_development)
-    if processes == 1:
-        site = create_site(container, sweep=True, dispatch=settings.dispatch, threads=workers)
-        uvicorn.run(site, host=host, port=port, log_config=logs)
-        return
-    logging.config.dictConfig(logs)
-    try:
-        supervisor = Supervisor(partial(worker_site, workers), host, port, processes, logs)
-    except OSError as exc:
-        fail(f"cannot serve on {host}:{port}: {exc.strerror}")
-    jobs = background_jobs(container, sweep=True, dispatch=settings.dispatch)
-    for job in jobs:
-        job.start()
-    try:
-        code = supervisor.run()
-    finally:
-        for job in jobs:
-            job.stop()
-        container.close()
-    raise typer.Exit(code)
-
-
-def worker_site(threads: int) -> FastAPI:
-    """One worker process's site for `serve --processes`: its own container on the schema the
-    supervisor migrated, no background work (the supervisor does it)."""
-    from creditline.bootstrap import build
-    from creditline.web.app import create_site
-
-    return create_site(build(load_settings(), migrate=False), threads=threads)
-
-
-def _url_host(host: str) -> str:
-    """How `host` is written in a URL (an IPv6 address in brackets)."""
-    return f"[{host}]" if ":" in host else host
 
 
 @app.command()

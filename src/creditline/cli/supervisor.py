@@ -8,19 +8,27 @@ one of two workers. Here the workers are spawned (no pool or thread crosses a fo
 dies is started again, and SIGTERM or SIGINT stops them all and waits for their requests to
 end. The supervisor keeps a bound socket on the port meanwhile, so no other program takes it
 between a worker's death and its replacement.
+
+The metrics of one run gather in a directory of its own (`shared_metrics_directory`): each
+process writes its counts there and a scrape of any worker sums them (decision 0026).
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from multiprocessing.context import SpawnProcess
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -28,6 +36,22 @@ from uvicorn.config import STARTUP_FAILURE
 log = logging.getLogger("uvicorn.error")
 WATCH_SECONDS = 0.5  # how often the supervisor looks for a worker that died
 STOP_SECONDS_MAX = 60.0  # a worker still answering requests after SIGTERM is killed then
+# prometheus_client's switch to multiprocess mode, read when it is first imported.
+METRICS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def shared_metrics_directory() -> Iterator[Path]:
+    """A new directory for one run's metrics, named in PROMETHEUS_MULTIPROC_DIR to this process
+    and to every worker it starts; removed at the end, so that a run counts from zero as a
+    single process does. Enter it before anything imports prometheus_client."""
+    directory = Path(tempfile.mkdtemp(prefix="creditline-metrics-"))
+    os.environ[METRICS_DIRECTORY_VARIABLE] = str(directory)
+    try:
+        yield directory
+    finally:
+        del os.environ[METRICS_DIRECTORY_VARIABLE]
+        shutil.rmtree(directory)
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -48,7 +72,8 @@ def _worker(app: Callable[[], Any], host: str, port: int, log_config: dict[str, 
 
 
 class Supervisor:
-    """Runs `processes` workers serving `app()` on `host:port` until SIGTERM or SIGINT."""
+    """Runs `processes` workers serving `app()` on `host:port` until SIGTERM or SIGINT, and
+    tells `worker_ended` the pid of each worker that died before it was replaced."""
 
     def __init__(
         self,
@@ -57,9 +82,11 @@ class Supervisor:
         port: int,
         processes: int,
         log_config: dict[str, Any],
+        worker_ended: Callable[[int], None],
     ) -> None:
         self._target = partial(_worker, app, host, port, log_config)
         self._count = processes
+        self._worker_ended = worker_ended
         self._context = multiprocessing.get_context("spawn")
         self._stop = threading.Event()
         self._held = reuse_port_socket(host, port)  # fails here when the port is taken
@@ -82,6 +109,7 @@ class Supervisor:
                         self._stop.set()
                         break
                     log.warning("worker %s exited (%s); starting another", worker.pid, exit_code)
+                    self._worker_ended(cast(int, worker.pid))  # a started process has one
                     workers[index] = self._start()
         finally:
             self._terminate(workers)
