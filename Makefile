@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/policy_notices.py
 	$(BIN)/python bench/lender_attributes.py
 	$(BIN)/python bench/http_api.py
+	$(BIN)/python bench/metrics_modes.py
 
 lint: install
 	$(BIN)/ruff check src tests bench tools
