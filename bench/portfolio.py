@@ -13,6 +13,11 @@ the exposure against the generator's own sums.
     .venv/bin/python bench/portfolio.py                       # 10,000,000 lines
     .venv/bin/python bench/portfolio.py --lines 1000000
     .venv/bin/python bench/portfolio.py --smoke               # 20,000 lines, in seconds
+    .venv/bin/python bench/portfolio.py --lines 10000000 --keep /tmp/book10m.duckdb
+    .venv/bin/python bench/portfolio.py --book /tmp/book10m.duckdb   # the report again, no build
+
+`--book` reports on a book built earlier (`--keep`) without building it: on a working copy of
+it, so that the kept file stays as built. `--sections` prints each figure's wall and CPU time.
 
 Target (issue 15): the report on 10,000,000 lines in under 60 s on DuckDB (2 cores). It is a
 report, not a test: it exits 0 whatever the figures (non-zero only on a broken setup).
@@ -22,14 +27,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import duckdb
@@ -159,6 +167,21 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class SectionTimes:
+    """Each figure's wall and CPU time, told by the report's `progress` as the next starts."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = {}
+        self._current: tuple[str, float, float] | None = None
+
+    def __call__(self, name: str | None) -> None:
+        now, cpu = time.perf_counter(), cpu_seconds()
+        if self._current is not None:
+            started_name, started, cpu_started = self._current
+            self.times[started_name] = [now - started, cpu - cpu_started]
+        self._current = None if name is None else (name, now, cpu)
+
+
 def run_report(path: Path) -> dict[str, object]:
     """In this (child) process: the whole report on the copy; its time and figures."""
     service = PortfolioService(
@@ -170,8 +193,10 @@ def run_report(path: Path) -> dict[str, object]:
     )
     copy = DuckDBBook(path)
     started, cpu_started = time.perf_counter(), cpu_seconds()
-    report = service.report_on(ANALYST, copy, AS_OF, "CNY")
+    sections = SectionTimes()
+    report = service.report_on(ANALYST, copy, AS_OF, "CNY", progress=sections)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
+    sections(None)
     copy.close()
     return {
         "seconds": seconds,
@@ -185,7 +210,25 @@ def run_report(path: Path) -> dict[str, object]:
         "dpd": {b.bucket: b.loans for b in report.dpd_buckets},
         "vintages": len(report.vintages),
         "regions": len(report.concentration["region"]),
+        "grades": [
+            (g.grade, g.lines, g.matured_lines, g.matured_bad, g.expected_loss_minor)
+            for g in report.grades
+        ],
+        "sections": sections.times,
+        # Every figure of the report: equal digests on one book, equal reports.
+        "digest": hashlib.sha256(
+            json.dumps(asdict(report), default=str, sort_keys=True).encode()
+        ).hexdigest()[:16],
     }
+
+
+def book_lines(path: Path) -> int:
+    """How many lines a book built earlier holds."""
+    connection = duckdb.connect(str(path), read_only=True)
+    found = connection.execute("SELECT count(*) FROM lines").fetchone()
+    connection.close()
+    assert found is not None
+    return int(found[0])
 
 
 def expected_exposure(path: Path) -> tuple[int, int]:
@@ -202,48 +245,66 @@ def expected_exposure(path: Path) -> tuple[int, int]:
     return int(found[0]), int(found[1])
 
 
+def report_in_child(path: Path, lines: int, show_sections: bool) -> None:
+    """The report in a child process on the book at `path`; its figures and times."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--child", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = json.loads(child.stdout.strip().splitlines()[-1])
+    peak_gib = figures.pop("peak_rss_kib") / 2**20
+    seconds, cpu = figures.pop("seconds"), figures.pop("cpu_seconds")
+    cores = os.cpu_count() or 1
+    log(
+        f"portfolio report, {lines:,} lines on DuckDB: {seconds:.2f} s, "
+        f"{lines / seconds:,.0f} lines/s, peak RSS {peak_gib:.2f} GiB; "
+        f"CPU {cpu:.1f} s ({cpu / cores:.1f} s over {cores} cores)"
+    )
+    sections = figures.pop("sections")
+    if show_sections:
+        for name, (wall, cpu_section) in sections.items():
+            log(f"  {name:<24} {wall:7.2f} s wall {cpu_section:7.2f} s CPU")
+    log(f"figures: {json.dumps(figures)}")
+    log(f"load average after: {load_average()}")
+    limit, drawn = expected_exposure(path)
+    same = (figures["limit_minor"], figures["drawn_minor"]) == (limit, drawn)
+    log(f"exposure against the generator's sums: {'[MATCH]' if same else '[MISMATCH]'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=DEFAULT_LINES)
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_LINES:,} lines")
     parser.add_argument("--keep", type=Path, default=None, help="keep the book in this file")
+    parser.add_argument("--book", type=Path, default=None, help="report on this book, no build")
+    parser.add_argument("--sections", action="store_true", help="each figure's times")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
         print(json.dumps(run_report(args.child)))
         return 0
-    lines = SMOKE_LINES if args.smoke else args.lines
     log(
         f"machine: {os.cpu_count()} cores, {platform.python_version()}, duckdb {duckdb.__version__}"
     )
     log(f"load average (1, 5, 15 min): {load_average()}")
     with tempfile.TemporaryDirectory(prefix="creditline-bench-") as directory:
-        path = args.keep or Path(directory) / "book.duckdb"
-        path.unlink(missing_ok=True)
-        built = build_book(path, lines)
-        log(
-            f"book of {lines:,} lines built in {built:.1f} s ({path.stat().st_size / 2**30:.2f} GiB)"
-        )
-        child = subprocess.run(
-            [sys.executable, __file__, "--child", str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        figures = json.loads(child.stdout.strip().splitlines()[-1])
-        peak_gib = figures["peak_rss_kib"] / 2**20
-        log(
-            f"portfolio report, {lines:,} lines on DuckDB: {figures['seconds']:.2f} s, "
-            f"{lines / figures['seconds']:,.0f} lines/s, peak RSS {peak_gib:.2f} GiB; "
-            f"CPU {figures['cpu_seconds']:.1f} s ({figures['cpu_seconds'] / (os.cpu_count() or 1):.1f} s over {os.cpu_count()} cores)"
-        )
-        log(
-            f"figures: {json.dumps({k: v for k, v in figures.items() if k not in ('seconds', 'cpu_seconds', 'peak_rss_kib')})}"
-        )
-        log(f"load average after: {load_average()}")
-        limit, drawn = expected_exposure(path)
-        same = (figures["limit_minor"], figures["drawn_minor"]) == (limit, drawn)
-        log(f"exposure against the generator's sums: {'[MATCH]' if same else '[MISMATCH]'}")
+        if args.book is not None:
+            # A working copy: the report's session may write to the file it opens.
+            path = Path(directory) / "book.duckdb"
+            shutil.copyfile(args.book, path)
+            lines = book_lines(path)
+            log(f"book of {lines:,} lines from {args.book} ({path.stat().st_size / 2**30:.2f} GiB)")
+        else:
+            lines = SMOKE_LINES if args.smoke else args.lines
+            path = args.keep or Path(directory) / "book.duckdb"
+            path.unlink(missing_ok=True)
+            built = build_book(path, lines)
+            log(
+                f"book of {lines:,} lines built in {built:.1f} s ({path.stat().st_size / 2**30:.2f} GiB)"
+            )
+        report_in_child(path, lines, args.sections)
     return 0
 
 

@@ -82,6 +82,9 @@ class DuckDBBook:
 
     def __init__(self, path: Path | str = ":memory:", *, threads: int | None = None) -> None:
         self.raw = duckdb.connect(str(path))
+        # Every query that lists rows orders them; a kept read need not keep the order it
+        # was made in, so DuckDB may write it from each thread without buffering.
+        self.raw.execute("SET preserve_insertion_order = false")
         if threads is not None:
             self.raw.execute(f"SET threads = {int(threads)}")
 

@@ -47,15 +47,16 @@ SOURCES: dict[str, Select[Any]] = {
 
 def score_events() -> Any:
     """Every scorecard decision about a line, the application that opened it or a review:
-    line_id, at, score, grade (parsed from the evidence once, for `line_scores`)."""
+    line_id, at, score, grade (parsed from the evidence once, for `line_scores`). An
+    application's score may be null (an evidence without one): `line_scores` skips it, so
+    that each evidence is parsed once per member, not again to filter."""
     a = applications.c
-    score = cast(json_member(a.evidence, "score"), Integer)
     opened = select(
         a.line_id,
         a.created_at.label("at"),
-        score.label("score"),
+        cast(json_member(a.evidence, "score"), Integer).label("score"),
         json_member(a.evidence, "grade").label("grade"),
-    ).where(a.line_id.is_not(None), score.is_not(None))
+    ).where(a.line_id.is_not(None))
     return union_all(opened, select(decision_scores())).subquery("score_events")
 
 
@@ -74,7 +75,7 @@ def line_scores(before: datetime, events: Any = None) -> Any:
             .over(partition_by=e.line_id, order_by=(e.at.desc(), e.score, e.grade))
             .label("latest"),
         )
-        .where(e.at < before)
+        .where(e.at < before, e.score.is_not(None))
         .subquery("ranked_scores")
     )
     r = ranked.c

@@ -43,7 +43,8 @@ SOURCES: dict[str, Select[Any]] = {
 
 def loan_positions(before: datetime, on: date, currency: str) -> Any:
     """The loans in `currency` open at `before` (opened before it, not settled before it):
-    loan_id, line_id, start_date, principal_minor (outstanding then), dpd (on `on`)."""
+    loan_id, line_id, start_date, principal_minor (outstanding then), dpd (on `on`),
+    lent_minor (the principal lent)."""
     repaid = (
         select(repayments.c.loan_id, func.sum(repayments.c.principal_minor).label("repaid"))
         .where(repayments.c.created_at < before)
@@ -68,6 +69,7 @@ def loan_positions(before: datetime, on: date, currency: str) -> Any:
             loans.c.start_date,
             (loans.c.principal_minor - func.coalesce(repaid.c.repaid, 0)).label("principal_minor"),
             dpd.label("dpd"),
+            loans.c.principal_minor.label("lent_minor"),
         )
         .select_from(
             loans.outerjoin(repaid, repaid.c.loan_id == loans.c.id).outerjoin(
@@ -133,21 +135,18 @@ def funded_positions(before: datetime, on: date, currency: str, open_loans: Any 
     if open_loans is None:
         open_loans = loan_positions(before, on, currency)
     f = loan_funding.c
-    outstanding = int_divide(open_loans.c.principal_minor * f.amount_minor, loans.c.principal_minor)
+    o = open_loans.c
+    outstanding = int_divide(o.principal_minor * f.amount_minor, o.lent_minor)
     return (
         select(
-            open_loans.c.loan_id,
-            open_loans.c.line_id,
+            o.loan_id,
+            o.line_id,
             f.funder,
             f.amount_minor.label("funded_minor"),
             outstanding.label("principal_minor"),
-            open_loans.c.dpd,
+            o.dpd,
         )
-        .select_from(
-            open_loans.join(loan_funding, f.loan_id == open_loans.c.loan_id).join(
-                loans, loans.c.id == open_loans.c.loan_id
-            )
-        )
+        .select_from(open_loans.join(loan_funding, f.loan_id == o.loan_id))
         .subquery("funded_positions")
     )
 

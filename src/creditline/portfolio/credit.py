@@ -105,8 +105,10 @@ def matured_sample(
     positions = reader.positions(observed, currency)
     scores = reader.scores(observed)
     loans = reader.reached(on, currency).c
+    # Only the loans that went 90+ (a few): a line without one joins no row, as before.
     first = (
         select(loans.line_id, func.min(loans.reached_90).label("reached"))
+        .where(loans.reached_90.is_not(None))
         .group_by(loans.line_id)
         .subquery("first_90")
     )
