@@ -60,10 +60,11 @@ from uncapped import uncapped_products
 from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
 from creditline.db.engine import normalise_url
-from creditline.decisions.applications import Application, application_features
+from creditline.decisions.applications import Application
 from creditline.decisions.batch import BATCH_LINES, decide_batch
 from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import StoredReports
+from creditline.decisions.declared import application_features
 from creditline.decisions.engine import features_table_sql, load_features
 from creditline.decisions.service import APPLY_CHUNK, APPLY_WORKERS
 from creditline.kernel.actors import Actor, Role

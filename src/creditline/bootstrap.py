@@ -126,6 +126,8 @@ def build(
     notices = NoticeService(db, clock, commands, ledger, catalogue, Renderer(), contacts)
     policies = _policies(db, clock, commands, catalogue, (active, governance, trials), decisions)
     rate_limits = _rate_limits(settings)
+    registry = load_registry(settings.attributes_file) if settings.attributes_file else {}
+    attributes = LenderAttributes(db, clock, registry)
     appeals = Appeals(
         db, clock, commands, ledger, decisions, catalogue, rate_limit=rate_limits["reviews"]
     )
@@ -151,9 +153,7 @@ def build(
         appeals=appeals,
         reminders=Reminders(db, clock, ledger, decisions, catalogue),
         bureau=bureau,
-        attributes=LenderAttributes(
-            db, clock, load_registry(settings.attributes_file) if settings.attributes_file else {}
-        ),
+        attributes=attributes,
         underwriting=Underwriting(
             clock,
             commands,
@@ -162,6 +162,7 @@ def build(
             StoredReports(),
             db,
             catalogue,
+            attributes,
             rate_limit=_rate_limits(settings)["applications"],
         ),
         end_of_day=EndOfDay(db, clock, (p.profile.timezone for p in catalogue)),

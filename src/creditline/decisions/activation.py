@@ -121,7 +121,7 @@ class Activation:
         self._active.refresh()
         log.info("policy %s is active (it replaces %s)", label, previous.policy.label)
         current = self._active.engine()
-        rows, owners = todays_book(self._db, current.policy, now, self._bureau)
+        rows, owners = todays_book(self._db, current.policy, now, self._bureau, previous.policy)
         with self._db.reading() as connection:
             announced = {
                 row["line_id"] for row in change_store.pending_of_version(connection, parts)

@@ -8,7 +8,10 @@ policy's minimum limit the application is declined with the factors that cost th
 or for income when no score would have reached the minimum (`Engine.decline_reasons`, Reg B
 1002.9(b)(2), US-3). An approval opens the line
 and grants its limit through the ledger's decision path (reason `application_approved`, with
-the evidence), so the first limit is explained like every later change.
+the evidence), so the first limit is explained like every later change. The lender's own
+application fields (registered attributes whose source is the application) are typed by the
+registry, decided on with the borrower's other stored attribute values, and stored as a load
+stores them, as of the application (docs/decisions/0022).
 
 Every application is kept with its outcome; its features feed the borrower's later reviews.
 """
@@ -19,24 +22,30 @@ import copy
 import datetime as dt
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, select, update
+from sqlalchemy import bindparam, insert, update
 
 from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
+from creditline.decisions.attributes import LenderAttributes, application_values, stored_values
 from creditline.decisions.bureau import BureauPort
+from creditline.decisions.declared import (
+    age_on,
+    application_features,
+    declared_features,
+    with_report,
+)
 from creditline.decisions.engine import Engine
 from creditline.decisions.features import EMPLOYMENT
 from creditline.decisions.rate_limits import RateLimit, refuse_over_limit
-from creditline.decisions.tables import applications, verifications
+from creditline.decisions.tables import applications
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Forbidden, InvalidInput
 from creditline.kernel.ids import new_id
-from creditline.kernel.invariant import fail
 from creditline.kernel.money import Money, format_minor
 from creditline.kernel.permissions import Permission, require
 from creditline.kernel.reasons import reason_texts
@@ -48,125 +57,8 @@ from creditline.loans.products import Catalogue
 UNDERWRITER = Actor("underwriting", Role.SERVICE)
 
 
-_DAY = dt.timedelta(days=1)
 AGE_MIN = 18
 REGION = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")  # ISO 3166-2: country, subdivision
-
-
-def application_features(
-    connection: Connection,
-    borrower_ids: list[str],
-    now: dt.datetime,
-    today: dt.date,
-    currency: str | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Per borrower: the latest application's features and how many they made lately; a later
-    accepted income verification replaces the declared income and its evidence. With
-    `currency`, only income stated in it counts (an amount in another currency says nothing)."""
-    if not borrower_ids:
-        return {}
-    in_currency = [] if currency is None else [applications.c.currency == currency]
-    counts = connection.execute(
-        select(
-            applications.c.borrower_id,
-            func.sum(case((applications.c.created_at >= now - 7 * _DAY, 1), else_=0)),
-            func.sum(case((applications.c.created_at >= now - 30 * _DAY, 1), else_=0)),
-        )
-        .where(applications.c.borrower_id.in_(borrower_ids))
-        .group_by(applications.c.borrower_id)
-    ).all()
-    ranked = (
-        select(
-            applications,
-            func.row_number()
-            .over(
-                partition_by=applications.c.borrower_id,
-                order_by=(applications.c.created_at.desc(), applications.c.id.desc()),
-            )
-            .label("newest_first"),
-        )
-        .where(applications.c.borrower_id.in_(borrower_ids), *in_currency)
-        .subquery()
-    )
-    latest = {
-        row["borrower_id"]: row
-        for row in connection.execute(select(ranked).where(ranked.c.newest_first == 1)).mappings()
-    }
-    found: dict[str, dict[str, Any]] = {}
-    for borrower, in_7d, in_30d in counts:
-        found[borrower] = {
-            "applications_7d": int(in_7d or 0),
-            "applications_30d": int(in_30d or 0),
-            **(_declared(latest[borrower], today) if borrower in latest else {}),
-        }
-    for borrower, verified in verified_income(connection, borrower_ids, today, currency).items():
-        found[borrower] = {**found.get(borrower, {}), **verified}
-    return found
-
-
-def verified_income(
-    connection: Connection, borrower_ids: list[str], today: dt.date, currency: str | None = None
-) -> dict[str, dict[str, Any]]:
-    """Per borrower, the income features of their latest accepted income verification (they
-    replace what the application declared), in `currency` when given."""
-    if not borrower_ids:
-        return {}
-    in_currency = [] if currency is None else [verifications.c.currency == currency]
-    latest = (
-        select(verifications.c.borrower_id, func.max(verifications.c.created_at).label("at"))
-        .where(
-            verifications.c.borrower_id.in_(borrower_ids),
-            verifications.c.kind == "income",
-            verifications.c.status == "accepted",
-            *in_currency,
-        )
-        .group_by(verifications.c.borrower_id)
-        .subquery()
-    )
-    rows = connection.execute(
-        select(verifications).join(
-            latest,
-            (latest.c.borrower_id == verifications.c.borrower_id)
-            & (latest.c.at == verifications.c.created_at),
-        )
-    ).mappings()
-    found = {}
-    for row in rows:
-        # Accepted income evidence has an end date.
-        expires = Transaction.read_date(row["expires_on"]) or fail("income evidence without end")
-        found[row["borrower_id"]] = {
-            "income_monthly_minor": row["income_monthly_minor"],
-            "income_evidence": expires >= today,
-            "days_to_income_evidence_expiry": (expires - today).days,
-        }
-    return found
-
-
-def _declared(row: Any, today: dt.date) -> dict[str, Any]:
-    expires = row["income_evidence_expires_on"]
-    expires = Transaction.read_date(expires) if expires is not None else None
-    birth = Transaction.read_date(row["birth_date"]) or fail("an application without birth date")
-    return {
-        "income_monthly_minor": row["income_monthly_minor"],
-        "income_evidence": bool(row["income_evidence"]) and (expires is None or expires >= today),
-        "days_to_income_evidence_expiry": None if expires is None else (expires - today).days,
-        "age": _age(birth, today),
-        "employment": row["employment"],
-        "obligations_monthly_minor": row["obligations_monthly_minor"],
-    }
-
-
-def with_report(declared: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
-    """A borrower's declared features overlaid by their latest bureau report; obligations the
-    bureau does not report stay as the application stated them."""
-    merged = {**declared, **report}
-    if merged.get("obligations_monthly_minor") is None:
-        merged["obligations_monthly_minor"] = declared.get("obligations_monthly_minor")
-    return merged
-
-
-def _age(birth: dt.date, today: dt.date) -> int:
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +72,8 @@ class Application:
     employment: str
     obligations_monthly: str | None = None  # monthly payments on other debts, as stated
     region: str | None = None  # where the applicant lives: ISO 3166-2, e.g. CN-SH
+    # The lender's own application fields, by registered attribute name (JSON values).
+    attributes: Mapping[str, object] | None = None
 
 
 class Underwriting:
@@ -192,10 +86,12 @@ class Underwriting:
         bureau: BureauPort,
         db: Database,
         catalogue: Catalogue,
+        attributes: LenderAttributes,
         *,
         rate_limit: RateLimit,
     ) -> None:
         self._catalogue = catalogue
+        self._attributes = attributes
         self._clock = clock
         self._rate_limit = rate_limit
         self._commands = commands
@@ -226,11 +122,14 @@ class Underwriting:
         if actor.role is Role.BORROWER and actor.subject != application.borrower_id:
             raise Forbidden("a borrower applies for themselves only")
         borrower_id = checked_text(application.borrower_id, "borrower_id", 64)
+        given = application_values(self._attributes.registry, application.attributes or {})
         self._engine()  # built (and its policy stored) before the command's transaction
         request: dict[str, Any] = {
             "op": "apply",
-            **{name: str(v) for name, v in asdict(application).items()},
+            **{name: str(v) for name, v in asdict(application).items() if name != "attributes"},
         }
+        if given:  # an application without them hashes as before they were taken
+            request["attributes"] = given
 
         def work(tx: Transaction) -> dict[str, Any]:
             # One application per borrower at a time: concurrent ones wait, then see the lines
@@ -239,10 +138,12 @@ class Underwriting:
             port.lock_borrower(tx, borrower_id)
             now = self._clock.now()
             refuse_over_limit(tx, self._rate_limit, applications, borrower_id, now)
-            record = self._decide(tx, borrower_id, application)  # bad input is refused first
+            # Bad input is refused first.
+            record = self._decide(tx, borrower_id, application, given)
             port.require_line_room(tx, borrower_id, application.currency)
             # Stored first: the grant's caps read the borrower's capacity from it.
             self._store(tx, record)
+            self._attributes.store_in(tx, borrower_id, given, record["created_at"])
             if record["outcome"] == "approved":
                 record["line_id"] = self._open(tx, record)
                 tx.execute(self._set_line, {"b_id": record["id"], "b_line_id": record["line_id"]})
@@ -251,7 +152,11 @@ class Underwriting:
         return self._commands.run(actor, key, request, work, _document, core=True)
 
     def _decide(
-        self, tx: Transaction, borrower_id: str, application: Application
+        self,
+        tx: Transaction,
+        borrower_id: str,
+        application: Application,
+        given: dict[str, Any],
     ) -> dict[str, Any]:
         income = Money.parse(application.income_monthly, application.currency)
         if income.minor < 0:
@@ -270,7 +175,7 @@ class Underwriting:
         now = self._clock.now()
         engine = self._engine()
         today = engine.policy.business_date(now)
-        if _age(application.birth_date, today) < AGE_MIN:
+        if age_on(application.birth_date, today) < AGE_MIN:
             raise InvalidInput(f"applicants must be at least {AGE_MIN}", age_min=AGE_MIN)
         if engine.policy.currency != application.currency:
             raise InvalidInput(
@@ -284,7 +189,8 @@ class Underwriting:
             "employment": application.employment,
             "obligations_monthly_minor": obligations,
         }
-        row = engine.row(self._features(tx, borrower_id, declared, now, today))
+        features = self._features(tx, borrower_id, declared, now, today)
+        row = engine.row(features | self._lender_values(tx, engine, borrower_id, given))
         check = engine.cap_check(row)
         outcome, limit_minor, codes = self._outcome(engine, row, check)
         evidence = engine.evidence(row)
@@ -327,8 +233,18 @@ class Underwriting:
             # This application counts with the earlier ones.
             "applications_7d": earlier.get("applications_7d", 0) + 1,
             "applications_30d": earlier.get("applications_30d", 0) + 1,
-            **with_report(_declared(declared, today), report),
+            **with_report(declared_features(declared, today), report),
         }
+
+    @staticmethod
+    def _lender_values(
+        tx: Transaction, engine: Engine, borrower_id: str, given: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The lender attributes the policy reads: the borrower's stored values, replaced by
+        those this application gives."""
+        reads = {a.name: a for a in engine.policy.attributes}
+        stored = stored_values(tx.connection, [borrower_id], reads).get(borrower_id, {})
+        return stored | {name: value for name, value in given.items() if name in reads}
 
     @staticmethod
     def _outcome(

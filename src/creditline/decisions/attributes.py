@@ -10,6 +10,8 @@ its adverse reason code and which way its risk runs.
 A policy that reads an attribute carries its definition in `attributes:` (docs/decisions/0022):
 an approved version means what it meant whatever the registry says later, and every evaluator
 reads the policy alone. The lint holds those definitions to the registry the deployment names.
+An application gives its fields (`application_values`); they are stored as a load stores its
+values, as of the application's time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import csv
 import math
 import tomllib
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,25 @@ from creditline.kernel.data_categories import NEVER_FOR_CREDITWORTHINESS, DataCa
 from creditline.kernel.errors import InvalidInput
 
 BORROWER_COLUMN = "borrower_id"
+APPLICATION_FIELDS_MAX = 64  # lender's fields one application may give
+
+
+class AttributeUnknown(InvalidInput):
+    """A field no registered attribute names."""
+
+    code = "attribute_unknown"
+
+
+class AttributeNotFromApplication(InvalidInput):
+    """A registered attribute the lender loads itself (`source: batch`), given by an applicant."""
+
+    code = "attribute_not_from_application"
+
+
+class AttributeValueInvalid(InvalidInput):
+    """A value its attribute's type does not take."""
+
+    code = "attribute_value_invalid"
 
 
 class AttributeType(StrEnum):
@@ -75,7 +97,8 @@ class LenderAttribute(BaseModel):
         return Feature(
             self.name,
             _FEATURE_TYPES[self.type],
-            Source.LENDER,
+            # An application field is what the applicant told us; the rest is the lender's own.
+            Source.APPLICATION if self.source is AttributeSource.APPLICATION else Source.LENDER,
             self.label_en,
             tuple(self.categories),
             reason=self.reason,
@@ -116,6 +139,36 @@ class LenderAttribute(BaseModel):
             raise ValueError(f"{text!r} is not one of {', '.join(self.categories)}")
         return text
 
+    def typed(self, value: object) -> Any:
+        """A value as JSON gives it (null: unknown), typed; `ValueError` if it is not one."""
+        if value is None:
+            return None
+        if self.type is AttributeType.NUMERIC:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError("not a number")
+            try:
+                number = float(value)
+            except OverflowError:
+                raise ValueError("not a finite number") from None
+            if not math.isfinite(number):
+                raise ValueError("not a finite number")
+            return number
+        if self.type is AttributeType.BOOLEAN:
+            if type(value) is not bool:
+                raise ValueError("not true or false")
+            return value
+        if type(value) is not str or value not in self.categories:
+            raise ValueError(f"not one of {', '.join(self.categories)}")
+        return value
+
+    def accepts(self, value: object) -> bool:
+        """Whether `value` is one of this attribute's (null is: unknown)."""
+        try:
+            self.typed(value)
+        except ValueError:
+            return False
+        return True
+
     @staticmethod
     def written(value: Any) -> str:
         """A typed value as stored (the CSV's spelling)."""
@@ -130,6 +183,41 @@ Registry = Mapping[str, LenderAttribute]
 def features_with(attributes: Iterable[LenderAttribute]) -> dict[str, Feature]:
     """creditline's features and the lender's `attributes`, by name."""
     return FEATURES | {a.name: a.feature() for a in attributes}
+
+
+def read_together(groups: Iterable[Iterable[LenderAttribute]]) -> list[LenderAttribute]:
+    """The attributes several policies read, each name once, as the first that carries it
+    defines it (the active version's first): what is read for them all at once."""
+    found: dict[str, LenderAttribute] = {}
+    for group in groups:
+        for attribute in group:
+            found.setdefault(attribute.name, attribute)
+    return list(found.values())
+
+
+def application_values(registry: Registry, given: Mapping[str, object]) -> dict[str, Any]:
+    """The lender's fields an application gives, typed by the registry, by name: each a
+    registered attribute whose source is the application (null: unknown)."""
+    if len(given) > APPLICATION_FIELDS_MAX:
+        raise InvalidInput(
+            f"at most {APPLICATION_FIELDS_MAX} attributes", attributes_max=APPLICATION_FIELDS_MAX
+        )
+    values = {}
+    for name, value in sorted(given.items()):
+        attribute = registry.get(name)
+        if attribute is None:
+            raise AttributeUnknown(f"{name[:64]!r} is not a registered attribute", attribute=name)
+        if attribute.source is not AttributeSource.APPLICATION:
+            raise AttributeNotFromApplication(
+                f"{name} is the lender's own data, not an application field", attribute=name
+            )
+        try:
+            values[name] = attribute.typed(value)
+        except ValueError as error:
+            raise AttributeValueInvalid(
+                f"{name}: {error}", attribute=name, type=attribute.type.value
+            ) from None
+    return values
 
 
 def load_registry(path: Path) -> dict[str, LenderAttribute]:
@@ -246,14 +334,30 @@ class LenderAttributes:
         ]
 
         def store(tx: Transaction) -> int:
-            at = tx.time(self._clock.now())
-            for borrower, name, value in entries:
-                key = {"borrower_id": borrower, "name": name}
-                tx.execute(self._delete, key)
-                tx.execute(self._insert, key | {"value": value, "loaded_at": at})
+            self._store_in(tx, entries, self._clock.now())
             return len(entries)
 
         return self._db.run(store)
+
+    def store_in(
+        self, tx: Transaction, borrower_id: str, values: Mapping[str, Any], at: datetime
+    ) -> None:
+        """In `tx`: the borrower's `values` (typed, by name), each replacing their earlier
+        value of that attribute, as of `at` (an application's fields, as of the application)."""
+        entries = [
+            (borrower_id, name, None if value is None else LenderAttribute.written(value))
+            for name, value in values.items()
+        ]
+        self._store_in(tx, entries, at)
+
+    def _store_in(
+        self, tx: Transaction, entries: list[tuple[str, str, str | None]], at: datetime
+    ) -> None:
+        stored_at = tx.time(at)
+        for borrower, name, value in entries:
+            key = {"borrower_id": borrower, "name": name}
+            tx.execute(self._delete, key)
+            tx.execute(self._insert, key | {"value": value, "loaded_at": stored_at})
 
     def values(self, connection: Connection, borrower_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Each borrower's stored values of the registered attributes, typed (null: unknown)."""
@@ -264,7 +368,8 @@ def stored_values(
     connection: Connection, borrower_ids: list[str], attributes: Registry
 ) -> dict[str, dict[str, Any]]:
     """Each borrower's stored values of `attributes`, typed as they say (null: unknown), by
-    borrower id; a borrower with none stored is left out."""
+    borrower id; a borrower with none stored is left out. A value a definition does not
+    take (the registry changed since a policy copied it) is unknown to that policy."""
     if not attributes:
         return {}
     rows = connection.execute(
@@ -279,6 +384,12 @@ def stored_values(
     )
     found: dict[str, dict[str, Any]] = {}
     for borrower, name, value in rows:
-        typed = None if value is None else attributes[name].parse(value)
-        found.setdefault(borrower, {})[name] = typed
+        found.setdefault(borrower, {})[name] = _read(attributes[name], value)
     return found
+
+
+def _read(attribute: LenderAttribute, value: str | None) -> Any:
+    try:
+        return None if value is None else attribute.parse(value)
+    except ValueError:
+        return None

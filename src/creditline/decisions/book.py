@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, case, func, select
 
 from creditline.db.unit_of_work import Database
-from creditline.decisions.applications import application_features, with_report
-from creditline.decisions.attributes import LenderAttribute, stored_values
+from creditline.decisions.attributes import LenderAttribute, read_together, stored_values
 from creditline.decisions.bureau import BureauPort
+from creditline.decisions.declared import application_features, with_report
 from creditline.decisions.policy import PolicyDocument
 from creditline.decisions.tables import reviews
 from creditline.ledger.ports import LineFacts, line_facts
@@ -82,10 +82,16 @@ def book_features_and_owners(
 
 
 def todays_book(
-    db: Database, policy: PolicyDocument, now: datetime, bureau: BureauPort
+    db: Database,
+    policy: PolicyDocument,
+    now: datetime,
+    bureau: BureauPort,
+    beside: PolicyDocument | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """The features of every line `policy` decides (its currency's), in one consistent read,
-    and each line's borrower."""
+    """The features of every line `policy` decides (its currency's), with the lender
+    attributes it reads and those the version decided `beside` it reads, in one consistent
+    read; and each line's borrower."""
+    others = [] if beside is None else [beside.attributes]
     with db.reading() as connection:
         return book_features_and_owners(
             connection,
@@ -93,7 +99,7 @@ def todays_book(
             policy.business_date(now),
             bureau,
             currency=policy.currency,
-            attributes=policy.attributes,
+            attributes=read_together([policy.attributes, *others]),
         )
 
 

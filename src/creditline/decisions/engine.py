@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -55,6 +55,13 @@ class Decision:
     features: dict[str, Any]
     # The line's cell when an experiment runs (docs/decisions/0018), kept with the evidence.
     experiment: CellAssignment | None = None
+    # Every value read for the line when versions on trial read more than this one (their
+    # lender attributes): what they decide on beside it. Not evidence.
+    inputs: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    def seen(self) -> Mapping[str, Any]:
+        """What was read for the line: every version on trial decides on it."""
+        return self.features if self.inputs is None else self.inputs
 
     @property
     def adverse(self) -> bool:
@@ -157,6 +164,18 @@ class Engine:
     def decide(self, features: dict[str, Any]) -> Decision:
         """Decide one line from its features (missing ones are null), in-process."""
         return self.decision(self.row(features))
+
+    def readable(self, features: Mapping[str, Any]) -> dict[str, Any]:
+        """Of `features` read for several versions, those this policy reads; a lender
+        attribute's value its own definition does not take (another version defines the name
+        otherwise) is unknown to it."""
+        attributes = {a.name: a for a in self.policy.attributes}
+        own = {}
+        for name in self.columns:
+            if name in features:
+                value, attribute = features[name], attributes.get(name)
+                own[name] = value if attribute is None or attribute.accepts(value) else None
+        return own
 
     def row(self, features: dict[str, Any]) -> dict[str, Any]:
         """The compiled query's output row for one line, computed in-process."""

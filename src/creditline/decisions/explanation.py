@@ -364,8 +364,8 @@ def data_used(
 def _value(feature: Feature, value: Any, currency: str, en: bool) -> str:
     if feature.name.endswith("_minor"):
         return str(_money(currency, en)(format_minor(int(value), currency)))
-    if feature.source is Source.LENDER and feature.type is FeatureType.NUMBER:
-        return f"{value:g}"  # the lender's own number, as it gave it
+    if feature.name not in FEATURES and feature.type is FeatureType.NUMBER:
+        return f"{value:g}"  # a lender attribute's number, as it was given
     if feature.type is FeatureType.NUMBER:
         return f"{round(100 * float(value))}%"  # a ratio shown as a whole percentage
     if feature.type is FeatureType.BOOLEAN:

@@ -148,7 +148,7 @@ class Governance:
         active = self._active.engine()
         candidate = self._engine_of(found.document)
         now = self._clock.now()
-        rows, owners = todays_book(self._db, active.policy, now, self._bureau)
+        rows, owners = todays_book(self._db, active.policy, now, self._bureau, candidate.policy)
         simulated = simulate(candidate, active, rows, decide)
         currency = candidate.policy.currency
         affected = [

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from creditline.db.unit_of_work import Transaction
-from creditline.decisions.applications import application_features, with_report
 from creditline.decisions.bureau import BureauPort
+from creditline.decisions.declared import application_features, with_report
 from creditline.decisions.policy import PolicyDocument
 from creditline.ledger.ports import Capacity, PolicyBounds
 from creditline.loans.products import Catalogue

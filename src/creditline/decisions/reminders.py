@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from creditline.db.unit_of_work import Database, Transaction
-from creditline.decisions.applications import application_features
+from creditline.decisions.declared import application_features
 from creditline.decisions.payment_reminders import PaymentReminders
 from creditline.decisions.service import DecisionService
 from creditline.decisions.tables import applications, reminders, reviews, verifications

@@ -23,6 +23,7 @@ from typing import Any
 from creditline.db.commands import Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions import change_store
+from creditline.decisions.attributes import LenderAttribute
 from creditline.decisions.batch import BookDecider, in_duckdb
 from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import BureauPort
@@ -109,7 +110,7 @@ class DecisionService:
             self._bureau,
             [line_id],
             currency,
-            self.engine.policy.attributes,
+            self._attributes(),
         )
         if not found:
             raise Conflict(
@@ -167,14 +168,15 @@ class DecisionService:
                 policy.business_date(now),
                 self._bureau,
                 currency=policy.currency,  # lines in other currencies are not this policy's
-                attributes=policy.attributes,
+                attributes=self._attributes(),
             )
         engine = self.engine
         outcomes: dict[str, int] = {}
         done = 0
+        by_line = {row["line_id"]: row for row in book}
         with ThreadPoolExecutor(APPLY_WORKERS, thread_name_prefix="review") as pool:
             for decided in (decide or in_duckdb)(engine, book):
-                decided = self._routed(decided)
+                decided = self._routed(decided, by_line)
                 applied_all = [Applied(d, "kept") for d in decided if d.action == "keep"]
                 changes = sorted(
                     (d for d in decided if d.action != "keep"), key=lambda d: d.line_id
@@ -194,13 +196,22 @@ class DecisionService:
         invariant(done == len(book), f"{done} decisions for a book of {len(book)} lines")
         return dict(sorted(outcomes.items()))
 
-    def _routed(self, decided: list[Decision]) -> list[Decision]:
+    def _attributes(self) -> list[LenderAttribute]:
+        """The lender attributes a line's features include: the active version's and those of
+        the versions on trial."""
+        if self._trials is None:
+            return self.engine.policy.attributes
+        return self._trials.attributes()
+
+    def _routed(
+        self, decided: list[Decision], by_line: dict[str, dict[str, Any]]
+    ) -> list[Decision]:
         """A batch the active version decided, each line in a running experiment's challenger
-        cell decided again by the challenger."""
+        cell decided again by the challenger; with what was read for the versions on trial."""
         trials = self._trials
-        if trials is None or trials.running().experiment is None:
+        if trials is None or not trials.running().any:
             return decided
-        return [trials.reroute(d) for d in decided]
+        return [trials.reroute(d, by_line[d.line_id]) for d in decided]
 
     def _apply_chunk(self, changes: list[Decision], now: datetime) -> list[Applied]:
         """Apply a chunk of changes in one transaction, each as `apply_in` applies one line's:

@@ -14,15 +14,18 @@ versions). A Vega-Lite chart of the exposure is kept with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from creditline.decisions.attributes import features_with, read_together
 from creditline.decisions.batch import decide_parquet, parquet_files, write_features
 from creditline.decisions.engine import Engine, features_table_sql, load_features
+from creditline.decisions.features import Feature
+from creditline.kernel.errors import InvalidInput
 from creditline.kernel.money import format_minor
 
 if TYPE_CHECKING:
@@ -128,10 +131,29 @@ def in_duckdb(
     connection: duckdb.DuckDBPyConnection, engines: dict[str, Engine], rows: list[dict[str, Any]]
 ) -> None:
     """Each engine's decisions as a view over one features table in `connection`."""
-    connection.execute(features_table_sql())
-    load_features(connection, rows)
+    features = features_of(engines.values())
+    connection.execute(features_table_sql(features=features))
+    load_features(connection, rows, features=features)
     for name, engine in engines.items():
         engine.decide_table(connection).create_view(name)
+
+
+def features_of(engines: Iterable[Engine]) -> dict[str, Feature]:
+    """The columns of the features the `engines` decide together: creditline's features and
+    the lender attributes each reads. Two versions that type one attribute differently cannot
+    share its column (`InvalidInput`)."""
+    engines = list(engines)
+    attributes = read_together(engine.policy.attributes for engine in engines)
+    shared = {attribute.name: attribute for attribute in attributes}
+    for engine in engines:
+        for attribute in engine.policy.attributes:
+            first = shared[attribute.name]
+            if (attribute.type, attribute.categories) != (first.type, first.categories):
+                raise InvalidInput(
+                    f"attribute {attribute.name} is typed differently by the versions compared",
+                    attribute=attribute.name,
+                )
+    return features_with(attributes)
 
 
 def through_parquet(directory: Path, spark: SparkSession | None = None) -> Decider:
@@ -148,7 +170,7 @@ def through_parquet(directory: Path, spark: SparkSession | None = None) -> Decid
             in_duckdb(connection, engines, rows)
             return
         features = directory / "features.parquet"
-        write_features(rows, features)
+        write_features(rows, features, features_of(engines.values()))
         for name, engine in engines.items():
             out = directory / name
             # As file: URIs for Spark (a cluster's default file system may be HDFS).

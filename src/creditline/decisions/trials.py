@@ -21,7 +21,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions import policy_store, trial_store
 from creditline.decisions.active_policy import ActivePolicy
 from creditline.decisions.announcements import announce_line
+from creditline.decisions.attributes import LenderAttribute, read_together
 from creditline.decisions.cells import (
     Cell,
     CellAssignment,
@@ -153,29 +154,41 @@ class Trials:
         return engine
 
     # --- deciding --------------------------------------------------------------------------------
+    def attributes(self) -> list[LenderAttribute]:
+        """The lender attributes to read for a line: the active version's, then those of the
+        versions on trial, so that each decides on the attributes it reads."""
+        running = self.running()
+        engines = [self._active.engine(), *running.shadows]
+        if running.challenger is not None:
+            engines.append(running.challenger)
+        return read_together(engine.policy.attributes for engine in engines)
+
     def decide(self, features: dict[str, Any]) -> Decision:
-        """The line's decision: the challenger's when the line is in its cell, else the active
+        """The line's decision on `features` (read for every version on trial,
+        `attributes`): the challenger's when the line is in its cell, else the active
         version's; with the line's cell while an experiment runs."""
         champion = self._active.engine()
         running = self.running()
         experiment = running.experiment
         if experiment is None or running.challenger is None:
-            return champion.decide(features)
+            return decided_by(champion, features)
         cell, bucket = cell_of(experiment.salt, experiment.share_bp, str(features["line_id"]))
         engine = running.challenger if cell is Cell.CHALLENGER else champion
         assignment = CellAssignment(experiment.id, cell, bucket)
-        return replace(engine.decide(features), experiment=assignment)
+        return replace(decided_by(engine, features), experiment=assignment)
 
-    def reroute(self, decision: Decision) -> Decision:
-        """A decision the active version made in batch, given the line's cell: decided again by
-        the challenger when the line is in its cell."""
+    def reroute(self, decision: Decision, features: dict[str, Any]) -> Decision:
+        """A decision the active version made in batch on the line's `features` (read for
+        every version on trial), given the line's cell: decided again by the challenger when
+        the line is in its cell; either way with what was read for the versions on trial."""
+        decision = replace(decision, inputs=features)
         running = self.running()
         experiment = running.experiment
         if experiment is None or running.challenger is None:
             return decision
         cell, bucket = cell_of(experiment.salt, experiment.share_bp, decision.line_id)
         if cell is Cell.CHALLENGER:
-            decision = running.challenger.decide(decision.features)
+            decision = decided_by(running.challenger, features)
         return replace(decision, experiment=CellAssignment(experiment.id, cell, bucket))
 
     def guard_in(self, tx: Transaction, decision: Decision, now: datetime) -> Decision:
@@ -208,7 +221,7 @@ class Trials:
         return self._champions(decision)
 
     def _champions(self, decision: Decision) -> Decision:
-        return self._active.engine().decide(decision.features)
+        return decided_by(self._active.engine(), decision.seen())
 
     def stop_in(
         self,
@@ -327,11 +340,19 @@ def change_of(decision: Decision, currency: str) -> dict[str, Any]:
     }
 
 
+def decided_by(engine: Engine, features: Mapping[str, Any]) -> Decision:
+    """`engine`'s decision on what it reads of `features` (read for several versions), which
+    it keeps for the others to decide on."""
+    return replace(engine.decide(engine.readable(features)), inputs=features)
+
+
 def shadow_row(engine: Engine, made: Decision, champion: Engine, now: datetime) -> dict[str, Any]:
     """What the shadow `engine` would have decided beside the active version's decision (the
-    champion's, decided again when a challenger made `made`)."""
-    active = made if made.policy == champion.policy.label else champion.decide(made.features)
-    shadow = engine.decide(made.features)
+    champion's, decided again when a challenger made `made`), each on the attributes it
+    reads."""
+    seen = made.seen()
+    active = made if made.policy == champion.policy.label else decided_by(champion, seen)
+    shadow = decided_by(engine, seen)
     adverse = severity(shadow.action) > 0 and harsher(
         shadow.action, shadow.new_limit_minor, active.action, active.new_limit_minor
     )

@@ -97,6 +97,7 @@ def test_a_registered_attribute_may_not_take_a_feature_name_or_a_banned_category
     assert refused.value.details["problems"] == [
         "attributes.utilisation: the name is creditline's own feature",
         "attributes.channel: health data never assesses creditworthiness",
+        "attributes.term_months: health data never assesses creditworthiness",
     ]
 
 
@@ -197,9 +198,16 @@ def test_the_explanation_names_the_attributes_in_the_borrower_s_words(
             "label": "Months in arrears on earlier loans with us",
             "value": "2",
         },
+    ]
+    assert [item["label"] for item in lender_zh["items"]] == ["此前在本机构借款的逾期月数"]
+    # `channel` is an application field: what the borrower told us, beside the others.
+    applied_en = next(group for group in english if group["source"] == "application")
+    applied_zh = next(group for group in chinese if group["source"] == "application")
+    assert applied_en["items"] == [
         {"feature": "channel", "label": "Where you applied", "value": "online"},
     ]
-    assert [item["label"] for item in lender_zh["items"]] == [
-        "此前在本机构借款的逾期月数",
-        "申请渠道",
-    ]
+    assert (applied_en["source_text"], applied_zh["source_text"]) == (
+        "what you told us in your application",
+        "您申请时提供的信息",
+    )
+    assert [item["label"] for item in applied_zh["items"]] == ["申请渠道"]

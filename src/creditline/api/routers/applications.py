@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
-from pydantic import AwareDatetime, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AwareDatetime, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from creditline.api.bodies import Body
 from creditline.api.deps import (
@@ -20,10 +20,13 @@ from creditline.api.documents import answers
 from creditline.api.documents import applications as docs
 from creditline.api.replies import command_reply
 from creditline.decisions.applications import Application
+from creditline.decisions.attributes import APPLICATION_FIELDS_MAX
 from creditline.kernel.actors import Actor
 from creditline.kernel.permissions import Permission
 
 router = APIRouter(prefix="/v1", route_class=PermissionRoute)
+# A lender attribute's value as JSON gives it: which kinds its type takes is the registry's.
+AttributeValue = StrictBool | StrictInt | StrictFloat | StrictStr | None
 
 
 class ApplicationBody(Body):
@@ -43,6 +46,18 @@ class ApplicationBody(Body):
         default=None,
         description="where the applicant lives: an ISO 3166-2 subdivision code",
         examples=["CN-SH"],
+    )
+    attributes: dict[StrictStr, AttributeValue] | None = Field(
+        default=None,
+        max_length=APPLICATION_FIELDS_MAX,
+        description=(
+            "the lender's own application fields, by the name of a registered attribute whose "
+            "source is `application`: a number, true or false, or one of its categories, as "
+            "its type says (null: unknown). An unknown name (`attribute_unknown`), a name the "
+            "lender loads itself (`attribute_not_from_application`) or a value its type does "
+            "not take (`attribute_value_invalid`) is refused and nothing is written"
+        ),
+        examples=[{"channel": "online"}],
     )
 
 
