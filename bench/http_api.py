@@ -13,11 +13,17 @@ In the same run, the in-process path: the same number of processes, each with it
 32 clients as threads, calling `LedgerService.place_hold` and `LedgerService.get_line` on the
 same lines with the same settings. Cells alternate (in-process, then HTTP) and each figure is
 the median of `--passes` passes; the ratio HTTP / in-process is the figure to compare between
-runs on a shared machine (DESIGN.md §7). The server delivers no notices meanwhile
+runs on a shared machine (DESIGN.md §7), and so is the CPU each path spends per request (the
+server's processes; the in-process workers). The server delivers no notices meanwhile
 (CREDITLINE_DISPATCH=off): the in-process path does not either.
+
+With `--baseline-src DIR` (another checkout's `src`, e.g. `git worktree add /tmp/base main`), a
+second server runs that code over the same database, and each pass measures it beside this
+checkout's: a change to the request path, A/B in the same run.
 
     .venv/bin/python bench/http_api.py                 # 2 processes, 32 clients, 10 s, 3 passes
     .venv/bin/python bench/http_api.py --processes 1 --seconds 5
+    .venv/bin/python bench/http_api.py --baseline-src /tmp/base/src
     .venv/bin/python bench/http_api.py --smoke         # in seconds (the tests)
 
 It is a report, not a test: it exits 0 whatever the figures, non-zero on a broken setup: wrk
@@ -28,35 +34,29 @@ ones wrk was answered.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from databases import add_postgres_url, postgres_database
 from sqlalchemy import func, select
 from uncapped import uncapped_products
+from wrk_load import START_SECONDS_MAX, Server, wrk
 
-from creditline.api.auth import issue_token
 from creditline.bootstrap import build
-from creditline.config import DEFAULT_KEY_ID, SigningKey, load_settings
+from creditline.config import load_settings
 from creditline.kernel.actors import Actor, Role
 from creditline.ledger.tables import drawdowns
 
-CLI = Path(sys.executable).parent / "creditline"
 SIGNING_KEY = "bench-http-signing-key-of-at-least-32-bytes"
 CURRENCY = "CNY"
 LIMIT = "1000000000000.00"  # no run comes near it
@@ -64,61 +64,22 @@ AMOUNT = "1.00"
 TERM_MONTHS = 12
 LINES_PER_CLIENT = 4
 WARMUP_SECONDS = 2  # per server process: connections opened, statements prepared
-START_SECONDS_MAX = 180.0  # two workers importing on a loaded two-core machine
 ACTOR = Actor("bench", Role.SERVICE)
 SMOKE = {"clients": 4, "seconds": 1, "passes": 1, "processes": 2}
 TARGET_RATIO = 0.6
 TARGET_P99_MS = 50.0
-
-# wrk's script: each thread its own token and its share of the lines, each request its own
-# key; at the end one JSON line with the figures wrk measured.
-WRK_SCRIPT = """
-local lines = {%(lines)s}
-local tokens = {%(tokens)s}
-local threads, run, method, body = %(threads)d, "%(run)s", "%(method)s", '%(body)s'
-local counter, headers, made = 0, {}, 0
--- `tid` is each thread's global, set by setup (a local would hide it).
-function setup(thread)
-  thread:set("tid", made)
-  made = made + 1
-end
-function init(args)
-  headers["Authorization"] = "Bearer " .. tokens[tid + 1]
-  headers["Content-Type"] = "application/json"
-end
-function request()
-  counter = counter + 1
-  local line = lines[((counter * threads) + tid) %% #lines + 1]
-  if method == "GET" then
-    return wrk.format("GET", "/v1/lines/" .. line, headers)
-  end
-  headers["Idempotency-Key"] = run .. "-" .. tid .. "-" .. counter
-  return wrk.format("POST", "/v1/lines/" .. line .. "/drawdowns", headers, body)
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '{"requests": %%d, "seconds": %%.6f, "p50_ms": %%.3f, "p99_ms": %%.3f, '
-    .. '"status_errors": %%d, "socket_errors": %%d}\\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
-    latency:percentile(99) / 1e3, e.status, e.connect + e.read + e.write + e.timeout))
-end
-"""
+HOLD_BODY = {"amount": AMOUNT, "term_months": TERM_MONTHS}
 
 
 @dataclass
 class Cell:
-    """One measured run: requests (or calls) per second and latency percentiles."""
+    """One measured run: requests (or calls) per second, latency percentiles, and the CPU
+    spent per request (or call) by the processes that answered."""
 
     rate: float
     p50_ms: float
     p99_ms: float
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    cpu_us: float
 
 
 def server_env(database_url: str) -> dict[str, str]:
@@ -199,10 +160,12 @@ def in_process_worker(
     ready.put(os.getpid())
     go.wait()
     started.wait()
+    cpu_started = time.process_time()  # every thread of this process
     for thread in threads:
         thread.join()
+    cpu_seconds = time.process_time() - cpu_started
     container.close()
-    results.put([x for client in latencies for x in client])
+    results.put(([x for client in latencies for x in client], cpu_seconds))
 
 
 def in_process_cell(
@@ -222,12 +185,14 @@ def in_process_cell(
     for _ in workers:
         ready.get(timeout=START_SECONDS_MAX)
     go.set()
-    latencies = sorted(x for _ in workers for x in results.get(timeout=seconds + 60))
+    answers = [results.get(timeout=seconds + 60) for _ in workers]
     for worker in workers:
         worker.join()
         if worker.exitcode != 0:
             raise SystemExit(f"an in-process worker failed (exit {worker.exitcode})")
-    return Cell(len(latencies) / seconds, *percentiles_ms(latencies))
+    latencies = sorted(x for share, _ in answers for x in share)
+    cpu_us = sum(cpu for _, cpu in answers) / len(latencies) * 1e6
+    return Cell(len(latencies) / seconds, *percentiles_ms(latencies), cpu_us)
 
 
 def percentiles_ms(latencies: list[float]) -> tuple[float, float]:
@@ -240,79 +205,6 @@ def percentiles_ms(latencies: list[float]) -> tuple[float, float]:
 # --------------------------------------------------------------------------------------------
 # The HTTP path: `creditline serve --processes N` and wrk.
 # --------------------------------------------------------------------------------------------
-class Server:
-    """`creditline serve --processes N` on a free loopback port."""
-
-    def __init__(self, env: dict[str, str], processes: int, log: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self._log = log.open("wb")
-        self.process = subprocess.Popen(
-            [str(CLI), "serve", "--port", str(self.port), "--processes", str(processes)],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + START_SECONDS_MAX
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"creditline serve exited {self.process.returncode}; see {log}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).is_success:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise SystemExit(f"creditline serve did not answer in {START_SECONDS_MAX:.0f} s; see {log}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
-
-
-def wrk(
-    server: Server, op: str, lines: list[str], clients: int, seconds: float, folder: Path
-) -> dict[str, Any]:
-    """wrk's figures for `seconds` of `op` at `clients` connections."""
-    threads = min(2, clients)
-    now = datetime.now(UTC)
-    key = SigningKey(DEFAULT_KEY_ID, SIGNING_KEY)
-    tokens = [issue_token(key, Role.SERVICE, f"bench-{t}", now) for t in range(threads)]
-    script = folder / f"{op}.lua"
-    script.write_text(
-        WRK_SCRIPT
-        % {
-            "lines": ", ".join(f'"{line}"' for line in lines),
-            "tokens": ", ".join(f'"{token}"' for token in tokens),
-            "threads": threads,
-            "run": uuid.uuid4().hex[:12],
-            "method": "POST" if op == "hold" else "GET",
-            "body": json.dumps({"amount": AMOUNT, "term_months": TERM_MONTHS}),
-        },
-        encoding="utf-8",
-    )
-    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s"]
-    command += ["-s", str(script)]  # a slow answer is a latency, not a failure
-    done = subprocess.run(
-        [*command, server.base_url],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 60,
-    )
-    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    if figures["status_errors"] or figures["socket_errors"]:
-        raise SystemExit(f"wrk saw failed requests: {figures}\n{done.stdout}")
-    return figures
-
-
 def http_cell(
     server: Server,
     env: dict[str, str],
@@ -323,30 +215,37 @@ def http_cell(
     folder: Path,
 ) -> Cell:
     before = holds_in(env) if op == "hold" else 0
-    figures = wrk(server, op, lines, clients, seconds, folder)
+    figures = wrk(server, op, lines, clients, seconds, folder, SIGNING_KEY, HOLD_BODY)
     if op == "hold":
         time.sleep(0.5)  # the requests in flight when wrk stopped are answered
         made = holds_in(env) - before
         # wrk counts the answers it read; up to one request a connection was still in flight.
         if not figures["requests"] <= made <= figures["requests"] + clients:
             raise SystemExit(f"wrk was answered {figures['requests']} holds, the store has {made}")
-    return Cell(figures["requests"] / figures["seconds"], figures["p50_ms"], figures["p99_ms"])
+    rate = figures["requests"] / figures["seconds"]
+    cpu_us = figures["cpu_seconds"] / max(1, figures["requests"]) * 1e6
+    return Cell(rate, figures["p50_ms"], figures["p99_ms"], cpu_us)
 
 
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def median_of(cells: list[Cell], attr: str) -> float:
+    return statistics.median(getattr(cell, attr) for cell in cells)
+
+
 def report_row(what: str, unit: str, http: list[Cell], inproc: list[Cell]) -> str:
     def med(cells: list[Cell], attr: str) -> float:
-        return statistics.median(getattr(cell, attr) for cell in cells)
+        return median_of(cells, attr)
 
     ratio = med(http, "rate") / med(inproc, "rate")
     return (
         f"{what}: HTTP {med(http, 'rate'):,.0f} req/s, p50 {med(http, 'p50_ms'):.1f} ms, "
         f"p99 {med(http, 'p99_ms'):.1f} ms; in-process {med(inproc, 'rate'):,.0f} {unit}/s, "
         f"p50 {med(inproc, 'p50_ms'):.1f} ms, p99 {med(inproc, 'p99_ms'):.1f} ms; "
-        f"HTTP / in-process = {ratio:.2f}x"
+        f"HTTP / in-process = {ratio:.2f}x; CPU per request: HTTP {med(http, 'cpu_us'):,.0f} µs, "
+        f"in-process {med(inproc, 'cpu_us'):,.0f} µs"
     )
 
 
@@ -357,6 +256,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=10, help="per cell (wrk: whole seconds)")
     parser.add_argument("--passes", type=int, default=3, help="figures are the median of passes")
     parser.add_argument("--smoke", action="store_true", help="a run of seconds (the tests)")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="another checkout's src folder: its server is measured beside this one's",
+    )
     add_postgres_url(parser)
     args = parser.parse_args(argv)
     if args.smoke:
@@ -364,7 +268,61 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             setattr(args, name, value)
     if args.clients < args.processes or args.processes < 1 or args.seconds < 1:
         parser.error("need 1 ≤ processes ≤ clients and whole seconds ≥ 1")
+    if args.baseline_src is not None and not (args.baseline_src / "creditline").is_dir():
+        parser.error(f"{args.baseline_src} holds no creditline package")
     return args
+
+
+def measure(
+    args: argparse.Namespace, env: dict[str, str], lines: list[str], servers: dict[str, Server]
+) -> dict[tuple[str, str], list[Cell]]:
+    """Every pass's cells by (operation, path): in-process first, then each server (their
+    order turns each pass, so that neither always runs on the other's heels)."""
+    folder = next(iter(servers.values())).folder
+    slots = [lines[c :: args.clients] for c in range(args.clients)]
+    for server in servers.values():  # warm every server process: connections, statements
+        for op in ("hold", "get"):
+            wrk(server, op, lines, args.clients, WARMUP_SECONDS, folder, SIGNING_KEY, HOLD_BODY)
+    cells: dict[tuple[str, str], list[Cell]] = {}
+    names = list(servers)
+    for pass_no in range(args.passes):
+        for op in ("hold", "get"):
+            measured = {"in-process": in_process_cell(env, op, slots, args.processes, args.seconds)}
+            for name in names[pass_no % len(names) :] + names[: pass_no % len(names)]:
+                measured[name] = http_cell(
+                    servers[name], env, op, lines, args.clients, args.seconds, folder
+                )
+            figures = ", ".join(
+                f"{name} {cell.rate:,.0f}/s p99 {cell.p99_ms:.1f} ms {cell.cpu_us:,.0f} µs CPU"
+                for name, cell in measured.items()
+            )
+            print(f"  pass {pass_no + 1} {op} (load {load_average()}): {figures}", flush=True)
+            for name, cell in measured.items():
+                cells.setdefault((op, name), []).append(cell)
+    return cells
+
+
+def report(args: argparse.Namespace, cells: dict[tuple[str, str], list[Cell]]) -> None:
+    where = f"{args.clients} clients, {args.processes} processes, PostgreSQL"
+    for op, what, unit in (
+        ("hold", "drawdown holds", "holds"),
+        ("get", "line reads (GET /v1/lines/{id})", "reads"),
+    ):
+        print(report_row(f"{what}, {where}", unit, cells[op, "HTTP"], cells[op, "in-process"]))
+        if (op, "baseline") in cells:
+            baseline = cells[op, "baseline"]
+            print(report_row(f"  baseline {what}", unit, baseline, cells[op, "in-process"]))
+            rates = median_of(cells[op, "HTTP"], "rate") / median_of(baseline, "rate")
+            cpu = median_of(cells[op, "HTTP"], "cpu_us") / median_of(baseline, "cpu_us")
+            print(f"  this checkout / baseline: {rates:.2f}x req/s, {cpu:.2f}x CPU per request")
+    http_rate = median_of(cells["hold", "HTTP"], "rate")
+    in_rate = median_of(cells["hold", "in-process"], "rate")
+    p99 = median_of(cells["hold", "HTTP"], "p99_ms")
+    print(
+        f"targets: HTTP / in-process ≥ {TARGET_RATIO}x "
+        f"[{'MET' if http_rate / in_rate >= TARGET_RATIO else 'NOT MET'}], "
+        f"p99 < {TARGET_P99_MS:.0f} ms [{'MET' if p99 < TARGET_P99_MS else 'NOT MET'}]"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,47 +334,18 @@ def main(argv: list[str] | None = None) -> int:
     with postgres_database(args.postgres_url, "creditline_bench_http") as url:
         env = server_env(url)
         lines = open_lines(env, args.clients * LINES_PER_CLIENT)
-        slots = [lines[c :: args.clients] for c in range(args.clients)]
         folder = Path(tempfile.mkdtemp(prefix="creditline-bench-http-"))
-        server = Server(env, args.processes, folder / "serve.log")
+        servers: dict[str, Server] = {}
         try:
-            for op in ("hold", "get"):  # warm every server process: connections, statements
-                wrk(server, op, lines, args.clients, WARMUP_SECONDS, folder)
-            cells: dict[tuple[str, str], list[Cell]] = {}
-            for pass_no in range(args.passes):
-                for op in ("hold", "get"):
-                    inproc = in_process_cell(env, op, slots, args.processes, args.seconds)
-                    http = http_cell(server, env, op, lines, args.clients, args.seconds, folder)
-                    cells.setdefault((op, "in-process"), []).append(inproc)
-                    cells.setdefault((op, "http"), []).append(http)
-                    print(
-                        f"  pass {pass_no + 1} {op}: HTTP {http.rate:,.0f}/s "
-                        f"p99 {http.p99_ms:.1f} ms, in-process {inproc.rate:,.0f}/s",
-                        flush=True,
-                    )
+            servers["HTTP"] = Server(env, args.processes, folder)
+            if args.baseline_src is not None:
+                servers["baseline"] = Server(env, args.processes, folder, args.baseline_src)
+            cells = measure(args, env, lines, servers)
         finally:
-            server.stop()
+            for server in servers.values():
+                server.stop()
             shutil.rmtree(folder, ignore_errors=True)
-    where = f"{args.clients} clients, {args.processes} processes, PostgreSQL"
-    holds = report_row(
-        f"drawdown holds, {where}", "holds", cells["hold", "http"], cells["hold", "in-process"]
-    )
-    reads = report_row(
-        f"line reads (GET /v1/lines/{{id}}), {where}",
-        "reads",
-        cells["get", "http"],
-        cells["get", "in-process"],
-    )
-    print(holds)
-    print(reads)
-    http_rate = statistics.median(cell.rate for cell in cells["hold", "http"])
-    in_rate = statistics.median(cell.rate for cell in cells["hold", "in-process"])
-    p99 = statistics.median(cell.p99_ms for cell in cells["hold", "http"])
-    print(
-        f"targets: HTTP / in-process ≥ {TARGET_RATIO}x "
-        f"[{'MET' if http_rate / in_rate >= TARGET_RATIO else 'NOT MET'}], "
-        f"p99 < {TARGET_P99_MS:.0f} ms [{'MET' if p99 < TARGET_P99_MS else 'NOT MET'}]"
-    )
+    report(args, cells)
     print(f"holds in the store match wrk's answers: [OK]; load average after: {load_average()}")
     return 0
 

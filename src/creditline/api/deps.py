@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from creditline.api.auth import TokenRules, authenticate
 from creditline.api.openapi import BEARER, problem_responses
 from creditline.api.problems import IdempotencyKeyMissing
+from creditline.api.replies import answered_as_json
 from creditline.bootstrap import Container
 from creditline.decisions.appeals import Appeals
 from creditline.decisions.applications import Underwriting
@@ -84,9 +85,11 @@ def requires(*permissions: Permission) -> Any:
 class PermissionRoute(APIRoute):
     """A route that says who may call it: exactly one `requires(...)`, recorded on the
     operation as `x-permission` with the bearer scheme, and the problems it may answer. A
-    route without one is refused when it is declared."""
+    route without one is refused when it is declared. What the route returns is answered as
+    JSON encoded once (`answered_as_json`)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        endpoint = answered_as_json(endpoint, options.get("status_code"))
         super().__init__(path, endpoint, **options)
         checks = [
             dependency.call
