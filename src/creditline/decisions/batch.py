@@ -13,9 +13,8 @@ so `Engine.decision` reads a `Decision` back from it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -33,7 +32,6 @@ from creditline.kernel.errors import InvalidInput
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-T = TypeVar("T")
 BATCH_LINES = 10_000  # decisions per batch a review applies (and features per DuckDB insert)
 
 # (engine, the book's features) -> the decisions, in batches of at most BATCH_LINES
@@ -86,16 +84,6 @@ def changes_in_duckdb(
         finally:
             connection.close()
         yield changes, 0 if kept is None else int(kept[0])
-
-
-def one_ahead(batches: Iterator[T]) -> Iterator[T]:
-    """`batches`, each next one made on a thread of its own while the caller works on this
-    one (DuckDB decides without holding the GIL, while a review applies the batch before)."""
-    with ThreadPoolExecutor(1, thread_name_prefix="decide") as ahead:
-        coming = ahead.submit(next, batches, None)
-        while (batch := coming.result()) is not None:
-            coming = ahead.submit(next, batches, None)
-            yield batch
 
 
 def write_features(

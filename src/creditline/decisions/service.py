@@ -23,7 +23,7 @@ from typing import Any
 from creditline.db.commands import Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions import change_store
-from creditline.decisions.batch import BookDecider, changes_in_duckdb, in_duckdb, one_ahead
+from creditline.decisions.batch import BookDecider, changes_in_duckdb, in_duckdb
 from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Decision, Engine
@@ -40,7 +40,6 @@ from creditline.ledger.service import LedgerService
 REVIEWER = Actor("policy-engine", Role.SERVICE)
 APPLY_CHUNK = 250  # changes a book review applies in one transaction
 APPLY_WORKERS = 2  # chunks applied at the same time (one waits on the store, one computes)
-DECIDE_AHEAD = True  # decide the next batch while the store applies this one
 _DAY = timedelta(days=1)
 
 Progress = Callable[[int, int], None]  # (lines done, lines in all)
@@ -183,7 +182,7 @@ class DecisionService:
         outcomes: dict[str, int] = {"keep:kept": 0}
         done = 0
         with ThreadPoolExecutor(APPLY_WORKERS, thread_name_prefix="review") as pool:
-            for decided, kept in one_ahead(batches) if DECIDE_AHEAD else batches:
+            for decided, kept in batches:
                 applied_all = [Applied(d, "kept") for d in decided if d.action == "keep"]
                 changes = sorted(
                     (d for d in decided if d.action != "keep"), key=lambda d: d.line_id
