@@ -16,6 +16,7 @@ the two versions in turn, in one session: the machine's load moves the absolute 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -23,29 +24,43 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "bench"))
-
-import review_book as rb
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from creditline.bootstrap import build
-from creditline.config import Settings
+from creditline.config import Settings, shipped_policy_file
 from creditline.kernel.clock import FixedClock
 
-ADMIN_URL = rb.DEFAULT_POSTGRES_URL
+# The bench's book and instants (bench/review_book.py; the version before may lack what the
+# bench imports, so `run` does not import it).
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PRISTINE = "creditline_rb_pristine"
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+LOADED_AT = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC)
+REVIEWED_AT = LOADED_AT + dt.timedelta(hours=2)
+REVIEWED_AGAIN_AT = LOADED_AT + dt.timedelta(hours=3)
+
+
+def admin(sql: str) -> None:
+    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(sql))
+    engine.dispose()
 
 
 def load() -> None:
+    sys.path.insert(1, str(BENCH))
+    import review_book as rb
     from uncapped import uncapped_products
 
     url, _ = rb.fresh_database(ADMIN_URL, PRISTINE)
     settings = Settings(
         database_url=url,
-        policy_file=rb.POLICY,
+        policy_file=shipped_policy_file(),
         review_triggers=False,
         products_file=uncapped_products(),
     )
-    c = build(settings, FixedClock(rb.LOADED_AT), migrate=True)
+    c = build(settings, FixedClock(LOADED_AT), migrate=True)
     loaded = rb.load_book(c, 20_000, rb.BookMix(0.10, 0.30, 0.02, 0.40), 6, 42)
     c.close()
     print(dict(loaded.kinds))
@@ -59,15 +74,17 @@ def timed(review: Callable[[], dict[str, int]]) -> tuple[float, float, dict[str,
 
 def run(name: str) -> None:
     database = f"creditline_rb_{name}_{os.getpid()}"
-    url = rb.copy_database(ADMIN_URL, PRISTINE, database)
-    clock = FixedClock(rb.REVIEWED_AT)
-    settings = Settings(database_url=url, policy_file=rb.POLICY, review_triggers=False)
+    admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    admin(f'CREATE DATABASE "{database}" TEMPLATE "{PRISTINE}"')
+    url = make_url(ADMIN_URL).set(database=database).render_as_string(hide_password=False)
+    clock = FixedClock(REVIEWED_AT)
+    settings = Settings(database_url=url, policy_file=shipped_policy_file(), review_triggers=False)
     c = build(settings, clock, migrate=False)
     try:
         c.decisions.ready()
         load_before = os.getloadavg()[0]
         wall, cpu, outcomes = timed(c.decisions.review_book)
-        clock.set(rb.REVIEWED_AGAIN_AT)
+        clock.set(REVIEWED_AGAIN_AT)
         again_wall, again_cpu, again = timed(c.decisions.review_book)
         figures = {
             "variant": name,
@@ -83,7 +100,7 @@ def run(name: str) -> None:
         print(json.dumps(figures))
     finally:
         c.close()
-        rb.drop_database(ADMIN_URL, database)
+        admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
