@@ -5,7 +5,7 @@ policy announced for its line, its line (locked) and the borrower's consumer rep
 for an adverse notice. A chunk reads them for all its changes at once, in its own transaction,
 in the order a change alone reads them: announcements and keys first, then the lines whose
 change is still to be made, locked in id order, then the reports of the borrowers an adverse
-change notifies. Each change then applies as alone, on what was read (docs/decisions/0031).
+change notifies. Each change then applies as alone, on what was read (docs/decisions/0025).
 """
 
 from __future__ import annotations
