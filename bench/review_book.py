@@ -16,11 +16,13 @@ before chunks: `review_book(chunk=1)`), for the ratio in the same run. Then it t
 review's three parts on their own, by calling what `review_book` calls:
 reading the features (`book_features` in one `Database.reading()` transaction, split into the
 ledger query, bureau reports and applications, with the statements it sent), deciding
-(`decide_batch` over batches of 10,000, split into DuckDB and building the `Decision`s), and
+(`changes_in_duckdb` as the review calls it; then `decide_batch`, every line's `Decision`,
+split into DuckDB and building the `Decision`s), and
 then `DecisionService.review_book` end to end; applying is the remainder (end to end minus
 features minus deciding), and is also measured inside the run by wrapping the service's
-`_apply_chunk` (one transaction of changes) and the ledger port's `lock` and `decide` on their
-instances (a few µs a call).
+`_apply_chunk` (one transaction of changes), its `_chunk_reads` (keys, announcements, lines
+locked by the ledger port's `lock_many`, reports on file: one statement each a chunk) and the
+port's `decide` on their instances (a few µs a call).
 Last, the review again an hour later the same business day: changes already made are not made
 again (outcome `decided_today`).
 
@@ -61,7 +63,7 @@ from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
 from creditline.db.engine import normalise_url
 from creditline.decisions.applications import Application
-from creditline.decisions.batch import BATCH_LINES, decide_batch
+from creditline.decisions.batch import BATCH_LINES, changes_in_duckdb, decide_batch
 from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import StoredReports
 from creditline.decisions.declared import application_features
@@ -258,13 +260,13 @@ def time_features(c: Container, now: dt.datetime) -> dict[str, Any]:
         seconds = time.perf_counter() - began
     with c.db.reading() as connection:
         t0 = time.perf_counter()
-        found = line_facts(connection, now)
+        line_facts(connection, now)
         repayment_facts(connection, today)
         t1 = time.perf_counter()
-        borrowers = sorted({line.borrower_id for line in found})
-        reports = bureau.latest(connection, borrowers)
+        # The whole book's borrowers, read unfiltered as `book_features` reads them.
+        reports = bureau.latest(connection, None)
         t2 = time.perf_counter()
-        declared = application_features(connection, borrowers, now, today)
+        declared = application_features(connection, None, now, today)
         t3 = time.perf_counter()
     by_statement: dict[str, list[float]] = {}
     for sql, _, spent in sent:
@@ -286,9 +288,14 @@ def time_features(c: Container, now: dt.datetime) -> dict[str, Any]:
 
 
 def time_decide(c: Container, book: list[dict[str, Any]]) -> dict[str, Any]:
-    """`decide_batch` over the batches review_book makes; then the same again split into
-    DuckDB's part (load, query, fetch) and building the `Decision`s in Python."""
+    """`changes_in_duckdb` as review_book calls it (no trials running: the changes' decisions
+    only); `decide_batch` over the same batches (every line's decision, the path before);
+    then that again split into DuckDB's part (load, query, fetch) and building the
+    `Decision`s in Python."""
     engine = c.decisions.engine
+    began = time.perf_counter()
+    kept = sum(k for _, k in changes_in_duckdb(engine, book))
+    changes_seconds = time.perf_counter() - began
     began = time.perf_counter()
     decided = [d for batch in chunks(book, BATCH_LINES) for d in decide_batch(engine, batch)]
     seconds = time.perf_counter() - began
@@ -309,7 +316,9 @@ def time_decide(c: Container, book: list[dict[str, Any]]) -> dict[str, Any]:
         in_duckdb += t1 - t0
         in_python += t2 - t1
     return {
-        "seconds": seconds,
+        "seconds": changes_seconds,
+        "every_line": seconds,
+        "kept": kept,
         "duckdb": in_duckdb,
         "python": in_python,
         "actions": Counter(d.action for d in decided),
@@ -343,12 +352,13 @@ def wrap(owner: Any, name: str, timer: Timer) -> Callable[[], None]:
 
 
 def time_review(c: Container, chunk: int = APPLY_CHUNK) -> dict[str, Any]:
-    """`review_book` end to end, with `_apply_chunk` and the ledger port's `lock` and `decide`
-    timed inside."""
-    timers = {"apply": Timer(), "lock": Timer(), "decide": Timer()}
+    """`review_book` end to end, with `_apply_chunk`, `_chunk_reads` and the ledger port's
+    `lock_many` and `decide` timed inside."""
+    timers = {"apply": Timer(), "reads": Timer(), "lock": Timer(), "decide": Timer()}
     undo = [
         wrap(c.decisions, "_apply_chunk", timers["apply"]),
-        wrap(c.ledger.port, "lock", timers["lock"]),
+        wrap(c.decisions, "_chunk_reads", timers["reads"]),
+        wrap(c.ledger.port, "lock_many", timers["lock"]),
         wrap(c.ledger.port, "decide", timers["decide"]),
     ]
     batches: list[float] = []
@@ -505,9 +515,14 @@ def main(argv: list[str] | None = None) -> int:
         for sql, spent in ranked[:4]:
             print(f"        {len(spent):>6,} × {sum(spent):6.2f} s  {short(sql)}")
         print(
-            f"    deciding (decide_batch, batches of {BATCH_LINES:,}): {decide['seconds']:.2f} s, "
-            f"{rate(n, decide['seconds'])}, {decide['seconds'] * share:.0f} % — DuckDB (load, "
-            f"query, fetch) {decide['duckdb']:.2f} s, Decision objects {decide['python']:.2f} s; "
+            f"    deciding (changes_in_duckdb, batches of {BATCH_LINES:,}): "
+            f"{decide['seconds']:.2f} s, {rate(n, decide['seconds'])}, "
+            f"{decide['seconds'] * share:.0f} %, {decide['kept']:,} kept without a Decision"
+        )
+        print(
+            f"      every line's Decision (decide_batch, the path before): "
+            f"{decide['every_line']:.2f} s — DuckDB (load, query, fetch) "
+            f"{decide['duckdb']:.2f} s, Decision objects {decide['python']:.2f} s; "
             f"actions {counts(dict(sorted(decide['actions'].items())))}"
         )
         print(
@@ -518,14 +533,15 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"    _apply_chunk: {timers['apply'].calls:,} chunks (one transaction each, "
             f"{APPLY_WORKERS} at a time), {timers['apply'].seconds:.2f} s; "
-            f"lock {timers['lock'].calls:,} calls, {timers['lock'].seconds:.2f} s; "
+            f"the chunks' reads {timers['reads'].seconds:.2f} s, of which "
+            f"lock_many {timers['lock'].calls:,} calls, {timers['lock'].seconds:.2f} s; "
             f"decide {changes.calls:,} calls ({changes.failed:,} refused), "
             f"{changes.seconds:.2f} s"
         )
         if changes.calls:
-            per_change = (timers["lock"].seconds + changes.seconds) / changes.calls * 1000
+            per_change = (timers["reads"].seconds + changes.seconds) / changes.calls * 1000
             print(
-                f"    per change: {per_change:.2f} ms (lock + decide), "
+                f"    per change: {per_change:.2f} ms (its share of the reads + decide), "
                 f"{changes.calls / max(timers['apply'].seconds, 1e-9):,.0f} changes/s in chunks"
             )
         print(
@@ -538,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  decide {again['decide'].calls:,} calls "
             f"({again['decide'].failed:,} refused), {again['decide'].seconds:.2f} s; "
-            f"lock {again['lock'].seconds:.2f} s"
+            f"the chunks' reads {again['reads'].seconds:.2f} s"
         )
         if plan:
             print(f"\nplan of the slowest read ({short(features['slowest'][0], 60)}):")

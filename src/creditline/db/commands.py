@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 
 from creditline.db.metadata import UtcDateTime, metadata
+from creditline.db.portable import one_of
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.actors import Actor
 from creditline.kernel.clock import Clock
@@ -61,6 +62,15 @@ class CommandResult:
 
     document: dict[str, Any]
     replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKeys:
+    """Keys looked up together, in the transaction of the commands that use them (a chunk of a
+    book review): which were looked up, and the request hash and response of those stored."""
+
+    looked_up: frozenset[str]
+    found: dict[str, tuple[str, str]]
 
 
 class _Replay(Exception):
@@ -106,6 +116,16 @@ class Commands:
                 )
             )
         )
+        self._find_many = db.prepare(
+            select(
+                idempotency_keys.c.key,
+                idempotency_keys.c.request_hash,
+                idempotency_keys.c.response,
+            ).where(
+                idempotency_keys.c.scope == bindparam("scope"),
+                one_of(idempotency_keys.c.key, bindparam("keys")),
+            )
+        )
         self._save = db.prepare(
             insert(idempotency_keys).values(
                 {column.name: bindparam(column.name) for column in idempotency_keys.c}
@@ -140,15 +160,26 @@ class Commands:
         request: Mapping[str, Any],
         work: Callable[[Transaction], T],
         view: Callable[[T], dict[str, Any]],
+        known: StoredKeys | None = None,
     ) -> CommandResult:
         """Run a command inside the caller's transaction `tx` (a review's change inside the
         borrower's request for it): its key commits or rolls back with the caller's work. A
-        refused command writes nothing before it is refused, so the caller may go on."""
+        refused command writes nothing before it is refused, so the caller may go on.
+        `known`: keys `stored_keys` looked up earlier in `tx`; a key among them is not looked
+        up again."""
         checked_key(key)
         try:
-            return self._attempt(actor, key, fingerprint(request), work, view)(tx)
+            return self._attempt(actor, key, fingerprint(request), work, view, known)(tx)
         except _Replay as replay:
             return replay.result
+
+    def stored_keys(self, tx: Transaction, actor: Actor, keys: list[str]) -> StoredKeys:
+        """Look `actor`'s `keys` up in `tx`, in one statement (for `run_in`'s `known`)."""
+        found = {
+            row[0]: (row[1], row[2])
+            for row in tx.all(self._find_many, {"scope": actor.scope, "keys": tx.values(keys)})
+        }
+        return StoredKeys(frozenset(keys), found)
 
     def _attempt(
         self,
@@ -157,9 +188,14 @@ class Commands:
         request_hash: str,
         work: Callable[[Transaction], T],
         view: Callable[[T], dict[str, Any]],
+        known: StoredKeys | None = None,
     ) -> Callable[[Transaction], CommandResult]:
-        def stored(tx: Transaction) -> CommandResult | None:
-            row = tx.one(self._find, {"scope": actor.scope, "key": key})
+        def stored(tx: Transaction, ask: bool = True) -> CommandResult | None:
+            row: tuple[Any, ...] | None
+            if not ask and known is not None and key in known.looked_up:
+                row = known.found.get(key)
+            else:
+                row = tx.one(self._find, {"scope": actor.scope, "key": key})
             if row is None:
                 return None
             if row[0] != request_hash:
@@ -169,7 +205,7 @@ class Commands:
             return CommandResult(json.loads(row[1]), replayed=True)
 
         def attempt(tx: Transaction) -> CommandResult:
-            replay = stored(tx)
+            replay = stored(tx, ask=False)
             if replay is not None:
                 return replay
             try:

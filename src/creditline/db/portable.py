@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, Integer, String, literal
+from sqlalchemy import BigInteger, Boolean, Date, Integer, String, literal
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -227,3 +227,25 @@ def _json_path_text_postgresql(element: json_path_text, compiler: SQLCompiler, *
 def json_path(document: ColumnElement[Any], path: str) -> ColumnElement[str]:
     """A nested JSON member of `document` as text (`path`: dotted names and indexes)."""
     return json_path_text(document, literal(path))
+
+
+class one_of(FunctionElement[bool]):
+    """`one_of(column, bindparam("ids"))`: the column's value is in a list bound as one
+    parameter (`Transaction.values`), so a statement is prepared once whatever the list's
+    length: `= ANY(…)` of an array on PostgreSQL, `IN` the elements of a JSON array on SQLite."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "one_of"
+
+
+@compiles(one_of, "postgresql")
+def _one_of_postgresql(element: one_of, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = _args(element, compiler, **kw)
+    return f"{column} = ANY({values})"
+
+
+@compiles(one_of, "sqlite")
+def _one_of_sqlite(element: one_of, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = _args(element, compiler, **kw)
+    return f"{column} IN (SELECT value FROM json_each({values}))"

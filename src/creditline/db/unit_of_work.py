@@ -9,6 +9,7 @@ docs/decisions/0001); reads get a SQLAlchemy `Connection` as well, for Core quer
 from __future__ import annotations
 
 import datetime as dt
+import json
 import operator
 import random
 import sqlite3
@@ -132,6 +133,16 @@ class Transaction:
             return None
         moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    def values(self, items: list[str]) -> Any:
+        """A list of strings bound as one parameter of `portable.one_of`: an array on
+        PostgreSQL, JSON text on SQLite."""
+        return json.dumps(items) if self.dialect == "sqlite" else items
+
+    def all(self, prepared: Prepared, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a read and return every row."""
+        self.cursor.execute(prepared.sql, prepared.bind(params))
+        return [tuple(row) for row in self.cursor.fetchall()]
 
     def date(self, value: dt.date | None) -> Any:
         """A calendar date as the driver wants it for a `Date` column (ISO text on SQLite)."""

@@ -365,20 +365,23 @@ class LenderAttributes:
 
 
 def stored_values(
-    connection: Connection, borrower_ids: list[str], attributes: Registry
+    connection: Connection, borrower_ids: list[str] | None, attributes: Registry
 ) -> dict[str, dict[str, Any]]:
     """Each borrower's stored values of `attributes`, typed as they say (null: unknown), by
-    borrower id; a borrower with none stored is left out. A value a definition does not
-    take (the registry changed since a policy copied it) is unknown to that policy."""
+    borrower id (`borrower_ids`, or every borrower when None); a borrower with none stored is
+    left out. A value a definition does not take (the registry changed since a policy copied
+    it) is unknown to that policy."""
     if not attributes:
         return {}
+    values = lender_attribute_values.c
+    of_borrowers = [] if borrower_ids is None else [values.borrower_id.in_(borrower_ids)]
     rows = connection.execute(
         select(
             lender_attribute_values.c.borrower_id,
             lender_attribute_values.c.name,
             lender_attribute_values.c.value,
         ).where(
-            lender_attribute_values.c.borrower_id.in_(borrower_ids),
+            *of_borrowers,
             lender_attribute_values.c.name.in_(list(attributes)),
         )
     )

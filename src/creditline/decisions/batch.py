@@ -59,6 +59,33 @@ def in_duckdb(engine: Engine, book: list[dict[str, Any]]) -> Iterator[list[Decis
         yield decide_batch(engine, batch)
 
 
+def changes_in_duckdb(
+    engine: Engine, book: list[dict[str, Any]]
+) -> Iterator[tuple[list[Decision], int]]:
+    """The book decided on DuckDB as `in_duckdb` decides it, a batch at a time: the decisions
+    that change a line, and how many lines keep theirs. No `Decision` is built for a kept line
+    (most of a book; a review writes nothing for it unless versions are on trial)."""
+    for batch in chunks(book, BATCH_LINES):
+        connection = duckdb.connect(":memory:")
+        try:
+            connection.execute(features_table_sql(features=engine.features))
+            load_features(connection, batch, features=engine.features)
+            connection.execute(f"CREATE TABLE decided AS {engine.compiled.sql}")
+            kept = connection.execute(
+                "SELECT count(*) FROM decided WHERE action = 'keep'"
+            ).fetchone()
+            cursor = connection.execute(
+                "SELECT * FROM decided WHERE action IS DISTINCT FROM 'keep' ORDER BY line_id"
+            )
+            names = [column[0] for column in cursor.description]
+            changes = [
+                engine.decision(dict(zip(names, row, strict=True))) for row in cursor.fetchall()
+            ]
+        finally:
+            connection.close()
+        yield changes, 0 if kept is None else int(kept[0])
+
+
 def write_features(
     rows: list[dict[str, Any]], path: Path, features: Mapping[str, Feature] = FEATURES
 ) -> None:

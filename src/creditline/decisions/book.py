@@ -64,7 +64,10 @@ def book_features_and_owners(
     reports: dict[str, dict[str, Any]] = {}
     declared: dict[str, dict[str, Any]] = {}
     lender: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(borrowers, BORROWERS_PER_QUERY_MAX):
+    # The whole book's borrowers are read unfiltered: every borrower is wanted, and binding
+    # them all costs more than the few rows of others (docs/performance.md §8).
+    groups = [None] if line_ids is None else chunks(borrowers, BORROWERS_PER_QUERY_MAX)
+    for chunk in groups:
         lender.update(stored_values(connection, chunk, registered))
         asked.update(_review_requests(connection, chunk, now))
         reports.update(bureau.latest(connection, chunk))
@@ -129,16 +132,18 @@ def _requests(counts: tuple[int, int]) -> dict[str, int]:
 
 
 def _review_requests(
-    connection: Connection, borrower_ids: list[str], now: datetime
+    connection: Connection, borrower_ids: list[str] | None, now: datetime
 ) -> dict[str, tuple[int, int]]:
-    """Per borrower: the reviews they asked for in the last 7 and 30 days."""
+    """Per borrower (`borrower_ids`, or every borrower when None): the reviews they asked for
+    in the last 7 and 30 days."""
+    of_borrowers = [] if borrower_ids is None else [reviews.c.borrower_id.in_(borrower_ids)]
     query = (
         select(
             reviews.c.borrower_id,
             func.sum(case((reviews.c.created_at >= now - 7 * _DAY, 1), else_=0)),
             func.count(),
         )
-        .where(reviews.c.created_at >= now - 30 * _DAY, reviews.c.borrower_id.in_(borrower_ids))
+        .where(reviews.c.created_at >= now - 30 * _DAY, *of_borrowers)
         .group_by(reviews.c.borrower_id)
     )
     return {row[0]: (int(row[1] or 0), int(row[2])) for row in connection.execute(query)}

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from creditline.db.commands import CommandResult, Commands
+from creditline.db.portable import one_of
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions.tables import bureau_reports, consents
 from creditline.kernel.actors import Actor, Role
@@ -63,21 +64,30 @@ class ConsentMissing(Conflict):
 
 
 class BureauPort(Protocol):
-    def latest(self, connection: Connection, borrower_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The newest report's features for each borrower that has one."""
+    def latest(
+        self, connection: Connection, borrower_ids: list[str] | None
+    ) -> dict[str, dict[str, Any]]:
+        """The newest report's features for each borrower that has one (among `borrower_ids`;
+        None: every borrower)."""
         ...
 
 
 class StoredReports:
     """Reports loaded into creditline's own database."""
 
-    def latest(self, connection: Connection, borrower_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The newest report's features for each borrower that has one."""
-        if not borrower_ids:
+    def latest(
+        self, connection: Connection, borrower_ids: list[str] | None
+    ) -> dict[str, dict[str, Any]]:
+        """The newest report's features for each borrower that has one (among `borrower_ids`;
+        None: every borrower, read unfiltered)."""
+        if borrower_ids is not None and not borrower_ids:
             return {}
+        of_borrowers = (
+            [] if borrower_ids is None else [bureau_reports.c.borrower_id.in_(borrower_ids)]
+        )
         newest = (
             select(bureau_reports.c.borrower_id, func.max(bureau_reports.c.reported_at).label("at"))
-            .where(bureau_reports.c.borrower_id.in_(borrower_ids))
+            .where(*of_borrowers)
             .group_by(bureau_reports.c.borrower_id)
             .subquery()
         )
@@ -143,6 +153,28 @@ class BureauService:
             .order_by(bureau_reports.c.reported_at.desc(), bureau_reports.c.id.desc())
             .limit(1)
         )
+        newest_first = (
+            func.row_number()
+            .over(
+                partition_by=bureau_reports.c.borrower_id,
+                order_by=(bureau_reports.c.reported_at.desc(), bureau_reports.c.id.desc()),
+            )
+            .label("newest_first")
+        )
+        ranked = (
+            select(
+                bureau_reports.c.id,
+                bureau_reports.c.source,
+                bureau_reports.c.reported_at,
+                bureau_reports.c.bureau_score,
+                bureau_reports.c.key_factors,
+                bureau_reports.c.borrower_id,
+                newest_first,
+            )
+            .where(one_of(bureau_reports.c.borrower_id, bindparam("borrower_ids")))
+            .subquery()
+        )
+        self._on_file_many = db.prepare(select(ranked).where(ranked.c.newest_first == 1))
 
     def record_consent(self, actor: Actor, key: str, borrower_id: str) -> CommandResult:
         """A borrower's consent to pull their credit report (by the borrower, or staff for them).
@@ -239,16 +271,30 @@ class BureauService:
         """The borrower's newest report, the one a review decides on (the ledger records it
         with an adverse decision, US-4)."""
         found = tx.one(self._on_file, {"borrower_id": borrower_id})
-        if found is None:
-            return None
-        factors = json.loads(found[4]) if found[4] else []
-        return ReportOnFile(
-            id=found[0],
-            source=found[1],
-            reported_at=Transaction.read_time(found[2]) or fail("a report has its time"),
-            score=found[3],
-            key_factors=tuple(KeyFactor(**factor) for factor in factors),
-        )
+        return None if found is None else _report_on_file(found)
+
+    def on_file_many(
+        self, tx: Transaction, borrower_ids: list[str]
+    ) -> dict[str, ReportOnFile | None]:
+        """`on_file` for each of `borrower_ids`, in one statement (a chunk of a review)."""
+        found: dict[str, ReportOnFile | None] = dict.fromkeys(borrower_ids)
+        if borrower_ids:
+            rows = tx.all(self._on_file_many, {"borrower_ids": tx.values(sorted(found))})
+            for row in rows:
+                found[row[5]] = _report_on_file(row)
+        return found
+
+
+def _report_on_file(found: tuple[Any, ...]) -> ReportOnFile:
+    """A report as `on_file` reads it: id, source, reported_at, score, key factors."""
+    factors = json.loads(found[4]) if found[4] else []
+    return ReportOnFile(
+        id=found[0],
+        source=found[1],
+        reported_at=Transaction.read_time(found[2]) or fail("a report has its time"),
+        score=found[3],
+        key_factors=tuple(KeyFactor(**factor) for factor in factors),
+    )
 
 
 def _existing(loaded: tuple[Any, ...] | None) -> dict[str, Any]:

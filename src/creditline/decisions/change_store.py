@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, exists, func, insert, literal, null, select
 
+from creditline.db.portable import one_of
 from creditline.decisions.lifecycle import DECIDING_STATES, PENDING_STATES, Impact
 from creditline.decisions.policy_store import latest_steps
 from creditline.decisions.tables import (
@@ -293,6 +294,18 @@ def awaiting_notice() -> Any:
     `line_id`, `policy_id`, `version`, `now`): a review holds the version's cut until then."""
     return select(policy_changes.c.change).where(
         policy_changes.c.line_id == bindparam("line_id"),
+        policy_changes.c.policy_id == bindparam("policy_id"),
+        policy_changes.c.version == bindparam("version"),
+        policy_changes.c.effective_at > bindparam("now"),
+        ~exists().where(policy_change_outcomes.c.change_id == policy_changes.c.id),
+    )
+
+
+def awaiting_notice_many() -> Any:
+    """`awaiting_notice` for many lines at once (parameter `line_ids`, a list bound as one,
+    with `policy_id`, `version`, `now`): each line's announced change, with its line id."""
+    return select(policy_changes.c.line_id, policy_changes.c.change).where(
+        one_of(policy_changes.c.line_id, bindparam("line_ids")),
         policy_changes.c.policy_id == bindparam("policy_id"),
         policy_changes.c.version == bindparam("version"),
         policy_changes.c.effective_at > bindparam("now"),

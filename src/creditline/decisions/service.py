@@ -24,10 +24,11 @@ from creditline.db.commands import Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions import change_store
 from creditline.decisions.attributes import LenderAttribute
-from creditline.decisions.batch import BookDecider, in_duckdb
+from creditline.decisions.batch import BookDecider, changes_in_duckdb, in_duckdb
 from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Decision, Engine
+from creditline.decisions.review_chunks import ChunkReads, announced_changes, lock_and_report
 from creditline.decisions.trials import Trials
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
@@ -88,6 +89,7 @@ class DecisionService:
         self._ledger = ledger
         self._engine = engine
         self._awaiting_notice = db.prepare(change_store.awaiting_notice())
+        self._awaiting_notices = db.prepare(change_store.awaiting_notice_many())
 
     @property
     def engine(self) -> Engine:
@@ -171,12 +173,20 @@ class DecisionService:
                 attributes=self._attributes(),
             )
         engine = self.engine
-        outcomes: dict[str, int] = {}
-        done = 0
+        # Kept lines need a decision only for the versions on trial to record beside.
+        lean = decide is None and (self._trials is None or not self._trials.running().any)
         by_line = {row["line_id"]: row for row in book}
+        batches = (
+            changes_in_duckdb(engine, book)
+            if lean
+            else (
+                (self._routed(batch, by_line), 0) for batch in (decide or in_duckdb)(engine, book)
+            )
+        )
+        outcomes: dict[str, int] = {"keep:kept": 0}
+        done = 0
         with ThreadPoolExecutor(APPLY_WORKERS, thread_name_prefix="review") as pool:
-            for decided in (decide or in_duckdb)(engine, book):
-                decided = self._routed(decided, by_line)
+            for decided, kept in batches:
                 applied_all = [Applied(d, "kept") for d in decided if d.action == "keep"]
                 changes = sorted(
                     (d for d in decided if d.action != "keep"), key=lambda d: d.line_id
@@ -186,15 +196,16 @@ class DecisionService:
                 ):
                     applied_all.extend(part)
                 self._record_kept(applied_all, now)
+                outcomes["keep:kept"] += kept
                 for applied in applied_all:
                     key = f"{applied.decision.action}:{applied.outcome}"
                     outcomes[key] = outcomes.get(key, 0) + 1
-                done += len(decided)
+                done += len(decided) + kept
                 if progress is not None:
                     progress(done, len(book))
         # Whichever engine decided, it returned as many decisions as the book has lines.
         invariant(done == len(book), f"{done} decisions for a book of {len(book)} lines")
-        return dict(sorted(outcomes.items()))
+        return dict(sorted((k, v) for k, v in outcomes.items() if v))
 
     def _attributes(self) -> list[LenderAttribute]:
         """The lender attributes a line's features include: the active version's and those of
@@ -214,15 +225,38 @@ class DecisionService:
         return [trials.reroute(d, by_line[d.line_id]) for d in decided]
 
     def _apply_chunk(self, changes: list[Decision], now: datetime) -> list[Applied]:
-        """Apply a chunk of changes in one transaction, each as `apply_in` applies one line's:
-        the chunk commits whole or not at all (a retry runs it whole again). A refused change
-        writes nothing, so the others go on. Lines are locked in id order, as every chunk
-        takes them, so two chunks never wait on each other in a cycle."""
+        """Apply a chunk of changes in one transaction, each as `apply_in` applies one line's,
+        on what the chunk read for all of them at once (`_chunk_reads`): the chunk commits
+        whole or not at all (a retry runs it whole again, reads too). A refused change writes
+        nothing, so the others go on. Lines are locked in id order, as every chunk takes
+        them, so two chunks never wait on each other in a cycle."""
         # The trials' records and a challenger's guardrail are Core statements.
         core = self._trials is not None and (
             self._trials.running().any or any(d.experiment is not None for d in changes)
         )
-        return self._db.run(lambda tx: [self.apply_in(tx, d, now) for d in changes], core=core)
+
+        def work(tx: Transaction) -> list[Applied]:
+            reads = self._chunk_reads(tx, changes, now)
+            return [self.apply_in(tx, d, now, reads=reads) for d in changes]
+
+        return self._db.run(work, core=core)
+
+    def _chunk_reads(self, tx: Transaction, changes: list[Decision], now: datetime) -> ChunkReads:
+        """In `tx`: each change's announced change and stored key, then the lines still to
+        change, locked, and the reports on file their adverse notices disclose, one statement
+        each for the whole chunk."""
+        announced = announced_changes(tx, self._awaiting_notices, changes, now)
+        keys = self._commands.stored_keys(tx, REVIEWER, [self._key(d, now) for d in changes])
+        waiting = {d.line_id for d in changes if d.adverse and _waits(d, announced.get(d.line_id))}
+        to_change = [
+            d for d in changes if d.line_id not in waiting and self._key(d, now) not in keys.found
+        ]
+        adverse = {d.line_id for d in to_change if d.adverse}
+        port = self._ledger.port
+        lines, reports = lock_and_report(
+            tx, port, REVIEWER, [d.line_id for d in to_change], adverse
+        )
+        return ChunkReads(keys, announced, lines, reports)
 
     def _record_kept(self, applied: list[Applied], now: datetime) -> None:
         """What versions on trial decided beside a batch's lines the review keeps as they are
@@ -239,6 +273,7 @@ class DecisionService:
         decision: Decision,
         now: datetime,
         announced_at: datetime | None = None,
+        reads: ChunkReads | None = None,
     ) -> Applied:
         """In `tx`: apply a review's decision through the ledger, once per line, business day
         and action (the change's key names all three): the same review run again changes
@@ -246,22 +281,27 @@ class DecisionService:
         While versions are on trial: a challenger's decision is checked against its
         experiment's guardrails first, and what the versions on trial decided is recorded.
         `announced_at`: when a policy change told the borrower of it ahead; a close's
-        termination notice runs from then."""
+        termination notice runs from then. `reads`: what its chunk read for it already."""
         trials = self._trials
         if trials is None:
-            return self._apply_decision(tx, decision, now, announced_at)
+            return self._apply_decision(tx, decision, now, announced_at, reads)
         decision = trials.guard_in(tx, decision, now)
-        applied = self._apply_decision(tx, decision, now, announced_at)
+        applied = self._apply_decision(tx, decision, now, announced_at, reads)
         trials.record_in(tx, [(applied.decision, applied.outcome, applied.decision_id)], now)
         return applied
 
     def _apply_decision(
-        self, tx: Transaction, decision: Decision, now: datetime, announced_at: datetime | None
+        self,
+        tx: Transaction,
+        decision: Decision,
+        now: datetime,
+        announced_at: datetime | None,
+        reads: ChunkReads | None,
     ) -> Applied:
         if decision.action == "keep":
             return Applied(decision, "kept")
         if decision.adverse and (
-            self._announced_later(tx, decision, now)
+            self._announced_later(tx, decision, now, reads)
             or (self._trials is not None and self._trials.waits_for_notice(tx, decision, now))
         ):
             return Applied(decision, "awaiting_notice")
@@ -272,8 +312,8 @@ class DecisionService:
         until = None
         if decision.action == "freeze":
             until = now + (decision.freeze_days or 0) * _DAY
-        day = self.engine.policy.business_date(now).isoformat()
-        key = f"review:{decision.policy}:{decision.line_id}:{day}:{decision.action}"
+        key = self._key(decision, now)
+        evidence = decision.evidence()
         request: dict[str, Any] = {
             "op": "review",
             "line_id": decision.line_id,
@@ -282,7 +322,7 @@ class DecisionService:
         request |= {"limit": new_limit, "reason_codes": list(decision.reason_codes)}
         request |= {"until": None if until is None else until.isoformat()}
         # What it saw: the same day's review on other facts is a different request.
-        request["evidence"] = decision.evidence()
+        request["evidence"] = evidence
         notice_given_at = announced_at if decision.action == "close" else None
         if notice_given_at is not None:
             request["notice_given_at"] = notice_given_at.isoformat()
@@ -295,13 +335,19 @@ class DecisionService:
             notice_given_at=notice_given_at,
         )
 
-        def work(tx: Transaction) -> tuple[Line, DecisionRecord]:
-            line = self._ledger.port.lock(tx, REVIEWER, decision.line_id)
-            return self._ledger.port.decide(tx, REVIEWER, line, change, decision.evidence())
+        port = self._ledger.port
 
+        def work(tx: Transaction) -> tuple[Line, DecisionRecord]:
+            line = None if reads is None else reads.locked(decision.line_id)
+            if line is None:
+                line = port.lock(tx, REVIEWER, decision.line_id)
+            reports = None if reads is None else reads.reports
+            return port.decide(tx, REVIEWER, line, change, evidence, reports=reports)
+
+        known = None if reads is None else reads.keys
         try:
             result = self._commands.run_in(
-                tx, REVIEWER, key, request, work, lambda done: decision_document(done[1])
+                tx, REVIEWER, key, request, work, lambda done: decision_document(done[1]), known
             )
         except IdempotencyKeyReused:
             return Applied(decision, "decided_today")  # a review already changed it today
@@ -313,17 +359,31 @@ class DecisionService:
         outcome = "replayed" if result.replayed else "applied"
         return Applied(decision, outcome, result.document["id"])
 
-    def _announced_later(self, tx: Transaction, decision: Decision, now: datetime) -> bool:
+    def _key(self, decision: Decision, now: datetime) -> str:
+        """The change's idempotency key: once per policy, line, business day and action."""
+        day = self.engine.policy.business_date(now).isoformat()
+        return f"review:{decision.policy}:{decision.line_id}:{day}:{decision.action}"
+
+    def _announced_later(
+        self, tx: Transaction, decision: Decision, now: datetime, reads: ChunkReads | None
+    ) -> bool:
         """Whether the policy that decided announced this line's change for a later date: its
-        cut waits until then. A risk-triggered block (a freeze or suspension by a rule other
-        than the announced change's) does not wait."""
+        cut waits until then (`_waits`)."""
+        if reads is not None and decision.line_id in reads.announced:
+            return _waits(decision, reads.announced[decision.line_id])
         policy_id, _, version = decision.policy.partition("@")
         params = {"line_id": decision.line_id, "policy_id": policy_id, "version": version}
         row = tx.one(self._awaiting_notice, {**params, "now": tx.time(now)})
-        if row is None:
-            return False
-        announced = json.loads(row[0])
-        risk = decision.action in ("freeze", "suspend") and decision.decisive_rule != announced.get(
-            "rule"
-        )
-        return not risk
+        return _waits(decision, None if row is None else json.loads(row[0]))
+
+
+def _waits(decision: Decision, announced: dict[str, Any] | None) -> bool:
+    """Whether an adverse decision waits for the change its policy `announced` for the line
+    (None: none announced). A risk-triggered block (a freeze or suspension by a rule other than
+    the announced change's) does not wait."""
+    if announced is None:
+        return False
+    risk = decision.action in ("freeze", "suspend") and decision.decisive_rule != announced.get(
+        "rule"
+    )
+    return not risk

@@ -117,3 +117,9 @@ class ConsumerReports(Protocol):
     def on_file(self, tx: Transaction, borrower_id: str) -> ReportOnFile | None:
         """The borrower's newest report loaded so far, if any."""
         ...
+
+    def on_file_many(
+        self, tx: Transaction, borrower_ids: list[str]
+    ) -> dict[str, ReportOnFile | None]:
+        """`on_file` for each of `borrower_ids`, in one read."""
+        ...

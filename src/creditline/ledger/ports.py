@@ -10,7 +10,7 @@ record limit changes with it in the transaction of a review. The ledger prices a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -166,6 +166,19 @@ class LedgerPort:
             raise LineNotFound("no such line", line_id=line_id)
         return line
 
+    def lock_many(self, tx: Transaction, actor: Actor, line_ids: list[str]) -> dict[str, Line]:
+        """The lines of `line_ids` that `actor` may see, by id, locked in one statement in id
+        order (a batch of decisions about them; `lock` for each, at once)."""
+        locked = self._store.lock_lines(tx, line_ids)
+        return {line.id: line for line in locked if may_see(actor, line)}
+
+    def reports_on_file(
+        self, tx: Transaction, borrower_ids: list[str]
+    ) -> dict[str, ReportOnFile | None]:
+        """The consumer report on file of each of `borrower_ids` (None: none), in one read, for
+        `decide`'s `reports`."""
+        return self._reports.on_file_many(tx, borrower_ids)
+
     def queue_notice(
         self, tx: Transaction, topic: Topic, line_id: str, ref_id: str, payload: dict[str, Any]
     ) -> str:
@@ -253,6 +266,7 @@ class LedgerPort:
         change: LimitChange,
         evidence: dict[str, Any] | None = None,
         request: BorrowerRequest | None = None,
+        reports: Mapping[str, ReportOnFile | None] | None = None,
     ) -> tuple[Line, DecisionRecord]:
         """record a decision about a locked line, apply it, journal it and queue its
         notice. `evidence` is what an automated decision saw, kept with the record; an adverse
@@ -260,7 +274,8 @@ class LedgerPort:
         (US-4). A borrower's code needs the borrower's open `request` (locked) asking for
         exactly this change; the request is done with the decision, whose notice names it.
         The line's profile may refuse a block for an unjustified reason, and schedule a
-        lender's close for later (EU-2)."""
+        lender's close for later (EU-2). `reports`: the reports on file read already for a
+        batch's borrowers (`reports_on_file`); a borrower not among them is read now."""
         now = self._clock.now()
         limit_min = self._limits.limit_min_minor(line.currency)
         movement = model.plan_limit_change(line, change, now, limit_min)
@@ -292,7 +307,7 @@ class LedgerPort:
             effective_at=movement.closing_at if movement.kind == CLOSE_SCHEDULED else None,
         )
         if change.adverse:
-            evidence = self._with_report(tx, line.borrower_id, evidence)
+            evidence = self._with_report(tx, line.borrower_id, evidence, reports)
         self._store.decisions.insert(tx, record, actor, evidence)
         payload = {"decision": decision_document(record), "line": line_document(after)}
         if request is not None:
@@ -361,12 +376,19 @@ class LedgerPort:
             )
 
     def _with_report(
-        self, tx: Transaction, borrower_id: str, evidence: dict[str, Any] | None
+        self,
+        tx: Transaction,
+        borrower_id: str,
+        evidence: dict[str, Any] | None,
+        reports: Mapping[str, ReportOnFile | None] | None,
     ) -> dict[str, Any] | None:
         """`evidence` with the borrower's consumer report on file, when there is one. An
         automated decision's features came from that report; a person deciding could see it,
         so their decision is taken to have used it too (the notice errs towards disclosure)."""
-        report = self._reports.on_file(tx, borrower_id)
+        if reports is not None and borrower_id in reports:
+            report = reports[borrower_id]
+        else:
+            report = self._reports.on_file(tx, borrower_id)
         if report is None:
             return evidence
         return {**(evidence or {}), "consumer_report": report.document()}

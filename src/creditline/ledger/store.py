@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import bindparam, insert, or_, select, update
 
+from creditline.db.portable import one_of
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.ids import is_id
 from creditline.kernel.invariant import invariant
@@ -96,6 +97,10 @@ class LedgerStore:
         p = db.prepare
         locked = select(*_LINE_COLUMNS).with_for_update()
         self._line_locked = p(locked.where(lines.c.id == bindparam("id")))
+        self._lines_locked = p(
+            # In id order, the order every writer of several lines takes them in.
+            locked.where(one_of(lines.c.id, bindparam("ids"))).order_by(lines.c.id)
+        )
         self._line_read = p(select(*_LINE_COLUMNS).where(lines.c.id == bindparam("id")))
         self._lines_of_borrower = p(
             select(*_LINE_COLUMNS)
@@ -176,6 +181,14 @@ class LedgerStore:
             return None
         row = tx.one(self._line_locked, {"id": line_id})
         return None if row is None else self._line(row)
+
+    def lock_lines(self, tx: Transaction, line_ids: list[str]) -> list[Line]:
+        """The lines of `line_ids` that exist, their rows locked in id order, in one statement."""
+        ids = sorted({line_id for line_id in line_ids if is_id(line_id)})
+        if not ids:
+            return []
+        rows = tx.all(self._lines_locked, {"ids": tx.values(ids)})
+        return [self._line(row) for row in rows]
 
     def read_line(self, tx: Transaction, line_id: str) -> Line | None:
         """The line, unlocked (None for an unknown id)."""
