@@ -15,6 +15,7 @@ import base64
 import email.policy
 import hashlib
 import hmac
+import http.client
 import json
 import smtplib
 import ssl
@@ -24,8 +25,7 @@ from datetime import datetime
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 SIGNATURE_HEADER = "Creditline-Signature"
 NOTICE_ID_HEADER = "Creditline-Notice-Id"
@@ -79,14 +79,26 @@ def verify_signature(
 
 
 class Webhook:
-    """POSTs every message, notices and events, to the lender's endpoint, signed."""
+    """POSTs every message, notices and events, to the lender's endpoint, signed.
+
+    Over kept-alive HTTP/1.1 connections (`http.client`: a third of the CPU of a request
+    through httpx, docs/performance.md §8): each sending thread takes one from a small pool and
+    gives it back, for the dispatcher's life. A reused connection the endpoint has closed
+    meanwhile is replaced and the request sent once on the new one.
+    """
 
     name = "webhook"
 
-    def __init__(self, url: str, secret: str, client: httpx.Client | None = None) -> None:
-        self._url = url
+    def __init__(self, url: str, secret: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"a webhook URL is http(s)://host/path, not {url!r}")
         self._secret = secret
-        self._client = client or httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS)
+        self._https = parts.scheme == "https"
+        self._address = (parts.hostname, parts.port)
+        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
 
     def send(self, message: Message, kind: str | None, now: datetime) -> str:
         """POST the signed message; what the receiver answered, or `DeliveryFailed`."""
@@ -109,17 +121,64 @@ class Webhook:
             NOTICE_ID_HEADER: message.id,
             SIGNATURE_HEADER: sign(self._secret, int(now.timestamp()), body),
         }
+        with self._lock:
+            connection = self._idle.pop() if self._idle else None
         try:
-            response = self._client.post(self._url, content=body, headers=headers)
-        except httpx.HTTPError as error:
+            status = self._post(connection, body, headers)
+        except (OSError, http.client.HTTPException) as error:
             raise DeliveryFailed(f"webhook: {type(error).__name__}: {error}") from None
-        if not response.is_success:
-            raise DeliveryFailed(f"webhook: HTTP {response.status_code}")
-        return f"HTTP {response.status_code}"
+        if not 200 <= status < 300:
+            raise DeliveryFailed(f"webhook: HTTP {status}")
+        return f"HTTP {status}"
 
     def close(self) -> None:
-        """Close the HTTP client's connections."""
-        self._client.close()
+        """Close the idle connections."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+    def _post(
+        self, connection: http.client.HTTPConnection | None, body: bytes, headers: dict[str, str]
+    ) -> int:
+        """POST on `connection` (None: a new one) and give it back to the pool; the status."""
+        fresh = connection is None
+        connection = connection or self._connect()
+        try:
+            try:
+                status = _post(connection, self._target, body, headers)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if fresh:
+                    raise
+                connection.close()  # the endpoint closed it while it was idle: a new one
+                status = _post(connection, self._target, body, headers)
+        except BaseException:
+            connection.close()
+            raise
+        with self._lock:
+            self._idle.append(connection)
+        return status
+
+    def _connect(self) -> http.client.HTTPConnection:
+        host, port = self._address
+        if self._https:
+            context = ssl.create_default_context()
+            return http.client.HTTPSConnection(
+                host, port, timeout=WEBHOOK_TIMEOUT_SECONDS, context=context
+            )
+        return http.client.HTTPConnection(host, port, timeout=WEBHOOK_TIMEOUT_SECONDS)
+
+
+def _post(
+    connection: http.client.HTTPConnection, target: str, body: bytes, headers: dict[str, str]
+) -> int:
+    """One request and its whole answer (so that the connection can take the next)."""
+    connection.request("POST", target, body=body, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    if response.will_close:
+        connection.close()  # reopened by the next request
+    return response.status
 
 
 @dataclass(frozen=True, slots=True)
