@@ -5,9 +5,13 @@ member's grant that opened it and the freeze notice; every borrower has an e-mai
 then times `Dispatcher.run_until_idle` delivering all of them, on SQLite and on PostgreSQL: to
 the in-app inbox alone (e-mail and the webhook not configured), then to the inbox, a real SMTP
 server (aiosmtpd) and a real webhook receiver (HTTP/1.1, keeping connections open) on
-127.0.0.1; on PostgreSQL also with two dispatchers side by side. Prints inbox notices and
-e-mails a second against the targets (2,000 and 500), the SMTP sessions and HTTP connections
-used, and checks that every message was delivered once per channel.
+127.0.0.1 (both in a process of their own, as a local mail server is); on PostgreSQL also
+with two dispatchers side by side. Prints inbox notices and e-mails a second against the
+targets (2,000 and 500), the CPU time a message of the bench's process and of the receivers',
+the load average, the SMTP sessions and HTTP connections used, and checks that every message
+was delivered once per channel. Last, the same e-mail built and sent both ways over one
+session in alternating rounds: the `email` package's `EmailMessage` and `send_message` (as
+before), and `channels.mail_bytes` and `sendmail` (now).
 
     .venv/bin/python bench/dispatch.py                 # 2,000 lines, 6,000 messages
     .venv/bin/python bench/dispatch.py --lines 500
@@ -20,17 +24,25 @@ It is a report, not a test: it exits 0 whatever the figures.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
+import smtplib
 import socket
+import statistics
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from databases import add_postgres_url, postgres_database
@@ -40,6 +52,7 @@ from uncapped import uncapped_products
 from creditline.bootstrap import Container, build
 from creditline.config import Settings, shipped_policy_file
 from creditline.kernel.actors import Actor, Role
+from creditline.notices.channels import NOTICE_ID_HEADER, folded, mail_bytes
 from creditline.notices.tables import deliveries, outbox
 
 BENCH_DATABASE = "creditline_bench_dispatch"
@@ -47,23 +60,36 @@ POLICY = shipped_policy_file()
 SECRET = "bench-webhook-secret-0123456789"
 SMOKE_LINES = 50
 INBOX_TARGET, EMAIL_TARGET = 2000, 500  # notices a second (issue 16, item 4)
+# A freeze notice as a borrower in China reads it (notices/templates/line_frozen.zh-CN.j2).
+SENDER, NOW = "creditline@localhost", datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
+FROM_HEADER = folded("From", SENDER)
+SUBJECT = "您的额度暂停使用至 2026-12-14"
+BODY = (
+    "您的额度账户 019aef10-7c3e-7000-8000-000000000001 暂停借款至 2026-12-14。"
+    "授信额度 20,000.00 元 保持不变,到期后自动恢复。\n还款不受影响。\n\n"
+    "原因:短期内借款过于频繁。\n您可以:等待至 2026-12-14。\n"
+)
+EMAIL_ROUNDS = 3
+
+
+# What the receivers took, counted in their process: e-mails, SMTP sessions, webhook requests,
+# HTTP connections.
+MAILS, SESSIONS, REQUESTS, CONNECTIONS = range(4)
 
 
 class _Receiver(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keeps a connection open between requests, as servers do
-    received = 0
-    connections = 0
-    lock = threading.Lock()
+    counts: Any = None  # set in the receivers' process
 
     def setup(self) -> None:
-        with _Receiver.lock:
-            _Receiver.connections += 1
+        with self.counts.get_lock():
+            self.counts[CONNECTIONS] += 1
         super().setup()
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
-        with _Receiver.lock:
-            _Receiver.received += 1
+        with self.counts.get_lock():
+            self.counts[REQUESTS] += 1
         self.send_response(204)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -73,35 +99,71 @@ class _Receiver(BaseHTTPRequestHandler):
 
 
 class _Mailbox:
-    def __init__(self) -> None:
-        self.count = 0
+    def __init__(self, counts: Any) -> None:
+        self.counts = counts
         self.sessions: set[int] = set()
 
     async def handle_DATA(self, server, session, envelope):
-        self.count += 1
         self.sessions.add(id(session))
+        with self.counts.get_lock():
+            self.counts[MAILS] += 1
+            self.counts[SESSIONS] = len(self.sessions)
         return "250 OK"
 
 
-@contextmanager
-def receivers() -> Iterator[tuple[str, int, _Mailbox]]:
+def _serve(counts: Any, ports: Connection, stop: Any) -> None:
+    """The receivers' process: the webhook endpoint and the SMTP server until `stop` is set."""
+    _Receiver.counts = counts
     http = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    http.daemon_threads = True
     threading.Thread(target=http.serve_forever, daemon=True).start()
-    mailbox = _Mailbox()
     with socket.socket() as probe:  # aiosmtpd needs a port number, not 0
         probe.bind(("127.0.0.1", 0))
         smtp_port = probe.getsockname()[1]
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    smtp = Controller(_Mailbox(counts), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
+    ports.send((http.server_port, smtp_port))
+    stop.wait()
+    smtp.stop()
+    http.shutdown()
+
+
+class Received:
+    """What the receivers took so far, and the CPU time their process used."""
+
+    def __init__(self, counts: Any, pid: int) -> None:
+        self._counts = counts
+        self._pid = pid
+
+    def __getitem__(self, what: int) -> int:
+        return int(self._counts[what])
+
+    def cpu_seconds(self) -> float:
+        """User and system time of the receivers' process (Linux; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self._pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def receivers() -> Iterator[tuple[str, int, Received]]:
+    """A webhook endpoint (HTTP/1.1) and an SMTP server (aiosmtpd) on 127.0.0.1, in a process
+    of their own, as a local mail server is: in the bench's process they would take the
+    interpreter's lock from the dispatcher (a third of it, py-spy --gil)."""
+    spawn = multiprocessing.get_context("spawn")
+    counts = spawn.Array("q", 4)
+    here, there = spawn.Pipe()
+    stop = spawn.Event()
+    process = spawn.Process(target=_serve, args=(counts, there, stop), daemon=True)
+    process.start()
+    http_port, smtp_port = here.recv()
     try:
-        yield (
-            f"http://127.0.0.1:{http.server_port}/hook",
-            smtp.server.sockets[0].getsockname()[1],
-            mailbox,
-        )
+        yield f"http://127.0.0.1:{http_port}/hook", smtp_port, Received(counts, process.pid or 0)
     finally:
-        smtp.stop()
-        http.shutdown()
+        stop.set()
+        process.join(timeout=10)
 
 
 def container(url: str, hook: str, smtp_port: int, inbox_only: bool) -> Container:
@@ -157,23 +219,29 @@ def delivered(c: Container) -> tuple[int, int, dict[str, int]]:
 
 
 def run(label: str, url: str, lines: int, dispatchers: int, inbox_only: bool = False) -> None:
-    _Receiver.received = _Receiver.connections = 0
-    with receivers() as (hook, smtp_port, mailbox):
+    with receivers() as (hook, smtp_port, received):
         built = [container(url, hook, smtp_port, inbox_only) for _ in range(dispatchers)]
         load_seconds = load(built[0], lines)
         started = time.perf_counter()
+        cpu_started, receivers_started = time.process_time(), received.cpu_seconds()
         threads = [threading.Thread(target=c.dispatcher.run_until_idle) for c in built]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
+        receivers_seconds = received.cpu_seconds() - receivers_started
         messages, done, channels = delivered(built[0])
         what = "inbox only" if inbox_only else "inbox, e-mail and webhook"
         print(
             f"{label}, {what}: {messages:,} messages ({lines:,} lines loaded in "
             f"{load_seconds:.1f} s); {dispatchers} dispatcher(s) delivered {done:,} in "
             f"{seconds:.2f} s = {done / seconds:,.0f} messages/s"
+        )
+        print(
+            f"  CPU {cpu_seconds:.2f} s, {cpu_seconds / max(done, 1) * 1e6:,.0f} µs a message "
+            f"(the receivers' process {receivers_seconds:.2f} s); load average {load_average()}"
         )
         inboxed = channels.get("inbox", 0)
         if inbox_only:
@@ -183,18 +251,69 @@ def run(label: str, url: str, lines: int, dispatchers: int, inbox_only: bool = F
             )
             complete = done == messages and inboxed == NOTICES_PER_LINE * lines
         else:
+            mails = received[MAILS]
             print(
-                f"  e-mail {mailbox.count:,}, {mailbox.count / seconds:,.0f}/s "
-                f"({mailbox.count / seconds / EMAIL_TARGET:.2f}x the {EMAIL_TARGET}/s target) "
-                f"over {len(mailbox.sessions):,} SMTP session(s); webhook "
-                f"{_Receiver.received:,} over {_Receiver.connections:,} connection(s)"
+                f"  e-mail {mails:,}, {mails / seconds:,.0f}/s "
+                f"({mails / seconds / EMAIL_TARGET:.2f}x the {EMAIL_TARGET}/s target) "
+                f"over {received[SESSIONS]:,} SMTP session(s); webhook "
+                f"{received[REQUESTS]:,} over {received[CONNECTIONS]:,} connection(s)"
             )
-            complete = (
-                done == messages == _Receiver.received and mailbox.count == NOTICES_PER_LINE * lines
-            )
+            complete = done == messages == received[REQUESTS] and mails == NOTICES_PER_LINE * lines
         print(f"  channels recorded {channels} [{'OK' if complete else 'MISMATCH'}]")
         for c in built:
             c.close()
+
+
+def by_package(session: smtplib.SMTP, n: int) -> None:
+    """The e-mail as it was sent before: an `EmailMessage`, flattened by `send_message`."""
+    mail = EmailMessage()
+    mail["From"] = SENDER
+    mail["To"] = "li.wei@example.com"
+    mail["Subject"] = SUBJECT
+    mail["Date"] = format_datetime(NOW)
+    mail["Message-ID"] = f"<{n}@creditline>"
+    mail[NOTICE_ID_HEADER] = str(n)
+    mail.set_content(BODY)
+    session.send_message(mail)
+
+
+def by_bytes(session: smtplib.SMTP, n: int) -> None:
+    """The e-mail as it is sent now: `mail_bytes`, then `sendmail`."""
+    mail = mail_bytes(FROM_HEADER, str(n), "li.wei@example.com", SUBJECT, BODY, NOW)
+    session.sendmail(SENDER, ["li.wei@example.com"], mail)
+
+
+def email_building(smtp_port: int, received: Received, mails: int) -> None:
+    """The same notice sent both ways over one kept session, in alternating rounds: e-mails a
+    second, CPU per e-mail (the sender's)."""
+    figures: dict[str, list[tuple[float, float]]] = {"EmailMessage + send_message": []}
+    figures["mail_bytes + sendmail"] = []
+    for _ in range(EMAIL_ROUNDS):
+        for (label, rounds), send in zip(figures.items(), (by_package, by_bytes), strict=True):
+            session = smtplib.SMTP("127.0.0.1", smtp_port)
+            before = received[MAILS]
+            started, cpu_started = time.perf_counter(), time.process_time()
+            for n in range(mails):
+                send(session, n)
+            rounds.append((time.perf_counter() - started, time.process_time() - cpu_started))
+            session.quit()
+            assert received[MAILS] - before == mails, label
+    print(f"E-mail building, {mails:,} zh-CN notices a round, one session, {EMAIL_ROUNDS} rounds:")
+    medians = {}
+    for label, rounds in figures.items():
+        seconds = statistics.median(wall for wall, _ in rounds)
+        cpu = statistics.median(cpu for _, cpu in rounds)
+        medians[label] = seconds
+        print(
+            f"  {label}: median {mails / seconds:,.0f} e-mails/s, "
+            f"{cpu / mails * 1e6:,.0f} µs CPU an e-mail"
+        )
+    before, now = medians.values()
+    print(f"  mail_bytes + sendmail / EmailMessage + send_message = {before / now:.2f}x")
+
+
+def load_average() -> str:
+    return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             run("PostgreSQL", url, args.lines, 1, inbox_only)
     with postgres_database(args.postgres_url, BENCH_DATABASE) as url:
         run("PostgreSQL", url, args.lines, 2)
+    with receivers() as (_, smtp_port, received):
+        email_building(smtp_port, received, NOTICES_PER_LINE * args.lines)
     print(f"Command: {' '.join(sys.argv)}")
     return 0
 

@@ -158,3 +158,46 @@ def test_a_batch_of_webhook_requests_goes_over_one_kept_alive_connection(
         thread.join(timeout=5)
     assert len(received) == len(set(received)) == 3 * LINES
     assert len(connections) == 1
+
+
+def test_a_connection_the_endpoint_closes_is_replaced_and_no_request_goes_twice(
+    container: Container, clock: FixedClock, agent: Actor
+) -> None:
+    connections: list[tuple[str, int]] = []
+    received: list[str] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            connections.append(self.client_address)
+            super().setup()
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(self.headers["Creditline-Notice-Id"])
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            # Every fifth request it hangs up without saying so (an idle timeout, a restart).
+            self.close_connection = len(received) % 5 == 0
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        notices_to_send(container, agent)
+        hook = Webhook(f"http://127.0.0.1:{server.server_address[1]}/hook", SECRET)
+        sender = dispatcher(container, clock, webhook=hook)
+        assert sender.run_until_idle() == {"claimed": 3 * LINES, "delivered": 3 * LINES}
+        sender.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert len(received) == len(set(received)) == 3 * LINES
+    assert len(connections) == 3 * LINES // 5 + 1

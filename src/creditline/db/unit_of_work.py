@@ -14,7 +14,7 @@ import operator
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -168,6 +168,11 @@ class Transaction:
     def execute(self, prepared: Prepared, params: Mapping[str, Any]) -> None:
         """Send a write whose result nobody reads (in a pipeline it does not wait)."""
         self._write_cursor.execute(prepared.sql, prepared.bind(params))
+
+    def execute_many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Send one write for each of `rows` in one call (a batch's records), unread."""
+        if rows:
+            self._write_cursor.executemany(prepared.sql, [prepared.bind(row) for row in rows])
 
     def one(self, prepared: Prepared, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Run a read and return its first row (None when there is none)."""

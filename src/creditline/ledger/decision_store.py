@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
@@ -98,6 +99,20 @@ class DecisionStore:
         """The line's latest close decided to take effect later, if any."""
         row = tx.one(self._scheduled_close, {"line_id": line_id})
         return None if row is None else _stored_decision(row, currency)
+
+    def evidence_of(
+        self, tx: Transaction, decision_ids: Collection[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        """What each of the decisions `decision_ids` kept as evidence, by id (None: it kept
+        none; an id that names no decision is left out), in one query (a read's Core query)."""
+        wanted = [decision_id for decision_id in decision_ids if is_id(decision_id)]
+        if not wanted:
+            return {}
+        query = select(decisions.c.id, decisions.c.evidence).where(decisions.c.id.in_(wanted))
+        return {
+            decision_id: None if evidence is None else json.loads(evidence)
+            for decision_id, evidence in tx.connection.execute(query)
+        }
 
     def line_of(self, tx: Transaction, decision_id: str) -> str | None:
         """The id of the line a decision is about."""

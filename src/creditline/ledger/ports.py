@@ -10,7 +10,7 @@ record limit changes with it in the transaction of a review. The ledger prices a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -191,6 +191,13 @@ class LedgerPort:
         """A recorded decision about `line`, if `decision_id` is one."""
         found = self._store.decisions.get(tx, decision_id, line.currency)
         return found if found is not None and found.record.line_id == line.id else None
+
+    def evidence_of(
+        self, tx: Transaction, decision_ids: Collection[str]
+    ) -> dict[str, dict[str, Any] | None]:
+        """What the decisions `decision_ids` kept as evidence, by id, in one read (the
+        notices of a batch are composed from it)."""
+        return self._store.decisions.evidence_of(tx, decision_ids)
 
     def decisions_of(self, tx: Transaction, line: Line, limit: int) -> list[StoredDecision]:
         """The line's decisions, newest first, at most `limit`."""

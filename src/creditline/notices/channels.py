@@ -11,25 +11,29 @@ with a replay window.
 
 from __future__ import annotations
 
+import base64
+import email.policy
 import hashlib
 import hmac
+import http.client
 import json
 import smtplib
 import ssl
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 SIGNATURE_HEADER = "Creditline-Signature"
 NOTICE_ID_HEADER = "Creditline-Notice-Id"
 REPLAY_WINDOW_SECONDS = 300
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 SMTP_TIMEOUT_SECONDS = 10.0
+MAIL_LINE_LENGTH_MAX = 78  # longer lines, or any non-ASCII text, go base64
+SUBJECTS_CACHED_MAX = 1024
 
 
 class DeliveryFailed(Exception):
@@ -75,14 +79,26 @@ def verify_signature(
 
 
 class Webhook:
-    """POSTs every message, notices and events, to the lender's endpoint, signed."""
+    """POSTs every message, notices and events, to the lender's endpoint, signed.
+
+    Over kept-alive HTTP/1.1 connections (`http.client`: a third of the CPU of a request
+    through httpx, docs/performance.md §8): each sending thread takes one from a small pool and
+    gives it back, for the dispatcher's life. A reused connection the endpoint has closed
+    meanwhile is replaced and the request sent once on the new one.
+    """
 
     name = "webhook"
 
-    def __init__(self, url: str, secret: str, client: httpx.Client | None = None) -> None:
-        self._url = url
+    def __init__(self, url: str, secret: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"a webhook URL is http(s)://host/path, not {url!r}")
         self._secret = secret
-        self._client = client or httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS)
+        self._https = parts.scheme == "https"
+        self._address = (parts.hostname, parts.port)
+        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
 
     def send(self, message: Message, kind: str | None, now: datetime) -> str:
         """POST the signed message; what the receiver answered, or `DeliveryFailed`."""
@@ -105,17 +121,64 @@ class Webhook:
             NOTICE_ID_HEADER: message.id,
             SIGNATURE_HEADER: sign(self._secret, int(now.timestamp()), body),
         }
+        with self._lock:
+            connection = self._idle.pop() if self._idle else None
         try:
-            response = self._client.post(self._url, content=body, headers=headers)
-        except httpx.HTTPError as error:
+            status = self._post(connection, body, headers)
+        except (OSError, http.client.HTTPException) as error:
             raise DeliveryFailed(f"webhook: {type(error).__name__}: {error}") from None
-        if not response.is_success:
-            raise DeliveryFailed(f"webhook: HTTP {response.status_code}")
-        return f"HTTP {response.status_code}"
+        if not 200 <= status < 300:
+            raise DeliveryFailed(f"webhook: HTTP {status}")
+        return f"HTTP {status}"
 
     def close(self) -> None:
-        """Close the HTTP client's connections."""
-        self._client.close()
+        """Close the idle connections."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+    def _post(
+        self, connection: http.client.HTTPConnection | None, body: bytes, headers: dict[str, str]
+    ) -> int:
+        """POST on `connection` (None: a new one) and give it back to the pool; the status."""
+        fresh = connection is None
+        connection = connection or self._connect()
+        try:
+            try:
+                status = _post(connection, self._target, body, headers)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if fresh:
+                    raise
+                connection.close()  # the endpoint closed it while it was idle: a new one
+                status = _post(connection, self._target, body, headers)
+        except BaseException:
+            connection.close()
+            raise
+        with self._lock:
+            self._idle.append(connection)
+        return status
+
+    def _connect(self) -> http.client.HTTPConnection:
+        host, port = self._address
+        if self._https:
+            context = ssl.create_default_context()
+            return http.client.HTTPSConnection(
+                host, port, timeout=WEBHOOK_TIMEOUT_SECONDS, context=context
+            )
+        return http.client.HTTPConnection(host, port, timeout=WEBHOOK_TIMEOUT_SECONDS)
+
+
+def _post(
+    connection: http.client.HTTPConnection, target: str, body: bytes, headers: dict[str, str]
+) -> int:
+    """One request and its whole answer (so that the connection can take the next)."""
+    connection.request("POST", target, body=body, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    if response.will_close:
+        connection.close()  # reopened by the next request
+    return response.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,39 +198,34 @@ class Email:
     A session is reused from one message to the next (each sending thread takes its own from
     a small pool; `close` ends them, once a batch is sent): a session costs a connection, the
     greeting, EHLO and STARTTLS, several times the message itself. A reused session the server
-    has dropped meanwhile is replaced, and the message sent once on the new one.
+    has dropped meanwhile is replaced, and the message sent once on the new one. The message
+    goes as bytes made by `mail_bytes` (the `email` package's objects cost more than the
+    sending).
     """
 
     name = "email"
 
     def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
+        self._from_header = folded("From", settings.sender)
+        self._envelope_from = parseaddr(settings.sender)[1] or settings.sender
         self._idle: list[smtplib.SMTP] = []
         self._lock = threading.Lock()
 
     def send(self, message: Message, to: str, subject: str, body: str, now: datetime) -> str:
         """Send the rendered notice over SMTP; `DeliveryFailed` when it could not."""
-        s = self._settings
-        mail = EmailMessage()
-        mail["From"] = s.sender
-        mail["To"] = to
-        mail["Subject"] = subject
-        mail["Date"] = format_datetime(now)
-        # The same notice always has the same Message-ID: mail systems dedupe a resend.
-        mail["Message-ID"] = f"<{message.id}@creditline>"
-        mail[NOTICE_ID_HEADER] = message.id
-        mail.set_content(body)
+        mail = mail_bytes(self._from_header, message.id, to, subject, body, now)
         with self._lock:
             session = self._idle.pop() if self._idle else None
         try:
             if session is not None:
                 try:
-                    session.send_message(mail)
+                    session.sendmail(self._envelope_from, [to], mail)
                 except smtplib.SMTPServerDisconnected:
                     session = None  # the server closed it while it was idle: a new one
             if session is None:
                 session = self._connect()
-                session.send_message(mail)
+                session.sendmail(self._envelope_from, [to], mail)
         except (OSError, smtplib.SMTPException) as error:
             if session is not None:
                 _quit(session)
@@ -203,3 +261,44 @@ def _quit(session: smtplib.SMTP) -> None:
         session.quit()
     except (OSError, smtplib.SMTPException):
         session.close()
+
+
+def mail_bytes(
+    from_header: str, notice_id: str, to: str, subject: str, body: str, now: datetime
+) -> bytes:
+    """A notice's e-mail as SMTP sends it (CRLF line ends): a plain-text UTF-8 MIME message
+    whose Message-ID names the notice, so that mail systems dedupe a resend. `from_header` is
+    the folded From line."""
+    if not to.isascii() or not to.isprintable() or any(ch.isspace() for ch in to):
+        raise ValueError("the address cannot go in a mail header")  # preferences refuse these
+    encoding, content = _body(body)
+    head = (
+        f"{from_header}To: {to}\r\n{_subject(subject)}Date: {format_datetime(now)}\r\n"
+        f"Message-ID: <{notice_id}@creditline>\r\n{NOTICE_ID_HEADER}: {notice_id}\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: text/plain; charset="utf-8"\r\n'
+        f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
+    )
+    return head.encode("ascii") + content
+
+
+def folded(name: str, value: str) -> str:
+    """The header line `name: value` as `EmailMessage` writes it for SMTP: folded, non-ASCII
+    text encoded (RFC 2047), ending in CRLF."""
+    policy = email.policy.SMTP
+    return str(policy.header_factory(name, value).fold(policy=policy))
+
+
+@lru_cache(maxsize=SUBJECTS_CACHED_MAX)
+def _subject(subject: str) -> str:
+    """The Subject line (a batch's notices of one kind mostly share theirs)."""
+    return folded("Subject", subject)
+
+
+def _body(body: str) -> tuple[str, bytes]:
+    """The body with CRLF line ends, and its transfer encoding: 7bit when it is ASCII in
+    lines of at most 78 characters (as the `email` package chooses), else base64."""
+    lines = body.splitlines()
+    canonical = "\r\n".join(lines) + "\r\n"
+    if canonical.isascii() and all(len(line) <= MAIL_LINE_LENGTH_MAX for line in lines):
+        return "7bit", canonical.encode("ascii")
+    return "base64", base64.encodebytes(canonical.encode()).replace(b"\n", b"\r\n")

@@ -4,19 +4,22 @@ A dispatcher claims a batch of due messages by leasing them (PostgreSQL picks th
 `FOR UPDATE SKIP LOCKED`, so dispatchers running side by side never claim the same message;
 SQLite serialises the claim). In one transaction it files the whole batch's notices in the
 inbox, records the channels that are not configured and finishes the messages that need
-nothing more (`bulk_delivery.py`). It sends the rest (e-mail, the webhook, handlers) outside
-any transaction, message by message, over sessions it keeps for the batch (one SMTP session and
-kept-alive HTTP connections per sending thread), and records each channel's delivery as it
-succeeds: the last channel's in the transaction that finishes the message. The batch's leases
-are renewed together, well before they run out, so a slow batch keeps what it claimed; a
-dispatcher that finds its lease taken (it ran out and another dispatcher claimed the message)
-leaves the message to that one. A message whose channels all took it is delivered; one that
-failed is tried again after an exponential backoff, and becomes a dead letter after
-`max_attempts`. A dispatcher killed mid-batch loses nothing: its leases run out and the next
-claim takes the messages again, skipping the channels that already took them. Receivers dedupe
-on the notice id (the outbox message id). A message's handlers (the review after a drawdown or
-a settlement, registered on the outbox) run like channels: once each, skipped when the request
-that made the change already ran them, so a crash in between loses no review.
+nothing more (`bulk_delivery.py`). What the batch's e-mails are composed from (addresses,
+languages, the decisions' evidence) it reads in one more read. It sends the rest (e-mail, the
+webhook, handlers) outside any transaction, message by message, over sessions it keeps for the
+batch (one SMTP session and kept-alive HTTP connections per sending thread), and logs each
+channel's delivery as it succeeds, then the message's outcome; the log is written a group at a
+time, a message's outcome never before its channels (`delivery_log.py`, which says what at
+least once means here). The batch's leases are renewed together, well before they run out, so
+a slow batch keeps what it claimed; a dispatcher that finds its lease taken (it ran out and
+another dispatcher claimed the message) leaves the message to that one. A message whose
+channels all took it is delivered; one that failed is tried again after an exponential
+backoff, and becomes a dead letter after `max_attempts`. A dispatcher killed mid-batch loses
+nothing: its leases run out and the next claim takes the messages again, skipping the channels
+recorded as taken. Receivers dedupe on the notice id (the outbox message id). A message's
+handlers (the review after a drawdown or a settlement, registered on the outbox) run like
+channels: once each, skipped when the request that made the change already ran them, so a
+crash in between loses no review.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import json
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +35,6 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.clock import Clock
@@ -42,8 +43,9 @@ from creditline.kernel.invariant import fail
 from creditline.notices.bulk_delivery import BulkDelivery
 from creditline.notices.catalog import is_notice, kind_of
 from creditline.notices.channels import DeliveryFailed, Email, Message, Webhook
+from creditline.notices.delivery_log import DeliveryLog, Leases
 from creditline.notices.outbox import Outbox
-from creditline.notices.service import NoticeService
+from creditline.notices.service import MailFacts, NoticeService
 from creditline.notices.tables import deliveries, outbox
 
 log = logging.getLogger(__name__)
@@ -85,35 +87,6 @@ class _Claimed:
     done: frozenset[str] = frozenset()  # the channels it had taken when the batch was filed
 
 
-class _Leases:
-    """A claimed batch's leases, renewed together (one statement) once `RENEW_AFTER` has
-    passed since the claim or the last renewal; the sending threads share them."""
-
-    def __init__(
-        self, renew: Callable[[list[str]], set[str]], clock: Clock, ids: list[str], at: datetime
-    ) -> None:
-        self._renew = renew
-        self._clock = clock
-        self._held = set(ids)
-        self._renewed_at = at
-        self._lock = threading.Lock()
-
-    def holds(self, message_id: str) -> bool:
-        """Whether this dispatcher still holds the message's lease, with at least three
-        quarters of it left."""
-        with self._lock:
-            now = self._clock.now()
-            if now - self._renewed_at >= RENEW_AFTER:
-                self._held = self._renew(sorted(self._held))
-                self._renewed_at = now
-            return message_id in self._held
-
-    def release(self, message_id: str) -> None:
-        """The message is done with (delivered, put back to retry): renew it no more."""
-        with self._lock:
-            self._held.discard(message_id)
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -141,8 +114,11 @@ class Dispatcher:
         self._handlers = handlers  # the outbox's handlers run like channels
         not_configured = [name for name, to in (("email", email), ("webhook", webhook)) if not to]
         self._bulk = BulkDelivery(db, not_configured)
+        self._log = DeliveryLog(db, clock)
         self._prepare_claim(db)
-        self._prepare_outcomes(db)
+        self._done = db.prepare(
+            select(deliveries.c.channel).where(deliveries.c.notice_id == bindparam("id"))
+        )
 
     def _prepare_claim(self, db: Database) -> None:
         """The claim: due messages leased in one statement (skipping rows another dispatcher
@@ -180,30 +156,6 @@ class Dispatcher:
             )
         )
 
-    def _prepare_outcomes(self, db: Database) -> None:
-        """A channel's delivery, a lease renewed, a message delivered or put back to retry."""
-        dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
-        self._delivered_on = db.prepare(dialect_insert(deliveries).on_conflict_do_nothing())
-        self._done = db.prepare(
-            select(deliveries.c.channel).where(deliveries.c.notice_id == bindparam("id"))
-        )
-        mine = and_(outbox.c.id == bindparam("id"), outbox.c.claim_token == bindparam("token"))
-        self._finish = db.prepare(
-            update(outbox)
-            .where(mine)
-            .values(delivered_at=bindparam("at"), claimed_until=None, last_error=None)
-        )
-        self._retry = db.prepare(
-            update(outbox)
-            .where(mine)
-            .values(
-                claimed_until=None,
-                next_attempt_at=bindparam("next_at"),
-                last_error=bindparam("error"),
-                dead_at=bindparam("dead_at"),
-            )
-        )
-
     def run_once(self, batch: int = DISPATCH_BATCH_DEFAULT) -> dict[str, int]:
         """Claim up to `batch` due messages and deliver them; counts by outcome."""
         if not 1 <= batch <= DISPATCH_BATCH_MAX:
@@ -223,29 +175,39 @@ class Dispatcher:
         by_line: dict[str, list[_Claimed]] = {}
         for message in left:
             by_line.setdefault(message.message.line_id, []).append(message)
-        leases = _Leases(
-            lambda ids: self._renew_leases(token, ids),
-            self._clock,
-            [message.message.id for message in left],
-            now,
-        )
+        ids = [message.message.id for message in left]
+        leases = Leases(partial(self._renew_leases, token), self._clock, ids, now, RENEW_AFTER)
         try:
-            if self._workers == 1 or len(by_line) == 1:
-                outcomes = [self._deliver_in_order(group, leases) for group in by_line.values()]
+            mails = self._mail_facts(left)
+            deliver = partial(self._deliver_in_order, leases=leases, mails=mails)
+            if self._workers == 1 or len(by_line) <= 1:
+                outcomes = [deliver(group) for group in by_line.values()]
             else:
                 # Sending is waiting on the network: several lines at a time, each line's
                 # messages in the order they were written (a freeze is never announced after
                 # its end).
                 with ThreadPoolExecutor(self._workers, thread_name_prefix="dispatch") as pool:
-                    outcomes = list(
-                        pool.map(lambda g: self._deliver_in_order(g, leases), by_line.values())
-                    )
+                    outcomes = list(pool.map(deliver, by_line.values()))
         finally:
-            if self._email is not None:
-                self._email.close()  # the batch's SMTP sessions
+            try:
+                self._log.write()  # what the channels took, also when the batch failed
+            finally:
+                if self._email is not None:
+                    self._email.close()  # the batch's SMTP sessions
         for group in outcomes:
             counts.update(group)
         return dict(+counts)  # outcomes that happened
+
+    def _mail_facts(self, left: list[_Claimed]) -> MailFacts | None:
+        """What the batch's e-mails are composed from, in one read (None: no e-mail to send)."""
+        wanted = [
+            claimed.message
+            for claimed in left
+            if is_notice(claimed.message.topic) and "email" not in claimed.done
+        ]
+        if self._email is None or not wanted:
+            return None
+        return self._notices.mail_facts(wanted)
 
     def _deliver_in_bulk(
         self, tx: Transaction, claimed: list[_Claimed], token: str, now: datetime
@@ -265,10 +227,12 @@ class Dispatcher:
         self._bulk.finish(tx, token, finished, now)
         return left
 
-    def _deliver_in_order(self, group: list[_Claimed], leases: _Leases) -> list[str]:
+    def _deliver_in_order(
+        self, group: list[_Claimed], leases: Leases, mails: MailFacts | None
+    ) -> list[str]:
         outcomes = []
         for claimed in group:
-            outcomes.append(self._deliver(claimed, leases))
+            outcomes.append(self._deliver(claimed, leases, mails))
             leases.release(claimed.message.id)
         return outcomes
 
@@ -338,26 +302,24 @@ class Dispatcher:
             claimed.append(_Claimed(message, token))
         return sorted(claimed, key=lambda c: (c.message.created_at, c.message.id))
 
-    def _deliver(self, claimed: _Claimed, leases: _Leases) -> str:
-        """Send the channels the message has not taken yet, one by one; record each as it
-        takes it (the last with the message's outcome, in one transaction)."""
+    def _deliver(self, claimed: _Claimed, leases: Leases, mails: MailFacts | None) -> str:
+        """Send the channels the message has not taken yet, one by one, logging each as it
+        takes it, then the message's outcome (`delivery_log.py` writes them by the group)."""
         message = claimed.message
         done = claimed.done
         if self._handlers.handlers_of(message.topic):
             # Read now, not at the claim: the request that made the change may have run a
             # handler meanwhile.
             done = frozenset(self._db.read(lambda tx: self._channels_done(tx, message.id)))
-        left = [channel for channel in self._channels(message) if channel not in done]
         errors = []
-        last: tuple[str, datetime, str | None] | None = None
-        for n, channel in enumerate(left):
+        for channel in [channel for channel in self._channels(message) if channel not in done]:
             if not leases.holds(message.id):
                 # The lease ran out and another dispatcher claimed the message: it delivers
                 # it; sending it from here too would send it twice, at the same time.
                 return "lost"
             sent_at = self._clock.now()
             try:
-                detail = self._send(channel, message, sent_at)
+                detail = self._send(channel, message, sent_at, mails)
             except DeliveryFailed as error:
                 errors.append(str(error))
                 continue
@@ -365,33 +327,15 @@ class Dispatcher:
                 log.exception("notice %s on %s", message.id, channel)
                 errors.append(f"{channel}: {type(error).__name__}: {error}")
                 continue
-            taken = (channel, sent_at, detail)
-            if n < len(left) - 1:
-                self._db.run(partial(self._record, message=message, taken=taken))
-            else:
-                last = taken
+            self._log.took(message.id, channel, sent_at, detail)
         now = self._clock.now()
-        dead = bool(errors) and message.attempts >= self._max_attempts
-
-        def outcome(tx: Transaction) -> None:
-            if last is not None:
-                self._record(tx, message, last)
-            if not errors:
-                params = {"id": message.id, "token": claimed.token, "at": tx.time(now)}
-                tx.execute(self._finish, params)
-                return
-            retry = {
-                "id": message.id,
-                "token": claimed.token,
-                "next_at": tx.time(now + backoff(message.attempts)),
-                "error": "; ".join(errors)[:ERROR_LENGTH_MAX],
-                "dead_at": tx.time(now) if dead else None,
-            }
-            tx.execute(self._retry, retry)
-
-        self._db.run(outcome)
         if not errors:
+            self._log.finished(message.id, claimed.token, now)
             return "delivered"
+        dead = message.attempts >= self._max_attempts
+        said = "; ".join(errors)[:ERROR_LENGTH_MAX]
+        next_at = now + backoff(message.attempts)
+        self._log.failed(message.id, claimed.token, next_at, said, now if dead else None)
         return "dead" if dead else "retry"
 
     def _renew_leases(self, token: str, ids: list[str]) -> set[str]:
@@ -408,7 +352,9 @@ class Dispatcher:
         handlers = [name for name, _ in self._handlers.handlers_of(message.topic)]
         return [*channels, *handlers, "webhook"]
 
-    def _send(self, channel: str, message: Message, now: datetime) -> str | None:
+    def _send(
+        self, channel: str, message: Message, now: datetime, mails: MailFacts | None
+    ) -> str | None:
         """Send the message on `channel`; what the channel answered (kept with its delivery)."""
         handlers = dict(self._handlers.handlers_of(message.topic))
         if channel in handlers:
@@ -418,28 +364,13 @@ class Dispatcher:
             kind = kind_of(message.topic, message.payload) if is_notice(message.topic) else None
             return self._webhook.send(message, None if kind is None else kind.value, now)
         if channel == "email" and self._email is not None:
-            address = self._notices.preferences_of(message.borrower_id).get("email")
-            if not address:
+            mail = self._notices.mail(message, mails or fail("a batch's e-mail facts are read"))
+            if mail is None:
                 return "the borrower has no e-mail address"
-            rendered = self._notices.compose(message)
+            address, rendered = mail
             return self._email.send(message, address, rendered.subject, rendered.body, now)
         # The inbox, and channels not configured: recorded for the whole batch.
         fail(f"{channel} is delivered for a whole batch, not message by message")
-
-    def _record(
-        self, tx: Transaction, message: Message, taken: tuple[str, datetime, str | None]
-    ) -> None:
-        """Record that a channel took the message: (channel, when, what it answered)."""
-        channel, now, detail = taken
-        tx.execute(
-            self._delivered_on,
-            {
-                "notice_id": message.id,
-                "channel": channel,
-                "delivered_at": tx.time(now),
-                "detail": detail,
-            },
-        )
 
 
 def counts_line(counts: dict[str, Any]) -> str:

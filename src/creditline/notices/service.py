@@ -10,7 +10,8 @@ kept (US-4: the consumer report that fed it).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +23,7 @@ from creditline.db.commands import CommandResult, Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
-from creditline.kernel.errors import DomainError, InvalidInput, NotFound
+from creditline.kernel.errors import DomainError, InvalidInput, LineNotFound, NotFound
 from creditline.kernel.ids import is_id
 from creditline.kernel.invariant import fail
 from creditline.kernel.permissions import Permission, require
@@ -42,6 +43,15 @@ EMAIL_LENGTH_MAX = 254
 
 class NoticeNotFound(NotFound):
     code = "notice_not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class MailFacts:
+    """What a batch's e-mails are composed from, read once for the whole batch."""
+
+    preferences: dict[str, tuple[str | None, str | None]]  # by borrower: address, language
+    evidence: dict[str, dict[str, Any] | None]  # by decision id: what the decision kept
+    lines: dict[str, dict[str, Any]]  # by id: the lines that payloads do not carry
 
 
 class NoticeService:
@@ -97,7 +107,6 @@ class NoticeService:
         line = payload.get("line") or line_document(
             self._ledger.line(NOTICE_READER, message.line_id)
         )
-        jurisdiction = self.jurisdiction(line["currency"])
         evidence = None
         if "decision" in payload:
             decision_id = payload["decision"]["id"]
@@ -105,12 +114,64 @@ class NoticeService:
                 evidence = self._ledger.stored_decision(NOTICE_READER, decision_id).evidence
             except NotFound:
                 evidence = None
+        chosen = language or self.preferences_of(message.borrower_id).get("language")
+        return self._render(message, line, evidence, chosen)
+
+    def mail_facts(self, messages: Collection[Message]) -> MailFacts:
+        """What a batch's e-mails are composed from, in one read: its borrowers' addresses and
+        languages, its decisions' evidence, the lines its payloads do not carry."""
+        borrowers = sorted({message.borrower_id for message in messages})
+        decision_ids = sorted(
+            {m.payload["decision"]["id"] for m in messages if "decision" in m.payload}
+        )
+        line_ids = sorted({m.line_id for m in messages if not m.payload.get("line")})
+
+        def read(tx: Transaction) -> MailFacts:
+            chosen = tx.connection.execute(
+                select(
+                    preferences.c.borrower_id, preferences.c.email, preferences.c.language
+                ).where(preferences.c.borrower_id.in_(borrowers))
+            ).all()
+            lines = {}
+            for line_id in line_ids:  # only notices written without their line
+                line = self._ledger.port.visible(tx, NOTICE_READER, line_id)
+                if line is not None:
+                    lines[line_id] = line_document(line)
+            return MailFacts(
+                {borrower: (address, language) for borrower, address, language in chosen},
+                self._ledger.port.evidence_of(tx, decision_ids),
+                lines,
+            )
+
+        return self._db.read(read)
+
+    def mail(self, message: Message, facts: MailFacts) -> tuple[str, Rendered] | None:
+        """The message's e-mail from its batch's `facts`: the borrower's address and the notice
+        in their language, as `compose` makes it (None: they gave no address)."""
+        address, language = facts.preferences.get(message.borrower_id, (None, None))
+        if not address:
+            return None
+        line = message.payload.get("line") or facts.lines.get(message.line_id)
+        if line is None:
+            raise LineNotFound("no such line", line_id=message.line_id)
+        decision = message.payload.get("decision")
+        evidence = None if decision is None else facts.evidence.get(decision["id"])
+        return address, self._render(message, line, evidence, language)
+
+    def _render(
+        self,
+        message: Message,
+        line: dict[str, Any],
+        evidence: dict[str, Any] | None,
+        language: str | None,
+    ) -> Rendered:
+        """The notice in `language`, else its profile's."""
         return self._renderer.render(
-            kind_of(message.topic, payload),
-            language or self.language_of(message.borrower_id, line["currency"]),
+            kind_of(message.topic, message.payload),
+            language or self._profile_language(line["currency"]),
             line=line,
-            payload=payload,
-            jurisdiction=jurisdiction,
+            payload=message.payload,
+            jurisdiction=self.jurisdiction(line["currency"]),
             evidence=evidence,
         )
 
@@ -127,11 +188,7 @@ class NoticeService:
             self._contacts[profile.code],
         )
 
-    def language_of(self, borrower_id: str, currency: str) -> str:
-        """The language a borrower reads notices in: theirs, else the profile's."""
-        chosen = self.preferences_of(borrower_id).get("language")
-        if chosen:
-            return str(chosen)
+    def _profile_language(self, currency: str) -> str:
         try:
             return self._catalogue.profile_for(currency).language
         except DomainError:
