@@ -95,6 +95,10 @@ class Settings:
     # Who may scrape `/metrics`: a bearer of this token; unset, only the machine itself
     # (a loopback address).
     metrics_token: str | None = field(default=None, repr=False)
+    # SQLite: concurrent use cases share COMMITs, and WAL checkpoints run on a thread of their
+    # own (docs/decisions/0029). Off, each use case commits alone and checkpoints inline.
+    sqlite_group_commit: bool = True
+    sqlite_background_checkpoints: bool = True
 
     @property
     def is_development(self) -> bool:
@@ -289,6 +293,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dispatch_interval_seconds=float(env.get("CREDITLINE_DISPATCH_INTERVAL_SECONDS", "2")),
         dispatch_workers=int(env.get("CREDITLINE_DISPATCH_WORKERS", "8")),
         metrics_token=env.get("CREDITLINE_METRICS_TOKEN") or None,
+        sqlite_group_commit=env.get("CREDITLINE_SQLITE_GROUP_COMMIT", "on") != "off",
+        sqlite_background_checkpoints=env.get("CREDITLINE_SQLITE_CHECKPOINTS", "background")
+        != "inline",
     )
 
 
