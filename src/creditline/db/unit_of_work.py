@@ -354,8 +354,7 @@ class Database:
                 tx = Transaction(dbapi_connection, self.dialect, connection)
                 result = work(tx)
                 tx.verify()
-            if self.dialect == "sqlite":
-                self._committed(1)
+            self._committed(1)
             return result, tx.committed_hooks
         except BaseException as exc:
             if is_disconnect(exc):
