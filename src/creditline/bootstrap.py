@@ -81,6 +81,7 @@ class Container:
     def close(self) -> None:
         """Stop the dispatcher's connections and close the store's pool."""
         self.dispatcher.close()
+        self.db.close()
         self.db.engine.dispose()
 
 
@@ -92,10 +93,15 @@ def build(
     clock = clock or SystemClock()
     catalogue = load_catalogue(settings.products_file)
     contacts = _contacts(settings, catalogue)
-    engine = make_engine(settings.database_url)
+    background_checkpoints = settings.sqlite_background_checkpoints
+    engine = make_engine(settings.database_url, background_checkpoints=background_checkpoints)
     if migrate:
         upgrade(engine)
-    db = Database(engine)
+    db = Database(
+        engine,
+        group_commit=settings.sqlite_group_commit,
+        background_checkpoints=background_checkpoints,
+    )
     commands = Commands(db, clock)
     outbox = Outbox(db, clock)
     pricing, profile_limits = ProductPricing(catalogue), ProfileLimits(catalogue)

@@ -99,6 +99,10 @@ class Settings:
     # (PROMETHEUS_MULTIPROC_DIR, prometheus_client's own; `serve --processes` sets it per run).
     # None: this process's metrics live in it alone.
     metrics_directory: Path | None = None
+    # SQLite: concurrent use cases share COMMITs, and WAL checkpoints run on a thread of their
+    # own (docs/decisions/0029). Off, each use case commits alone and checkpoints inline.
+    sqlite_group_commit: bool = True
+    sqlite_background_checkpoints: bool = True
 
     @property
     def is_development(self) -> bool:
@@ -296,6 +300,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         metrics_directory=(
             Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env.get("PROMETHEUS_MULTIPROC_DIR") else None
         ),
+        sqlite_group_commit=env.get("CREDITLINE_SQLITE_GROUP_COMMIT", "on") != "off",
+        sqlite_background_checkpoints=env.get("CREDITLINE_SQLITE_CHECKPOINTS", "background")
+        != "inline",
     )
 
 

@@ -50,10 +50,15 @@ def test_ledger_bench_measures_the_service_next_to_its_raw_baseline_on_both_stor
         assert f"Raw baseline checked on {store}: the service's SQL in its order" in output
         rows = [("hold", "2 proc"), ("repay", "2 proc")]
         rows += [("hold", "2 threads, 1 proc"), ("hold", "2 proc, 1 shared line")]
+        if store == "sqlite":  # group commit on and off, and the code before it (0029)
+            rows += [("hold", "2 proc, no group commit"), ("hold", "2 proc, before 0029")]
+            rows += [("hold", "2 threads, 1 proc, no group commit")]
+            rows += [("hold", "2 threads, 1 proc, before 0029")]
         for op, clients in rows:
             # service/s, raw/s, service/raw
             row = rf"\| {store} \| {op} \| {clients} \| {NUMBER} \| {NUMBER} \| {NUMBER} \|"
             assert all(value > 0 for value in figures(row, output)), (store, op, clients)
+    assert "SQLite holds per COMMIT through group commit: " in output
     afresh, remembered = figures(
         rf"{NUMBER} µs CPU a quote priced afresh, {NUMBER} µs remembered", output
     )

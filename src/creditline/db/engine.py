@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 
 from creditline.config import sqlite_path
+from creditline.db.checkpoints import SQLITE_AUTOCHECKPOINT_PAGES, WAL_AUTOCHECKPOINT_PAGES
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option that marks a read-only transaction: on SQLite it need not take the write lock.
@@ -21,11 +22,15 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE` writes."""
+def make_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, background_checkpoints: bool = True
+) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE` writes, and
+    leaves WAL checkpoints to `Database`'s thread unless `background_checkpoints` is False."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, echo=echo)
+        pages = WAL_AUTOCHECKPOINT_PAGES if background_checkpoints else SQLITE_AUTOCHECKPOINT_PAGES
+        return _sqlite_engine(url, echo=echo, autocheckpoint_pages=pages)
     # No pre-ping: it costs every transaction a round trip. A connection that broke while
     # pooled fails its transaction with a retryable error instead (unit_of_work.is_retryable).
     return create_engine(
@@ -37,7 +42,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     )
 
 
-def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+def _sqlite_engine(url: str, *, echo: bool, autocheckpoint_pages: int) -> Engine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +68,8 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # With checkpoints on their own thread (db/checkpoints.py), only a safety net.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint_pages}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -25,12 +26,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from creditline.db.checkpoints import Checkpointer
 from creditline.db.engine import READ_ONLY_OPTION
+from creditline.db.group_commit import BatchAbandoned, GroupCommit
 from creditline.db.metadata import SQLITE_TIME_FORMAT
 from creditline.kernel.errors import Busy
 from creditline.kernel.invariant import invariant
 
 T = TypeVar("T")
+# What one attempt of a use case leaves: its result and the hooks to run after its commit.
+_Outcome = tuple[T, list[Callable[[], None]]]
 
 RETRY_ATTEMPTS_MAX = 12
 RETRY_BACKOFF_STEP_SECONDS = 0.0125  # attempt n sleeps a random 0 … n × step
@@ -199,6 +204,10 @@ class Transaction:
         self._expected.clear()
 
 
+def _uncounted(works: int) -> None:
+    """Commits need no counting where no thread checkpoints (PostgreSQL, or SQLite inline)."""
+
+
 def is_disconnect(exc: BaseException) -> bool:
     """True when the connection to PostgreSQL broke (no SQLSTATE: the client lost it)."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:
@@ -211,7 +220,7 @@ def is_disconnect(exc: BaseException) -> bool:
 
 def is_retryable(exc: BaseException) -> bool:
     """True for errors after which running the same transaction again is correct."""
-    if is_disconnect(exc):
+    if is_disconnect(exc) or isinstance(exc, BatchAbandoned):
         return True  # a retry replays (by idempotency key) or redoes what did not commit
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         exc = exc.orig
@@ -248,10 +257,27 @@ class StoreFull(Busy):
 
 
 class Database:
-    """Owns the engine; runs use cases in transactions."""
+    """Owns the engine; runs use cases in transactions. On SQLite, concurrent use cases share
+    COMMITs (`group_commit`) and WAL checkpoints run on a thread (docs/decisions/0029)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, *, group_commit: bool = True, background_checkpoints: bool = True
+    ) -> None:
         self.engine = engine
+        sqlite = engine.dialect.name == "sqlite"
+        self.checkpointer = Checkpointer(engine) if sqlite and background_checkpoints else None
+        self._committed = self.checkpointer.committed if self.checkpointer else _uncounted
+        self.group_commit: GroupCommit | None = None  # SQLite's writer queue
+        if sqlite and group_commit:
+            make_tx = partial(Transaction, dialect="sqlite")
+            self.group_commit = GroupCommit(engine, make_tx, self._committed)
+
+    def close(self) -> None:
+        """Stop the background work; give back the connections kept (not the engine's pool)."""
+        if self.group_commit is not None:
+            self.group_commit.close()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
 
     @property
     def dialect(self) -> str:
@@ -299,7 +325,7 @@ class Database:
         Core queries that must see the transaction's own writes (a review deciding on features
         that count the request being made); the hot path runs on the driver alone.
         """
-        run_once = self._run_once_core if core else self._run_once
+        run_once = self._runner(core)
         for attempt in range(RETRY_ATTEMPTS_MAX):
             try:
                 result, hooks = run_once(work)
@@ -327,22 +353,31 @@ class Database:
             return result
         raise AssertionError("unreachable")
 
-    def _run_once_core(
-        self, work: Callable[[Transaction], T]
-    ) -> tuple[T, list[Callable[[], None]]]:
+    def _runner(self, core: bool) -> Callable[[Callable[[Transaction], T]], _Outcome[T]]:
+        """How one attempt runs: on SQLite in the writer queue (a `core` transaction alone,
+        on a connection of its own, between batches), elsewhere on a pooled connection."""
+        group = self.group_commit
+        if group is None:
+            return self._run_once_core if core else self._run_once
+        if core:
+            return lambda work: group.run_alone(partial(self._run_once_core, work))
+        return group.run_once
+
+    def _run_once_core(self, work: Callable[[Transaction], T]) -> _Outcome[T]:
         try:
             with self.engine.connect() as connection, connection.begin():
                 dbapi_connection = connection.connection.dbapi_connection
                 tx = Transaction(dbapi_connection, self.dialect, connection)
                 result = work(tx)
                 tx.verify()
+            self._committed(1)
             return result, tx.committed_hooks
         except BaseException as exc:
             if is_disconnect(exc):
                 self.engine.dispose(close=False)
             raise
 
-    def _run_once(self, work: Callable[[Transaction], T]) -> tuple[T, list[Callable[[], None]]]:
+    def _run_once(self, work: Callable[[Transaction], T]) -> _Outcome[T]:
         pooled = self.engine.raw_connection()
         dbapi_connection = pooled.dbapi_connection
         try:
@@ -363,6 +398,7 @@ class Database:
             result = work(tx)
             tx.verify()
             pooled.commit()
+            self._committed(1)
             return result, tx.committed_hooks
         except BaseException as exc:
             if is_disconnect(exc):

@@ -82,17 +82,19 @@ class Money:
         if len(text) > _TEXT_LENGTH_MAX or not _DECIMAL_TEXT.fullmatch(text):
             shown = text[:_TEXT_LENGTH_MAX].encode("ascii", "backslashreplace").decode()
             raise InvalidAmount(f"amount {shown!r} is not a plain decimal string such as 5000.00")
-        value = Decimal(text)
-        if value.is_zero() and text.startswith("-"):
+        negative = text.startswith("-")
+        whole, _, fraction = text.lstrip("-").partition(".")
+        if negative and not whole.strip("0") and not fraction.strip("0"):
             raise InvalidAmount("amount -0 is not a plain decimal string; write 0")
-        fraction = text.partition(".")[2]
         if len(fraction) > exponent:
             raise InvalidAmount(
                 f"{currency} has {exponent} decimal places; got {len(fraction)}",
                 currency=currency,
                 decimals_max=exponent,
             )
-        return cls(int(value.scaleb(exponent)), currency)
+        # Integer arithmetic on the checked digits: exact, and cheaper than Decimal.
+        minor = int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
+        return cls(-minor if negative else minor, currency)
 
     @property
     def exponent(self) -> int:
@@ -105,7 +107,7 @@ class Money:
 
     def format(self) -> str:
         """The amount as a decimal string in major units with all the currency's places."""
-        return f"{self.to_decimal():.{self.exponent}f}"
+        return _major_units(self.minor, self.exponent)
 
     def __str__(self) -> str:
         return f"{self.format()} {self.currency}"
@@ -138,7 +140,18 @@ def round_half_up(value: Decimal) -> int:
 
 def format_minor(minor: int, currency: str) -> str:
     """Render `minor` units of `currency` as a decimal string in major units."""
-    return Money(minor, currency).format()
+    exponent = currency_exponent(currency)
+    if type(minor) is not int or abs(minor) > AMOUNT_MINOR_MAX:
+        Money(minor, currency)  # raises, saying why
+    return _major_units(minor, exponent)
+
+
+def _major_units(minor: int, exponent: int) -> str:
+    """`minor` as major units with `exponent` places ("-0.05"), in integer arithmetic."""
+    if exponent == 0:
+        return str(minor)
+    whole, fraction = divmod(abs(minor), 10**exponent)
+    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{exponent}d}"
 
 
 def group_thousands(amount: str) -> str:
