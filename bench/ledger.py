@@ -45,7 +45,8 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -159,15 +160,40 @@ class Store:
     url: str  # SQLAlchemy URL for the service
     raw_target: str  # libpq conninfo or SQLite file path for the raw baseline
     sql: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = field(default_factory=dict)
+    # PostgreSQL: the service's one-statement shapes by use case, (SQL, plan): see `OneStatement`
+    one: dict[str, tuple[str, tuple[tuple[int, Any], ...]]] = field(default_factory=dict)
     slots: list[tuple[list[str], list[str]]] = field(default_factory=list)  # (lines, loans)
     shared: tuple[list[str], list[str]] = ([], [])
     twins: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)  # by mode
 
 
-def statements_of(url: str) -> dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]]:
+# The writes of each use case in the order both clients send them; on PostgreSQL the service
+# sends each list as its one statement (docs/decisions/0030), and so does the raw client.
+SHAPES = {
+    "hold": ("drawdown_insert", "line_move", "journal_insert", "outbox_insert", "idempotency_put"),
+    "repay": (
+        "loan_save",
+        "instalment_save",
+        "repayment_insert",
+        "line_move",
+        "journal_insert",
+        "outbox_insert",
+        "idempotency_put",
+    ),
+}
+
+
+def statements_of(
+    url: str,
+) -> tuple[
+    dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]],
+    dict[str, tuple[str, tuple[tuple[int, Any], ...]]],
+]:
     """The service's own prepared statements, by the names the raw client uses: SQL text,
-    positional keys, bound constants. The one place that knows which store holds which
-    statement (they move between LedgerStore and LoanStore)."""
+    positional keys, bound constants; and the one statements that stand for a use case's
+    writes (`SHAPES`) where the store has them: SQL and how its parameters come from the
+    parts'. The one place that knows which store holds which statement (they move between
+    LedgerStore and LoanStore)."""
     engine = make_engine(url)
     db = Database(engine)
     ledger, loans = LedgerStore(db), LoanStore(db)
@@ -188,7 +214,15 @@ def statements_of(url: str) -> dict[str, tuple[str, tuple[str, ...] | None, dict
         "repayment_insert": loans._repayment_insert,
     }
     engine.dispose()
-    return {name: (p.sql, p.keys, dict(p.constants)) for name, p in prepared.items()}
+    shapes = getattr(db, "_one_statements", None)  # none in the code before decision 0030
+    one = {}
+    for op, names in SHAPES.items():
+        shape = (
+            None if shapes is None else shapes.by_parts.get(tuple(prepared[n].sql for n in names))
+        )
+        if shape is not None:
+            one[op] = (shape.sql, shape.plan)
+    return {name: (p.sql, p.keys, dict(p.constants)) for name, p in prepared.items()}, one
 
 
 def create_postgres(admin_url: str, name: str) -> tuple[str, str]:
@@ -237,7 +271,7 @@ def populate(store: Store, n_slots: int) -> None:
             store.twins[mode] = ([line_id], [loan_id])
     finally:
         container.close()
-    store.sql = statements_of(store.url)
+    store.sql, store.one = statements_of(store.url)
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,6 +349,10 @@ class RawClient:
         self.cur = self.conn.cursor()
         self.pipe: Any = None  # PostgreSQL: the psycopg pipeline, as the service uses it
         self.pending: list[tuple[Any, str]] = []
+        # PostgreSQL: writes wait for the COMMIT, and go as the service's one statement.
+        self.writes: list[tuple[str, dict[str, Any], str | None]] = []
+        self.one = store.one
+        self.raw_cur = None if self.sqlite else psycopg.RawCursor(self.conn)
         self.s = {name: sql for name, (sql, _, _) in store.sql.items()}
         self.b = {name: _binder(keys, consts) for name, (_, keys, consts) in store.sql.items()}
         self.columns: dict[str, list[str]] = {}
@@ -355,18 +393,34 @@ class RawClient:
         if self.sqlite and self.commits.group is None:  # in a group, the batch began it
             self.cur.execute("BEGIN IMMEDIATE")
 
-    def _expect_one(self, sql: str, params: Any, what: str) -> None:
-        """Like the service's `expect_one`: checked now on SQLite, before COMMIT in a pipeline."""
+    def _write(self, name: str, params: dict[str, Any], what: str | None = None) -> None:
+        """Like the service's writes: sent now on SQLite (`what`: it must change one row), kept
+        for the COMMIT in a pipeline."""
         if self.pipe is None:
-            self.cur.execute(sql, params)
-            if self.cur.rowcount != 1:
+            self.cur.execute(self.s[name], self.b[name](params))
+            if what is not None and self.cur.rowcount != 1:
                 raise RuntimeError(f"raw: {what}")
             return
-        cursor = self.conn.cursor()
-        cursor.execute(sql, params)
+        self.writes.append((name, params, what))
+
+    def _send(self, name: str, params: dict[str, Any], what: str | None) -> None:
+        if what is None:
+            self.cur.execute(self.s[name], self.b[name](params))
+            return
+        cursor = self.conn.cursor()  # its row count is checked after the sync
+        cursor.execute(self.s[name], self.b[name](params))
         self.pending.append((cursor, what))
 
-    def _commit(self) -> None:
+    def _commit(self, op: str) -> None:
+        writes, self.writes = self.writes, []
+        shape = self.one.get(op)
+        if writes and shape is not None and tuple(w[0] for w in writes) == SHAPES[op]:
+            sql, plan = shape
+            parts = [params for _, params, _ in writes]
+            self.raw_cur.execute(sql, tuple([v if i < 0 else parts[i][v] for i, v in plan]))
+        else:
+            for write in writes:
+                self._send(*write)
         if self.pending:
             self.pipe.sync()
             for cursor, what in self.pending:
@@ -392,6 +446,7 @@ class RawClient:
                 body(key, i)
         except BaseException:
             self.pending.clear()
+            self.writes.clear()
             self.conn.rollback()
             raise
         finally:
@@ -415,87 +470,78 @@ class RawClient:
         response: str,
     ) -> None:
         """line_move, journal insert, outbox insert, idempotency insert."""
-        s, b, cur = self.s, self.b, self.cur
         d_limit, d_principal, d_held = deltas
         version = line[9] + 1
         limit_after, principal_after, held_after = line[3], line[4] + d_principal, line[5] + d_held
         digest = hashlib.sha256(
             f"{line[10]}|{line[0]}|{version}|{kind}|{d_principal}|{d_held}|{t}".encode()
         ).hexdigest()
-        self._expect_one(
-            s["line_move"],
-            b["line_move"](
-                {
-                    "id": line[0],
-                    "expected_version": line[9],
-                    "d_limit": d_limit,
-                    "d_principal": d_principal,
-                    "d_held": d_held,
-                    "status": line[6],
-                    "frozen_until": None,
-                    "status_decision_id": line[8],
-                    "closing_at": line[11],  # as read: a close to come stays
-                    "head_hash": digest,
-                    "now": t,
-                }
-            ),
+        self._write(
+            "line_move",
+            {
+                "id": line[0],
+                "expected_version": line[9],
+                "d_limit": d_limit,
+                "d_principal": d_principal,
+                "d_held": d_held,
+                "status": line[6],
+                "frozen_until": None,
+                "status_decision_id": line[8],
+                "closing_at": line[11],  # as read: a close to come stays
+                "head_hash": digest,
+                "now": t,
+            },
             "line moved under its lock",
         )
-        cur.execute(
-            s["journal_insert"],
-            b["journal_insert"](
-                {
-                    "line_id": line[0],
-                    "seq": version,
-                    "kind": kind,
-                    "limit_delta_minor": d_limit,
-                    "principal_delta_minor": d_principal,
-                    "held_delta_minor": d_held,
-                    "limit_after_minor": limit_after,
-                    "principal_after_minor": principal_after,
-                    "held_after_minor": held_after,
-                    "status_after": line[6],
-                    "drawdown_id": ref.get("drawdown_id"),
-                    "loan_id": ref.get("loan_id"),
-                    "decision_id": None,
-                    "created_at": t,
-                    "prev_hash": line[10],
-                    "hash": digest,
-                }
-            ),
+        self._write(
+            "journal_insert",
+            {
+                "line_id": line[0],
+                "seq": version,
+                "kind": kind,
+                "limit_delta_minor": d_limit,
+                "principal_delta_minor": d_principal,
+                "held_delta_minor": d_held,
+                "limit_after_minor": limit_after,
+                "principal_after_minor": principal_after,
+                "held_after_minor": held_after,
+                "status_after": line[6],
+                "drawdown_id": ref.get("drawdown_id"),
+                "loan_id": ref.get("loan_id"),
+                "decision_id": None,
+                "created_at": t,
+                "prev_hash": line[10],
+                "hash": digest,
+            },
         )
-        cur.execute(
-            s["outbox_insert"],
-            b["outbox_insert"](
-                {
-                    "id": self.new_id(),
-                    "topic": topic,
-                    "line_id": line[0],
-                    "borrower_id": line[1],
-                    "ref_id": ref.get("drawdown_id") or ref["loan_id"],
-                    "payload": payload,
-                    "created_at": t,
-                    "delivered_at": None,
-                    "attempts": 0,
-                    "claimed_until": None,
-                    "claim_token": None,
-                    "next_attempt_at": None,
-                    "last_error": None,
-                    "dead_at": None,
-                }
-            ),
+        self._write(
+            "outbox_insert",
+            {
+                "id": self.new_id(),
+                "topic": topic,
+                "line_id": line[0],
+                "borrower_id": line[1],
+                "ref_id": ref.get("drawdown_id") or ref["loan_id"],
+                "payload": payload,
+                "created_at": t,
+                "delivered_at": None,
+                "attempts": 0,
+                "claimed_until": None,
+                "claim_token": None,
+                "next_attempt_at": None,
+                "last_error": None,
+                "dead_at": None,
+            },
         )
-        cur.execute(
-            s["idempotency_put"],
-            b["idempotency_put"](
-                {
-                    "scope": SCOPE,
-                    "key": key,
-                    "request_hash": digest,
-                    "response": response,
-                    "created_at": t,
-                }
-            ),
+        self._write(
+            "idempotency_put",
+            {
+                "scope": SCOPE,
+                "key": key,
+                "request_hash": digest,
+                "response": response,
+                "created_at": t,
+            },
         )
 
     def hold(self, key: str, i: int) -> None:
@@ -515,24 +561,22 @@ class RawClient:
         cur.execute(s["line_locked"], b["line_locked"]({"id": self.lines[i % len(self.lines)]}))
         line = cur.fetchone()
         drawdown_id = self.new_id()
-        cur.execute(
-            s["drawdown_insert"],
-            b["drawdown_insert"](
-                {
-                    "id": drawdown_id,
-                    "line_id": line[0],
-                    "amount_minor": AMOUNT_MINOR,
-                    "term_months": TERM_MONTHS,
-                    "status": "held",
-                    "expires_at": self._time(now + HOLD_TTL),
-                    "created_at": t,
-                    "resolved_at": None,
-                    "posted_minor": None,
-                    "loan_id": None,
-                    "product": self.product,
-                    "method": self.method,
-                }
-            ),
+        self._write(
+            "drawdown_insert",
+            {
+                "id": drawdown_id,
+                "line_id": line[0],
+                "amount_minor": AMOUNT_MINOR,
+                "term_months": TERM_MONTHS,
+                "status": "held",
+                "expires_at": self._time(now + HOLD_TTL),
+                "created_at": t,
+                "resolved_at": None,
+                "posted_minor": None,
+                "loan_id": None,
+                "product": self.product,
+                "method": self.method,
+            },
         )
         self._tail(
             line,
@@ -545,7 +589,7 @@ class RawClient:
             f'{{"drawdown": "{drawdown_id}"}}',
             self.hold_response % drawdown_id,
         )
-        self._commit()
+        self._commit("hold")
 
     def _repay(self, key: str, i: int) -> None:
         s, b, cur = self.s, self.b, self.cur
@@ -576,48 +620,44 @@ class RawClient:
         first = instalments[0]
         first["paid_fee_minor"] += AMOUNT_MINOR
         today = now.astimezone(ZoneInfo(state["timezone"])).date()
-        self._expect_one(
-            s["loan_save"],
-            b["loan_save"](
-                {
-                    "id": loan_id,
-                    "principal_outstanding_minor": outstanding_minor,
-                    "status": "open",
-                    "settled_at": None,
-                    **{name: state[name] for name in UNCHANGED_BY_A_FEE},
-                    # Penalty interest is charged per instalment; the loan keeps its totals.
-                    **{
-                        name: sum(row[name] for row in instalments)
-                        for name in ("penalty_minor", "paid_penalty_minor")
-                    },
-                }
-            ),
+        self._write(
+            "loan_save",
+            {
+                "id": loan_id,
+                "principal_outstanding_minor": outstanding_minor,
+                "status": "open",
+                "settled_at": None,
+                **{name: state[name] for name in UNCHANGED_BY_A_FEE},
+                # Penalty interest is charged per instalment; the loan keeps its totals.
+                **{
+                    name: sum(row[name] for row in instalments)
+                    for name in ("penalty_minor", "paid_penalty_minor")
+                },
+            },
             "loan vanished under its lock",
         )
-        self._expect_one(
-            s["instalment_save"],
-            b["instalment_save"]({"loan_id": loan_id, **first}),
+        self._write(
+            "instalment_save",
+            {"loan_id": loan_id, **first},
             "instalment vanished under its loan's lock",
         )
-        cur.execute(
-            s["repayment_insert"],
-            b["repayment_insert"](
-                {
-                    "id": self.new_id(),
-                    "loan_id": loan_id,
-                    "line_id": line[0],
-                    "amount_minor": AMOUNT_MINOR,
-                    "principal_minor": 0,
-                    "penalty_minor": 0,
-                    "fees_minor": AMOUNT_MINOR,
-                    "interest_minor": 0,
-                    "prepaid_minor": 0,
-                    "credit_minor": 0,
-                    "reapplied_minor": 0,
-                    "business_date": self._date(today),
-                    "created_at": t,
-                }
-            ),
+        self._write(
+            "repayment_insert",
+            {
+                "id": self.new_id(),
+                "loan_id": loan_id,
+                "line_id": line[0],
+                "amount_minor": AMOUNT_MINOR,
+                "principal_minor": 0,
+                "penalty_minor": 0,
+                "fees_minor": AMOUNT_MINOR,
+                "interest_minor": 0,
+                "prepaid_minor": 0,
+                "credit_minor": 0,
+                "reapplied_minor": 0,
+                "business_date": self._date(today),
+                "created_at": t,
+            },
         )
         self._tail(
             line,
@@ -630,7 +670,7 @@ class RawClient:
             self.repay_payload % loan_id,
             self.repay_response % loan_id,
         )
-        self._commit()
+        self._commit("repay")
 
     def close(self) -> None:
         self.conn.close()
@@ -639,9 +679,11 @@ class RawClient:
 # --------------------------------------------------------------------------------------------
 # The check: the raw baseline sends what the service sends and does what it does
 # --------------------------------------------------------------------------------------------
-def recording_options(store_name: str, sent: list[tuple[str, Any]]) -> dict[str, Any]:
+@contextmanager
+def recording(store_name: str, sent: list[tuple[str, Any]]) -> Iterator[dict[str, Any]]:
     """Driver connect options whose cursors append each statement they send to `sent`, as
-    (SQL, parameters)."""
+    (SQL, parameters). On PostgreSQL every cursor of this process records while it lasts: the
+    one statements go through a `psycopg.RawCursor`, which no connect option makes."""
     if store_name == "sqlite":
 
         class SqliteCursor(sqlite3.Cursor):
@@ -654,14 +696,20 @@ def recording_options(store_name: str, sent: list[tuple[str, Any]]) -> dict[str,
             def cursor(self, factory: Any = SqliteCursor) -> Any:
                 return super().cursor(factory)
 
-        return {"factory": SqliteConnection}
+        yield {"factory": SqliteConnection}
+        return
 
-    class PostgresCursor(psycopg.Cursor[Any]):
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            sent.append((query, params))
-            return super().execute(query, params, **kwargs)
+    execute = psycopg.Cursor.execute
 
-    return {"cursor_factory": PostgresCursor}
+    def recorded(cursor: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        sent.append((query, params))
+        return execute(cursor, query, params, **kwargs)
+
+    psycopg.Cursor.execute = recorded  # type: ignore[method-assign]
+    try:
+        yield {}
+    finally:
+        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
 
 
 def effect(container: Any, line_id: str, loan_id: str) -> dict[str, Any]:
@@ -711,7 +759,11 @@ def check_raw_baseline(store: Store) -> str:
     the same effect, about as many bytes of parameters. Raises when the raw baseline no
     longer does what the service does; otherwise says what was compared."""
     sent: list[tuple[str, Any]] = []
-    options = recording_options(store.name, sent)
+    with recording(store.name, sent) as options:
+        return _check_recorded(store, sent, options)
+
+
+def _check_recorded(store: Store, sent: list[tuple[str, Any]], options: dict[str, Any]) -> str:
     container = build(bench_settings(store.url), SystemClock(), migrate=False)
     engine = container.db.engine
     event.listen(engine, "do_connect", lambda _d, _r, _a, params: params.update(options))
@@ -1199,6 +1251,8 @@ def bench_store(pool: Pool, store: Store, args: argparse.Namespace) -> list[Cell
                 pair("hold", args.threads, variant, pass_no)
         if args.threads and not sqlite_threads:
             pair("hold", args.threads, "threads", 0)
+        if args.threads:  # repayments in threads: one process's COMMITs, on either store
+            pair("repay", args.threads, "threads", 0)
         if args.shared:
             pair("hold", args.shared, "shared", 0)
     finally:

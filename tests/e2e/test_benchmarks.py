@@ -48,8 +48,8 @@ def test_ledger_bench_measures_the_service_next_to_its_raw_baseline_on_both_stor
     output = run_bench("ledger.py", "--postgres-url", POSTGRES_URL)
     for store in ("sqlite", "postgresql"):
         assert f"Raw baseline checked on {store}: the service's SQL in its order" in output
-        rows = [("hold", "2 proc"), ("repay", "2 proc")]
-        rows += [("hold", "2 threads, 1 proc"), ("hold", "2 proc, 1 shared line")]
+        rows = [("hold", "2 proc"), ("repay", "2 proc"), ("hold", "2 threads, 1 proc")]
+        rows += [("repay", "2 threads, 1 proc"), ("hold", "2 proc, 1 shared line")]
         if store == "sqlite":  # group commit on and off, and the code before it (0029)
             rows += [("hold", "2 proc, no group commit"), ("hold", "2 proc, before 0029")]
             rows += [("hold", "2 threads, 1 proc, no group commit")]
@@ -59,6 +59,10 @@ def test_ledger_bench_measures_the_service_next_to_its_raw_baseline_on_both_stor
             row = rf"\| {store} \| {op} \| {clients} \| {NUMBER} \| {NUMBER} \| {NUMBER} \|"
             assert all(value > 0 for value in figures(row, output)), (store, op, clients)
     assert "SQLite holds per COMMIT through group commit: " in output
+    # On PostgreSQL a hold's writes, and a repayment's, go as one statement (decision 0030).
+    checked = re.search(r"Raw baseline checked on postgresql: .*", output)
+    assert checked is not None
+    assert "; hold 3 statements," in checked.group() and "; repay 6 statements," in checked.group()
     afresh, remembered = figures(
         rf"{NUMBER} µs CPU a quote priced afresh, {NUMBER} µs remembered", output
     )

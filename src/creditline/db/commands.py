@@ -102,6 +102,13 @@ def fingerprint(request: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def key_insert(prefix: str = "") -> Any:
+    """The INSERT that stores a key with its response, its bound names after `prefix` (a part
+    of a store's one-statement shape, `Database.one_statement`)."""
+    values: dict[str, Any] = {c.name: bindparam(prefix + c.name) for c in idempotency_keys.c}
+    return insert(idempotency_keys).values(values)
+
+
 class Commands:
     """Runs use cases as idempotent commands, each in one transaction of `db`."""
 
@@ -126,11 +133,7 @@ class Commands:
                 one_of(idempotency_keys.c.key, bindparam("keys")),
             )
         )
-        self._save = db.prepare(
-            insert(idempotency_keys).values(
-                {column.name: bindparam(column.name) for column in idempotency_keys.c}
-            )
-        )
+        self._save = db.prepare(key_insert())
 
     def run(
         self,

@@ -30,8 +30,9 @@ from creditline.db.checkpoints import Checkpointer
 from creditline.db.engine import READ_ONLY_OPTION
 from creditline.db.group_commit import BatchAbandoned, GroupCommit
 from creditline.db.metadata import SQLITE_TIME_FORMAT
+from creditline.db.one_statement import OneStatement, OneStatements, PipelinedWrites
 from creditline.kernel.errors import Busy
-from creditline.kernel.invariant import invariant
+from creditline.kernel.invariant import InvariantViolation, invariant
 
 T = TypeVar("T")
 # What one attempt of a use case leaves: its result and the hooks to run after its commit.
@@ -90,7 +91,8 @@ def _picker(keys: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, .
 
 class Transaction:
     """What a use case sees of the store: the driver's cursor for prepared statements, and in
-    reads a SQLAlchemy `Connection` for Core queries."""
+    reads a SQLAlchemy `Connection` for Core queries. In a PostgreSQL pipeline the writes wait
+    for the next read or the commit (`PipelinedWrites`)."""
 
     def __init__(
         self,
@@ -98,16 +100,24 @@ class Transaction:
         dialect: str,
         connection: Connection | None = None,
         pipeline: Any = None,
+        one_statements: OneStatements | None = None,
     ) -> None:
         self._connection = connection
         self._dbapi_connection = dbapi_connection
         self.dialect = dialect
-        self.cursor = dbapi_connection.cursor()
+        self._cursor = dbapi_connection.cursor()
         self._write_cursor = dbapi_connection.cursor()
-        self._pipeline = pipeline
-        self._expected: list[tuple[Any, str]] = []
+        writes = None if pipeline is None else (pipeline, self._write_cursor, one_statements)
+        self._writes = None if writes is None else PipelinedWrites(dbapi_connection, *writes)
         self._last_time: tuple[datetime | None, Any] = (None, None)
         self.committed_hooks: list[Callable[[], None]] = []
+
+    @property
+    def cursor(self) -> Any:
+        """The driver's cursor for reads (the writes waiting in a pipeline go first)."""
+        if self._writes is not None and self._writes.pending:
+            self._writes.flush()
+        return self._cursor
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run `hook` once this transaction has committed (never after a rollback, and not for
@@ -171,37 +181,44 @@ class Transaction:
             self.cursor.fetchone()
 
     def execute(self, prepared: Prepared, params: Mapping[str, Any]) -> None:
-        """Send a write whose result nobody reads (in a pipeline it does not wait)."""
+        """Send a write whose result nobody reads (in a pipeline it waits for the next read or
+        the commit; `params` must not change meanwhile)."""
+        if self._writes is not None:
+            self._writes.pending.append((prepared, params, None))
+            return
         self._write_cursor.execute(prepared.sql, prepared.bind(params))
 
     def execute_many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Send one write for each of `rows` in one call (a batch's records), unread."""
+        """Send one write for each of `rows` in one call (a batch's records), unread, after
+        the writes already waiting in a pipeline."""
         if rows:
+            if self._writes is not None and self._writes.pending:
+                self._writes.flush()
             self._write_cursor.executemany(prepared.sql, [prepared.bind(row) for row in rows])
 
     def one(self, prepared: Prepared, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Run a read and return its first row (None when there is none)."""
-        self.cursor.execute(prepared.sql, prepared.bind(params))
-        row = self.cursor.fetchone()
+        cursor = self.cursor
+        cursor.execute(prepared.sql, prepared.bind(params))
+        row = cursor.fetchone()
         return tuple(row) if row is not None else None
 
     def expect_one(self, message: str, prepared: Prepared, params: Mapping[str, Any]) -> None:
         """Send a write that must change exactly one row; checked before the commit."""
-        cursor = self._dbapi_connection.cursor() if self._pipeline else self._write_cursor
-        cursor.execute(prepared.sql, prepared.bind(params))
-        if self._pipeline is None:
-            invariant(cursor.rowcount == 1, message)
-        else:
-            self._expected.append((cursor, message))
+        if self._writes is not None:
+            self._writes.pending.append((prepared, params, message))
+            return
+        self._write_cursor.execute(prepared.sql, prepared.bind(params))
+        invariant(self._write_cursor.rowcount == 1, message)
 
     def verify(self) -> None:
-        """Wait for the pipelined writes and check what `expect_one` promised."""
-        if not self._expected:
-            return
-        self._pipeline.sync()
-        for cursor, message in self._expected:
-            invariant(cursor.rowcount == 1, message)
-        self._expected.clear()
+        """Send the writes still waiting and check what `expect_one` promised."""
+        if self._writes is not None:
+            self._writes.verify()
+
+    def broken_guard(self, exc: BaseException) -> InvariantViolation | None:
+        """The invariant a one-statement guard stood for, when `exc` is that guard failing."""
+        return None if self._writes is None else self._writes.broken_guard(exc)
 
 
 def _uncounted(works: int) -> None:
@@ -264,6 +281,7 @@ class Database:
         self, engine: Engine, *, group_commit: bool = True, background_checkpoints: bool = True
     ) -> None:
         self.engine = engine
+        self._one_statements = OneStatements()
         sqlite = engine.dialect.name == "sqlite"
         self.checkpointer = Checkpointer(engine) if sqlite and background_checkpoints else None
         self._committed = self.checkpointer.committed if self.checkpointer else _uncounted
@@ -287,6 +305,18 @@ class Database:
     def prepare(self, statement: ClauseElement) -> Prepared:
         """Compile `statement` once for this store's dialect."""
         return Prepared(statement, self.engine)
+
+    def one_statement(
+        self,
+        parts: Sequence[tuple[str, ClauseElement]],
+        statement: ClauseElement,
+        guarded: Sequence[str],
+        guard: tuple[str, str],
+    ) -> None:
+        """On PostgreSQL, send `parts` as `statement` whenever a command's writes end with them
+        (see `OneStatement`). SQLite has no data-modifying CTEs: there they stay apart."""
+        if self.dialect == "postgresql":
+            self._one_statements.add(OneStatement(parts, statement, guarded, guard, self.engine))
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -382,15 +412,7 @@ class Database:
         dbapi_connection = pooled.dbapi_connection
         try:
             if self.dialect == "postgresql":
-                # Pipeline mode: writes are sent without waiting for their results; a command
-                # waits only for the reads it needs, its checked writes and the COMMIT
-                # (docs/decisions/0005).
-                with dbapi_connection.pipeline() as pipeline:  # type: ignore[union-attr]
-                    tx = Transaction(dbapi_connection, self.dialect, pipeline=pipeline)
-                    result = work(tx)
-                    tx.verify()
-                    pooled.commit()
-                return result, tx.committed_hooks
+                return self._run_pipelined(dbapi_connection, pooled, work)
             tx = Transaction(dbapi_connection, self.dialect)
             # Take SQLite's write lock up front: a writer waits its turn instead of failing
             # when it upgrades a read lock.
@@ -411,3 +433,23 @@ class Database:
             raise
         finally:
             pooled.close()  # back to the pool
+
+    def _run_pipelined(
+        self, dbapi_connection: Any, pooled: Any, work: Callable[[Transaction], T]
+    ) -> tuple[T, list[Callable[[], None]]]:
+        """Pipeline mode: a command waits only for the reads it needs, its checked writes and
+        the COMMIT (docs/decisions/0005); a hot shape's writes go as one statement (0030)."""
+        tx = None
+        try:
+            with dbapi_connection.pipeline() as pipeline:
+                shapes = self._one_statements
+                tx = Transaction(dbapi_connection, self.dialect, None, pipeline, shapes)
+                result = work(tx)
+                tx.verify()
+                pooled.commit()
+        except psycopg.errors.NotNullViolation as exc:
+            broken = None if tx is None else tx.broken_guard(exc)
+            if broken is not None:
+                raise broken from exc
+            raise
+        return result, tx.committed_hooks

@@ -5,7 +5,8 @@ transactions) and this module. `LedgerPort` moves credit inside another capabili
 transaction: the loans service posts a hold as a loan and restores repaid principal with it,
 so a settlement gives the credit back in the transaction that settles the loan; decisions
 record limit changes with it in the transaction of a review. The ledger prices a hold through
-`Pricing`, which the loans capability implements.
+`Pricing`, which the loans capability implements. `movement_statement` puts a movement into
+another capability's one-statement shape on PostgreSQL (docs/decisions/0030).
 """
 
 from __future__ import annotations
@@ -77,6 +78,12 @@ from creditline.ledger.needs import (
 from creditline.ledger.profile_rules import CLOSE_SCHEDULED, ProfileRules, with_profile_rules
 from creditline.ledger.reconcile import Finding
 from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold, StoredDecision
+from creditline.ledger.statements import (
+    LINE_PART,
+    MOVEMENT_GUARD,
+    movement_parts,
+    movement_statement,
+)
 from creditline.ledger.store import LedgerStore
 from creditline.ledger.views import (
     decision_document,
@@ -89,6 +96,8 @@ from creditline.notices.outbox import Outbox, Topic
 __all__ = [
     "ADVERSE_ACTIONS",
     "CAP_REASONS",
+    "LINE_PART",
+    "MOVEMENT_GUARD",
     "Action",
     "BorrowerRequest",
     "CapCheck",
@@ -123,6 +132,8 @@ __all__ = [
     "line_document",
     "line_facts",
     "line_principals",
+    "movement_parts",
+    "movement_statement",
     "stored_decision_document",
 ]
 

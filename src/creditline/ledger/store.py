@@ -4,7 +4,8 @@ Every state change to a line is one relative UPDATE guarded by the version read 
 lock and by the room check (`limit - principal - held >= 0` after the deltas), so a stale
 writer can never overwrite a newer balance. Writes that must touch exactly one row say so with
 `expect_one`: the row is locked and the model has checked the room, so a miss is a bug, and
-the transaction fails before it commits. Reads that open a command lock the line row
+the transaction fails before it commits (on PostgreSQL a hold's writes go as one statement
+whose guard fails it instead: `ledger.statements`). Reads that open a command lock the line row
 (`FOR UPDATE` on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already serialises writers).
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from creditline.db.portable import one_of
 from creditline.db.unit_of_work import Database, Transaction
@@ -24,6 +25,14 @@ from creditline.ledger.journal import JournalEntry
 from creditline.ledger.model import Line, LineStatus, Movement
 from creditline.ledger.records import Drawdown
 from creditline.ledger.request_store import RequestStore
+from creditline.ledger.statements import (
+    LINE_PART,
+    MOVEMENT_GUARD,
+    hold_parts,
+    hold_statement,
+    insert_all,
+    relative_line_update,
+)
 from creditline.ledger.tables import drawdowns, journal, lines
 
 _LINE_COLUMNS = (
@@ -56,40 +65,6 @@ _DRAWDOWN_COLUMNS = (
 )
 
 
-def _relative_line_update() -> Any:
-    """A line's movement as one relative UPDATE, guarded by the version read under the lock and
-    by the room check."""
-    delta: dict[str, Any] = {n: bindparam(n) for n in ("d_limit", "d_principal", "d_held")}
-    return (
-        update(lines)
-        .where(
-            lines.c.id == bindparam("id"),
-            lines.c.version == bindparam("expected_version"),
-            # The room check, inside the UPDATE: the line can never go over its limit.
-            (lines.c.limit_minor + delta["d_limit"])
-            - (lines.c.principal_outstanding_minor + delta["d_principal"])
-            - (lines.c.held_minor + delta["d_held"])
-            >= 0,
-        )
-        .values(
-            limit_minor=lines.c.limit_minor + delta["d_limit"],
-            principal_outstanding_minor=lines.c.principal_outstanding_minor + delta["d_principal"],
-            held_minor=lines.c.held_minor + delta["d_held"],
-            status=bindparam("status"),
-            frozen_until=bindparam("frozen_until"),
-            status_decision_id=bindparam("status_decision_id"),
-            closing_at=bindparam("closing_at"),
-            version=lines.c.version + 1,
-            head_hash=bindparam("head_hash"),
-            updated_at=bindparam("now"),
-        )
-    )
-
-
-def _insert(table: Any) -> Any:
-    return insert(table).values({column.name: bindparam(column.name) for column in table.c})
-
-
 class LedgerStore:
     """Prepared statements for one database; methods take the transaction to run in."""
 
@@ -116,12 +91,13 @@ class LedgerStore:
             # read as it was before the wait for the line's lock.
             .with_for_update(of=[lines, drawdowns])
         )
-        self._line_move = p(_relative_line_update())
+        self._line_move = p(relative_line_update())
+        db.one_statement(hold_parts(), hold_statement(), (LINE_PART,), MOVEMENT_GUARD)
         self.decisions = DecisionStore(db)
         self.requests = RequestStore(db)
-        self._line_insert = p(_insert(lines))
-        self._journal_insert = p(_insert(journal))
-        self._drawdown_insert = p(_insert(drawdowns))
+        self._line_insert = p(insert_all(lines))
+        self._journal_insert = p(insert_all(journal))
+        self._drawdown_insert = p(insert_all(drawdowns))
         self._drawdown_resolve = p(
             update(drawdowns)
             .where(drawdowns.c.id == bindparam("id"), drawdowns.c.status == "held")

@@ -24,7 +24,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from creditline.kernel.errors import InvalidInput
-from creditline.kernel.invariant import invariant
+from creditline.kernel.invariant import fail, invariant
 from creditline.kernel.money import round_half_up
 from creditline.loans.schedule import Rate, RepaymentMethod, Schedule
 
@@ -247,15 +247,15 @@ def check_loan(loan: LoanState) -> None:
         sum(i.principal_minor for i in loan.instalments) <= loan.principal_minor,
         f"loan {loan.id}: instalment principal above the loan's",
     )
-    for instalment in loan.instalments:
-        for owed, paid in (
-            (instalment.principal_minor, instalment.paid_principal_minor),
-            (instalment.interest_minor, instalment.paid_interest_minor),
-            (instalment.fee_minor, instalment.paid_fee_minor),
-            (instalment.late_fee_minor, instalment.paid_late_fee_minor),
-            (instalment.penalty_minor, instalment.paid_penalty_minor),
+    for i in loan.instalments:  # one expression: this runs twice per repayment, per instalment
+        if not (
+            0 <= i.paid_principal_minor <= i.principal_minor
+            and 0 <= i.paid_interest_minor <= i.interest_minor
+            and 0 <= i.paid_fee_minor <= i.fee_minor
+            and 0 <= i.paid_late_fee_minor <= i.late_fee_minor
+            and 0 <= i.paid_penalty_minor <= i.penalty_minor
         ):
-            invariant(0 <= paid <= owed, f"loan {loan.id}: instalment {instalment.number} overpaid")
+            fail(f"loan {loan.id}: instalment {i.number} overpaid")
     invariant(loan.credit_minor >= 0, f"loan {loan.id}: negative credit")
     invariant(
         not loan.settled or all(i.unpaid_minor == 0 for i in loan.instalments),

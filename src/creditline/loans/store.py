@@ -6,16 +6,16 @@ of day locks the loans it works on. The instalment rows are only ever written un
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.ids import is_id
 from creditline.kernel.invariant import fail
+from creditline.ledger.ports import MOVEMENT_GUARD
 from creditline.loans.model import (
     Allocation,
     InstalmentState,
@@ -26,9 +26,17 @@ from creditline.loans.model import (
     Step,
 )
 from creditline.loans.schedule import AnnualRate, DailyRate, DayCount, RepaymentMethod
+from creditline.loans.statements import (
+    INSTALMENT_FIELDS,
+    REPAYMENT_GUARDED,
+    insert_all,
+    instalment_save,
+    loan_save,
+    repayment_parts,
+    repayment_statement,
+)
 from creditline.loans.tables import instalments, loan_funding, loans, refunds, repayments
 
-_INSTALMENT_FIELDS = tuple(f.name for f in fields(InstalmentState))
 _LOAN_STATE_COLUMNS = (
     loans.c.id,
     loans.c.currency,
@@ -54,10 +62,6 @@ _LOAN_STATE_COLUMNS = (
     loans.c.dpd,
     loans.c.eod_date,
 )
-
-
-def _insert(table: Any) -> Any:
-    return insert(table).values({column.name: bindparam(column.name) for column in table.c})
 
 
 def rate_columns(terms: LoanTerms) -> dict[str, Any]:
@@ -105,14 +109,14 @@ class LoanStore:
 
     def __init__(self, db: Database) -> None:
         p = db.prepare
-        self._loan_insert = p(_insert(loans))
-        self._instalment_insert = p(_insert(instalments))
-        self._funding_insert = p(_insert(loan_funding))
-        self._repayment_insert = p(_insert(repayments))
-        self._refund_insert = p(_insert(refunds))
+        self._loan_insert = p(insert_all(loans))
+        self._instalment_insert = p(insert_all(instalments))
+        self._funding_insert = p(insert_all(loan_funding))
+        self._repayment_insert = p(insert_all(repayments))
+        self._refund_insert = p(insert_all(refunds))
         self._state = p(select(*_LOAN_STATE_COLUMNS).where(loans.c.id == bindparam("id")))
         self._instalments = p(
-            select(*(instalments.c[name] for name in _INSTALMENT_FIELDS))
+            select(*(instalments.c[name] for name in INSTALMENT_FIELDS))
             .where(instalments.c.loan_id == bindparam("id"))
             .order_by(instalments.c.number)
         )
@@ -136,21 +140,7 @@ class LoanStore:
                 loans.c.settled_at,
             ).where(loans.c.id == bindparam("id"))
         )
-        self._loan_save = p(
-            update(loans)
-            .where(loans.c.id == bindparam("id"))
-            .values(
-                principal_outstanding_minor=bindparam("principal_outstanding_minor"),
-                status=bindparam("status"),
-                settled_at=bindparam("settled_at"),
-                penalty_minor=bindparam("penalty_minor"),
-                paid_penalty_minor=bindparam("paid_penalty_minor"),
-                credit_minor=bindparam("credit_minor"),
-                interest_accrued_minor=bindparam("interest_accrued_minor"),
-                dpd=bindparam("dpd"),
-                eod_date=bindparam("eod_date"),
-            )
-        )
+        self._loan_save = p(loan_save())
         self._credit_take = p(
             update(loans)
             .where(
@@ -159,13 +149,9 @@ class LoanStore:
             )
             .values(credit_minor=loans.c.credit_minor - bindparam("amount_minor"))
         )
-        self._instalment_save = p(
-            update(instalments)
-            .where(
-                instalments.c.loan_id == bindparam("loan_id"),
-                instalments.c.number == bindparam("number"),
-            )
-            .values({name: bindparam(name) for name in _INSTALMENT_FIELDS[2:]})
+        self._instalment_save = p(instalment_save())
+        db.one_statement(
+            repayment_parts(), repayment_statement(), REPAYMENT_GUARDED, MOVEMENT_GUARD
         )
 
     def insert(
@@ -218,7 +204,7 @@ class LoanStore:
             },
         )
         for instalment in loan.instalments:
-            row = {name: getattr(instalment, name) for name in _INSTALMENT_FIELDS}
+            row = {name: getattr(instalment, name) for name in INSTALMENT_FIELDS}
             row["due_date"] = tx.date(instalment.due_date)
             row["paid_on"] = tx.date(instalment.paid_on)
             tx.execute(self._instalment_insert, {"loan_id": loan.id, **row})
@@ -242,7 +228,7 @@ class LoanStore:
         tx.cursor.execute(self._instalments.sql, self._instalments.bind({"id": loan_id}))
         items = []
         for values in tx.cursor.fetchall():
-            item = dict(zip(_INSTALMENT_FIELDS, values, strict=True))
+            item = dict(zip(INSTALMENT_FIELDS, values, strict=True))
             item["due_date"] = Transaction.read_date(item["due_date"])
             item["paid_on"] = Transaction.read_date(item["paid_on"])
             items.append(InstalmentState(**item))
@@ -279,7 +265,7 @@ class LoanStore:
         )
         for old, new in zip(before.instalments, after.instalments, strict=True):
             if old != new:
-                row = {name: getattr(new, name) for name in _INSTALMENT_FIELDS}
+                row = {name: getattr(new, name) for name in INSTALMENT_FIELDS}
                 row["due_date"] = tx.date(new.due_date)
                 row["paid_on"] = tx.date(new.paid_on)
                 tx.expect_one(

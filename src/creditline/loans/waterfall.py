@@ -110,14 +110,25 @@ def payoff(loan: LoanState, on: dt.date) -> Payoff:
     return Payoff(loan.unpaid_penalty_minor, fees, interest, principal, reapplied)
 
 
+def _payoff_floor(loan: LoanState) -> int:
+    """An amount the payoff is never below, whatever the date: all unpaid principal, less
+    every interest and fee paid (the most a settlement can release). A payment below it goes
+    through the waterfall without pricing the settlement, which walks every instalment."""
+    floor = 0
+    for i in loan.instalments:
+        floor += i.principal_minor - i.paid_principal_minor
+        floor -= i.paid_interest_minor + i.paid_fee_minor + i.paid_late_fee_minor
+    return floor
+
+
 def allocate(loan: LoanState, amount_minor: int, on: dt.date) -> tuple[LoanState, Allocation]:
     """Split a repayment of `amount_minor` received on `on`; the loan after it, and the split."""
     if type(amount_minor) is not int or amount_minor <= 0:
         raise InvalidAmount("amount must be greater than zero")
     if loan.settled:
         raise LoanSettled("the loan is already settled", loan_id=loan.id)
-    settling = payoff(loan, on)
-    if amount_minor >= settling.total_minor:
+    settling = None if amount_minor < _payoff_floor(loan) else payoff(loan, on)
+    if settling is not None and amount_minor >= settling.total_minor:
         after, split = _settle(loan, amount_minor, on, settling)
     else:
         after, split = _through_waterfall(loan, amount_minor, on)

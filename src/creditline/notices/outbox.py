@@ -30,12 +30,20 @@ from creditline.notices.topics import NOTICE_PREFIX, Topic
 log = logging.getLogger(__name__)
 
 # The outbox is notices' one door: its topics are published here too.
-__all__ = ["NOTICE_PREFIX", "Handler", "Outbox", "Topic", "announced"]
+__all__ = ["NOTICE_PREFIX", "Handler", "Outbox", "Topic", "announced", "message_insert"]
 
 
 Handler = Callable[[Message], None]
 HANDLER_NAME_LENGTH_MAX = 16  # stored as a delivery's channel
 ANALYZE_AFTER_ROWS = 10_000  # messages written in one statement that change the outbox's shape
+
+
+def message_insert(prefix: str = "") -> Any:
+    """The INSERT that `Outbox.queue` sends, its bound names after `prefix` (a part of a
+    store's one-statement shape, `Database.one_statement`)."""
+    return insert(outbox).values(
+        {column.name: bindparam(prefix + column.name) for column in outbox.c}
+    )
 
 
 class Outbox:
@@ -45,9 +53,7 @@ class Outbox:
         self._db = db
         self._clock = clock
         self._handlers: dict[Topic, list[tuple[str, Handler]]] = {}
-        self._insert = db.prepare(
-            insert(outbox).values({column.name: bindparam(column.name) for column in outbox.c})
-        )
+        self._insert = db.prepare(message_insert())
         dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         self._done = db.prepare(dialect_insert(deliveries).on_conflict_do_nothing())
 

@@ -1,0 +1,162 @@
+"""A hold's and a repayment's writes as one PostgreSQL statement each (docs/decisions/0030).
+
+On PostgreSQL a hold's five writes and a repayment's seven go as one statement of
+data-modifying CTEs; on SQLite they stay apart. Either way an update that misses its row (a
+line whose version changed after it was read, an instalment that is not where the repayment
+left it) fails the command, and nothing of it is kept: no drawdown, journal entry, message,
+repayment or idempotency key. The misses are made inside the command's own transaction, after
+its reads: the row changes under the command exactly as a writer that skipped the lock would
+change it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import bindparam, select, update
+
+from creditline.bootstrap import Container
+from creditline.db.metadata import metadata
+from creditline.db.unit_of_work import Transaction
+from creditline.kernel.actors import Actor
+from creditline.kernel.invariant import InvariantViolation
+from creditline.ledger.model import Line
+from creditline.ledger.tables import lines
+from creditline.loans.model import LoanState
+from creditline.loans.tables import instalments
+
+
+def everything(c: Container) -> dict[str, list[str]]:
+    """Every row of every table, to prove that a failed command kept nothing."""
+    with c.db.engine.connect() as connection:
+        return {
+            table.name: sorted(repr(tuple(row)) for row in connection.execute(select(table)))
+            for table in metadata.sorted_tables
+        }
+
+
+@pytest.fixture
+def loan(container: Container, agent: Actor, borrower: Actor) -> dict[str, str]:
+    """A 4000.00 interest-free loan over 4 months on a 10000.00 line, 1000.00 of principal due
+    each month: a repayment of 100.00 pays towards the first instalment only."""
+    ledger = container.ledger
+    line_id = ledger.open_line(agent, "open", borrower.subject, "CNY", "10000.00").document["id"]
+    held = ledger.place_hold(borrower, "hold", line_id, "4000.00", 4, method="equal_principal")
+    held = held.document
+    loan_id = container.loans.post_drawdown(borrower, "post", held["id"]).document["loan_id"]
+    return {"line": line_id, "loan": loan_id}
+
+
+def _after_the_line_is_read(
+    c: Container, monkeypatch: pytest.MonkeyPatch, change: Callable[[Transaction, Line], None]
+) -> None:
+    """Make `change` in the command's transaction right after it reads (and locks) the line."""
+    store = c.ledger.store
+    lock_line = store.lock_line
+
+    def locked_then_changed(tx: Transaction, line_id: str) -> Line | None:
+        line = lock_line(tx, line_id)
+        if line is not None:
+            change(tx, line)
+        return line
+
+    monkeypatch.setattr(store, "lock_line", locked_then_changed)
+
+
+def _bump_version(c: Container) -> Callable[[Transaction, Line], None]:
+    """A writer that moves the line's version on, as one that skipped the lock would."""
+    bump = c.db.prepare(
+        update(lines).where(lines.c.id == bindparam("id")).values(version=lines.c.version + 1)
+    )
+    return lambda tx, line: tx.execute(bump, {"id": line.id})
+
+
+def test_a_hold_on_a_line_whose_version_moved_fails_and_keeps_nothing(
+    container: Container, agent: Actor, borrower: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line_id = container.ledger.open_line(agent, "open", borrower.subject, "CNY", "5000.00")
+    line_id = line_id.document["id"]
+    before = everything(container)
+    _after_the_line_is_read(container, monkeypatch, _bump_version(container))
+    with pytest.raises(InvariantViolation, match=f"line {line_id} moved under its lock"):
+        container.ledger.place_hold(borrower, "hold", line_id, "100.00", 12)
+    assert everything(container) == before
+    monkeypatch.undo()  # the same key, now without the interfering writer, is judged afresh
+    placed = container.ledger.place_hold(borrower, "hold", line_id, "100.00", 12)
+    assert not placed.replayed and placed.document["line"]["held"] == "100.00"
+
+
+def test_a_repayment_on_a_line_whose_version_moved_fails_and_keeps_nothing(
+    container: Container, borrower: Actor, loan: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = everything(container)
+    _after_the_line_is_read(container, monkeypatch, _bump_version(container))
+    with pytest.raises(InvariantViolation, match=f"line {loan['line']} moved under its lock"):
+        container.loans.repay(borrower, "repay", loan["loan"], "100.00")
+    assert everything(container) == before
+
+
+def test_a_repayment_whose_instalment_moved_fails_and_keeps_nothing(
+    container: Container, borrower: Actor, loan: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The instalments are renumbered after the repayment read them: its instalment update
+    # finds no row. On PostgreSQL the one statement's guard joins that update's RETURNING.
+    store = container.loans.store
+    load = store.load
+    renumber = container.db.prepare(
+        update(instalments)
+        .where(instalments.c.loan_id == bindparam("id"))
+        .values(number=instalments.c.number + 100)
+    )
+
+    def loaded_then_renumbered(tx: Transaction, loan_id: str) -> LoanState | None:
+        state = load(tx, loan_id)
+        tx.execute(renumber, {"id": loan_id})
+        return state
+
+    before = everything(container)
+    monkeypatch.setattr(store, "load", loaded_then_renumbered)
+    with pytest.raises(InvariantViolation, match=f"instalment 1 of loan {loan['loan']}"):
+        container.loans.repay(borrower, "repay", loan["loan"], "100.00")
+    assert everything(container) == before
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The SQL of every statement psycopg's cursors send from here on."""
+    sent: list[str] = []
+    execute = psycopg.Cursor.execute
+
+    def recorded(cursor: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return execute(cursor, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", recorded)
+    yield sent
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_a_hold_and_a_repayment_write_in_one_statement_each(
+    container: Container, agent: Actor, borrower: Actor, loan: dict[str, str], statements: list[str]
+) -> None:
+    statements.clear()
+    hold = container.ledger.place_hold(borrower, "hold-2", loan["line"], "100.00", 12)
+    # The idempotency lookup, the line's lock, then every write in one statement.
+    assert len(statements) == 3 and statements[2].startswith("WITH moved_line AS")
+    statements.clear()
+    repaid = container.loans.repay(borrower, "repay", loan["loan"], "100.00")
+    # The lookup, the loan's and the line's locks, the loan and its instalments, the writes.
+    assert len(statements) == 6 and "saved_instalment" in statements[5]
+    # What the one statements wrote, read back: 10000.00 - 4000.00 - 100.00 held + 100.00 repaid.
+    line = container.ledger.get_line(agent, loan["line"])
+    assert (line["held"], line["principal_outstanding"], line["available"]) == (
+        "100.00",
+        "3900.00",
+        "6000.00",
+    )
+    assert hold.document["line"]["held"] == "100.00"
+    assert repaid.document["allocation"]["principal"] == "100.00"
+    assert container.reconciler.run() == []  # snapshot = journal, utilisation = loans
