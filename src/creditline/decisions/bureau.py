@@ -141,14 +141,15 @@ class BureauService:
             )
         )
         # The report a review reads (`StoredReports.latest`): the newest by its date.
+        on_file = (
+            bureau_reports.c.id,
+            bureau_reports.c.source,
+            bureau_reports.c.reported_at,
+            bureau_reports.c.bureau_score,
+            bureau_reports.c.key_factors,
+        )
         self._on_file = db.prepare(
-            select(
-                bureau_reports.c.id,
-                bureau_reports.c.source,
-                bureau_reports.c.reported_at,
-                bureau_reports.c.bureau_score,
-                bureau_reports.c.key_factors,
-            )
+            select(*on_file)
             .where(bureau_reports.c.borrower_id == bindparam("borrower_id"))
             .order_by(bureau_reports.c.reported_at.desc(), bureau_reports.c.id.desc())
             .limit(1)
@@ -162,15 +163,7 @@ class BureauService:
             .label("newest_first")
         )
         ranked = (
-            select(
-                bureau_reports.c.id,
-                bureau_reports.c.source,
-                bureau_reports.c.reported_at,
-                bureau_reports.c.bureau_score,
-                bureau_reports.c.key_factors,
-                bureau_reports.c.borrower_id,
-                newest_first,
-            )
+            select(*on_file, bureau_reports.c.borrower_id, newest_first)
             .where(one_of(bureau_reports.c.borrower_id, bindparam("borrower_ids")))
             .subquery()
         )
