@@ -91,15 +91,19 @@ class StoredReports:
             .group_by(bureau_reports.c.borrower_id)
             .subquery()
         )
-        rows = connection.execute(
-            select(bureau_reports).join(
-                newest,
-                and_(
-                    newest.c.borrower_id == bureau_reports.c.borrower_id,
-                    newest.c.at == bureau_reports.c.reported_at,
-                ),
+        rows = (
+            connection.execute(
+                select(bureau_reports).join(
+                    newest,
+                    and_(
+                        newest.c.borrower_id == bureau_reports.c.borrower_id,
+                        newest.c.at == bureau_reports.c.reported_at,
+                    ),
+                )
             )
-        ).mappings()
+            .mappings()
+            .all()
+        )
         return {row["borrower_id"]: {name: row[name] for name in BUREAU_FEATURES} for row in rows}
 
 

@@ -54,7 +54,9 @@ def application_features(
     )
     latest = {
         row["borrower_id"]: row
-        for row in connection.execute(select(ranked).where(ranked.c.newest_first == 1)).mappings()
+        for row in connection.execute(select(ranked).where(ranked.c.newest_first == 1))
+        .mappings()
+        .all()
     }
     found: dict[str, dict[str, Any]] = {}
     for borrower, in_7d, in_30d in counts:

@@ -24,7 +24,12 @@ from creditline.db.commands import Commands
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.decisions import change_store
 from creditline.decisions.attributes import LenderAttribute
-from creditline.decisions.batch import BookDecider, changes_in_duckdb, in_duckdb
+from creditline.decisions.batch import (
+    BookDecider,
+    changes_in_duckdb,
+    collector_paused,
+    in_duckdb,
+)
 from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Decision, Engine
@@ -161,6 +166,12 @@ class DecisionService:
         """Decide every line with the policy's compiled query, on DuckDB in batches or as
         `decide` says (`decisions.spark.book_on_spark`); apply every change through the ledger,
         whichever engine decided it, `chunk` changes to a transaction."""
+        with collector_paused():
+            return self._review_book(progress, decide, chunk)
+
+    def _review_book(
+        self, progress: Progress | None, decide: BookDecider | None, chunk: int
+    ) -> dict[str, int]:
         now = self._clock.now()
         policy = self.engine.policy
         with self._db.reading() as connection:

@@ -72,7 +72,8 @@ def line_facts(
         query = query.where(lines.c.id.in_(line_ids))
     if currency is not None:
         query = query.where(lines.c.currency == currency)
-    return [_facts(row) for row in connection.execute(query)]
+    # `all()` fetches the rows at once (iterating the result fetches them one at a time).
+    return [_facts(row) for row in connection.execute(query).all()]
 
 
 def _posted_drawdowns(now: datetime) -> Any:

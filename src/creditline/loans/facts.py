@@ -77,7 +77,7 @@ def repayment_facts(
             days_late_max_12m=row.late_paid_max or 0,
             oldest_unpaid_due_date=Transaction.read_date(row.oldest_unpaid),
         )
-        for row in connection.execute(query)
+        for row in connection.execute(query).all()
     }
 
 
