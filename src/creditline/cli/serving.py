@@ -11,6 +11,7 @@ import typer
 
 from creditline.cli.app import app, fail, settings_or_fail
 from creditline.config import Settings, load_settings
+from creditline.db.engine import POOL_SIZE
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -23,7 +24,10 @@ PROCESSES_MAX = 64
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Threads serving requests, per process.")] = 40,
+    # A thread per pooled connection: more would only open connections that are closed again.
+    workers: Annotated[
+        int, typer.Option(help="Threads serving requests, per process.")
+    ] = POOL_SIZE,
     processes: Annotated[
         int,
         typer.Option(min=1, max=PROCESSES_MAX, help="Processes serving requests on the port."),
