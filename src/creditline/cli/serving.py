@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 from functools import partial
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PROCESSES_MAX = 64
+# Allocations between collections of young objects (Python's default: 700). A request makes
+# thousands of short-lived objects, nearly all freed by their counts, not by the collector.
+GC_YOUNG_THRESHOLD = 7_000
 
 
 @app.command()
@@ -71,6 +75,7 @@ def _serve_one(settings: Settings, host: str, port: int, threads: int) -> None:
     _announce(host, port)
     site = create_site(container, sweep=True, dispatch=settings.dispatch, threads=threads)
     logs = log_config(json_lines=not settings.is_development)
+    _settle_heap()
     uvicorn.run(site, host=host, port=port, log_config=logs)
 
 
@@ -116,7 +121,18 @@ def worker_site(threads: int) -> FastAPI:
     from creditline.bootstrap import build
     from creditline.web.app import create_site
 
-    return create_site(build(load_settings(), migrate=False), threads=threads)
+    site = create_site(build(load_settings(), migrate=False), threads=threads)
+    _settle_heap()
+    return site
+
+
+def _settle_heap() -> None:
+    """Before serving: what starting made (modules, routes, the container) lives as long as the
+    process, so collections stop walking it; young collections run less often."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def _announce(host: str, port: int) -> None:
