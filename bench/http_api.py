@@ -14,7 +14,9 @@ In the same run, the in-process path: the same number of processes, each with it
 same lines with the same settings. Cells alternate (in-process, then HTTP) and each figure is
 the median of `--passes` passes; the ratio HTTP / in-process is the figure to compare between
 runs on a shared machine (DESIGN.md §7), and so is the CPU each path spends per request (the
-server's processes; the in-process workers). The server delivers no notices meanwhile
+server's processes; the in-process workers). Each pass also prints the PostgreSQL sessions each
+cell started: a pool that opens and closes connections under load shows there (an in-process
+cell's own processes open theirs while warming). The server delivers no notices meanwhile
 (CREDITLINE_DISPATCH=off): the in-process path does not either.
 
 With `--baseline-src DIR` (another checkout's `src`, e.g. `git worktree add /tmp/base main`), a
@@ -43,17 +45,21 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from databases import add_postgres_url, postgres_database
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.pool import NullPool
 from uncapped import uncapped_products
 from wrk_load import START_SECONDS_MAX, Server, wrk
 
 from creditline.bootstrap import build
 from creditline.config import load_settings
+from creditline.db.engine import normalise_url
 from creditline.kernel.actors import Actor, Role
 from creditline.ledger.tables import drawdowns
 
@@ -80,6 +86,7 @@ class Cell:
     p50_ms: float
     p99_ms: float
     cpu_us: float
+    sessions: int = 0  # PostgreSQL sessions started meanwhile: a pool that churns shows here
 
 
 def server_env(database_url: str) -> dict[str, str]:
@@ -103,6 +110,23 @@ def open_lines(env: dict[str, str], count: int) -> list[str]:
         ]
     finally:
         container.close()
+
+
+class Sessions:
+    """Counts the sessions the bench's database has started (`pg_stat_database.sessions`),
+    over one connection kept open, so that counting starts none."""
+
+    def __init__(self, url: str) -> None:
+        self._engine = create_engine(normalise_url(url), poolclass=NullPool)
+        self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def started(self) -> int:
+        query = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        return int(self._connection.exec_driver_sql(query).scalar_one())
+
+    def close(self) -> None:
+        self._connection.close()
+        self._engine.dispose()
 
 
 def holds_in(env: dict[str, str]) -> int:
@@ -285,20 +309,36 @@ def measure(
             wrk(server, op, lines, args.clients, WARMUP_SECONDS, folder, SIGNING_KEY, HOLD_BODY)
     cells: dict[tuple[str, str], list[Cell]] = {}
     names = list(servers)
+    sessions = Sessions(env["CREDITLINE_DATABASE_URL"])
+
+    def counted(cell: Callable[[], Cell]) -> Cell:
+        before = sessions.started()
+        measured = cell()
+        measured.sessions = sessions.started() - before
+        return measured
+
     for pass_no in range(args.passes):
         for op in ("hold", "get"):
-            measured = {"in-process": in_process_cell(env, op, slots, args.processes, args.seconds)}
+            measured = {
+                "in-process": counted(
+                    partial(in_process_cell, env, op, slots, args.processes, args.seconds)
+                )
+            }
             for name in names[pass_no % len(names) :] + names[: pass_no % len(names)]:
-                measured[name] = http_cell(
-                    servers[name], env, op, lines, args.clients, args.seconds, folder
+                measured[name] = counted(
+                    partial(
+                        http_cell, servers[name], env, op, lines, args.clients, args.seconds, folder
+                    )
                 )
             figures = ", ".join(
-                f"{name} {cell.rate:,.0f}/s p99 {cell.p99_ms:.1f} ms {cell.cpu_us:,.0f} µs CPU"
+                f"{name} {cell.rate:,.0f}/s p99 {cell.p99_ms:.1f} ms {cell.cpu_us:,.0f} µs CPU "
+                f"{cell.sessions} sessions"
                 for name, cell in measured.items()
             )
             print(f"  pass {pass_no + 1} {op} (load {load_average()}): {figures}", flush=True)
             for name, cell in measured.items():
                 cells.setdefault((op, name), []).append(cell)
+    sessions.close()
     return cells
 
 

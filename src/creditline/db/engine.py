@@ -10,6 +10,9 @@ from creditline.config import sqlite_path
 from creditline.db.checkpoints import SQLITE_AUTOCHECKPOINT_PAGES, WAL_AUTOCHECKPOINT_PAGES
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL connections a pool keeps open. A connection beyond them (overflow) is closed when it
+# is returned, so more threads than this churn connections: a new server process each time.
+POOL_SIZE = 10
 # Execution option that marks a read-only transaction: on SQLite it need not take the write lock.
 READ_ONLY_OPTION = "creditline_read_only"
 
@@ -23,7 +26,7 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, echo: bool = False, background_checkpoints: bool = True
+    url: str, *, pool_size: int = POOL_SIZE, echo: bool = False, background_checkpoints: bool = True
 ) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE` writes, and
     leaves WAL checkpoints to `Database`'s thread unless `background_checkpoints` is False."""
