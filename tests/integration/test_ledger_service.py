@@ -9,7 +9,7 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from creditline.bootstrap import Container
-from creditline.db.commands import CommandResult
+from creditline.db.commands import CommandResult, idempotency_keys
 from creditline.db.metadata import metadata
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import FixedClock
@@ -244,6 +244,28 @@ def test_place_hold_reserves_credit(container: Container, agent: Actor, borrower
     )
     assert container.ledger.get_line(borrower, line_id) == line
     assert topics(container)[-1] == "event.hold_placed"
+
+
+def test_a_holds_stored_response_is_json_of_its_document(
+    container: Container, agent: Actor, borrower: Actor
+) -> None:
+    """The response is stored as text built from parts encoded apart (the quote once per
+    remembered price): byte for byte what `json.dumps` makes of the document answered, for
+    two holds at one price and one at another, and a replay answers that document."""
+    line_id = open_line(container, agent, borrower)
+    asked = {"h-1": "500.00", "h-2": "500.00", "h-3": "750.00"}
+    results = {
+        key: container.ledger.place_hold(borrower, key, line_id, amount, 12)
+        for key, amount in asked.items()
+    }
+    assert results["h-1"].document["quote"] is results["h-2"].document["quote"]  # remembered
+    with container.db.engine.connect() as connection:
+        query = select(idempotency_keys.c.key, idempotency_keys.c.response)
+        stored = {key: text for key, text in connection.execute(query)}
+    for key, result in results.items():
+        assert stored[key] == json.dumps(result.document), key
+    again = container.ledger.place_hold(borrower, "h-3", line_id, "750.00", 12)
+    assert (again.document, again.replayed) == (results["h-3"].document, True)
 
 
 def test_place_hold_may_take_exactly_what_is_available(

@@ -44,7 +44,8 @@ class Checkpointer:
         self._commits += works
         if self._thread is None:
             self._start()
-        if self._commits >= CHECKPOINT_AFTER_COMMITS:
+        # Once: until the thread runs, every commit would set it again (a lock and a notify).
+        if self._commits >= CHECKPOINT_AFTER_COMMITS and not self._wake.is_set():
             self._wake.set()
 
     def close(self) -> None:

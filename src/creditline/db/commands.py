@@ -65,6 +65,15 @@ class CommandResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Encoded:
+    """A response document with its JSON text (`json.dumps(document)`), which the use case
+    built from parts encoded earlier (a hold's remembered quote): stored as that text."""
+
+    document: dict[str, Any]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredKeys:
     """Keys looked up together, in the transaction of the commands that use them (a chunk of a
     book review): which were looked up, and the request hash and response of those stored."""
@@ -86,7 +95,7 @@ def checked_key(key: object) -> str:
     if (
         not isinstance(key, str)
         or not 1 <= len(key) <= IDEMPOTENCY_KEY_LENGTH_MAX
-        or not all(" " <= ch <= "~" for ch in key)
+        or not (key.isascii() and key.isprintable())  # ASCII's printable: " " to "~"
     ):
         raise InvalidIdempotencyKey(
             f"the idempotency key must be 1–{IDEMPOTENCY_KEY_LENGTH_MAX} printable ASCII "
@@ -141,7 +150,7 @@ class Commands:
         key: str,
         request: Mapping[str, Any],
         work: Callable[[Transaction], T],
-        view: Callable[[T], dict[str, Any]],
+        view: Callable[[T], dict[str, Any] | Encoded],
         *,
         core: bool = False,
     ) -> CommandResult:
@@ -162,7 +171,7 @@ class Commands:
         key: str,
         request: Mapping[str, Any],
         work: Callable[[Transaction], T],
-        view: Callable[[T], dict[str, Any]],
+        view: Callable[[T], dict[str, Any] | Encoded],
         known: StoredKeys | None = None,
     ) -> CommandResult:
         """Run a command inside the caller's transaction `tx` (a review's change inside the
@@ -190,15 +199,17 @@ class Commands:
         key: str,
         request_hash: str,
         work: Callable[[Transaction], T],
-        view: Callable[[T], dict[str, Any]],
+        view: Callable[[T], dict[str, Any] | Encoded],
         known: StoredKeys | None = None,
     ) -> Callable[[Transaction], CommandResult]:
+        scope = actor.scope
+
         def stored(tx: Transaction, ask: bool = True) -> CommandResult | None:
             row: tuple[Any, ...] | None
             if not ask and known is not None and key in known.looked_up:
                 row = known.found.get(key)
             else:
-                row = tx.one(self._find, {"scope": actor.scope, "key": key})
+                row = tx.one(self._find, {"scope": scope, "key": key})
             if row is None:
                 return None
             if row[0] != request_hash:
@@ -212,7 +223,7 @@ class Commands:
             if replay is not None:
                 return replay
             try:
-                document = view(work(tx))
+                answer = view(work(tx))
             except DomainError:
                 # A request with the same key may have won while this one waited for a lock;
                 # its effect is why this one was refused. Answer with the winner's response
@@ -221,13 +232,17 @@ class Commands:
                 if replay is not None:
                     raise _Replay(replay) from None
                 raise
+            if isinstance(answer, Encoded):
+                document, text = answer.document, answer.text
+            else:
+                document, text = answer, json.dumps(answer)
             tx.execute(
                 self._save,
                 {
-                    "scope": actor.scope,
+                    "scope": scope,
                     "key": key,
                     "request_hash": request_hash,
-                    "response": json.dumps(document),
+                    "response": text,
                     "created_at": tx.time(self._clock.now()),
                 },
             )

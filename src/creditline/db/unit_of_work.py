@@ -29,8 +29,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from creditline.db.checkpoints import Checkpointer
 from creditline.db.engine import READ_ONLY_OPTION
 from creditline.db.group_commit import BatchAbandoned, GroupCommit
-from creditline.db.metadata import SQLITE_TIME_FORMAT
 from creditline.db.one_statement import OneStatement, OneStatements, PipelinedWrites
+from creditline.kernel.clock import utc_text
 from creditline.kernel.errors import Busy
 from creditline.kernel.invariant import InvariantViolation, invariant
 
@@ -137,7 +137,7 @@ class Transaction:
             return value
         if self._last_time[0] is value:  # a command stamps all its rows with one `now`
             return self._last_time[1]
-        text = value.astimezone(UTC).strftime(SQLITE_TIME_FORMAT)
+        text = utc_text(value, " ")  # SQLITE_TIME_FORMAT
         self._last_time = (value, text)
         return text
 

@@ -22,6 +22,16 @@ def utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def utc_text(value: datetime, separator: str) -> str:
+    """`value` in UTC as `strftime(f"%Y-%m-%d{separator}%H:%M:%S.%f")` writes it, at about
+    half its cost (a hold writes four). A naive `value` is taken as local time, as there."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    if value.year < 1000:  # isoformat pads the year to four digits; strftime does not
+        return value.strftime(f"%Y-%m-%d{separator}%H:%M:%S.%f")
+    return value.isoformat(separator, "microseconds")[:26]
+
+
 class SystemClock:
     """Wall-clock UTC time."""
 

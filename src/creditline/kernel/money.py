@@ -151,7 +151,7 @@ def _major_units(minor: int, exponent: int) -> str:
     if exponent == 0:
         return str(minor)
     whole, fraction = divmod(abs(minor), 10**exponent)
-    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{exponent}d}"
+    return f"{'-' if minor < 0 else ''}{whole}.{str(fraction).zfill(exponent)}"
 
 
 def group_thousands(amount: str) -> str:

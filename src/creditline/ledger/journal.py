@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+
+from creditline.kernel.clock import utc_text
 
 GENESIS_HASH = "0" * 64
 
@@ -38,19 +40,16 @@ class JournalEntry:
 
 
 def entry_hash(prev_hash: str, fields: tuple[object, ...]) -> str:
-    """SHA-256 over the previous hash and the entry's fields in a fixed textual form."""
-    text = "|".join(
-        [prev_hash]
-        + [
-            value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            if isinstance(value, datetime)
-            else ""
-            if value is None
-            else str(value)
-            for value in fields
-        ]
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
+    """SHA-256 over the previous hash and the entry's fields in a fixed textual form: a time as
+    ISO 8601 in UTC with microseconds and `Z`, None as nothing, anything else as `str`."""
+    texts = [v if type(v) is str else str(v) if type(v) is int else _text(v) for v in fields]
+    return hashlib.sha256("|".join([prev_hash, *texts]).encode()).hexdigest()
+
+
+def _text(value: object) -> str:
+    if isinstance(value, datetime):
+        return utc_text(value, "T") + "Z"
+    return "" if value is None else str(value)
 
 
 def entry_fields(entry: JournalEntry) -> tuple[object, ...]:

@@ -127,18 +127,26 @@ class Movement:
 
 def check_line(line: Line) -> None:
     """DESIGN.md §6.1, checked on every state the model produces."""
+    frozen = line.status is LineStatus.FROZEN
+    if (
+        line.limit_minor >= 0
+        and line.held_minor >= 0
+        and line.principal_minor >= 0
+        and line.available_minor >= 0
+        and frozen == (line.frozen_until is not None)
+        and (line.closing_at is None or line.status is not LineStatus.CLOSED)
+    ):
+        return
+    # Broken: say which (the messages are built only here, not on every hold).
     invariant(line.limit_minor >= 0, f"line {line.id}: negative limit")
     invariant(line.held_minor >= 0, f"line {line.id}: negative held")
     invariant(line.principal_minor >= 0, f"line {line.id}: negative principal")
     invariant(line.available_minor >= 0, f"line {line.id}: utilisation above limit")
     invariant(
-        (line.status is LineStatus.FROZEN) == (line.frozen_until is not None),
+        frozen == (line.frozen_until is not None),
         f"line {line.id}: a freeze needs an end time and only a freeze has one",
     )
-    invariant(
-        line.closing_at is None or line.status is not LineStatus.CLOSED,
-        f"line {line.id}: a closed line has no close still to come",
-    )
+    fail(f"line {line.id}: a closed line has no close still to come")
 
 
 def apply(line: Line, movement: Movement, decision_id: str | None = None) -> Line:

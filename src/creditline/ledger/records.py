@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +57,12 @@ class PricedHold:
     product: str
     method: str
     quote: dict[str, Any]  # the quote's document, returned with the hold
+    # Its JSON, encoded once: a remembered price (decision 0023) serves many holds, and the
+    # quote is most of a hold's stored response.
+    quote_json: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "quote_json", json.dumps(self.quote))
 
 
 @dataclass(frozen=True, slots=True)

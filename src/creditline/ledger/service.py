@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from creditline.db.commands import CommandResult, Commands
+from creditline.db.commands import CommandResult, Commands, Encoded
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.actors import Actor, Role
 from creditline.kernel.clock import Clock
@@ -168,7 +168,7 @@ class LedgerService:
         }
         request |= {"term_months": term_months, "product": product}
 
-        def work(tx: Transaction) -> dict[str, Any]:
+        def work(tx: Transaction) -> Encoded:
             line = self.port.lock(tx, actor, line_id)
             now = self._clock.now()  # after the lock: the wait for it is part of the past
             line = self.port.close_if_due(tx, self.port.end_freeze_if_due(tx, line, now), now)
@@ -195,9 +195,9 @@ class LedgerService:
             after = self.port.move(tx, line, movement, now, drawdown_id=drawdown.id)
             payload = {"drawdown": drawdown.id}
             self.port.notify(tx, Topic.HOLD_PLACED, after, drawdown.id, payload, now)
-            return drawdown_document(drawdown, after, priced.quote)
+            return Encoded(*drawdown_document(drawdown, after, priced))
 
-        return self._commands.run(actor, key, request, work, lambda document: document)
+        return self._commands.run(actor, key, request, work, lambda answer: answer)
 
     def void_drawdown(self, actor: Actor, key: str, drawdown_id: str) -> CommandResult:
         """Release a held drawdown's credit without lending."""

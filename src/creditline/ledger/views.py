@@ -6,6 +6,7 @@ idempotency key and returned unchanged on a replay.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from creditline.kernel.reasons import reason_texts
 from creditline.ledger.journal import JournalEntry
 from creditline.ledger.limit_rules import BorrowerRequest, RequestStatus
 from creditline.ledger.model import Line
-from creditline.ledger.records import DecisionRecord, Drawdown, StoredDecision
+from creditline.ledger.records import DecisionRecord, Drawdown, PricedHold, StoredDecision
 
 
 def iso(value: datetime | None) -> str | None:
@@ -76,9 +77,12 @@ def decision_document(record: DecisionRecord) -> dict[str, Any]:
     }
 
 
-def drawdown_document(drawdown: Drawdown, line: Line, quote: dict[str, Any]) -> dict[str, Any]:
-    """A held drawdown with its price and the line after the hold."""
-    return {
+def drawdown_document(
+    drawdown: Drawdown, line: Line, price: PricedHold
+) -> tuple[dict[str, Any], str]:
+    """A held drawdown with its price and the line after the hold, and its JSON: what
+    `json.dumps` gives, with the quote's JSON encoded once per remembered price."""
+    head = {
         "id": drawdown.id,
         "line_id": line.id,
         "status": drawdown.status,
@@ -86,9 +90,10 @@ def drawdown_document(drawdown: Drawdown, line: Line, quote: dict[str, Any]) -> 
         "currency": line.currency,
         "term_months": drawdown.term_months,
         "expires_at": iso(drawdown.expires_at),
-        "quote": quote,
-        "line": line_document(line),
     }
+    after = line_document(line)
+    text = f'{json.dumps(head)[:-1]}, "quote": {price.quote_json}, "line": {json.dumps(after)}}}'
+    return {**head, "quote": price.quote, "line": after}, text
 
 
 def journal_entry_document(entry: JournalEntry, currency: str) -> dict[str, Any]:

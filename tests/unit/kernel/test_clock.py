@@ -2,8 +2,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from itertools import pairwise
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from creditline.kernel.clock import FixedClock, SteppingClock, SystemClock, utc
+from creditline.kernel.clock import FixedClock, SteppingClock, SystemClock, utc, utc_text
 
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))
@@ -82,3 +84,25 @@ def test_stepping_clock_refuses_a_step_that_is_not_positive(step: timedelta) -> 
 def test_stepping_clock_refuses_a_naive_start() -> None:
     with pytest.raises(ValueError):
         SteppingClock(datetime(2026, 11, 28))
+
+
+offsets = st.integers(min_value=-23 * 60, max_value=23 * 60).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+
+
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.one_of(st.just(UTC), offsets),
+    st.sampled_from([" ", "T"]),
+)
+def test_utc_text_is_what_strftime_writes(moment: datetime, zone: timezone, separator: str) -> None:
+    """Years before 1000 included, where isoformat and strftime differ."""
+    aware = moment.replace(tzinfo=zone)
+    expected = aware.astimezone(UTC).strftime(f"%Y-%m-%d{separator}%H:%M:%S.%f")
+    assert utc_text(aware, separator) == expected
+
+
+def test_utc_text_keeps_whole_seconds_microseconds() -> None:
+    assert utc_text(START, " ") == "2026-11-28 09:00:00.000000"
+    assert utc_text(START.astimezone(BEIJING), "T") == "2026-11-28T09:00:00.000000"

@@ -81,18 +81,19 @@ def test_available_is_limit_less_principal_and_holds() -> None:
 
 
 @pytest.mark.parametrize(
-    "broken",
+    ("broken", "said"),
     [
-        replace(ACTIVE, limit_minor=-1),
-        replace(ACTIVE, held_minor=-1),
-        replace(ACTIVE, principal_minor=-1),
-        replace(ACTIVE, principal_minor=1_500_000, held_minor=500_001),
-        replace(ACTIVE, status=LineStatus.FROZEN),
-        replace(ACTIVE, frozen_until=TOMORROW),
+        (replace(ACTIVE, limit_minor=-1), "negative limit"),
+        (replace(ACTIVE, held_minor=-1), "negative held"),
+        (replace(ACTIVE, principal_minor=-1), "negative principal"),
+        (replace(ACTIVE, principal_minor=1_500_000, held_minor=500_001), "above limit"),
+        (replace(ACTIVE, status=LineStatus.FROZEN), "a freeze needs an end time"),
+        (replace(ACTIVE, frozen_until=TOMORROW), "a freeze needs an end time"),
+        (replace(ACTIVE, status=LineStatus.CLOSED, closing_at=TOMORROW), "no close still"),
     ],
 )
-def test_check_line_crashes_on_a_broken_line(broken: Line) -> None:
-    with pytest.raises(InvariantViolation):
+def test_check_line_crashes_on_a_broken_line(broken: Line, said: str) -> None:
+    with pytest.raises(InvariantViolation, match=said):
         model.check_line(broken)
 
 
