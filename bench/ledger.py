@@ -345,7 +345,9 @@ class RawClient:
             ):
                 self.conn.execute(f"PRAGMA {pragma}")
         else:
-            self.conn = psycopg.connect(store.raw_target, **options)
+            # BEGIN and COMMIT of its own in the pipeline, as the service's transactions
+            # (`one_statement.pipelined_transaction`).
+            self.conn = psycopg.connect(store.raw_target, autocommit=True, **options)
         self.cur = self.conn.cursor()
         self.pipe: Any = None  # PostgreSQL: the psycopg pipeline, as the service uses it
         self.pending: list[tuple[Any, str]] = []
@@ -390,7 +392,9 @@ class RawClient:
         return names
 
     def _begin(self) -> None:
-        if self.sqlite and self.commits.group is None:  # in a group, the batch began it
+        if not self.sqlite:
+            self.cur.execute("BEGIN")
+        elif self.commits.group is None:  # in a group, the batch began it
             self.cur.execute("BEGIN IMMEDIATE")
 
     def _write(self, name: str, params: dict[str, Any], what: str | None = None) -> None:
@@ -429,6 +433,9 @@ class RawClient:
             self.pending.clear()
         if self.sqlite and self.commits.group is not None:
             return  # the batch commits
+        if not self.sqlite:
+            self.cur.execute("COMMIT")  # sent with the pipeline's closing sync
+            return
         self.conn.commit()
         if self.commits.checkpointer is not None:
             self.commits.checkpointer.committed(1)

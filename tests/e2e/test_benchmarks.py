@@ -59,10 +59,11 @@ def test_ledger_bench_measures_the_service_next_to_its_raw_baseline_on_both_stor
             row = rf"\| {store} \| {op} \| {clients} \| {NUMBER} \| {NUMBER} \| {NUMBER} \|"
             assert all(value > 0 for value in figures(row, output)), (store, op, clients)
     assert "SQLite holds per COMMIT through group commit: " in output
-    # On PostgreSQL a hold's writes, and a repayment's, go as one statement (decision 0030).
+    # On PostgreSQL a hold's writes, and a repayment's, go as one statement (decision 0030),
+    # between a BEGIN and a COMMIT of the command's own (one_statement.pipelined_transaction).
     checked = re.search(r"Raw baseline checked on postgresql: .*", output)
     assert checked is not None
-    assert "; hold 3 statements," in checked.group() and "; repay 6 statements," in checked.group()
+    assert "; hold 5 statements," in checked.group() and "; repay 8 statements," in checked.group()
     afresh, remembered = figures(
         rf"{NUMBER} µs CPU a quote priced afresh, {NUMBER} µs remembered", output
     )

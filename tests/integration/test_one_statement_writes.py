@@ -22,6 +22,7 @@ from creditline.bootstrap import Container
 from creditline.db.metadata import metadata
 from creditline.db.unit_of_work import Transaction
 from creditline.kernel.actors import Actor
+from creditline.kernel.errors import DomainError
 from creditline.kernel.invariant import InvariantViolation
 from creditline.ledger.model import Line
 from creditline.ledger.tables import lines
@@ -144,12 +145,13 @@ def test_on_postgresql_a_hold_and_a_repayment_write_in_one_statement_each(
 ) -> None:
     statements.clear()
     hold = container.ledger.place_hold(borrower, "hold-2", loan["line"], "100.00", 12)
-    # The idempotency lookup, the line's lock, then every write in one statement.
-    assert len(statements) == 3 and statements[2].startswith("WITH moved_line AS")
+    # BEGIN, the idempotency lookup, the line's lock, every write in one statement, COMMIT.
+    assert len(statements) == 5 and statements[3].startswith("WITH moved_line AS")
+    assert (statements[0], statements[4]) == ("BEGIN", "COMMIT")
     statements.clear()
     repaid = container.loans.repay(borrower, "repay", loan["loan"], "100.00")
     # The lookup, the loan's and the line's locks, the loan and its instalments, the writes.
-    assert len(statements) == 6 and "saved_instalment" in statements[5]
+    assert len(statements) == 8 and "saved_instalment" in statements[6]
     # What the one statements wrote, read back: 10000.00 - 4000.00 - 100.00 held + 100.00 repaid.
     line = container.ledger.get_line(agent, loan["line"])
     assert (line["held"], line["principal_outstanding"], line["available"]) == (
@@ -160,3 +162,29 @@ def test_on_postgresql_a_hold_and_a_repayment_write_in_one_statement_each(
     assert hold.document["line"]["held"] == "100.00"
     assert repaid.document["allocation"]["principal"] == "100.00"
     assert container.reconciler.run() == []  # snapshot = journal, utilisation = loans
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_a_command_hands_its_connection_back_idle_and_out_of_autocommit(
+    container: Container, agent: Actor, borrower: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A command sends BEGIN and COMMIT itself, in autocommit (one_statement.pipelined_
+    # transaction); the pool's other users rely on psycopg's BEGIN. Committed, refused and
+    # failed commands alike must hand the connection back as they found it.
+    line_id = container.ledger.open_line(agent, "open", borrower.subject, "CNY", "5000.00")
+    line_id = line_id.document["id"]
+    held = container.ledger.place_hold(borrower, "held", line_id, "100.00", 12).document["line"]
+    with pytest.raises(DomainError):
+        container.ledger.place_hold(borrower, "refused", line_id, "9000.00", 12)
+    _after_the_line_is_read(container, monkeypatch, _bump_version(container))
+    with pytest.raises(InvariantViolation):
+        container.ledger.place_hold(borrower, "failed", line_id, "100.00", 12)
+    pooled = container.db.engine.raw_connection()  # one caller: the connection they all used
+    try:
+        connection = pooled.dbapi_connection
+        assert connection is not None and not connection.autocommit
+        assert connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    finally:
+        pooled.close()
+    line = container.ledger.get_line(agent, line_id)  # a read on that connection
+    assert (line["held"], line["version"]) == ("100.00", held["version"])

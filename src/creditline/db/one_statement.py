@@ -10,7 +10,8 @@ by the parts' SQL, so a part that changes without its shape only goes back to be
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, cast
 
 import psycopg
@@ -19,6 +20,36 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from creditline.kernel.invariant import InvariantViolation, invariant
+
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+@contextmanager
+def pipelined_transaction(connection: psycopg.Connection[Any]) -> Iterator[Any]:
+    """One transaction in a psycopg pipeline, committed when the block ends without error.
+
+    BEGIN waits for the first read and COMMIT goes with the last writes, so a hold waits
+    three times: psycopg's own BEGIN would wait for a sync of its own, and its commit() for
+    another before the pipeline's exit syncs again (docs/performance.md §5). The connection is
+    in autocommit for the block only, and is handed back idle, or closed.
+    """
+    connection.autocommit = True  # no BEGIN of psycopg's: ours is queued with the first read
+    cursor = connection.cursor()
+    try:
+        with connection.pipeline() as pipeline:
+            cursor.execute("BEGIN")
+            yield pipeline
+            cursor.execute("COMMIT")  # sent with the pipeline's closing sync
+    finally:
+        try:
+            if connection.pgconn.transaction_status != _IDLE:
+                connection.rollback()
+            connection.autocommit = False
+        except psycopg.Error:
+            # Never back to the pool in autocommit (reads there rely on psycopg's BEGIN):
+            # closed, it fails as a lost connection, and the pool drops it.
+            connection.close()
+            raise
 
 
 class OneStatement:

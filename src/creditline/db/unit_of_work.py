@@ -29,7 +29,12 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from creditline.db.checkpoints import Checkpointer
 from creditline.db.engine import READ_ONLY_OPTION
 from creditline.db.group_commit import BatchAbandoned, GroupCommit
-from creditline.db.one_statement import OneStatement, OneStatements, PipelinedWrites
+from creditline.db.one_statement import (
+    OneStatement,
+    OneStatements,
+    PipelinedWrites,
+    pipelined_transaction,
+)
 from creditline.kernel.clock import utc_text
 from creditline.kernel.errors import Busy
 from creditline.kernel.invariant import InvariantViolation, invariant
@@ -412,7 +417,7 @@ class Database:
         dbapi_connection = pooled.dbapi_connection
         try:
             if self.dialect == "postgresql":
-                return self._run_pipelined(dbapi_connection, pooled, work)
+                return self._run_pipelined(dbapi_connection, work)
             tx = Transaction(dbapi_connection, self.dialect)
             # Take SQLite's write lock up front: a writer waits its turn instead of failing
             # when it upgrades a read lock.
@@ -435,18 +440,17 @@ class Database:
             pooled.close()  # back to the pool
 
     def _run_pipelined(
-        self, dbapi_connection: Any, pooled: Any, work: Callable[[Transaction], T]
+        self, dbapi_connection: Any, work: Callable[[Transaction], T]
     ) -> tuple[T, list[Callable[[], None]]]:
         """Pipeline mode: a command waits only for the reads it needs, its checked writes and
         the COMMIT (docs/decisions/0005); a hot shape's writes go as one statement (0030)."""
         tx = None
         try:
-            with dbapi_connection.pipeline() as pipeline:
+            with pipelined_transaction(dbapi_connection) as pipeline:
                 shapes = self._one_statements
                 tx = Transaction(dbapi_connection, self.dialect, None, pipeline, shapes)
                 result = work(tx)
                 tx.verify()
-                pooled.commit()
         except psycopg.errors.NotNullViolation as exc:
             broken = None if tx is None else tx.broken_guard(exc)
             if broken is not None:
