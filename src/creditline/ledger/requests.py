@@ -33,6 +33,7 @@ from creditline.kernel.errors import (
 from creditline.kernel.ids import new_id
 from creditline.kernel.money import Money
 from creditline.kernel.permissions import Permission, require
+from creditline.ledger.in_transaction import LedgerPort, may_see
 from creditline.ledger.limit_rules import (
     BorrowerRequest,
     RequestStatus,
@@ -43,7 +44,6 @@ from creditline.ledger.limit_rules import (
 )
 from creditline.ledger.model import Line, LineStatus
 from creditline.ledger.needs import Limits, Underwriting
-from creditline.ledger.ports import LedgerPort, may_see
 from creditline.ledger.store import LedgerStore
 from creditline.ledger.views import line_document, listed_request_document, request_document
 from creditline.notices.outbox import Topic

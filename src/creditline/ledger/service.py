@@ -29,17 +29,16 @@ from creditline.kernel.permissions import Permission, require
 from creditline.kernel.text import checked_text
 from creditline.ledger import model
 from creditline.ledger.change_input import checked_until, parse_action
+from creditline.ledger.in_transaction import LedgerPort, may_see
 from creditline.ledger.model import Action, LimitChange, Line
 from creditline.ledger.ports import (
     ConsumerReports,
     DecisionRecord,
     Drawdown,
-    LedgerPort,
     Limits,
     Pricing,
     Terms,
     Underwriting,
-    may_see,
 )
 from creditline.ledger.records import StoredDecision
 from creditline.ledger.requests import REQUESTS_LISTED_MAX as REQUESTS_LISTED_MAX  # for shells
