@@ -34,5 +34,21 @@ def test_responses_stored_before_and_after_replay_and_new_ones_are_lz4_on_postgr
                 )
             ).all()
         )
-    # A hold's response carries its quote: long enough (over 2 KB) to be compressed.
-    assert stored == {"before": "pglz", "after": "lz4"}
+        default = connection.execute(text("SHOW default_toast_compression")).scalar()
+        has_lz4 = connection.execute(_HAS_LZ4).scalar()
+    # A hold's response carries its quote: long enough (over 2 KB) to be compressed, by the
+    # server's default before 0027 and by lz4 after it where the server has lz4.
+    assert stored == {"before": default, "after": "lz4" if has_lz4 else default}
+    downgrade(engine, "0026")
+    with engine.connect() as connection:
+        assert connection.execute(_COLUMN_COMPRESSION).scalar() == ""  # the default again
+    upgrade(engine)
+
+
+_HAS_LZ4 = text(
+    "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+)
+_COLUMN_COMPRESSION = text(
+    "SELECT attcompression FROM pg_attribute"
+    " WHERE attrelid = 'idempotency_keys'::regclass AND attname = 'response'"
+)

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, select, update
 
 from creditline.bootstrap import Container
 from creditline.db.metadata import metadata
+from creditline.db.one_statement import pipelined_transaction
 from creditline.db.unit_of_work import Transaction
 from creditline.kernel.actors import Actor
 from creditline.kernel.errors import DomainError
@@ -188,3 +189,38 @@ def test_on_postgresql_a_command_hands_its_connection_back_idle_and_out_of_autoc
         pooled.close()
     line = container.ledger.get_line(agent, line_id)  # a read on that connection
     assert (line["held"], line["version"]) == ("100.00", held["version"])
+
+
+class _InterruptedRollback(psycopg.Connection[Any]):
+    """A connection whose ROLLBACK is done and then interrupted (Ctrl-C, a test's timeout)."""
+
+    def rollback(self) -> None:
+        super().rollback()
+        raise KeyboardInterrupt
+
+
+def test_a_transaction_interrupted_while_rolling_back_closes_its_connection(
+    postgres_url: str,
+) -> None:
+    # Handed back in autocommit, the connection would commit a later `core` work statement by
+    # statement; closed, the pool drops it.
+    connection = _InterruptedRollback.connect(postgres_url.replace("+psycopg", ""))
+    with pytest.raises(KeyboardInterrupt), pipelined_transaction(connection):
+        connection.execute("SELECT 1")
+        raise LookupError("a refusal")
+    assert connection.closed
+
+
+def test_a_swallowed_failure_does_not_pass_for_a_commit(postgres_url: str) -> None:
+    # PostgreSQL answers COMMIT of a failed transaction with ROLLBACK and no error.
+    with psycopg.connect(postgres_url.replace("+psycopg", "")) as connection:
+        connection.execute("CREATE TEMPORARY TABLE kept (id int PRIMARY KEY)")
+        connection.commit()
+        with pytest.raises(InvariantViolation, match="ROLLBACK"):
+            with pipelined_transaction(connection) as pipeline:
+                connection.execute("INSERT INTO kept VALUES (1)")
+                connection.execute("INSERT INTO kept VALUES (1)")
+                with pytest.raises(psycopg.errors.UniqueViolation):
+                    pipeline.sync()
+        assert connection.execute("SELECT count(*) FROM kept").fetchone() == (0,)
+        assert not connection.autocommit

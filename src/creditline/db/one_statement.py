@@ -33,21 +33,27 @@ def pipelined_transaction(connection: psycopg.Connection[Any]) -> Iterator[Any]:
     another before the pipeline's exit syncs again (docs/performance.md §5). The connection is
     in autocommit for the block only, and is handed back idle, or closed.
     """
-    connection.autocommit = True  # no BEGIN of psycopg's: ours is queued with the first read
-    cursor = connection.cursor()
     try:
+        connection.autocommit = True  # no BEGIN of psycopg's: ours is queued with the first read
+        cursor = connection.cursor()
         with connection.pipeline() as pipeline:
             cursor.execute("BEGIN")
             yield pipeline
             cursor.execute("COMMIT")  # sent with the pipeline's closing sync
+        # COMMIT of a transaction that failed answers ROLLBACK, not an error: a work that
+        # swallowed a failed statement must not pass for committed.
+        invariant(
+            cursor.statusmessage == "COMMIT", f"the transaction ended in {cursor.statusmessage}"
+        )
     finally:
         try:
             if connection.pgconn.transaction_status != _IDLE:
                 connection.rollback()
             connection.autocommit = False
-        except psycopg.Error:
-            # Never back to the pool in autocommit (reads there rely on psycopg's BEGIN):
-            # closed, it fails as a lost connection, and the pool drops it.
+        except BaseException:
+            # Never back to the pool in autocommit (reads and `core` work rely on psycopg's
+            # BEGIN), an interrupt during the rollback included: closed, it fails as a lost
+            # connection, and the pool drops it.
             connection.close()
             raise
 
