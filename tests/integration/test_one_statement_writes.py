@@ -216,11 +216,11 @@ def test_a_swallowed_failure_does_not_pass_for_a_commit(postgres_url: str) -> No
     with psycopg.connect(postgres_url.replace("+psycopg", "")) as connection:
         connection.execute("CREATE TEMPORARY TABLE kept (id int PRIMARY KEY)")
         connection.commit()
-        with pytest.raises(InvariantViolation, match="ROLLBACK"):
-            with pipelined_transaction(connection) as pipeline:
-                connection.execute("INSERT INTO kept VALUES (1)")
-                connection.execute("INSERT INTO kept VALUES (1)")
-                with pytest.raises(psycopg.errors.UniqueViolation):
-                    pipeline.sync()
+        failed = pytest.raises(InvariantViolation, match="ROLLBACK")
+        with failed, pipelined_transaction(connection) as pipeline:
+            connection.execute("INSERT INTO kept VALUES (1)")
+            connection.execute("INSERT INTO kept VALUES (1)")
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                pipeline.sync()
         assert connection.execute("SELECT count(*) FROM kept").fetchone() == (0,)
         assert not connection.autocommit
