@@ -114,12 +114,19 @@ class Transaction:
         self._write_cursor = dbapi_connection.cursor()
         writes = None if pipeline is None else (pipeline, self._write_cursor, one_statements)
         self._writes = None if writes is None else PipelinedWrites(dbapi_connection, *writes)
+        self._pipeline = pipeline
+        # `batched`: the writes waiting, by statement and whether their rows are checked.
+        self._batch: dict[tuple[Prepared, bool], tuple[list[Mapping[str, Any]], list[str]]] = {}
+        self._batching = False
+        self._checked: list[tuple[Any, int, list[str]]] = []  # (cursor, rows, messages)
         self._last_time: tuple[datetime | None, Any] = (None, None)
         self.committed_hooks: list[Callable[[], None]] = []
 
     @property
     def cursor(self) -> Any:
         """The driver's cursor for reads (the writes waiting in a pipeline go first)."""
+        if self._batch:
+            self._send_batch()
         if self._writes is not None and self._writes.pending:
             self._writes.flush()
         return self._cursor
@@ -134,7 +141,44 @@ class Transaction:
         """The SQLAlchemy connection (reads only: commands run on the driver alone)."""
         if self._connection is None:
             raise RuntimeError("Core queries need Database.read, or Database.run(core=True)")
+        if self._batch:
+            self._send_batch()
         return self._connection
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Writes sent meanwhile wait, and go as one `executemany` per statement, the
+        statements in the order each was first sent, before the next read or when the block
+        ends (a chunk of a book review: its changes' line updates, journal entries, decisions,
+        notices and keys, each statement's rows in the order sent). For writes whose rows
+        depend on another statement's rows only through reads, which send what waits first;
+        each row an `expect_one` sends must match at most one row (by key): their sum is
+        checked."""
+        self._batching = True
+        try:
+            yield
+            self._send_batch()
+        finally:
+            self._batching = False
+            self._batch = {}
+
+    def _send_batch(self) -> None:
+        batch, self._batch = self._batch, {}
+        if self._writes is not None and self._writes.pending:
+            self._writes.flush()
+        for (prepared, checked), (rows, messages) in batch.items():
+            # A checked statement's row count is its cursor's: read at the pipeline's sync.
+            cursor = self._dbapi_connection.cursor() if checked else self._write_cursor
+            cursor.executemany(prepared.sql, [prepared.bind(row) for row in rows])
+            if checked:
+                self._checked.append((cursor, len(rows), messages))
+        if self._writes is None:
+            self._check_counts()
+
+    def _check_counts(self) -> None:
+        for cursor, expected, messages in self._checked:
+            invariant(cursor.rowcount == expected, "; ".join(messages))
+        self._checked.clear()
 
     def time(self, value: datetime | None) -> Any:
         """A timestamp as the driver wants it for a column of `UtcDateTime`."""
@@ -188,6 +232,9 @@ class Transaction:
     def execute(self, prepared: Prepared, params: Mapping[str, Any]) -> None:
         """Send a write whose result nobody reads (in a pipeline it waits for the next read or
         the commit; `params` must not change meanwhile)."""
+        if self._batching:
+            self._batch.setdefault((prepared, False), ([], []))[0].append(params)
+            return
         if self._writes is not None:
             self._writes.pending.append((prepared, params, None))
             return
@@ -197,6 +244,8 @@ class Transaction:
         """Send one write for each of `rows` in one call (a batch's records), unread, after
         the writes already waiting in a pipeline."""
         if rows:
+            if self._batch:
+                self._send_batch()
             if self._writes is not None and self._writes.pending:
                 self._writes.flush()
             self._write_cursor.executemany(prepared.sql, [prepared.bind(row) for row in rows])
@@ -210,6 +259,11 @@ class Transaction:
 
     def expect_one(self, message: str, prepared: Prepared, params: Mapping[str, Any]) -> None:
         """Send a write that must change exactly one row; checked before the commit."""
+        if self._batching:
+            rows, messages = self._batch.setdefault((prepared, True), ([], []))
+            rows.append(params)
+            messages.append(message)
+            return
         if self._writes is not None:
             self._writes.pending.append((prepared, params, message))
             return
@@ -218,8 +272,13 @@ class Transaction:
 
     def verify(self) -> None:
         """Send the writes still waiting and check what `expect_one` promised."""
+        if self._batch:
+            self._send_batch()
         if self._writes is not None:
             self._writes.verify()
+            if self._checked:
+                self._pipeline.sync()
+                self._check_counts()
 
     def broken_guard(self, exc: BaseException) -> InvariantViolation | None:
         """The invariant a one-statement guard stood for, when `exc` is that guard failing."""

@@ -237,7 +237,8 @@ class DecisionService:
 
     def _apply_chunk(self, changes: list[Decision], now: datetime) -> list[Applied]:
         """Apply a chunk of changes in one transaction, each as `apply_in` applies one line's,
-        on what the chunk read for all of them at once (`_chunk_reads`): the chunk commits
+        on what the chunk read for all of them at once (`_chunk_reads`), their writes sent
+        together, a statement at a time (`Transaction.batched`): the chunk commits
         whole or not at all (a retry runs it whole again, reads too). A refused change writes
         nothing, so the others go on. Lines are locked in id order, as every chunk takes
         them, so two chunks never wait on each other in a cycle."""
@@ -248,7 +249,8 @@ class DecisionService:
 
         def work(tx: Transaction) -> list[Applied]:
             reads = self._chunk_reads(tx, changes, now)
-            return [self.apply_in(tx, d, now, reads=reads) for d in changes]
+            with tx.batched():  # each table's rows in one `executemany`
+                return [self.apply_in(tx, d, now, reads=reads) for d in changes]
 
         return self._db.run(work, core=core)
 
