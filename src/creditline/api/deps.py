@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 
 from creditline.api.auth import TokenRules, authenticate
@@ -36,6 +36,15 @@ from creditline.portfolio.service import PortfolioService
 
 PERMISSION_EXTENSION = "x-permission"
 PERMISSION_ALTERNATIVES_SEPARATOR = " | "
+IDEMPOTENCY_KEY = "Idempotency-Key"
+# The header as the OpenAPI document has always described it (optional: a missing key is
+# answered with a problem document, not a validation error).
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": IDEMPOTENCY_KEY,
+    "in": "header",
+    "required": False,
+    "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": IDEMPOTENCY_KEY},
+}
 
 
 def _container(request: Request) -> Container:
@@ -74,6 +83,11 @@ class PermissionCheck:
         return PERMISSION_ALTERNATIVES_SEPARATOR.join(p.value for p in self.permissions)
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's operation id in the OpenAPI document: its function's name."""
+    return route.name
+
+
 def requires(*permissions: Permission) -> Any:
     """The authenticated actor, refused unless their role holds one of `permissions`:
     `actor: Annotated[Actor, requires(Permission.DRAW)]`, or in a route's `dependencies` when
@@ -89,6 +103,9 @@ class PermissionRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         endpoint = answered_as_json(endpoint, options.get("status_code"))
+        # Operation ids are the routes' function names (unique across routers): a generated
+        # client calls `get_line`, not `get_line_v1_lines_line_id_get`.
+        options["generate_unique_id_function"] = operation_id
         super().__init__(path, endpoint, **options)
         checks = [
             dependency.call
@@ -97,24 +114,28 @@ class PermissionRoute(APIRoute):
         ]
         if len(checks) != 1:
             raise TypeError(f"{self.name} ({path}) needs exactly one `requires(...)` dependency")
-        command = self.body_field is not None or any(
+        keyed = any(
             dependency.call is idempotency_key for dependency in self.dependant.dependencies
         )
+        command = keyed or self.body_field is not None
         self.responses = {**problem_responses(command), **self.responses}
         self.openapi_extra = {
             **(self.openapi_extra or {}),
             PERMISSION_EXTENSION: checks[0].documented,
             "security": [{BEARER: []}],
+            # After the operation's own parameters, as FastAPI lists a header parameter.
+            **({"parameters": [IDEMPOTENCY_KEY_PARAMETER]} if keyed else {}),
         }
 
 
-async def idempotency_key(
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> str:
-    """The request's `Idempotency-Key` header (400 without one)."""
-    if not idempotency_key:
+async def idempotency_key(request: Request) -> str:
+    """The request's `Idempotency-Key` header (400 without one). Read from the headers, not
+    declared as a `Header` parameter: FastAPI validates a declared one in a generic pass that
+    cost a hold more than the rest of the dependency; `PermissionRoute` documents it."""
+    key = request.headers.get(IDEMPOTENCY_KEY)
+    if not key:
         raise IdempotencyKeyMissing("every POST needs an `Idempotency-Key` header")
-    return idempotency_key
+    return key
 
 
 IdempotencyKeyDep = Annotated[str, Depends(idempotency_key)]
