@@ -13,8 +13,7 @@ import os
 import re
 from contextvars import ContextVar
 from ipaddress import ip_address
-from random import getrandbits as _random_bits
-from time import perf_counter, time_ns
+from time import perf_counter
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -26,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from creditline.bootstrap import Container
 from creditline.db.migrate import is_current
 from creditline.kernel.errors import Busy, Forbidden
+from creditline.kernel.ids import new_unordered_id
 from creditline.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -109,24 +109,7 @@ def _request_id(scope: Scope) -> str:
             if _SANE_REQUEST_ID.fullmatch(given):
                 return given
             break
-    return _new_request_id()
-
-
-def _new_request_id() -> str:
-    """A UUIDv7 string, as `new_id` makes, without its lock and `os.urandom`: both let go of
-    the GIL, and on the event loop each is a wait for a worker thread to hand it back.
-    A request id names a request in the logs; it needs to be unique, not unpredictable,
-    nor ordered within a millisecond."""
-    random_bits = _random_bits(74)
-    value = (
-        (time_ns() // 1_000_000 & (1 << 48) - 1) << 80
-        | 0x7 << 76
-        | (random_bits >> 62) << 64
-        | 0b10 << 62
-        | random_bits & (1 << 62) - 1
-    )
-    digits = f"{value:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    return new_unordered_id()
 
 
 def install(app: FastAPI, container: Container) -> None:

@@ -86,3 +86,15 @@ def test_is_id_refuses_non_canonical_text(text: object) -> None:
 
 def test_is_id_accepts_a_canonical_lowercase_uuid() -> None:
     assert is_id("0190c3f2-7a7b-7cde-8f01-23456789abcd")
+
+
+def test_an_unordered_id_is_a_uuid7_of_now_and_unique() -> None:
+    before = time.time_ns() // 1_000_000
+    made = [ids.new_unordered_id() for _ in range(10_000)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(made)) == len(made)
+    for text in made[:100]:
+        parsed = uuid.UUID(text)  # the standard library's reading, not ours
+        assert str(parsed) == text and is_id(text)
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+        assert before <= parsed.int >> 80 <= after
