@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -101,13 +103,20 @@ def create_app(
     """The API over `container`; the `background_jobs` that `sweep` and `dispatch` ask for run
     while it serves.
 
-    Routes call the synchronous services on worker threads; `threads` sets how many.
+    Routes call the synchronous services on worker threads; `threads` sets how many (FastAPI's
+    default, 40, when None).
     """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        limiter = anyio.to_thread.current_default_thread_limiter()
         if threads is not None:
-            anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+            limiter.total_tokens = threads
+        # The routes' own threads (`answered_as_json`): the loop's executor, as many as
+        # FastAPI's pool has for everything else.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(int(limiter.total_tokens), thread_name_prefix="creditline-route")
+        )
         workers = background_jobs(container, sweep=sweep, dispatch=dispatch)
         for worker in workers:
             worker.start()

@@ -54,6 +54,9 @@ class Observe:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self._app = app
         self._metrics = metrics
+        # (method, route, status) → what a request so answered counts in. `labels()` checks
+        # and locks on every call; a route's children never change once made.
+        self._counted_in: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,15 +94,26 @@ class Observe:
             observe()  # an answer that never ended: the app raised, or the caller left
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
-        route = getattr(scope.get("route"), "path", "unmatched")
-        method = scope["method"]
-        self._metrics.request_seconds.labels(method, route, f"{status // 100}xx").observe(seconds)
+        key = (scope["method"], getattr(scope.get("route"), "path", "unmatched"), status)
+        counted_in = self._counted_in.get(key)
+        if counted_in is None:
+            counted_in = self._counted_in.setdefault(key, self._children(*key))
+        timer, counter = counted_in
+        timer.observe(seconds)
+        if counter is not None:
+            counter.inc()
+
+    def _children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """The request-time histogram's child for a request so answered, and the business
+        counter's (None for a route that counts nothing)."""
+        timer = self._metrics.request_seconds.labels(method, route, f"{status // 100}xx")
         counted = _COUNTED.get((method, route))
-        if counted is not None:
-            name, success = counted
-            result = success if status < 400 else "refused" if status < 500 else "failed"
-            counter = self._metrics.holds if name == "holds" else self._metrics.repayments
-            counter.labels(result).inc()
+        if counted is None:
+            return timer, None
+        name, success = counted
+        result = success if status < 400 else "refused" if status < 500 else "failed"
+        counter = self._metrics.holds if name == "holds" else self._metrics.repayments
+        return timer, counter.labels(result)
 
 
 def _request_id(scope: Scope) -> str:

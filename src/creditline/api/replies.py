@@ -1,5 +1,5 @@
 """How a route's document becomes a response: encoded to JSON once, and a command's result with
-its status and replay header.
+its status and replay header; a sync route handed to its thread.
 
 FastAPI sends a route's returned dict through `jsonable_encoder`, which walks every value in
 Python, and then through `json.dumps`. Profiled, the walk cost a hold more than the encoding.
@@ -11,6 +11,8 @@ not run on the way out (decision 0024).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import inspect
 import json
@@ -38,8 +40,12 @@ def json_bytes(document: Any) -> bytes:
 def answered_as_json(endpoint: Callable[..., Any], status_code: int | None) -> Callable[..., Any]:
     """`endpoint`, its document answered as `JsonDocument` with `status_code` (200 when None),
     or with the status and headers the endpoint set on its `Response` parameter, as FastAPI
-    would. A `Response` the endpoint returns is sent as it is. Sync stays sync: FastAPI still
-    runs it on its thread pool."""
+    would. A `Response` the endpoint returns is sent as it is.
+
+    A sync endpoint runs on the event loop's executor (`create_app` sizes it), handed over by
+    `run_in_executor`, not by FastAPI's `run_in_threadpool`: anyio's hand-off cost a request
+    60 µs of CPU against 21 (measured with an endpoint that returns at once), and a hold
+    over HTTP 7 % of its rate (`bench/http_api.py --baseline-src`)."""
     parameters = inspect.signature(endpoint, eval_str=True).parameters.values()
     names = [p.name for p in parameters if _is_response(p.annotation)]
     set_on = names[0] if names else None
@@ -61,10 +67,14 @@ def answered_as_json(endpoint: Callable[..., Any], status_code: int | None) -> C
 
         return functools.update_wrapper(answer_async, endpoint)
 
-    def answer(**values: Any) -> Response:
+    def answer(values: dict[str, Any]) -> Response:
         return reply(endpoint(**values), values)
 
-    return functools.update_wrapper(answer, endpoint)
+    async def answer_on_thread(**values: Any) -> Response:
+        run = contextvars.copy_context().run  # the request's id goes along to its logs
+        return await asyncio.get_running_loop().run_in_executor(None, run, answer, values)
+
+    return functools.update_wrapper(answer_on_thread, endpoint)
 
 
 def _is_response(annotation: Any) -> bool:
