@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 
 from creditline.api.auth import TokenRules, authenticate
+from creditline.api.direct_calls import DirectCall, Handler
 from creditline.api.openapi import BEARER, problem_responses
 from creditline.api.problems import IdempotencyKeyMissing
 from creditline.api.replies import answered_as_json
@@ -126,6 +127,13 @@ class PermissionRoute(APIRoute):
             # After the operation's own parameters, as FastAPI lists a header parameter.
             **({"parameters": [IDEMPOTENCY_KEY_PARAMETER]} if keyed else {}),
         }
+
+    def get_route_handler(self) -> Handler:
+        """FastAPI's handler, called directly first when the route's shape allows
+        (`DirectCall`)."""
+        fastapi_handler = super().get_route_handler()
+        direct = DirectCall.of(self)
+        return fastapi_handler if direct is None else direct.handler(fastapi_handler)
 
 
 async def idempotency_key(request: Request) -> str:
