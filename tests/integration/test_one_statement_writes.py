@@ -211,6 +211,28 @@ def test_a_transaction_interrupted_while_rolling_back_closes_its_connection(
     assert connection.closed
 
 
+class _FailingRollback(psycopg.Connection[Any]):
+    """A connection lost while it rolls back."""
+
+    def rollback(self) -> None:
+        raise psycopg.OperationalError("the connection is lost")
+
+
+def test_a_failed_rollback_leaves_the_caller_the_blocks_own_error(postgres_url: str) -> None:
+    # The refusal says what happened and that a retry would not help; the lost connection
+    # during its rollback would say the opposite.
+    connection = _FailingRollback.connect(postgres_url.replace("+psycopg", ""))
+    with pytest.raises(LookupError, match="a refusal"), pipelined_transaction(connection):
+        connection.execute("SELECT 1")
+        raise LookupError("a refusal")
+    assert connection.closed
+    committed = _FailingRollback.connect(postgres_url.replace("+psycopg", ""))
+    with pipelined_transaction(committed):  # nothing to roll back: the rollback is not called
+        committed.execute("SELECT 1")
+    assert not committed.closed and not committed.autocommit
+    committed.close()
+
+
 def test_a_swallowed_failure_does_not_pass_for_a_commit(postgres_url: str) -> None:
     # PostgreSQL answers COMMIT of a failed transaction with ROLLBACK and no error.
     with psycopg.connect(postgres_url.replace("+psycopg", "")) as connection:

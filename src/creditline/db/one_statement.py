@@ -33,6 +33,7 @@ def pipelined_transaction(connection: psycopg.Connection[Any]) -> Iterator[Any]:
     another before the pipeline's exit syncs again (docs/performance.md §5). The connection is
     in autocommit for the block only, and is handed back idle, or closed.
     """
+    failed = False
     try:
         connection.autocommit = True  # no BEGIN of psycopg's: ours is queued with the first read
         cursor = connection.cursor()
@@ -45,17 +46,23 @@ def pipelined_transaction(connection: psycopg.Connection[Any]) -> Iterator[Any]:
         invariant(
             cursor.statusmessage == "COMMIT", f"the transaction ended in {cursor.statusmessage}"
         )
+    except BaseException:
+        failed = True
+        raise
     finally:
         try:
             if connection.pgconn.transaction_status != _IDLE:
                 connection.rollback()
             connection.autocommit = False
-        except BaseException:
+        except BaseException as cleanup:
             # Never back to the pool in autocommit (reads and `core` work rely on psycopg's
             # BEGIN), an interrupt during the rollback included: closed, it fails as a lost
-            # connection, and the pool drops it.
+            # connection, and the pool drops it. The block's own error, when it had one, is
+            # the one the caller gets (it says what happened, and whether to retry), unless
+            # the cleanup was interrupted.
             connection.close()
-            raise
+            if not failed or not isinstance(cleanup, Exception):
+                raise
 
 
 class OneStatement:
