@@ -233,6 +233,20 @@ def test_a_failed_rollback_leaves_the_caller_the_blocks_own_error(postgres_url: 
     committed.close()
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_refusal_whose_rollback_fails_reaches_the_caller_as_a_refusal(
+    container: Container, agent: Actor, borrower: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line_id = container.ledger.open_line(agent, "open", borrower.subject, "CNY", "5000.00")
+    monkeypatch.setattr(psycopg.Connection, "rollback", _FailingRollback.rollback)
+    with pytest.raises(DomainError) as refused:
+        container.ledger.place_hold(borrower, "refused", line_id.document["id"], "9000.00", 12)
+    assert refused.value.code == "insufficient_available_credit"
+    monkeypatch.undo()
+    line = container.ledger.get_line(agent, line_id.document["id"])  # on a connection that works
+    assert (line["available"], line["held"]) == ("5000.00", "0.00")
+
+
 def test_a_swallowed_failure_does_not_pass_for_a_commit(postgres_url: str) -> None:
     # PostgreSQL answers COMMIT of a failed transaction with ROLLBACK and no error.
     with psycopg.connect(postgres_url.replace("+psycopg", "")) as connection:

@@ -492,6 +492,8 @@ class Database:
                 # pool rather than spend the retries finding each stale connection.
                 pooled.invalidate()
                 self.engine.dispose(close=False)
+            elif getattr(dbapi_connection, "closed", False):
+                pooled.invalidate()  # closed by its own cleanup (`pipelined_transaction`)
             else:
                 pooled.rollback()
             raise
