@@ -11,13 +11,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
+
+# `json.dumps(value, sort_keys=True)`, with one encoder for every call (`json.dumps` builds a
+# new one a call when given options).
+_encode = json.JSONEncoder(sort_keys=True).encode
 
 
 def canonical_text(members: Mapping[str, str]) -> str:
     """The canonical JSON of the object whose members' values are `members`, each already
     canonical JSON text: what `json.dumps(document, sort_keys=True)` gives for it."""
-    return "{" + ", ".join(f"{json.dumps(name)}: {members[name]}" for name in sorted(members)) + "}"
+    quote = encode_basestring_ascii  # how `json.dumps` writes a name
+    return "{" + ", ".join(f"{quote(name)}: {members[name]}" for name in sorted(members)) + "}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +35,11 @@ class CanonicalObject:
     @classmethod
     def of(cls, document: Mapping[str, Any]) -> CanonicalObject:
         """`document` with each member encoded once."""
-        return cls({name: json.dumps(value, sort_keys=True) for name, value in document.items()})
+        return cls({name: _encode(value) for name, value in document.items()})
 
     def with_member(self, name: str, value: Any) -> CanonicalObject:
         """This object with `name` set to `value` (replacing a member of that name)."""
-        return CanonicalObject({**self.members, name: json.dumps(value, sort_keys=True)})
+        return CanonicalObject({**self.members, name: _encode(value)})
 
     def with_object(self, name: str, member: CanonicalObject) -> CanonicalObject:
         """This object with `name` set to the object `member`, not encoded again."""
