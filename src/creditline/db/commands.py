@@ -105,9 +105,10 @@ def checked_key(key: object) -> str:
     return key
 
 
-def fingerprint(request: Mapping[str, Any]) -> str:
-    """The fingerprint stored with a key: SHA-256 of the canonical JSON of the request."""
-    canonical = json.dumps(request, sort_keys=True)
+def fingerprint(request: Mapping[str, Any] | str) -> str:
+    """The fingerprint stored with a key: SHA-256 of the canonical JSON of the request (given
+    as that text already, `kernel.canonical`, or encoded here)."""
+    canonical = request if isinstance(request, str) else json.dumps(request, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -169,7 +170,7 @@ class Commands:
         tx: Transaction,
         actor: Actor,
         key: str,
-        request: Mapping[str, Any],
+        request: Mapping[str, Any] | str,
         work: Callable[[Transaction], T],
         view: Callable[[T], dict[str, Any] | Encoded],
         known: StoredKeys | None = None,
@@ -177,6 +178,7 @@ class Commands:
         """Run a command inside the caller's transaction `tx` (a review's change inside the
         borrower's request for it): its key commits or rolls back with the caller's work. A
         refused command writes nothing before it is refused, so the caller may go on.
+        `request` may be its canonical JSON text already (`fingerprint`).
         `known`: keys `stored_keys` looked up earlier in `tx`; a key among them is not looked
         up again."""
         checked_key(key)

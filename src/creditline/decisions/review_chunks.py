@@ -11,6 +11,7 @@ change notifies. Each change then applies as alone, on what was read (docs/decis
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +29,7 @@ class ChunkReads:
     changes' lines (None: none), its lines locked (None: not found) and its adverse changes'
     borrowers' reports on file. What is not here is read when needed, as for a line alone."""
 
+    day: str  # the business date (ISO) its changes' keys name, read once for the chunk
     keys: StoredKeys
     announced: dict[str, dict[str, object] | None]
     lines: dict[str, Line | None]
@@ -72,3 +74,15 @@ def lock_and_report(
     lines: dict[str, Line | None] = {line_id: locked.get(line_id) for line_id in line_ids}
     borrowers = sorted({line.borrower_id for line in locked.values() if line.id in adverse})
     return lines, port.reports_on_file(tx, borrowers)
+
+
+def waits_for_announced(decision: Decision, announced: Mapping[str, object] | None) -> bool:
+    """Whether an adverse decision waits for the change its policy `announced` for the line
+    (None: none announced). A risk-triggered block (a freeze or suspension by a rule other than
+    the announced change's) does not wait."""
+    if announced is None:
+        return False
+    risk = decision.action in ("freeze", "suspend") and decision.decisive_rule != announced.get(
+        "rule"
+    )
+    return not risk

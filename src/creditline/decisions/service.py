@@ -33,9 +33,15 @@ from creditline.decisions.batch import (
 from creditline.decisions.book import book_features, chunks
 from creditline.decisions.bureau import BureauPort
 from creditline.decisions.engine import Decision, Engine
-from creditline.decisions.review_chunks import ChunkReads, announced_changes, lock_and_report
+from creditline.decisions.review_chunks import (
+    ChunkReads,
+    announced_changes,
+    lock_and_report,
+    waits_for_announced,
+)
 from creditline.decisions.trials import Trials
 from creditline.kernel.actors import Actor, Role
+from creditline.kernel.canonical import CanonicalObject
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import Conflict, IdempotencyKeyReused, LimitAboveCap
 from creditline.kernel.invariant import invariant
@@ -242,34 +248,41 @@ class DecisionService:
         whole or not at all (a retry runs it whole again, reads too). A refused change writes
         nothing, so the others go on. Lines are locked in id order, as every chunk takes
         them, so two chunks never wait on each other in a cycle."""
-        # The trials' records and a challenger's guardrail are Core statements.
-        core = self._trials is not None and (
+        # Whether trials run, asked once a chunk: their records and a challenger's guardrail
+        # (Core statements) are made for all its changes or none.
+        on_trial = self._trials is not None and (
             self._trials.running().any or any(d.experiment is not None for d in changes)
         )
+        apply = self.apply_in if on_trial else self._apply_decision
 
         def work(tx: Transaction) -> list[Applied]:
             reads = self._chunk_reads(tx, changes, now)
             with tx.batched():  # each table's rows in one `executemany`
-                return [self.apply_in(tx, d, now, reads=reads) for d in changes]
+                return [apply(tx, d, now, None, reads) for d in changes]
 
-        return self._db.run(work, core=core)
+        return self._db.run(work, core=on_trial)
 
     def _chunk_reads(self, tx: Transaction, changes: list[Decision], now: datetime) -> ChunkReads:
         """In `tx`: each change's announced change and stored key, then the lines still to
         change, locked, and the reports on file their adverse notices disclose, one statement
         each for the whole chunk."""
+        day = self.business_date(now).isoformat()  # the day every change's key names
         announced = announced_changes(tx, self._awaiting_notices, changes, now)
-        keys = self._commands.stored_keys(tx, REVIEWER, [self._key(d, now) for d in changes])
-        waiting = {d.line_id for d in changes if d.adverse and _waits(d, announced.get(d.line_id))}
+        keys = self._commands.stored_keys(tx, REVIEWER, [self._key(d, day) for d in changes])
+        waiting = {
+            d.line_id
+            for d in changes
+            if d.adverse and waits_for_announced(d, announced.get(d.line_id))
+        }
         to_change = [
-            d for d in changes if d.line_id not in waiting and self._key(d, now) not in keys.found
+            d for d in changes if d.line_id not in waiting and self._key(d, day) not in keys.found
         ]
         adverse = {d.line_id for d in to_change if d.adverse}
         port = self._ledger.port
         lines, reports = lock_and_report(
             tx, port, REVIEWER, [d.line_id for d in to_change], adverse
         )
-        return ChunkReads(keys, announced, lines, reports)
+        return ChunkReads(day, keys, announced, lines, reports)
 
     def _record_kept(self, applied: list[Applied], now: datetime) -> None:
         """What versions on trial decided beside a batch's lines the review keeps as they are
@@ -325,8 +338,10 @@ class DecisionService:
         until = None
         if decision.action == "freeze":
             until = now + (decision.freeze_days or 0) * _DAY
-        key = self._key(decision, now)
-        evidence = decision.evidence()
+        day = self.business_date(now).isoformat() if reads is None else reads.day
+        key = self._key(decision, day)
+        # Encoded once, for the key's fingerprint and the decision's record.
+        evidence = CanonicalObject.of(decision.evidence())
         request: dict[str, Any] = {
             "op": "review",
             "line_id": decision.line_id,
@@ -334,11 +349,11 @@ class DecisionService:
         }
         request |= {"limit": new_limit, "reason_codes": list(decision.reason_codes)}
         request |= {"until": None if until is None else until.isoformat()}
-        # What it saw: the same day's review on other facts is a different request.
-        request["evidence"] = evidence
         notice_given_at = announced_at if decision.action == "close" else None
         if notice_given_at is not None:
             request["notice_given_at"] = notice_given_at.isoformat()
+        # What it saw: the same day's review on other facts is a different request.
+        request_text = CanonicalObject.of(request).with_object("evidence", evidence).text()
         change = LimitChange(
             action=Action(decision.action),
             reason_codes=tuple(decision.reason_codes),
@@ -360,7 +375,7 @@ class DecisionService:
         known = None if reads is None else reads.keys
         try:
             result = self._commands.run_in(
-                tx, REVIEWER, key, request, work, lambda done: decision_document(done[1]), known
+                tx, REVIEWER, key, request_text, work, lambda d: decision_document(d[1]), known
             )
         except IdempotencyKeyReused:
             return Applied(decision, "decided_today")  # a review already changed it today
@@ -372,31 +387,18 @@ class DecisionService:
         outcome = "replayed" if result.replayed else "applied"
         return Applied(decision, outcome, result.document["id"])
 
-    def _key(self, decision: Decision, now: datetime) -> str:
-        """The change's idempotency key: once per policy, line, business day and action."""
-        day = self.engine.policy.business_date(now).isoformat()
+    def _key(self, decision: Decision, day: str) -> str:
+        """The change's idempotency key: once per policy, line, business `day` and action."""
         return f"review:{decision.policy}:{decision.line_id}:{day}:{decision.action}"
 
     def _announced_later(
         self, tx: Transaction, decision: Decision, now: datetime, reads: ChunkReads | None
     ) -> bool:
         """Whether the policy that decided announced this line's change for a later date: its
-        cut waits until then (`_waits`)."""
+        cut waits until then (`waits_for_announced`)."""
         if reads is not None and decision.line_id in reads.announced:
-            return _waits(decision, reads.announced[decision.line_id])
+            return waits_for_announced(decision, reads.announced[decision.line_id])
         policy_id, _, version = decision.policy.partition("@")
         params = {"line_id": decision.line_id, "policy_id": policy_id, "version": version}
         row = tx.one(self._awaiting_notice, {**params, "now": tx.time(now)})
-        return _waits(decision, None if row is None else json.loads(row[0]))
-
-
-def _waits(decision: Decision, announced: dict[str, Any] | None) -> bool:
-    """Whether an adverse decision waits for the change its policy `announced` for the line
-    (None: none announced). A risk-triggered block (a freeze or suspension by a rule other than
-    the announced change's) does not wait."""
-    if announced is None:
-        return False
-    risk = decision.action in ("freeze", "suspend") and decision.decisive_rule != announced.get(
-        "rule"
-    )
-    return not risk
+        return waits_for_announced(decision, None if row is None else json.loads(row[0]))

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, insert, select
 
 from creditline.db.unit_of_work import Database, Transaction
 from creditline.kernel.actors import Actor
+from creditline.kernel.canonical import CanonicalObject
 from creditline.kernel.ids import is_id
 from creditline.kernel.invariant import fail
 from creditline.ledger.model import Action, LineStatus
@@ -52,7 +53,7 @@ class DecisionStore:
         tx: Transaction,
         record: DecisionRecord,
         actor: Actor,
-        evidence: dict[str, Any] | None,
+        evidence: CanonicalObject | None,
     ) -> None:
         """Record a decision with the actor who made it and what it saw."""
         tx.execute(
@@ -73,7 +74,7 @@ class DecisionStore:
                 "policy_version": record.policy_version,
                 "note": record.note,
                 "created_at": tx.time(record.at),
-                "evidence": None if evidence is None else json.dumps(evidence, sort_keys=True),
+                "evidence": None if evidence is None else evidence.text(),
                 "effective_at": tx.time(record.effective_at),
             },
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 from creditline.db.unit_of_work import Transaction
 from creditline.kernel.actors import STAFF_ROLES, Actor, Role
+from creditline.kernel.canonical import CanonicalObject, as_canonical
 from creditline.kernel.clock import Clock
 from creditline.kernel.errors import (
     DrawdownNotFound,
@@ -200,7 +201,7 @@ class LedgerPort:
         actor: Actor,
         line: Line,
         change: LimitChange,
-        evidence: dict[str, Any] | None = None,
+        evidence: Mapping[str, Any] | CanonicalObject | None = None,
         request: BorrowerRequest | None = None,
         reports: Mapping[str, ReportOnFile | None] | None = None,
     ) -> tuple[Line, DecisionRecord]:
@@ -220,8 +221,9 @@ class LedgerPort:
         codes, action = change.reason_codes, change.action.value
         require_matching_request(line.id, action, codes, change.limit_minor, request)
         caps = self._bounds.check(tx, actor, line, change)
+        kept = None if evidence is None else as_canonical(evidence)  # each member encoded once
         if caps is not None:
-            evidence = {**(evidence or {}), "limit_caps": caps}
+            kept = as_canonical(kept).with_member("limit_caps", caps)
         decision_id = new_id()
         after = self.move(tx, line, movement, now, decision_id=decision_id)
         record = DecisionRecord(
@@ -243,8 +245,8 @@ class LedgerPort:
             effective_at=movement.closing_at if movement.kind == CLOSE_SCHEDULED else None,
         )
         if change.adverse:
-            evidence = self._with_report(tx, line.borrower_id, evidence, reports)
-        self._store.decisions.insert(tx, record, actor, evidence)
+            kept = self._with_report(tx, line.borrower_id, kept, reports)
+        self._store.decisions.insert(tx, record, actor, kept)
         payload = {"decision": decision_document(record), "line": line_document(after)}
         if request is not None:
             self._store.requests.mark_done(tx, request.id, decision_id, now)
@@ -270,9 +272,9 @@ class LedgerPort:
         self,
         tx: Transaction,
         borrower_id: str,
-        evidence: dict[str, Any] | None,
+        evidence: CanonicalObject | None,
         reports: Mapping[str, ReportOnFile | None] | None,
-    ) -> dict[str, Any] | None:
+    ) -> CanonicalObject | None:
         """`evidence` with the borrower's consumer report on file, when there is one. An
         automated decision's features came from that report; a person deciding could see it,
         so their decision is taken to have used it too (the notice errs towards disclosure)."""
@@ -282,7 +284,7 @@ class LedgerPort:
             report = self._reports.on_file(tx, borrower_id)
         if report is None:
             return evidence
-        return {**(evidence or {}), "consumer_report": report.document()}
+        return as_canonical(evidence).with_member("consumer_report", report.document())
 
     def end_freeze_if_due(self, tx: Transaction, line: Line, now: datetime) -> Line:
         """a freeze whose end has passed is lifted, with its own decision, first."""

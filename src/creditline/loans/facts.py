@@ -68,16 +68,19 @@ def repayment_facts(
     ).select_from(loan_facts.outerjoin(record, record.c.line_id == loan_facts.c.line_id))
     if line_ids is not None:
         query = query.where(loan_facts.c.line_id.in_(line_ids))
+    # Rows unpacked as tuples: by name, their attributes cost more than the facts built.
     return {
-        row.line_id: RepaymentFacts(
-            settled_loans=row.settled or 0,
-            dpd=row.dpd or 0,
-            instalments_fallen_due=row.fallen_due or 0,
-            instalments_paid_on_time=row.on_time or 0,
-            days_late_max_12m=row.late_paid_max or 0,
-            oldest_unpaid_due_date=Transaction.read_date(row.oldest_unpaid),
+        line_id: RepaymentFacts(
+            settled_loans=settled or 0,
+            dpd=dpd or 0,
+            instalments_fallen_due=fallen_due or 0,
+            instalments_paid_on_time=on_time or 0,
+            days_late_max_12m=late_paid_max or 0,
+            oldest_unpaid_due_date=Transaction.read_date(oldest_unpaid),
         )
-        for row in connection.execute(query).all()
+        for line_id, settled, dpd, fallen_due, on_time, late_paid_max, oldest_unpaid in (
+            connection.execute(query).all()
+        )
     }
 
 
