@@ -879,7 +879,18 @@ def test_the_same_key_and_body_twice_is_one_effect_and_a_replay(
     assert again.status_code == first.status_code, again.text
     assert _replayed(again)
     assert again.json() == first.json()
+    # Both are the answer stored with the key, byte for byte.
+    assert again.content == first.content
+    assert first.text == _stored_response(container, key)
     assert _contents(container) == after_first
+
+
+def _stored_response(container: Container, key: str) -> str:
+    table = metadata.tables[KEY]
+    with container.db.engine.connect() as connection:
+        return str(
+            connection.execute(select(table.c.response).where(table.c.key == key)).scalar_one()
+        )
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)

@@ -6,7 +6,9 @@ Python, and then through `json.dumps`. Profiled, the walk cost a hold more than 
 The routes' documents hold JSON's own types only (amounts and times are strings), so
 `answered_as_json` encodes what a route returns with `json.dumps` alone: the same bytes, one
 pass. The documents' models (`api/documents/`) describe them in the OpenAPI document; they are
-not run on the way out (decision 0024).
+not run on the way out (decision 0024). A command's answer is not encoded at all: it is the
+JSON stored with its idempotency key, sent as stored, the same bytes for the first request and
+every replay.
 """
 
 from __future__ import annotations
@@ -81,10 +83,13 @@ def _is_response(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, Response)
 
 
-def command_reply(result: CommandResult, response: Response, status: int = 200) -> dict[str, Any]:
-    """The command's document with `status`; a replay of an earlier request under the same
-    idempotency key says so (`Idempotent-Replayed: true`)."""
-    response.status_code = status
+def command_reply(result: CommandResult, response: Response, status: int = 200) -> Response:
+    """The command's answer with `status`: its JSON as stored with its idempotency key, sent
+    as it is (not decoded and encoded again), so that every request with the key gets the same
+    bytes. A replay of an earlier request says so (`Idempotent-Replayed: true`). `response`
+    is the route's own, for headers a route set before."""
+    answer = JsonDocument(result.text.encode("utf-8"), status)
+    answer.raw_headers.extend(response.raw_headers)
     if result.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return result.document
+        answer.headers["Idempotent-Replayed"] = "true"
+    return answer

@@ -58,9 +58,11 @@ idempotency_keys = Table(
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
-    """A command's response document; `replayed` when an earlier request stored it."""
+    """A command's response document and `text`, its JSON as stored with the key (what every
+    request with that key is answered); `replayed` when an earlier request stored it."""
 
     document: dict[str, Any]
+    text: str
     replayed: bool = False
 
 
@@ -218,7 +220,7 @@ class Commands:
                 raise IdempotencyKeyReused(
                     "this idempotency key was used for a different request", key=key
                 )
-            return CommandResult(json.loads(row[1]), replayed=True)
+            return CommandResult(json.loads(row[1]), row[1], replayed=True)
 
         def attempt(tx: Transaction) -> CommandResult:
             replay = stored(tx, ask=False)
@@ -248,6 +250,6 @@ class Commands:
                     "created_at": tx.time(self._clock.now()),
                 },
             )
-            return CommandResult(document)
+            return CommandResult(document, text)
 
         return attempt

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Response
 from pydantic import AwareDatetime, Field, StrictBool, StrictFloat, StrictInt, StrictStr
@@ -100,7 +100,7 @@ def apply_for_a_line(
     actor: Annotated[Actor, requires(Permission.APPLY)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Underwrite an application: declined with its reasons, or a line opened at its limit."""
     result = underwriting.apply(actor, key, Application(**body.model_dump()))
     return command_reply(result, response, 201)
@@ -113,7 +113,7 @@ def record_consent(
     actor: Annotated[Actor, requires(Permission.RECORD_CONSENT)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """The borrower's consent to pull their credit report, recorded before any pull."""
     return command_reply(bureau.record_consent(actor, key, body.borrower_id), response, 201)
 
@@ -125,6 +125,6 @@ def load_bureau_report(
     actor: Annotated[Actor, requires(Permission.LOAD_BUREAU_REPORT)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Load a credit-bureau report; refused (`consent_missing`) without the borrower's consent."""
     return command_reply(bureau.load_report(actor, key, body.model_dump()), response, 201)

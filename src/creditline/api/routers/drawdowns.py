@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Response
 from pydantic import Field, StrictInt, StrictStr
@@ -52,7 +52,7 @@ def place_hold(
     actor: Annotated[Actor, requires(Permission.DRAW)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Hold credit for a drawdown, priced by its product (the currency's default when absent):
     the answer carries the quote the loan will keep. The hold expires unless posted or voided
     in time."""
@@ -70,7 +70,7 @@ def post_drawdown(
     key: IdempotencyKeyDep,
     response: Response,
     body: PostDrawdown | None = None,
-) -> dict[str, Any]:
+) -> Response:
     """Turn a held drawdown into a loan of `amount` (default: all of it); the rest of the
     hold is released."""
     amount = body.amount if body is not None else None
@@ -85,6 +85,6 @@ def void_drawdown(
     actor: Annotated[Actor, requires(Permission.DRAW)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Release a held drawdown's credit without lending."""
     return command_reply(ledger.void_drawdown(actor, key, drawdown_id), response)

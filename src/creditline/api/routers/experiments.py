@@ -53,7 +53,7 @@ def create_experiment(
     actor: Approver,
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Start an experiment: the challenger's approval for its cell (not its author's), on a
     fresh simulation; the cell's adversely affected borrowers are told now."""
     settings = body.model_dump(exclude={"challenger", "justification"}, exclude_none=True)
@@ -82,7 +82,7 @@ def stop_experiment(
     actor: Approver,
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Stop an experiment: the challenger's lines are decided by the champion again."""
     result = policies.stop_experiment(actor, key, experiment_id, body.justification)
     return command_reply(result, response)

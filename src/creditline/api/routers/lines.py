@@ -65,7 +65,7 @@ def open_line(
     actor: Annotated[Actor, requires(Permission.OPEN_LINE)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Open an active line for a borrower with its limit in its currency, granted by a
     decision of the staff member (listed with the line's decisions, with the cap figures),
     within the policy's bounds and the profile's caps (`limit_above_cap`); another line beyond
@@ -110,7 +110,7 @@ def change_limit(
     actor: Annotated[Actor, requires(Permission.FREEZE_LINE, Permission.CHANGE_LIMIT)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Record a decision about the line, with its reasons, and apply it: the only way a limit
     or a status changes. Freezing, suspending and restoring need `freeze, suspend or restore a
     line`; raising, cutting and closing need `raise, cut or close a line`. A decrease below

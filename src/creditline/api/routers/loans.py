@@ -70,7 +70,7 @@ def repay(
     actor: Annotated[Actor, requires(Permission.REPAY)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Apply a repayment through the loan's waterfall; repaid principal is available again at
     once, and money beyond what the loan can take is a credit balance."""
     return command_reply(loans.repay(actor, key, loan_id, body.amount), response, 201)
@@ -84,7 +84,7 @@ def refund(
     actor: Annotated[Actor, requires(Permission.REFUND)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Pay the loan's credit balance (all of it, or `amount`) back to its borrower: recorded,
     journaled on the line and announced; more than the balance is refused
     (`refund_above_credit_balance`)."""

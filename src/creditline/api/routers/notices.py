@@ -45,7 +45,7 @@ def mark_read(
     actor: InboxUser,
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Mark a notice read."""
     return command_reply(notices.mark_read(actor, key, notice_id), response)
 

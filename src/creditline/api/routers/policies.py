@@ -59,7 +59,7 @@ def submit_policy(
     actor: Author,
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Submit a new version: stored as a draft, then linted (its problems, if any, listed)."""
     return command_reply(policies.submit(actor, key, body.document), response, 201)
 
@@ -73,7 +73,7 @@ def get_policy(label: str, policies: PoliciesDep, actor: Staff) -> dict[str, Any
 @router.post("/policies/{label}/simulations", **answers(docs.Simulation, 201))
 def simulate_policy(
     label: str, policies: PoliciesDep, actor: Author, key: IdempotencyKeyDep, response: Response
-) -> dict[str, Any]:
+) -> Response:
     """Decide today's book with the version and with the active one: counts by action and
     reason, lines adversely affected, exposure by grade and income band, the rule diff."""
     return command_reply(policies.simulate(actor, key, label), response, 201)
@@ -93,7 +93,7 @@ def approve_policy(
     actor: Approver,
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Approve a simulated version (not its author's): every adversely affected borrower is
     told now what changes for them, why and when."""
     result = policies.approve(actor, key, label, body.effective_at, body.justification)
@@ -108,7 +108,7 @@ def schedule_policy(
     key: IdempotencyKeyDep,
     response: Response,
     body: Justified | None = None,
-) -> dict[str, Any]:
+) -> Response:
     """Put an approved version on the calendar: it becomes active at its effective date."""
     justification = None if body is None else body.justification
     return command_reply(policies.schedule(actor, key, label, justification), response)
@@ -122,7 +122,7 @@ def retire_policy(
     actor: Approver,
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Withdraw a version that is not active, with a written justification."""
     result = policies.retire(actor, key, label, body.justification or "")
     return command_reply(result, response)
@@ -154,7 +154,7 @@ def start_shadow(
     actor: Author,
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Run a linted, simulated or stopped version in shadow: on every live trigger it decides
     beside the active version and its decision is stored; nothing reaches the line."""
     result = policies.start_shadow(actor, key, label, body.justification)
@@ -169,7 +169,7 @@ def stop_shadow(
     actor: Author,
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Stop a version's shadow; what it decided is kept."""
     return command_reply(policies.stop_shadow(actor, key, label, body.justification), response)
 

@@ -43,7 +43,7 @@ def request_change(
     actor: Annotated[Actor, requires(Permission.REQUEST_LINE_CHANGE)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """The borrower asks to close their line or to lower its limit (never to raise it), one
     open request per line (`borrower_request_already_open`). They are told what they asked,
     that a person acts on it by `due_at` (the profile's `review_days`) and that they may
@@ -72,7 +72,7 @@ def withdraw_request(
     actor: Annotated[Actor, requires(Permission.REQUEST_LINE_CHANGE)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """The borrower takes back their open request: it is kept as `withdrawn`, and a limit
     change naming it is refused (`borrower_request_missing`). A request already granted or
     withdrawn is `borrower_request_not_open`."""

@@ -54,7 +54,7 @@ def request_review(
     key: IdempotencyKeyDep,
     response: Response,
     body: ReviewRequest | None = None,
-) -> dict[str, Any]:
+) -> Response:
     """Ask for the line to be reviewed now with the current policy; with `human` (or
     `contest`, when the automatic review upholds an adverse decision) a person reviews it too,
     by a deadline."""
@@ -101,7 +101,7 @@ def decide_review(
     actor: Annotated[Actor, requires(Permission.DECIDE_REVIEW)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """A person's decision (agent, approver, admin): uphold, reverse (the contested change is
     undone through the ledger) or modify (a new limit); the borrower is told."""
     result = appeals.decide(

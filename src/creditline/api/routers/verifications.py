@@ -41,7 +41,7 @@ def verify(
     actor: Annotated[Actor, requires(Permission.VERIFY)],
     key: IdempotencyKeyDep,
     response: Response,
-) -> dict[str, Any]:
+) -> Response:
     """Re-verify identity or income: a line suspended for it comes back by itself when the
     evidence checks out (no new application); a refusal says why."""
     result = verifications.submit(actor, key, body.kind, body.evidence, body.line_id)
