@@ -85,6 +85,13 @@ class DirectCall:
 
     async def _values(self, request: Request) -> dict[str, Any] | None:
         """The endpoint's arguments, or None when FastAPI's handler must answer."""
+        body: Any = None
+        if self._dependant.body_params:
+            # As FastAPI: the body is read and parsed before any dependency runs, so that a
+            # malformed one is refused first, whoever sent it and with whatever headers.
+            body = await _json_body(request)
+            if body is None:
+                return None
         values: dict[str, Any] = {}
         solved: dict[int, Any] = {}  # by dependency: one read a request, as FastAPI caches
         for name, read in self._reads:  # a refusal (401, 403, 400) is raised as FastAPI would
@@ -102,9 +109,6 @@ class DirectCall:
                     return None
                 values.update(parameters)
         if self._dependant.body_params:
-            body = await _json_body(request)
-            if body is None:
-                return None
             body_values, errors = await request_body_to_args(
                 body_fields=self._dependant.body_params,
                 received_body=body,
@@ -145,11 +149,15 @@ def _reads_only_the_request(dependency: Dependant) -> bool:
 
 async def _json_body(request: Request) -> Any | None:
     """The request's body parsed, when it is JSON sent as `application/json`; None for
-    anything FastAPI decides otherwise (no body, another type, malformed JSON)."""
+    anything FastAPI decides otherwise (no body, another type, malformed JSON, `null`, a body
+    that could not be read)."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != JSON_MEDIA_TYPE:
         return None
-    body = await request.body()
+    try:
+        body = await request.body()
+    except Exception:  # the caller left mid-body: FastAPI's handler answers that too
+        return None
     if not body:
         return None
     try:
