@@ -12,10 +12,9 @@ that each take only the request (`PermissionCheck`, the idempotency key, the ser
 uses), and FastAPI's `Response` parameter. For such a route, `DirectCall` calls those
 dependencies itself, validates the parameters and the body with FastAPI's own functions, and
 calls the endpoint. Anything else (another content type, a body that is not JSON, a parameter
-FastAPI refuses) goes to FastAPI's handler, which does
-the whole request again from the start: the dependencies only read the request (they count
-nothing, they change nothing), so what the caller gets, answers and errors alike, is what
-FastAPI alone would have given.
+FastAPI refuses) goes to FastAPI's handler, which does the whole request again from the start:
+the dependencies only read the request (they count nothing, they change nothing), so what the
+caller gets, answers and errors alike, is what FastAPI alone would have given.
 """
 
 from __future__ import annotations
