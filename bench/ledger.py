@@ -397,6 +397,23 @@ class RawClient:
         elif self.commits.group is None:  # in a group, the batch began it
             self.cur.execute("BEGIN IMMEDIATE")
 
+    def _lookup(self, key: str) -> Any:
+        """The key's lookup, as the service sends it: in a pipeline it goes with the first
+        lock and is read after it (one wait for both); on SQLite it runs now."""
+        cursor = self.conn.cursor() if self.pipe is not None else self.cur
+        cursor.execute(
+            self.s["idempotency_get"], self.b["idempotency_get"]({"scope": SCOPE, "key": key})
+        )
+        if self.pipe is None:
+            self._fresh(cursor)
+            return None
+        return cursor
+
+    @staticmethod
+    def _fresh(lookup: Any) -> None:
+        if lookup is not None and lookup.fetchone() is not None:
+            raise RuntimeError("raw: key replayed")
+
     def _write(self, name: str, params: dict[str, Any], what: str | None = None) -> None:
         """Like the service's writes: sent now on SQLite (`what`: it must change one row), kept
         for the COMMIT in a pipeline."""
@@ -562,11 +579,10 @@ class RawClient:
         now = datetime.now(UTC)
         t = self._time(now)
         self._begin()
-        cur.execute(s["idempotency_get"], b["idempotency_get"]({"scope": SCOPE, "key": key}))
-        if cur.fetchone() is not None:
-            raise RuntimeError("raw: key replayed")
+        lookup = self._lookup(key)
         cur.execute(s["line_locked"], b["line_locked"]({"id": self.lines[i % len(self.lines)]}))
         line = cur.fetchone()
+        self._fresh(lookup)
         drawdown_id = self.new_id()
         self._write(
             "drawdown_insert",
@@ -603,13 +619,12 @@ class RawClient:
         now = datetime.now(UTC)
         t = self._time(now)
         self._begin()
-        cur.execute(s["idempotency_get"], b["idempotency_get"]({"scope": SCOPE, "key": key}))
-        if cur.fetchone() is not None:
-            raise RuntimeError("raw: key replayed")
+        lookup = self._lookup(key)
         loan_id = self.loans[i % len(self.loans)]
         # The loan's row, then its line's (the service's lock order for a repayment).
         cur.execute(s["loan_locked"], b["loan_locked"]({"id": loan_id}))
         line_id = cur.fetchone()[0]
+        self._fresh(lookup)
         cur.execute(s["line_locked"], b["line_locked"]({"id": line_id}))
         line = cur.fetchone()
         cur.execute(s["loan_state"], b["loan_state"]({"id": loan_id}))

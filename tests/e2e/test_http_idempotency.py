@@ -799,18 +799,18 @@ class Overlap:
 
 
 def _overlapping(monkeypatch: pytest.MonkeyPatch) -> Overlap:
-    """Make every use case first wait at an `Overlap` (once its key was looked up)."""
+    """Make every use case first wait at an `Overlap` (once its key's lookup was sent)."""
     overlap = Overlap()
     attempt = Commands._attempt
 
-    def held(self: Commands, *args: Any) -> Callable[[Transaction], Any]:
+    def held(self: Commands, *args: Any, **options: Any) -> Callable[[Transaction], Any]:
         *head, work, view = args
 
         def run(tx: Transaction) -> Any:
             overlap.wait()
             return work(tx)
 
-        return attempt(self, *head, run, view)
+        return attempt(self, *head, run, view, **options)
 
     monkeypatch.setattr(Commands, "_attempt", held)
     return overlap

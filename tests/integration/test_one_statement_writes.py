@@ -12,6 +12,8 @@ change it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,7 +25,7 @@ from creditline.db.metadata import metadata
 from creditline.db.one_statement import pipelined_transaction
 from creditline.db.unit_of_work import Transaction
 from creditline.kernel.actors import Actor
-from creditline.kernel.errors import DomainError
+from creditline.kernel.errors import DomainError, IdempotencyKeyReused
 from creditline.kernel.invariant import InvariantViolation
 from creditline.ledger.model import Line
 from creditline.ledger.tables import lines
@@ -163,6 +165,78 @@ def test_on_postgresql_a_hold_and_a_repayment_write_in_one_statement_each(
     assert hold.document["line"]["held"] == "100.00"
     assert repaid.document["allocation"]["principal"] == "100.00"
     assert container.reconciler.run() == []  # snapshot = journal, utilisation = loans
+
+
+def _waits(trace: str) -> int:
+    """How many times the client waited for the server in a libpq trace: each run of
+    messages it sent that the server then answered."""
+    senders = [line.split("\t", 1)[0] for line in trace.splitlines() if line]
+    return sum(1 for pair in pairwise(senders) if pair == ("F", "B"))
+
+
+@pytest.fixture
+def traced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[Callable[[], Any]], str]:
+    """`traced(call)`: the libpq trace of every connection `call` sends statements on."""
+    execute = psycopg.Cursor.execute
+    tracing: dict[int, Any] = {}
+
+    def traced_execute(cursor: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        pgconn = cursor.connection.pgconn
+        if tracing and id(pgconn) not in tracing:
+            tracing[id(pgconn)] = pgconn
+            pgconn.trace(tracing[0].fileno())
+            pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        return execute(cursor, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", traced_execute)
+
+    def trace(call: Callable[[], Any]) -> str:
+        path = tmp_path / f"libpq-{len(list(tmp_path.iterdir()))}.trace"
+        with path.open("w") as file:
+            tracing[0] = file
+            try:
+                call()
+            finally:
+                for key, pgconn in list(tracing.items()):
+                    if key != 0:
+                        pgconn.untrace()  # flushes libpq's buffer into the file
+                tracing.clear()
+        return path.read_text()
+
+    return trace
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_a_hold_waits_twice_its_key_looked_up_with_its_lock(
+    container: Container,
+    borrower: Actor,
+    loan: dict[str, str],
+    traced: Callable[[Callable[[], Any]], str],
+) -> None:
+    """BEGIN, the key's lookup and the line's lock are answered in one wait, the one write
+    statement and COMMIT in another (docs/decisions/0032); a repayment's key goes with its
+    loan's lock the same way."""
+    ledger, loans = container.ledger, container.loans
+    hold = traced(lambda: ledger.place_hold(borrower, "hold-2", loan["line"], "100.00", 12))
+    assert _waits(hold) == 2, hold
+    repay = traced(lambda: loans.repay(borrower, "repay", loan["loan"], "100.00"))
+    # The lookup with the loan's lock, the line's lock, the loan, its instalments, the writes.
+    assert _waits(repay) == 5, repay
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_on_postgresql_a_replay_answered_after_the_work_keeps_nothing_of_it(
+    container: Container, borrower: Actor, loan: dict[str, str]
+) -> None:
+    """The key's lookup comes back with the line's lock, and the hold's work runs before it is
+    judged: a replay must roll that work back, and a key used for another request too."""
+    first = container.ledger.place_hold(borrower, "hold-2", loan["line"], "100.00", 12)
+    before = everything(container)
+    again = container.ledger.place_hold(borrower, "hold-2", loan["line"], "100.00", 12)
+    assert again.replayed and again.text == first.text
+    with pytest.raises(IdempotencyKeyReused):
+        container.ledger.place_hold(borrower, "hold-2", loan["line"], "200.00", 12)
+    assert everything(container) == before
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -1,12 +1,14 @@
 """The one command runner: every mutating use case, over HTTP or from the CLI, runs through it.
 
 A command carries an idempotency key (scoped to the actor) and a request. Inside the command's
-one transaction the key is looked up first: a replay of the same request returns the stored
-response, the same key with another request is `idempotency_key_reused`. Otherwise the use
-case runs, and its response is stored under the key in the same transaction — so its ledger
-effect, decision record, review row, outbox message and stored response commit together or not
-at all. A rejected command stores nothing: it changed nothing, and a retry is judged afresh
-(docs/decisions/0002).
+one transaction the key is looked up: a replay of the same request returns the stored
+response, the same key with another request is `idempotency_key_reused`. (On PostgreSQL the
+lookup goes with the work's first read, one wait for both, and is judged when the work is done:
+a replay then rolls the work back, as a retried attempt is rolled back; docs/decisions/0032.)
+Otherwise the use case runs, and its response is stored under the key in the same
+transaction — so its ledger effect, decision record, review row, outbox message and stored
+response commit together or not at all. A rejected command stores nothing: it changed
+nothing, and a retry is judged afresh (docs/decisions/0002).
 
 Two requests racing with one key: the loser either hits the key's primary key when it commits
 (its transaction rolls back and runs again, and then replays the winner) or is refused by the
@@ -161,7 +163,7 @@ class Commands:
         `view`, is the response stored with the key; a replay returns the stored response.
         `core` gives the transaction a SQLAlchemy connection too (`Database.run`)."""
         checked_key(key)
-        attempt = self._attempt(actor, key, fingerprint(request), work, view)
+        attempt = self._attempt(actor, key, fingerprint(request), work, view, ahead=True)
         try:
             return self._db.run(attempt, core=core)
         except _Replay as replay:
@@ -205,7 +207,13 @@ class Commands:
         work: Callable[[Transaction], T],
         view: Callable[[T], dict[str, Any] | Encoded],
         known: StoredKeys | None = None,
+        *,
+        ahead: bool = False,
     ) -> Callable[[Transaction], CommandResult]:
+        """One attempt of a command in `tx`. With `ahead` (the command owns `tx`), in a
+        pipeline the key's lookup goes with the work's first read instead of waiting alone,
+        and is judged once the work is done: a replay or a reused key then rolls the work back,
+        as a retried attempt is rolled back. Elsewhere the key is judged before the work."""
         scope = actor.scope
 
         def stored(tx: Transaction, ask: bool = True) -> CommandResult | None:
@@ -214,6 +222,9 @@ class Commands:
                 row = known.found.get(key)
             else:
                 row = tx.one(self._find, {"scope": scope, "key": key})
+            return judged(row)
+
+        def judged(row: tuple[Any, ...] | None) -> CommandResult | None:
             if row is None:
                 return None
             if row[0] != request_hash:
@@ -223,9 +234,13 @@ class Commands:
             return CommandResult(json.loads(row[1]), row[1], replayed=True)
 
         def attempt(tx: Transaction) -> CommandResult:
-            replay = stored(tx, ask=False)
-            if replay is not None:
-                return replay
+            looked_up = None
+            if ahead and tx.pipelined:
+                looked_up = tx.read_ahead(self._find, {"scope": scope, "key": key})
+            else:
+                replay = stored(tx, ask=False)
+                if replay is not None:
+                    return replay
             try:
                 answer = view(work(tx))
             except DomainError:
@@ -236,6 +251,10 @@ class Commands:
                 if replay is not None:
                     raise _Replay(replay) from None
                 raise
+            if looked_up is not None:
+                replay = judged(looked_up())
+                if replay is not None:
+                    raise _Replay(replay)
             if isinstance(answer, Encoded):
                 document, text = answer.document, answer.text
             else:

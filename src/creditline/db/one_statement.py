@@ -29,9 +29,10 @@ def pipelined_transaction(connection: psycopg.Connection[Any]) -> Iterator[Any]:
     """One transaction in a psycopg pipeline, committed when the block ends without error.
 
     BEGIN waits for the first read and COMMIT goes with the last writes, so a hold waits
-    three times: psycopg's own BEGIN would wait for a sync of its own, and its commit() for
-    another before the pipeline's exit syncs again (docs/performance.md §5). The connection is
-    in autocommit for the block only, and is handed back idle, or closed.
+    twice (its key's lookup goes with its lock, docs/decisions/0032): psycopg's own BEGIN
+    would wait for a sync of its own, and its commit() for another before the pipeline's exit
+    syncs again (docs/performance.md §5). The connection is in autocommit for the block only,
+    and is handed back idle, or closed.
     """
     failed = False
     try:
