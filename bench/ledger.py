@@ -384,34 +384,32 @@ class RawClient:
     def _date(self, day: date) -> Any:
         return day.isoformat() if self.sqlite else day
 
-    def _names(self, statement: str) -> list[str]:
-        """The columns the last read of `statement` returned (looked up once)."""
-        names = self.columns.get(statement)
-        if names is None:
-            names = self.columns[statement] = [column[0] for column in self.cur.description]
-        return names
-
     def _begin(self) -> None:
         if not self.sqlite:
             self.cur.execute("BEGIN")
         elif self.commits.group is None:  # in a group, the batch began it
             self.cur.execute("BEGIN IMMEDIATE")
 
-    def _lookup(self, key: str) -> Any:
-        """The key's lookup, as the service sends it: in a pipeline it goes with the first
-        lock and is read after it (one wait for both); on SQLite it runs now."""
-        cursor = self.conn.cursor() if self.pipe is not None else self.cur
-        cursor.execute(
-            self.s["idempotency_get"], self.b["idempotency_get"]({"scope": SCOPE, "key": key})
-        )
-        if self.pipe is None:
-            self._fresh(cursor)
-            return None
-        return cursor
+    def _ahead(self, name: str, params: dict[str, Any]) -> tuple[str, Any, Any]:
+        """A read sent as the service's `Transaction.read_ahead` sends it: in a pipeline on a
+        cursor of its own, answered with the next read; on SQLite run now. `_rows` reads it."""
+        cursor = self.cur.connection.cursor()
+        cursor.execute(self.s[name], self.b[name](params))
+        return name, cursor, None if self.pipe is not None else cursor.fetchall()
 
-    @staticmethod
-    def _fresh(lookup: Any) -> None:
-        if lookup is not None and lookup.fetchone() is not None:
+    def _rows(self, ahead: tuple[str, Any, Any]) -> list[dict[str, Any]]:
+        name, cursor, rows = ahead
+        rows = cursor.fetchall() if rows is None else rows
+        if name not in self.columns:  # known once answered
+            self.columns[name] = [column[0] for column in cursor.description]
+        return [dict(zip(self.columns[name], row, strict=True)) for row in rows]
+
+    def _lookup(self, key: str) -> tuple[str, Any, Any]:
+        """The key's lookup, as the service sends it: with the first lock (one wait)."""
+        return self._ahead("idempotency_get", {"scope": SCOPE, "key": key})
+
+    def _fresh(self, lookup: tuple[str, Any, Any]) -> None:
+        if self._rows(lookup):
             raise RuntimeError("raw: key replayed")
 
     def _write(self, name: str, params: dict[str, Any], what: str | None = None) -> None:
@@ -625,16 +623,13 @@ class RawClient:
         cur.execute(s["loan_locked"], b["loan_locked"]({"id": loan_id}))
         line_id = cur.fetchone()[0]
         self._fresh(lookup)
+        # The loan's state and instalments go with the line's lock (`LoanStore.load_ahead`).
+        state_read = self._ahead("loan_state", {"id": loan_id})
+        instalments_read = self._ahead("loan_instalments", {"id": loan_id})
         cur.execute(s["line_locked"], b["line_locked"]({"id": line_id}))
         line = cur.fetchone()
-        cur.execute(s["loan_state"], b["loan_state"]({"id": loan_id}))
-        values = cur.fetchone()
-        state = dict(zip(self._names("loan_state"), values, strict=True))
-        cur.execute(s["loan_instalments"], b["loan_instalments"]({"id": loan_id}))
-        instalments = [
-            dict(zip(self._names("loan_instalments"), values, strict=True))
-            for values in cur.fetchall()
-        ]
+        state = self._rows(state_read)[0]
+        instalments = self._rows(instalments_read)
         # A fee payment leaves the principal as it was: what the instalments still owe.
         outstanding_minor = sum(
             row["principal_minor"] - row["paid_principal_minor"] for row in instalments

@@ -109,20 +109,25 @@ def test_a_repayment_whose_instalment_moved_fails_and_keeps_nothing(
     # The instalments are renumbered after the repayment read them: its instalment update
     # finds no row. On PostgreSQL the one statement's guard joins that update's RETURNING.
     store = container.loans.store
-    load = store.load
+    load_ahead = store.load_ahead
     renumber = container.db.prepare(
         update(instalments)
         .where(instalments.c.loan_id == bindparam("id"))
         .values(number=instalments.c.number + 100)
     )
 
-    def loaded_then_renumbered(tx: Transaction, loan_id: str) -> LoanState | None:
-        state = load(tx, loan_id)
-        tx.execute(renumber, {"id": loan_id})
-        return state
+    def loaded_then_renumbered(tx: Transaction, loan_id: str) -> Callable[[], LoanState | None]:
+        loaded = load_ahead(tx, loan_id)
+
+        def read() -> LoanState | None:
+            state = loaded()
+            tx.execute(renumber, {"id": loan_id})
+            return state
+
+        return read
 
     before = everything(container)
-    monkeypatch.setattr(store, "load", loaded_then_renumbered)
+    monkeypatch.setattr(store, "load_ahead", loaded_then_renumbered)
     with pytest.raises(InvariantViolation, match=f"instalment 1 of loan {loan['loan']}"):
         container.loans.repay(borrower, "repay", loan["loan"], "100.00")
     assert everything(container) == before
@@ -153,7 +158,7 @@ def test_on_postgresql_a_hold_and_a_repayment_write_in_one_statement_each(
     assert (statements[0], statements[4]) == ("BEGIN", "COMMIT")
     statements.clear()
     repaid = container.loans.repay(borrower, "repay", loan["loan"], "100.00")
-    # The lookup, the loan's and the line's locks, the loan and its instalments, the writes.
+    # The lookup, the loan's lock, the loan and its instalments, the line's lock, the writes.
     assert len(statements) == 8 and "saved_instalment" in statements[6]
     # What the one statements wrote, read back: 10000.00 - 4000.00 - 100.00 held + 100.00 repaid.
     line = container.ledger.get_line(agent, loan["line"])
@@ -215,13 +220,14 @@ def test_on_postgresql_a_hold_waits_twice_its_key_looked_up_with_its_lock(
 ) -> None:
     """BEGIN, the key's lookup and the line's lock are answered in one wait, the one write
     statement and COMMIT in another (docs/decisions/0032); a repayment's key goes with its
-    loan's lock the same way."""
+    loan's lock the same way, and the loan's state with its line's lock."""
     ledger, loans = container.ledger, container.loans
     hold = traced(lambda: ledger.place_hold(borrower, "hold-2", loan["line"], "100.00", 12))
     assert _waits(hold) == 2, hold
     repay = traced(lambda: loans.repay(borrower, "repay", loan["loan"], "100.00"))
-    # The lookup with the loan's lock, the line's lock, the loan, its instalments, the writes.
-    assert _waits(repay) == 5, repay
+    # The lookup with the loan's lock; the loan's state and instalments with the line's lock;
+    # the writes with COMMIT.
+    assert _waits(repay) == 3, repay
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

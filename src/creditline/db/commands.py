@@ -252,7 +252,8 @@ class Commands:
                     raise _Replay(replay) from None
                 raise
             if looked_up is not None:
-                replay = judged(looked_up())
+                rows = looked_up()
+                replay = judged(rows[0] if rows else None)
                 if replay is not None:
                     raise _Replay(replay)
             if isinstance(answer, Encoded):

@@ -257,22 +257,18 @@ class Transaction:
 
     def read_ahead(
         self, prepared: Prepared, params: Mapping[str, Any]
-    ) -> Callable[[], tuple[Any, ...] | None]:
-        """Send a read now and take its first row later, from the function returned. In a
-        pipeline the read travels with the next one and both are answered in one wait (a
-        command's idempotency lookup with its line's lock); elsewhere it runs now."""
+    ) -> Callable[[], list[tuple[Any, ...]]]:
+        """Send a read now and take its rows later, from the function returned. In a pipeline
+        the read travels with the next one and both are answered in one wait (a command's
+        idempotency lookup with its line's lock); elsewhere it runs now."""
         if self._pipeline is None:
-            row = self.one(prepared, params)
-            return lambda: row
+            rows = self.all(prepared, params)
+            return lambda: rows
         self.cursor  # noqa: B018 (the writes waiting go first)
         cursor = self._dbapi_connection.cursor()
         cursor.execute(prepared.sql, prepared.bind(params))
-
-        def first_row() -> tuple[Any, ...] | None:
-            found = cursor.fetchone()  # answered already when a later read was
-            return tuple(found) if found is not None else None
-
-        return first_row
+        # Answered already when a later read was; else fetching sends what waits and waits.
+        return lambda: [tuple(row) for row in cursor.fetchall()]
 
     def one(self, prepared: Prepared, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Run a read and return its first row (None when there is none)."""

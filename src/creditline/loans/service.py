@@ -178,11 +178,12 @@ class LoanService:
         if locked is None:
             raise LoanNotFound("no such loan", loan_id=loan_id)
         line_id, status = locked
+        loaded = self.store.load_ahead(tx, loan_id)  # read with the line's lock: one wait
         try:
             line = self._port.lock(tx, actor, line_id)
         except LineNotFound:
             raise LoanNotFound("no such loan", loan_id=loan_id) from None
-        loan = self.store.load(tx, loan_id) or fail(f"loan {loan_id} has no state")
+        loan = loaded() or fail(f"loan {loan_id} has no state")
         return loan, line, status
 
     def _repay(self, tx: Transaction, actor: Actor, loan_id: str, amount: str) -> Repaid:

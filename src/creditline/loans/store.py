@@ -6,6 +6,7 @@ of day locks the loans it works on. The instalment rows are only ever written un
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -221,13 +222,26 @@ class LoanStore:
 
     def load(self, tx: Transaction, loan_id: str) -> LoanState | None:
         """The loan's state as the pure model sees it (the caller holds the loan's lock)."""
-        found = tx.one(self._state, {"id": loan_id})
-        if found is None:
+        return self.load_ahead(tx, loan_id)()
+
+    def load_ahead(self, tx: Transaction, loan_id: str) -> Callable[[], LoanState | None]:
+        """`load`, its two reads sent now and read when the function returned is called: in a
+        pipeline they travel with the transaction's next read (`Transaction.read_ahead`).
+        Every writer of a loan or its instalments locks the loan first, so under its lock
+        what they return holds until the transaction ends."""
+        state = tx.read_ahead(self._state, {"id": loan_id})
+        instalments = tx.read_ahead(self._instalments, {"id": loan_id})
+        return lambda: self._loaded(state(), instalments())
+
+    @staticmethod
+    def _loaded(
+        state: list[tuple[Any, ...]], instalments: list[tuple[Any, ...]]
+    ) -> LoanState | None:
+        if not state:
             return None
-        row = dict(zip((c.name for c in _LOAN_STATE_COLUMNS), found, strict=True))
-        tx.cursor.execute(self._instalments.sql, self._instalments.bind({"id": loan_id}))
+        row = dict(zip((c.name for c in _LOAN_STATE_COLUMNS), state[0], strict=True))
         items = []
-        for values in tx.cursor.fetchall():
+        for values in instalments:
             item = dict(zip(INSTALMENT_FIELDS, values, strict=True))
             item["due_date"] = Transaction.read_date(item["due_date"])
             item["paid_on"] = Transaction.read_date(item["paid_on"])
