@@ -125,11 +125,15 @@ class Transaction:
     @property
     def cursor(self) -> Any:
         """The driver's cursor for reads (the writes waiting in a pipeline go first)."""
+        self._send_waiting()
+        return self._cursor
+
+    def _send_waiting(self) -> None:
+        """Send the writes that wait (a batch's, a pipeline's): a read must see them."""
         if self._batch:
             self._send_batch()
         if self._writes is not None and self._writes.pending:
             self._writes.flush()
-        return self._cursor
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run `hook` once this transaction has committed (never after a rollback, and not for
@@ -264,7 +268,7 @@ class Transaction:
         if self._pipeline is None:
             rows = self.all(prepared, params)
             return lambda: rows
-        self.cursor  # noqa: B018 (the writes waiting go first)
+        self._send_waiting()
         cursor = self._dbapi_connection.cursor()
         cursor.execute(prepared.sql, prepared.bind(params))
         # Answered already when a later read was; else fetching sends what waits and waits.
